@@ -1,0 +1,3 @@
+module github.com/sensornode/sensornode/libs/messages
+
+go 1.26

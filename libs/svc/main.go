@@ -1,0 +1,86 @@
+package svc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+)
+
+// Version is the release version, set at build time with
+// -ldflags "-X github.com/sensornode/sensornode/libs/svc.Version=v1.2.3".
+var Version = "dev"
+
+// BuildInfo describes the running binary.
+type BuildInfo struct {
+	Service   string
+	Version   string
+	Revision  string // VCS revision, "unknown" when not built from git
+	GoVersion string
+	Platform  string // GOOS/GOARCH[/vARM]
+	Extra     map[string]string
+}
+
+// ReadBuildInfo gathers BuildInfo for service.
+func ReadBuildInfo(service string) BuildInfo {
+	bi := BuildInfo{Service: service, Version: Version, Revision: "unknown", GoVersion: runtime.Version(),
+		Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				bi.Revision = s.Value
+			case "GOARM":
+				bi.Platform += "/v" + s.Value
+			}
+		}
+	}
+	return bi
+}
+
+func (b BuildInfo) String() string {
+	s := fmt.Sprintf("%s %s (revision %s, %s, %s", b.Service, b.Version, b.Revision, b.GoVersion, b.Platform)
+	for _, k := range sortedKeys(b.Extra) {
+		s += fmt.Sprintf(", %s %s", k, b.Extra[k])
+	}
+	return s + ")"
+}
+
+// Program is what a service's main runs: args without the program name,
+// stdout for command output. It returns when ctx is cancelled (SIGINT or
+// SIGTERM) or on a fatal error.
+type Program func(ctx context.Context, args []string, stdout io.Writer) error
+
+// ErrUsage marks an error caused by bad arguments: exit status 2.
+var ErrUsage = errors.New("usage")
+
+// Main is the only exit of a service: it answers --version, runs prog with a
+// context cancelled on SIGINT/SIGTERM, prints any error to stderr and exits
+// non-zero. extra adds fields to the version line (e.g. the Kafka backend).
+func Main(service string, prog Program, extra map[string]string) {
+	os.Exit(run(service, prog, extra, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(service string, prog Program, extra map[string]string, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version" || args[0] == "version") {
+		bi := ReadBuildInfo(service)
+		bi.Extra = extra
+		fmt.Fprintln(stdout, bi)
+		return 0
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := prog(ctx, args, stdout); err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "%s: %v\n", service, err)
+		if errors.Is(err, ErrUsage) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,192 @@
+package svc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type testConfig struct {
+	Brokers  string        `envconfig:"BROKERS" default:"127.0.0.1:9092"`
+	Interval time.Duration `envconfig:"INTERVAL" default:"5s"`
+	Password string        `envconfig:"PASSWORD" secret:"true"`
+	Nested   struct {
+		Enabled bool `envconfig:"ENABLED" default:"false"`
+	} `envconfig:"NESTED"`
+}
+
+func (c *testConfig) Validate() error {
+	var p Problems
+	if c.Interval <= 0 {
+		p.Addf("SENSORNODE_INTERVAL must be positive, got %v", c.Interval)
+	}
+	if c.Brokers == "" {
+		p.Addf("SENSORNODE_BROKERS is empty")
+	}
+	return p.Err()
+}
+
+func TestLoadConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    testConfig
+		wantErr string
+	}{
+		{name: "defaults", want: testConfig{Brokers: "127.0.0.1:9092", Interval: 5 * time.Second}},
+		{name: "overrides", env: map[string]string{"SENSORNODE_BROKERS": "a:1,b:2", "SENSORNODE_INTERVAL": "250ms", "SENSORNODE_NESTED_ENABLED": "true"},
+			want: testConfig{Brokers: "a:1,b:2", Interval: 250 * time.Millisecond}},
+		{name: "bad duration", env: map[string]string{"SENSORNODE_INTERVAL": "5"}, wantErr: "INTERVAL"},
+		{name: "invalid values reported together", env: map[string]string{"SENSORNODE_INTERVAL": "-1s", "SENSORNODE_BROKERS": ""},
+			wantErr: "SENSORNODE_INTERVAL must be positive, got -1s; SENSORNODE_BROKERS is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var c testConfig
+			err := LoadConfig(&c)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("LoadConfig() error = %v, want containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("LoadConfig() error = %v", err)
+			}
+			if c.Brokers != tt.want.Brokers || c.Interval != tt.want.Interval {
+				t.Errorf("LoadConfig() = %+v, want %+v", c, tt.want)
+			}
+			if tt.name == "overrides" && !c.Nested.Enabled {
+				t.Errorf("nested SENSORNODE_NESTED_ENABLED not applied")
+			}
+		})
+	}
+}
+
+func TestConfigAttrsRedactsSecrets(t *testing.T) {
+	c := testConfig{Brokers: "b:1", Password: "hunter2"}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", ConfigAttrs(&c)...)
+	out := buf.String()
+	if strings.Contains(out, "hunter2") {
+		t.Errorf("log line leaks the secret: %s", out)
+	}
+	for _, want := range []string{`"Password":"<redacted>"`, `"Brokers":"b:1"`, `"Nested.Enabled":false`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log line %s lacks %s", out, want)
+		}
+	}
+}
+
+func TestAdminEndpoints(t *testing.T) {
+	bi := BuildInfo{Service: "svc-test", Version: "v9", Revision: "r", GoVersion: "go", Platform: "linux/amd64"}
+	reg := NewRegistry(bi)
+	probe := NewProbe(reg)
+	probe.Register("kafka")
+	adm, err := NewAdmin("127.0.0.1:0", reg, probe, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- adm.Run(ctx) }()
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + adm.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	tests := []struct {
+		name     string
+		before   func()
+		path     string
+		wantCode int
+		wantBody string
+	}{
+		{"live", nil, "/livez", 200, "ok"},
+		{"not ready until checked", nil, "/readyz", 503, "kafka: not checked yet"},
+		{"ready", func() { probe.Set("kafka", nil) }, "/readyz", 200, "ok"},
+		{"broker down", func() { probe.Set("kafka", errors.New("all brokers down")) }, "/readyz", 503, "all brokers down"},
+		{"metrics", nil, "/metrics", 200, `sensornode_build_info{goversion="go",platform="linux/amd64",revision="r",service="svc-test",version="v9"} 1`},
+		{"ready gauge", nil, "/metrics", 200, `sensornode_ready{condition="kafka"} 0`},
+		{"draining", func() { probe.Set("kafka", nil); probe.Drain() }, "/readyz", 503, "shutting down"},
+	}
+	for _, tt := range tests {
+		if tt.before != nil {
+			tt.before()
+		}
+		code, body := get(tt.path)
+		if code != tt.wantCode || !strings.Contains(body, tt.wantBody) {
+			t.Errorf("%s: GET %s = %d %q, want %d containing %q", tt.name, tt.path, code, body, tt.wantCode, tt.wantBody)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run() after cancel = %v, want nil", err)
+	}
+}
+
+func TestRunExitCodes(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		prog       Program
+		wantCode   int
+		wantStdout string
+		wantStderr string
+	}{
+		{"version", []string{"--version"}, nil, 0, "demo dev (revision", ""},
+		{"ok", nil, func(context.Context, []string, io.Writer) error { return nil }, 0, "", ""},
+		{"error", nil, func(context.Context, []string, io.Writer) error { return errors.New("boom") }, 1, "", "demo: boom"},
+		{"usage", []string{"x"}, func(context.Context, []string, io.Writer) error { return fmt.Errorf("%w: unknown command x", ErrUsage) }, 2, "", "unknown command x"},
+		{"cancelled is clean", nil, func(context.Context, []string, io.Writer) error { return context.Canceled }, 0, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run("demo", tt.prog, map[string]string{"kafka": "x"}, tt.args, &out, &errb)
+			if code != tt.wantCode || !strings.Contains(out.String(), tt.wantStdout) || !strings.Contains(errb.String(), tt.wantStderr) {
+				t.Errorf("run(%v) = %d, stdout %q, stderr %q; want %d, %q, %q", tt.args, code, out.String(), errb.String(), tt.wantCode, tt.wantStdout, tt.wantStderr)
+			}
+		})
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	b := Backoff{Min: 10 * time.Millisecond, Max: 80 * time.Millisecond}
+	wantMax := []time.Duration{10, 20, 40, 80, 80, 80}
+	for i, m := range wantMax {
+		m *= time.Millisecond
+		d := b.Next()
+		if d < m/2 || d > m {
+			t.Errorf("attempt %d: Next() = %v, want in [%v, %v]", i, d, m/2, m)
+		}
+	}
+	b.Reset()
+	if d := b.Next(); d > 10*time.Millisecond {
+		t.Errorf("after Reset, Next() = %v, want <= 10ms", d)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := SleepCtx(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Errorf("SleepCtx(cancelled) = %v", err)
+	}
+}

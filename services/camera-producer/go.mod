@@ -1,0 +1,3 @@
+module github.com/sensornode/sensornode/services/camera-producer
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/sensornode/sensornode/services/edge-forwarder
+
+go 1.26

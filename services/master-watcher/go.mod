@@ -1,0 +1,3 @@
+module github.com/sensornode/sensornode/services/master-watcher
+
+go 1.26
