@@ -1,9 +1,13 @@
 package svc
 
 import (
+	"encoding"
 	"fmt"
 	"log/slog"
+	"os"
 	"reflect"
+	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/kelseyhightower/envconfig"
@@ -20,8 +24,16 @@ type Validator interface {
 // LoadConfig fills cfg (a pointer to a struct with envconfig tags and its
 // defaults already set, or `default` tags) from SENSORNODE_* environment
 // variables, then validates it.
+//
+// Unlike plain envconfig, a variable is only ever read under its full
+// prefixed name: envconfig falls back to the bare tag name when the
+// prefixed one is unset, so a nested `envconfig:"USERNAME"` would silently
+// pick up $USERNAME. LoadConfig hides such bare variables while it runs.
 func LoadConfig(cfg Validator) error {
-	if err := envconfig.Process(EnvPrefix, cfg); err != nil {
+	restore := hideBareFallbacks(EnvPrefix, cfg)
+	err := envconfig.Process(EnvPrefix, cfg)
+	restore()
+	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 	if err := cfg.Validate(); err != nil {
@@ -32,7 +44,8 @@ func LoadConfig(cfg Validator) error {
 
 // ConfigAttrs renders cfg as log attributes, one per field (nested structs
 // flattened with dots), replacing fields tagged `secret:"true"` with
-// "<redacted>" when they are set.
+// "<redacted>" when they are set and leaving out fields tagged
+// `ignored:"true"` (not read from the environment).
 func ConfigAttrs(cfg any) []any {
 	var out []any
 	walkConfig(reflect.ValueOf(cfg), "", &out)
@@ -54,6 +67,9 @@ func walkConfig(v reflect.Value, prefix string, out *[]any) {
 		f := t.Field(i)
 		if !f.IsExported() {
 			continue
+		}
+		if f.Tag.Get("ignored") == "true" {
+			continue // not configuration (envconfig skips it too), e.g. callbacks
 		}
 		name := prefix + f.Name
 		fv := v.Field(i)
@@ -83,4 +99,115 @@ func (p Problems) Err() error {
 		return nil
 	}
 	return fmt.Errorf("invalid configuration: %s", strings.Join(p, "; "))
+}
+
+// envVar is one variable envconfig reads: its full key and the bare
+// fallback name it would also try.
+type envVar struct{ key, alt string }
+
+var (
+	splitWordsRE = regexp.MustCompile("([^A-Z]+|[A-Z]+[^A-Z]+|[A-Z]+)")
+	acronymRE    = regexp.MustCompile("([A-Z]+)([A-Z][^A-Z]+)")
+	textUnmarsh  = reflect.TypeFor[encoding.TextUnmarshaler]()
+	binUnmarsh   = reflect.TypeFor[encoding.BinaryUnmarshaler]()
+	decoderT     = reflect.TypeFor[envconfig.Decoder]()
+	setterT      = reflect.TypeFor[envconfig.Setter]()
+)
+
+// envVars lists the variables of spec's type the way envconfig's
+// gatherInfo names them.
+func envVars(prefix string, t reflect.Type) []envVar {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var out []envVar
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() || strings.EqualFold(f.Tag.Get("ignored"), "true") {
+			continue
+		}
+		alt := strings.ToUpper(f.Tag.Get("envconfig"))
+		key := f.Name
+		if strings.EqualFold(f.Tag.Get("split_words"), "true") {
+			var words []string
+			for _, w := range splitWordsRE.FindAllString(f.Name, -1) {
+				if m := acronymRE.FindStringSubmatch(w); len(m) == 3 {
+					words = append(words, m[1], m[2])
+				} else {
+					words = append(words, w)
+				}
+			}
+			if len(words) > 0 {
+				key = strings.Join(words, "_")
+			}
+		}
+		if alt != "" {
+			key = alt
+		}
+		if prefix != "" {
+			key = prefix + "_" + key
+		}
+		key = strings.ToUpper(key)
+		out = append(out, envVar{key: key, alt: alt})
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct {
+			pt := reflect.PointerTo(ft)
+			if pt.Implements(textUnmarsh) || pt.Implements(binUnmarsh) || pt.Implements(decoderT) || pt.Implements(setterT) {
+				continue
+			}
+			inner := key
+			if f.Anonymous {
+				inner = prefix
+			}
+			out = append(out, envVars(inner, ft)...)
+		}
+	}
+	return out
+}
+
+// hideBareFallbacks unsets every bare variable envconfig would fall back
+// to for spec, and returns a function that puts them back.
+func hideBareFallbacks(prefix string, spec any) (restore func()) {
+	saved := map[string]string{}
+	for _, v := range envVars(prefix, reflect.TypeOf(spec)) {
+		if v.alt == "" || v.alt == v.key {
+			continue
+		}
+		if _, set := os.LookupEnv(v.key); set {
+			continue
+		}
+		if val, set := os.LookupEnv(v.alt); set {
+			saved[v.alt] = val
+			os.Unsetenv(v.alt)
+		}
+	}
+	return func() {
+		for k, v := range saved {
+			os.Setenv(k, v)
+		}
+	}
+}
+
+// UnknownEnv lists SENSORNODE_* variables in the environment that cfg does
+// not read: most likely typos. Services log them as a warning at start.
+func UnknownEnv(cfg any) []string {
+	known := map[string]bool{}
+	for _, v := range envVars(EnvPrefix, reflect.TypeOf(cfg)) {
+		known[v.key] = true
+	}
+	var out []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, EnvPrefix+"_") && !known[k] {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

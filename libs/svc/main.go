@@ -59,6 +59,20 @@ type Program func(ctx context.Context, args []string, stdout io.Writer) error
 // ErrUsage marks an error caused by bad arguments: exit status 2.
 var ErrUsage = errors.New("usage")
 
+// ExitError makes Main exit with Code (after printing Err), for check
+// commands with more than one failure status (for example 1: the check
+// failed, 2: it could not be made). It is a concrete type, so that errors
+// that merely have an ExitCode method (*exec.ExitError) never change the
+// exit status by accident.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
 // Main is the only exit of a service: it answers --version, runs prog with a
 // context cancelled on SIGINT/SIGTERM, prints any error to stderr and exits
 // non-zero. extra adds fields to the version line (e.g. the Kafka backend).
@@ -77,6 +91,9 @@ func run(service string, prog Program, extra map[string]string, args []string, s
 	defer stop()
 	if err := prog(ctx, args, stdout); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "%s: %v\n", service, err)
+		if ee, ok := errors.AsType[*ExitError](err); ok && ee.Code > 0 {
+			return ee.Code
+		}
 		if errors.Is(err, ErrUsage) {
 			return 2
 		}

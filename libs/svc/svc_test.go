@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +26,7 @@ type testConfig struct {
 	Nested   struct {
 		Enabled bool `envconfig:"ENABLED" default:"false"`
 	} `envconfig:"NESTED"`
+	Callback func() `ignored:"true"`
 }
 
 func (c *testConfig) Validate() error {
@@ -82,6 +85,9 @@ func TestConfigAttrsRedactsSecrets(t *testing.T) {
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", ConfigAttrs(&c)...)
 	out := buf.String()
+	if strings.Contains(out, "Callback") || strings.Contains(out, "!ERROR") {
+		t.Errorf("log line renders an ignored field: %s", out)
+	}
 	if strings.Contains(out, "hunter2") {
 		t.Errorf("log line leaks the secret: %s", out)
 	}
@@ -157,6 +163,12 @@ func TestRunExitCodes(t *testing.T) {
 		{"ok", nil, func(context.Context, []string, io.Writer) error { return nil }, 0, "", ""},
 		{"error", nil, func(context.Context, []string, io.Writer) error { return errors.New("boom") }, 1, "", "demo: boom"},
 		{"usage", []string{"x"}, func(context.Context, []string, io.Writer) error { return fmt.Errorf("%w: unknown command x", ErrUsage) }, 2, "", "unknown command x"},
+		{"exit error", nil, func(context.Context, []string, io.Writer) error {
+			return fmt.Errorf("check: %w", &ExitError{Code: 3, Err: errors.New("fleet disagrees")})
+		}, 3, "", "demo: check: fleet disagrees"},
+		{"exec exit code is not an exit status", nil, func(context.Context, []string, io.Writer) error {
+			return fmt.Errorf("hook: %w", exec.Command("/bin/sh", "-c", "exit 7").Run())
+		}, 1, "", "demo: hook: exit status 7"},
 		{"cancelled is clean", nil, func(context.Context, []string, io.Writer) error { return context.Canceled }, 0, "", ""},
 	}
 	for _, tt := range tests {
@@ -188,5 +200,52 @@ func TestBackoff(t *testing.T) {
 	cancel()
 	if err := SleepCtx(ctx, time.Hour); !errors.Is(err, context.Canceled) {
 		t.Errorf("SleepCtx(cancelled) = %v", err)
+	}
+}
+
+type nestedSecret struct {
+	Username string   `envconfig:"USERNAME"`
+	Brokers  []string `envconfig:"BROKERS" default:"a:1"`
+}
+
+type fallbackConfig struct {
+	Edge  nestedSecret `envconfig:"EDGE"`
+	Cloud nestedSecret `envconfig:"CLOUD"`
+	Count int          `split_words:"true" default:"3"`
+}
+
+func (*fallbackConfig) Validate() error { return nil }
+
+// envconfig alone would read $USERNAME and $BROKERS into every nested
+// config; LoadConfig must only honour the prefixed names.
+func TestLoadConfigNoBareFallback(t *testing.T) {
+	t.Setenv("USERNAME", "local-login")
+	t.Setenv("BROKERS", "evil:9092")
+	t.Setenv("SENSORNODE_CLOUD_USERNAME", "cloud-user")
+	t.Setenv("SENSORNODE_COUNT", "7")
+	var c fallbackConfig
+	if err := LoadConfig(&c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Edge.Username != "" || c.Cloud.Username != "cloud-user" {
+		t.Errorf("usernames = %q, %q; want \"\", cloud-user", c.Edge.Username, c.Cloud.Username)
+	}
+	if len(c.Edge.Brokers) != 1 || c.Edge.Brokers[0] != "a:1" {
+		t.Errorf("Edge.Brokers = %v, want the default [a:1]", c.Edge.Brokers)
+	}
+	if c.Count != 7 {
+		t.Errorf("Count = %d, want 7 (split_words key SENSORNODE_COUNT)", c.Count)
+	}
+	if got := os.Getenv("USERNAME"); got != "local-login" {
+		t.Errorf("USERNAME after LoadConfig = %q, want it restored", got)
+	}
+}
+
+func TestUnknownEnv(t *testing.T) {
+	t.Setenv("SENSORNODE_EDGE_BROKER", "typo:1")
+	t.Setenv("SENSORNODE_EDGE_BROKERS", "ok:1")
+	got := strings.Join(UnknownEnv(&fallbackConfig{}), " ")
+	if !strings.Contains(got+" ", "SENSORNODE_EDGE_BROKER ") || strings.Contains(got, "SENSORNODE_EDGE_BROKERS") || strings.Contains(got, "SENSORNODE_COUNT") {
+		t.Errorf("UnknownEnv() = %v, want SENSORNODE_EDGE_BROKER and no known key", got)
 	}
 }
