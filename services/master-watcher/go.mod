@@ -1,3 +1,10 @@
 module github.com/sensornode/sensornode/services/master-watcher
 
-go 1.26
+go 1.26.0
+
+require (
+	github.com/go-zookeeper/zk v1.0.4
+	github.com/prometheus/client_golang v1.25.0
+	go.uber.org/goleak v1.3.0
+	golang.org/x/sync v0.23.0
+)

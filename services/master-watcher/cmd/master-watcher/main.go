@@ -1,19 +1,12 @@
-// Command master-watcher: see ../../README.md.
+// Command master-watcher keeps a node talking to a live Kubernetes API
+// server; see ../../README.md.
 package main
 
 import (
-	"context"
-	"errors"
-	"io"
-
-	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/svc"
+	"github.com/sensornode/sensornode/services/master-watcher/internal/app"
 )
 
 func main() {
-	svc.Main("master-watcher", run, map[string]string{"kafka": bus.DefaultBackend()})
-}
-
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	return errors.New("not implemented yet")
+	svc.Main(app.Name, app.Run, nil)
 }

@@ -1,0 +1,282 @@
+// Package app is the master-watcher command: the daemon and its two tools.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sensornode/sensornode/libs/svc"
+	"github.com/sensornode/sensornode/services/master-watcher/internal/watcher"
+	"github.com/sensornode/sensornode/services/master-watcher/internal/zkview"
+	"github.com/sensornode/sensornode/services/master-watcher/internal/zkwait"
+)
+
+// Name is the service name.
+const Name = "master-watcher"
+
+const usage = `usage: master-watcher [command] [flags]
+
+commands:
+  run             (default) probe the masters and keep this node on a live one
+  status          print every node's view from ZooKeeper; exit 0 when the fleet
+                  agrees, 1 when it disagrees, 2 when it cannot tell
+                  flags: --servers host:port,... --path ZNODE --timeout 10s
+  wait-zookeeper  exit 0 once the ZooKeeper ensemble has a quorum (init container)
+                  flags: --servers host:port,...[/chroot] --timeout 5m --interval 2s
+                         --method both|srvr|session --attempt-timeout 5s
+  --version       print the version
+
+Configuration comes from SENSORNODE_* environment variables (see README.md);
+flags override them.
+`
+
+// Run dispatches to a subcommand. It is the svc.Program of main.
+func Run(ctx context.Context, args []string, stdout io.Writer) error {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprint(stdout, usage)
+			return nil
+		}
+		if len(args) > 0 {
+			return fmt.Errorf("%w: run takes no arguments, got %q", svc.ErrUsage, args)
+		}
+		return runDaemon(ctx, stdout)
+	case "status":
+		return runStatus(ctx, args, stdout)
+	case "wait-zookeeper":
+		return runWait(ctx, args, stdout)
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("%w: unknown command %q\n%s", svc.ErrUsage, cmd, usage)
+}
+
+func runDaemon(ctx context.Context, stdout io.Writer) error {
+	var cfg watcher.Config
+	if err := svc.LoadConfig(&cfg); err != nil {
+		return err
+	}
+	log, err := svc.NewLogger(stdout, Name, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	log.Info("starting", svc.ConfigAttrs(cfg)...)
+	reg := svc.NewRegistry(svc.ReadBuildInfo(Name))
+	ready := svc.NewProbe(reg)
+	w, err := watcher.New(cfg, log, reg, ready, watcher.WithVersion(svc.Version))
+	if err != nil {
+		return err
+	}
+	admin, err := svc.NewAdmin(cfg.AdminAddr, reg, ready, log, cfg.ShutdownTimeout)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return admin.Run(gctx) })
+	g.Go(func() error {
+		err := w.Run(gctx)
+		ready.Drain()
+		return err
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		ready.Drain()
+		log.Info("shutting down")
+		return nil
+	})
+	err = g.Wait()
+	log.Info("stopped", "err", err)
+	return err
+}
+
+// overrides holds flags that replace environment settings when given.
+type overrides struct {
+	fs  *flag.FlagSet
+	set map[string]bool
+}
+
+func newFlags(name string, stdout io.Writer) *overrides {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	return &overrides{fs: fs, set: map[string]bool{}}
+}
+
+func (o *overrides) parse(args []string) error {
+	if err := o.fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", svc.ErrUsage, err)
+	}
+	if o.fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", svc.ErrUsage, o.fs.Args())
+	}
+	o.fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// StatusConfig configures `status`.
+type StatusConfig struct {
+	LogLevel          string        `envconfig:"LOG_LEVEL" default:"warn"`
+	ZooKeeperServers  []string      `envconfig:"ZOOKEEPER_SERVERS"`
+	ZooKeeperViewPath string        `envconfig:"ZOOKEEPER_VIEW_PATH" default:"/sensornode/masters"`
+	StatusTimeout     time.Duration `envconfig:"STATUS_TIMEOUT" default:"10s"`
+
+	apply func(*StatusConfig) `ignored:"true"`
+}
+
+// Validate applies flags, then checks.
+func (c *StatusConfig) Validate() error {
+	if c.apply != nil {
+		c.apply(c)
+	}
+	var p svc.Problems
+	if len(c.ZooKeeperServers) == 0 {
+		p.Addf("no ZooKeeper servers: set SENSORNODE_ZOOKEEPER_SERVERS or --servers")
+	}
+	if err := (zkview.Config{Servers: c.ZooKeeperServers, Path: c.ZooKeeperViewPath, Node: "x", SessionTimeout: 1, CheckInterval: 1}).Validate(); err != nil && len(c.ZooKeeperServers) > 0 {
+		p.Addf("%v", err)
+	}
+	if c.StatusTimeout <= 0 {
+		p.Addf("status timeout must be positive")
+	}
+	return p.Err()
+}
+
+func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
+	o := newFlags("status", stdout)
+	servers := o.fs.String("servers", "", "ZooKeeper servers, host:port,... (default $SENSORNODE_ZOOKEEPER_SERVERS)")
+	path := o.fs.String("path", "", "parent znode of the views (default $SENSORNODE_ZOOKEEPER_VIEW_PATH or "+zkview.DefaultPath+")")
+	timeout := o.fs.Duration("timeout", 0, "give up connecting after this long (default $SENSORNODE_STATUS_TIMEOUT or 10s)")
+	if err := o.parse(args); err != nil {
+		return usageErr(err)
+	}
+	cfg := StatusConfig{apply: func(c *StatusConfig) {
+		if o.set["servers"] {
+			c.ZooKeeperServers = splitList(*servers)
+		}
+		if o.set["path"] {
+			c.ZooKeeperViewPath = *path
+		}
+		if o.set["timeout"] {
+			c.StatusTimeout = *timeout
+		}
+	}}
+	if err := svc.LoadConfig(&cfg); err != nil {
+		return &svc.ExitError{Code: 2, Err: err}
+	}
+	log, err := svc.NewLogger(os.Stderr, Name, cfg.LogLevel)
+	if err != nil {
+		return &svc.ExitError{Code: 2, Err: err}
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.StatusTimeout)
+	defer cancel()
+	_, err = zkview.Status(ctx, cfg.ZooKeeperServers, cfg.ZooKeeperViewPath, stdout, log, time.Now())
+	if se, ok := errors.AsType[*zkview.StatusError](err); ok {
+		// 1: the fleet disagrees; 2: its state could not be established.
+		return &svc.ExitError{Code: se.ExitCode(), Err: err}
+	}
+	return err
+}
+
+// WaitConfig configures `wait-zookeeper`.
+type WaitConfig struct {
+	LogLevel           string        `envconfig:"LOG_LEVEL" default:"info"`
+	ZooKeeperServers   []string      `envconfig:"ZOOKEEPER_SERVERS"`
+	WaitTimeout        time.Duration `envconfig:"WAIT_TIMEOUT" default:"5m"`
+	WaitInterval       time.Duration `envconfig:"WAIT_INTERVAL" default:"2s"`
+	WaitAttemptTimeout time.Duration `envconfig:"WAIT_ATTEMPT_TIMEOUT" default:"5s"`
+	WaitMethod         string        `envconfig:"WAIT_METHOD" default:"both"`
+
+	apply func(*WaitConfig) `ignored:"true"`
+}
+
+// Validate applies flags, then checks.
+func (c *WaitConfig) Validate() error {
+	if c.apply != nil {
+		c.apply(c)
+	}
+	if err := c.waitConfig().Validate(); err != nil {
+		return fmt.Errorf("wait-zookeeper: %w (servers from SENSORNODE_ZOOKEEPER_SERVERS or --servers)", err)
+	}
+	return nil
+}
+
+func (c *WaitConfig) waitConfig() zkwait.Config {
+	servers, _ := zkwait.SplitChroot(c.ZooKeeperServers)
+	m, _ := zkwait.ParseMethod(c.WaitMethod)
+	if c.WaitMethod != "" && m == "" {
+		m = zkwait.Method(c.WaitMethod) // reported by Validate
+	}
+	return zkwait.Config{Servers: servers, Timeout: c.WaitTimeout, Interval: c.WaitInterval,
+		AttemptTimeout: c.WaitAttemptTimeout, Method: m}
+}
+
+func runWait(ctx context.Context, args []string, stdout io.Writer) error {
+	o := newFlags("wait-zookeeper", stdout)
+	servers := o.fs.String("servers", "", "ZooKeeper servers host:port,... with an optional /chroot (default $SENSORNODE_ZOOKEEPER_SERVERS)")
+	timeout := o.fs.Duration("timeout", 0, "give up after this long, 0 = never (default $SENSORNODE_WAIT_TIMEOUT or 5m)")
+	interval := o.fs.Duration("interval", 0, "between attempts (default $SENSORNODE_WAIT_INTERVAL or 2s)")
+	attempt := o.fs.Duration("attempt-timeout", 0, "bound of each check (default $SENSORNODE_WAIT_ATTEMPT_TIMEOUT or 5s)")
+	method := o.fs.String("method", "", "srvr (4lw majority), session (a real read) or both (default $SENSORNODE_WAIT_METHOD or both)")
+	if err := o.parse(args); err != nil {
+		return usageErr(err)
+	}
+	cfg := WaitConfig{apply: func(c *WaitConfig) {
+		if o.set["servers"] {
+			c.ZooKeeperServers = splitList(*servers)
+		}
+		if o.set["timeout"] {
+			c.WaitTimeout = *timeout
+		}
+		if o.set["interval"] {
+			c.WaitInterval = *interval
+		}
+		if o.set["attempt-timeout"] {
+			c.WaitAttemptTimeout = *attempt
+		}
+		if o.set["method"] {
+			c.WaitMethod = *method
+		}
+	}}
+	if err := svc.LoadConfig(&cfg); err != nil {
+		return err
+	}
+	log, err := svc.NewLogger(stdout, Name, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	return zkwait.Wait(ctx, cfg.waitConfig(), log.With("command", "wait-zookeeper"), nil)
+}
+
+// usageErr turns -h into a clean exit.
+func usageErr(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,256 @@
+//go:build integration
+
+package app
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sensornode/sensornode/libs/svc"
+	"github.com/sensornode/sensornode/services/master-watcher/internal/failover"
+	"github.com/sensornode/sensornode/services/master-watcher/internal/watcher"
+	"github.com/sensornode/sensornode/services/master-watcher/internal/zkview"
+	"github.com/sensornode/sensornode/tools/devstack"
+	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
+)
+
+func TestMain(m *testing.M) { devstacktest.Main(m) }
+
+// stack is devstacktest.Stack plus a workaround: devstack's health checks
+// use http.DefaultClient and leave idle keep-alive connections, whose
+// goroutines devstacktest.Main's goleak check then reports.
+func stack(t *testing.T) *devstack.Stack {
+	t.Helper()
+	st := devstacktest.Stack(t)
+	http.DefaultClient.CloseIdleConnections()
+	return st
+}
+
+func testLog(name string) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil)).With("watcher", name)
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// uniqueRoot is a view path of this test only, deleted at the end.
+func uniqueRoot(t *testing.T, servers []string) string {
+	t.Helper()
+	base := "/sensornode-test/" + devstacktest.UniqueTopic(t, "mw")
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := zkview.Connect(ctx, servers, 10*time.Second, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Logf("cleanup: %v", err)
+			return
+		}
+		defer conn.Close()
+		var del func(p string)
+		del = func(p string) {
+			children, _, _ := conn.Children(p)
+			for _, c := range children {
+				del(path.Join(p, c))
+			}
+			if err := conn.Delete(p, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+				t.Logf("cleanup: delete %s: %v", p, err)
+			}
+		}
+		del(base)
+	})
+	return base + "/masters"
+}
+
+func apiServer(t *testing.T) string {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") }))
+	t.Cleanup(s.Close)
+	return s.URL
+}
+
+type node struct {
+	w      *watcher.Watcher
+	reg    *prometheus.Registry
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startWatcher(t *testing.T, name string, masters []string, servers []string, root string) *node {
+	t.Helper()
+	cfg := watcher.Defaults()
+	cfg.NodeName = name
+	cfg.Masters = masters
+	cfg.ProbeMode = "http"
+	cfg.ProbeInterval = 100 * time.Millisecond
+	cfg.ProbeTimeout = time.Second
+	cfg.ZooKeeperServers = servers
+	cfg.ZooKeeperViewPath = root
+	cfg.ZooKeeperCheckInterval = 200 * time.Millisecond
+	reg := prometheus.NewRegistry()
+	w, err := watcher.New(cfg, testLog(name), reg, svc.NewProbe(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &node{w: w, reg: reg, cancel: cancel, done: make(chan error, 1)}
+	go func() { n.done <- w.Run(ctx) }()
+	t.Cleanup(n.stop)
+	return n
+}
+
+func (n *node) stop() {
+	if n.cancel == nil {
+		return
+	}
+	n.cancel()
+	n.cancel = nil
+	<-n.done
+}
+
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("metric %s not found", name)
+	return 0
+}
+
+func poll(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func status(servers []string, root string) (string, error) {
+	var out bytes.Buffer
+	err := Run(context.Background(), []string{"status", "--servers", strings.Join(servers, ","), "--path", root, "--timeout", "20s"}, &out)
+	return out.String(), err
+}
+
+// TestIntegrationStatusDisagreement runs two watchers against the same
+// three live masters but with different priority lists, publishing to
+// devstack's ZooKeeper: `status` reports the disagreement (exit code 1) and
+// each watcher's disagreement metric counts the other. When the second
+// watcher is replaced by one with the first one's list, status reports
+// agreement (exit code 0).
+func TestIntegrationStatusDisagreement(t *testing.T) {
+	st := stack(t)
+	servers := st.ZooKeeperServers()
+	root := uniqueRoot(t, servers)
+	m1, m2, m3 := apiServer(t), apiServer(t), apiServer(t)
+	list := []string{m1, m2, m3}
+	reversed := []string{m3, m2, m1}
+
+	a := startWatcher(t, "rpi-node-1", list, servers, root)
+	b := startWatcher(t, "rpi-node-2", reversed, servers, root)
+	for _, n := range []*node{a, b} {
+		poll(t, "watchers to choose", func() error {
+			if d := n.w.State(); d.Active == failover.None || !d.Ready {
+				return fmt.Errorf("state %+v", d)
+			}
+			return nil
+		})
+	}
+
+	var out string
+	var err error
+	poll(t, "status to see both views", func() error {
+		out, err = status(servers, root)
+		if !strings.Contains(out, "rpi-node-1") || !strings.Contains(out, "rpi-node-2") {
+			return fmt.Errorf("not both nodes yet: %v\n%s", err, out)
+		}
+		return nil
+	})
+	t.Logf("status with different master lists:\n%s", out)
+	if got := exitCode(err); got != 1 {
+		t.Errorf("status exit code %d (%v), want 1 (disagree)", got, err)
+	}
+	for _, want := range []string{"fleet DISAGREES: 2 groups", "active " + m1 + ", masters " + strings.Join(list, ",") + ": rpi-node-1",
+		"active " + m3 + ", masters " + strings.Join(reversed, ",") + ": rpi-node-2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status output lacks %q", want)
+		}
+	}
+	for _, n := range []*node{a, b} {
+		poll(t, "disagreement metric", func() error {
+			if v := gauge(t, n.reg, "sensornode_master_watcher_fleet_disagreeing_nodes"); v != 1 {
+				return fmt.Errorf("fleet_disagreeing_nodes = %v, want 1", v)
+			}
+			return nil
+		})
+	}
+
+	// Replace the second watcher with one that shares the first one's list.
+	b.stop()
+	c := startWatcher(t, "rpi-node-2", list, servers, root)
+	poll(t, "status to agree", func() error {
+		out, err = status(servers, root)
+		if err != nil || !strings.Contains(out, "rpi-node-2") {
+			return fmt.Errorf("%v\n%s", err, out)
+		}
+		return nil
+	})
+	t.Logf("status with the same list:\n%s", out)
+	if !strings.Contains(out, "fleet agrees: 2 node(s) use "+m1) {
+		t.Errorf("status output lacks the agreement line:\n%s", out)
+	}
+	for _, n := range []*node{a, c} {
+		poll(t, "agreement metric", func() error {
+			if v := gauge(t, n.reg, "sensornode_master_watcher_fleet_disagreeing_nodes"); v != 0 {
+				return fmt.Errorf("fleet_disagreeing_nodes = %v, want 0", v)
+			}
+			return nil
+		})
+	}
+
+	// Every watcher gone: their ephemeral views leave with them, and status
+	// cannot tell anything (exit code 2).
+	a.stop()
+	c.stop()
+	out, err = status(servers, root)
+	if got := exitCode(err); got != 2 || !errors.Is(err, zkview.ErrNoViews) {
+		t.Errorf("status with no watcher: exit %d (%v), want 2 and no views\n%s", got, err, out)
+	}
+}
+
+// TestIntegrationWaitZooKeeperCommand runs the init-container command
+// against devstack with a Kafka-style connect string (chroot included).
+func TestIntegrationWaitZooKeeperCommand(t *testing.T) {
+	st := stack(t)
+	t.Setenv("SENSORNODE_ZOOKEEPER_SERVERS", st.ZooKeeperConnect()+st.EdgeChroot())
+	var out bytes.Buffer
+	if err := Run(context.Background(), []string{"wait-zookeeper", "--timeout", "1m"}, &out); err != nil {
+		t.Fatalf("wait-zookeeper = %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), `"msg":"zookeeper has a quorum"`) {
+		t.Errorf("no success message:\n%s", out.String())
+	}
+}

@@ -1,0 +1,219 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/sensornode/sensornode/services/master-watcher/internal/masters"
+)
+
+// ForwarderConfig configures the local TCP forwarder.
+type ForwarderConfig struct {
+	// ListenAddr is where kubelet and kube-proxy connect, e.g. 127.0.0.1:6443.
+	ListenAddr string
+	// MaxConns bounds the connections carried at once; more are accepted
+	// and closed at once.
+	MaxConns int
+	// DialTimeout bounds the connect to the active master.
+	DialTimeout time.Duration
+}
+
+// Forwarder accepts TCP connections on a local address and relays each to
+// the active master, both ways, byte for byte (TLS passes through). When the
+// active master changes, every connection to the previous one is closed so
+// that clients reconnect, and new connections go to the new master.
+type Forwarder struct {
+	cfg    ForwarderConfig
+	ln     net.Listener
+	dialer net.Dialer
+	log    *slog.Logger
+	m      *Metrics
+	slots  chan struct{}
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	target *masters.Master
+	epoch  uint64
+	conns  map[*pair]struct{}
+	closed bool
+}
+
+// NewForwarder listens on cfg.ListenAddr. Call Run to serve.
+func NewForwarder(cfg ForwarderConfig, log *slog.Logger, m *Metrics) (*Forwarder, error) {
+	if cfg.MaxConns < 1 {
+		return nil, fmt.Errorf("forwarder: max connections %d, want >= 1", cfg.MaxConns)
+	}
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("forwarder listen %s: %w", cfg.ListenAddr, err)
+	}
+	return &Forwarder{
+		cfg: cfg, ln: ln, log: log.With("sink", "forwarder"), m: m,
+		slots: make(chan struct{}, cfg.MaxConns),
+		conns: map[*pair]struct{}{},
+	}, nil
+}
+
+// Addr is the listening address.
+func (f *Forwarder) Addr() string { return f.ln.Addr().String() }
+
+// SetActive makes m the target of new connections and closes connections
+// to any other master. It never blocks on the network.
+func (f *Forwarder) SetActive(m masters.Master) {
+	f.mu.Lock()
+	if f.target != nil && f.target.Index == m.Index {
+		f.mu.Unlock()
+		return
+	}
+	f.target = &m
+	f.epoch++
+	var old []*pair
+	for p := range f.conns {
+		if p.target != m.Index {
+			old = append(old, p)
+		}
+	}
+	f.mu.Unlock()
+	for _, p := range old {
+		p.close()
+	}
+	if len(old) > 0 {
+		f.m.ForwarderClosedOnSwitch.Add(float64(len(old)))
+		f.log.Info("closed connections to the previous master", "connections", len(old), "active", m.URL)
+	}
+}
+
+// Conns is the number of connections being carried.
+func (f *Forwarder) Conns() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.conns)
+}
+
+// Run accepts connections until ctx is done, then closes the listener and
+// every connection and waits for their goroutines.
+func (f *Forwarder) Run(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { f.ln.Close() })
+	defer stop()
+	f.log.Info("forwarder listening", "addr", f.Addr(), "max_connections", f.cfg.MaxConns)
+	for {
+		c, err := f.ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				break
+			}
+			// For example EMFILE: wait a little rather than spin.
+			f.log.Warn("forwarder accept failed", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		select {
+		case f.slots <- struct{}{}:
+		default:
+			f.m.ForwarderAccepted.WithLabelValues("rejected_full").Inc()
+			f.log.Warn("forwarder connection limit reached, closing new connection", "client", c.RemoteAddr().String(), "max_connections", f.cfg.MaxConns)
+			c.Close()
+			continue
+		}
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			defer func() { <-f.slots }()
+			f.handle(ctx, c)
+		}()
+	}
+	f.ln.Close()
+	f.mu.Lock()
+	f.closed = true
+	all := make([]*pair, 0, len(f.conns))
+	for p := range f.conns {
+		all = append(all, p)
+	}
+	f.mu.Unlock()
+	for _, p := range all {
+		p.close()
+	}
+	f.wg.Wait()
+	return nil
+}
+
+func (f *Forwarder) handle(ctx context.Context, c net.Conn) {
+	f.mu.Lock()
+	target, epoch := f.target, f.epoch
+	f.mu.Unlock()
+	if target == nil {
+		f.m.ForwarderAccepted.WithLabelValues("no_master").Inc()
+		f.log.Warn("no master chosen yet, closing connection", "client", c.RemoteAddr().String())
+		c.Close()
+		return
+	}
+	dctx, cancel := context.WithTimeout(ctx, f.cfg.DialTimeout)
+	up, err := f.dialer.DialContext(dctx, "tcp", target.Addr)
+	cancel()
+	if err != nil {
+		f.m.ForwarderAccepted.WithLabelValues("dial_error").Inc()
+		f.log.Warn("forwarder dial failed", "master", target.URL, "err", err)
+		c.Close()
+		return
+	}
+	p := &pair{client: c, upstream: up, target: target.Index}
+	f.mu.Lock()
+	if f.closed || f.epoch != epoch {
+		f.mu.Unlock()
+		f.m.ForwarderAccepted.WithLabelValues("switched").Inc()
+		p.close()
+		return
+	}
+	f.conns[p] = struct{}{}
+	f.mu.Unlock()
+	f.m.ForwarderAccepted.WithLabelValues("forwarded").Inc()
+	f.m.ForwarderConnections.Inc()
+
+	toMaster, fromMaster := p.relay()
+
+	f.mu.Lock()
+	delete(f.conns, p)
+	f.mu.Unlock()
+	f.m.ForwarderConnections.Dec()
+	f.m.ForwarderBytes.WithLabelValues("to_master").Add(float64(toMaster))
+	f.m.ForwarderBytes.WithLabelValues("from_master").Add(float64(fromMaster))
+}
+
+// pair is a client connection and its connection to a master.
+type pair struct {
+	client, upstream net.Conn
+	target           int
+	once             sync.Once
+}
+
+func (p *pair) close() {
+	p.once.Do(func() {
+		p.client.Close()
+		p.upstream.Close()
+	})
+}
+
+// relay copies both ways until either side ends, then closes both. (No
+// half-close: the API server's protocols do not need it, and this way no
+// copy can outlive its connection.)
+func (p *pair) relay() (toMaster, fromMaster int64) {
+	done := make(chan int64, 1)
+	go func() {
+		n, _ := io.Copy(p.upstream, p.client)
+		p.close()
+		done <- n
+	}()
+	fromMaster, _ = io.Copy(p.client, p.upstream)
+	p.close()
+	toMaster = <-done
+	return toMaster, fromMaster
+}

@@ -1,0 +1,66 @@
+package sink
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Metrics of the sinks.
+type Metrics struct {
+	ForwarderConnections    prometheus.Gauge
+	ForwarderAccepted       *prometheus.CounterVec
+	ForwarderClosedOnSwitch prometheus.Counter
+	ForwarderBytes          *prometheus.CounterVec
+	KubeconfigWrites        *prometheus.CounterVec
+	HookRuns                *prometheus.CounterVec
+	HookDuration            prometheus.Histogram
+}
+
+// NewMetrics registers the sink metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := promauto.With(reg)
+	m := &Metrics{
+		ForwarderConnections: f.NewGauge(prometheus.GaugeOpts{
+			Name: "sensornode_master_watcher_forwarder_connections",
+			Help: "Connections the local forwarder currently carries.",
+		}),
+		ForwarderAccepted: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sensornode_master_watcher_forwarder_connections_total",
+			Help: "Connections accepted by the local forwarder, by result: forwarded, rejected_full (connection limit), no_master (none chosen yet), dial_error, switched (the active master changed while dialling).",
+		}, []string{"result"}),
+		ForwarderClosedOnSwitch: f.NewCounter(prometheus.CounterOpts{
+			Name: "sensornode_master_watcher_forwarder_closed_on_switch_total",
+			Help: "Forwarded connections closed because the active master changed.",
+		}),
+		ForwarderBytes: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sensornode_master_watcher_forwarder_bytes_total",
+			Help: "Bytes carried by the forwarder, counted when a connection ends; direction: to_master or from_master.",
+		}, []string{"direction"}),
+		KubeconfigWrites: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sensornode_master_watcher_kubeconfig_writes_total",
+			Help: "Kubeconfig updates by result: written, unchanged, error.",
+		}, []string{"result"}),
+		HookRuns: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sensornode_master_watcher_hook_runs_total",
+			Help: "Hook command runs by result: ok, exit_error (non-zero exit), timeout, start_error.",
+		}, []string{"result"}),
+		HookDuration: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "sensornode_master_watcher_hook_duration_seconds",
+			Help:    "Run time of the hook command.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 4, 8),
+		}),
+	}
+	for _, r := range []string{"forwarded", "rejected_full", "no_master", "dial_error", "switched"} {
+		m.ForwarderAccepted.WithLabelValues(r)
+	}
+	for _, d := range []string{"to_master", "from_master"} {
+		m.ForwarderBytes.WithLabelValues(d)
+	}
+	for _, r := range []string{"written", "unchanged", "error"} {
+		m.KubeconfigWrites.WithLabelValues(r)
+	}
+	for _, r := range []string{"ok", "exit_error", "timeout", "start_error"} {
+		m.HookRuns.WithLabelValues(r)
+	}
+	return m
+}

@@ -1,0 +1,156 @@
+package watcher
+
+import (
+	"net"
+	"os"
+	"time"
+
+	"github.com/sensornode/sensornode/libs/svc"
+	"github.com/sensornode/sensornode/services/master-watcher/internal/masters"
+	"github.com/sensornode/sensornode/services/master-watcher/internal/sink"
+	"github.com/sensornode/sensornode/services/master-watcher/internal/zkview"
+)
+
+// DefaultCAFile is the cluster CA every pod sees (service account mount).
+const DefaultCAFile = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+
+// Config is the daemon's configuration, from SENSORNODE_* variables. It is
+// flat on purpose: envconfig falls back to a field's bare tag when the
+// prefixed variable is unset, so a nested field tagged PATH would read $PATH.
+type Config struct {
+	AdminAddr       string        `envconfig:"ADMIN_ADDR" default:":9105"`
+	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info"`
+	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"10s"`
+	// NodeName names this node's view (downward API spec.nodeName);
+	// default: the host name.
+	NodeName string `envconfig:"NODE_NAME"`
+
+	// Masters in priority order: https://10.0.0.1:6443,... or host:port.
+	Masters []string `envconfig:"MASTERS"`
+
+	ProbeMode       string        `envconfig:"PROBE_MODE" default:"https"`
+	ProbeEndpoint   string        `envconfig:"PROBE_ENDPOINT" default:"/readyz"`
+	ProbeInterval   time.Duration `envconfig:"PROBE_INTERVAL" default:"2s"`
+	ProbeTimeout    time.Duration `envconfig:"PROBE_TIMEOUT" default:"2s"`
+	ProbeCAFile     string        `envconfig:"PROBE_CA_FILE" default:"/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"`
+	ProbeCertFile   string        `envconfig:"PROBE_CERT_FILE"`
+	ProbeKeyFile    string        `envconfig:"PROBE_KEY_FILE"`
+	ProbeServerName string        `envconfig:"PROBE_SERVER_NAME"`
+
+	// FailoverAfter (F) consecutive failed probes of the active master
+	// make it fail over; FailbackAfter (R) consecutive good probes of a
+	// higher-priority master make it fail back.
+	FailoverAfter int `envconfig:"FAILOVER_AFTER" default:"2"`
+	FailbackAfter int `envconfig:"FAILBACK_AFTER" default:"5"`
+
+	// Forwarder sink: enabled when the listen address is set.
+	ForwardListenAddr     string        `envconfig:"FORWARD_LISTEN_ADDR"`
+	ForwardMaxConnections int           `envconfig:"FORWARD_MAX_CONNECTIONS" default:"512"`
+	ForwardDialTimeout    time.Duration `envconfig:"FORWARD_DIAL_TIMEOUT" default:"5s"`
+
+	// Kubeconfig sink: enabled when the path is set.
+	KubeconfigPath           string `envconfig:"KUBECONFIG_PATH"`
+	KubeconfigTemplateFile   string `envconfig:"KUBECONFIG_TEMPLATE_FILE"`
+	KubeconfigCluster        string `envconfig:"KUBECONFIG_CLUSTER" default:"sensornode"`
+	KubeconfigUser           string `envconfig:"KUBECONFIG_USER" default:"default"`
+	KubeconfigContext        string `envconfig:"KUBECONFIG_CONTEXT" default:"default"`
+	KubeconfigCAFile         string `envconfig:"KUBECONFIG_CA_FILE"`
+	KubeconfigClientCertFile string `envconfig:"KUBECONFIG_CLIENT_CERT_FILE"`
+	KubeconfigClientKeyFile  string `envconfig:"KUBECONFIG_CLIENT_KEY_FILE"`
+	KubeconfigTokenFile      string `envconfig:"KUBECONFIG_TOKEN_FILE"`
+
+	// Hook sink: enabled when the command is set.
+	HookCommand string        `envconfig:"HOOK_COMMAND"`
+	HookTimeout time.Duration `envconfig:"HOOK_TIMEOUT" default:"30s"`
+
+	// ZooKeeper view: enabled when servers are set.
+	ZooKeeperServers        []string      `envconfig:"ZOOKEEPER_SERVERS"`
+	ZooKeeperViewPath       string        `envconfig:"ZOOKEEPER_VIEW_PATH" default:"/sensornode/masters"`
+	ZooKeeperSessionTimeout time.Duration `envconfig:"ZOOKEEPER_SESSION_TIMEOUT" default:"10s"`
+	ZooKeeperCheckInterval  time.Duration `envconfig:"ZOOKEEPER_CHECK_INTERVAL" default:"10s"`
+}
+
+// Defaults returns the configuration with every default applied, as if no
+// variable were set (for tests and embedding).
+func Defaults() Config {
+	return Config{
+		AdminAddr: ":9105", LogLevel: "info", ShutdownTimeout: 10 * time.Second,
+		ProbeMode: "https", ProbeEndpoint: "/readyz", ProbeInterval: 2 * time.Second, ProbeTimeout: 2 * time.Second,
+		ProbeCAFile: DefaultCAFile, FailoverAfter: 2, FailbackAfter: 5,
+		ForwardMaxConnections: 512, ForwardDialTimeout: 5 * time.Second,
+		KubeconfigCluster: "sensornode", KubeconfigUser: "default", KubeconfigContext: "default",
+		HookTimeout: 30 * time.Second, ZooKeeperViewPath: zkview.DefaultPath,
+		ZooKeeperSessionTimeout: 10 * time.Second, ZooKeeperCheckInterval: 10 * time.Second,
+	}
+}
+
+// Validate checks the configuration and fills NodeName from the host name.
+func (c *Config) Validate() error {
+	var p svc.Problems
+	if c.NodeName == "" {
+		if h, err := os.Hostname(); err == nil {
+			c.NodeName = h
+		}
+	}
+	mode, err := masters.ParseMode(c.ProbeMode)
+	if err != nil {
+		p.Addf("SENSORNODE_PROBE_MODE: %v", err)
+	} else if _, err := masters.Parse(c.Masters, mode); err != nil {
+		p.Addf("SENSORNODE_MASTERS: %v", err)
+	}
+	if mode != masters.ModeTCP && (len(c.ProbeEndpoint) == 0 || c.ProbeEndpoint[0] != '/') {
+		p.Addf("SENSORNODE_PROBE_ENDPOINT %q: want a path like /readyz or /livez", c.ProbeEndpoint)
+	}
+	if c.ProbeInterval <= 0 || c.ProbeTimeout <= 0 {
+		p.Addf("SENSORNODE_PROBE_INTERVAL and SENSORNODE_PROBE_TIMEOUT must be positive, got %v and %v", c.ProbeInterval, c.ProbeTimeout)
+	}
+	if mode == masters.ModeHTTPS && c.ProbeCAFile == "" {
+		p.Addf("SENSORNODE_PROBE_CA_FILE is required with probe mode https")
+	}
+	if (c.ProbeCertFile == "") != (c.ProbeKeyFile == "") {
+		p.Addf("SENSORNODE_PROBE_CERT_FILE and SENSORNODE_PROBE_KEY_FILE go together")
+	}
+	if c.FailoverAfter < 1 || c.FailbackAfter < 1 {
+		p.Addf("SENSORNODE_FAILOVER_AFTER and SENSORNODE_FAILBACK_AFTER must be >= 1, got %d and %d", c.FailoverAfter, c.FailbackAfter)
+	}
+	if c.ForwardListenAddr != "" {
+		if _, _, err := net.SplitHostPort(c.ForwardListenAddr); err != nil {
+			p.Addf("SENSORNODE_FORWARD_LISTEN_ADDR %q: %v", c.ForwardListenAddr, err)
+		}
+		if c.ForwardMaxConnections < 1 || c.ForwardDialTimeout <= 0 {
+			p.Addf("SENSORNODE_FORWARD_MAX_CONNECTIONS must be >= 1 and SENSORNODE_FORWARD_DIAL_TIMEOUT positive")
+		}
+	}
+	if c.KubeconfigPath != "" && (c.KubeconfigClientCertFile == "") != (c.KubeconfigClientKeyFile == "") {
+		p.Addf("SENSORNODE_KUBECONFIG_CLIENT_CERT_FILE and SENSORNODE_KUBECONFIG_CLIENT_KEY_FILE go together")
+	}
+	if c.HookCommand != "" {
+		if _, err := sink.ParseCommand(c.HookCommand); err != nil {
+			p.Addf("SENSORNODE_HOOK_COMMAND: %v", err)
+		}
+		if c.HookTimeout <= 0 {
+			p.Addf("SENSORNODE_HOOK_TIMEOUT must be positive")
+		}
+	}
+	if len(c.ZooKeeperServers) > 0 {
+		if err := c.viewConfig().Validate(); err != nil {
+			p.Addf("SENSORNODE_ZOOKEEPER_*: %v", err)
+		}
+	}
+	if c.ForwardListenAddr == "" && c.KubeconfigPath == "" && c.HookCommand == "" && len(c.ZooKeeperServers) == 0 {
+		p.Addf("no sink configured: set SENSORNODE_FORWARD_LISTEN_ADDR, SENSORNODE_KUBECONFIG_PATH, SENSORNODE_HOOK_COMMAND and/or SENSORNODE_ZOOKEEPER_SERVERS")
+	}
+	return p.Err()
+}
+
+func (c *Config) viewConfig() zkview.Config {
+	return zkview.Config{
+		Servers: c.ZooKeeperServers, Path: c.ZooKeeperViewPath, Node: c.NodeName,
+		SessionTimeout: c.ZooKeeperSessionTimeout, CheckInterval: c.ZooKeeperCheckInterval,
+	}
+}
+
+func (c *Config) mode() masters.Mode {
+	m, _ := masters.ParseMode(c.ProbeMode)
+	return m
+}

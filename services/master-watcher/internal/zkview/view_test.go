@@ -1,0 +1,173 @@
+package zkview
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+var (
+	t0   = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	list = []string{"https://10.0.0.1:6443", "https://10.0.0.2:6443", "https://10.0.0.3:6443"}
+	rev  = []string{"https://10.0.0.3:6443", "https://10.0.0.2:6443", "https://10.0.0.1:6443"}
+)
+
+func view(node, active string, idx int, masters []string, ready bool) View {
+	return View{Node: node, Active: active, Index: idx, Since: t0, Ready: ready, Masters: masters}
+}
+
+func TestSummarize(t *testing.T) {
+	tests := []struct {
+		name        string
+		views       []View
+		invalid     []InvalidView
+		wantAgree   bool
+		wantGroups  int
+		wantAgainst map[string]int // node -> Disagreeing
+	}{
+		{name: "all on primary", views: []View{
+			view("n1", list[0], 0, list, true), view("n2", list[0], 0, list, true), view("n3", list[0], 0, list, false)},
+			wantAgree: true, wantGroups: 1, wantAgainst: map[string]int{"n1": 0, "n3": 0}},
+		{name: "one node on the secondary", views: []View{
+			view("n1", list[0], 0, list, true), view("n2", list[0], 0, list, true), view("n3", list[1], 1, list, true)},
+			wantGroups: 2, wantAgainst: map[string]int{"n1": 1, "n3": 2}},
+		{name: "same active, different lists", views: []View{
+			view("n1", list[1], 1, list, true), view("n2", list[1], 1, rev, true)},
+			wantGroups: 2, wantAgainst: map[string]int{"n1": 1, "n2": 1}},
+		{name: "an invalid view", views: []View{view("n1", list[0], 0, list, true)},
+			invalid: []InvalidView{{Node: "n9", Err: errors.New("not a view")}}, wantGroups: 1, wantAgainst: map[string]int{"n1": 1}},
+		{name: "nothing chosen yet on one node", views: []View{
+			view("n1", list[0], 0, list, true), view("n2", "", -1, list, false)},
+			wantGroups: 2, wantAgainst: map[string]int{"n1": 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := Summarize(tt.views, tt.invalid)
+			if s.Agree() != tt.wantAgree || len(s.Groups) != tt.wantGroups {
+				t.Errorf("Agree() = %t with %d groups, want %t with %d", s.Agree(), len(s.Groups), tt.wantAgree, tt.wantGroups)
+			}
+			for node, want := range tt.wantAgainst {
+				for _, v := range tt.views {
+					if v.Node == node {
+						if got := s.Disagreeing(v); got != want {
+							t.Errorf("Disagreeing(%s) = %d, want %d", node, got, want)
+						}
+					}
+				}
+			}
+			if len(s.Groups) > 1 && len(s.Groups[0].Nodes) < len(s.Groups[1].Nodes) {
+				t.Errorf("groups not largest first: %+v", s.Groups)
+			}
+		})
+	}
+}
+
+func TestPrintStatus(t *testing.T) {
+	now := t0.Add(90 * time.Second)
+	agree := Summarize([]View{view("rpi-master-2", list[0], 0, list, true), view("rpi-node-1", list[0], 0, list, true)}, nil)
+	var b bytes.Buffer
+	if err := PrintStatus(&b, agree, now); err != nil {
+		t.Fatal(err)
+	}
+	want := `NODE          ACTIVE                 INDEX  READY  SINCE                             MASTERS
+rpi-master-2  https://10.0.0.1:6443  0      true   2026-03-01T12:00:00Z (1m30s ago)  https://10.0.0.1:6443,https://10.0.0.2:6443,https://10.0.0.3:6443
+rpi-node-1    https://10.0.0.1:6443  0      true   2026-03-01T12:00:00Z (1m30s ago)  https://10.0.0.1:6443,https://10.0.0.2:6443,https://10.0.0.3:6443
+
+fleet agrees: 2 node(s) use https://10.0.0.1:6443
+`
+	if b.String() != want {
+		t.Errorf("PrintStatus =\n%s\nwant\n%s", b.String(), want)
+	}
+
+	b.Reset()
+	dis := Summarize([]View{view("a", list[0], 0, list, true), view("b", rev[0], 0, rev, false)}, []InvalidView{{Node: "c", Err: errors.New("not a view")}})
+	PrintStatus(&b, dis, now)
+	for _, w := range []string{
+		"fleet DISAGREES: 2 groups",
+		"active https://10.0.0.1:6443, masters https://10.0.0.1:6443,https://10.0.0.2:6443,https://10.0.0.3:6443: a",
+		"active https://10.0.0.3:6443, masters https://10.0.0.3:6443,https://10.0.0.2:6443,https://10.0.0.1:6443: b",
+		"\nc     (invalid: not a view)\n",
+		"not ready (no live master): b",
+	} {
+		if !strings.Contains(b.String(), w) {
+			t.Errorf("disagreeing status lacks %q:\n%s", w, b.String())
+		}
+	}
+}
+
+func TestStatusErrorExitCodes(t *testing.T) {
+	tests := []struct {
+		give error
+		want int
+	}{
+		{&StatusError{Disagree: true}, 1},
+		{&StatusError{Err: errors.New("zookeeper down")}, 2},
+	}
+	for _, tt := range tests {
+		se, ok := errors.AsType[*StatusError](fmt.Errorf("status: %w", tt.give))
+		if !ok || se.ExitCode() != tt.want {
+			t.Errorf("%v: exit code %v (found %t), want %d", tt.give, se, ok, tt.want)
+		}
+	}
+	inner := errors.New("boom")
+	if !errors.Is(&StatusError{Err: inner}, inner) {
+		t.Errorf("StatusError does not unwrap")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	ok := Config{Servers: []string{"127.0.0.1:2181"}, Path: DefaultPath, Node: "rpi-node-1", SessionTimeout: time.Second, CheckInterval: time.Second}
+	tests := []struct {
+		name   string
+		change func(*Config)
+		ok     bool
+	}{
+		{"ok", func(*Config) {}, true},
+		{"no servers", func(c *Config) { c.Servers = nil }, false},
+		{"chroot", func(c *Config) { c.Servers = []string{"127.0.0.1:2181/x"} }, false},
+		{"relative path", func(c *Config) { c.Path = "sensornode" }, false},
+		{"trailing slash", func(c *Config) { c.Path = "/sensornode/" }, false},
+		{"unclean", func(c *Config) { c.Path = "/a//b" }, false},
+		{"root", func(c *Config) { c.Path = "/" }, false},
+		{"no node", func(c *Config) { c.Node = "" }, false},
+		{"slash in node", func(c *Config) { c.Node = "a/b" }, false},
+		{"zero interval", func(c *Config) { c.CheckInterval = 0 }, false},
+	}
+	for _, tt := range tests {
+		c := ok
+		tt.change(&c)
+		if err := c.Validate(); (err == nil) != tt.ok {
+			t.Errorf("%s: Validate() = %v", tt.name, err)
+		}
+	}
+}
+
+// TestPublisherNeverGivesUp: servers whose names do not resolve make
+// go-zookeeper's Connect fail; Run keeps retrying (no crash loop) until it
+// is stopped.
+func TestPublisherNeverGivesUp(t *testing.T) {
+	p, err := NewPublisher(Config{Servers: []string{"zookeeper.invalid:2181"}, Path: DefaultPath, Node: "n1",
+		SessionTimeout: time.Second, CheckInterval: time.Second}, slog.New(slog.DiscardHandler), NewMetrics(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned %v while ZooKeeper is unresolvable, want it to keep trying", err)
+	case <-time.After(1500 * time.Millisecond):
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run after cancel = %v, want nil", err)
+	}
+}

@@ -1,0 +1,263 @@
+package zkwait
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const srvrFollower = "Zookeeper version: 3.8.4-9316c2a7a97e1666d8f4593f34dd6fc36ecc436c, built on 2024-02-12 22:16 UTC\n" +
+	"Latency min/avg/max: 0/0.5/3\nReceived: 10\nSent: 9\nConnections: 1\nOutstanding: 0\nZxid: 0x100000002\nMode: follower\nNode count: 5\n"
+
+var (
+	srvrLeader     = strings.Replace(srvrFollower, "Mode: follower", "Mode: leader", 1)
+	srvrStandalone = strings.Replace(srvrFollower, "Mode: follower", "Mode: standalone", 1)
+)
+
+const (
+	notServing = "This ZooKeeper instance is not currently serving requests\n"
+	notAllowed = "srvr is not executed because it is not in the whitelist.\n"
+)
+
+func TestParseSrvr(t *testing.T) {
+	tests := []struct {
+		give, want, wantErr string
+	}{
+		{give: srvrFollower, want: "follower"},
+		{give: srvrLeader, want: "leader"},
+		{give: srvrStandalone, want: "standalone"},
+		{give: notServing, wantErr: "not serving"},
+		{give: notAllowed, wantErr: "4lw.commands.whitelist"},
+		{give: "", wantErr: "empty answer"},
+		{give: "garbage", wantErr: `no mode in answer "garbage"`},
+	}
+	for _, tt := range tests {
+		got, err := ParseSrvr(tt.give)
+		if got != tt.want || (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("ParseSrvr(%.30q) = %q, %v; want %q, error containing %q", tt.give, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestSplitChroot(t *testing.T) {
+	tests := []struct {
+		give        []string
+		wantServers string
+		wantChroot  string
+	}{
+		{[]string{"a:2181", "b:2181"}, "a:2181,b:2181", ""},
+		{[]string{"a:2181", "b:2181/edge"}, "a:2181,b:2181", "/edge"},
+		{[]string{" a:2181 ", "b:2181/kafka/edge"}, "a:2181,b:2181", "/kafka/edge"},
+	}
+	for _, tt := range tests {
+		s, c := SplitChroot(tt.give)
+		if strings.Join(s, ",") != tt.wantServers || c != tt.wantChroot {
+			t.Errorf("SplitChroot(%q) = %q, %q; want %q, %q", tt.give, s, c, tt.wantServers, tt.wantChroot)
+		}
+	}
+}
+
+// fake4lw answers every connection with its current answer; "" refuses
+// (the listener is closed).
+type fake4lw struct {
+	t    *testing.T
+	addr string
+	mu   sync.Mutex
+	ans  string
+	ln   net.Listener
+	wg   sync.WaitGroup
+}
+
+func newFake4lw(t *testing.T, answer string) *fake4lw {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fake4lw{t: t, addr: ln.Addr().String(), ans: "listening"}
+	f.serve(ln)
+	f.set(answer)
+	t.Cleanup(func() { f.set("") })
+	return f
+}
+
+func (f *fake4lw) serve(ln net.Listener) {
+	f.ln = ln
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 4)
+			io.ReadFull(c, buf)
+			f.mu.Lock()
+			ans := f.ans
+			f.mu.Unlock()
+			if string(buf) == "srvr" {
+				io.WriteString(c, ans)
+			}
+			c.Close()
+		}
+	}()
+}
+
+func (f *fake4lw) set(answer string) {
+	f.mu.Lock()
+	was := f.ans
+	f.ans = answer
+	f.mu.Unlock()
+	switch {
+	case answer == "" && was != "":
+		f.ln.Close()
+		f.wg.Wait()
+	case answer != "" && was == "":
+		ln, err := net.Listen("tcp", f.addr)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		f.serve(ln)
+	}
+}
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func cfg(servers ...*fake4lw) Config {
+	c := Config{Interval: 20 * time.Millisecond, AttemptTimeout: time.Second, Method: MethodSrvr}
+	for _, s := range servers {
+		c.Servers = append(c.Servers, s.addr)
+	}
+	return c
+}
+
+func TestCheckSrvrMajority(t *testing.T) {
+	tests := []struct {
+		name       string
+		answers    []string
+		wantQuorum bool
+		wantIn     int
+	}{
+		{"all in quorum", []string{srvrLeader, srvrFollower, srvrFollower}, true, 3},
+		{"one down", []string{srvrLeader, srvrFollower, ""}, true, 2},
+		{"two down", []string{"", notServing, ""}, false, 0},
+		{"one follower left is not a majority", []string{srvrFollower, "", ""}, false, 1},
+		{"4lw not allowed", []string{notAllowed, notAllowed, notAllowed}, false, 0},
+		{"standalone in a list of 3 does not count", []string{srvrStandalone, "", ""}, false, 0},
+		{"single standalone server", []string{srvrStandalone}, true, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var fs []*fake4lw
+			for _, a := range tt.answers {
+				fs = append(fs, newFake4lw(t, a))
+			}
+			a := Check(context.Background(), cfg(fs...), discard())
+			if a.Quorum != tt.wantQuorum || a.InQuorum != tt.wantIn || a.Need != len(tt.answers)/2+1 {
+				t.Errorf("Check = quorum %t, %d in quorum (need %d); want %t, %d: %s", a.Quorum, a.InQuorum, a.Need, tt.wantQuorum, tt.wantIn, a.Describe())
+			}
+			if len(a.Servers) != len(tt.answers) {
+				t.Errorf("%d server states, want %d", len(a.Servers), len(tt.answers))
+			}
+		})
+	}
+}
+
+func TestWaitUntilQuorum(t *testing.T) {
+	a, b, c := newFake4lw(t, ""), newFake4lw(t, notServing), newFake4lw(t, "")
+	var mu sync.Mutex
+	var attempts []Attempt
+	done := make(chan error, 1)
+	go func() {
+		done <- Wait(context.Background(), cfg(a, b, c), discard(), func(at Attempt) {
+			mu.Lock()
+			attempts = append(attempts, at)
+			mu.Unlock()
+		})
+	}()
+	// It keeps waiting while there is no quorum...
+	for {
+		mu.Lock()
+		n := len(attempts)
+		mu.Unlock()
+		if n >= 5 {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Wait returned %v without a quorum", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	// ...and returns once a majority is back.
+	a.set(srvrLeader)
+	b.set(srvrFollower)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Wait = %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Wait did not return after the quorum came back")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	last := attempts[len(attempts)-1]
+	if !last.Quorum || last.InQuorum != 2 || last.N != len(attempts) {
+		t.Errorf("last attempt %+v, want quorum with 2 of 3", last)
+	}
+	for _, at := range attempts[:len(attempts)-1] {
+		if at.Quorum {
+			t.Errorf("attempt %d reported a quorum before it existed", at.N)
+		}
+	}
+}
+
+func TestWaitTimeout(t *testing.T) {
+	a := newFake4lw(t, notServing)
+	c := cfg(a)
+	c.Timeout = 200 * time.Millisecond
+	err := Wait(context.Background(), c, discard(), nil)
+	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "not serving") {
+		t.Errorf("Wait = %v, want ErrTimeout naming the last answer", err)
+	}
+}
+
+func TestWaitCancelled(t *testing.T) {
+	a := newFake4lw(t, notServing)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	ctx, cancel2 := context.WithCancel(ctx)
+	cancel2()
+	if err := Wait(ctx, cfg(a), discard(), nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("Wait(cancelled) = %v, want context.Canceled", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	ok := Config{Servers: []string{"a:1"}, Interval: time.Second, AttemptTimeout: time.Second, Method: MethodBoth}
+	tests := []struct {
+		name   string
+		change func(*Config)
+		ok     bool
+	}{
+		{"ok", func(*Config) {}, true},
+		{"no servers", func(c *Config) { c.Servers = nil }, false},
+		{"bad server", func(c *Config) { c.Servers = []string{"a"} }, false},
+		{"zero interval", func(c *Config) { c.Interval = 0 }, false},
+		{"bad method", func(c *Config) { c.Method = "ping" }, false},
+	}
+	for _, tt := range tests {
+		c := ok
+		tt.change(&c)
+		if err := c.Validate(); (err == nil) != tt.ok {
+			t.Errorf("%s: Validate() = %v", tt.name, err)
+		}
+	}
+}
