@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +32,11 @@ func commonConfluent(c Config) (kafka.ConfigMap, error) {
 	}
 	proto := "PLAINTEXT"
 	if c.TLS.Enabled {
+		if c.TLS.ServerName != "" {
+			// librdkafka verifies the broker's own host name and has no
+			// override: fail clearly instead of ignoring the setting.
+			return nil, fmt.Errorf("kafka client: TLS server name %q: not supported by the %s backend (use %s)", c.TLS.ServerName, BackendConfluent, BackendFranz)
+		}
 		proto = "SSL"
 		if c.TLS.CAFile != "" {
 			m["ssl.ca.location"] = c.TLS.CAFile
@@ -66,17 +70,6 @@ func commonConfluent(c Config) (kafka.ConfigMap, error) {
 	return m, nil
 }
 
-func (s SASLConfig) password() (string, error) {
-	if s.PasswordFile == "" {
-		return s.Password, nil
-	}
-	b, err := os.ReadFile(s.PasswordFile)
-	if err != nil {
-		return "", fmt.Errorf("sasl password file: %w", err)
-	}
-	return strings.TrimRight(string(b), "\r\n"), nil
-}
-
 // ---------------------------------------------------------------- producer
 
 type confluentProducer struct {
@@ -88,6 +81,7 @@ type confluentProducer struct {
 	fatal   atomic.Pointer[error]
 	closed  atomic.Bool
 	pending atomic.Int64
+	maxMsg  int
 }
 
 type pendingMsg struct {
@@ -96,7 +90,8 @@ type pendingMsg struct {
 	done  func(Delivery)
 }
 
-func newConfluentProducer(cfg ProducerConfig, o options) (*confluentProducer, error) {
+// confluentProducerConfig maps a ProducerConfig onto librdkafka properties.
+func confluentProducerConfig(cfg ProducerConfig) (kafka.ConfigMap, error) {
 	m, err := commonConfluent(cfg.Config)
 	if err != nil {
 		return nil, err
@@ -111,17 +106,33 @@ func newConfluentProducer(cfg ProducerConfig, o options) (*confluentProducer, er
 		"queue.buffering.max.messages":          100000,
 		"message.timeout.ms":                    int(cfg.DeliveryTimeout / time.Millisecond),
 		"compression.type":                      "none", // JPEG does not compress
-		"go.delivery.reports":                   true,
-		"go.events.channel.size":                1000,
-		"go.logs.channel.enable":                false,
+		// Java's (and franz-go's) partitioner: a key lands on the same
+		// partition whichever client produced it.
+		"partitioner": "murmur2_random",
+		// After a whole-cluster restart, brokers briefly answer metadata
+		// without the topic; librdkafka then fails every produce with
+		// "Local: Unknown topic" until its next refresh (default 5 min).
+		"topic.metadata.refresh.interval.ms": 10000,
+		"go.delivery.reports":                true,
+		"go.events.channel.size":             1000,
+		"go.logs.channel.enable":             false,
 	}) {
 		m[k] = v
+	}
+	return m, nil
+}
+
+func newConfluentProducer(cfg ProducerConfig, o options) (*confluentProducer, error) {
+	m, err := confluentProducerConfig(cfg)
+	if err != nil {
+		return nil, err
 	}
 	p, err := kafka.NewProducer(&m)
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
-	cp := &confluentProducer{p: p, log: o.log, m: o.metrics, space: make(chan struct{}, 1), done: make(chan struct{})}
+	cp := &confluentProducer{p: p, log: o.log, m: o.metrics, space: make(chan struct{}, 1), done: make(chan struct{}),
+		maxMsg: cfg.MaxMessageBytes}
 	go cp.events()
 	return cp, nil
 }
@@ -145,8 +156,9 @@ func (cp *confluentProducer) events() {
 				cp.m.allBrokersDown(false)
 			}
 			cp.m.delivered(pm.size, time.Since(pm.start).Seconds(), d.Err)
-			cp.pending.Add(-1)
 			pm.done(d)
+			// After done: Flush returns only when every report was handed out.
+			cp.pending.Add(-1)
 			select {
 			case cp.space <- struct{}{}:
 			default:
@@ -180,6 +192,11 @@ func (cp *confluentProducer) PublishAsync(ctx context.Context, msg *Message, don
 	}
 	if f := cp.fatal.Load(); f != nil {
 		return *f
+	}
+	// librdkafka's own limit (message.max.bytes) has room for record
+	// overhead, so it would accept a little more than MaxMessageBytes.
+	if size := msg.Size(); size > cp.maxMsg {
+		return fmt.Errorf("produce %s: %d bytes > %d: %w", msg.Topic, size, cp.maxMsg, ErrTooLarge)
 	}
 	km := &kafka.Message{
 		TopicPartition: kafka.TopicPartition{Topic: &msg.Topic, Partition: kafka.PartitionAny},
@@ -300,7 +317,8 @@ type confluentConsumer struct {
 	position map[TopicPartition]int64      // next offset to hand out
 }
 
-func newConfluentConsumer(cfg ConsumerConfig, o options) (*confluentConsumer, error) {
+// confluentConsumerConfig maps a ConsumerConfig onto librdkafka properties.
+func confluentConsumerConfig(cfg ConsumerConfig) (kafka.ConfigMap, error) {
 	m, err := commonConfluent(cfg.Config)
 	if err != nil {
 		return nil, err
@@ -310,23 +328,34 @@ func newConfluentConsumer(cfg ConsumerConfig, o options) (*confluentConsumer, er
 		reset = "latest"
 	}
 	for k, v := range (kafka.ConfigMap{
-		"group.id":                           cfg.GroupID,
-		"enable.auto.commit":                 false,
-		"enable.auto.offset.store":           false,
-		"auto.offset.reset":                  reset,
-		"session.timeout.ms":                 int(cfg.SessionTimeout / time.Millisecond),
-		"heartbeat.interval.ms":              int(cfg.SessionTimeout / time.Millisecond / 4),
-		"partition.assignment.strategy":      "range,roundrobin",
-		"max.partition.fetch.bytes":          cfg.MaxFetchBytes,
-		"fetch.max.bytes":                    cfg.QueueMaxBytes,
-		"receive.message.max.bytes":          cfg.QueueMaxBytes + 1<<20,
-		"queued.max.messages.kbytes":         cfg.QueueMaxBytes / 1024,
-		"queued.min.messages":                1000,
+		"group.id":                      cfg.GroupID,
+		"enable.auto.commit":            false,
+		"enable.auto.offset.store":      false,
+		"auto.offset.reset":             reset,
+		"session.timeout.ms":            int(cfg.SessionTimeout / time.Millisecond),
+		"heartbeat.interval.ms":         int(cfg.SessionTimeout / time.Millisecond / 4),
+		"partition.assignment.strategy": "range,roundrobin",
+		"max.partition.fetch.bytes":     cfg.MaxFetchBytes,
+		"fetch.max.bytes":               cfg.QueueMaxBytes,
+		"receive.message.max.bytes":     cfg.QueueMaxBytes + 1<<20,
+		"queued.max.messages.kbytes":    cfg.QueueMaxBytes / 1024,
+		"queued.min.messages":           1000,
+		// librdkafka >= 2.4 waits this long (default 1 s) before fetching
+		// again once the queue thresholds above were reached.
+		"fetch.queue.backoff.ms":             10,
 		"topic.metadata.refresh.interval.ms": 10000, // discover new nodeN topics quickly
 		"go.logs.channel.enable":             false,
 		"isolation.level":                    "read_committed",
 	}) {
 		m[k] = v
+	}
+	return m, nil
+}
+
+func newConfluentConsumer(cfg ConsumerConfig, o options) (*confluentConsumer, error) {
+	m, err := confluentConsumerConfig(cfg)
+	if err != nil {
+		return nil, err
 	}
 	c, err := kafka.NewConsumer(&m)
 	if err != nil {
@@ -577,7 +606,6 @@ func newConfluentAdmin(cfg Config, _ options) (*confluentAdmin, error) {
 	if err != nil {
 		return nil, err
 	}
-	m["go.logs.channel.enable"] = false
 	a, err := kafka.NewAdminClient(&m)
 	if err != nil {
 		return nil, fmt.Errorf("kafka admin: %w", err)
@@ -662,6 +690,8 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %v", ErrUnknownTopic, ke)
 	case kafka.ErrAllBrokersDown:
 		return fmt.Errorf("%w: %v", ErrBrokersDown, ke)
+	case kafka.ErrPurgeQueue, kafka.ErrPurgeInflight:
+		return fmt.Errorf("%w: %v", ErrClosed, ke) // failed by Close
 	}
 	if ke.IsFatal() {
 		return fmt.Errorf("%w: %v", ErrFatal, ke)

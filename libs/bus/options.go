@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 
@@ -45,7 +46,9 @@ type Metrics struct {
 }
 
 // NewMetrics registers the client metrics on reg (nil: kept unregistered)
-// for client name.
+// for client name. Several clients of one service (an edge consumer and a
+// cloud producer) may each call it on the same registry: the metric
+// families are shared and told apart by the client label.
 func NewMetrics(reg prometheus.Registerer, client string) *Metrics {
 	m := &Metrics{
 		client: client,
@@ -72,9 +75,30 @@ func NewMetrics(reg prometheus.Registerer, client string) *Metrics {
 		}, []string{"client", "result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.inflightMsgs, m.inflightBytes, m.errors, m.brokersDown, m.deliveryLatency)
+		m.inflightMsgs = registerOrReuse(reg, m.inflightMsgs)
+		m.inflightBytes = registerOrReuse(reg, m.inflightBytes)
+		m.errors = registerOrReuse(reg, m.errors)
+		m.brokersDown = registerOrReuse(reg, m.brokersDown)
+		m.deliveryLatency = registerOrReuse(reg, m.deliveryLatency)
 	}
 	return m
+}
+
+// registerOrReuse registers c, or returns the identical collector another
+// client of the same registry registered first. Other registration errors
+// panic, as MustRegister does.
+func registerOrReuse[T prometheus.Collector](reg prometheus.Registerer, c T) T {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(T); ok {
+			return existing
+		}
+	}
+	panic(err)
 }
 
 func (m *Metrics) error(kind string) { m.errors.WithLabelValues(m.client, kind).Inc() }
