@@ -1,3 +1,11 @@
 module github.com/sensornode/sensornode/services/camera-producer
 
-go 1.26
+go 1.26.0
+
+require (
+	github.com/prometheus/client_golang v1.25.0
+	github.com/vladimirvivien/go4vl v0.3.0
+	go.uber.org/goleak v1.3.0
+	golang.org/x/sync v0.25.0
+	golang.org/x/sys v0.48.0
+)

@@ -1,0 +1,141 @@
+// Package temp is the temperature producer: it reads the node's CPU
+// temperature each interval (sysfs thermal zone, vcgencmd, the original
+// design's /tempN files, or a synthetic sensor) and sends each plausible
+// reading to the local edge topic temperatureLocal, keyed by node,
+// buffering (bounded, optionally on disk) while the brokers are away.
+package temp
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/sensornode/sensornode/libs/bus"
+	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/libs/svc"
+)
+
+// Sources.
+const (
+	SourceSysfs     = "sysfs"
+	SourceVcgencmd  = "vcgencmd"
+	SourceFile      = "file"
+	SourceSynthetic = "synthetic"
+)
+
+// KafkaConfig is bus.ProducerConfig with defaults for tiny records.
+type KafkaConfig struct {
+	bus.Config
+	Linger          time.Duration `envconfig:"LINGER" default:"5ms"`
+	MaxMessageBytes int           `envconfig:"MAX_MESSAGE_BYTES" default:"65536"`
+	QueueMaxBytes   int           `envconfig:"QUEUE_MAX_BYTES" default:"1048576"`
+	DeliveryTimeout time.Duration `envconfig:"DELIVERY_TIMEOUT" default:"2m"`
+}
+
+// Producer returns the bus producer configuration.
+func (k KafkaConfig) Producer() bus.ProducerConfig {
+	return bus.ProducerConfig{Config: k.Config, Linger: k.Linger, MaxMessageBytes: k.MaxMessageBytes,
+		QueueMaxBytes: k.QueueMaxBytes, DeliveryTimeout: k.DeliveryTimeout}
+}
+
+// Config is the temperature producer's configuration (SENSORNODE_*).
+type Config struct {
+	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info"`
+	AdminAddr       string        `envconfig:"ADMIN_ADDR" default:":9102"`
+	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s"`
+
+	NodeID string `envconfig:"NODE_ID" default:"node1"`
+	Topic  string `envconfig:"TOPIC" default:"temperatureLocal"`
+	Form   string `envconfig:"FORM" default:"binary"`
+
+	CreateTopics           bool          `envconfig:"CREATE_TOPICS" default:"false"`
+	TopicPartitions        int           `envconfig:"TOPIC_PARTITIONS" default:"3"`
+	TopicReplicationFactor int           `envconfig:"TOPIC_REPLICATION_FACTOR" default:"3"`
+	TopicMinInsyncReplicas int           `envconfig:"TOPIC_MIN_INSYNC_REPLICAS" default:"2"`
+	PingInterval           time.Duration `envconfig:"PING_INTERVAL" default:"5s"`
+
+	Source       string        `envconfig:"SOURCE" default:"sysfs"`
+	ReadInterval time.Duration `envconfig:"READ_INTERVAL" default:"10s"`
+	SysfsPath    string        `envconfig:"SYSFS_PATH" default:"/sys/class/thermal/thermal_zone0/temp"`
+	VcgencmdPath string        `envconfig:"VCGENCMD_PATH" default:"vcgencmd"`
+	// VcgencmdTimeout bounds one run of the command.
+	VcgencmdTimeout time.Duration `envconfig:"VCGENCMD_TIMEOUT" default:"5s"`
+	// FilePath is the original design's reading file or directory; default
+	// /temp<N> from the node number.
+	FilePath string `envconfig:"FILE_PATH"`
+	// SyntheticBaseCelsius etc. shape the synthetic sensor.
+	SyntheticBaseCelsius      float64       `envconfig:"SYNTHETIC_BASE_CELSIUS" default:"45"`
+	SyntheticAmplitudeCelsius float64       `envconfig:"SYNTHETIC_AMPLITUDE_CELSIUS" default:"5"`
+	SyntheticPeriod           time.Duration `envconfig:"SYNTHETIC_PERIOD" default:"10m"`
+
+	// BufferMaxReadings bounds the readings held while unacknowledged; when
+	// full the oldest is dropped (counted and logged).
+	BufferMaxReadings int `envconfig:"BUFFER_MAX_READINGS" default:"20000"`
+	// MaxInflight bounds the readings handed to the Kafka client at once.
+	MaxInflight int `envconfig:"MAX_INFLIGHT" default:"500"`
+	// SpoolDir, when set, keeps unacknowledged readings on disk too, so
+	// they survive a restart during a broker outage.
+	SpoolDir      string        `envconfig:"SPOOL_DIR"`
+	SpoolMaxBytes int64         `envconfig:"SPOOL_MAX_BYTES" default:"16777216"`
+	RetryMin      time.Duration `envconfig:"RETRY_MIN_INTERVAL" default:"1s"`
+	RetryMax      time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"30s"`
+
+	Kafka KafkaConfig `envconfig:"KAFKA"`
+
+	form messages.Form
+}
+
+var trailingNumber = regexp.MustCompile(`([0-9]+)$`)
+
+// Validate fills derived defaults and checks everything.
+func (c *Config) Validate() error {
+	var p svc.Problems
+	if err := (messages.TemperatureReading{NodeID: c.NodeID, ReadAt: time.Unix(1, 0)}).Validate(); err != nil {
+		p.Addf("SENSORNODE_NODE_ID %q: %v", c.NodeID, err)
+	}
+	if c.Topic == "" {
+		p.Addf("SENSORNODE_TOPIC is empty")
+	}
+	var err error
+	if c.form, err = messages.ParseForm(c.Form); err != nil {
+		p.Addf("SENSORNODE_FORM: %v", err)
+	}
+	switch c.Source {
+	case SourceSysfs, SourceVcgencmd, SourceSynthetic:
+	case SourceFile:
+		if c.FilePath == "" {
+			if m := trailingNumber.FindString(c.NodeID); m != "" {
+				n, _ := strconv.Atoi(m)
+				c.FilePath = fmt.Sprintf("/temp%d", n)
+			} else {
+				p.Addf("SENSORNODE_FILE_PATH is empty and SENSORNODE_NODE_ID %q has no node number", c.NodeID)
+			}
+		}
+	default:
+		p.Addf("SENSORNODE_SOURCE %q (want sysfs, vcgencmd, file or synthetic)", c.Source)
+	}
+	if c.ReadInterval <= 0 || c.VcgencmdTimeout <= 0 || c.PingInterval <= 0 || c.ShutdownTimeout <= 0 || c.SyntheticPeriod <= 0 {
+		p.Addf("SENSORNODE_READ_INTERVAL, _VCGENCMD_TIMEOUT, _PING_INTERVAL, _SHUTDOWN_TIMEOUT and _SYNTHETIC_PERIOD must be positive")
+	}
+	if c.BufferMaxReadings < 1 || c.MaxInflight < 1 {
+		p.Addf("SENSORNODE_BUFFER_MAX_READINGS and SENSORNODE_MAX_INFLIGHT must be >= 1")
+	}
+	if c.SpoolMaxBytes < 0 {
+		p.Addf("SENSORNODE_SPOOL_MAX_BYTES must be >= 0 (0: no limit)")
+	}
+	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
+		p.Addf("need 0 < SENSORNODE_RETRY_MIN_INTERVAL <= SENSORNODE_RETRY_MAX_INTERVAL")
+	}
+	if c.TopicPartitions < 1 || c.TopicReplicationFactor < 1 || c.TopicMinInsyncReplicas < 1 || c.TopicMinInsyncReplicas > c.TopicReplicationFactor {
+		p.Addf("topic partitions %d, replication factor %d, min.insync.replicas %d: need >= 1 and min ISR <= RF",
+			c.TopicPartitions, c.TopicReplicationFactor, c.TopicMinInsyncReplicas)
+	}
+	if err := c.Kafka.Producer().Validate(); err != nil {
+		p.Addf("SENSORNODE_KAFKA_*: %v", err)
+	}
+	return p.Err()
+}
+
+// MessageForm is the validated wire form.
+func (c *Config) MessageForm() messages.Form { return c.form }

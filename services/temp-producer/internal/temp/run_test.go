@@ -1,0 +1,269 @@
+package temp
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/libs/svc"
+)
+
+// script is a Source answering from a list, then ErrUnchanged.
+type script struct {
+	mu    sync.Mutex
+	items []any // float64 or error
+	t0    time.Time
+	n     int
+}
+
+func (s *script) Name() string { return "script" }
+
+func (s *script) Read(context.Context) (Reading, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n >= len(s.items) {
+		return Reading{}, ErrUnchanged
+	}
+	it := s.items[s.n]
+	s.n++
+	at := s.t0.Add(time.Duration(s.n) * time.Second)
+	if err, ok := it.(error); ok {
+		return Reading{Raw: "junk"}, err
+	}
+	return Reading{Celsius: it.(float64), At: at, Raw: fmt.Sprint(it)}, nil
+}
+
+func (s *script) done() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n >= len(s.items)
+}
+
+func loadConfig(t *testing.T, env map[string]string) *Config {
+	t.Helper()
+	base := map[string]string{"SENSORNODE_NODE_ID": "node3", "SENSORNODE_ADMIN_ADDR": "127.0.0.1:0",
+		"SENSORNODE_READ_INTERVAL": "10ms", "SENSORNODE_PING_INTERVAL": "50ms",
+		"SENSORNODE_RETRY_MIN_INTERVAL": "20ms", "SENSORNODE_RETRY_MAX_INTERVAL": "50ms"}
+	for k, v := range env {
+		base[k] = v
+	}
+	for k, v := range base {
+		t.Setenv(k, v)
+	}
+	var cfg Config
+	if err := svc.LoadConfig(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	return &cfg
+}
+
+type running struct {
+	reg    *prometheus.Registry
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(t *testing.T, cfg *Config, prod *fakeProducer, src Source) *running {
+	t.Helper()
+	r := &running{reg: prometheus.NewRegistry(), done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() {
+		r.done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), r.reg, Options{Producer: prod, Source: src})
+	}()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+func (r *running) stop(t *testing.T) {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	if err := <-r.done; err != nil {
+		t.Errorf("Run() = %v", err)
+	}
+	r.cancel = nil
+}
+
+func (r *running) metric(t *testing.T, name, label string) float64 {
+	t.Helper()
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if label != "" {
+				ok := false
+				for _, lp := range m.GetLabel() {
+					ok = ok || lp.GetValue() == label
+				}
+				if !ok {
+					continue
+				}
+			}
+			v += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return v
+}
+
+func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", limit, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func decodeAll(t *testing.T, prod *fakeProducer) []messages.TemperatureReading {
+	t.Helper()
+	var out []messages.TemperatureReading
+	for _, m := range prod.messages() {
+		r, err := messages.DecodeTemperature(m.Value, m.Headers)
+		if err != nil {
+			t.Fatalf("DecodeTemperature() = %v", err)
+		}
+		if string(m.Key) != "node3" || m.Topic != "temperatureLocal" {
+			t.Errorf("key %q topic %q, want node3 and temperatureLocal", m.Key, m.Topic)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestRunSendsPlausibleReadings(t *testing.T) {
+	for _, form := range []string{"binary", "json"} {
+		t.Run(form, func(t *testing.T) {
+			cfg := loadConfig(t, map[string]string{"SENSORNODE_FORM": form})
+			prod := newFakeProducer()
+			defer prod.Close()
+			src := &script{t0: time.Unix(1700000000, 0), items: []any{
+				48.3, fmt.Errorf("%w: %q", ErrUnparsable, "temp=abc"), 200.0, fmt.Errorf("%w: exit 1", ErrSource), -60.0, 51.25,
+			}}
+			r := start(t, cfg, prod, src)
+			eventually(t, 5*time.Second, "script read and 2 readings sent", func() bool {
+				return src.done() && r.metric(t, "sensornode_temp_readings_sent_total", "") == 2
+			})
+			r.stop(t)
+			got := decodeAll(t, prod)
+			if len(got) != 2 || got[0].TemperatureCelsius != 48.3 || got[1].TemperatureCelsius != 51.25 {
+				t.Fatalf("sent %+v, want 48.3 and 51.25", got)
+			}
+			if got[0].Source != "script" || !got[0].ReadAt.Equal(time.Unix(1700000001, 0)) {
+				t.Errorf("reading = %+v", got[0])
+			}
+			for reason, want := range map[string]float64{ReasonUnparsable: 1, ReasonImplausible: 2, ReasonSource: 1} {
+				if got := r.metric(t, "sensornode_temp_readings_rejected_total", reason); got != want {
+					t.Errorf("rejected{%s} = %v, want %v", reason, got, want)
+				}
+			}
+			if got := r.metric(t, "sensornode_temp_last_reading_celsius", ""); got != 51.25 {
+				t.Errorf("last reading = %v, want 51.25", got)
+			}
+		})
+	}
+}
+
+// Brokers down: readings wait (on disk too); the service restarts during
+// the outage; when the brokers return every reading taken is sent.
+func TestRunOutageWithSpoolAcrossRestart(t *testing.T) {
+	spool := t.TempDir()
+	cfg := loadConfig(t, map[string]string{"SENSORNODE_SPOOL_DIR": spool})
+	prod := newFakeProducer()
+	defer prod.Close()
+	prod.setDown(true)
+	var items []any
+	for i := 0; i < 40; i++ {
+		items = append(items, 40+float64(i)/10)
+	}
+	src := &script{t0: time.Unix(1700000000, 0), items: items[:25]}
+	r := start(t, cfg, prod, src)
+	eventually(t, 5*time.Second, "25 readings buffered and failing", func() bool {
+		return src.done() && r.metric(t, "sensornode_temp_buffered_readings", "") == 25 &&
+			r.metric(t, "sensornode_temp_readings_failed_total", "") >= 25
+	})
+	r.stop(t) // restart during the outage
+
+	prod.setDown(false)
+	src2 := &script{t0: time.Unix(1700000000, 0).Add(25 * time.Second), items: items[25:]}
+	r2 := start(t, cfg, prod, src2)
+	eventually(t, 10*time.Second, "all 40 readings sent", func() bool {
+		return src2.done() && r2.metric(t, "sensornode_temp_readings_sent_total", "") == 40
+	})
+	r2.stop(t)
+	got := map[float64]int{}
+	for _, rd := range decodeAll(t, prod) {
+		got[rd.TemperatureCelsius]++
+	}
+	for _, it := range items {
+		if got[it.(float64)] != 1 {
+			t.Errorf("reading %v sent %d times, want once", it, got[it.(float64)])
+		}
+	}
+}
+
+func TestRunBufferBound(t *testing.T) {
+	cfg := loadConfig(t, map[string]string{"SENSORNODE_BUFFER_MAX_READINGS": "5"})
+	prod := newFakeProducer()
+	defer prod.Close()
+	prod.setDown(true)
+	var items []any
+	for i := 0; i < 20; i++ {
+		items = append(items, 40.0+float64(i))
+	}
+	src := &script{t0: time.Unix(1700000000, 0), items: items}
+	r := start(t, cfg, prod, src)
+	eventually(t, 5*time.Second, "script read", src.done)
+	eventually(t, 5*time.Second, "15 dropped", func() bool {
+		return r.metric(t, "sensornode_temp_readings_dropped_total", "buffer-full") == 15
+	})
+	if got := r.metric(t, "sensornode_temp_buffered_readings", ""); got != 5 {
+		t.Errorf("buffered = %v, want 5", got)
+	}
+	prod.setDown(false)
+	eventually(t, 5*time.Second, "the 5 newest sent", func() bool { return r.metric(t, "sensornode_temp_readings_sent_total", "") == 5 })
+	r.stop(t)
+	got := decodeAll(t, prod)
+	var vals []string
+	for _, g := range got {
+		vals = append(vals, fmt.Sprint(g.TemperatureCelsius))
+	}
+	sort.Strings(vals) // retries are not ordered
+	if strings.Join(vals, ",") != "55,56,57,58,59" {
+		t.Errorf("sent %v, want the newest five", vals)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	cfg := loadConfig(t, map[string]string{"SENSORNODE_SOURCE": "file"})
+	if cfg.FilePath != "/temp3" || cfg.Topic != messages.TopicLocalTemperature || cfg.AdminAddr != "127.0.0.1:0" {
+		t.Errorf("config = %+v", cfg)
+	}
+	for k, v := range map[string]string{"SENSORNODE_SOURCE": "thermometer", "SENSORNODE_FORM": "xml", "SENSORNODE_NODE_ID": "bad id"} {
+		t.Run(k, func(t *testing.T) {
+			t.Setenv(k, v)
+			var c Config
+			if err := svc.LoadConfig(&c); err == nil || !strings.Contains(err.Error(), k) {
+				t.Errorf("LoadConfig(%s=%s) = %v, want an error naming it", k, v, err)
+			}
+		})
+	}
+}

@@ -1,0 +1,289 @@
+//go:build integration
+
+package temp
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sensornode/sensornode/libs/bus"
+	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/tools/devstack"
+	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
+)
+
+// readings collects temperature records of a topic from the beginning.
+type readings struct {
+	mu   sync.Mutex
+	got  []messages.TemperatureReading
+	keys []string
+	bad  []error
+}
+
+func consume(t *testing.T, st *devstack.Stack, topic string) *readings {
+	t.Helper()
+	c, err := bus.NewConsumer(bus.ConsumerConfig{
+		Config:  bus.Config{Brokers: strings.Split(st.EdgeBootstrap(), ","), ClientID: "temp-producer-test"},
+		GroupID: topic + "-check", Topics: []string{topic}, MaxFetchBytes: 1 << 20, QueueMaxBytes: 4 << 20, SessionTimeout: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &readings{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer c.Close()
+		for ctx.Err() == nil {
+			m, err := c.Poll(ctx, 200*time.Millisecond)
+			if err != nil || m == nil {
+				continue
+			}
+			rd, err := messages.DecodeTemperature(m.Value, m.Headers)
+			r.mu.Lock()
+			if err != nil {
+				r.bad = append(r.bad, err)
+			} else {
+				r.got = append(r.got, rd)
+				r.keys = append(r.keys, string(m.Key))
+			}
+			r.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return r
+}
+
+func (r *readings) values() []float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []float64
+	for _, g := range r.got {
+		out = append(out, g.TemperatureCelsius)
+	}
+	return out
+}
+
+func runService(t *testing.T, env map[string]string) (*prometheus.Registry, string, func()) {
+	t.Helper()
+	cfg := loadConfig(t, env)
+	reg := prometheus.NewRegistry()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	addr := make(chan string, 1)
+	go func() {
+		done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, Options{AdminListening: func(a string) { addr <- a }})
+	}()
+	var a string
+	select {
+	case a = <-addr:
+	case err := <-done:
+		t.Fatalf("Run() = %v", err)
+	}
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return reg, a, stop
+}
+
+func gather(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+	t.Helper()
+	r := &running{reg: reg}
+	return r.metric(t, name, label)
+}
+
+// A fake sysfs thermal zone and a fake vcgencmd, both with junk among the
+// readings: only the plausible readings reach the local topic, keyed by
+// node, and the junk is counted by reason.
+func TestIntegrationTemperatureSources(t *testing.T) {
+	st := devstacktest.Stack(t)
+
+	t.Run("vcgencmd", func(t *testing.T) {
+		topic := devstacktest.UniqueTopic(t, "temperatureLocal")
+		devstacktest.CreateTopic(t, st.EdgeBootstrap(), topic, 3, 3)
+		col := consume(t, st, topic)
+		script := fakeVcgencmd(t, "temp=48.3'C", "temp=abc'C", "!VCHI initialization failed", "temp=300.0'C", "", "temp=51.2'C")
+		// After its list the script keeps answering temp=40.0'C; replace
+		// that with junk so that exactly two readings are plausible.
+		b, _ := os.ReadFile(script)
+		if err := os.WriteFile(script, []byte(strings.Replace(string(b), `echo "temp=40.0'C"`, `echo "temp=??"`, 1)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		reg, _, stop := runService(t, map[string]string{
+			"SENSORNODE_SOURCE": "vcgencmd", "SENSORNODE_VCGENCMD_PATH": script, "SENSORNODE_READ_INTERVAL": "100ms",
+			"SENSORNODE_TOPIC": topic, "SENSORNODE_KAFKA_BROKERS": st.EdgeBootstrap(), "SENSORNODE_NODE_ID": "node2",
+		})
+		waitFor(t, time.Minute, "2 readings on the topic", func() bool { return len(col.values()) >= 2 })
+		waitFor(t, 10*time.Second, "the junk after the script counted", func() bool {
+			return gather(t, reg, "sensornode_temp_readings_rejected_total", ReasonUnparsable) >= 4
+		})
+		stop()
+		time.Sleep(time.Second)
+		if got := col.values(); fmt.Sprint(got) != "[48.3 51.2]" {
+			t.Errorf("readings on the topic = %v, want [48.3 51.2]", got)
+		}
+		col.mu.Lock()
+		for i, g := range col.got {
+			if col.keys[i] != "node2" || g.NodeID != "node2" || g.Source != "vcgencmd" {
+				t.Errorf("record %d: key %q %+v", i, col.keys[i], g)
+			}
+		}
+		col.mu.Unlock()
+		for reason, want := range map[string]float64{ReasonSource: 1, ReasonImplausible: 1} {
+			if got := gather(t, reg, "sensornode_temp_readings_rejected_total", reason); got != want {
+				t.Errorf("rejected{%s} = %v, want %v", reason, got, want)
+			}
+		}
+		if got := gather(t, reg, "sensornode_temp_last_reading_celsius", ""); got != 51.2 {
+			t.Errorf("last reading = %v, want 51.2", got)
+		}
+	})
+
+	t.Run("sysfs", func(t *testing.T) {
+		topic := devstacktest.UniqueTopic(t, "temperatureLocal")
+		devstacktest.CreateTopic(t, st.EdgeBootstrap(), topic, 3, 3)
+		col := consume(t, st, topic)
+		zone := filepath.Join(t.TempDir(), "temp")
+		write := func(s string) {
+			tmp := zone + ".tmp"
+			if err := os.WriteFile(tmp, []byte(s), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, zone); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write("47125\n")
+		reg, _, stop := runService(t, map[string]string{
+			"SENSORNODE_SOURCE": "sysfs", "SENSORNODE_SYSFS_PATH": zone, "SENSORNODE_READ_INTERVAL": "50ms",
+			"SENSORNODE_TOPIC": topic, "SENSORNODE_KAFKA_BROKERS": st.EdgeBootstrap(), "SENSORNODE_NODE_ID": "node4",
+		})
+		// Each value stays until the service has read it at least twice.
+		taken := func() float64 {
+			return gather(t, reg, "sensornode_temp_readings_taken_total", "") + gather(t, reg, "sensornode_temp_readings_rejected_total", "")
+		}
+		for _, v := range []string{"47125\n", "garbage\n", "48.5\n", "130000\n", "-45000\n", "", "52250\n"} {
+			write(v)
+			n := taken()
+			waitFor(t, 10*time.Second, "value "+strings.TrimSpace(v)+" read", func() bool { return taken() >= n+2 })
+		}
+		waitFor(t, time.Minute, "readings sent", func() bool {
+			return gather(t, reg, "sensornode_temp_buffered_readings", "") == 0 && len(col.values()) > 0 &&
+				float64(len(col.values())) == gather(t, reg, "sensornode_temp_readings_sent_total", "")
+		})
+		stop()
+		seen := map[float64]bool{}
+		for _, v := range col.values() {
+			seen[v] = true
+		}
+		var got []float64
+		for v := range seen {
+			got = append(got, v)
+		}
+		sort.Float64s(got)
+		if fmt.Sprint(got) != "[47.125 52.25]" {
+			t.Errorf("distinct readings on the topic = %v, want [47.125 52.25] (junk and implausible values never sent)", got)
+		}
+		for _, reason := range []string{ReasonUnparsable, ReasonImplausible} {
+			if gather(t, reg, "sensornode_temp_readings_rejected_total", reason) < 2 {
+				t.Errorf("rejected{%s} < 2", reason)
+			}
+		}
+	})
+}
+
+// Brokers unreachable: readings wait in the spool, /readyz says not ready;
+// the service restarts (still unreachable) and, pointed at the brokers,
+// sends every reading of both runs.
+func TestIntegrationTemperatureSpoolSurvivesRestart(t *testing.T) {
+	st := devstacktest.Stack(t)
+	topic := devstacktest.UniqueTopic(t, "temperatureLocal")
+	devstacktest.CreateTopic(t, st.EdgeBootstrap(), topic, 3, 3)
+	col := consume(t, st, topic)
+	spool := t.TempDir()
+	dead := deadAddr(t)
+	script := fakeVcgencmd(t, "temp=41.0'C", "temp=41.5'C", "temp=42.0'C", "temp=42.5'C", "temp=43.0'C")
+	b, _ := os.ReadFile(script)
+	if err := os.WriteFile(script, []byte(strings.Replace(string(b), `echo "temp=40.0'C"`, `echo "temp=50.0'C"`, 1)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"SENSORNODE_SOURCE": "vcgencmd", "SENSORNODE_VCGENCMD_PATH": script, "SENSORNODE_READ_INTERVAL": "100ms",
+		"SENSORNODE_TOPIC": topic, "SENSORNODE_KAFKA_BROKERS": dead, "SENSORNODE_NODE_ID": "node5",
+		"SENSORNODE_SPOOL_DIR": spool, "SENSORNODE_SHUTDOWN_TIMEOUT": "2s", "SENSORNODE_PING_INTERVAL": "200ms",
+	}
+	reg, addr, stop := runService(t, env)
+	waitFor(t, 10*time.Second, "5 readings buffered", func() bool { return gather(t, reg, "sensornode_temp_buffered_readings", "") >= 5 })
+	if code := httpStatus(t, "http://"+addr+"/readyz"); code != 503 {
+		t.Errorf("/readyz with the brokers unreachable = %d, want 503", code)
+	}
+	stop()
+
+	env["SENSORNODE_KAFKA_BROKERS"] = st.EdgeBootstrap()
+	_, addr, stop = runService(t, env)
+	waitFor(t, time.Minute, "the 5 readings of the first run on the topic", func() bool {
+		have := map[float64]bool{}
+		for _, v := range col.values() {
+			have[v] = true
+		}
+		return have[41] && have[41.5] && have[42] && have[42.5] && have[43]
+	})
+	waitFor(t, 10*time.Second, "ready", func() bool { return httpStatus(t, "http://"+addr+"/readyz") == 200 })
+	stop()
+}
+
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", limit, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func httpStatus(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// deadAddr is a loopback address nothing listens on.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := l.Addr().String()
+	l.Close()
+	return a
+}
