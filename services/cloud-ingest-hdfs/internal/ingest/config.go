@@ -1,0 +1,169 @@
+package ingest
+
+import (
+	"path"
+	"strings"
+	"time"
+
+	"github.com/sensornode/sensornode/libs/bus"
+	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/libs/svc"
+)
+
+// Temperature file formats.
+const (
+	FormatJSONL = "jsonl"
+	FormatCSV   = "csv"
+)
+
+// HDFSConfig says how to reach HDFS.
+type HDFSConfig struct {
+	// NameNodes are NameNode RPC addresses (several for HA).
+	NameNodes []string `envconfig:"NAMENODE_ADDR" default:"127.0.0.1:8020"`
+	User      string   `envconfig:"USER" default:"sensornode"`
+	// RPCTimeout bounds one NameNode call; a NameNode that does not answer
+	// in time is treated as down and the connection is made again.
+	RPCTimeout time.Duration `envconfig:"RPC_TIMEOUT" default:"30s"`
+	// WriteTimeout bounds writing (or reading) one file's data.
+	WriteTimeout time.Duration `envconfig:"WRITE_TIMEOUT" default:"60s"`
+	// CloseTimeout bounds the retries of Close while the NameNode reports
+	// the last block as still replicating.
+	CloseTimeout time.Duration `envconfig:"CLOSE_TIMEOUT" default:"30s"`
+	// TmpDir holds files being written; they are renamed into place when
+	// complete. Leftovers of a crash are removed when their partition is
+	// assigned again.
+	TmpDir string `envconfig:"TMP_DIR" default:"/sensornode/_tmp"`
+}
+
+// Config is the cloud-ingest-hdfs configuration, read from SENSORNODE_*
+// environment variables.
+type Config struct {
+	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info"`
+	AdminAddr       string        `envconfig:"ADMIN_ADDR" default:":9104"`
+	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s"`
+
+	// Kafka is the cloud cluster: the consumer of the picture and
+	// temperature topics, and the producer of dead letters.
+	Kafka bus.ConsumerConfig `envconfig:"CLOUD_KAFKA"`
+	// DLQMaxMessageBytes bounds one dead letter (the original record plus
+	// headers); larger ones are truncated, with the original size in a
+	// header.
+	DLQMaxMessageBytes int `envconfig:"DLQ_MAX_MESSAGE_BYTES" default:"8388608"`
+
+	HDFS HDFSConfig `envconfig:"HDFS"`
+
+	// PictureLayout is the HDFS path of a picture. Placeholders: {camera},
+	// {node}, {yyyy}, {MM}, {dd}, {HH}, {mm}, {ss} (capture time, UTC) and
+	// {key} (required: it makes the name unique and redeliveries
+	// idempotent).
+	PictureLayout string `envconfig:"PICTURE_LAYOUT" default:"/sensornode/camera/{camera}/{yyyy}/{MM}/{dd}/{HH}{mm}{ss}-{key}.jpg"`
+	// MaxPictureBytes bounds a decoded picture.
+	MaxPictureBytes int `envconfig:"MAX_PICTURE_BYTES" default:"16777216"`
+
+	// TemperatureDirLayout is the HDFS directory of one node-hour of
+	// readings; it must hold {node}, {yyyy}, {MM}, {dd} and {HH}. Files in it
+	// are named <topic>+<partition>+<first offset>+<last offset>.<format>.
+	TemperatureDirLayout string `envconfig:"TEMPERATURE_DIR_LAYOUT" default:"/sensornode/temperature/{node}/{yyyy}/{MM}/{dd}/{HH}"`
+	// TemperatureFormat is jsonl or csv.
+	TemperatureFormat string `envconfig:"TEMPERATURE_FORMAT" default:"jsonl"`
+	// TemperatureRotateInterval: a partition's buffered readings are written
+	// out (one file per node-hour) this long after the first one arrived.
+	TemperatureRotateInterval time.Duration `envconfig:"TEMPERATURE_ROTATE_INTERVAL" default:"5m"`
+	// TemperatureFlushRecords writes a partition's readings out earlier
+	// when this many are buffered.
+	TemperatureFlushRecords int `envconfig:"TEMPERATURE_FLUSH_RECORDS" default:"10000"`
+	// TemperatureIndexDirs bounds how many node-hour directories keep the
+	// identities of their stored readings in memory for de-duplication.
+	TemperatureIndexDirs int `envconfig:"TEMPERATURE_INDEX_DIRS" default:"256"`
+
+	// CommitInterval is how often durable offsets are committed.
+	CommitInterval time.Duration `envconfig:"COMMIT_INTERVAL" default:"1s"`
+	// RetryBackoffMax caps the wait between retries while HDFS (or the
+	// dead-letter topic) fails.
+	RetryBackoffMax time.Duration `envconfig:"RETRY_BACKOFF_MAX" default:"30s"`
+	// CheckInterval is how often Kafka and HDFS are checked for readiness
+	// and lag is exported.
+	CheckInterval time.Duration `envconfig:"CHECK_INTERVAL" default:"10s"`
+}
+
+// DefaultConfig is the configuration before the environment is applied:
+// defaults of fields whose bus types carry no default tag (group id,
+// topics).
+func DefaultConfig() Config {
+	var c Config
+	c.Kafka.GroupID = "cloud-ingest-hdfs"
+	c.Kafka.Topics = []string{messages.TopicCamera, messages.TopicTemperature}
+	return c
+}
+
+// Validate checks the configuration, reporting every problem at once.
+func (c *Config) Validate() error {
+	var p svc.Problems
+	if err := c.Kafka.Validate(); err != nil {
+		p.Addf("cloud kafka: %v", err)
+	}
+	if err := c.DLQProducerConfig().Validate(); err != nil {
+		p.Addf("dead-letter producer: %v", err)
+	}
+	if len(c.HDFS.NameNodes) == 0 {
+		p.Addf("SENSORNODE_HDFS_NAMENODE_ADDR is empty")
+	}
+	for _, a := range c.HDFS.NameNodes {
+		if !strings.Contains(a, ":") {
+			p.Addf("SENSORNODE_HDFS_NAMENODE_ADDR %q is not host:port", a)
+		}
+	}
+	if c.HDFS.User == "" {
+		p.Addf("SENSORNODE_HDFS_USER is empty")
+	}
+	if !path.IsAbs(c.HDFS.TmpDir) || path.Clean(c.HDFS.TmpDir) == "/" {
+		p.Addf("SENSORNODE_HDFS_TMP_DIR %q must be an absolute directory below /", c.HDFS.TmpDir)
+	}
+	if _, err := parseLayout(c.PictureLayout, []string{"key"}, nil); err != nil {
+		p.Addf("SENSORNODE_PICTURE_LAYOUT: %v", err)
+	}
+	if _, err := parseLayout(c.TemperatureDirLayout, []string{"node", "yyyy", "MM", "dd", "HH"}, []string{"key", "camera"}); err != nil {
+		p.Addf("SENSORNODE_TEMPERATURE_DIR_LAYOUT: %v", err)
+	}
+	switch c.TemperatureFormat {
+	case FormatJSONL, FormatCSV:
+	default:
+		p.Addf("SENSORNODE_TEMPERATURE_FORMAT %q: want %s or %s", c.TemperatureFormat, FormatJSONL, FormatCSV)
+	}
+	if c.MaxPictureBytes < 1024 {
+		p.Addf("SENSORNODE_MAX_PICTURE_BYTES %d < 1024", c.MaxPictureBytes)
+	}
+	if c.TemperatureFlushRecords < 1 {
+		p.Addf("SENSORNODE_TEMPERATURE_FLUSH_RECORDS must be positive")
+	}
+	if c.TemperatureIndexDirs < 1 {
+		p.Addf("SENSORNODE_TEMPERATURE_INDEX_DIRS must be positive")
+	}
+	for name, d := range map[string]time.Duration{
+		"SENSORNODE_SHUTDOWN_TIMEOUT":            c.ShutdownTimeout,
+		"SENSORNODE_HDFS_RPC_TIMEOUT":            c.HDFS.RPCTimeout,
+		"SENSORNODE_HDFS_WRITE_TIMEOUT":          c.HDFS.WriteTimeout,
+		"SENSORNODE_HDFS_CLOSE_TIMEOUT":          c.HDFS.CloseTimeout,
+		"SENSORNODE_TEMPERATURE_ROTATE_INTERVAL": c.TemperatureRotateInterval,
+		"SENSORNODE_COMMIT_INTERVAL":             c.CommitInterval,
+		"SENSORNODE_RETRY_BACKOFF_MAX":           c.RetryBackoffMax,
+		"SENSORNODE_CHECK_INTERVAL":              c.CheckInterval,
+	} {
+		if d <= 0 {
+			p.Addf("%s must be positive, got %v", name, d)
+		}
+	}
+	return p.Err()
+}
+
+// DLQProducerConfig is the dead-letter producer: the consumer's cluster
+// and credentials.
+func (c *Config) DLQProducerConfig() bus.ProducerConfig {
+	return bus.ProducerConfig{
+		Config:          c.Kafka.Config,
+		Linger:          time.Millisecond,
+		MaxMessageBytes: c.DLQMaxMessageBytes,
+		QueueMaxBytes:   2*c.DLQMaxMessageBytes + 1<<20,
+		DeliveryTimeout: 2 * time.Minute,
+	}
+}

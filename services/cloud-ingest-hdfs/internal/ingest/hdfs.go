@@ -1,0 +1,258 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path"
+	"time"
+
+	"github.com/colinmarc/hdfs/v2"
+)
+
+// FS is what ingest needs of HDFS. Implementations need not be safe for
+// concurrent use.
+type FS interface {
+	// Stat returns the size of a file and whether it exists.
+	Stat(name string) (size int64, exists bool, err error)
+	// WriteAtomic writes data to tmp, makes it durable (closed: every
+	// DataNode acknowledged and the NameNode completed the file), then
+	// renames it to final, creating final's directory. final appears
+	// complete or not at all; an existing final is replaced.
+	WriteAtomic(tmp, final string, data []byte) error
+	// ReadDir lists a directory; a missing one is empty.
+	ReadDir(dir string) ([]os.FileInfo, error)
+	// ReadFile reads a whole file.
+	ReadFile(name string) ([]byte, error)
+	// Remove removes a file; a missing one is no error.
+	Remove(name string) error
+	// Ping asks the NameNode a question.
+	Ping() error
+	Close() error
+}
+
+// hdfsFS is FS over github.com/colinmarc/hdfs/v2. Every NameNode call is
+// bounded by RPCTimeout (the library has no timeout of its own: a hung
+// NameNode would block forever), and after any I/O failure the client is
+// dropped and made again on next use, so a restarted NameNode is found
+// again.
+type hdfsFS struct {
+	cfg   HDFSConfig
+	c     *hdfs.Client
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+// NewHDFS returns an FS that connects lazily.
+func NewHDFS(cfg HDFSConfig) FS {
+	return &hdfsFS{cfg: cfg, sleep: sleepCtx}
+}
+
+func (h *hdfsFS) client() (*hdfs.Client, error) {
+	if h.c != nil {
+		return h.c, nil
+	}
+	c, err := hdfs.NewClient(hdfs.ClientOptions{
+		Addresses:        h.cfg.NameNodes,
+		User:             h.cfg.User,
+		NamenodeDialFunc: h.dialNameNode,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("hdfs connect %v: %w", h.cfg.NameNodes, err)
+	}
+	h.c = c
+	return c, nil
+}
+
+// fail drops the client after an error that is not about the file itself.
+func (h *hdfsFS) fail(err error) error {
+	if err == nil || errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrExist) {
+		return err
+	}
+	if h.c != nil {
+		_ = h.c.Close()
+		h.c = nil
+	}
+	return err
+}
+
+func (h *hdfsFS) dialNameNode(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: min(h.cfg.RPCTimeout, 10*time.Second)}
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &deadlineConn{Conn: c, timeout: h.cfg.RPCTimeout}, nil
+}
+
+// deadlineConn bounds every read and write of a NameNode connection and
+// closes it on the first error, so that a late answer can never be taken
+// for the answer to a later call.
+type deadlineConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *deadlineConn) Read(b []byte) (int, error) {
+	_ = c.SetReadDeadline(time.Now().Add(c.timeout))
+	n, err := c.Conn.Read(b)
+	if err != nil {
+		_ = c.Conn.Close()
+	}
+	return n, err
+}
+
+func (c *deadlineConn) Write(b []byte) (int, error) {
+	_ = c.SetWriteDeadline(time.Now().Add(c.timeout))
+	n, err := c.Conn.Write(b)
+	if err != nil {
+		_ = c.Conn.Close()
+	}
+	return n, err
+}
+
+func (h *hdfsFS) Stat(name string) (int64, bool, error) {
+	c, err := h.client()
+	if err != nil {
+		return 0, false, err
+	}
+	fi, err := c.Stat(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, h.fail(err)
+	}
+	return fi.Size(), true, nil
+}
+
+func (h *hdfsFS) WriteAtomic(tmp, final string, data []byte) (err error) {
+	c, err := h.client()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = c.Remove(tmp) // best effort; leftovers are removed on assignment
+			err = h.fail(err)
+		}
+	}()
+	if err := c.MkdirAll(path.Dir(tmp), 0o755); err != nil {
+		return err
+	}
+	w, err := c.Create(tmp)
+	if errors.Is(err, os.ErrExist) {
+		if err := c.Remove(tmp); err != nil {
+			return err
+		}
+		w, err = c.Create(tmp)
+	}
+	if err != nil {
+		return err
+	}
+	if err := w.SetDeadline(time.Now().Add(h.cfg.WriteTimeout)); err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := h.closeRetrying(w); err != nil {
+		return err
+	}
+	if err := c.MkdirAll(path.Dir(final), 0o755); err != nil {
+		return err
+	}
+	return c.Rename(tmp, final)
+}
+
+// closeRetrying closes w, calling Close again while the NameNode answers
+// that the last block is not yet minimally replicated (ErrReplicating): the
+// data is on the DataNodes but the file is not complete yet. This is what
+// the Java client does (with exponential backoff).
+func (h *hdfsFS) closeRetrying(w *hdfs.FileWriter) error {
+	deadline := time.Now().Add(h.cfg.CloseTimeout)
+	delay := 50 * time.Millisecond
+	for {
+		err := w.Close()
+		if err == nil || !hdfs.IsErrReplicating(err) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("close: still replicating after %v: %w", h.cfg.CloseTimeout, err)
+		}
+		_ = h.sleep(context.Background(), delay)
+		delay = min(2*delay, 2*time.Second)
+	}
+}
+
+func (h *hdfsFS) ReadDir(dir string) ([]os.FileInfo, error) {
+	c, err := h.client()
+	if err != nil {
+		return nil, err
+	}
+	fis, err := c.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return fis, h.fail(err)
+}
+
+func (h *hdfsFS) ReadFile(name string) ([]byte, error) {
+	c, err := h.client()
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.Open(name)
+	if err != nil {
+		return nil, h.fail(err)
+	}
+	defer r.Close()
+	if err := r.SetDeadline(time.Now().Add(h.cfg.WriteTimeout)); err != nil {
+		return nil, h.fail(err)
+	}
+	b, err := io.ReadAll(r)
+	return b, h.fail(err)
+}
+
+func (h *hdfsFS) Remove(name string) error {
+	c, err := h.client()
+	if err != nil {
+		return err
+	}
+	err = c.Remove(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return h.fail(err)
+}
+
+func (h *hdfsFS) Ping() error {
+	c, err := h.client()
+	if err != nil {
+		return err
+	}
+	_, err = c.Stat("/")
+	return h.fail(err)
+}
+
+func (h *hdfsFS) Close() error {
+	if h.c == nil {
+		return nil
+	}
+	err := h.c.Close()
+	h.c = nil
+	return err
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,640 @@
+// Package ingest stores the cloud topics in HDFS: pictures as decoded JPEG
+// files named after their key, temperature readings in rolling per
+// node-hour files named after the Kafka offsets they hold. Offsets are
+// committed only once what they cover is durable in HDFS; redeliveries and
+// duplicates forwarded twice are recognised and skipped.
+package ingest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sensornode/sensornode/libs/bus"
+	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/libs/svc"
+)
+
+// Readiness conditions.
+const (
+	condKafka = "cloud-kafka"
+	condHDFS  = "hdfs"
+)
+
+// HeaderDLQTruncated marks a dead letter whose value was cut to fit the
+// dead-letter topic; its value is the original value's size.
+const HeaderDLQTruncated = "sn-dlq-truncated"
+
+// errHDFS marks failures of HDFS (as opposed to the dead-letter topic).
+var errHDFS = errors.New("hdfs")
+
+// Ingester is one cloud-ingest-hdfs pipeline. Run owns everything but the
+// metrics and the probe; rebalance callbacks run inside its Poll.
+type Ingester struct {
+	cfg        Config
+	fs         FS
+	dlq        bus.Publisher
+	log        *slog.Logger
+	m          *Metrics
+	probe      *svc.Probe
+	now        func() time.Time
+	pictures   layout
+	tempDirs   layout
+	cons       bus.Consumer
+	parts      map[bus.TopicPartition]*partState
+	batches    map[bus.TopicPartition]*tempBatch
+	index      *readingIndex
+	assigned   map[bus.TopicPartition]bool
+	fresh      []bus.TopicPartition // assigned, pause state not applied yet
+	cleanup    map[bus.TopicPartition]bool
+	paused     bool
+	blocked    *blockedOp
+	backoff    svc.Backoff
+	lastCheck  time.Time
+	lastCommit time.Time
+}
+
+// partState is what was processed of one partition.
+type partState struct {
+	next      int64 // offset after the last processed message, -1 none
+	committed int64 // last committed offset, -1 none
+}
+
+// blockedOp is work that failed and is retried, with consumption paused,
+// until it succeeds or its partition is taken away.
+type blockedOp struct {
+	msg     *bus.Message        // a message to process again, or
+	flush   *bus.TopicPartition // a partition's readings to write again
+	retryAt time.Time
+	err     error
+}
+
+func (b *blockedOp) partition() bus.TopicPartition {
+	if b.msg != nil {
+		return b.msg.TopicPartition()
+	}
+	return *b.flush
+}
+
+// New creates an ingester writing to fs and dead-lettering with dlq. The
+// consumer must be created with Rebalance() as its callbacks.
+func New(cfg Config, fs FS, dlq bus.Publisher, log *slog.Logger, m *Metrics, probe *svc.Probe) (*Ingester, error) {
+	pl, err := parseLayout(cfg.PictureLayout, []string{"key"}, nil)
+	if err != nil {
+		return nil, err
+	}
+	tl, err := parseLayout(cfg.TemperatureDirLayout, []string{"node", "yyyy", "MM", "dd", "HH"}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if probe == nil {
+		probe = svc.NewProbe(nil)
+	}
+	return &Ingester{
+		cfg: cfg, fs: fs, dlq: dlq, log: log, m: m, probe: probe, now: time.Now,
+		pictures: pl, tempDirs: tl,
+		parts:    map[bus.TopicPartition]*partState{},
+		batches:  map[bus.TopicPartition]*tempBatch{},
+		index:    newReadingIndex(cfg.TemperatureIndexDirs),
+		assigned: map[bus.TopicPartition]bool{},
+		cleanup:  map[bus.TopicPartition]bool{},
+		backoff:  svc.Backoff{Min: 200 * time.Millisecond, Max: cfg.RetryBackoffMax},
+	}, nil
+}
+
+// Rebalance returns the callbacks for the consumer's config.
+func (in *Ingester) Rebalance() bus.Rebalance {
+	return bus.Rebalance{OnAssigned: in.onAssigned, OnRevoked: in.onRevoked}
+}
+
+const pollWait = 100 * time.Millisecond
+
+// Run ingests until ctx is done, then writes out buffered readings and
+// commits. The caller closes the consumer, the producer and fs afterwards.
+func (in *Ingester) Run(ctx context.Context, cons bus.Consumer) error {
+	in.cons = cons
+	in.lastCommit = in.now()
+	in.checkHDFS()
+	var err error
+	for ctx.Err() == nil {
+		wait := pollWait
+		if in.blocked != nil {
+			wait = min(pollWait, max(time.Millisecond, in.blocked.retryAt.Sub(in.now())))
+		}
+		var msg *bus.Message
+		msg, err = cons.Poll(ctx, wait)
+		if err != nil {
+			if ctx.Err() != nil {
+				err = nil
+				break
+			}
+			err = fmt.Errorf("consume: %w", err)
+			break
+		}
+		in.applyAssignment()
+		if msg != nil {
+			if in.paused {
+				if err = in.putBack(msg); err != nil {
+					break
+				}
+			} else if perr := in.process(ctx, msg); perr != nil {
+				in.block(&blockedOp{msg: msg}, perr)
+			}
+		}
+		if in.blocked != nil {
+			in.retry(ctx)
+		}
+		if in.blocked == nil {
+			in.maintain(ctx)
+		}
+	}
+	in.finish()
+	return err
+}
+
+// finish writes out what is buffered (one attempt) and commits.
+func (in *Ingester) finish() {
+	if in.blocked == nil {
+		for tp := range in.batches {
+			if err := in.flush(tp); err != nil {
+				in.log.Warn("shutdown: buffered readings not written; they are consumed again on restart", "partition", tp.String(), "err", err)
+				in.dropBatch(tp)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	in.commit(ctx, nil)
+}
+
+// process stores one message. It returns an error only for failures worth
+// retrying (HDFS, the dead-letter topic); bad messages are dead-lettered.
+func (in *Ingester) process(ctx context.Context, msg *bus.Message) error {
+	kind, _, err := messages.KindOf(msg.Value, msg.Headers)
+	switch {
+	case err != nil:
+		err = in.deadLetter(ctx, msg, kindUnknown, err)
+	case kind == messages.KindPicture:
+		var p messages.Picture
+		if p, err = messages.DecodePicture(msg.Value, msg.Headers, in.cfg.MaxPictureBytes); err != nil {
+			err = in.deadLetter(ctx, msg, kindPicture, err)
+		} else {
+			err = in.storePicture(msg, p)
+		}
+	default:
+		var t messages.TemperatureReading
+		if t, err = messages.DecodeTemperature(msg.Value, msg.Headers); err != nil {
+			err = in.deadLetter(ctx, msg, kindTemperature, err)
+		} else {
+			err = in.bufferReading(msg, t)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	in.part(msg.TopicPartition()).next = msg.Offset + 1
+	return nil
+}
+
+// pictureKey is the record key when it is a well-formed key of this very
+// picture (same camera, time and hash), else the key computed from the
+// content. Either way the same picture always gets the same key.
+func pictureKey(recordKey []byte, p messages.Picture) string {
+	k := string(recordKey)
+	want := p.Key()
+	cam, at, err := messages.ParsePictureKey(k)
+	if err == nil && cam == p.CameraID && at.Equal(p.CapturedAt.Truncate(time.Millisecond)) &&
+		k[len(k)-16:] == want[len(want)-16:] {
+		return k
+	}
+	return want
+}
+
+func (in *Ingester) storePicture(msg *bus.Message, p messages.Picture) error {
+	key := pictureKey(msg.Key, p)
+	cam, at, _ := messages.ParsePictureKey(key)
+	final := in.pictures.render(layoutVars{Camera: cam, Node: p.NodeID, Key: key, T: at})
+	size, exists, err := in.fs.Stat(final)
+	if err != nil {
+		in.m.hdfsErrors.WithLabelValues("stat").Inc()
+		return fmt.Errorf("%w: stat %s: %v", errHDFS, final, err)
+	}
+	if exists {
+		// A redelivery, or the same picture forwarded twice: the file is
+		// complete (it appeared by rename), so there is nothing to do.
+		if size != int64(len(p.Data)) {
+			in.m.conflicts.Inc()
+			in.log.Warn("picture file exists with another size; kept as it is", "path", final, "size", size, "new_size", len(p.Data))
+		}
+		in.m.messages.WithLabelValues(kindPicture, resultDuplicate).Inc()
+		return nil
+	}
+	start := in.now()
+	if err := in.fs.WriteAtomic(in.tmpName(msg.TopicPartition(), msg.Offset), final, p.Data); err != nil {
+		in.m.hdfsErrors.WithLabelValues("write").Inc()
+		return fmt.Errorf("%w: write %s: %v", errHDFS, final, err)
+	}
+	in.m.writeLatency.WithLabelValues(kindPicture).Observe(in.now().Sub(start).Seconds())
+	in.m.files.WithLabelValues(kindPicture).Inc()
+	in.m.bytes.WithLabelValues(kindPicture).Add(float64(len(p.Data)))
+	in.m.messages.WithLabelValues(kindPicture, resultStored).Inc()
+	in.probe.Set(condHDFS, nil)
+	return nil
+}
+
+func (in *Ingester) bufferReading(msg *bus.Message, t messages.TemperatureReading) error {
+	r := readingOf(t, msg)
+	id := r.identity()
+	dir := in.tempDirs.render(layoutVars{Node: r.Node, T: r.ReadAt})
+	if _, dup := in.index.pending[id]; dup {
+		in.m.messages.WithLabelValues(kindTemperature, resultDuplicate).Inc()
+		return nil
+	}
+	d := in.index.dir(dir)
+	if d == nil {
+		ids, err := loadDir(in.fs, dir, in.cfg.TemperatureFormat)
+		if err != nil {
+			in.m.hdfsErrors.WithLabelValues("read").Inc()
+			return fmt.Errorf("%w: index %s: %v", errHDFS, dir, err)
+		}
+		d = in.index.put(dir, ids)
+	}
+	if _, dup := d.ids[id]; dup {
+		in.m.messages.WithLabelValues(kindTemperature, resultDuplicate).Inc()
+		return nil
+	}
+	tp := msg.TopicPartition()
+	b := in.batches[tp]
+	if b == nil {
+		b = newTempBatch(msg.Offset, in.now())
+		in.batches[tp] = b
+	}
+	b.add(dir, in.cfg.TemperatureFormat, id, r)
+	in.index.pending[id] = struct{}{}
+	in.m.pending.Set(float64(len(in.index.pending)))
+	return nil
+}
+
+// flush writes a partition's buffered readings, one file per node-hour
+// directory, each named after the offsets it holds. A file that already
+// exists was written by an earlier attempt of this same flush (same
+// records, same name) and is kept.
+func (in *Ingester) flush(tp bus.TopicPartition) error {
+	b := in.batches[tp]
+	if b == nil {
+		return nil
+	}
+	files := b.sorted()
+	for _, f := range files {
+		name := f.dir + "/" + tempFileName(tp.Topic, tp.Partition, f.first, f.last, in.cfg.TemperatureFormat)
+		_, exists, err := in.fs.Stat(name)
+		if err != nil {
+			in.m.hdfsErrors.WithLabelValues("stat").Inc()
+			return fmt.Errorf("%w: stat %s: %v", errHDFS, name, err)
+		}
+		if exists {
+			continue
+		}
+		start := in.now()
+		if err := in.fs.WriteAtomic(in.tmpName(tp, f.first), name, f.buf.Bytes()); err != nil {
+			in.m.hdfsErrors.WithLabelValues("write").Inc()
+			return fmt.Errorf("%w: write %s: %v", errHDFS, name, err)
+		}
+		in.m.writeLatency.WithLabelValues(kindTemperature).Observe(in.now().Sub(start).Seconds())
+		in.m.files.WithLabelValues(kindTemperature).Inc()
+		in.m.bytes.WithLabelValues(kindTemperature).Add(float64(f.buf.Len()))
+	}
+	for _, f := range files {
+		in.index.written(f.dir, f.ids)
+		in.m.messages.WithLabelValues(kindTemperature, resultStored).Add(float64(len(f.ids)))
+	}
+	delete(in.batches, tp)
+	in.m.pending.Set(float64(len(in.index.pending)))
+	in.probe.Set(condHDFS, nil)
+	return nil
+}
+
+// dropBatch forgets a partition's buffered readings without writing them
+// (its offsets were not committed: they are consumed again).
+func (in *Ingester) dropBatch(tp bus.TopicPartition) {
+	b := in.batches[tp]
+	if b == nil {
+		return
+	}
+	for _, f := range b.files {
+		in.index.forget(f.ids)
+	}
+	delete(in.batches, tp)
+	in.m.pending.Set(float64(len(in.index.pending)))
+}
+
+// deadLetter sends a malformed message, with the reason, to the
+// dead-letter topic of its topic.
+func (in *Ingester) deadLetter(ctx context.Context, msg *bus.Message, kind string, cause error) error {
+	reason := messages.Reason(cause)
+	hs := append(append([]messages.Header(nil), msg.Headers...),
+		messages.Header{Key: messages.HeaderDLQReason, Value: []byte(reason)},
+		messages.Header{Key: messages.HeaderDLQError, Value: []byte(truncate(cause.Error(), 1024))},
+		messages.Header{Key: messages.HeaderDLQTopic, Value: []byte(msg.Topic)},
+		messages.Header{Key: messages.HeaderDLQOffset, Value: []byte(strconv.Itoa(int(msg.Partition)) + ":" + strconv.FormatInt(msg.Offset, 10))},
+	)
+	out := &bus.Message{Topic: messages.DeadLetterTopic(msg.Topic), Key: msg.Key, Value: msg.Value, Headers: hs, Timestamp: msg.Timestamp}
+	if limit := in.cfg.DLQMaxMessageBytes - 4096; out.Size() > limit {
+		out.Value = out.Value[:max(0, limit-(out.Size()-len(out.Value)))]
+		out.Headers = append(out.Headers, messages.Header{Key: HeaderDLQTruncated, Value: []byte(strconv.Itoa(len(msg.Value)))})
+	}
+	if _, err := in.dlq.Publish(ctx, out); err != nil {
+		return fmt.Errorf("dead-letter to %s: %w", out.Topic, err)
+	}
+	in.m.deadLettered.WithLabelValues(reason).Inc()
+	in.m.messages.WithLabelValues(kind, resultDeadLetter).Inc()
+	in.log.Warn("malformed message sent to the dead-letter topic", "topic", msg.Topic, "partition", msg.Partition,
+		"offset", msg.Offset, "dlq", out.Topic, "reason", reason, "err", cause)
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// tmpName is a unique temporary path for a file of partition tp; the
+// topic+partition prefix lets the next owner of the partition remove it.
+func (in *Ingester) tmpName(tp bus.TopicPartition, offset int64) string {
+	var r [4]byte
+	_, _ = rand.Read(r[:])
+	return fmt.Sprintf("%s/%s-%s.tmp", strings.TrimSuffix(in.cfg.HDFS.TmpDir, "/"), tmpPrefix(tp)+strconv.FormatInt(offset, 10), hex.EncodeToString(r[:]))
+}
+
+func tmpPrefix(tp bus.TopicPartition) string {
+	return tp.Topic + "+" + strconv.Itoa(int(tp.Partition)) + "+"
+}
+
+func (in *Ingester) part(tp bus.TopicPartition) *partState {
+	p := in.parts[tp]
+	if p == nil {
+		p = &partState{next: -1, committed: -1}
+		in.parts[tp] = p
+	}
+	return p
+}
+
+// commitPoint is the offset below which everything of tp is durable.
+func (in *Ingester) commitPoint(tp bus.TopicPartition) int64 {
+	if b := in.batches[tp]; b != nil {
+		return b.first
+	}
+	if p := in.parts[tp]; p != nil {
+		return p.next
+	}
+	return -1
+}
+
+// commit commits the durable offsets of parts in keep (all when nil).
+func (in *Ingester) commit(ctx context.Context, keep map[bus.TopicPartition]bool) {
+	var offs []bus.Offset
+	for tp, p := range in.parts {
+		if keep != nil && !keep[tp] {
+			continue
+		}
+		if c := in.commitPoint(tp); c >= 0 && c > p.committed {
+			offs = append(offs, bus.Offset{TopicPartition: tp, Offset: c})
+		}
+	}
+	if len(offs) == 0 {
+		return
+	}
+	if err := in.cons.Commit(ctx, offs); err != nil {
+		in.m.commits.WithLabelValues("error").Inc()
+		in.log.Warn("commit failed; will retry", "err", err)
+		return
+	}
+	in.m.commits.WithLabelValues("ok").Inc()
+	for _, o := range offs {
+		in.parts[o.TopicPartition].committed = o.Offset
+	}
+}
+
+// maintain runs between polls while nothing is blocked: due flushes,
+// leftover cleanup, commits, an HDFS check when idle.
+func (in *Ingester) maintain(ctx context.Context) {
+	now := in.now()
+	for tp, b := range in.batches {
+		if now.Sub(b.started) >= in.cfg.TemperatureRotateInterval || b.records >= in.cfg.TemperatureFlushRecords {
+			if err := in.flush(tp); err != nil {
+				t := tp
+				in.block(&blockedOp{flush: &t}, err)
+				return
+			}
+			in.lastCommit = time.Time{} // commit right away
+		}
+	}
+	if len(in.cleanup) > 0 {
+		in.cleanTmp()
+	}
+	if now.Sub(in.lastCommit) >= in.cfg.CommitInterval {
+		in.lastCommit = now
+		in.commit(ctx, nil)
+	}
+	if now.Sub(in.lastCheck) >= in.cfg.CheckInterval {
+		in.checkHDFS()
+	}
+}
+
+func (in *Ingester) checkHDFS() {
+	in.lastCheck = in.now()
+	err := in.fs.Ping()
+	if err != nil {
+		in.m.hdfsErrors.WithLabelValues("ping").Inc()
+	}
+	in.probe.Set(condHDFS, err)
+}
+
+// block pauses consumption and schedules op to be tried again.
+func (in *Ingester) block(op *blockedOp, err error) {
+	op.err = err
+	op.retryAt = in.now().Add(in.backoff.Next())
+	if in.blocked == nil {
+		in.log.Warn("paused: work failed and is retried; nothing is committed past it",
+			"partition", op.partition().String(), "err", err, "retry_at", op.retryAt)
+	}
+	in.blocked = op
+	in.m.blocked.Set(1)
+	if errors.Is(err, errHDFS) {
+		in.probe.Set(condHDFS, err)
+	}
+	in.pauseAll()
+}
+
+// retry tries the blocked work again when its time has come.
+func (in *Ingester) retry(ctx context.Context) {
+	op := in.blocked
+	if in.now().Before(op.retryAt) {
+		return
+	}
+	var err error
+	if op.msg != nil {
+		err = in.process(ctx, op.msg)
+	} else {
+		err = in.flush(*op.flush)
+	}
+	if err != nil {
+		op.err = err
+		op.retryAt = in.now().Add(in.backoff.Next())
+		in.log.Debug("retry failed", "err", err, "retry_at", op.retryAt)
+		return
+	}
+	in.log.Info("resumed: the failed work succeeded", "partition", op.partition().String())
+	in.blocked = nil
+	in.backoff.Reset()
+	in.m.blocked.Set(0)
+	in.resumeAll()
+}
+
+// putBack returns a message fetched while consumption is paused (from a
+// partition assigned meanwhile): it is fetched again on resume. If it cannot
+// be put back, Run stops (and the process restarts): its offset is not
+// committed, so it is consumed again, whereas going on would let a later
+// commit pass over it.
+func (in *Ingester) putBack(msg *bus.Message) error {
+	tp := msg.TopicPartition()
+	if err := in.cons.Seek(bus.Offset{TopicPartition: tp, Offset: msg.Offset}); err != nil {
+		return fmt.Errorf("put back %s@%d while paused: %w", tp, msg.Offset, err)
+	}
+	in.pauseParts([]bus.TopicPartition{tp})
+	return nil
+}
+
+func (in *Ingester) pauseAll() {
+	in.paused = true
+	in.pauseParts(in.assignedList())
+}
+
+func (in *Ingester) resumeAll() {
+	in.paused = false
+	if err := in.cons.Resume(in.assignedList()); err != nil {
+		in.log.Debug("resume", "err", err)
+	}
+}
+
+func (in *Ingester) pauseParts(parts []bus.TopicPartition) {
+	if len(parts) == 0 {
+		return
+	}
+	if err := in.cons.Pause(parts); err != nil {
+		in.log.Debug("pause", "err", err)
+	}
+}
+
+func (in *Ingester) assignedList() []bus.TopicPartition {
+	out := make([]bus.TopicPartition, 0, len(in.assigned))
+	for tp := range in.assigned {
+		out = append(out, tp)
+	}
+	return out
+}
+
+// applyAssignment gives newly assigned partitions the current pause state
+// and removes what a crashed owner left in the temporary directory.
+func (in *Ingester) applyAssignment() {
+	if len(in.fresh) == 0 {
+		return
+	}
+	parts := in.fresh
+	in.fresh = nil
+	if in.paused {
+		in.pauseParts(parts)
+	} else if err := in.cons.Resume(parts); err != nil {
+		in.log.Debug("resume", "err", err)
+	}
+	for _, tp := range parts {
+		in.cleanup[tp] = true
+	}
+	in.cleanTmp()
+}
+
+// cleanTmp removes temporary files of partitions this member was just
+// given: whoever wrote them crashed or lost the partition.
+func (in *Ingester) cleanTmp() {
+	fis, err := in.fs.ReadDir(in.cfg.HDFS.TmpDir)
+	if err != nil {
+		in.m.hdfsErrors.WithLabelValues("list").Inc()
+		in.log.Warn("cannot list the temporary directory; cleanup retried later", "dir", in.cfg.HDFS.TmpDir, "err", err)
+		return
+	}
+	for _, fi := range fis {
+		for tp := range in.cleanup {
+			if !strings.HasPrefix(fi.Name(), tmpPrefix(tp)) || !strings.HasSuffix(fi.Name(), ".tmp") {
+				continue
+			}
+			name := strings.TrimSuffix(in.cfg.HDFS.TmpDir, "/") + "/" + fi.Name()
+			if err := in.fs.Remove(name); err != nil {
+				in.m.hdfsErrors.WithLabelValues("remove").Inc()
+				in.log.Warn("cannot remove a leftover temporary file; retried later", "path", name, "err", err)
+				return
+			}
+			in.m.tmpRemoved.Inc()
+			in.log.Info("removed a leftover temporary file", "path", name)
+		}
+	}
+	clear(in.cleanup)
+}
+
+func (in *Ingester) onAssigned(parts []bus.TopicPartition) {
+	for _, tp := range parts {
+		in.assigned[tp] = true
+		delete(in.parts, tp)
+	}
+	in.fresh = append(in.fresh, parts...)
+	// Directories may have been written by the partitions' former owners.
+	in.index.reset()
+}
+
+// onRevoked writes out the revoked partitions' readings (one attempt),
+// commits what is durable and forgets them. Whatever is not durable is
+// consumed again by the new owner.
+func (in *Ingester) onRevoked(parts []bus.TopicPartition, lost bool) {
+	keep := map[bus.TopicPartition]bool{}
+	for _, tp := range parts {
+		keep[tp] = true
+		if !lost && in.batches[tp] != nil {
+			if err := in.flush(tp); err != nil {
+				in.log.Warn("rebalance: buffered readings not written; the new owner consumes them again", "partition", tp.String(), "err", err)
+			}
+		}
+		in.dropBatch(tp)
+	}
+	if !lost {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		in.commit(ctx, keep)
+		cancel()
+	}
+	for _, tp := range parts {
+		delete(in.parts, tp)
+		delete(in.assigned, tp)
+		delete(in.cleanup, tp)
+	}
+	if in.blocked != nil && keep[in.blocked.partition()] {
+		in.log.Info("rebalance: dropping failed work of a revoked partition; the new owner retries it", "partition", in.blocked.partition().String())
+		in.blocked = nil
+		in.backoff.Reset()
+		in.m.blocked.Set(0)
+		in.resumeAll()
+	}
+	kept := in.fresh[:0]
+	for _, tp := range in.fresh {
+		if !keep[tp] {
+			kept = append(kept, tp)
+		}
+	}
+	in.fresh = kept
+	in.index.reset()
+}

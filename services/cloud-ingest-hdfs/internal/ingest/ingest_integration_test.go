@@ -1,0 +1,502 @@
+//go:build integration
+
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"image"
+	"log/slog"
+	"net/http"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/colinmarc/hdfs/v2"
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sensornode/sensornode/libs/bus"
+	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
+	"github.com/sensornode/sensornode/tools/devstack"
+	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
+)
+
+func TestMain(m *testing.M) { devstacktest.Main(m) }
+
+// ifixture is one test's cloud topics and HDFS root.
+type ifixture struct {
+	st        *devstack.Stack
+	camTopic  string
+	tempTopic string
+	group     string
+	root      string
+	fs        *hdfs.Client
+	logs      *syncBuffer
+}
+
+func newIFixture(t *testing.T, partitions int) *ifixture {
+	t.Helper()
+	st := devstacktest.Stack(t)
+	prefix := devstacktest.UniqueTopic(t, "ingest")
+	fx := &ifixture{st: st, camTopic: prefix + "-cameraData", tempTopic: prefix + "-temperatureData", group: prefix + "-group",
+		root: devstacktest.UniquePath(t, "ingest"), fs: devstacktest.HDFSClient(t, st), logs: &syncBuffer{}}
+	for _, tp := range []string{fx.camTopic, fx.tempTopic} {
+		devstacktest.CreateTopic(t, st.CloudBootstrap(), tp, partitions, 1)
+		devstacktest.CreateTopic(t, st.CloudBootstrap(), messages.DeadLetterTopic(tp), 1, 1)
+	}
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("INGEST_TEST_LOGS") != "" {
+			t.Logf("ingest logs:\n%s", fx.logs.String())
+		}
+		_ = fx.fs.RemoveAll(fx.root)
+	})
+	return fx
+}
+
+func (fx *ifixture) config() Config {
+	c := DefaultConfig()
+	c.LogLevel, c.AdminAddr, c.ShutdownTimeout = "info", "127.0.0.1:0", 10*time.Second
+	c.Kafka.Brokers = []string{fx.st.CloudBootstrap()}
+	c.Kafka.GroupID = fx.group
+	c.Kafka.Topics = []string{fx.camTopic, fx.tempTopic}
+	c.Kafka.SessionTimeout, c.Kafka.MaxFetchBytes, c.Kafka.QueueMaxBytes = 10*time.Second, 8<<20, 16<<20
+	c.DLQMaxMessageBytes = 8 << 20
+	c.HDFS = HDFSConfig{NameNodes: []string{fx.st.NameNodeAddr()}, User: devstack.HDFSUser(), RPCTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, CloseTimeout: 30 * time.Second, TmpDir: fx.root + "/_tmp"}
+	c.PictureLayout = fx.root + "/camera/{camera}/{yyyy}/{MM}/{dd}/{HH}{mm}{ss}-{key}.jpg"
+	c.MaxPictureBytes = messages.DefaultMaxPictureBytes
+	c.TemperatureDirLayout = fx.root + "/temperature/{node}/{yyyy}/{MM}/{dd}/{HH}"
+	c.TemperatureFormat = FormatJSONL
+	c.TemperatureRotateInterval, c.TemperatureFlushRecords, c.TemperatureIndexDirs = time.Second, 10000, 64
+	c.CommitInterval, c.RetryBackoffMax, c.CheckInterval = 200*time.Millisecond, 2*time.Second, time.Second
+	c.Kafka.Backend = os.Getenv("SENSORNODE_TEST_KAFKA_BACKEND") // confluent or franz; empty: the default
+	return c
+}
+
+type irun struct {
+	reg    *prometheus.Registry
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func (fx *ifixture) start(t *testing.T, cfg Config) *irun {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(fx.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	r := &irun{reg: prometheus.NewRegistry(), done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- Serve(ctx, cfg, log, r.reg) }()
+	t.Cleanup(func() {
+		if r.cancel != nil {
+			r.cancel()
+			if err := <-r.done; err != nil {
+				t.Errorf("Serve() = %v", err)
+			}
+		}
+	})
+	return r
+}
+
+// metric sums a metric's series whose labels contain every pair of match.
+func (r *irun) metric(name string, match ...string) float64 {
+	mfs, _ := r.reg.Gather()
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(match); i += 2 {
+				ok := false
+				for _, l := range m.GetLabel() {
+					ok = ok || (l.GetName() == match[i] && l.GetValue() == match[i+1])
+				}
+				if !ok {
+					continue series
+				}
+			}
+			if m.Gauge != nil {
+				sum += m.Gauge.GetValue()
+			}
+			if m.Counter != nil {
+				sum += m.Counter.GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func (fx *ifixture) producer(t *testing.T) bus.Producer {
+	t.Helper()
+	p, err := bus.NewProducer(bus.ProducerConfig{Config: bus.Config{Brokers: []string{fx.st.CloudBootstrap()}, ClientID: "ingest-test"},
+		Linger: time.Millisecond, MaxMessageBytes: 8 << 20, QueueMaxBytes: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func publishAll(t *testing.T, p bus.Producer, msgs []*bus.Message) {
+	t.Helper()
+	for _, m := range msgs {
+		if _, err := p.Publish(context.Background(), m); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+}
+
+// pictureFiles reads every stored picture: path -> SHA-256.
+func (fx *ifixture) pictureFiles(t *testing.T) map[string][32]byte {
+	t.Helper()
+	out := map[string][32]byte{}
+	root := fx.root + "/camera"
+	err := fx.fs.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil
+			}
+			return err
+		}
+		if fi.IsDir() {
+			return nil
+		}
+		b, err := fx.fs.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		out[p] = sha256.Sum256(b)
+		return nil
+	})
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatalf("walk %s: %v", root, err)
+	}
+	return out
+}
+
+// readingCounts parses every temperature file: identity -> occurrences.
+func (fx *ifixture) readingCounts(t *testing.T) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	err := fx.fs.Walk(fx.root+"/temperature", func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil
+			}
+			return err
+		}
+		if fi.IsDir() {
+			return nil
+		}
+		if !strings.HasSuffix(p, ".jsonl") || !strings.HasPrefix(path.Base(p), fx.tempTopic+"+") {
+			t.Errorf("unexpected temperature file %s", p)
+			return nil
+		}
+		b, err := fx.fs.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rs, err := parseReadings(b, FormatJSONL)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		for _, r := range rs {
+			out[r.identity()]++
+		}
+		return nil
+	})
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatalf("walk temperature: %v", err)
+	}
+	return out
+}
+
+func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// committed reads the group's committed offsets.
+func (fx *ifixture) committed(t *testing.T) map[string]int64 {
+	t.Helper()
+	a, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": fx.st.CloudBootstrap(), "log_level": 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := a.ListConsumerGroupOffsets(ctx, []kafka.ConsumerGroupTopicPartitions{{Group: fx.group}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, g := range res.ConsumerGroupsTopicPartitions {
+		for _, p := range g.Partitions {
+			if p.Offset >= 0 {
+				out[*p.Topic] += int64(p.Offset)
+			}
+		}
+	}
+	return out
+}
+
+// deadLetters reads the dead-letter topic of topic from the beginning.
+func (fx *ifixture) deadLetters(t *testing.T, topic string, want int) []*bus.Message {
+	t.Helper()
+	c, err := bus.NewConsumer(bus.ConsumerConfig{Config: bus.Config{Brokers: []string{fx.st.CloudBootstrap()}, ClientID: "dlq-reader"},
+		GroupID: devstacktest.UniqueTopic(t, "dlq"), Topics: []string{messages.DeadLetterTopic(topic)},
+		MaxFetchBytes: 8 << 20, QueueMaxBytes: 16 << 20, SessionTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var out []*bus.Message
+	deadline := time.Now().Add(30 * time.Second)
+	for len(out) < want && time.Now().Before(deadline) {
+		m, err := c.Poll(context.Background(), 200*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m != nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func distinctJPEG(t *testing.T, scs map[image.Point]*jpegsynth.Scene, size image.Point, i int) []byte {
+	t.Helper()
+	sc := scs[size]
+	if sc == nil {
+		sc = jpegsynth.NewScene(size.X, size.Y, uint64(size.Y))
+		sc.Objects = []jpegsynth.Object{{X: 3, Y: float64(size.Y) / 3, VX: 4, R: float64(size.Y) / 9, Gray: 210}}
+		scs[size] = sc
+	}
+	b, err := sc.JPEG(i, 85)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+var sizes = []image.Point{jpegsynth.Size320x188, jpegsynth.Size640x480, jpegsynth.Size320x188, jpegsynth.Size1280x720}
+
+// Binary pictures (some forwarded twice), a thesis JSON picture from a
+// plain producer, readings (some forwarded twice) and garbage: HDFS holds
+// every picture once and byte-identical, every reading once, and the
+// garbage is in the dead-letter topics with its reason.
+func TestIntegrationIngestStoresEverythingOnce(t *testing.T) {
+	fx := newIFixture(t, 3)
+	p := fx.producer(t)
+	scs := map[image.Point]*jpegsynth.Scene{}
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	want := map[[32]byte]bool{}
+	var msgs []*bus.Message
+	for i := range 24 {
+		pic := messages.NewPicture(messages.CameraID(i%3+1), fmt.Sprintf("node%d", i%3+1), at.Add(time.Duration(i)*250*time.Millisecond), distinctJPEG(t, scs, sizes[i%len(sizes)], i))
+		enc, err := messages.EncodePicture(pic, messages.FormBinary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, bus.FromEncoded(fx.camTopic, enc))
+		if i%4 == 0 {
+			msgs = append(msgs, bus.FromEncoded(fx.camTopic, enc)) // forwarded twice
+		}
+		want[pic.SHA256] = true
+	}
+	// The thesis's own producer: JSON value, no key, no headers.
+	legacy := messages.NewPicture("C5", "", at.Add(time.Hour), distinctJPEG(t, scs, jpegsynth.Size640x480, 99))
+	enc, err := messages.EncodePicture(legacy, messages.FormJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs = append(msgs, &bus.Message{Topic: fx.camTopic, Value: enc.Value})
+	want[legacy.SHA256] = true
+	msgs = append(msgs, &bus.Message{Topic: fx.camTopic, Key: []byte("garbage"), Value: []byte("this is no picture")})
+
+	wantReadings := map[string]bool{}
+	for i := range 60 {
+		node := fmt.Sprintf("node%d", i%3+1)
+		r := messages.TemperatureReading{NodeID: node, ReadAt: at.Add(time.Duration(i) * 90 * time.Second).Add(time.Duration(i)), TemperatureCelsius: 45.5, Source: "sysfs"}
+		e, err := messages.EncodeTemperature(r, messages.FormBinary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, bus.FromEncoded(fx.tempTopic, e))
+		if i%6 == 0 {
+			msgs = append(msgs, bus.FromEncoded(fx.tempTopic, e))
+		}
+		wantReadings[identity(node, r.ReadAt, r.Source)] = true
+	}
+	bad, _ := messages.EncodeTemperature(messages.TemperatureReading{NodeID: "node1", ReadAt: at, TemperatureCelsius: 40}, messages.FormBinary)
+	bad.Value = []byte("hot")
+	msgs = append(msgs, bus.FromEncoded(fx.tempTopic, bad))
+	publishAll(t, p, msgs)
+
+	run := fx.start(t, fx.config())
+	waitUntil(t, "every picture and reading in HDFS", time.Minute, func() bool {
+		return len(fx.pictureFiles(t)) >= len(want) && len(fx.readingCounts(t)) >= len(wantReadings)
+	})
+	waitUntil(t, "offsets committed", 30*time.Second, func() bool {
+		c := fx.committed(t)
+		nPic, nTemp := 0, 0
+		for _, m := range msgs {
+			if m.Topic == fx.camTopic {
+				nPic++
+			} else {
+				nTemp++
+			}
+		}
+		return c[fx.camTopic] == int64(nPic) && c[fx.tempTopic] == int64(nTemp)
+	})
+
+	files := fx.pictureFiles(t)
+	if len(files) != len(want) {
+		t.Errorf("%d picture files, want %d", len(files), len(want))
+	}
+	for name, sum := range files {
+		if !want[sum] {
+			t.Errorf("%s is not byte-identical to any source picture", name)
+		}
+		if !strings.HasSuffix(name, ".jpg") || strings.Contains(name, "/_tmp/") {
+			t.Errorf("unexpected file %s", name)
+		}
+	}
+	legacyName := fmt.Sprintf("%s/camera/C5/2026/05/01/130000-%s.jpg", fx.root, legacy.Key())
+	if got, ok := files[legacyName]; !ok || got != legacy.SHA256 {
+		t.Errorf("thesis JSON picture not at %s with the same bytes (files: %d)", legacyName, len(files))
+	}
+	counts := fx.readingCounts(t)
+	for id := range wantReadings {
+		if counts[id] != 1 {
+			t.Errorf("reading %s stored %d times, want once", id, counts[id])
+		}
+	}
+	if len(counts) != len(wantReadings) {
+		t.Errorf("%d distinct readings stored, want %d", len(counts), len(wantReadings))
+	}
+	for topic, reason := range map[string]string{fx.camTopic: "unknown-form", fx.tempTopic: "bad-temperature"} {
+		dl := fx.deadLetters(t, topic, 1)
+		if len(dl) != 1 {
+			t.Errorf("dead-letter topic of %s holds %d messages, want 1", topic, len(dl))
+			continue
+		}
+		if r, _ := messages.HeaderValue(dl[0].Headers, messages.HeaderDLQReason); string(r) != reason {
+			t.Errorf("dead letter of %s: reason %q, want %q", topic, r, reason)
+		}
+		if o, _ := messages.HeaderValue(dl[0].Headers, messages.HeaderDLQTopic); string(o) != topic {
+			t.Errorf("dead letter of %s: original topic header %q", topic, o)
+		}
+	}
+	if got := run.metric("sensornode_ingest_messages_total", "kind", "picture", "result", "duplicate"); got != 6 {
+		t.Errorf("picture duplicates = %v, want 6", got)
+	}
+	if got := run.metric("sensornode_ingest_dead_lettered_total"); got != 2 {
+		t.Errorf("dead_lettered_total = %v, want 2", got)
+	}
+}
+
+// The NameNode is killed while pictures and readings arrive: ingest
+// pauses, commits nothing it did not store, is not ready, and resumes by
+// itself when the NameNode is back. Nothing is lost or stored twice.
+func TestIntegrationIngestNameNodeRestart(t *testing.T) {
+	// devstack's health checks use http.DefaultClient; drop its idle
+	// keep-alive connections once the NameNode was restarted (goleak).
+	t.Cleanup(http.DefaultClient.CloseIdleConnections)
+	fx := newIFixture(t, 2)
+	p := fx.producer(t)
+	scs := map[image.Point]*jpegsynth.Scene{}
+	at := time.Date(2026, 5, 2, 8, 0, 0, 0, time.UTC)
+	want := map[[32]byte]bool{}
+	wantReadings := map[string]bool{}
+	batch := func(from, to int) []*bus.Message {
+		var out []*bus.Message
+		for i := from; i < to; i++ {
+			pic := messages.NewPicture("C2", "node2", at.Add(time.Duration(i)*time.Second), distinctJPEG(t, scs, jpegsynth.Size320x188, i))
+			enc, _ := messages.EncodePicture(pic, messages.FormBinary)
+			out = append(out, bus.FromEncoded(fx.camTopic, enc))
+			want[pic.SHA256] = true
+			r := messages.TemperatureReading{NodeID: "node2", ReadAt: at.Add(time.Duration(i) * time.Second), TemperatureCelsius: 50, Source: "sysfs"}
+			e, _ := messages.EncodeTemperature(r, messages.FormBinary)
+			out = append(out, bus.FromEncoded(fx.tempTopic, e))
+			wantReadings[identity("node2", r.ReadAt, "sysfs")] = true
+		}
+		return out
+	}
+	run := fx.start(t, fx.config())
+	publishAll(t, p, batch(0, 20))
+	waitUntil(t, "first pictures stored", time.Minute, func() bool { return len(fx.pictureFiles(t)) == 20 })
+
+	devstacktest.KillForTest(t, fx.st, devstack.NameNodeName)
+	publishAll(t, p, batch(20, 40))
+	waitUntil(t, "ingest blocked", time.Minute, func() bool { return run.metric("sensornode_ingest_blocked") == 1 })
+	if got := run.metric("sensornode_ready", "condition", "hdfs"); got != 0 {
+		t.Errorf("ready{hdfs} = %v while the NameNode is down", got)
+	}
+	c := fx.committed(t)
+	if c[fx.camTopic] > 20 || c[fx.tempTopic] > 20 {
+		t.Errorf("committed %v while the NameNode was down, want at most 20 per topic", c)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := fx.st.Start(ctx, devstack.NameNodeName); err != nil {
+		t.Fatalf("restart the NameNode: %v", err)
+	}
+	fx.fs = devstacktest.HDFSClient(t, fx.st) // the old client's connection died with the NameNode
+	waitUntil(t, "everything stored after the NameNode came back", 2*time.Minute, func() bool {
+		return len(fx.pictureFiles(t)) == 40 && len(fx.readingCounts(t)) == 40 && run.metric("sensornode_ingest_blocked") == 0
+	})
+	for name, sum := range fx.pictureFiles(t) {
+		if !want[sum] {
+			t.Errorf("%s does not match a source picture", name)
+		}
+	}
+	for id, n := range fx.readingCounts(t) {
+		if !wantReadings[id] || n != 1 {
+			t.Errorf("reading %s stored %d times", id, n)
+		}
+	}
+	waitUntil(t, "offsets committed", 30*time.Second, func() bool {
+		c := fx.committed(t)
+		return c[fx.camTopic] == 40 && c[fx.tempTopic] == 40
+	})
+	if got := run.metric("sensornode_ingest_hdfs_errors_total"); got < 1 {
+		t.Errorf("hdfs_errors_total = %v", got)
+	}
+}
+
+// syncBuffer collects log lines from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

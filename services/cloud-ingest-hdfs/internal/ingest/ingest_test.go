@@ -1,0 +1,461 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sensornode/sensornode/libs/bus"
+	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
+)
+
+func testConfig() Config {
+	c := DefaultConfig()
+	c.ShutdownTimeout = 2 * time.Second
+	c.Kafka.Brokers = []string{"127.0.0.1:9092"}
+	c.Kafka.MaxFetchBytes, c.Kafka.QueueMaxBytes = 1<<20, 1<<21
+	c.DLQMaxMessageBytes = 1 << 20
+	c.HDFS = HDFSConfig{NameNodes: []string{"127.0.0.1:8020"}, User: "test", RPCTimeout: time.Second,
+		WriteTimeout: time.Second, CloseTimeout: time.Second, TmpDir: "/t/_tmp"}
+	c.PictureLayout = "/t/camera/{camera}/{yyyy}/{MM}/{dd}/{HH}{mm}{ss}-{key}.jpg"
+	c.MaxPictureBytes = messages.DefaultMaxPictureBytes
+	c.TemperatureDirLayout = "/t/temperature/{node}/{yyyy}/{MM}/{dd}/{HH}"
+	c.TemperatureFormat = FormatJSONL
+	c.TemperatureRotateInterval = 20 * time.Millisecond
+	c.TemperatureFlushRecords = 1000
+	c.TemperatureIndexDirs = 4
+	c.CommitInterval = 5 * time.Millisecond
+	c.RetryBackoffMax = 20 * time.Millisecond
+	c.CheckInterval = time.Hour
+	return c
+}
+
+type run struct {
+	in     *Ingester
+	m      *Metrics
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(t *testing.T, cfg Config, fs FS, cons *fakeConsumer, dlq bus.Publisher) *run {
+	t.Helper()
+	m := NewMetrics(prometheus.NewRegistry())
+	in, err := New(cfg, fs, dlq, slog.New(slog.NewTextHandler(io.Discard, nil)), m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons.reb = in.Rebalance()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &run{in: in, m: m, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- in.Run(ctx, cons) }()
+	t.Cleanup(func() { r.stop() })
+	return r
+}
+
+func (r *run) stop() error {
+	if r.cancel == nil {
+		return nil
+	}
+	r.cancel()
+	r.cancel = nil
+	return <-r.done
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+var (
+	camTP  = bus.TopicPartition{Topic: messages.TopicCamera, Partition: 0}
+	tempTP = bus.TopicPartition{Topic: messages.TopicTemperature, Partition: 2}
+)
+
+func appendMsg(logs map[bus.TopicPartition][]*bus.Message, tp bus.TopicPartition, e messages.Encoded) {
+	off := int64(len(logs[tp]))
+	logs[tp] = append(logs[tp], &bus.Message{Topic: tp.Topic, Partition: tp.Partition, Offset: off, Key: e.Key, Value: e.Value, Headers: e.Headers})
+}
+
+func mustPicture(t *testing.T, cam string, at time.Time, seed uint64, f messages.Form) (messages.Picture, messages.Encoded) {
+	t.Helper()
+	p := messages.NewPicture(cam, "node1", at, jpegsynth.Picture(jpegsynth.Size320x188, seed))
+	e, err := messages.EncodePicture(p, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, e
+}
+
+func mustReading(t *testing.T, node string, at time.Time, c float64) messages.Encoded {
+	t.Helper()
+	e, err := messages.EncodeTemperature(messages.TemperatureReading{NodeID: node, ReadAt: at, TemperatureCelsius: c, Source: "synthetic"}, messages.FormBinary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// storedReadings parses every temperature file and counts identities.
+func storedReadings(t *testing.T, fs *memFS, format string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for name, b := range fs.under("/t/temperature") {
+		rs, err := parseReadings(b, format)
+		if err != nil {
+			t.Fatalf("parse %s: %v", name, err)
+		}
+		for _, r := range rs {
+			out[r.identity()]++
+		}
+	}
+	return out
+}
+
+func TestPicturesStoredOnceByKey(t *testing.T) {
+	at := time.Date(2026, 5, 1, 12, 30, 45, 123_000_000, time.UTC)
+	logs := map[bus.TopicPartition][]*bus.Message{}
+	p1, e1 := mustPicture(t, "C1", at, 1, messages.FormBinary)
+	p2, e2 := mustPicture(t, "C2", at.Add(time.Second), 2, messages.FormJSON)
+	appendMsg(logs, camTP, e1)
+	appendMsg(logs, camTP, e2)
+	appendMsg(logs, camTP, e1) // forwarded twice
+	jsonKey := string(e2.Key)  // the JSON form keeps whole seconds
+	e2.Key = nil               // a legacy producer without a key
+	appendMsg(logs, camTP, e2)
+	bogus := e1
+	bogus.Key = []byte(messages.PictureKey("C9", at, sha256.Sum256([]byte("other"))))
+	appendMsg(logs, camTP, bogus) // a well-formed key of another picture: not trusted
+
+	fs := newMemFS()
+	cons := newFakeConsumer(logs, nil, camTP)
+	r := start(t, testConfig(), fs, cons, &fakeDLQ{})
+	waitFor(t, "all committed", func() bool { return cons.committedOf(camTP) == 5 })
+
+	files := fs.under("/t/camera")
+	want := map[string][]byte{
+		"/t/camera/C1/2026/05/01/123045-" + p1.Key() + ".jpg": p1.Data,
+		"/t/camera/C2/2026/05/01/123046-" + jsonKey + ".jpg":  p2.Data,
+	}
+	if len(files) != len(want) {
+		t.Errorf("files = %v, want %d", keys(files), len(want))
+	}
+	for name, data := range want {
+		if !bytes.Equal(files[name], data) {
+			t.Errorf("%s: not stored byte-identical", name)
+		}
+	}
+	if got := testutil.ToFloat64(r.m.messages.WithLabelValues(kindPicture, resultDuplicate)); got != 3 {
+		t.Errorf("duplicates = %v, want 3", got)
+	}
+	if n := len(fs.under("/t/_tmp")); n != 0 {
+		t.Errorf("%d temporary files left", n)
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestReadingsExactlyOnceAcrossDuplicatesAndRestart(t *testing.T) {
+	for _, format := range []string{FormatJSONL, FormatCSV} {
+		t.Run(format, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.TemperatureFormat = format
+			logs := map[bus.TopicPartition][]*bus.Message{}
+			base := time.Date(2026, 5, 1, 12, 59, 50, 0, time.UTC)
+			want := map[string]int{}
+			for i := range 40 {
+				node := fmt.Sprintf("node%d", i%3+1)
+				at := base.Add(time.Duration(i) * 500 * time.Millisecond).Add(time.Duration(i) * time.Nanosecond) // crosses an hour
+				e := mustReading(t, node, at, 40+float64(i)/10)
+				appendMsg(logs, tempTP, e)
+				if i%5 == 0 {
+					appendMsg(logs, tempTP, e) // forwarded twice
+				}
+				want[identity(node, at, "synthetic")] = 1
+			}
+			fs := newMemFS()
+			cons := newFakeConsumer(logs, nil, tempTP)
+			r := start(t, cfg, fs, cons, &fakeDLQ{})
+			end := int64(len(logs[tempTP]))
+			waitFor(t, "all committed", func() bool { return cons.committedOf(tempTP) == end })
+			if err := r.stop(); err != nil {
+				t.Fatal(err)
+			}
+			checkReadings(t, storedReadings(t, fs, format), want)
+			// Names carry partition and offsets; node-hours are separate dirs.
+			for name := range fs.under("/t/temperature") {
+				if !strings.Contains(name, "/"+messages.TopicTemperature+"+2+") || !strings.HasSuffix(name, "."+format) {
+					t.Errorf("file name %s lacks topic+partition+offsets.%s", name, format)
+				}
+			}
+			hours := map[string]bool{}
+			for name := range fs.under("/t/temperature") {
+				hours[name[:len("/t/temperature/nodeX/2026/05/01/HH")]] = true
+			}
+			if len(hours) != 6 {
+				t.Errorf("node-hour dirs = %v, want 3 nodes x 2 hours", hours)
+			}
+
+			// Restart from scratch (offsets lost): nothing is written twice.
+			cons2 := newFakeConsumer(logs, map[bus.TopicPartition]int64{}, tempTP)
+			start(t, cfg, fs, cons2, &fakeDLQ{})
+			waitFor(t, "all committed again", func() bool { return cons2.committedOf(tempTP) == end })
+			checkReadings(t, storedReadings(t, fs, format), want)
+		})
+	}
+}
+
+func checkReadings(t *testing.T, got, want map[string]int) {
+	t.Helper()
+	for id := range want {
+		if got[id] != 1 {
+			t.Errorf("reading %s stored %d times, want 1", id, got[id])
+		}
+	}
+	for id, n := range got {
+		if want[id] == 0 {
+			t.Errorf("unexpected reading %s stored %d times", id, n)
+		}
+	}
+}
+
+// A crash in the middle of a flush (some node-hour files renamed, others
+// not, offsets not committed) loses nothing and duplicates nothing.
+func TestTornFlushRecovers(t *testing.T) {
+	cfg := testConfig()
+	cfg.TemperatureRotateInterval = time.Hour
+	cfg.TemperatureFlushRecords = 30
+	logs := map[bus.TopicPartition][]*bus.Message{}
+	at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	want := map[string]int{}
+	for i := range 30 {
+		node := fmt.Sprintf("node%d", i%3+1) // three nodes interleaved in one partition
+		ts := at.Add(time.Duration(i) * time.Second)
+		appendMsg(logs, tempTP, mustReading(t, node, ts, 50))
+		want[identity(node, ts, "synthetic")] = 1
+	}
+	fs := newMemFS()
+	// The second file's rename fails: node1 is renamed, node2 and node3 not.
+	fs.setFail(func(op, name string) bool { return op == "rename" && strings.Contains(name, "/node2/") })
+	cons := newFakeConsumer(logs, nil, tempTP)
+	r := start(t, cfg, fs, cons, &fakeDLQ{})
+	waitFor(t, "blocked", func() bool { return testutil.ToFloat64(r.m.blocked) == 1 })
+	if c := cons.committedOf(tempTP); c != 0 {
+		t.Fatalf("committed %d with a torn flush", c)
+	}
+	if !cons.isPaused(tempTP) {
+		t.Errorf("partition not paused while blocked")
+	}
+	// "Crash": abandon the run; the new member starts at the committed 0.
+	r.stop()
+	fs.setFail(nil)
+	if n := len(fs.under("/t/_tmp")); n == 0 {
+		t.Fatalf("expected a leftover temporary file")
+	}
+	cons2 := newFakeConsumer(logs, map[bus.TopicPartition]int64{}, tempTP)
+	cfg.TemperatureRotateInterval = 20 * time.Millisecond
+	r2 := start(t, cfg, fs, cons2, &fakeDLQ{})
+	waitFor(t, "all committed", func() bool { return cons2.committedOf(tempTP) == 30 })
+	checkReadings(t, storedReadings(t, fs, FormatJSONL), want)
+	if n := len(fs.under("/t/_tmp")); n != 0 {
+		t.Errorf("%d temporary files left after restart", n)
+	}
+	if got := testutil.ToFloat64(r2.m.tmpRemoved); got < 1 {
+		t.Errorf("tmp files removed = %v, want >= 1", got)
+	}
+}
+
+func TestHDFSDownPausesCommitsNothingResumes(t *testing.T) {
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	logs := map[bus.TopicPartition][]*bus.Message{}
+	for i := range 10 {
+		_, e := mustPicture(t, "C3", at.Add(time.Duration(i)*time.Second), uint64(i), messages.FormBinary)
+		appendMsg(logs, camTP, e)
+	}
+	fs := newMemFS()
+	// The NameNode fails every operation on the fifth picture (offset 4).
+	fs.setFail(func(op, name string) bool { return op != "ping" && strings.Contains(name, "/120004-") })
+	cons := newFakeConsumer(logs, nil, camTP)
+	r := start(t, testConfig(), fs, cons, &fakeDLQ{})
+	waitFor(t, "blocked", func() bool { return testutil.ToFloat64(r.m.blocked) == 1 })
+	time.Sleep(50 * time.Millisecond) // several retries
+	if c := cons.committedOf(camTP); c > 4 {
+		t.Errorf("committed %d past the failing picture at offset 4", c)
+	}
+	if err := r.in.probe.Ready(); err == nil || !strings.Contains(err.Error(), condHDFS) {
+		t.Errorf("Ready() = %v, want hdfs not ready", err)
+	}
+	fs.setFail(nil)
+	waitFor(t, "all committed", func() bool { return cons.committedOf(camTP) == 10 })
+	if n := len(fs.under("/t/camera")); n != 10 {
+		t.Errorf("%d pictures stored, want 10", n)
+	}
+	if testutil.ToFloat64(r.m.hdfsErrors.WithLabelValues("stat")) < 1 {
+		t.Errorf("hdfs errors not counted")
+	}
+	if cons.isPaused(camTP) {
+		t.Errorf("still paused after recovery")
+	}
+}
+
+func TestMalformedGoToDeadLetterTopic(t *testing.T) {
+	logs := map[bus.TopicPartition][]*bus.Message{}
+	tests := []struct {
+		name       string
+		tp         bus.TopicPartition
+		value      string
+		headers    []messages.Header
+		wantReason string
+	}{
+		{"garbage", camTP, "\x00\x01garbage", nil, "unknown-form"},
+		{"empty", camTP, "", nil, "empty"},
+		{"bad base64", camTP, `{"id":"C1","date":"20260501","time":"120000","value":"!!!"}`, nil, "bad-base64"},
+		{"not a jpeg", camTP, `{"id":"C1","date":"20260501","time":"120000","value":"aGVsbG8gd29ybGQ"}`, nil, "not-jpeg"},
+		{"bad temperature", tempTP, "hot", []messages.Header{{Key: messages.HeaderSchema, Value: []byte("1")},
+			{Key: messages.HeaderKind, Value: []byte("temperature")}, {Key: messages.HeaderNode, Value: []byte("node1")},
+			{Key: messages.HeaderTime, Value: []byte("2026-05-01T12:00:00Z")}}, "bad-temperature"},
+	}
+	for _, tt := range tests {
+		appendMsg(logs, tt.tp, messages.Encoded{Key: []byte(tt.name), Value: []byte(tt.value), Headers: tt.headers})
+	}
+	fs := newMemFS()
+	dlq := &fakeDLQ{}
+	cons := newFakeConsumer(logs, nil, camTP, tempTP)
+	r := start(t, testConfig(), fs, cons, dlq)
+	waitFor(t, "all committed", func() bool {
+		return cons.committedOf(camTP) == int64(len(logs[camTP])) && cons.committedOf(tempTP) == int64(len(logs[tempTP]))
+	})
+	got := map[string]*bus.Message{}
+	for _, m := range dlq.list() {
+		got[string(m.Key)] = m
+	}
+	for _, tt := range tests {
+		m := got[tt.name]
+		if m == nil {
+			t.Errorf("%s: not dead-lettered", tt.name)
+			continue
+		}
+		if m.Topic != messages.DeadLetterTopic(tt.tp.Topic) {
+			t.Errorf("%s: topic %s, want %s", tt.name, m.Topic, messages.DeadLetterTopic(tt.tp.Topic))
+		}
+		if r, _ := messages.HeaderValue(m.Headers, messages.HeaderDLQReason); string(r) != tt.wantReason {
+			t.Errorf("%s: reason %q, want %q", tt.name, r, tt.wantReason)
+		}
+		if o, _ := messages.HeaderValue(m.Headers, messages.HeaderDLQTopic); string(o) != tt.tp.Topic {
+			t.Errorf("%s: original topic header %q", tt.name, o)
+		}
+		if string(m.Value) != tt.value {
+			t.Errorf("%s: value %q, want the original", tt.name, m.Value)
+		}
+	}
+	if got := testutil.ToFloat64(r.m.deadLettered.WithLabelValues("unknown-form")); got != 1 {
+		t.Errorf("dead_lettered{reason=unknown-form} = %v, want 1", got)
+	}
+	if n := len(fs.under("/t")); n != 0 {
+		t.Errorf("files written for malformed messages: %v", keys(fs.under("/t")))
+	}
+}
+
+func TestLayout(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		name    string
+		give    string
+		vars    layoutVars
+		want    string
+		wantErr string
+	}{
+		{name: "default picture", give: "/sensornode/camera/{camera}/{yyyy}/{MM}/{dd}/{HH}{mm}{ss}-{key}.jpg",
+			vars: layoutVars{Camera: "C1", Key: "k", T: at}, want: "/sensornode/camera/C1/2026/01/02/030405-k.jpg"},
+		{name: "node unknown", give: "/p/{node}/{key}", vars: layoutVars{Key: "k"}, want: "/p/unknown/k"},
+		{name: "relative", give: "p/{key}", wantErr: "not an absolute path"},
+		{name: "dotdot", give: "/a/../{key}", wantErr: ".."},
+		{name: "unknown placeholder", give: "/a/{month}/{key}", wantErr: "unknown placeholder {month}"},
+		{name: "no key", give: "/a/{camera}", wantErr: "lacks {key}"},
+		{name: "unclosed", give: "/a/{key", wantErr: "unclosed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := parseLayout(tt.give, []string{"key"}, nil)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("parseLayout(%q) error = %v, want %q", tt.give, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := l.render(tt.vars); got != tt.want {
+				t.Errorf("render = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		mod     func(c *Config)
+		wantErr string
+	}{
+		{name: "ok", mod: func(*Config) {}},
+		{name: "temperature layout lacks hour", mod: func(c *Config) { c.TemperatureDirLayout = "/t/{node}/{yyyy}/{MM}/{dd}" }, wantErr: "lacks {HH}"},
+		{name: "format", mod: func(c *Config) { c.TemperatureFormat = "parquet" }, wantErr: "SENSORNODE_TEMPERATURE_FORMAT"},
+		{name: "tmp dir root", mod: func(c *Config) { c.HDFS.TmpDir = "/" }, wantErr: "SENSORNODE_HDFS_TMP_DIR"},
+		{name: "namenode", mod: func(c *Config) { c.HDFS.NameNodes = []string{"nn"} }, wantErr: "not host:port"},
+		{name: "no topics", mod: func(c *Config) { c.Kafka.Topics = nil }, wantErr: "no topics"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := testConfig()
+			tt.mod(&c)
+			err := c.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Validate() = %v, want containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestReadingFormatsRoundTrip(t *testing.T) {
+	r := Reading{Node: "node1", ReadAt: time.Date(2026, 5, 1, 1, 2, 3, 456789, time.UTC), Celsius: -3.25, Source: `a,"b"`,
+		Topic: "temperatureData", Partition: 3, Offset: 99}
+	for _, f := range []string{FormatJSONL, FormatCSV} {
+		var b bytes.Buffer
+		appendReading(&b, f, r)
+		appendReading(&b, f, r)
+		got, err := parseReadings(b.Bytes(), f)
+		if err != nil || len(got) != 2 || !got[1].ReadAt.Equal(r.ReadAt) || got[1].Node != r.Node || got[1].Celsius != r.Celsius ||
+			got[1].Source != r.Source || got[1].Offset != 99 || got[1].Partition != 3 {
+			t.Errorf("%s: parseReadings(appendReading(r)) = %+v, %v; want r twice", f, got, err)
+		}
+	}
+}

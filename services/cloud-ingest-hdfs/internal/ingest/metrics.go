@@ -1,0 +1,112 @@
+package ingest
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/sensornode/sensornode/libs/bus"
+	"github.com/sensornode/sensornode/libs/messages"
+)
+
+// Kinds and results used as label values.
+const (
+	kindPicture     = "picture"
+	kindTemperature = "temperature"
+	kindUnknown     = "unknown"
+
+	resultStored     = "stored"
+	resultDuplicate  = "duplicate"
+	resultDeadLetter = "dead_letter"
+)
+
+// Metrics are the ingest service's own metrics.
+type Metrics struct {
+	messages     *prometheus.CounterVec
+	files        *prometheus.CounterVec
+	bytes        *prometheus.CounterVec
+	writeLatency *prometheus.HistogramVec
+	deadLettered *prometheus.CounterVec
+	hdfsErrors   *prometheus.CounterVec
+	conflicts    prometheus.Counter
+	tmpRemoved   prometheus.Counter
+	pending      prometheus.Gauge
+	blocked      prometheus.Gauge
+	lag          *prometheus.GaugeVec
+	commits      *prometheus.CounterVec
+}
+
+// NewMetrics creates the metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := promauto.With(reg)
+	m := &Metrics{
+		messages: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sensornode_ingest_messages_total",
+			Help: "Consumed messages by kind (picture, temperature, unknown) and result (stored, duplicate, dead_letter).",
+		}, []string{"kind", "result"}),
+		files: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sensornode_ingest_files_written_total",
+			Help: "Files made durable in HDFS, by kind.",
+		}, []string{"kind"}),
+		bytes: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sensornode_ingest_bytes_written_total",
+			Help: "Bytes made durable in HDFS, by kind.",
+		}, []string{"kind"}),
+		writeLatency: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sensornode_ingest_hdfs_write_duration_seconds",
+			Help:    "Time to write one file durably: create, write, close (acknowledged by the DataNodes, completed by the NameNode), rename.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}, []string{"kind"}),
+		deadLettered: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sensornode_ingest_dead_lettered_total",
+			Help: "Malformed messages sent to the dead-letter topic, by reason.",
+		}, []string{"reason"}),
+		hdfsErrors: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sensornode_ingest_hdfs_errors_total",
+			Help: "Failed HDFS operations, by operation; the work is retried.",
+		}, []string{"op"}),
+		conflicts: f.NewCounter(prometheus.CounterOpts{
+			Name: "sensornode_ingest_picture_conflicts_total",
+			Help: "Pictures whose file already existed with a different size (kept as it was).",
+		}),
+		tmpRemoved: f.NewCounter(prometheus.CounterOpts{
+			Name: "sensornode_ingest_tmp_files_removed_total",
+			Help: "Temporary files left by an earlier crash and removed.",
+		}),
+		pending: f.NewGauge(prometheus.GaugeOpts{
+			Name: "sensornode_ingest_pending_readings",
+			Help: "Temperature readings buffered, not yet written to HDFS.",
+		}),
+		blocked: f.NewGauge(prometheus.GaugeOpts{
+			Name: "sensornode_ingest_blocked",
+			Help: "1 while consumption is paused because HDFS (or the dead-letter topic) fails; it is retried with backoff.",
+		}),
+		lag: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sensornode_ingest_consumer_lag_messages",
+			Help: "Messages in an owned partition not yet consumed (high watermark minus position).",
+		}, []string{"topic", "partition"}),
+		commits: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sensornode_ingest_commits_total",
+			Help: "Offset commits, by result.",
+		}, []string{"result"}),
+	}
+	for _, r := range messages.Reasons() {
+		m.deadLettered.WithLabelValues(r)
+	}
+	for _, k := range []string{kindPicture, kindTemperature} {
+		m.files.WithLabelValues(k)
+		m.bytes.WithLabelValues(k)
+		for _, r := range []string{resultStored, resultDuplicate, resultDeadLetter} {
+			m.messages.WithLabelValues(k, r)
+		}
+	}
+	return m
+}
+
+func (m *Metrics) setLag(lag map[bus.TopicPartition]int64) {
+	m.lag.Reset()
+	for tp, n := range lag {
+		m.lag.WithLabelValues(tp.Topic, strconv.Itoa(int(tp.Partition))).Set(float64(n))
+	}
+}

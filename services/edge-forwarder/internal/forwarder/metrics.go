@@ -1,0 +1,103 @@
+package forwarder
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/sensornode/sensornode/libs/bus"
+	"github.com/sensornode/sensornode/libs/messages"
+)
+
+// Metrics are the forwarder's own metrics (the Kafka clients export theirs
+// through bus.NewMetrics).
+type Metrics struct {
+	forwarded      *prometheus.CounterVec
+	bytes          *prometheus.CounterVec
+	latency        prometheus.Histogram
+	deadLettered   *prometheus.CounterVec
+	rewinds        prometheus.Counter
+	disconnected   prometheus.Counter
+	cloudConnected prometheus.Gauge
+	edgeConnected  prometheus.Gauge
+	inflightBytes  prometheus.Gauge
+	inflightMsgs   prometheus.Gauge
+	paused         prometheus.Gauge
+	lag            *prometheus.GaugeVec
+	commits        *prometheus.CounterVec
+}
+
+// NewMetrics creates the metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := promauto.With(reg)
+	m := &Metrics{
+		forwarded: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sensornode_forwarder_messages_forwarded_total",
+			Help: "Messages sent to the cloud cluster, by cloud topic and result (ok: acknowledged, error: failed and sent again later).",
+		}, []string{"topic", "result"}),
+		bytes: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sensornode_forwarder_bytes_forwarded_total",
+			Help: "Bytes (key, value, headers) sent to the cloud cluster, by cloud topic and result.",
+		}, []string{"topic", "result"}),
+		latency: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "sensornode_forwarder_cloud_produce_duration_seconds",
+			Help:    "Time from handing a message to the cloud producer to its acknowledgement (acks=all).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 20),
+		}),
+		deadLettered: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sensornode_forwarder_dead_lettered_total",
+			Help: "Messages that could not be transcoded and went to the cloud dead-letter topic, by reason.",
+		}, []string{"reason"}),
+		rewinds: f.NewCounter(prometheus.CounterOpts{
+			Name: "sensornode_forwarder_rewinds_total",
+			Help: "Partitions rewound to their oldest unacknowledged message after a failed delivery.",
+		}),
+		disconnected: f.NewCounter(prometheus.CounterOpts{
+			Name: "sensornode_forwarder_disconnected_seconds_total",
+			Help: "Seconds during which the cloud cluster did not answer.",
+		}),
+		cloudConnected: f.NewGauge(prometheus.GaugeOpts{
+			Name: "sensornode_forwarder_cloud_connected",
+			Help: "1 while the cloud cluster answers, 0 while it does not.",
+		}),
+		edgeConnected: f.NewGauge(prometheus.GaugeOpts{
+			Name: "sensornode_forwarder_edge_connected",
+			Help: "1 while the edge cluster answers, 0 while it does not.",
+		}),
+		inflightBytes: f.NewGauge(prometheus.GaugeOpts{
+			Name: "sensornode_forwarder_inflight_bytes",
+			Help: "Bytes sent to the cloud and not yet acknowledged.",
+		}),
+		inflightMsgs: f.NewGauge(prometheus.GaugeOpts{
+			Name: "sensornode_forwarder_inflight_messages",
+			Help: "Messages sent to the cloud and not yet acknowledged.",
+		}),
+		paused: f.NewGauge(prometheus.GaugeOpts{
+			Name: "sensornode_forwarder_backpressure_paused",
+			Help: "1 while fetching is paused because too much is in flight to the cloud.",
+		}),
+		lag: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sensornode_forwarder_consumer_lag_messages",
+			Help: "Messages in an owned edge partition not yet consumed (high watermark minus position).",
+		}, []string{"topic", "partition"}),
+		commits: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sensornode_forwarder_commits_total",
+			Help: "Offset commits on the edge cluster, by result.",
+		}, []string{"result"}),
+	}
+	for _, r := range messages.Reasons() {
+		m.deadLettered.WithLabelValues(r)
+	}
+	for _, r := range []string{"ok", "error"} {
+		m.commits.WithLabelValues(r)
+	}
+	return m
+}
+
+func (m *Metrics) setLag(lag map[bus.TopicPartition]int64) {
+	m.lag.Reset() // drop partitions no longer owned
+	for tp, n := range lag {
+		m.lag.WithLabelValues(tp.Topic, strconv.Itoa(int(tp.Partition))).Set(float64(n))
+	}
+}
