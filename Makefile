@@ -74,10 +74,147 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	go test -run '^$$' -fuzz '^FuzzDecodeTemperature$$' -fuzztime $(FUZZTIME) ./libs/messages
 
 .PHONY: run
-run: deps ## the whole pipeline locally: devstack + 5 simulated nodes + forwarder + ingest
-	@echo "make run: not implemented yet" && exit 1
+run: deps ## the whole pipeline locally: devstack + 5 simulated nodes + forwarder + ingest, live dashboard until Ctrl-C
+	@go build -o $(BIN)/sensornode-run ./loadtest/cmd/sensornode-run
+	@$(BIN)/sensornode-run $(RUN_ARGS)
 
 .PHONY: clean
 clean: ## stop devstack, delete its data and build outputs
 	-$(DEVSTACK) clean
 	rm -rf $(BIN) .run
+
+# --- master-watcher ---
+.PHONY: bench-master-watcher
+bench-master-watcher: ## master-watcher benchmarks: forwarder throughput and connect, failover decision
+	go test -run '^$$' -bench . -benchmem ./services/master-watcher/...
+
+# --- libs/bus ---
+BUS_ARM := $(CURDIR)/.run/bus-armv7
+.PHONY: bus-armv7
+bus-armv7: ## libs/bus on linux/arm/v7 (cgo off): vet, then its unit tests under qemu-arm-static
+	GOARCH=arm GOARM=7 CGO_ENABLED=0 go vet ./libs/bus/... ./libs/messages/... ./libs/svc/...
+	@mkdir -p $(BUS_ARM)
+	GOARCH=arm GOARM=7 CGO_ENABLED=0 go test -c -o $(BUS_ARM)/bus.test ./libs/bus
+	qemu-arm-static $(BUS_ARM)/bus.test -test.count=1
+
+.PHONY: bench-bus
+bench-bus: ## libs/bus: throughput and peak RSS of each backend (busbench, one process each), and franz on armv7 under qemu
+	$(DEVSTACK) up
+	@mkdir -p $(BUS_ARM)
+	go build -o $(BUS_ARM)/busbench-cgo ./libs/bus/internal/busbench
+	CGO_ENABLED=0 go build -o $(BUS_ARM)/busbench-nocgo ./libs/bus/internal/busbench
+	GOARCH=arm GOARM=7 CGO_ENABLED=0 go build -o $(BUS_ARM)/busbench-armv7 ./libs/bus/internal/busbench
+	@b=$$($(DEVSTACK) env | sed -n 's/^export SENSORNODE_DEVSTACK_EDGE_BROKERS=//p' | tr -d "'\""); \
+	for size in 65536 200; do n=$$((size > 1000 ? 2000 : 50000)); \
+	  $(BUS_ARM)/busbench-cgo -backend confluent -brokers $$b -n $$n -size $$size 2>/dev/null; \
+	  $(BUS_ARM)/busbench-nocgo -backend franz -brokers $$b -n $$n -size $$size; done; \
+	qemu-arm-static $(BUS_ARM)/busbench-armv7 -backend franz -brokers $$b -n 500 -size 16384
+
+# --- deploy ---
+# Helm chart, Kustomize overlays, multi-arch images and cross builds
+# (deploy/, images/, tools/cross/, tools/deploycheck/; see their READMEs).
+DEPLOY_BIN     := $(CURDIR)/.cache/bin
+HELM_VERSION   := v3.22.0
+KUSTOMIZE_VERSION := v5.8.2
+HELM           := $(DEPLOY_BIN)/helm
+KUSTOMIZE      := $(DEPLOY_BIN)/kustomize
+CHART          := deploy/helm/sensornode
+KUSTOMIZE_DIRS := $(sort $(dir $(wildcard deploy/kustomize/overlays/*/kustomization.yaml deploy/kustomize/tests/*/kustomization.yaml)))
+IMAGE_REGISTRY ?= ghcr.io/sensornode
+IMAGE_TAG      ?= $(VERSION)
+
+# helm and kustomize are built from source with the Go toolchain (no
+# downloads outside the Go module proxy); a stamp per version reinstalls on
+# a version bump. kustomize after v5.8.2 needs Go 1.27.
+$(DEPLOY_BIN)/.helm-$(HELM_VERSION):
+	@mkdir -p $(DEPLOY_BIN)
+	@echo "installing helm $(HELM_VERSION) into $(DEPLOY_BIN)"
+	GOBIN=$(DEPLOY_BIN) GOWORK=off GOFLAGS= go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	@touch $@
+$(DEPLOY_BIN)/.kustomize-$(KUSTOMIZE_VERSION):
+	@mkdir -p $(DEPLOY_BIN)
+	@echo "installing kustomize $(KUSTOMIZE_VERSION) into $(DEPLOY_BIN)"
+	GOBIN=$(DEPLOY_BIN) GOWORK=off GOFLAGS= go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	@touch $@
+
+.PHONY: deploy-tools
+deploy-tools: $(DEPLOY_BIN)/.helm-$(HELM_VERSION) $(DEPLOY_BIN)/.kustomize-$(KUSTOMIZE_VERSION) ## install pinned helm and kustomize into .cache/bin
+
+.PHONY: helm-lint
+helm-lint: deploy-tools ## helm lint --strict and helm template with every ci/*-values.yaml
+	@for f in $(CHART)/ci/*.yaml; do \
+	  echo "helm lint --strict -f $$f"; \
+	  $(HELM) lint --strict $(CHART) -f $$f >/dev/null || { $(HELM) lint --strict $(CHART) -f $$f; exit 1; }; \
+	  $(HELM) template sensornode $(CHART) -f $$f >/dev/null; \
+	done
+	@echo "helm-lint: ok"
+
+.PHONY: kustomize-check
+kustomize-check: deploy-tools ## kustomize build every overlay and CI combination
+	@for d in $(KUSTOMIZE_DIRS); do \
+	  echo "kustomize build $$d"; $(KUSTOMIZE) build $$d >/dev/null; \
+	done
+	@echo "kustomize-check: ok"
+
+.PHONY: kustomize-gen
+kustomize-gen: deploy-tools ## regenerate deploy/kustomize base files from the chart
+	go run ./tools/deploycheck/cmd/kustomizegen
+
+.PHONY: test-deploy
+test-deploy: deploy-tools helm-lint kustomize-check ## render chart + overlays, strict-decode, compare, check env against services
+	go vet -tags deploy ./tools/deploycheck/...
+	SENSORNODE_HELM=$(HELM) SENSORNODE_KUSTOMIZE=$(KUSTOMIZE) \
+	  $(GOTEST) -tags deploy -timeout 20m ./tools/deploycheck/...
+
+.PHONY: cross
+cross: ## build every service for linux/amd64 (static musl), arm64, arm/v7 and run them (qemu-user)
+	@./tools/cross/cross.sh
+
+.PHONY: images
+images: ## docker buildx bake every service for linux/amd64, arm64, arm/v7 (needs a container engine)
+	@if ! command -v docker >/dev/null 2>&1; then \
+	  echo "make images: no docker CLI on this machine: images NOT built (make cross builds and tests the same binaries)"; exit 1; fi
+	@if ! docker info >/dev/null 2>&1; then \
+	  echo "make images: no container engine reachable (docker info failed): images NOT built (make cross builds and tests the same binaries)"; exit 1; fi
+	@if ! docker buildx version >/dev/null 2>&1; then \
+	  echo "make images: docker buildx is not installed: images NOT built"; exit 1; fi
+	REGISTRY=$(IMAGE_REGISTRY) TAG=$(IMAGE_TAG) VERSION=$(VERSION) \
+	  REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+	  docker buildx bake -f images/docker-bake.hcl $(IMAGES_BAKE_FLAGS)
+
+# --- edge-forwarder / cloud-ingest-hdfs ---
+.PHONY: bench-forwarder
+bench-forwarder: ## forwarder per-picture time at 3 sizes as a Markdown table (thesis Table 5.2; starts devstack)
+	$(DEVSTACK) up
+	eval "$$($(DEVSTACK) env)" && go run ./services/edge-forwarder/cmd/forwarder-bench -n 30
+
+.PHONY: test-e2e-hdfs
+test-e2e-hdfs: ## end-to-end: 5 simulated nodes -> edge-forwarder -> cloud-ingest-hdfs -> HDFS, clean and with faults
+	$(DEVSTACK) up
+	$(GOTEST) -tags integration -p 1 -timeout 20m -run '^TestIntegrationEndToEnd' ./services/cloud-ingest-hdfs/e2e
+
+# --- camera-producer / temp-producer ---
+.PHONY: bench-camera-producer
+bench-camera-producer: ## camera-producer: per-picture time file ready -> ack (acks=all, RF 3), thesis Table 5.1 layout (needs devstack)
+	$(DEVSTACK) up
+	eval "$$($(DEVSTACK) env)" && go run ./services/camera-producer/cmd/producer-bench -n 20
+
+# --- run & loadtest ---
+# Extra flags: make run RUN_ARGS='--backend franz', make loadtest LOADTEST_ARGS='-sizes 640x480'.
+RUN_ARGS      ?=
+LOADTEST_ARGS ?=
+
+.PHONY: run-smoke
+run-smoke: deps ## make run for 60 s without a terminal; fails unless pictures of every camera and readings of every node reached HDFS
+	@go build -o $(BIN)/sensornode-run ./loadtest/cmd/sensornode-run
+	$(BIN)/sensornode-run --duration 60s --check $(RUN_ARGS)
+
+.PHONY: loadtest
+loadtest: deps ## standard load test (~10 min): 4 sizes, both Kafka backends, all baselines; report in loadtest/results/
+	@go build -o $(BIN)/loadtest ./loadtest/cmd/loadtest
+	$(BIN)/loadtest -profile standard $(LOADTEST_ARGS)
+
+.PHONY: loadtest-smoke
+loadtest-smoke: deps ## 1-minute load test (640x480, both backends); fails on incomplete delivery or a crashed service
+	@go build -o $(BIN)/loadtest ./loadtest/cmd/loadtest
+	$(BIN)/loadtest -profile smoke $(LOADTEST_ARGS)

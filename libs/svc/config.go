@@ -194,6 +194,12 @@ func hideBareFallbacks(prefix string, spec any) (restore func()) {
 	}
 }
 
+// toolEnv reports whether k belongs to the development tools' own
+// namespaces (devstack env, the load test), never read by services.
+func toolEnv(k string) bool {
+	return strings.HasPrefix(k, EnvPrefix+"_DEVSTACK_") || strings.HasPrefix(k, EnvPrefix+"_LOADTEST_")
+}
+
 // UnknownEnv lists SENSORNODE_* variables in the environment that cfg does
 // not read: most likely typos. Services log them as a warning at start.
 func UnknownEnv(cfg any) []string {
@@ -204,7 +210,7 @@ func UnknownEnv(cfg any) []string {
 	var out []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, EnvPrefix+"_") && !known[k] {
+		if strings.HasPrefix(k, EnvPrefix+"_") && !known[k] && !toolEnv(k) {
 			out = append(out, k)
 		}
 	}

@@ -3,7 +3,7 @@
 // 3) at the thesis' picture sizes and prints a Markdown table laid out like
 // the thesis' Table 5.1.
 //
-//	eval "$(go run ./tools/devstack/cmd/devstack env)"   # exports SENSORNODE_EDGE_KAFKA_BOOTSTRAP_SERVERS
+//	eval "$(go run ./tools/devstack/cmd/devstack env)"   # exports SENSORNODE_DEVSTACK_EDGE_BROKERS
 //	go run ./services/camera-producer/cmd/producer-bench -n 20
 //	go run ./services/camera-producer/cmd/producer-bench -brokers host:9092,host2:9092 -n 20
 package main
@@ -30,8 +30,8 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("producer-bench", flag.ContinueOnError)
-	brokers := fs.String("brokers", os.Getenv("SENSORNODE_EDGE_KAFKA_BOOTSTRAP_SERVERS"),
-		"edge bootstrap servers, comma separated (default $SENSORNODE_EDGE_KAFKA_BOOTSTRAP_SERVERS, as `devstack env` exports)")
+	brokers := fs.String("brokers", os.Getenv("SENSORNODE_DEVSTACK_EDGE_BROKERS"),
+		"edge bootstrap servers, comma separated (default $SENSORNODE_DEVSTACK_EDGE_BROKERS, as `devstack env` exports)")
 	n := fs.Int("n", 20, "measured pictures per size (the thesis used 10)")
 	warmup := fs.Int("warmup", 5, "unmeasured pictures first")
 	forms := fs.String("forms", "json,binary", "wire forms to measure")
@@ -44,7 +44,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	bs := *brokers
 	if bs == "" {
-		return fmt.Errorf("%w: no -brokers and no SENSORNODE_EDGE_KAFKA_BOOTSTRAP_SERVERS (eval \"$(go run ./tools/devstack/cmd/devstack env)\")", svc.ErrUsage)
+		return fmt.Errorf("%w: no -brokers and no SENSORNODE_DEVSTACK_EDGE_BROKERS (eval \"$(go run ./tools/devstack/cmd/devstack env)\")", svc.ErrUsage)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if *verbose {

@@ -30,8 +30,8 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("forwarder-bench", flag.ContinueOnError)
-	edge := fs.String("edge", os.Getenv("SENSORNODE_EDGE_KAFKA_BOOTSTRAP_SERVERS"), "edge bootstrap servers (default $SENSORNODE_EDGE_KAFKA_BOOTSTRAP_SERVERS)")
-	cloud := fs.String("cloud", os.Getenv("SENSORNODE_CLOUD_KAFKA_BOOTSTRAP_SERVERS"), "cloud bootstrap servers (default $SENSORNODE_CLOUD_KAFKA_BOOTSTRAP_SERVERS)")
+	edge := fs.String("edge", os.Getenv("SENSORNODE_DEVSTACK_EDGE_BROKERS"), "edge bootstrap servers (default $SENSORNODE_DEVSTACK_EDGE_BROKERS)")
+	cloud := fs.String("cloud", os.Getenv("SENSORNODE_DEVSTACK_CLOUD_BROKERS"), "cloud bootstrap servers (default $SENSORNODE_DEVSTACK_CLOUD_BROKERS)")
 	n := fs.Int("n", 30, "pictures measured per size (the thesis used 10)")
 	warmup := fs.Int("warmup", 3, "pictures sent first and not measured")
 	edgeRF := fs.Int("edge-rf", 3, "replication factor of the edge topic")
