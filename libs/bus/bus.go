@@ -64,7 +64,11 @@ type Message struct {
 	Key       []byte
 	Value     []byte
 	Headers   []messages.Header
-	Timestamp time.Time // consumed: the record timestamp; produced: zero means now
+	// Timestamp: consumed, the record's timestamp; produced, zero means now.
+	// Leave it zero when re-publishing old records: franz-go counts the
+	// delivery timeout from it, and a broker's time-based retention would
+	// expire an old timestamp early.
+	Timestamp time.Time
 }
 
 // TopicPartition of a consumed message.
