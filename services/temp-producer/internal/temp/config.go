@@ -50,7 +50,7 @@ type Config struct {
 	Form   string `envconfig:"FORM" default:"binary"`
 
 	CreateTopics           bool          `envconfig:"CREATE_TOPICS" default:"false"`
-	TopicPartitions        int           `envconfig:"TOPIC_PARTITIONS" default:"3"`
+	TopicPartitions        int           `envconfig:"TOPIC_PARTITIONS" default:"1"`
 	TopicReplicationFactor int           `envconfig:"TOPIC_REPLICATION_FACTOR" default:"3"`
 	TopicMinInsyncReplicas int           `envconfig:"TOPIC_MIN_INSYNC_REPLICAS" default:"2"`
 	PingInterval           time.Duration `envconfig:"PING_INTERVAL" default:"5s"`
