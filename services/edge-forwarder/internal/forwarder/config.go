@@ -50,6 +50,13 @@ type Config struct {
 	// room for one message in the cloud producer's queue:
 	// MaxInflightBytes + CLOUD_KAFKA_MAX_MESSAGE_BYTES <= CLOUD_KAFKA_QUEUE_MAX_BYTES.
 	MaxInflightBytes int `envconfig:"MAX_INFLIGHT_BYTES" default:"8388608"`
+	// BackpressureWait is how long a message that would exceed the
+	// in-flight bounds waits for cloud acknowledgements to make room before
+	// the edge partitions are paused and the message is put back. Under a
+	// normal load room frees within milliseconds, so the consumer keeps its
+	// prefetched data; only a slow or unreachable cloud causes a pause
+	// (which makes the client drop and later refetch what it prefetched).
+	BackpressureWait time.Duration `envconfig:"BACKPRESSURE_WAIT" default:"2s"`
 	// MaxInflightMessages bounds the number of messages sent and not yet
 	// committable (unacknowledged, or acknowledged behind an
 	// unacknowledged one).

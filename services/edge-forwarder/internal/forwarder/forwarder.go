@@ -158,13 +158,15 @@ func (f *Forwarder) handle(ctx context.Context, msg *bus.Message) error {
 		return nil
 	}
 	f.mu.Lock()
-	over := f.inMsgs > 0 && (f.inBytes+msg.Size() > f.cfg.MaxInflightBytes || f.inMsgs >= f.cfg.MaxInflightMessages) ||
-		f.tr.entries >= f.cfg.MaxInflightMessages
+	over := f.overLocked(msg.Size())
 	failed := f.tr.parts[tp] != nil && f.tr.parts[tp].failed
 	f.mu.Unlock()
 	if failed {
 		f.pause([]bus.TopicPartition{tp})
 		return nil
+	}
+	if over && !f.backpressured {
+		over = !f.waitForRoom(ctx, msg.Size())
 	}
 	if over || f.backpressured {
 		if !f.backpressured {
@@ -204,6 +206,41 @@ func (f *Forwarder) handle(ctx context.Context, msg *bus.Message) error {
 		}
 	}
 	return nil
+}
+
+// overLocked reports whether sending size more bytes would exceed the
+// in-flight bounds. f.mu must be held.
+func (f *Forwarder) overLocked(size int) bool {
+	return f.inMsgs > 0 && (f.inBytes+size > f.cfg.MaxInflightBytes || f.inMsgs >= f.cfg.MaxInflightMessages) ||
+		f.tr.entries >= f.cfg.MaxInflightMessages
+}
+
+// waitForRoom waits at most BackpressureWait for delivery reports to bring
+// the in-flight bytes and messages under their bounds for one more message
+// of size bytes. It reports whether there is room. Not polling meanwhile is
+// safe: both Kafka clients heartbeat on their own goroutines, and the wait
+// is far below max.poll.interval.ms.
+func (f *Forwarder) waitForRoom(ctx context.Context, size int) bool {
+	if f.cfg.BackpressureWait <= 0 {
+		return false
+	}
+	timer := time.NewTimer(f.cfg.BackpressureWait)
+	defer timer.Stop()
+	for {
+		f.mu.Lock()
+		over := f.overLocked(size)
+		f.mu.Unlock()
+		if !over {
+			return true
+		}
+		select {
+		case <-f.changed:
+		case <-timer.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 // transform maps an edge message to what the cloud gets: the same bytes on

@@ -201,6 +201,32 @@ func TestBackpressurePausesAndCommitsNothingUnacked(t *testing.T) {
 	}
 }
 
+// While the cloud keeps acknowledging, a full in-flight window is a wait
+// for room, not a pause: pausing makes the Kafka clients drop what they
+// prefetched and fetch it again, which cut large-picture throughput by an
+// order of magnitude.
+func TestBackpressureWaitsForAcksInsteadOfPausing(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxInflightBytes = 10_000 // 10 messages of ~1 KB
+	cfg.BackpressureWait = 10 * time.Second
+	parts := []bus.TopicPartition{node1, node2}
+	h := startHarness(t, cfg, parts, fill(300, 1000, node1, node2))
+	h.waitFor("all committed", func() bool { return h.cons.committedOf(node1) == 300 && h.cons.committedOf(node2) == 300 })
+	h.checkDelivered(messages.TopicCamera, 300, node1, node2)
+	if _, maxBytes := h.cloud.stats(); maxBytes > cfg.MaxInflightBytes+1100 {
+		t.Errorf("in-flight bytes reached %d, bound %d + one message", maxBytes, cfg.MaxInflightBytes)
+	}
+	h.cons.mu.Lock()
+	paused := h.cons.maxPaused
+	h.cons.mu.Unlock()
+	if paused != 0 {
+		t.Errorf("paused %d partitions although the cloud acknowledged everything", paused)
+	}
+	if n := len(h.cloud.messages(messages.TopicCamera)); n != 600 {
+		t.Errorf("cameraData holds %d messages, want 600 (no message put back and sent twice)", n)
+	}
+}
+
 // A message that crossed the in-flight bound and cannot be sought back is
 // sent rather than skipped.
 func TestBackpressureSeekFailureSkipsNothing(t *testing.T) {
