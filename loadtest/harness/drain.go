@@ -1,0 +1,622 @@
+package harness
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sensornode/sensornode/loadtest/perfparse"
+	"github.com/sensornode/sensornode/loadtest/pipeline"
+	"github.com/sensornode/sensornode/loadtest/report"
+	"github.com/sensornode/sensornode/loadtest/stats"
+	"github.com/sensornode/sensornode/tools/devstack"
+)
+
+func sha(b []byte) [32]byte { return sha256.Sum256(b) }
+
+// kafkaN is the Kafka drain backlog at size: DrainMB megabytes of
+// pictures (at least 100, at most 10000), so that it spans many produce
+// batches.
+func (br *backendRun) kafkaN(size string) int {
+	b := br.h.factory.BaseSize(size, 1)
+	n := int(math.Ceil(float64(br.h.cfg.DrainMB) * 1e6 / float64(max(b, 1))))
+	return min(max(n, 100), 10000)
+}
+
+// drain measures each stage's capacity at size, each stage alone:
+//
+//   - camera-producer-1 (switched to its own drain topic) drains a burst of
+//     kafkaN pictures written into its spool directory;
+//   - (baselines) ProducerPerformance sends as many records of the same size;
+//   - (baselines) MirrorMaker 2 mirrors that backlog to the cloud;
+//   - a second edge-forwarder instance forwards the same backlog to its own
+//     cloud topic; (baselines) then both forward new pictures side by side;
+//   - cloud-ingest-hdfs, stopped while DrainPictures pictures flow through
+//     the pipeline to the cloud topic, drains them into HDFS;
+//   - (baselines) a plain HDFS client writes the same pictures.
+func (br *backendRun) drain(ctx context.Context, size string) (*report.Drain, *report.SizeBaselines, error) {
+	h := br.h
+	dr := &report.Drain{KafkaN: br.kafkaN(size), HDFSN: h.cfg.DrainN}
+	var sb *report.SizeBaselines
+	if br.baselines {
+		sb = &report.SizeBaselines{Size: size, Pictures: dr.KafkaN, HDFSFiles: dr.HDFSN}
+	}
+	start := time.Now()
+	defer func() { h.mark(br.backend, "drain/"+size, start, time.Now()) }()
+	if err := br.kafkaDrain(ctx, size, dr, sb); err != nil {
+		return dr, sb, err
+	}
+	if err := br.hdfsDrain(ctx, size, dr, sb); err != nil {
+		return dr, sb, err
+	}
+	return dr, sb, nil
+}
+
+func (br *backendRun) kafkaDrain(ctx context.Context, size string, dr *report.Drain, sb *report.SizeBaselines) error {
+	h, d := br.h, br.d
+	n := dr.KafkaN
+	phase := "kdrain/" + size
+	timeout := h.cfg.ArrivalTimeout
+	h.progress("%s %s: camera-producer-1 switches to %s; %d pictures (%.0f MB) written at once into its spool directory",
+		br.backend, phase, br.drainTopic(size), n, float64(n*h.factory.BaseSize(size, 1))/1e6)
+	if p := br.proc(pipeline.CameraProducer + "-1"); p != nil {
+		if err := p.Stop(stopTimeout); err != nil {
+			return err
+		}
+	}
+	prod, err := br.startProc(ctx, d.CameraProducerSpec(1, br.drainTopic(size)))
+	if err != nil {
+		dr.Producer.Err = err.Error()
+		return err
+	}
+	for range n {
+		if err := br.drop(1, size, phase); err != nil {
+			return err
+		}
+	}
+	err = br.waitArrived(ctx, phase, StageEdge, timeout)
+	dr.Producer = br.burstRate(phase, StageEdge, prod.Spec.Name)
+	h.progress("%s %s: camera-producer sent %d pictures at %.1f/s (%.2f MB/s)", br.backend, phase, dr.Producer.N, dr.Producer.PerSec, dr.Producer.MBPerSec)
+	if err != nil {
+		dr.Producer.Err = err.Error()
+		return err
+	}
+
+	pics := br.ledger.Phase(phase)
+	if sb != nil {
+		var values []float64
+		for _, p := range pics {
+			values = append(values, float64(p.ValueBytes))
+		}
+		sb.RecordBytes = int(math.Round(stats.Mean(values)))
+		// Three times the count, so that the JVM's warm-up weighs little.
+		sb.PerfRecords = 3 * n
+		h.progress("%s %s: ProducerPerformance, %d records of %d bytes", br.backend, phase, sb.PerfRecords, sb.RecordBytes)
+		sb.Perf = br.producerPerf(ctx, size, sb.RecordBytes, sb.PerfRecords)
+		if sb.Perf.Err != "" {
+			h.note("ProducerPerformance at %s failed: %s", size, sb.Perf.Err)
+		} else {
+			h.progress("%s %s: ProducerPerformance %.1f records/s (%.2f MB/s)", br.backend, phase, sb.Perf.Result.RecordsPerSec, sb.Perf.Result.MBPerSec)
+		}
+	}
+
+	// MirrorMaker 2 drains the backlog (baseline).
+	var mm *pipeline.Proc
+	if sb != nil {
+		sb.Mirror = &report.Mirror{}
+		h.progress("%s %s: MirrorMaker 2 mirrors %s", br.backend, phase, br.drainTopic(size))
+		mm, err = br.startMirror(size)
+		if err == nil {
+			err = br.waitArrived(ctx, phase, StageMirror, timeout+time.Minute)
+			sb.Mirror.Drain = br.rate(phase, StageMirror, mm.Started(), mm.Spec.Name)
+			h.progress("%s %s: MirrorMaker 2 mirrored %d pictures at %.1f/s (%.2f MB/s), first after %.1f s", br.backend, phase,
+				sb.Mirror.Drain.N, sb.Mirror.Drain.PerSec, sb.Mirror.Drain.MBPerSec, sb.Mirror.Drain.StartupSeconds)
+		}
+		if err != nil {
+			sb.Mirror.Err = err.Error()
+			if mm != nil {
+				sb.Mirror.Err += "; log tail: " + tail(mm.Spec.Log, 10)
+				_ = mm.Stop(stopTimeout)
+				mm = nil
+			}
+			h.note("MirrorMaker 2 at %s failed: %v", size, err)
+		}
+	}
+
+	// A second edge-forwarder drains the same backlog.
+	fwName := pipeline.EdgeForwarder + "-drain"
+	fw, err := br.startProc(ctx, d.ExtraForwarderSpec(fwName, d.Prefix+"forwarder-drain"+size, br.drainTopic(size),
+		br.drainCloudTopic(size), br.drainTempTopic(size)))
+	if err != nil {
+		dr.Forwarder.Err = err.Error()
+		return err
+	}
+	err = br.waitArrived(ctx, phase, StageCloud, timeout)
+	dr.Forwarder = br.rate(phase, StageCloud, fw.Started(), fw.Spec.Name)
+	h.progress("%s %s: edge-forwarder forwarded %d pictures at %.1f/s (%.2f MB/s), first after %.1f s", br.backend, phase,
+		dr.Forwarder.N, dr.Forwarder.PerSec, dr.Forwarder.MBPerSec, dr.Forwarder.StartupSeconds)
+	if err != nil {
+		dr.Forwarder.Err = err.Error()
+		return err
+	}
+
+	// Head to head: both forward the same new pictures at the steady rate.
+	if mm != nil {
+		if err := br.headToHead(ctx, size, sb.Mirror, mm, fwName); err != nil {
+			sb.Mirror.Err = "head to head: " + err.Error()
+			h.note("MirrorMaker 2 head to head at %s failed: %v", size, err)
+		}
+		if err := mm.Stop(stopTimeout); err != nil {
+			h.note("stopping MirrorMaker 2: %v", err)
+		}
+	}
+	if err := fw.Stop(stopTimeout); err != nil {
+		return err
+	}
+	// camera-producer-1 back on its node topic.
+	if err := prod.Stop(stopTimeout); err != nil {
+		return err
+	}
+	_, err = br.startProc(ctx, d.CameraProducerSpec(1, ""))
+	return err
+}
+
+func (br *backendRun) hdfsDrain(ctx context.Context, size string, dr *report.Drain, sb *report.SizeBaselines) error {
+	h := br.h
+	n := dr.HDFSN
+	phase := "hdrain/" + size
+	timeout := h.cfg.ArrivalTimeout
+	h.progress("%s %s: cloud-ingest-hdfs stopped while %d pictures flow to the cloud topic", br.backend, phase, n)
+	if p := br.proc(pipeline.CloudIngest); p != nil {
+		if err := p.Stop(stopTimeout); err != nil {
+			return err
+		}
+	}
+	for i := range n {
+		if err := br.drop(1+i%h.cfg.Cameras, size, phase); err != nil {
+			return err
+		}
+	}
+	if err := br.waitArrived(ctx, phase, StageCloud, timeout); err != nil {
+		return err
+	}
+	in, err := br.startProc(ctx, br.d.IngestSpec())
+	if err != nil {
+		dr.Ingest.Err = err.Error()
+		return err
+	}
+	err = br.waitArrived(ctx, phase, StageHDFS, timeout)
+	dr.Ingest = br.rate(phase, StageHDFS, in.Started(), in.Spec.Name)
+	h.progress("%s %s: cloud-ingest-hdfs stored %d pictures at %.1f/s (%.2f MB/s)", br.backend, phase, dr.Ingest.N, dr.Ingest.PerSec, dr.Ingest.MBPerSec)
+	if err != nil {
+		dr.Ingest.Err = err.Error()
+		return err
+	}
+	if c := br.completeness(ctx, br.ledger.Phase(phase), 0); !c.OK() {
+		h.fail("%s %s incomplete: %+v", br.backend, phase, c)
+	}
+	if sb != nil {
+		pics := br.ledger.Phase(phase)
+		h.progress("%s %s: plain HDFS client writes the same %d pictures", br.backend, phase, len(pics))
+		raw, lat := br.rawHDFS(ctx, size, pics)
+		sb.RawHDFS, sb.RawHDFSLatency = &raw, lat
+		h.progress("%s %s: plain HDFS client %.1f files/s (%.2f MB/s)", br.backend, phase, raw.PerSec, raw.MBPerSec)
+	}
+	return nil
+}
+
+// burstRate is the throughput of pictures written at once: n pictures
+// from the first one ready to the last one's arrival at stage.
+func (br *backendRun) burstRate(phase, stage, procName string) report.Rate {
+	pics := br.ledger.Phase(phase)
+	_, last, n := Span(pics, stage)
+	r := report.Rate{N: n}
+	if n == 0 {
+		return r
+	}
+	first := pics[0].Ready
+	for _, p := range pics {
+		if p.Ready.Before(first) {
+			first = p.Ready
+		}
+		if !at(p, stage).IsZero() {
+			r.Bytes += int64(p.Bytes)
+		}
+	}
+	if last.After(first) {
+		r.Seconds = last.Sub(first).Seconds()
+		r.PerSec = float64(n) / r.Seconds
+		r.MBPerSec = float64(r.Bytes) / 1e6 / r.Seconds
+	}
+	r.Usage = br.procUsage(procName, first, last)
+	return r
+}
+
+// rate is the drain throughput of phase at stage: the pictures that
+// arrived after the first batch, over the time from the first to the last
+// arrival.
+func (br *backendRun) rate(phase, stage string, procStart time.Time, procName string) report.Rate {
+	pics := br.ledger.Phase(phase)
+	first, last, n := Span(pics, stage)
+	r := report.Rate{N: n}
+	if n == 0 {
+		return r
+	}
+	for _, p := range pics {
+		if !at(p, stage).IsZero() {
+			r.Bytes += int64(p.Bytes)
+		}
+	}
+	// Records of one produce batch share its append time: those that
+	// arrived with the first one cost no measurable time, so the rate
+	// counts the others over first..last.
+	var later int64
+	for _, p := range pics {
+		switch t := at(p, stage); {
+		case t.IsZero():
+		case t.Equal(first):
+			r.Batched++
+		default:
+			later += int64(p.Bytes)
+		}
+	}
+	if last.After(first) {
+		secs := last.Sub(first).Seconds()
+		r.Seconds = secs
+		r.PerSec = float64(n-r.Batched) / secs
+		r.MBPerSec = float64(later) / 1e6 / secs
+	}
+	r.StartupSeconds = first.Sub(procStart).Seconds()
+	r.Usage = br.procUsage(procName, procStart, last)
+	return r
+}
+
+// headToHead writes pictures at the steady rate into camera 1 while both
+// edge-forwarder and MirrorMaker 2 run, and compares their latency.
+func (br *backendRun) headToHead(ctx context.Context, size string, m *report.Mirror, mm *pipeline.Proc, fwName string) error {
+	h := br.h
+	phase := "h2h/" + size
+	n := max(10, int(math.Round(h.cfg.Rate*h.cfg.HeadToHead.Seconds())))
+	interval := time.Duration(float64(time.Second) / h.cfg.Rate)
+	h.progress("%s %s: edge-forwarder and MirrorMaker 2 side by side, %d pictures at %g/s", br.backend, phase, n, h.cfg.Rate)
+	start := time.Now()
+	next := start
+	for range n {
+		if d := time.Until(next); d > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(d):
+			}
+		}
+		if err := br.drop(1, size, phase); err != nil {
+			return err
+		}
+		next = next.Add(interval)
+	}
+	if err := br.waitArrived(ctx, phase, StageCloud, h.cfg.ArrivalTimeout); err != nil {
+		return err
+	}
+	if err := br.waitArrived(ctx, phase, StageMirror, h.cfg.ArrivalTimeout); err != nil {
+		return err
+	}
+	end := time.Now()
+	h.mark(br.backend, phase, start, end)
+	pics := br.ledger.Phase(phase)
+	m.ForwarderLatency = stats.Summarize(Latencies(pics, StageEdge, StageCloud))
+	m.MirrorLatency = stats.Summarize(Latencies(pics, StageEdge, StageMirror))
+	m.ForwarderUsage = br.procUsage(fwName, start, end)
+	m.MirrorUsage = br.procUsage(mm.Spec.Name, start, end)
+	h.progress("%s %s: edge → cloud p50/p99 forwarder %.1f/%.1f ms, MirrorMaker 2 %.1f/%.1f ms", br.backend, phase,
+		m.ForwarderLatency.P50, m.ForwarderLatency.P99, m.MirrorLatency.P50, m.MirrorLatency.P99)
+	return nil
+}
+
+// javaSpec runs a Java main class on the cluster's Kafka classpath.
+func (br *backendRun) javaSpec(name, service string, heap []string, log4j, mainClass string, args ...string) (pipeline.Spec, error) {
+	cl := br.d.Cluster
+	if cl.KafkaClasspath == "" {
+		return pipeline.Spec{}, errors.New("no Kafka classpath: set SENSORNODE_LOADTEST_KAFKA_CLASSPATH (devstack provides one)")
+	}
+	java := cl.Java
+	if java == "" {
+		java = "java"
+	}
+	argv := append(append([]string{}, heap...), "-XX:+UseG1GC", "-Djava.awt.headless=true",
+		"-Dlog4j.configuration=file:"+log4j, "-cp", cl.KafkaClasspath, mainClass)
+	return pipeline.Spec{
+		Name: name, Service: service, Path: java, Args: append(argv, args...),
+		Env: []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LANG=C.UTF-8"},
+		Dir: br.d.WorkDir, Log: filepath.Join(br.d.LogDir, name+".log"),
+	}, nil
+}
+
+const toolsLog4j = `log4j.rootLogger=WARN, stderr
+log4j.appender.stderr=org.apache.log4j.ConsoleAppender
+log4j.appender.stderr.Target=System.err
+log4j.appender.stderr.layout=org.apache.log4j.PatternLayout
+log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n
+`
+
+const mirrorLog4j = `log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.org.apache.kafka.clients=WARN
+log4j.logger.org.apache.kafka.common=WARN
+log4j.logger.org.reflections=ERROR
+`
+
+// writeConf writes a configuration file (0600: it may hold a password).
+func (br *backendRun) writeConf(name, content string) (string, error) {
+	dir := filepath.Join(br.d.WorkDir, "conf")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, name)
+	return p, os.WriteFile(p, []byte(content), 0o600)
+}
+
+func propsText(props map[string]string, prefix string) string {
+	keys := make([]string, 0, len(props))
+	for k := range props {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s%s = %s\n", prefix, k, props[k])
+	}
+	return b.String()
+}
+
+// startMirror starts MirrorMaker 2 in dedicated mode mirroring the drain
+// topic of size from the edge to the cloud (as edge.<topic>, created by the
+// harness beforehand with LogAppendTime).
+func (br *backendRun) startMirror(size string) (*pipeline.Proc, error) {
+	cl := br.d.Cluster
+	edge, err := pipeline.JavaClientProps(cl.Edge)
+	if err != nil {
+		return nil, err
+	}
+	cloud, err := pipeline.JavaClientProps(cl.Cloud)
+	if err != nil {
+		return nil, err
+	}
+	rf := strconv.Itoa(cl.CloudRF)
+	name := br.d.Prefix + "mm2-" + size
+	flow := map[string]string{
+		"enabled": "true", "topics": regexp.QuoteMeta(br.drainTopic(size)), "group.id": name,
+		"offset.storage.topic": name + "-offsets", "config.storage.topic": name + "-configs", "status.storage.topic": name + "-status",
+	}
+	common := map[string]string{
+		"clusters": mirrorAlias + ", cloud", "cloud->" + mirrorAlias + ".enabled": "false",
+		"replication.factor": rf, "checkpoints.topic.replication.factor": rf, "heartbeats.topic.replication.factor": rf,
+		"offset-syncs.topic.replication.factor": rf, "offset-syncs.topic.location": "target",
+		"offset.storage.replication.factor": rf, "config.storage.replication.factor": rf, "status.storage.replication.factor": rf,
+		"emit.heartbeats.enabled": "false", "emit.checkpoints.enabled": "false", "sync.group.offsets.enabled": "false",
+		"sync.topic.acls.enabled": "false", "sync.topic.configs.enabled": "false",
+		"refresh.topics.enabled": "false", "refresh.groups.enabled": "false", "tasks.max": "1",
+		"plugin.discovery":                                  "service_load",
+		"cloud.producer.acks":                               "all",
+		"cloud.producer.enable.idempotence":                 "true",
+		"cloud.producer.max.request.size":                   "8388608",
+		mirrorAlias + ".consumer.max.partition.fetch.bytes": "8388608",
+		mirrorAlias + ".consumer.fetch.max.bytes":           "16777216",
+	}
+	text := propsText(common, "") + propsText(edge, mirrorAlias+".") + propsText(cloud, "cloud.") + propsText(flow, mirrorAlias+"->cloud.")
+	conf, err := br.writeConf("mm2-"+size+".properties", text)
+	if err != nil {
+		return nil, err
+	}
+	l4j, err := br.writeConf("mm2-log4j.properties", mirrorLog4j)
+	if err != nil {
+		return nil, err
+	}
+	// The heap of connect-mirror-maker.sh, what a user of the distribution gets.
+	spec, err := br.javaSpec("mirrormaker2-"+size, "mirrormaker2", []string{"-Xms256m", "-Xmx2g"}, l4j,
+		"org.apache.kafka.connect.mirror.MirrorMaker", conf)
+	if err != nil {
+		return nil, err
+	}
+	return br.group.Start(spec)
+}
+
+// producerPerf runs Kafka's ProducerPerformance: n records of recordBytes
+// to a 1-partition edge topic, acks=all, idempotent, as fast as it can.
+func (br *backendRun) producerPerf(ctx context.Context, size string, recordBytes, n int) *report.Perf {
+	out := &report.Perf{}
+	props, err := pipeline.JavaClientProps(br.d.Cluster.Edge)
+	if err != nil {
+		out.Err = err.Error()
+		return out
+	}
+	props["acks"] = "all"
+	props["enable.idempotence"] = "true"
+	props["max.request.size"] = "8388608"
+	conf, err := br.writeConf("producer-perf-"+size+".properties", propsText(props, ""))
+	if err != nil {
+		out.Err = err.Error()
+		return out
+	}
+	l4j, err := br.writeConf("tools-log4j.properties", toolsLog4j)
+	if err != nil {
+		out.Err = err.Error()
+		return out
+	}
+	// The heap of kafka-producer-perf-test.sh.
+	spec, err := br.javaSpec("producer-perf-"+size, "producer-performance", []string{"-Xmx512m"}, l4j,
+		"org.apache.kafka.tools.ProducerPerformance", "--topic", br.perfTopic(size), "--num-records", strconv.Itoa(n),
+		"--record-size", strconv.Itoa(recordBytes), "--throughput", "-1", "--producer.config", conf)
+	if err != nil {
+		out.Err = err.Error()
+		return out
+	}
+	p, err := pipeline.Start(spec)
+	if err != nil {
+		out.Err = err.Error()
+		return out
+	}
+	br.h.sampler.Track(spec.Name, spec.Service, p.PID())
+	select {
+	case <-p.Done():
+	case <-time.After(br.h.cfg.ArrivalTimeout):
+		_ = p.Stop(5 * time.Second)
+		out.Err = fmt.Sprintf("did not finish within %v", br.h.cfg.ArrivalTimeout)
+	case <-ctx.Done():
+		_ = p.Stop(5 * time.Second)
+		out.Err = ctx.Err().Error()
+	}
+	out.Usage = br.procUsage(spec.Name, p.Started(), time.Now())
+	logText, _ := os.ReadFile(spec.Log)
+	if out.Err == "" && p.ExitErr() != nil {
+		out.Err = fmt.Sprintf("%v: %s", p.ExitErr(), tail(spec.Log, 5))
+	}
+	if out.Err == "" {
+		res, err := perfparse.Parse(string(logText))
+		if err != nil {
+			out.Err = fmt.Sprintf("%v: %s", err, tail(spec.Log, 5))
+		}
+		out.Result = res
+	}
+	return out
+}
+
+// rawHDFS writes the same pictures with a plain HDFS client, one after the
+// other (create, write, close), and measures files/s and per-file time.
+func (br *backendRun) rawHDFS(ctx context.Context, size string, pics []Pic) (report.Rate, stats.Summary) {
+	dir := br.d.HDFSRoot + "/raw/" + size
+	r := report.Rate{}
+	if err := br.h.hdfs.MkdirAll(dir, 0o755); err != nil {
+		r.Err = err.Error()
+		return r, stats.Summary{}
+	}
+	var lat []float64
+	start := time.Now()
+	for _, p := range pics {
+		data := br.h.factory.Picture(p.Size, p.Camera, p.Seq)
+		t0 := time.Now()
+		w, err := br.h.hdfs.Create(dir + "/" + p.Key + ".jpg")
+		if err == nil {
+			if _, err = w.Write(data); err != nil {
+				w.Close()
+			} else {
+				cctx, cancel := context.WithTimeout(ctx, time.Minute)
+				err = devstack.CloseHDFSFile(cctx, w)
+				cancel()
+			}
+		}
+		if err != nil {
+			r.Err = err.Error()
+			return r, stats.Summarize(lat)
+		}
+		lat = append(lat, float64(time.Since(t0))/float64(time.Millisecond))
+		r.N++
+		r.Bytes += int64(len(data))
+	}
+	secs := time.Since(start).Seconds()
+	r.Seconds = secs
+	r.PerSec = float64(r.N) / secs
+	r.MBPerSec = float64(r.Bytes) / 1e6 / secs
+	return r, stats.Summarize(lat)
+}
+
+// completeness checks pics against HDFS (or the cloud topic, for those
+// whose journey ends there), reading back up to verify of the stored ones
+// (-1: all).
+func (br *backendRun) completeness(ctx context.Context, pics []Pic, verify int) report.Completeness {
+	c := report.Completeness{Produced: len(pics)}
+	var stored []Pic
+	c.Produced = 0
+	for _, p := range pics {
+		if p.EdgeN > 0 {
+			c.Edge++
+			c.EdgeDuplicates += p.EdgeN - 1
+		}
+		if p.CloudN > 0 {
+			c.Cloud++
+			c.CloudDuplicates += p.CloudN - 1
+		}
+		if p.Final == StageCloud {
+			c.CloudFinal++
+			if p.CloudN == 0 {
+				c.CloudFinalMissing++
+				if len(c.MissingKeys) < 10 {
+					c.MissingKeys = append(c.MissingKeys, p.Key)
+				}
+			}
+			continue
+		}
+		c.Produced++
+		if p.HDFSN == 0 {
+			c.Missing++
+			if len(c.MissingKeys) < 10 {
+				c.MissingKeys = append(c.MissingKeys, p.Key)
+			}
+			continue
+		}
+		c.HDFS++
+		c.Unexpected += p.HDFSN - 1 // a second file with the same key
+		if p.HDFSSize != int64(p.Bytes) {
+			c.SizeMismatch++
+		}
+		stored = append(stored, p)
+	}
+	want := verify
+	if want < 0 || want > len(stored) {
+		want = len(stored)
+	}
+	for i := 0; i < want && ctx.Err() == nil; i++ {
+		p := stored[i*len(stored)/want]
+		b, err := br.h.hdfs.ReadFile(p.HDFSPath)
+		c.Verified++
+		if err != nil || sha256.Sum256(b) != p.SHA {
+			c.ChecksumMismatch++
+		}
+	}
+	return c
+}
+
+// storedReadings reads every temperature file and counts readings by
+// identity (node and read time).
+func (br *backendRun) storedReadings() (map[string]int, error) {
+	out := map[string]int{}
+	var files []string
+	err := walkHDFS(br.h.hdfs, br.d.TemperatureDir(), func(p string, _ os.FileInfo) { files = append(files, p) })
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	for _, f := range files {
+		b, err := br.h.hdfs.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+				continue
+			}
+			var r struct {
+				Node   string    `json:"node"`
+				ReadAt time.Time `json:"read_at"`
+			}
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				return nil, fmt.Errorf("%s: %w", f, err)
+			}
+			out[readingID(r.Node, r.ReadAt)]++
+		}
+	}
+	return out, nil
+}

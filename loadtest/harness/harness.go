@@ -1,0 +1,309 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/colinmarc/hdfs/v2"
+	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/loadtest/pipeline"
+	"github.com/sensornode/sensornode/loadtest/procfs"
+	"github.com/sensornode/sensornode/loadtest/report"
+)
+
+// Config is one load test run.
+type Config struct {
+	Profile string
+	// Command is the command line, for the report.
+	Command string
+	// Repo is the repository root (services are built from it).
+	Repo string
+	// ResultsBase is where the results directory is created.
+	ResultsBase string
+	// WorkDir holds binaries, spool directories and scratch files.
+	WorkDir string
+	Cluster pipeline.Cluster
+	// Sizes, in order.
+	Sizes []string
+	// Cameras is the number of camera producers (one per simulated node).
+	Cameras int
+	// Rate is pictures per second per camera in the steady phases.
+	Rate float64
+	// Steady is how long pictures are written per size.
+	Steady time.Duration
+	// Form is the camera producers' wire form: binary or json.
+	Form string
+	// Backends are the Kafka backends to run the services on, in order.
+	Backends []string
+	// DrainN is the backlog of pictures cloud-ingest-hdfs (and the plain
+	// HDFS client) drains per size; 0 skips every drain phase.
+	DrainN int
+	// DrainMB sizes the backlog of the Kafka stages (camera-producer,
+	// edge-forwarder, and the ProducerPerformance and MirrorMaker 2
+	// baselines) in megabytes of pictures per size.
+	DrainMB int
+	// Baselines runs ProducerPerformance, MirrorMaker 2 and the plain HDFS
+	// client (on the first backend only; they do not depend on it).
+	Baselines bool
+	// HeadToHead is how long the forwarder and MirrorMaker 2 forward new
+	// pictures side by side (per size, baselines only).
+	HeadToHead time.Duration
+	// TempProducers runs a temp-producer per node.
+	TempProducers bool
+	TempInterval  time.Duration
+	// Verify is how many pictures per phase are read back from HDFS and
+	// compared by SHA-256 (0: none, <0: all).
+	Verify int
+	// ArrivalTimeout bounds the wait for the last picture of a phase.
+	ArrivalTimeout time.Duration
+	// KeepData leaves the run's topics, HDFS files and spool directories
+	// in place (by default they are deleted at the end).
+	KeepData bool
+	// Out receives progress lines.
+	Out io.Writer
+	Log *slog.Logger
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.Sizes) == 0 {
+		errs = append(errs, errors.New("no sizes"))
+	}
+	for _, s := range c.Sizes {
+		if _, err := ParseSize(s); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.Cameras < 1 || c.Cameras > 20 {
+		errs = append(errs, fmt.Errorf("cameras %d: want 1..20", c.Cameras))
+	}
+	if c.Rate <= 0 || c.Rate > 1000 {
+		errs = append(errs, fmt.Errorf("rate %v: want (0, 1000] pictures/s per camera", c.Rate))
+	}
+	if c.Steady < time.Second {
+		errs = append(errs, fmt.Errorf("steady duration %v: want >= 1s", c.Steady))
+	}
+	if _, err := messages.ParseForm(c.Form); err != nil {
+		errs = append(errs, err)
+	}
+	if len(c.Backends) == 0 {
+		errs = append(errs, errors.New("no backends"))
+	}
+	for _, b := range c.Backends {
+		if b != "confluent" && b != "franz" {
+			errs = append(errs, fmt.Errorf("backend %q: want confluent or franz", b))
+		}
+	}
+	if c.DrainN < 0 || (c.DrainN > 0 && c.DrainN < 10) {
+		errs = append(errs, fmt.Errorf("drain pictures %d: want 0 or >= 10", c.DrainN))
+	}
+	if c.DrainN > 0 && c.DrainMB < 1 {
+		errs = append(errs, fmt.Errorf("drain megabytes %d: want >= 1", c.DrainMB))
+	}
+	if c.Baselines && c.DrainN == 0 {
+		errs = append(errs, errors.New("baselines need drains (drain pictures > 0)"))
+	}
+	return errors.Join(errs...)
+}
+
+// Harness runs one load test.
+type Harness struct {
+	cfg        Config
+	log        *slog.Logger
+	out        io.Writer
+	runID      string
+	resultsDir string
+	start      time.Time
+	bins       pipeline.Binaries
+	sampler    *pipeline.Sampler
+	factory    *Factory
+	hdfs       *hdfs.Client
+	res        *report.Result
+	form       messages.Form
+
+	mu       sync.Mutex
+	runs     []*backendRun
+	timeline []span
+	outMu    sync.Mutex
+}
+
+// span is a named interval of the run, for plots.
+type span struct {
+	Backend, Name string
+	From, To      time.Time
+}
+
+// Run runs the load test and writes its results directory. It returns the
+// directory, the result, and an error when the run failed (incomplete
+// delivery, a crashed service) or could not run at all.
+func Run(ctx context.Context, cfg Config) (string, *report.Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return "", nil, err
+	}
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ArrivalTimeout <= 0 {
+		cfg.ArrivalTimeout = 2 * time.Minute
+	}
+	if cfg.TempInterval <= 0 {
+		cfg.TempInterval = time.Second
+	}
+	form, _ := messages.ParseForm(cfg.Form)
+	now := time.Now().UTC()
+	h := &Harness{
+		cfg: cfg, log: cfg.Log, out: cfg.Out, start: now, form: form,
+		runID:   strings.ToLower(now.Format("20060102t150405")),
+		sampler: pipeline.NewSampler(time.Second),
+	}
+	h.resultsDir = filepath.Join(cfg.ResultsBase, now.Format("20060102T150405Z")+"-"+cfg.Profile)
+	if err := os.MkdirAll(filepath.Join(h.resultsDir, "logs"), 0o755); err != nil {
+		return "", nil, err
+	}
+	h.res = &report.Result{Profile: cfg.Profile, Command: cfg.Command, Started: now}
+	h.describe(ctx)
+	err := h.run(ctx)
+	if err != nil {
+		h.res.Failures = append(h.res.Failures, "run aborted: "+err.Error())
+	}
+	h.res.Finished = time.Now().UTC()
+	if la, lerr := procfs.LoadAvg(); lerr == nil {
+		h.res.Machine.LoadEnd = la
+	}
+	if werr := h.writeResults(); werr != nil {
+		err = errors.Join(err, werr)
+	}
+	if err == nil && !h.res.Passed() {
+		err = fmt.Errorf("load test failed: %s", strings.Join(h.res.Failures, "; "))
+	}
+	return h.resultsDir, h.res, err
+}
+
+func (h *Harness) progress(format string, a ...any) {
+	h.outMu.Lock()
+	defer h.outMu.Unlock()
+	el := time.Since(h.start).Round(time.Second)
+	fmt.Fprintf(h.out, "[%6s] %s\n", el, fmt.Sprintf(format, a...))
+}
+
+func (h *Harness) fail(format string, a ...any) {
+	msg := fmt.Sprintf(format, a...)
+	h.mu.Lock()
+	h.res.Failures = append(h.res.Failures, msg)
+	h.mu.Unlock()
+	h.progress("FAILURE: %s", msg)
+}
+
+func (h *Harness) note(format string, a ...any) {
+	msg := fmt.Sprintf(format, a...)
+	h.mu.Lock()
+	h.res.Notes = append(h.res.Notes, msg)
+	h.mu.Unlock()
+	h.progress("note: %s", msg)
+}
+
+func (h *Harness) mark(backend, name string, from, to time.Time) {
+	h.mu.Lock()
+	h.timeline = append(h.timeline, span{Backend: backend, Name: name, From: from, To: to})
+	h.mu.Unlock()
+}
+
+func (h *Harness) run(ctx context.Context) error {
+	cfg := h.cfg
+	h.progress("load test %s: results in %s", cfg.Profile, h.resultsDir)
+	h.progress("building the services")
+	bins, err := pipeline.Build(ctx, cfg.Repo, filepath.Join(cfg.WorkDir, "bin"), []string{
+		pipeline.CameraProducer, pipeline.TempProducer, pipeline.EdgeForwarder, pipeline.CloudIngest})
+	if err != nil {
+		return err
+	}
+	h.bins = bins
+	sctx, stopSampler := context.WithCancel(ctx)
+	defer stopSampler()
+	go h.sampler.Run(sctx)
+
+	h.hdfs, err = hdfs.NewClient(hdfs.ClientOptions{Addresses: cfg.Cluster.NameNodes, User: cfg.Cluster.HDFSUser})
+	if err != nil {
+		return fmt.Errorf("hdfs client: %w", err)
+	}
+	defer h.hdfs.Close()
+
+	h.progress("making base pictures: %s x %d cameras", strings.Join(cfg.Sizes, ", "), cfg.Cameras)
+	if h.factory, err = NewFactory(h.runID, cfg.Sizes, cfg.Cameras); err != nil {
+		return err
+	}
+	if !cfg.KeepData {
+		defer h.cleanup(context.WithoutCancel(ctx))
+	}
+	for i, b := range cfg.Backends {
+		br := h.newBackendRun(b, i == 0 && cfg.Baselines)
+		h.mu.Lock()
+		h.runs = append(h.runs, br)
+		h.mu.Unlock()
+		if err := br.run(ctx); err != nil {
+			h.fail("backend %s: %v", b, err)
+		}
+		h.res.Backends = append(h.res.Backends, br.result)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// workRunDir holds this run's spool directories.
+func (h *Harness) workRunDir() string { return filepath.Join(h.cfg.WorkDir, h.runID) }
+
+// newBackendRun prepares the deployment of one backend: its own topics,
+// HDFS root and directories.
+func (h *Harness) newBackendRun(backend string, baselines bool) *backendRun {
+	prefix := fmt.Sprintf("lt-%s-%s-", h.runID, backend)
+	d := &pipeline.Deployment{
+		Cluster: h.cfg.Cluster, Bins: h.bins, Backend: backend, Form: h.cfg.Form, Nodes: h.cfg.Cameras,
+		Prefix: prefix, HDFSRoot: "/loadtest/" + h.runID + "/" + backend, FlatPictures: true,
+		WorkDir: filepath.Join(h.workRunDir(), backend), LogDir: filepath.Join(h.resultsDir, "logs", backend),
+		Camera:            pipeline.Camera{Source: "directory"},
+		TempInterval:      h.cfg.TempInterval,
+		TemperatureRotate: 5 * time.Second,
+	}
+	return &backendRun{
+		h: h, backend: backend, d: d, baselines: baselines,
+		ledger: NewLedger(), readings: newReadings(), seq: map[int]uint64{}, procs: map[string]*pipeline.Proc{},
+		result: report.Backend{Backend: backend},
+	}
+}
+
+// settingsEnv lists each service's environment without secrets, for the
+// report.
+func settingsEnv(d *pipeline.Deployment) map[string][]string {
+	clean := func(s pipeline.Spec) []string {
+		var out []string
+		for _, e := range s.Env {
+			if strings.HasPrefix(e, "SENSORNODE_") && !strings.Contains(e, "_PASSWORD=") {
+				out = append(out, e)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	m := map[string][]string{
+		pipeline.CameraProducer: clean(d.CameraProducerSpec(1, "")),
+		pipeline.EdgeForwarder:  clean(d.ForwarderSpec()),
+		pipeline.CloudIngest:    clean(d.IngestSpec()),
+	}
+	m[pipeline.TempProducer] = clean(d.TempProducerSpec(1))
+	return m
+}

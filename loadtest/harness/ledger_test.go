@@ -1,0 +1,176 @@
+package harness
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/sensornode/sensornode/loadtest/pipeline"
+	"github.com/sensornode/sensornode/loadtest/report"
+)
+
+var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+func ms(n float64) time.Time { return t0.Add(time.Duration(n * float64(time.Millisecond))) }
+
+func TestLedgerSeenAndLatencies(t *testing.T) {
+	l := NewLedger()
+	l.Add(&Pic{Key: "a", Phase: "steady/x", Bytes: 10, Ready: ms(0), Final: StageHDFS})
+	l.Add(&Pic{Key: "b", Phase: "steady/x", Bytes: 20, Ready: ms(100), Final: StageHDFS})
+	l.Add(&Pic{Key: "c", Phase: "other", Bytes: 30, Ready: ms(0), Final: StageHDFS})
+	l.Seen(StageEdge, "a", ms(5), 110, 10, "node1")
+	l.Seen(StageEdge, "a", ms(50), 110, 10, "node1") // duplicate: first sighting counts
+	l.Seen(StageCloud, "a", ms(15), 0, 0, "cameraData")
+	l.Seen(StageHDFS, "a", ms(40), 10, 0, "/p/a.jpg")
+	l.Seen(StageEdge, "b", ms(107), 120, 20, "node2")
+	l.Seen(StageEdge, "zzz", ms(1), 1, 1, "node1") // never written
+	ps := l.Phase("steady/x")
+	if len(ps) != 2 || ps[0].EdgeN != 2 || !ps[0].Edge.Equal(ms(5)) || ps[0].RecordBytes != 110 || ps[0].HDFSPath != "/p/a.jpg" {
+		t.Fatalf("Phase() = %+v", ps)
+	}
+	if got := l.Unknown(StageEdge); got != 1 {
+		t.Errorf("Unknown(edge) = %d, want 1", got)
+	}
+	tests := []struct {
+		from, to string
+		want     []float64
+	}{
+		{"ready", StageEdge, []float64{5, 7}},
+		{StageEdge, StageCloud, []float64{10}},
+		{StageCloud, StageHDFS, []float64{25}},
+		{"ready", StageHDFS, []float64{40}},
+	}
+	for _, tt := range tests {
+		got := Latencies(ps, tt.from, tt.to)
+		if len(got) != len(tt.want) {
+			t.Errorf("Latencies(%s, %s) = %v, want %v", tt.from, tt.to, got, tt.want)
+			continue
+		}
+		for i := range got {
+			if math.Abs(got[i]-tt.want[i]) > 1e-9 {
+				t.Errorf("Latencies(%s, %s) = %v, want %v", tt.from, tt.to, got, tt.want)
+			}
+		}
+	}
+	if total, arrived := l.Count("steady/x", StageEdge); total != 2 || arrived != 2 {
+		t.Errorf("Count(edge) = %d, %d, want 2, 2", total, arrived)
+	}
+	if total, arrived := l.Count("", StageHDFS); total != 3 || arrived != 1 {
+		t.Errorf("Count(all, hdfs) = %d, %d, want 3, 1", total, arrived)
+	}
+	first, last, n := Span(ps, StageEdge)
+	if n != 2 || !first.Equal(ms(5)) || !last.Equal(ms(107)) {
+		t.Errorf("Span(edge) = %v, %v, %d", first, last, n)
+	}
+	if _, _, n := Span(ps, StageMirror); n != 0 {
+		t.Errorf("Span(mirror) n = %d, want 0", n)
+	}
+}
+
+func newTestRun() *backendRun {
+	return &backendRun{h: &Harness{sampler: pipeline.NewSampler(time.Second), cfg: Config{Verify: 0}}, ledger: NewLedger()}
+}
+
+func TestRateCountsAfterTheFirstBatch(t *testing.T) {
+	br := newTestRun()
+	// Five pictures of 1 MB: three share the first batch's append time,
+	// two arrive 100 ms and 200 ms later.
+	arrivals := []float64{1000, 1000, 1000, 1100, 1200}
+	for i, a := range arrivals {
+		key := string(rune('a' + i))
+		br.ledger.Add(&Pic{Key: key, Phase: "kdrain/x", Bytes: 1e6, Ready: ms(0), Final: StageCloud})
+		br.ledger.Seen(StageCloud, key, ms(a), 0, 0, "c")
+	}
+	r := br.rate("kdrain/x", StageCloud, ms(400), "nobody")
+	if r.N != 5 || r.Batched != 3 || math.Abs(r.Seconds-0.2) > 1e-9 {
+		t.Fatalf("rate() = %+v, want n 5, batched 3, 0.2 s", r)
+	}
+	if math.Abs(r.PerSec-10) > 1e-9 || math.Abs(r.MBPerSec-10) > 1e-9 {
+		t.Errorf("rate() = %.3f/s %.3f MB/s, want 10/s and 10 MB/s (2 pictures after the first batch in 0.2 s)", r.PerSec, r.MBPerSec)
+	}
+	if math.Abs(r.StartupSeconds-0.6) > 1e-9 {
+		t.Errorf("StartupSeconds = %v, want 0.6", r.StartupSeconds)
+	}
+	// Everything in one batch: no measurable time, no rate.
+	br2 := newTestRun()
+	for _, k := range []string{"a", "b"} {
+		br2.ledger.Add(&Pic{Key: k, Phase: "p", Bytes: 1})
+		br2.ledger.Seen(StageCloud, k, ms(5), 0, 0, "c")
+	}
+	if r := br2.rate("p", StageCloud, ms(0), "x"); r.N != 2 || r.PerSec != 0 || r.Batched != 2 {
+		t.Errorf("rate(one batch) = %+v, want n 2, no rate", r)
+	}
+}
+
+func TestBurstRate(t *testing.T) {
+	br := newTestRun()
+	for i, ready := range []float64{0, 10, 20, 30} {
+		key := string(rune('a' + i))
+		br.ledger.Add(&Pic{Key: key, Phase: "b", Bytes: 500_000, Ready: ms(ready)})
+		br.ledger.Seen(StageEdge, key, ms(ready+470), 0, 0, "t")
+	}
+	r := br.burstRate("b", StageEdge, "x")
+	// 4 pictures from the first ready (0 ms) to the last append (500 ms).
+	if r.N != 4 || math.Abs(r.PerSec-8) > 1e-9 || math.Abs(r.MBPerSec-4) > 1e-9 {
+		t.Errorf("burstRate() = %+v, want 8/s, 4 MB/s", r)
+	}
+}
+
+func TestCompletenessWithoutReadBack(t *testing.T) {
+	br := newTestRun()
+	add := func(key, phase, final string, bytes int) {
+		br.ledger.Add(&Pic{Key: key, Phase: phase, Bytes: bytes, Final: final})
+	}
+	add("ok", "p", StageHDFS, 10)
+	add("missing", "p", StageHDFS, 10)
+	add("short", "p", StageHDFS, 10)
+	add("drained", "p", StageCloud, 10)
+	add("lost", "p", StageCloud, 10)
+	for _, k := range []string{"ok", "missing", "short", "drained"} {
+		br.ledger.Seen(StageEdge, k, ms(1), 0, 0, "e")
+		br.ledger.Seen(StageCloud, k, ms(2), 0, 0, "c")
+	}
+	br.ledger.Seen(StageCloud, "ok", ms(3), 0, 0, "c") // duplicate on the cloud
+	br.ledger.Seen(StageHDFS, "ok", ms(4), 10, 0, "/ok.jpg")
+	br.ledger.Seen(StageHDFS, "short", ms(4), 9, 0, "/short.jpg")
+	c := br.completeness(context.Background(), br.ledger.Phase("p"), 0)
+	want := report.Completeness{Produced: 3, Edge: 4, Cloud: 4, CloudDuplicates: 1, HDFS: 2, Missing: 1, SizeMismatch: 1,
+		CloudFinal: 2, CloudFinalMissing: 1, MissingKeys: []string{"missing", "lost"}}
+	if c.Produced != want.Produced || c.Edge != want.Edge || c.Cloud != want.Cloud || c.CloudDuplicates != want.CloudDuplicates ||
+		c.HDFS != want.HDFS || c.Missing != want.Missing || c.SizeMismatch != want.SizeMismatch ||
+		c.CloudFinal != want.CloudFinal || c.CloudFinalMissing != want.CloudFinalMissing || len(c.MissingKeys) != 2 {
+		t.Errorf("completeness() = %+v, want %+v", c, want)
+	}
+	if c.OK() {
+		t.Error("OK() = true for an incomplete phase")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	good := Config{Sizes: []string{"640x480"}, Cameras: 5, Rate: 1, Steady: 10 * time.Second, Form: "binary", Backends: []string{"confluent"}}
+	if err := good.Validate(); err != nil {
+		t.Errorf("Validate(good) = %v", err)
+	}
+	tests := []struct {
+		name string
+		mod  func(*Config)
+	}{
+		{"bad size", func(c *Config) { c.Sizes = []string{"huge"} }},
+		{"no cameras", func(c *Config) { c.Cameras = 0 }},
+		{"zero rate", func(c *Config) { c.Rate = 0 }},
+		{"short phase", func(c *Config) { c.Steady = time.Millisecond }},
+		{"bad form", func(c *Config) { c.Form = "xml" }},
+		{"bad backend", func(c *Config) { c.Backends = []string{"sarama"} }},
+		{"tiny drain", func(c *Config) { c.DrainN = 3 }},
+		{"drain without megabytes", func(c *Config) { c.DrainN = 100 }},
+		{"baselines without drains", func(c *Config) { c.Baselines = true }},
+	}
+	for _, tt := range tests {
+		c := good
+		tt.mod(&c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: Validate() = nil, want an error", tt.name)
+		}
+	}
+}

@@ -1,0 +1,209 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/colinmarc/hdfs/v2"
+	"github.com/sensornode/sensornode/libs/bus"
+	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/loadtest/pipeline"
+)
+
+// kafkaObserver consumes topics with its own consumer group and hands every
+// record to handle.
+type kafkaObserver struct {
+	c      bus.Consumer
+	cancel context.CancelFunc
+	done   chan struct{}
+	mu     sync.Mutex
+	err    error
+}
+
+func observeKafka(ctx context.Context, cfg bus.ConsumerConfig, log *slog.Logger, handle func(*bus.Message)) (*kafkaObserver, error) {
+	c, err := bus.NewConsumer(cfg, bus.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	o := &kafkaObserver{c: c, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(o.done)
+		for ctx.Err() == nil {
+			m, err := c.Poll(ctx, 200*time.Millisecond)
+			if err != nil {
+				if ctx.Err() == nil {
+					o.mu.Lock()
+					o.err = err
+					o.mu.Unlock()
+					log.Error("observer poll failed", "err", err)
+				}
+				return
+			}
+			if m != nil {
+				handle(m)
+			}
+		}
+	}()
+	return o, nil
+}
+
+// Err is the error that stopped the observer, if any.
+func (o *kafkaObserver) Err() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.err
+}
+
+func (o *kafkaObserver) Close() error {
+	o.cancel()
+	<-o.done
+	return o.c.Close()
+}
+
+// readings tracks temperature readings by identity (node and read time).
+type readings struct {
+	mu   sync.Mutex
+	edge map[string]int
+	bad  int // undecodable records on the edge topic
+}
+
+func newReadings() *readings { return &readings{edge: map[string]int{}} }
+
+func readingID(node string, t time.Time) string {
+	return node + "|" + t.UTC().Format(time.RFC3339Nano)
+}
+
+func (r *readings) seen(id string) {
+	r.mu.Lock()
+	r.edge[id]++
+	r.mu.Unlock()
+}
+
+func (r *readings) snapshot() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]int, len(r.edge))
+	for k, v := range r.edge {
+		out[k] = v
+	}
+	return out
+}
+
+// hdfsObserver lists the picture directories every interval and reports
+// new files to the ledger.
+type hdfsObserver struct {
+	client *hdfs.Client
+	dirs   []string
+	ledger *Ledger
+	seen   map[string]bool
+	log    *slog.Logger
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func observeHDFS(ctx context.Context, client *hdfs.Client, dirs []string, ledger *Ledger, every time.Duration, log *slog.Logger) *hdfsObserver {
+	ctx, cancel := context.WithCancel(ctx)
+	o := &hdfsObserver{client: client, dirs: dirs, ledger: ledger, seen: map[string]bool{}, log: log, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(o.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			o.listOnce()
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return o
+}
+
+// listOnce lists every directory (recursively) once.
+func (o *hdfsObserver) listOnce() {
+	for _, d := range o.dirs {
+		err := walkHDFS(o.client, d, func(p string, fi os.FileInfo) {
+			if o.seen[p] {
+				return
+			}
+			key, ok := pipeline.PictureKeyFromPath(p)
+			if !ok {
+				o.log.Warn("unexpected file in the picture directory", "path", p)
+				o.seen[p] = true
+				return
+			}
+			o.seen[p] = true
+			o.ledger.Seen(StageHDFS, key, fi.ModTime(), int(fi.Size()), 0, p)
+		})
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			o.log.Warn("listing hdfs", "dir", d, "err", err)
+		}
+	}
+}
+
+func (o *hdfsObserver) Close() {
+	o.cancel()
+	<-o.done
+}
+
+// walkHDFS calls fn for every file under dir.
+func walkHDFS(c *hdfs.Client, dir string, fn func(string, os.FileInfo)) error {
+	entries, err := c.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		p := path.Join(dir, e.Name())
+		if e.IsDir() {
+			if err := walkHDFS(c, p, fn); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+			continue
+		}
+		fn(p, e)
+	}
+	return nil
+}
+
+// handleEdge records edge records: pictures into the ledger, readings into
+// rd (identified by node and read time).
+func handleEdge(ledger *Ledger, rd *readings, tempTopic string, log *slog.Logger) func(*bus.Message) {
+	return func(m *bus.Message) {
+		if m.Topic == tempTopic {
+			r, err := messages.DecodeTemperature(m.Value, m.Headers)
+			if err != nil {
+				log.Warn("undecodable reading on the edge", "topic", m.Topic, "offset", m.Offset, "err", err)
+				rd.mu.Lock()
+				rd.bad++
+				rd.mu.Unlock()
+				return
+			}
+			rd.seen(readingID(r.NodeID, r.ReadAt))
+			return
+		}
+		ledger.Seen(StageEdge, string(m.Key), m.Timestamp, m.Size(), len(m.Value), m.Topic)
+	}
+}
+
+// handleCloud records cloud records: MirrorMaker 2's copies (topics
+// starting with mirrorPrefix) as StageMirror, the forwarders' topics as
+// StageCloud.
+func handleCloud(ledger *Ledger, topics []string, mirrorPrefix string) func(*bus.Message) {
+	return func(m *bus.Message) {
+		switch {
+		case mirrorPrefix != "" && strings.HasPrefix(m.Topic, mirrorPrefix):
+			ledger.Seen(StageMirror, string(m.Key), m.Timestamp, m.Size(), len(m.Value), m.Topic)
+		case slices.Contains(topics, m.Topic):
+			ledger.Seen(StageCloud, string(m.Key), m.Timestamp, m.Size(), len(m.Value), m.Topic)
+		}
+	}
+}

@@ -1,0 +1,220 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/sensornode/sensornode/loadtest/procfs"
+)
+
+// Point is one /proc sample of a process.
+type Point struct {
+	PID      int
+	At       time.Time
+	CPU      time.Duration // cumulative user+system
+	RSSBytes int64
+}
+
+// Series is the samples of one process.
+type Series struct {
+	Name    string
+	Service string
+	PID     int
+	Points  []Point
+	// Err is the last sampling error other than the process being gone.
+	Err error
+}
+
+// Sampler reads CPU time and RSS of tracked processes every interval.
+type Sampler struct {
+	interval time.Duration
+	mu       sync.Mutex
+	series   map[string]*Series
+	order    []string
+	gone     map[string]bool
+}
+
+// NewSampler samples every interval (1 s when zero).
+func NewSampler(interval time.Duration) *Sampler {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	return &Sampler{interval: interval, series: map[string]*Series{}, gone: map[string]bool{}}
+}
+
+// Track starts sampling process pid under name (a restarted process with
+// the same name continues its series under the new pid). It takes a first
+// sample right away.
+func (s *Sampler) Track(name, service string, pid int) {
+	s.mu.Lock()
+	sr, ok := s.series[name]
+	if !ok {
+		sr = &Series{Name: name, Service: service}
+		s.series[name] = sr
+		s.order = append(s.order, name)
+	}
+	sr.PID = pid
+	s.gone[name] = false
+	s.mu.Unlock()
+	s.sampleOne(name)
+}
+
+// Run samples until ctx ends.
+func (s *Sampler) Run(ctx context.Context) {
+	t := time.NewTicker(s.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.SampleAll()
+		}
+	}
+}
+
+// SampleAll takes one sample of every tracked live process.
+func (s *Sampler) SampleAll() {
+	s.mu.Lock()
+	names := append([]string(nil), s.order...)
+	s.mu.Unlock()
+	for _, n := range names {
+		s.sampleOne(n)
+	}
+}
+
+func (s *Sampler) sampleOne(name string) {
+	s.mu.Lock()
+	sr := s.series[name]
+	pid, gone := sr.PID, s.gone[name]
+	s.mu.Unlock()
+	if gone {
+		return
+	}
+	smp, err := procfs.Read(pid)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sr.PID != pid { // restarted meanwhile
+		return
+	}
+	switch {
+	case errors.Is(err, procfs.ErrGone):
+		s.gone[name] = true
+	case err != nil:
+		sr.Err = err
+	default:
+		sr.Points = append(sr.Points, Point{PID: pid, At: smp.At, CPU: smp.CPU, RSSBytes: smp.RSSBytes})
+	}
+}
+
+// Snapshot copies every series.
+func (s *Sampler) Snapshot() []Series {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Series, 0, len(s.order))
+	for _, n := range s.order {
+		sr := *s.series[n]
+		sr.Points = append([]Point(nil), sr.Points...)
+		out = append(out, sr)
+	}
+	return out
+}
+
+// Usage is a process's resource use over a window.
+type Usage struct {
+	Name    string  `json:"name"`
+	Service string  `json:"service"`
+	Samples int     `json:"samples"`
+	CPUCore float64 `json:"cpu_cores"` // CPU seconds per wall second (1 = one full core)
+	RSSMean float64 `json:"rss_mean_bytes"`
+	RSSMax  int64   `json:"rss_max_bytes"`
+}
+
+// UsageIn computes a series' usage over [from, to]. CPU is the growth of
+// cumulative CPU time between the first and last sample in the window,
+// per wall time between them, summed over restarts of the same name (a
+// new pid's counter starts from 0). Samples is 0 when none fall in the window.
+func UsageIn(sr Series, from, to time.Time) Usage {
+	u := Usage{Name: sr.Name, Service: sr.Service}
+	var in []Point
+	for _, p := range sr.Points {
+		if !p.At.Before(from) && !p.At.After(to) {
+			in = append(in, p)
+		}
+	}
+	u.Samples = len(in)
+	if len(in) == 0 {
+		u.RSSMean = math.NaN()
+		u.CPUCore = math.NaN()
+		return u
+	}
+	sum := 0.0
+	cpu := time.Duration(0)
+	for i, p := range in {
+		sum += float64(p.RSSBytes)
+		u.RSSMax = max(u.RSSMax, p.RSSBytes)
+		if i > 0 {
+			if p.PID != in[i-1].PID { // restarted: the new counter started from 0
+				cpu += p.CPU
+			} else {
+				cpu += p.CPU - in[i-1].CPU
+			}
+		}
+	}
+	u.RSSMean = sum / float64(len(in))
+	if wall := in[len(in)-1].At.Sub(in[0].At); wall > 0 {
+		u.CPUCore = cpu.Seconds() / wall.Seconds()
+	} else {
+		u.CPUCore = math.NaN()
+	}
+	return u
+}
+
+// ServiceUsage aggregates the usages of one service's instances: the mean
+// over instances of CPU and mean RSS, and the largest RSS of any.
+type ServiceUsage struct {
+	Service   string  `json:"service"`
+	Instances int     `json:"instances"`
+	CPUCore   float64 `json:"cpu_cores_per_instance"`
+	RSSMean   float64 `json:"rss_mean_bytes"`
+	RSSMax    int64   `json:"rss_max_bytes"`
+}
+
+// ByService aggregates usages per service, sorted by service name.
+func ByService(us []Usage) []ServiceUsage {
+	m := map[string]*ServiceUsage{}
+	cpuN := map[string]int{}
+	for _, u := range us {
+		if u.Samples == 0 {
+			continue
+		}
+		su, ok := m[u.Service]
+		if !ok {
+			su = &ServiceUsage{Service: u.Service}
+			m[u.Service] = su
+		}
+		su.Instances++
+		su.RSSMean += u.RSSMean
+		su.RSSMax = max(su.RSSMax, u.RSSMax)
+		if !math.IsNaN(u.CPUCore) {
+			su.CPUCore += u.CPUCore
+			cpuN[u.Service]++
+		}
+	}
+	out := make([]ServiceUsage, 0, len(m))
+	for _, su := range m {
+		su.RSSMean /= float64(su.Instances)
+		if n := cpuN[su.Service]; n > 0 {
+			su.CPUCore /= float64(n)
+		} else {
+			su.CPUCore = math.NaN()
+		}
+		out = append(out, *su)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Service < out[j].Service })
+	return out
+}

@@ -1,0 +1,98 @@
+package promtext
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+const exposition = `# HELP sensornode_forwarder_messages_forwarded_total Messages forwarded.
+# TYPE sensornode_forwarder_messages_forwarded_total counter
+sensornode_forwarder_messages_forwarded_total{result="ok",topic="node1"} 12
+sensornode_forwarder_messages_forwarded_total{result="ok",topic="node2"} 30
+sensornode_forwarder_messages_forwarded_total{result="error",topic="node2"} 1
+sensornode_forwarder_consumer_lag_messages{partition="0",topic="node1"} 3 1700000000000
+weird_label{v="a \"quoted\", b\\c\nd"} +Inf
+sensornode_build_info{service="x"} 1
+`
+
+func TestParseAndSum(t *testing.T) {
+	ss, err := Parse(strings.NewReader(exposition))
+	if err != nil {
+		t.Fatalf("Parse() error = %v", err)
+	}
+	if len(ss) != 6 {
+		t.Fatalf("Parse() = %d samples, want 6", len(ss))
+	}
+	tests := []struct {
+		name   string
+		metric string
+		match  map[string]string
+		want   float64
+		wantOK bool
+	}{
+		{"all", "sensornode_forwarder_messages_forwarded_total", nil, 43, true},
+		{"ok only", "sensornode_forwarder_messages_forwarded_total", map[string]string{"result": "ok"}, 42, true},
+		{"one topic", "sensornode_forwarder_messages_forwarded_total", map[string]string{"result": "ok", "topic": "node2"}, 30, true},
+		{"with timestamp", "sensornode_forwarder_consumer_lag_messages", nil, 3, true},
+		{"missing", "nope", nil, 0, false},
+		{"label mismatch", "sensornode_build_info", map[string]string{"service": "y"}, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := ss.Sum(tt.metric, tt.match)
+			if got != tt.want || ok != tt.wantOK {
+				t.Errorf("Sum(%s, %v) = %v, %v, want %v, %v", tt.metric, tt.match, got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+	w := ss[4]
+	if w.Labels["v"] != "a \"quoted\", b\\c\nd" || !math.IsInf(w.Value, 1) {
+		t.Errorf("escaped sample = %q %v", w.Labels["v"], w.Value)
+	}
+	if m, ok := ss.Max("sensornode_forwarder_messages_forwarded_total", nil); !ok || m != 30 {
+		t.Errorf("Max() = %v, %v, want 30, true", m, ok)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, give := range []string{
+		"name{a=\"x\" 1\n",
+		"name{a=x} 1\n",
+		"name 1 2 3\n",
+		"name abc\n",
+		"{a=\"b\"} 1\n",
+	} {
+		if _, err := Parse(strings.NewReader(give)); !errors.Is(err, ErrSyntax) {
+			t.Errorf("Parse(%q) error = %v, want ErrSyntax", give, err)
+		}
+	}
+}
+
+func TestScrape(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprint(w, exposition)
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	ss, err := Scrape(context.Background(), srv.Client(), addr)
+	if err != nil || len(ss) != 6 {
+		t.Fatalf("Scrape() = %d samples, %v", len(ss), err)
+	}
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no", http.StatusServiceUnavailable)
+	}))
+	defer bad.Close()
+	if _, err := Scrape(context.Background(), bad.Client(), strings.TrimPrefix(bad.URL, "http://")); err == nil {
+		t.Error("Scrape(503) error = nil, want an error")
+	}
+}
