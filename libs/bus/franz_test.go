@@ -115,7 +115,7 @@ func TestFranzConsumerOptions(t *testing.T) {
 			{"FetchMaxPartitionBytes", fmt.Sprint(8 << 20)},
 			{"FetchMaxBytes", fmt.Sprint(8 << 20)}, // 2 fetches of 8 MiB = 16 MiB
 			{"MaxConcurrentFetches", "2"},
-			{"FetchMaxWait", "500ms"},
+			{"FetchMaxWait", "100ms"},
 		}},
 		{"latest", func(c *ConsumerConfig) { c.FromLatest = true }, []optWant{
 			{"ConsumeStartOffset", fmt.Sprint(kgo.NewOffset().AtEnd())},

@@ -170,10 +170,14 @@ func (h *hdfsFS) WriteAtomic(tmp, final string, data []byte) (err error) {
 // closeRetrying closes w, calling Close again while the NameNode answers
 // that the last block is not yet minimally replicated (ErrReplicating): the
 // data is on the DataNodes but the file is not complete yet. This is what
-// the Java client does (with exponential backoff).
+// the Java client does (with exponential backoff). The first retry comes
+// after 5 ms: the DataNode's incremental block report usually reaches the
+// NameNode within a few milliseconds, and every millisecond here is
+// picture latency (a 50 ms first delay made a third of the pictures take
+// 55 ms instead of 5 ms to become durable).
 func (h *hdfsFS) closeRetrying(w *hdfs.FileWriter) error {
 	deadline := time.Now().Add(h.cfg.CloseTimeout)
-	delay := 50 * time.Millisecond
+	delay := 5 * time.Millisecond
 	for {
 		err := w.Close()
 		if err == nil || !hdfs.IsErrReplicating(err) {
