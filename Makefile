@@ -59,8 +59,18 @@ test-integration: ## integration tests against one shared devstack (started if n
 	$(DEVSTACK) up
 	$(GOTEST) -tags integration -p 1 -timeout 45m -run 'Integration' $(PKGS)
 
+# The delivery suites again with every service on the pure-Go Kafka client
+# (the one armv7 boards run); the bus conformance suite already covers both.
+FRANZ_SUITES := ./services/camera-producer/... ./services/temp-producer/... ./services/edge-forwarder/... ./services/cloud-ingest-hdfs/...
+
+.PHONY: test-integration-franz
+test-integration-franz: ## the producer, forwarder and ingest integration suites on the franz backend
+	$(DEVSTACK) up
+	SENSORNODE_TEST_KAFKA_BACKEND=franz SENSORNODE_KAFKA_BACKEND=franz \
+	  $(GOTEST) -tags integration -p 1 -timeout 30m -run '^TestIntegration' -skip 'CrossBuild' $(FRANZ_SUITES)
+
 .PHONY: test
-test: deps lint test-unit test-integration ## everything CI runs: lint, unit, integration, deploy, cross, smoke runs
+test: deps lint test-unit test-deploy cross bus-armv7 test-integration test-integration-franz loadtest-smoke run-smoke ## everything CI runs: lint, unit, deploy, cross, integration (both backends), smoke runs
 	$(DEVSTACK) down
 	@echo "make test: all passed"
 

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
