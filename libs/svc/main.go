@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Version is the release version, set at build time with
@@ -100,4 +103,26 @@ func run(service string, prog Program, extra map[string]string, args []string, s
 		return 1
 	}
 	return 0
+}
+
+// Start is the common opening of a service's run: it loads cfg from the
+// environment (LoadConfig), creates the JSON logger at the level *level
+// holds once cfg is loaded, logs the configuration (secrets redacted) and
+// any unknown SENSORNODE_ variables, and creates the registry with build
+// info (extra adds labels to sensornode_build_info, e.g. the Kafka backend).
+func Start(name string, cfg Validator, level *string, out io.Writer, extra map[string]string) (*slog.Logger, *prometheus.Registry, error) {
+	if err := LoadConfig(cfg); err != nil {
+		return nil, nil, err
+	}
+	log, err := NewLogger(out, name, *level)
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Info("starting", ConfigAttrs(cfg)...)
+	if unknown := UnknownEnv(cfg); len(unknown) > 0 {
+		log.Warn("unknown SENSORNODE_ variables ignored (typos?)", "variables", unknown)
+	}
+	bi := ReadBuildInfo(name)
+	bi.Extra = extra
+	return log, NewRegistry(bi), nil
 }

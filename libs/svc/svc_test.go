@@ -250,3 +250,51 @@ func TestUnknownEnv(t *testing.T) {
 		t.Errorf("UnknownEnv() = %v, want SENSORNODE_EDGE_BROKER and no known key", got)
 	}
 }
+
+type startConfig struct {
+	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
+	Token    string `envconfig:"TOKEN" secret:"true"`
+}
+
+func (*startConfig) Validate() error { return nil }
+
+func TestStart(t *testing.T) {
+	t.Setenv("SENSORNODE_LOG_LEVEL", "debug")
+	t.Setenv("SENSORNODE_TOKEN", "s3cret")
+	t.Setenv("SENSORNODE_TOKNE", "typo")
+	var cfg startConfig
+	var out bytes.Buffer
+	log, reg, err := Start("demo", &cfg, &cfg.LogLevel, &out, map[string]string{"kafka": "franz"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Debug("visible at debug")
+	got := out.String()
+	for _, want := range []string{`"msg":"starting"`, `"Token":"<redacted>"`, `SENSORNODE_TOKNE`, `"msg":"visible at debug"`, `"service":"demo"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Start() output lacks %s:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "s3cret") {
+		t.Errorf("Start() logged the secret")
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, mf := range mfs {
+		if mf.GetName() == "sensornode_build_info" {
+			for _, l := range mf.GetMetric()[0].GetLabel() {
+				found = found || l.GetName() == "kafka" && l.GetValue() == "franz"
+			}
+		}
+	}
+	if !found {
+		t.Errorf("sensornode_build_info lacks kafka=franz")
+	}
+	t.Setenv("SENSORNODE_LOG_LEVEL", "loud")
+	if _, _, err := Start("demo", &cfg, &cfg.LogLevel, &out, nil); err == nil {
+		t.Errorf("Start() with log level loud: want an error")
+	}
+}

@@ -29,12 +29,13 @@ var loaders = map[string]struct {
 	prefix string
 }{
 	"github.com/sensornode/sensornode/libs/svc.LoadConfig": {0, "SENSORNODE"},
+	"github.com/sensornode/sensornode/libs/svc.Start":      {1, "SENSORNODE"},
 	"github.com/kelseyhightower/envconfig.Process":         {1, ""},
 	"github.com/kelseyhightower/envconfig.MustProcess":     {1, ""},
 }
 
 // ServiceEnv finds every config struct a service loads from the
-// environment (arguments of svc.LoadConfig or envconfig.Process anywhere
+// environment (arguments of svc.LoadConfig, svc.Start or envconfig.Process anywhere
 // in services/<svc>/...) and returns the variables they define, computed
 // with envconfig's own naming rules (prefix, `envconfig` tags, nested
 // structs composing names, embedded structs keeping the prefix, `ignored`,

@@ -22,16 +22,9 @@ func main() {
 
 func run(ctx context.Context, _ []string, stdout io.Writer) error {
 	var cfg producer.Config
-	if err := svc.LoadConfig(&cfg); err != nil {
-		return err
-	}
-	log, err := svc.NewLogger(stdout, name, cfg.LogLevel)
+	log, reg, err := svc.Start(name, &cfg, &cfg.LogLevel, stdout, map[string]string{"kafka": bus.DefaultBackend()})
 	if err != nil {
 		return err
 	}
-	log.Info("starting", svc.ConfigAttrs(&cfg)...)
-	if unknown := svc.UnknownEnv(&cfg); len(unknown) > 0 {
-		log.Warn("unknown SENSORNODE_ variables ignored (typos?)", "variables", unknown)
-	}
-	return producer.Run(ctx, &cfg, log, svc.NewRegistry(svc.ReadBuildInfo(name)), producer.Options{})
+	return producer.Run(ctx, &cfg, log, reg, producer.Options{})
 }

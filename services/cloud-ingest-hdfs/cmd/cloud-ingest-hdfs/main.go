@@ -25,18 +25,9 @@ func run(ctx context.Context, args []string, _ io.Writer) error {
 		return fmt.Errorf("%w: no arguments expected (configure with SENSORNODE_* variables)", svc.ErrUsage)
 	}
 	cfg := ingest.DefaultConfig()
-	if err := svc.LoadConfig(&cfg); err != nil {
-		return err
-	}
-	log, err := svc.NewLogger(os.Stdout, name, cfg.LogLevel)
+	log, reg, err := svc.Start(name, &cfg, &cfg.LogLevel, os.Stdout, map[string]string{"kafka": bus.DefaultBackend()})
 	if err != nil {
 		return err
 	}
-	log.Info("starting", svc.ConfigAttrs(cfg)...)
-	if unknown := svc.UnknownEnv(&cfg); len(unknown) > 0 {
-		log.Warn("unknown SENSORNODE_ variables ignored (typos?)", "variables", unknown)
-	}
-	bi := svc.ReadBuildInfo(name)
-	bi.Extra = map[string]string{"kafka": bus.DefaultBackend()}
-	return ingest.Serve(ctx, cfg, log, svc.NewRegistry(bi))
+	return ingest.Serve(ctx, cfg, log, reg)
 }
