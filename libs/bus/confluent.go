@@ -82,6 +82,7 @@ type confluentProducer struct {
 	closed  atomic.Bool
 	pending atomic.Int64
 	maxMsg  int
+	logs    *logBridge
 }
 
 type pendingMsg struct {
@@ -127,12 +128,14 @@ func newConfluentProducer(cfg ProducerConfig, o options) (*confluentProducer, er
 	if err != nil {
 		return nil, err
 	}
+	logs := newLogBridge(m, o.log)
 	p, err := kafka.NewProducer(&m)
 	if err != nil {
+		logs.stop()
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
 	cp := &confluentProducer{p: p, log: o.log, m: o.metrics, space: make(chan struct{}, 1), done: make(chan struct{}),
-		maxMsg: cfg.MaxMessageBytes}
+		maxMsg: cfg.MaxMessageBytes, logs: logs}
 	go cp.events()
 	return cp, nil
 }
@@ -300,16 +303,18 @@ func (cp *confluentProducer) Close() error {
 	}
 	cp.p.Close()
 	<-cp.done
+	cp.logs.stop()
 	return nil
 }
 
 // ---------------------------------------------------------------- consumer
 
 type confluentConsumer struct {
-	c   *kafka.Consumer
-	log *slog.Logger
-	m   *Metrics
-	reb Rebalance
+	c    *kafka.Consumer
+	logs *logBridge
+	log  *slog.Logger
+	m    *Metrics
+	reb  Rebalance
 
 	mu       sync.Mutex
 	paused   map[TopicPartition]bool
@@ -357,14 +362,17 @@ func newConfluentConsumer(cfg ConsumerConfig, o options) (*confluentConsumer, er
 	if err != nil {
 		return nil, err
 	}
+	logs := newLogBridge(m, o.log)
 	c, err := kafka.NewConsumer(&m)
 	if err != nil {
+		logs.stop()
 		return nil, fmt.Errorf("kafka consumer: %w", err)
 	}
-	cc := &confluentConsumer{c: c, log: o.log, m: o.metrics, reb: cfg.Rebalance,
+	cc := &confluentConsumer{c: c, log: o.log, m: o.metrics, reb: cfg.Rebalance, logs: logs,
 		paused: map[TopicPartition]bool{}, stash: map[TopicPartition][]*Message{}, position: map[TopicPartition]int64{}}
 	if err := c.SubscribeTopics(cfg.Topics, cc.rebalance); err != nil {
 		c.Close()
+		logs.stop()
 		return nil, fmt.Errorf("subscribe %v: %w", cfg.Topics, err)
 	}
 	return cc, nil
@@ -589,7 +597,9 @@ func (cc *confluentConsumer) Ping(ctx context.Context) error {
 }
 
 func (cc *confluentConsumer) Close() error {
-	if err := cc.c.Close(); err != nil {
+	err := cc.c.Close()
+	cc.logs.stop()
+	if err != nil {
 		return fmt.Errorf("consumer close: %w", err)
 	}
 	return nil
@@ -606,6 +616,10 @@ func newConfluentAdmin(cfg Config, _ options) (*confluentAdmin, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The admin client cannot forward its logs to a channel, and its
+	// failures reach the caller as errors anyway: keep librdkafka's raw
+	// stderr lines (connection refused, ...) to critical ones.
+	m["log_level"] = 2
 	a, err := kafka.NewAdminClient(&m)
 	if err != nil {
 		return nil, fmt.Errorf("kafka admin: %w", err)
@@ -675,6 +689,63 @@ func (ca *confluentAdmin) Close() error {
 }
 
 // ---------------------------------------------------------------- helpers
+
+// logBridge sends librdkafka's own log lines through the service's slog
+// logger (JSON, with the service name) instead of librdkafka's default
+// stderr lines. It is created before the client, whose config gets its
+// channel, and stopped after the client is closed.
+type logBridge struct {
+	ch      chan kafka.LogEvent
+	done    chan struct{}
+	stopped chan struct{}
+	once    sync.Once
+}
+
+func newLogBridge(m kafka.ConfigMap, log *slog.Logger) *logBridge {
+	b := &logBridge{ch: make(chan kafka.LogEvent, 1000), done: make(chan struct{}), stopped: make(chan struct{})}
+	m["go.logs.channel.enable"] = true
+	m["go.logs.channel"] = b.ch
+	go b.run(log)
+	return b
+}
+
+func (b *logBridge) run(log *slog.Logger) {
+	defer close(b.stopped)
+	for {
+		select {
+		case e := <-b.ch:
+			logRdkafka(log, e)
+		case <-b.done:
+			for {
+				select {
+				case e := <-b.ch:
+					logRdkafka(log, e)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// stop ends the bridge once the client no longer logs (after its Close).
+func (b *logBridge) stop() {
+	b.once.Do(func() { close(b.done) })
+	<-b.stopped
+}
+
+// logRdkafka maps syslog levels: librdkafka reports transient connection
+// failures at level 3, so 0-4 become warnings, 5-6 info, 7 debug.
+func logRdkafka(log *slog.Logger, e kafka.LogEvent) {
+	lvl := slog.LevelDebug
+	switch {
+	case e.Level <= 4:
+		lvl = slog.LevelWarn
+	case e.Level <= 6:
+		lvl = slog.LevelInfo
+	}
+	log.Log(context.Background(), lvl, "librdkafka: "+e.Message, "client", e.Name, "tag", e.Tag, "syslog_level", e.Level)
+}
 
 func classify(err error) error {
 	var ke kafka.Error

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/kelseyhightower/envconfig"
 )
@@ -81,6 +82,10 @@ func walkConfig(v reflect.Value, prefix string, out *[]any) {
 			if !fv.IsZero() {
 				*out = append(*out, slog.String(name, "<redacted>"))
 			}
+			continue
+		}
+		if d, ok := fv.Interface().(time.Duration); ok {
+			*out = append(*out, slog.String(name, d.String())) // "20s", not 20000000000
 			continue
 		}
 		*out = append(*out, slog.Any(name, fv.Interface()))

@@ -81,7 +81,7 @@ func TestLoadConfig(t *testing.T) {
 }
 
 func TestConfigAttrsRedactsSecrets(t *testing.T) {
-	c := testConfig{Brokers: "b:1", Password: "hunter2"}
+	c := testConfig{Brokers: "b:1", Password: "hunter2", Interval: 1500 * time.Millisecond}
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", ConfigAttrs(&c)...)
 	out := buf.String()
@@ -91,7 +91,7 @@ func TestConfigAttrsRedactsSecrets(t *testing.T) {
 	if strings.Contains(out, "hunter2") {
 		t.Errorf("log line leaks the secret: %s", out)
 	}
-	for _, want := range []string{`"Password":"<redacted>"`, `"Brokers":"b:1"`, `"Nested.Enabled":false`} {
+	for _, want := range []string{`"Password":"<redacted>"`, `"Brokers":"b:1"`, `"Nested.Enabled":false`, `"Interval":"1.5s"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log line %s lacks %s", out, want)
 		}
