@@ -57,7 +57,7 @@ devstack-down: ## stop the local stack
 .PHONY: test-integration
 test-integration: ## integration tests against one shared devstack (started if needed)
 	$(DEVSTACK) up
-	$(GOTEST) -tags integration -p 1 -timeout 45m -run 'Integration' $(PKGS)
+	$(GOTEST) -tags integration -p 1 -timeout 45m -run '^TestIntegration' $(PKGS)
 
 # The delivery suites again with every service on the pure-Go Kafka client
 # (the one armv7 boards run); the bus conformance suite already covers both.

@@ -691,9 +691,11 @@ func probeHDFS(ctx context.Context, nnAddr string) error {
 // CloseHDFSFile closes a file written with colinmarc/hdfs. Close returns
 // ErrReplicating while the DataNode has not yet reported the last block to
 // the NameNode (common on a busy machine); like the Java client, it retries
-// with backoff until ctx is done.
+// with backoff until ctx is done. The first retry comes after 5 ms, as in
+// cloud-ingest-hdfs, so the load test's plain-client baseline and the
+// service wait for the NameNode the same way.
 func CloseHDFSFile(ctx context.Context, w *hdfs.FileWriter) error {
-	backoff := 50 * time.Millisecond
+	backoff := 5 * time.Millisecond
 	for {
 		err := w.Close()
 		if err == nil || !hdfs.IsErrReplicating(err) {
