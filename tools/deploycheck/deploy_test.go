@@ -346,10 +346,55 @@ func TestHelmCloud(t *testing.T) {
 		"SENSORNODE_CLOUD_KAFKA_TLS_CA_FILE":        "/etc/sensornode/cloud-kafka/tls/ca.crt",
 		"SENSORNODE_CLOUD_KAFKA_SASL_MECHANISM":     "SCRAM-SHA-512",
 		"SENSORNODE_CLOUD_KAFKA_SASL_PASSWORD_FILE": "/etc/sensornode/cloud-kafka/sasl/password",
+		// ci/cloud-values.yaml has the cloud install create its topics.
+		"SENSORNODE_CREATE_TOPICS":             "true",
+		"SENSORNODE_TOPIC_PARTITIONS":          "1",
+		"SENSORNODE_TOPIC_REPLICATION_FACTOR":  "3",
+		"SENSORNODE_TOPIC_MIN_INSYNC_REPLICAS": "2",
 	} {
 		if env[k] != v {
 			t.Errorf("%s = %q, want %q", k, env[k], v)
 		}
+	}
+}
+
+// cloudTopics renders the topic-creation variables on the edge-forwarder
+// and cloud-ingest-hdfs only when create is true.
+func TestHelmCloudTopics(t *testing.T) {
+	topicVars := []string{"SENSORNODE_CREATE_TOPICS", "SENSORNODE_TOPIC_PARTITIONS",
+		"SENSORNODE_TOPIC_REPLICATION_FACTOR", "SENSORNODE_TOPIC_MIN_INSYNC_REPLICAS"}
+	tests := []struct {
+		name   string
+		values string
+		sets   []string
+		comp   string
+		want   map[string]string // nil: none of topicVars
+	}{
+		{name: "edge default", values: "ci/edge-values.yaml", comp: "edge-forwarder"},
+		{name: "cloud without create", values: "ci/cloud-values.yaml", sets: []string{"cloudTopics.create=false"}, comp: "cloud-ingest-hdfs"},
+		{name: "edge with create", values: "ci/edge-values.yaml", comp: "edge-forwarder",
+			sets: []string{"cloudTopics.create=true", "cloudTopics.partitions=6", "cloudTopics.replicationFactor=2", "cloudTopics.minInsyncReplicas=1"},
+			want: map[string]string{"SENSORNODE_CREATE_TOPICS": "true", "SENSORNODE_TOPIC_PARTITIONS": "6",
+				"SENSORNODE_TOPIC_REPLICATION_FACTOR": "2", "SENSORNODE_TOPIC_MIN_INSYNC_REPLICAS": "1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			objs := helmObjects(t, []string{tt.values}, tt.sets...)
+			ws := byComponent(Workloads(objs), tt.comp)
+			if len(ws) != 1 {
+				t.Fatalf("%d %s workloads, want 1", len(ws), tt.comp)
+			}
+			env := EnvMap(container(t, ws[0], tt.comp))
+			for _, k := range topicVars {
+				got, ok := env[k]
+				switch {
+				case tt.want == nil && ok:
+					t.Errorf("%s = %q rendered, want it absent", k, got)
+				case tt.want != nil && got != tt.want[k]:
+					t.Errorf("%s = %q, want %q", k, got, tt.want[k])
+				}
+			}
+		})
 	}
 }
 
@@ -496,6 +541,9 @@ func TestHelmInvalidCombinations(t *testing.T) {
 		{"both edge kafkas", []string{"edgeKafka.brokers[0]=k:9092"}, "not both", ""},
 		{"RF above brokers", []string{"topics.replicationFactor=6"}, "exceeds the 5 in-chart brokers", ""},
 		{"min ISR above RF", []string{"topics.minInsyncReplicas=4"}, "exceeds topics.replicationFactor", ""},
+		{"cloud topics min ISR above RF", []string{"cloudTopics.minInsyncReplicas=4"}, "exceeds cloudTopics.replicationFactor", ""},
+		{"cloud topics zero partitions", []string{"cloudTopics.partitions=0"}, "cloudTopics/partitions", ""},
+		{"typo in cloud topics", []string{"cloudTopics.replicas=3"}, "additional properties 'replicas' not allowed", ""},
 		{"duplicate node number", nil, "duplicate number 1", dupNumber},
 		{"duplicate hostname", nil, "duplicate hostname a", dupHost},
 		{"duplicate camera dir", nil, "duplicate cameraDir /x", dupDir},
@@ -618,6 +666,7 @@ var renderings = []struct {
 	{"edge-rc", []string{"ci/edge-rc-values.yaml"}, nil},
 	{"camera-mode", []string{"ci/edge-values.yaml"}, []string{"cameraProducer.source=camera", "tempProducer.source=file", "kafkaBackend=franz"}},
 	{"mtls", []string{"ci/cloud-values.yaml"}, []string{"cloudKafka.tls.certKey=tls.crt", "cloudKafka.tls.keyKey=tls.key", "cloudKafka.tls.serverName=kafka", "kafkaBackend=franz"}},
+	{"edge-cloud-topics", []string{"ci/edge-values.yaml"}, []string{"cloudTopics.create=true"}},
 }
 
 var (

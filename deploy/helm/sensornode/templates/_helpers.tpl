@@ -280,6 +280,25 @@ brokers = comma list, cloud = true for the cloud cluster's TLS/SASL).
 {{- end }}
 {{- end -}}
 
+{{/*
+Topic creation on the cloud cluster (edge-forwarder, cloud-ingest-hdfs):
+SENSORNODE_CREATE_TOPICS and its settings, nothing unless
+cloudTopics.create. The variable names are camera-producer's too.
+*/}}
+{{- define "sensornode.cloudTopicsEnv" -}}
+{{- $t := .Values.cloudTopics -}}
+{{- if $t.create }}
+- name: SENSORNODE_CREATE_TOPICS
+  value: "true"
+- name: SENSORNODE_TOPIC_PARTITIONS
+  value: {{ int $t.partitions | quote }}
+- name: SENSORNODE_TOPIC_REPLICATION_FACTOR
+  value: {{ int $t.replicationFactor | quote }}
+- name: SENSORNODE_TOPIC_MIN_INSYNC_REPLICAS
+  value: {{ int $t.minInsyncReplicas | quote }}
+{{- end }}
+{{- end -}}
+
 {{/* extraEnv of a service (list of name/value). */}}
 {{- define "sensornode.extraEnv" -}}
 {{- range . }}

@@ -48,6 +48,26 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return adm.Run(gctx) })
+	if cfg.CreateTopics {
+		specs, patterns := cfg.TopicSpecs()
+		if len(patterns) > 0 {
+			log.Warn("topic patterns are not created (they name no topic), nor their dead-letter topics", "patterns", patterns)
+		}
+		if len(specs) > 0 {
+			// Alongside consuming, not before it: the consumer picks up
+			// topics that appear later (metadata refresh), and a dead
+			// letter for a missing topic is retried, so nothing is lost
+			// meanwhile.
+			probe.Register(condTopics)
+			tc := newTopicCreator(specs, func() (bus.Admin, error) {
+				return bus.NewAdmin(cfg.Kafka.Config, bus.WithLogger(log.With("client", "admin")))
+			}, probe, m, log, cfg.RetryBackoffMax)
+			g.Go(func() error {
+				tc.Run(gctx)
+				return nil
+			})
+		}
+	}
 	g.Go(func() error {
 		checkKafka(gctx, cfg.CheckInterval, cons, probe, m)
 		return nil

@@ -84,6 +84,17 @@ type Config struct {
 	// CheckInterval is how often Kafka and HDFS are checked for readiness
 	// and lag is exported.
 	CheckInterval time.Duration `envconfig:"CHECK_INTERVAL" default:"10s"`
+
+	// CreateTopics makes the service create its input topics (the names in
+	// SENSORNODE_CLOUD_KAFKA_TOPICS; patterns cannot be created) and their
+	// dead-letter topics when they are missing (existing topics are left
+	// alone), with the partitions, replication factor and
+	// min.insync.replicas below. The names are those of camera-producer's
+	// variables, so the chart sets them alike.
+	CreateTopics           bool `envconfig:"CREATE_TOPICS" default:"false"`
+	TopicPartitions        int  `envconfig:"TOPIC_PARTITIONS" default:"1"`
+	TopicReplicationFactor int  `envconfig:"TOPIC_REPLICATION_FACTOR" default:"3"`
+	TopicMinInsyncReplicas int  `envconfig:"TOPIC_MIN_INSYNC_REPLICAS" default:"2"`
 }
 
 // DefaultConfig is the configuration before the environment is applied:
@@ -139,6 +150,9 @@ func (c *Config) Validate() error {
 	if c.TemperatureIndexDirs < 1 {
 		p.Addf("SENSORNODE_TEMPERATURE_INDEX_DIRS must be positive")
 	}
+	if c.CreateTopics {
+		checkTopicSettings(&p, c.TopicPartitions, c.TopicReplicationFactor, c.TopicMinInsyncReplicas)
+	}
 	for name, d := range map[string]time.Duration{
 		"SENSORNODE_SHUTDOWN_TIMEOUT":            c.ShutdownTimeout,
 		"SENSORNODE_HDFS_RPC_TIMEOUT":            c.HDFS.RPCTimeout,
@@ -154,6 +168,50 @@ func (c *Config) Validate() error {
 		}
 	}
 	return p.Err()
+}
+
+// checkTopicSettings adds the problems of the created topics' settings.
+func checkTopicSettings(p *svc.Problems, partitions, rf, minISR int) {
+	if partitions < 1 {
+		p.Addf("SENSORNODE_TOPIC_PARTITIONS %d: need at least 1", partitions)
+	}
+	if rf < 1 {
+		p.Addf("SENSORNODE_TOPIC_REPLICATION_FACTOR %d: need at least 1", rf)
+	}
+	if minISR < 1 || minISR > rf {
+		p.Addf("SENSORNODE_TOPIC_MIN_INSYNC_REPLICAS %d: need 1..SENSORNODE_TOPIC_REPLICATION_FACTOR (%d)", minISR, rf)
+	}
+}
+
+// TopicSpecs are the topics SENSORNODE_CREATE_TOPICS creates: every input
+// topic named in SENSORNODE_CLOUD_KAFKA_TOPICS, with max.message.bytes
+// room for the largest record the consumer is set up to fetch
+// (SENSORNODE_CLOUD_KAFKA_MAX_FETCH_BYTES), and its dead-letter topic, with
+// room for the largest dead letter (SENSORNODE_DLQ_MAX_MESSAGE_BYTES).
+// Entries starting with ^ are patterns, which name no topic: they are
+// returned in patterns, not created.
+func (c *Config) TopicSpecs() (specs []bus.TopicSpec, patterns []string) {
+	seen := map[string]bool{}
+	add := func(name string, maxRecordBytes int) {
+		if seen[name] {
+			return
+		}
+		seen[name] = true
+		specs = append(specs, bus.TopicSpec{Name: name, Partitions: c.TopicPartitions, ReplicationFactor: c.TopicReplicationFactor,
+			Config: bus.TopicConfig(c.TopicMinInsyncReplicas, maxRecordBytes)})
+	}
+	for _, t := range c.Kafka.Topics {
+		t = strings.TrimSpace(t)
+		switch {
+		case t == "":
+		case strings.HasPrefix(t, "^"):
+			patterns = append(patterns, t)
+		default:
+			add(t, c.Kafka.MaxFetchBytes)
+			add(messages.DeadLetterTopic(t), c.DLQMaxMessageBytes)
+		}
+	}
+	return specs, patterns
 }
 
 // DLQProducerConfig is the dead-letter producer: the consumer's cluster

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -247,17 +248,114 @@ func (c *fakeConsumer) isPaused(tp bus.TopicPartition) bool {
 	return c.paused[tp]
 }
 
-// fakeDLQ records dead letters.
+// fakeDLQ records dead letters. With topics set, a dead letter for a topic
+// missing from it fails, as on a cluster that does not create topics.
 type fakeDLQ struct {
-	mu   sync.Mutex
-	msgs []*bus.Message
+	mu     sync.Mutex
+	msgs   []*bus.Message
+	topics *topicSet
 }
 
 func (d *fakeDLQ) Publish(_ context.Context, m *bus.Message) (bus.Delivery, error) {
+	if d.topics != nil && !d.topics.has(m.Topic) {
+		return bus.Delivery{}, fmt.Errorf("fake: produce to %s: %w", m.Topic, bus.ErrUnknownTopic)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.msgs = append(d.msgs, m)
 	return bus.Delivery{Topic: m.Topic}, nil
+}
+
+// topicSet is the topics of a fake cluster.
+type topicSet struct {
+	mu    sync.Mutex
+	names map[string]bus.TopicSpec
+}
+
+func newTopicSet() *topicSet { return &topicSet{names: map[string]bus.TopicSpec{}} }
+
+func (s *topicSet) has(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.names[name]
+	return ok
+}
+
+// ensure creates the missing topics; existing ones are left alone.
+func (s *topicSet) ensure(specs []bus.TopicSpec) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sp := range specs {
+		if _, ok := s.names[sp.Name]; !ok {
+			s.names[sp.Name] = sp
+		}
+	}
+}
+
+func (s *topicSet) get(name string) (bus.TopicSpec, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp, ok := s.names[name]
+	return sp, ok
+}
+
+// fakeAdmin is topic administration on a topicSet: EnsureTopics fails
+// while fail > 0 (counting down), else creates the missing topics.
+// onEnsure, when set, runs at the start of every call.
+type fakeAdmin struct {
+	mu       sync.Mutex
+	topics   *topicSet
+	fail     int
+	calls    int
+	closed   bool
+	onEnsure func(call int)
+}
+
+var errFakeCreate = errors.New("fake: INVALID_REPLICATION_FACTOR")
+
+func (a *fakeAdmin) EnsureTopics(ctx context.Context, specs []bus.TopicSpec) error {
+	a.mu.Lock()
+	a.calls++
+	call, hook := a.calls, a.onEnsure
+	a.mu.Unlock()
+	if hook != nil {
+		hook(call)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		return errors.New("fake: EnsureTopics without a deadline")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return bus.ErrClosed
+	}
+	if a.fail > 0 {
+		a.fail--
+		return errFakeCreate
+	}
+	a.topics.ensure(specs)
+	return nil
+}
+
+func (a *fakeAdmin) TopicConfig(context.Context, string) (map[string]string, error) {
+	return nil, errors.New("fake: not implemented")
+}
+
+func (a *fakeAdmin) Partitions(context.Context, string) (int, error) {
+	return 0, errors.New("fake: not implemented")
+}
+
+func (a *fakeAdmin) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.closed = true
+	return nil
+}
+
+func (a *fakeAdmin) state() (calls int, closed bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.calls, a.closed
 }
 
 func (d *fakeDLQ) list() []*bus.Message {
@@ -270,4 +368,5 @@ var (
 	_ FS            = (*memFS)(nil)
 	_ bus.Consumer  = (*fakeConsumer)(nil)
 	_ bus.Publisher = (*fakeDLQ)(nil)
+	_ bus.Admin     = (*fakeAdmin)(nil)
 )

@@ -43,14 +43,22 @@ type ifixture struct {
 
 func newIFixture(t *testing.T, partitions int) *ifixture {
 	t.Helper()
+	fx := newIFixtureNoTopics(t)
+	for _, tp := range []string{fx.camTopic, fx.tempTopic} {
+		devstacktest.CreateTopic(t, fx.st.CloudBootstrap(), tp, partitions, 1)
+		devstacktest.CreateTopic(t, fx.st.CloudBootstrap(), messages.DeadLetterTopic(tp), 1, 1)
+	}
+	return fx
+}
+
+// newIFixtureNoTopics is newIFixture without the topics: they are named,
+// not created.
+func newIFixtureNoTopics(t *testing.T) *ifixture {
+	t.Helper()
 	st := devstacktest.Stack(t)
 	prefix := devstacktest.UniqueTopic(t, "ingest")
 	fx := &ifixture{st: st, camTopic: prefix + "-cameraData", tempTopic: prefix + "-temperatureData", group: prefix + "-group",
 		root: devstacktest.UniquePath(t, "ingest"), fs: devstacktest.HDFSClient(t, st), logs: &syncBuffer{}}
-	for _, tp := range []string{fx.camTopic, fx.tempTopic} {
-		devstacktest.CreateTopic(t, st.CloudBootstrap(), tp, partitions, 1)
-		devstacktest.CreateTopic(t, st.CloudBootstrap(), messages.DeadLetterTopic(tp), 1, 1)
-	}
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("INGEST_TEST_LOGS") != "" {
 			t.Logf("ingest logs:\n%s", fx.logs.String())

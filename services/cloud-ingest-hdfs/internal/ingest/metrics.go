@@ -35,6 +35,7 @@ type Metrics struct {
 	blocked      prometheus.Gauge
 	lag          *prometheus.GaugeVec
 	commits      *prometheus.CounterVec
+	topicErrors  *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics on reg.
@@ -90,10 +91,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sensornode_ingest_commits_total",
 			Help: "Offset commits, by result.",
 		}, []string{"result"}),
+		topicErrors: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sensornode_ingest_topic_errors_total",
+			Help: "Failed topic administration calls, by operation (create: SENSORNODE_CREATE_TOPICS, retried).",
+		}, []string{"op"}),
 	}
 	for _, r := range messages.Reasons() {
 		m.deadLettered.WithLabelValues(r)
 	}
+	m.topicErrors.WithLabelValues("create")
 	for _, k := range []string{kindPicture, kindTemperature} {
 		m.files.WithLabelValues(k)
 		m.bytes.WithLabelValues(k)

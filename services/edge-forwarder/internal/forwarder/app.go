@@ -52,6 +52,19 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return adm.Run(gctx) })
+	if cfg.CreateTopics {
+		// Alongside forwarding, not before it: a record for a topic that
+		// does not exist yet waits in the client, or fails and is sent
+		// again, so nothing is lost meanwhile.
+		probe.Register(condTopics)
+		tc := newTopicCreator(cfg.CloudTopicSpecs(), func() (bus.Admin, error) {
+			return bus.NewAdmin(cfg.Cloud.Config, bus.WithLogger(log.With("client", "cloud-admin")))
+		}, probe, m, log, cfg.RetryBackoffMax)
+		g.Go(func() error {
+			tc.Run(gctx)
+			return nil
+		})
+	}
 	g.Go(func() error {
 		check(gctx, cfg.CheckInterval, cons, prod, probe, m, log)
 		return nil

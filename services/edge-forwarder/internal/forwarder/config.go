@@ -73,6 +73,17 @@ type Config struct {
 	// CheckInterval is how often both clusters are pinged (readiness,
 	// disconnected time) and lag is exported.
 	CheckInterval time.Duration `envconfig:"CHECK_INTERVAL" default:"5s"`
+
+	// CreateTopics makes the forwarder create the cloud topics and their
+	// dead-letter topics on the cloud cluster when they are missing
+	// (existing topics are left alone), with the partitions, replication
+	// factor and min.insync.replicas below and a max.message.bytes that
+	// fits the cloud producer's largest record. The names are those of
+	// camera-producer's variables, so the chart sets them alike.
+	CreateTopics           bool `envconfig:"CREATE_TOPICS" default:"false"`
+	TopicPartitions        int  `envconfig:"TOPIC_PARTITIONS" default:"1"`
+	TopicReplicationFactor int  `envconfig:"TOPIC_REPLICATION_FACTOR" default:"3"`
+	TopicMinInsyncReplicas int  `envconfig:"TOPIC_MIN_INSYNC_REPLICAS" default:"2"`
 }
 
 // DefaultConfig is the configuration before the environment is applied:
@@ -113,6 +124,9 @@ func (c *Config) Validate() error {
 		p.Addf("SENSORNODE_MAX_INFLIGHT_BYTES %d + SENSORNODE_CLOUD_KAFKA_MAX_MESSAGE_BYTES %d exceeds SENSORNODE_CLOUD_KAFKA_QUEUE_MAX_BYTES %d",
 			c.MaxInflightBytes, c.Cloud.MaxMessageBytes, c.Cloud.QueueMaxBytes)
 	}
+	if c.CreateTopics {
+		checkTopicSettings(&p, c.TopicPartitions, c.TopicReplicationFactor, c.TopicMinInsyncReplicas)
+	}
 	for name, d := range map[string]time.Duration{
 		"SENSORNODE_SHUTDOWN_TIMEOUT":  c.ShutdownTimeout,
 		"SENSORNODE_COMMIT_INTERVAL":   c.CommitInterval,
@@ -125,6 +139,39 @@ func (c *Config) Validate() error {
 		}
 	}
 	return p.Err()
+}
+
+// checkTopicSettings adds the problems of the created topics' settings.
+func checkTopicSettings(p *svc.Problems, partitions, rf, minISR int) {
+	if partitions < 1 {
+		p.Addf("SENSORNODE_TOPIC_PARTITIONS %d: need at least 1", partitions)
+	}
+	if rf < 1 {
+		p.Addf("SENSORNODE_TOPIC_REPLICATION_FACTOR %d: need at least 1", rf)
+	}
+	if minISR < 1 || minISR > rf {
+		p.Addf("SENSORNODE_TOPIC_MIN_INSYNC_REPLICAS %d: need 1..SENSORNODE_TOPIC_REPLICATION_FACTOR (%d)", minISR, rf)
+	}
+}
+
+// CloudTopicSpecs are the topics SENSORNODE_CREATE_TOPICS creates on the
+// cloud cluster: the cloud picture and temperature topics and their
+// dead-letter topics, each with max.message.bytes room for the cloud
+// producer's largest record.
+func (c *Config) CloudTopicSpecs() []bus.TopicSpec {
+	var specs []bus.TopicSpec
+	seen := map[string]bool{}
+	for _, t := range []string{c.CloudPictureTopic, c.CloudTemperatureTopic} {
+		for _, name := range []string{t, messages.DeadLetterTopic(t)} {
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			specs = append(specs, bus.TopicSpec{Name: name, Partitions: c.TopicPartitions, ReplicationFactor: c.TopicReplicationFactor,
+				Config: bus.TopicConfig(c.TopicMinInsyncReplicas, c.Cloud.MaxMessageBytes)})
+		}
+	}
+	return specs
 }
 
 // EdgeConsumerConfig is the edge consumer configuration with the

@@ -389,6 +389,13 @@ func TestConfigValidate(t *testing.T) {
 		{name: "inflight exceeds queue", mod: func(c *Config) { c.MaxInflightBytes = c.Cloud.QueueMaxBytes }, wantErr: "exceeds SENSORNODE_CLOUD_KAFKA_QUEUE_MAX_BYTES"},
 		{name: "edge topics env unused", mod: func(c *Config) { c.Edge.Topics = []string{"x"} }, wantErr: "SENSORNODE_EDGE_KAFKA_TOPICS"},
 		{name: "zero interval", mod: func(c *Config) { c.CommitInterval = 0 }, wantErr: "SENSORNODE_COMMIT_INTERVAL"},
+		{name: "topic settings unused without create", mod: topicSettings(false, 0, 0, 5)},
+		{name: "create topics ok", mod: topicSettings(true, 1, 3, 2)},
+		{name: "create topics RF 1 ISR 1", mod: topicSettings(true, 6, 1, 1)},
+		{name: "zero partitions", mod: topicSettings(true, 0, 3, 2), wantErr: "SENSORNODE_TOPIC_PARTITIONS 0"},
+		{name: "zero replication factor", mod: topicSettings(true, 1, 0, 0), wantErr: "SENSORNODE_TOPIC_REPLICATION_FACTOR 0"},
+		{name: "min ISR above RF", mod: topicSettings(true, 1, 2, 3), wantErr: "SENSORNODE_TOPIC_MIN_INSYNC_REPLICAS 3"},
+		{name: "zero min ISR", mod: topicSettings(true, 1, 3, 0), wantErr: "SENSORNODE_TOPIC_MIN_INSYNC_REPLICAS 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -405,6 +412,14 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want containing %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// topicSettings sets SENSORNODE_CREATE_TOPICS and the created topics'
+// partitions, replication factor and min.insync.replicas.
+func topicSettings(create bool, partitions, rf, minISR int) func(*Config) {
+	return func(c *Config) {
+		c.CreateTopics, c.TopicPartitions, c.TopicReplicationFactor, c.TopicMinInsyncReplicas = create, partitions, rf, minISR
 	}
 }
 

@@ -45,6 +45,16 @@ type fixture struct {
 // edge (RF 3) and the two cloud topics (RF 1), partitions each.
 func newFixture(t *testing.T, nodes, partitions int) *fixture {
 	t.Helper()
+	fx := newEdgeFixture(t, nodes, partitions)
+	devstacktest.CreateTopic(t, fx.st.CloudBootstrap(), fx.cloudPic, partitions, 1)
+	devstacktest.CreateTopic(t, fx.st.CloudBootstrap(), fx.cloudTemp, partitions, 1)
+	return fx
+}
+
+// newEdgeFixture is newFixture without the cloud topics: they are named,
+// not created.
+func newEdgeFixture(t *testing.T, nodes, partitions int) *fixture {
+	t.Helper()
 	st := devstacktest.Stack(t)
 	prefix := devstacktest.UniqueTopic(t, "fwd")
 	fx := &fixture{st: st, prefix: prefix, tempTopic: prefix + "-temperatureLocal",
@@ -56,8 +66,6 @@ func newFixture(t *testing.T, nodes, partitions int) *fixture {
 	for _, tp := range append([]string{fx.tempTopic}, fx.nodeTopics...) {
 		devstacktest.CreateTopic(t, st.EdgeBootstrap(), tp, partitions, 3)
 	}
-	devstacktest.CreateTopic(t, st.CloudBootstrap(), fx.cloudPic, partitions, 1)
-	devstacktest.CreateTopic(t, st.CloudBootstrap(), fx.cloudTemp, partitions, 1)
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("FWD_TEST_LOGS") != "" {
 			t.Logf("forwarder logs:\n%s", fx.logs.String())

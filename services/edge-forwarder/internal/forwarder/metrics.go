@@ -26,6 +26,7 @@ type Metrics struct {
 	paused         prometheus.Gauge
 	lag            *prometheus.GaugeVec
 	commits        *prometheus.CounterVec
+	topicErrors    *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics on reg.
@@ -85,6 +86,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sensornode_forwarder_commits_total",
 			Help: "Offset commits on the edge cluster, by result.",
 		}, []string{"result"}),
+		topicErrors: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sensornode_forwarder_topic_errors_total",
+			Help: "Failed topic administration calls on the cloud cluster, by operation (create: SENSORNODE_CREATE_TOPICS, retried).",
+		}, []string{"op"}),
 	}
 	for _, r := range messages.Reasons() {
 		m.deadLettered.WithLabelValues(r)
@@ -92,6 +97,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{"ok", "error"} {
 		m.commits.WithLabelValues(r)
 	}
+	m.topicErrors.WithLabelValues("create")
 	return m
 }
 

@@ -1,0 +1,105 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"strconv"
+	"time"
+
+	"github.com/sensornode/sensornode/libs/svc"
+)
+
+// TopicRecordOverhead is added to a producer's largest record to get a
+// created topic's max.message.bytes: room for the record batch framing
+// around one record (the confluent backend gives librdkafka's
+// message.max.bytes the same headroom), so the topic accepts whatever the
+// producer accepts.
+const TopicRecordOverhead = 64 << 10
+
+// TopicConfig is the configuration of a topic a service creates.
+func TopicConfig(minISR, maxRecordBytes int) map[string]string {
+	return map[string]string{
+		"min.insync.replicas": strconv.Itoa(minISR),
+		"max.message.bytes":   strconv.Itoa(maxRecordBytes + TopicRecordOverhead),
+	}
+}
+
+// defaultCreateTimeout bounds one EnsureTopics call (both backends ask the
+// brokers for 30 s).
+const defaultCreateTimeout = 30 * time.Second
+
+// TopicCreator ensures that topics exist, retrying with backoff until it
+// succeeds: what a service runs when told to create its topics (the
+// SENSORNODE_CREATE_TOPICS switch). It never fails the service: every
+// attempt's outcome goes to Report (readiness, metrics), and the first
+// failure, then every tenth, is logged.
+type TopicCreator struct {
+	Specs    []TopicSpec
+	NewAdmin func() (Admin, error) // called until it succeeds
+	Report   func(err error)       // after every attempt; nil once the topics exist
+	Log      *slog.Logger
+	Backoff  svc.Backoff
+	Timeout  time.Duration // bound of one attempt; 0 means 30 s
+}
+
+// Run tries until the topics exist or ctx is done and reports whether they
+// were ensured. The admin client is made on the first attempt that can
+// make it and closed on return.
+func (tc *TopicCreator) Run(ctx context.Context) bool {
+	names := make([]string, len(tc.Specs))
+	for i, s := range tc.Specs {
+		names[i] = s.Name
+	}
+	var adm Admin
+	defer func() {
+		if adm != nil {
+			_ = adm.Close()
+		}
+	}()
+	for attempt := 1; ; attempt++ {
+		err := tc.attempt(ctx, &adm)
+		if ctx.Err() != nil {
+			return false
+		}
+		if err == nil {
+			tc.Report(nil)
+			s := tc.Specs[0]
+			tc.Log.Info("topics ensured (created where missing, existing ones left alone)", "topics", names,
+				"partitions", s.Partitions, "replication_factor", s.ReplicationFactor, "config", s.Config, "attempts", attempt)
+			return true
+		}
+		tc.Report(fmt.Errorf("create topics: %w", err))
+		wait := tc.Backoff.Next()
+		if attempt == 1 || attempt%10 == 0 {
+			tc.Log.Warn("cannot create the topics, will retry", "topics", names, "attempts", attempt,
+				"retry_in", wait.Round(time.Millisecond).String(), "err", err)
+		}
+		if svc.SleepCtx(ctx, wait) != nil {
+			return false
+		}
+	}
+}
+
+func (tc *TopicCreator) attempt(ctx context.Context, adm *Admin) error {
+	if *adm == nil {
+		a, err := tc.NewAdmin()
+		if err != nil {
+			return fmt.Errorf("admin client: %w", err)
+		}
+		*adm = a
+	}
+	timeout := tc.Timeout
+	if timeout <= 0 {
+		timeout = defaultCreateTimeout
+	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	specs := make([]TopicSpec, len(tc.Specs))
+	for i, s := range tc.Specs {
+		s.Config = maps.Clone(s.Config)
+		specs[i] = s
+	}
+	return (*adm).EnsureTopics(actx, specs)
+}

@@ -1,0 +1,151 @@
+//go:build integration
+
+package ingest
+
+import (
+	"context"
+	"errors"
+	"image"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/sensornode/sensornode/libs/bus"
+	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
+)
+
+// With SENSORNODE_CREATE_TOPICS a fresh install on devstack's cloud broker
+// (which does not auto-create topics) works: the service creates its two
+// input topics and their dead-letter topics with the configured partitions
+// and min.insync.replicas, room for the largest fetched record (inputs) and
+// the largest dead letter (dead-letter topics), reports cloud-topics ready,
+// and then stores what arrives and sends malformed messages to the created
+// dead-letter topics instead of blocking on them.
+func TestIntegrationIngestCreatesTopics(t *testing.T) {
+	fx := newIFixtureNoTopics(t)
+	bootstrap := fx.st.CloudBootstrap()
+	camDLQ, tempDLQ := messages.DeadLetterTopic(fx.camTopic), messages.DeadLetterTopic(fx.tempTopic)
+	all := []string{fx.camTopic, camDLQ, fx.tempTopic, tempDLQ}
+	deleteTopicsAtEnd(t, bootstrap, all...)
+	adm := cloudAdmin(t, bootstrap)
+	for _, name := range all {
+		if n, err := adm.Partitions(context.Background(), name); !errors.Is(err, bus.ErrUnknownTopic) {
+			t.Fatalf("topic %s before the service: %d partitions, %v; want unknown", name, n, err)
+		}
+	}
+
+	cfg := fx.config()
+	cfg.CreateTopics, cfg.TopicPartitions, cfg.TopicReplicationFactor, cfg.TopicMinInsyncReplicas = true, 2, 1, 1
+	cfg.DLQMaxMessageBytes = 4 << 20 // differs from the inputs' 8 MiB fetch size
+	run := fx.start(t, cfg)
+	waitUntil(t, "cloud-topics ready", time.Minute, func() bool { return run.metric("sensornode_ready", "condition", condTopics) == 1 })
+
+	for _, tt := range []struct {
+		name     string
+		maxBytes int
+	}{
+		{fx.camTopic, cfg.Kafka.MaxFetchBytes}, {camDLQ, cfg.DLQMaxMessageBytes},
+		{fx.tempTopic, cfg.Kafka.MaxFetchBytes}, {tempDLQ, cfg.DLQMaxMessageBytes},
+	} {
+		if n, err := adm.Partitions(context.Background(), tt.name); err != nil || n != 2 {
+			t.Errorf("%s: %d partitions (%v), want 2", tt.name, n, err)
+		}
+		tc, err := adm.TopicConfig(context.Background(), tt.name)
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		want := strconv.Itoa(tt.maxBytes + bus.TopicRecordOverhead)
+		if tc["min.insync.replicas"] != "1" || tc["max.message.bytes"] != want {
+			t.Errorf("%s: min.insync.replicas %q, max.message.bytes %q; want 1 and %s", tt.name,
+				tc["min.insync.replicas"], tc["max.message.bytes"], want)
+		}
+	}
+
+	// A picture and a reading, each behind a malformed message.
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	pic := messages.NewPicture("C1", "node1", at, distinctJPEG(t, map[image.Point]*jpegsynth.Scene{}, jpegsynth.Size320x188, 1))
+	penc, err := messages.EncodePicture(pic, messages.FormBinary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renc, err := messages.EncodeTemperature(messages.TemperatureReading{NodeID: "node1", ReadAt: at, TemperatureCelsius: 41.5, Source: "sysfs"}, messages.FormBinary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := fx.producer(t)
+	publishAll(t, p, []*bus.Message{
+		{Topic: fx.camTopic, Key: []byte("garbage"), Value: []byte("this is no picture")},
+		bus.FromEncoded(fx.camTopic, penc),
+		{Topic: fx.tempTopic, Key: []byte("garbage"), Value: []byte("\x00\x01")},
+		bus.FromEncoded(fx.tempTopic, renc),
+	})
+
+	for topic, reason := range map[string]string{fx.camTopic: "unknown-form", fx.tempTopic: "unknown-form"} {
+		dl := fx.deadLetters(t, topic, 1)
+		if len(dl) != 1 {
+			t.Errorf("dead-letter topic of %s holds %d messages, want 1", topic, len(dl))
+			continue
+		}
+		if r, _ := messages.HeaderValue(dl[0].Headers, messages.HeaderDLQReason); string(r) != reason {
+			t.Errorf("dead letter of %s: reason %q, want %q", topic, r, reason)
+		}
+	}
+	waitUntil(t, "picture and reading in HDFS", time.Minute, func() bool {
+		return len(fx.pictureFiles(t)) == 1 && len(fx.readingCounts(t)) == 1
+	})
+	waitUntil(t, "offsets committed", 30*time.Second, func() bool {
+		c := fx.committed(t)
+		return c[fx.camTopic] == 2 && c[fx.tempTopic] == 2
+	})
+	for _, sum := range fx.pictureFiles(t) {
+		if sum != pic.SHA256 {
+			t.Errorf("stored picture differs from the source")
+		}
+	}
+	if got := run.metric("sensornode_ingest_topic_errors_total"); got != 0 {
+		t.Errorf("topic_errors_total = %v on a reachable cluster, want 0", got)
+	}
+}
+
+// cloudAdmin is an admin client of the cloud cluster, closed with the test.
+func cloudAdmin(t *testing.T, bootstrap string) bus.Admin {
+	t.Helper()
+	a, err := bus.NewAdmin(bus.Config{Brokers: []string{bootstrap}, ClientID: "ingest-test-admin",
+		Backend: os.Getenv("SENSORNODE_TEST_KAFKA_BACKEND")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+// deleteTopicsAtEnd deletes topics the service under test created, after
+// everything registered later (the service) has stopped.
+func deleteTopicsAtEnd(t *testing.T, bootstrap string, names ...string) {
+	t.Helper()
+	t.Cleanup(func() {
+		a, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": bootstrap, "log_level": 3})
+		if err != nil {
+			t.Logf("cleanup: %v", err)
+			return
+		}
+		defer a.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		res, err := a.DeleteTopics(ctx, names)
+		if err != nil {
+			t.Logf("cleanup: delete topics %v: %v", names, err)
+			return
+		}
+		for _, r := range res {
+			if r.Error.Code() != kafka.ErrNoError {
+				t.Logf("cleanup: delete topic %s: %v", r.Topic, r.Error)
+			}
+		}
+	})
+}
