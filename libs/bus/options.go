@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -124,4 +125,13 @@ func (m *Metrics) delivered(bytes int, seconds float64, err error) {
 		result = "error"
 	}
 	m.deliveryLatency.WithLabelValues(m.client, result).Observe(seconds)
+}
+
+// ExportLag sets g, a gauge vector labelled (topic, partition), to the lag
+// of every owned partition and drops partitions no longer owned.
+func ExportLag(g *prometheus.GaugeVec, lag map[TopicPartition]int64) {
+	g.Reset()
+	for tp, n := range lag {
+		g.WithLabelValues(tp.Topic, strconv.Itoa(int(tp.Partition))).Set(float64(n))
+	}
 }

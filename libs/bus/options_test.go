@@ -26,3 +26,15 @@ sensornode_kafka_client_errors_total{client="edge-consumer",kind="fetch"} 1
 		t.Error(err)
 	}
 }
+
+func TestExportLag(t *testing.T) {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lag"}, []string{"topic", "partition"})
+	ExportLag(g, map[TopicPartition]int64{{"node1", 0}: 5, {"node2", 3}: 0})
+	ExportLag(g, map[TopicPartition]int64{{"node1", 0}: 7})
+	if got := testutil.CollectAndCount(g); got != 1 {
+		t.Errorf("series after the second export = %d, want 1 (node2 no longer owned)", got)
+	}
+	if got := testutil.ToFloat64(g.WithLabelValues("node1", "0")); got != 7 {
+		t.Errorf("lag node1[0] = %v, want 7", got)
+	}
+}

@@ -1,8 +1,6 @@
 package ingest
 
 import (
-	"strconv"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
@@ -111,8 +109,5 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 func (m *Metrics) setLag(lag map[bus.TopicPartition]int64) {
-	m.lag.Reset()
-	for tp, n := range lag {
-		m.lag.WithLabelValues(tp.Topic, strconv.Itoa(int(tp.Partition))).Set(float64(n))
-	}
+	bus.ExportLag(m.lag, lag)
 }

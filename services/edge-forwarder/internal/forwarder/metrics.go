@@ -1,8 +1,6 @@
 package forwarder
 
 import (
-	"strconv"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
@@ -102,8 +100,5 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 func (m *Metrics) setLag(lag map[bus.TopicPartition]int64) {
-	m.lag.Reset() // drop partitions no longer owned
-	for tp, n := range lag {
-		m.lag.WithLabelValues(tp.Topic, strconv.Itoa(int(tp.Partition))).Set(float64(n))
-	}
+	bus.ExportLag(m.lag, lag)
 }
