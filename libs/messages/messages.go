@@ -28,6 +28,17 @@ const (
 	HeaderDLQError    = "sn-dlq-error"  // dead-letter: full error text
 	HeaderDLQTopic    = "sn-dlq-topic"  // dead-letter: original topic
 	HeaderDLQOffset   = "sn-dlq-offset" // dead-letter: original partition/offset "p:o"
+	// HeaderDLQTruncated marks a dead letter cut to fit its topic: the
+	// original value's size in bytes.
+	HeaderDLQTruncated = "sn-dlq-truncated"
+	// HeaderDLQHeadersDropped marks a dead letter whose original headers
+	// (and possibly part of its key) were dropped to fit its topic: how many
+	// headers were dropped.
+	HeaderDLQHeadersDropped = "sn-dlq-headers-dropped"
+	// HeaderOrigTime is the original record's Kafka timestamp (RFC 3339
+	// with nanoseconds, UTC), kept when a record is re-published (forwarded
+	// or dead-lettered) with its own timestamp left to the client.
+	HeaderOrigTime = "sn-orig-time"
 )
 
 // Content types.
