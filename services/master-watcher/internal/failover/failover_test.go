@@ -54,7 +54,7 @@ func TestSelector(t *testing.T) {
 		{name: "all down at start: nothing chosen, not ready", give: repeat("DDD", 4), want: want{None, false}},
 		{name: "primary down: fail over after F", give: seq(repeat("UUU", 3), repeat("DUU", F)), want: want{1, true},
 			wantSwitches: "1:initial->0 5:failover->1"},
-		{name: "primary down once: no switch, still ready", give: seq(repeat("UUU", 3), repeat("DUU", F-1)), want: want{0, true},
+		{name: "primary down once: no switch, not ready at once", give: seq(repeat("UUU", 3), repeat("DUU", F-1)), want: want{0, false},
 			wantSwitches: "1:initial->0"},
 		{name: "primary and secondary down: tertiary", give: seq(repeat("UUU", 3), repeat("DUU", F), repeat("DDU", F)), want: want{2, true},
 			wantSwitches: "1:initial->0 5:failover->1 7:failover->2"},
@@ -72,17 +72,22 @@ func TestSelector(t *testing.T) {
 			wantSwitches: "1:initial->0 3:failover->1"},
 		{name: "all back: primary again and ready", give: seq(repeat("UUU", 2), repeat("DDD", 10), repeat("UUU", 1)), want: want{0, true},
 			wantSwitches: "1:initial->0"},
-		{name: "tertiary first back after all down: fail over to it",
-			give: seq(repeat("UUU", 1), repeat("DDD", 5), repeat("DDU", 1)), want: want{2, true},
-			wantSwitches: "1:initial->0 7:failover->2"},
-		{name: "active dies while a higher master is up for fewer than R: take the higher one",
-			give: seq(repeat("UUU", 1), repeat("DUU", F), repeat("UDU", F)), want: want{0, true},
-			wantSwitches: "1:initial->0 3:failover->1 5:failover->0"},
+		{name: "tertiary first back after all down: fail over to it after R",
+			give: seq(repeat("UUU", 1), repeat("DDD", 5), repeat("DDU", R)), want: want{2, true},
+			wantSwitches: "1:initial->0 9:failover->2"},
+		{name: "active dies while a higher master is up for fewer than R: take the candidate below",
+			give: seq(repeat("UUU", 1), repeat("DUU", F), repeat("UDU", F)), want: want{2, true},
+			wantSwitches: "1:initial->0 3:failover->1 5:failover->2"},
+		{name: "active dies while a higher master is up for R: take the higher one",
+			give: seq(repeat("UUU", 1), repeat("DUU", F), repeat("UUU", R-F), repeat("UDU", F)), want: want{0, true},
+			wantSwitches: "1:initial->0 3:failover->1 6:failover->0"},
 	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := New(Config{Masters: 3, FailAfter: F, RecoverAfter: R})
+			// Rounds are a second apart; a hold-down of R seconds delays
+			// every fail back by a little (see holddown_test.go for more).
+			s, err := New(Config{Masters: 3, FailAfter: F, RecoverAfter: R, HoldDown: R * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,96 +149,136 @@ func TestPreviousOnSwitch(t *testing.T) {
 	}
 }
 
-// TestFlappingPrimary: a primary that answers every other probe. With F, R
-// >= 2 it never causes a switch, whether it is active or not; with smaller
-// thresholds switches stay at least min(F, R) rounds apart.
+// TestFlappingPrimary: a primary that answers every other probe. As the
+// active master it is left once (F failures within the window) and never
+// failed back to (it never has R good probes in a row); as an inactive
+// master it causes no switch at all. Without hysteresis (F = R = 1, no
+// hold-down) it switches every round, as the original did.
 func TestFlappingPrimary(t *testing.T) {
 	tests := []struct {
-		name          string
-		f, r          int
-		start         string // rounds before flapping starts
-		startActive   int
-		wantMaxSwitch int // switches during the flapping
+		name        string
+		f, r        int
+		noHold      bool
+		start       string // rounds before flapping starts
+		startActive int
+		wantSwitch  int // switches during the flapping
+		wantActive  int
 	}{
-		{name: "active primary flaps, F=2 R=2", f: 2, r: 2, start: "UUU", startActive: 0, wantMaxSwitch: 0},
-		{name: "active primary flaps, F=3 R=5", f: 3, r: 5, start: "UUU", startActive: 0, wantMaxSwitch: 0},
-		{name: "inactive primary flaps, F=2 R=2", f: 2, r: 2, start: "DUU", startActive: 1, wantMaxSwitch: 0},
-		{name: "inactive primary flaps, F=2 R=5", f: 2, r: 5, start: "DUU", startActive: 1, wantMaxSwitch: 0},
-		// No hysteresis: the original's behaviour, one switch per round.
-		{name: "no hysteresis F=1 R=1 switches every round", f: 1, r: 1, start: "UUU", startActive: 0, wantMaxSwitch: 100},
+		{name: "active primary flaps, F=2 R=2: left once", f: 2, r: 2, start: "UUU", startActive: 0, wantSwitch: 1, wantActive: 1},
+		{name: "active primary flaps, F=3 R=5: left once", f: 3, r: 5, start: "UUU", startActive: 0, wantSwitch: 1, wantActive: 1},
+		{name: "inactive primary flaps, F=2 R=2", f: 2, r: 2, start: "DUU", startActive: 1, wantSwitch: 0, wantActive: 1},
+		{name: "inactive primary flaps, F=2 R=5", f: 2, r: 5, start: "DUU", startActive: 1, wantSwitch: 0, wantActive: 1},
+		{name: "no hysteresis F=1 R=1 switches every round", f: 1, r: 1, noHold: true, start: "UUU", startActive: 0, wantSwitch: 100, wantActive: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, _ := New(Config{Masters: 3, FailAfter: tt.f, RecoverAfter: tt.r})
-			if d := s.Observe(time.Time{}, rounds(tt.start)[0]); d.Active != tt.startActive {
+			cfg := Config{Masters: 3, FailAfter: tt.f, RecoverAfter: tt.r}
+			if tt.noHold {
+				cfg.HoldDown = -1
+			}
+			s, _ := New(cfg)
+			t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			if d := s.Observe(t0, rounds(tt.start)[0]); d.Active != tt.startActive {
 				t.Fatalf("start: Active = %d, want %d", d.Active, tt.startActive)
 			}
 			const n = 100
-			switches, last := 0, uint64(0)
-			window := uint64(min(tt.f, tt.r))
+			switches := 0
 			for i := range n {
 				up := []bool{i%2 == 1, true, true} // down first, then up, ...
-				d := s.Observe(time.Time{}, up)
+				d := s.Observe(t0.Add(time.Duration(i+1)*time.Second), up)
 				if !d.Switched {
 					continue
 				}
 				switches++
-				if last != 0 && d.Round-last < window {
-					t.Errorf("switches in rounds %d and %d, want at least %d rounds apart", last, d.Round, window)
-				}
-				last = d.Round
 				if !d.Ready {
 					t.Errorf("round %d: switched to %d but not ready", d.Round, d.Active)
 				}
 			}
-			if switches > tt.wantMaxSwitch {
-				t.Errorf("%d switches in %d flapping rounds, want at most %d", switches, n, tt.wantMaxSwitch)
+			if switches != tt.wantSwitch {
+				t.Errorf("%d switches in %d flapping rounds, want %d", switches, n, tt.wantSwitch)
 			}
-			if tt.wantMaxSwitch == 0 {
-				if d := s.State(); d.Active != tt.startActive || !d.Ready {
-					t.Errorf("after flapping: Active, Ready = %d, %t; want %d, true", d.Active, d.Ready, tt.startActive)
-				}
-			}
-			if tt.wantMaxSwitch == 100 && switches < n-1 {
-				t.Errorf("F=R=1: %d switches, want one per round (the test must be able to see switching)", switches)
+			if d := s.State(); d.Active != tt.wantActive {
+				t.Errorf("after flapping: Active = %d, want %d", d.Active, tt.wantActive)
 			}
 		})
 	}
 }
 
-// TestSwitchesAtLeastMinFRApart checks the bound from the package comment on
-// random probe histories: two switches are never closer than min(F, R)
-// rounds, so any window of min(F, R) rounds holds at most one switch.
-func TestSwitchesAtLeastMinFRApart(t *testing.T) {
+// TestRulesOnRandomHistories checks the rules of the package comment on
+// random probe histories, rounds one second apart: every switch but the
+// initial one goes to the first master with R good probes in a row; a
+// failover only when F of the active master's last W probes since it
+// became active failed; a fail back never sooner than the hold-down after
+// the last failover (so at most one fail back per hold-down window).
+func TestRulesOnRandomHistories(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for trial := range 2000 {
 		n := 1 + rng.IntN(5)
 		f, r := 1+rng.IntN(5), 1+rng.IntN(5)
+		w := f + rng.IntN(5)
+		hold := time.Duration(rng.IntN(20)) * time.Second
 		pUp := rng.Float64()
-		s, _ := New(Config{Masters: n, FailAfter: f, RecoverAfter: r})
-		var last uint64
-		initial := true
-		for range 300 {
-			up := make([]bool, n)
-			for i := range up {
-				up[i] = rng.Float64() < pUp
-			}
-			d := s.Observe(time.Time{}, up)
-			if !d.Switched {
+		s, err := New(Config{Masters: n, FailAfter: f, Window: w, RecoverAfter: r, HoldDown: hold, HoldDownMax: 8 * hold})
+		if err != nil {
+			if hold == 0 {
 				continue
 			}
-			if !up[d.Active] {
-				t.Fatalf("trial %d: switched to master %d whose probe failed", trial, d.Active)
-			}
-			for j := 0; j < d.Active; j++ {
-				if up[j] {
-					t.Fatalf("trial %d: switched to %d although higher-priority %d is up", trial, d.Active, j)
+			t.Fatal(err)
+		}
+		good := make([]int, n)
+		var hist []bool // active master's results since it became active
+		var lastFailover time.Time
+		holdNow := s.State().HoldDown
+		for k := range 300 {
+			now := t0.Add(time.Duration(k) * time.Second)
+			up := make([]bool, n)
+			first := None
+			for i := range up {
+				up[i] = rng.Float64() < pUp
+				if up[i] {
+					good[i]++
+				} else {
+					good[i] = 0
+				}
+				if first == None && good[i] >= r {
+					first = i
 				}
 			}
-			if !initial && d.Round-last < uint64(min(f, r)) {
-				t.Fatalf("trial %d (F=%d R=%d): switches in rounds %d and %d", trial, f, r, last, d.Round)
+			prev := s.State()
+			if prev.Active != None {
+				hist = append(hist, up[prev.Active])
 			}
-			initial, last = false, d.Round
+			d := s.Observe(now, up)
+			if d.Ready != (d.Active != None && up[d.Active]) {
+				t.Fatalf("trial %d round %d: Ready = %t with active %d", trial, d.Round, d.Ready, d.Active)
+			}
+			if !d.Switched {
+				holdNow = d.HoldDown
+				continue
+			}
+			if d.Reason != ReasonInitial && d.Active != first {
+				t.Fatalf("trial %d round %d: %s to %d, want the first master with R=%d good probes (%d)", trial, d.Round, d.Reason, d.Active, r, first)
+			}
+			switch d.Reason {
+			case ReasonFailover:
+				fails := 0
+				for _, ok := range hist[max(0, len(hist)-w):] {
+					if !ok {
+						fails++
+					}
+				}
+				if fails < f {
+					t.Fatalf("trial %d round %d: failover with %d failures in the window, want >= F=%d", trial, d.Round, fails, f)
+				}
+				lastFailover = now
+			case ReasonFailback:
+				if !lastFailover.IsZero() && now.Sub(lastFailover) < holdNow {
+					t.Fatalf("trial %d round %d: fail back %v after a failover, hold-down %v", trial, d.Round, now.Sub(lastFailover), holdNow)
+				}
+			}
+			hist = nil
+			holdNow = d.HoldDown
 		}
 	}
 }
@@ -247,6 +292,8 @@ func TestConfigValidate(t *testing.T) {
 		{Config{Masters: 0, FailAfter: 1, RecoverAfter: 1}, true},
 		{Config{Masters: 3, FailAfter: 0, RecoverAfter: 1}, true},
 		{Config{Masters: 3, FailAfter: 1, RecoverAfter: 0}, true},
+		{Config{Masters: 3, FailAfter: 3, Window: 2, RecoverAfter: 1}, true},
+		{Config{Masters: 3, FailAfter: 1, RecoverAfter: 1, HoldDown: time.Minute, HoldDownMax: time.Second}, true},
 	}
 	for _, tt := range tests {
 		if _, err := New(tt.give); (err != nil) != tt.wantErr {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sensornode/sensornode/libs/svc"
+	"github.com/sensornode/sensornode/services/master-watcher/internal/failover"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/masters"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/sink"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/zkview"
@@ -37,11 +38,20 @@ type Config struct {
 	ProbeKeyFile    string        `envconfig:"PROBE_KEY_FILE"`
 	ProbeServerName string        `envconfig:"PROBE_SERVER_NAME"`
 
-	// FailoverAfter (F) consecutive failed probes of the active master
-	// make it fail over; FailbackAfter (R) consecutive good probes of a
-	// higher-priority master make it fail back.
-	FailoverAfter int `envconfig:"FAILOVER_AFTER" default:"2"`
-	FailbackAfter int `envconfig:"FAILBACK_AFTER" default:"5"`
+	// ProbeSlowThreshold: a probe that answers but takes longer counts as
+	// failed (0: off).
+	ProbeSlowThreshold time.Duration `envconfig:"PROBE_SLOW_THRESHOLD" default:"1s"`
+
+	// FailoverAfter (F) failed probes among the active master's last
+	// FailoverWindow (W; 0 means 2F) make it fail over; FailbackAfter (R)
+	// consecutive good probes make a master a target (fail over or fail
+	// back). A fail back waits FailbackHoldDown after the last failover,
+	// doubling per flap up to FailbackHoldDownMax.
+	FailoverAfter       int           `envconfig:"FAILOVER_AFTER" default:"2"`
+	FailoverWindow      int           `envconfig:"FAILOVER_WINDOW" default:"0"`
+	FailbackAfter       int           `envconfig:"FAILBACK_AFTER" default:"5"`
+	FailbackHoldDown    time.Duration `envconfig:"FAILBACK_HOLD_DOWN" default:"30s"`
+	FailbackHoldDownMax time.Duration `envconfig:"FAILBACK_HOLD_DOWN_MAX" default:"10m"`
 
 	// Forwarder sink: enabled when the listen address is set.
 	ForwardListenAddr     string        `envconfig:"FORWARD_LISTEN_ADDR"`
@@ -76,7 +86,8 @@ func Defaults() Config {
 	return Config{
 		AdminAddr: ":9105", LogLevel: "info", ShutdownTimeout: 10 * time.Second,
 		ProbeMode: "https", ProbeEndpoint: "/readyz", ProbeInterval: 2 * time.Second, ProbeTimeout: 2 * time.Second,
-		ProbeCAFile: DefaultCAFile, FailoverAfter: 2, FailbackAfter: 5,
+		ProbeCAFile: DefaultCAFile, ProbeSlowThreshold: time.Second, FailoverAfter: 2, FailbackAfter: 5,
+		FailbackHoldDown: 30 * time.Second, FailbackHoldDownMax: 10 * time.Minute,
 		ForwardMaxConnections: 512, ForwardDialTimeout: 5 * time.Second,
 		KubeconfigCluster: "sensornode", KubeconfigUser: "default", KubeconfigContext: "default",
 		HookTimeout: 30 * time.Second, ZooKeeperViewPath: zkview.DefaultPath,
@@ -110,8 +121,16 @@ func (c *Config) Validate() error {
 	if (c.ProbeCertFile == "") != (c.ProbeKeyFile == "") {
 		p.Addf("SENSORNODE_PROBE_CERT_FILE and SENSORNODE_PROBE_KEY_FILE go together")
 	}
+	if c.ProbeSlowThreshold < 0 || (c.ProbeSlowThreshold > 0 && c.ProbeSlowThreshold >= c.ProbeTimeout) {
+		p.Addf("SENSORNODE_PROBE_SLOW_THRESHOLD %v: want 0 (off) or below SENSORNODE_PROBE_TIMEOUT (%v)", c.ProbeSlowThreshold, c.ProbeTimeout)
+	}
 	if c.FailoverAfter < 1 || c.FailbackAfter < 1 {
 		p.Addf("SENSORNODE_FAILOVER_AFTER and SENSORNODE_FAILBACK_AFTER must be >= 1, got %d and %d", c.FailoverAfter, c.FailbackAfter)
+	} else if err := c.failoverConfig(1).Validate(); err != nil {
+		p.Addf("SENSORNODE_FAILOVER_WINDOW, SENSORNODE_FAILBACK_HOLD_DOWN(_MAX): %v", err)
+	}
+	if c.FailbackHoldDown <= 0 {
+		p.Addf("SENSORNODE_FAILBACK_HOLD_DOWN must be positive, got %v", c.FailbackHoldDown)
 	}
 	if c.ForwardListenAddr != "" {
 		if _, _, err := net.SplitHostPort(c.ForwardListenAddr); err != nil {
@@ -141,6 +160,13 @@ func (c *Config) Validate() error {
 		p.Addf("no sink configured: set SENSORNODE_FORWARD_LISTEN_ADDR, SENSORNODE_KUBECONFIG_PATH, SENSORNODE_HOOK_COMMAND and/or SENSORNODE_ZOOKEEPER_SERVERS")
 	}
 	return p.Err()
+}
+
+func (c *Config) failoverConfig(n int) failover.Config {
+	return failover.Config{
+		Masters: n, FailAfter: c.FailoverAfter, Window: c.FailoverWindow, RecoverAfter: c.FailbackAfter,
+		HoldDown: c.FailbackHoldDown, HoldDownMax: c.FailbackHoldDownMax,
+	}
 }
 
 func (c *Config) viewConfig() zkview.Config {

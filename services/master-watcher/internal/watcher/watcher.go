@@ -80,7 +80,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, ready *svc.Pro
 	if err != nil {
 		return nil, err
 	}
-	sel, err := failover.New(failover.Config{Masters: len(ms), FailAfter: cfg.FailoverAfter, RecoverAfter: cfg.FailbackAfter})
+	sel, err := failover.New(cfg.failoverConfig(len(ms)))
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +160,8 @@ func (w *Watcher) State() failover.Decision {
 // Run probes until ctx is done, with the sinks and the view running beside.
 func (w *Watcher) Run(ctx context.Context) error {
 	w.log.Info("watching masters", "masters", strings.Join(masters.URLs(w.masters), ","), "mode", w.cfg.ProbeMode,
-		"interval", w.cfg.ProbeInterval.String(), "failover_after", w.cfg.FailoverAfter, "failback_after", w.cfg.FailbackAfter)
+		"interval", w.cfg.ProbeInterval.String(), "failover_after", w.cfg.FailoverAfter, "failover_window", w.sel.Config().Window,
+		"failback_after", w.cfg.FailbackAfter, "failback_hold_down", w.cfg.FailbackHoldDown.String(), "failback_hold_down_max", w.cfg.FailbackHoldDownMax.String())
 	g, ctx := errgroup.WithContext(ctx)
 	if w.fwd != nil {
 		g.Go(func() error { return w.fwd.Run(ctx) })
@@ -256,6 +257,9 @@ func (w *Watcher) setReady(d failover.Decision, results []probe.Result) {
 	case d.Ready:
 		w.ready.Set(ReadyCondition, nil)
 		w.log.Info("ready: active master answers", "active", w.masters[d.Active].URL)
+	case d.Active != failover.None && anyUp(results):
+		w.ready.Set(ReadyCondition, fmt.Errorf("active master %s does not answer", w.masters[d.Active].URL))
+		w.log.Warn("not ready: the active master does not answer", "active", w.masters[d.Active].URL, "probes", describe(w.masters, results))
 	case d.Active == failover.None:
 		w.ready.Set(ReadyCondition, errors.New("no master has answered yet"))
 		w.log.Warn("not ready: no master answers", "probes", describe(w.masters, results))
@@ -287,6 +291,15 @@ func describe(ms []masters.Master, results []probe.Result) string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+func anyUp(results []probe.Result) bool {
+	for _, r := range results {
+		if r.OK() {
+			return true
+		}
+	}
+	return false
 }
 
 func b2f(b bool) float64 {

@@ -43,7 +43,9 @@ func testConfig(dir string, apis ...*fakeAPI) Config {
 	cfg.ProbeMode = "http"
 	cfg.ProbeInterval = testInterval
 	cfg.ProbeTimeout = time.Second // generous: never the cause of a failure on loopback
+	cfg.ProbeSlowThreshold = 500 * time.Millisecond
 	cfg.FailoverAfter, cfg.FailbackAfter = testF, testR
+	cfg.FailbackHoldDown = testInterval // one round: fail backs are timed by R here
 	cfg.ForwardListenAddr = "127.0.0.1:0"
 	cfg.ForwardMaxConnections = 64
 	cfg.ForwardDialTimeout = time.Second
@@ -267,9 +269,10 @@ func TestOriginalCases(t *testing.T) {
 	}
 }
 
-// TestFlappingPrimary: a primary whose health flips on every probe causes
-// no switch with F = R = 2 (the hysteresis window), whether it is active
-// or the watcher sits on the secondary.
+// TestFlappingPrimary: a primary whose health flips on every probe is left
+// once when it is active (F = 2 failures within the window of 2F) and never
+// failed back to (it never has R = 2 good probes in a row); when the
+// watcher sits on the secondary it causes no switch.
 func TestFlappingPrimary(t *testing.T) {
 	for _, startOn := range []string{"primary", "secondary"} {
 		t.Run("on "+startOn, func(t *testing.T) {
@@ -280,9 +283,9 @@ func TestFlappingPrimary(t *testing.T) {
 			cfg := testConfig("", p, s)
 			cfg.FailoverAfter, cfg.FailbackAfter = 2, 2
 			r := start(t, cfg)
-			want := 0
+			want, wantSwitches := 0, 1.0
 			if startOn == "secondary" {
-				want = 1
+				want, wantSwitches = 1, 0
 			}
 			within(t, r.w, 0, 3, "initial choice", func(d failover.Decision) bool { return d.Active == want && d.Ready })
 			p.setFlapping(true) // overrides the health state from now on
@@ -292,8 +295,8 @@ func TestFlappingPrimary(t *testing.T) {
 			}
 			d := r.w.State()
 			switches := testutil.ToFloat64(r.w.m.Failovers.WithLabelValues("failover")) + testutil.ToFloat64(r.w.m.Failovers.WithLabelValues("failback"))
-			if switches != 0 || d.Active != want || !d.Ready {
-				t.Errorf("after %d flapping rounds: %v switches, active %d ready %t; want 0, %d, true", d.Round-from, switches, d.Active, d.Ready, want)
+			if switches != wantSwitches || d.Active != 1 || !d.Ready {
+				t.Errorf("after %d flapping rounds: %v switches, active %d ready %t; want %v, 1, true", d.Round-from, switches, d.Active, d.Ready, wantSwitches)
 			}
 			p.mu.Lock()
 			probes := p.n
