@@ -56,7 +56,8 @@ const maxHookOutput = 8 << 10
 //	MASTER_NODE, MASTER_SINCE (RFC 3339).
 //
 // Its exit status, duration and output are logged. Run it behind a Runner
-// (without retry) so that it never blocks probing.
+// with retry so that it never blocks probing and a failed run is repeated
+// with backoff until it succeeds or a newer change replaces it.
 type Hook struct {
 	argv    []string
 	timeout time.Duration

@@ -2,10 +2,38 @@ package watcher
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/sensornode/sensornode/services/master-watcher/internal/failover"
 )
+
+// TestHookRetriedUntilItSucceeds: a hook that fails once (the node would
+// stay on a dead master) is run again with backoff until it succeeds.
+func TestHookRetriedUntilItSucceeds(t *testing.T) {
+	p := newFakeAPI(t, "primary")
+	dir := t.TempDir()
+	runs := filepath.Join(dir, "runs")
+	cfg := testConfig("", p)
+	cfg.ForwardListenAddr = ""
+	// Counts its runs in a file; the first run fails.
+	cfg.HookCommand = fmt.Sprintf(`n=$(cat %[1]s 2>/dev/null || echo 0); n=$((n+1)); echo $n > %[1]s; [ $n -ge 2 ]`, runs)
+	start(t, cfg)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(runs)
+		if strings.TrimSpace(string(b)) == "2" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hook runs after a failed first run: %q, want 2 (retried)", strings.TrimSpace(string(b)))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
 
 // TestNotReadyAsSoonAsActiveStopsAnswering: /readyz says not ready on the
 // first failed probe of the active master, before any failover.

@@ -117,7 +117,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, ready *svc.Pro
 		if err != nil {
 			return nil, err
 		}
-		w.runners = append(w.runners, sink.NewRunner("hook", h.Apply, false, log))
+		w.runners = append(w.runners, sink.NewRunner("hook", h.Apply, true, log))
 	}
 	if len(cfg.ZooKeeperServers) > 0 {
 		var popts []zkview.Option
