@@ -32,6 +32,20 @@ type Result struct {
 // OK reports whether the master answered healthy.
 func (r Result) OK() bool { return r.Err == nil }
 
+// ReasonSlow is the Reason of a probe that answered but too slowly.
+const ReasonSlow = "slow"
+
+// Slow turns a good result that took longer than threshold into a failed
+// one (reason slow): a master that answers only slowly is not healthy.
+// threshold <= 0 leaves r as it is.
+func Slow(r Result, threshold time.Duration) Result {
+	if r.OK() && threshold > 0 && r.Duration > threshold {
+		r.Err = fmt.Errorf("answered after %v, slower than %v", r.Duration.Round(time.Millisecond), threshold)
+		r.Reason = ReasonSlow
+	}
+	return r
+}
+
 // Prober probes one master. Implementations bound the probe by ctx.
 type Prober interface {
 	Probe(ctx context.Context, m masters.Master) Result

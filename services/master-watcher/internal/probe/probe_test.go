@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"io"
 	"log"
 	"math/big"
@@ -249,6 +250,27 @@ func TestTLSConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		if _, err := TLSConfig(tt.files); err == nil {
 			t.Errorf("%s: TLSConfig(%+v) = nil error, want one", tt.name, tt.files)
+		}
+	}
+}
+
+func TestSlow(t *testing.T) {
+	tests := []struct {
+		name       string
+		give       Result
+		threshold  time.Duration
+		wantOK     bool
+		wantReason string
+	}{
+		{name: "fast", give: Result{Reason: "ok", Duration: 100 * time.Millisecond}, threshold: time.Second, wantOK: true, wantReason: "ok"},
+		{name: "slow", give: Result{Reason: "ok", Duration: 1500 * time.Millisecond}, threshold: time.Second, wantOK: false, wantReason: ReasonSlow},
+		{name: "off", give: Result{Reason: "ok", Duration: time.Minute}, threshold: 0, wantOK: true, wantReason: "ok"},
+		{name: "already failed stays as it is", give: Result{Reason: "status", Err: errors.New("500"), Duration: time.Minute}, threshold: time.Second, wantOK: false, wantReason: "status"},
+	}
+	for _, tt := range tests {
+		got := Slow(tt.give, tt.threshold)
+		if got.OK() != tt.wantOK || got.Reason != tt.wantReason {
+			t.Errorf("%s: Slow(%+v, %v) = ok %t reason %q, want %t %q", tt.name, tt.give, tt.threshold, got.OK(), got.Reason, tt.wantOK, tt.wantReason)
 		}
 	}
 }

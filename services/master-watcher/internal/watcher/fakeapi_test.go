@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Health states of a fake API server.
@@ -28,7 +29,8 @@ type fakeAPI struct {
 
 	mu    sync.Mutex
 	state string
-	flap  bool // alternate 200 and 500 on every /readyz, starting with 500
+	flap  bool          // alternate 200 and 500 on every /readyz, starting with 500
+	delay time.Duration // /readyz answers after this long
 	n     int
 	srv   *http.Server
 	done  chan struct{}
@@ -64,7 +66,14 @@ func (f *fakeAPI) serve(ln net.Listener) {
 				code = http.StatusOK
 			}
 		}
+		delay := f.delay
 		f.mu.Unlock()
+		if delay > 0 {
+			select {
+			case <-time.After(delay):
+			case <-r.Context().Done():
+			}
+		}
 		w.WriteHeader(code)
 		fmt.Fprintln(w, http.StatusText(code))
 	})

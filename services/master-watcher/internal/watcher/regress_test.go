@@ -53,3 +53,18 @@ func TestNotReadyAsSoonAsActiveStopsAnswering(t *testing.T) {
 		return nil
 	})
 }
+
+// TestSlowProbeCountsAsFailed: a master answering 200 but slower than the
+// slow-probe threshold (default 1s) is left.
+func TestSlowProbeCountsAsFailed(t *testing.T) {
+	p, s := newFakeAPI(t, "primary"), newFakeAPI(t, "secondary")
+	cfg := testConfig("", p, s)
+	cfg.ProbeTimeout = 3 * time.Second
+	r := start(t, cfg)
+	within(t, r.w, 0, 3, "initial choice", func(d failover.Decision) bool { return d.Active == 0 && d.Ready })
+	from := r.w.State().Round
+	p.mu.Lock()
+	p.delay = 1200 * time.Millisecond
+	p.mu.Unlock()
+	within(t, r.w, from, uint64(2*testF+testR+1), "failover from the slow primary", func(d failover.Decision) bool { return d.Active == 1 })
+}

@@ -205,6 +205,8 @@ func (w *Watcher) round(ctx context.Context) {
 	}
 	up := make([]bool, len(results))
 	for i, r := range results {
+		r = probe.Slow(r, w.cfg.ProbeSlowThreshold)
+		results[i] = r
 		up[i] = r.OK()
 		l := w.masters[i].Label()
 		w.m.ProbeDuration.WithLabelValues(l).Observe(r.Duration.Seconds())
