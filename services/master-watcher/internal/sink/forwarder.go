@@ -37,8 +37,11 @@ type Forwarder struct {
 	slots  chan struct{}
 	wg     sync.WaitGroup
 
+	logs *logLimiter
+
 	mu     sync.Mutex
 	target *masters.Master
+	live   []masters.Master // answering masters in priority order
 	epoch  uint64
 	conns  map[*pair]struct{}
 	closed bool
@@ -57,6 +60,7 @@ func NewForwarder(cfg ForwarderConfig, log *slog.Logger, m *Metrics) (*Forwarder
 		cfg: cfg, ln: ln, log: log.With("sink", "forwarder"), m: m,
 		slots: make(chan struct{}, cfg.MaxConns),
 		conns: map[*pair]struct{}{},
+		logs:  newLogLimiter(connLogEvery),
 	}, nil
 }
 
@@ -87,6 +91,15 @@ func (f *Forwarder) SetActive(m masters.Master) {
 		f.m.ForwarderClosedOnSwitch.Add(float64(len(old)))
 		f.log.Info("closed connections to the previous master", "connections", len(old), "active", m.URL)
 	}
+}
+
+// SetLive tells the forwarder which masters answered their latest probe, in
+// priority order. When the active master refuses a connection, the
+// forwarder tries these for that connection at once, before any failover.
+func (f *Forwarder) SetLive(live []masters.Master) {
+	f.mu.Lock()
+	f.live = append(f.live[:0], live...)
+	f.mu.Unlock()
 }
 
 // Conns is the number of connections being carried.
@@ -120,7 +133,10 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		case f.slots <- struct{}{}:
 		default:
 			f.m.ForwarderAccepted.WithLabelValues("rejected_full").Inc()
-			f.log.Warn("forwarder connection limit reached, closing new connection", "client", c.RemoteAddr().String(), "max_connections", f.cfg.MaxConns)
+			if ok, n := f.logs.allow("rejected_full"); ok {
+				f.log.Warn("forwarder connection limit reached, closing new connection", "client", c.RemoteAddr().String(),
+					"max_connections", f.cfg.MaxConns, "suppressed", n)
+			}
 			c.Close()
 			continue
 		}
@@ -148,24 +164,40 @@ func (f *Forwarder) Run(ctx context.Context) error {
 
 func (f *Forwarder) handle(ctx context.Context, c net.Conn) {
 	f.mu.Lock()
-	target, epoch := f.target, f.epoch
+	target, epoch, live := f.target, f.epoch, append([]masters.Master(nil), f.live...)
 	f.mu.Unlock()
 	if target == nil {
 		f.m.ForwarderAccepted.WithLabelValues("no_master").Inc()
-		f.log.Warn("no master chosen yet, closing connection", "client", c.RemoteAddr().String())
+		if ok, n := f.logs.allow("no_master"); ok {
+			f.log.Warn("no master chosen yet, closing connection", "client", c.RemoteAddr().String(), "suppressed", n)
+		}
 		c.Close()
 		return
 	}
-	dctx, cancel := context.WithTimeout(ctx, f.cfg.DialTimeout)
-	up, err := f.dialer.DialContext(dctx, "tcp", target.Addr)
-	cancel()
+	up, err := f.dial(ctx, *target)
+	via, result := *target, "forwarded"
+	if err != nil {
+		// The active master refuses: try the live ones for this
+		// connection at once rather than drop it until the failover.
+		for _, m := range live {
+			if m.Index == target.Index {
+				continue
+			}
+			if u, err2 := f.dial(ctx, m); err2 == nil {
+				up, err, via, result = u, nil, m, "fallback"
+				break
+			}
+		}
+	}
 	if err != nil {
 		f.m.ForwarderAccepted.WithLabelValues("dial_error").Inc()
-		f.log.Warn("forwarder dial failed", "master", target.URL, "err", err)
+		if ok, n := f.logs.allow("dial_error"); ok {
+			f.log.Warn("forwarder dial failed, closing connection", "master", target.URL, "live_masters", len(live), "err", err, "suppressed", n)
+		}
 		c.Close()
 		return
 	}
-	p := &pair{client: c, upstream: up, target: target.Index}
+	p := &pair{client: c, upstream: up, target: via.Index}
 	f.mu.Lock()
 	if f.closed || f.epoch != epoch {
 		f.mu.Unlock()
@@ -175,7 +207,7 @@ func (f *Forwarder) handle(ctx context.Context, c net.Conn) {
 	}
 	f.conns[p] = struct{}{}
 	f.mu.Unlock()
-	f.m.ForwarderAccepted.WithLabelValues("forwarded").Inc()
+	f.m.ForwarderAccepted.WithLabelValues(result).Inc()
 	f.m.ForwarderConnections.Inc()
 
 	toMaster, fromMaster := p.relay()
@@ -186,6 +218,46 @@ func (f *Forwarder) handle(ctx context.Context, c net.Conn) {
 	f.m.ForwarderConnections.Dec()
 	f.m.ForwarderBytes.WithLabelValues("to_master").Add(float64(toMaster))
 	f.m.ForwarderBytes.WithLabelValues("from_master").Add(float64(fromMaster))
+}
+
+func (f *Forwarder) dial(ctx context.Context, m masters.Master) (net.Conn, error) {
+	dctx, cancel := context.WithTimeout(ctx, f.cfg.DialTimeout)
+	defer cancel()
+	return f.dialer.DialContext(dctx, "tcp", m.Addr)
+}
+
+// connLogEvery bounds the per-connection log lines: at most one per kind
+// (dial error, no master, limit reached) in this interval, with the number
+// of lines suppressed since the last one. The metrics count every one.
+const connLogEvery = 10 * time.Second
+
+// logLimiter lets one log line per key through per interval.
+type logLimiter struct {
+	every time.Duration
+	now   func() time.Time
+
+	mu         sync.Mutex
+	last       map[string]time.Time
+	suppressed map[string]int
+}
+
+func newLogLimiter(every time.Duration) *logLimiter {
+	return &logLimiter{every: every, now: time.Now, last: map[string]time.Time{}, suppressed: map[string]int{}}
+}
+
+// allow reports whether to log a line for key now and, if so, how many
+// lines were suppressed since the last one.
+func (l *logLimiter) allow(key string) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if last, ok := l.last[key]; ok && now.Sub(last) < l.every {
+		l.suppressed[key]++
+		return false, 0
+	}
+	n := l.suppressed[key]
+	l.last[key], l.suppressed[key] = now, 0
+	return true, n
 }
 
 // pair is a client connection and its connection to a master.

@@ -601,3 +601,106 @@ func BenchmarkForwarderConnect(b *testing.B) {
 	ln.Close()
 	wg.Wait()
 }
+
+// countingHandler counts log records at WARN and above.
+type countingHandler struct {
+	mu   *sync.Mutex
+	warn *int
+}
+
+func (h countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countingHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		h.mu.Lock()
+		*h.warn++
+		h.mu.Unlock()
+	}
+	return nil
+}
+func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h countingHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestForwarderRateLimitsConnectionLogs: 50 client connections refused
+// because the master is dead log a handful of WARN lines, not one each.
+func TestForwarderRateLimitsConnectionLogs(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	var mu sync.Mutex
+	warns := 0
+	m := NewMetrics(prometheus.NewRegistry())
+	f, err := NewForwarder(ForwarderConfig{ListenAddr: "127.0.0.1:0", MaxConns: 8, DialTimeout: time.Second},
+		slog.New(countingHandler{mu: &mu, warn: &warns}), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	f.SetActive(masters.Master{Index: 0, URL: "https://" + dead, Addr: dead})
+	const n = 50
+	for range n {
+		c, err := net.Dial("tcp", f.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.Read(make([]byte, 1)) // until the forwarder closes it
+		c.Close()
+	}
+	eventually(t, "every dial error counted", func() bool {
+		return testutil.ToFloat64(m.ForwarderAccepted.WithLabelValues("dial_error")) == n
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if warns > 3 {
+		t.Errorf("%d WARN lines for %d refused connections, want at most 3 (rate-limited)", warns, n)
+	}
+}
+
+// TestForwarderFallsBackToLiveMaster: the active master refuses; the
+// connection goes to the first other live master at once, and survives the
+// switch to that master.
+func TestForwarderFallsBackToLiveMaster(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := masters.Master{Index: 0, URL: "https://" + ln.Addr().String(), Addr: ln.Addr().String()}
+	ln.Close()
+	b, c3 := newEchoServer(t, "b"), newEchoServer(t, "c")
+	f, m := startForwarder(t, 4)
+	f.SetActive(dead)
+	f.SetLive([]masters.Master{b.master(1), c3.master(2)})
+	c, r := dial(t, f)
+	if got, err := roundTrip(c, r, "x"); err != nil || got != "b: x" {
+		t.Fatalf("through a refusing active master: %q, %v; want b: x", got, err)
+	}
+	if got := testutil.ToFloat64(m.ForwarderAccepted.WithLabelValues("fallback")); got != 1 {
+		t.Errorf("connections_total{result=fallback} = %v, want 1", got)
+	}
+	f.SetActive(b.master(1))
+	if got, err := roundTrip(c, r, "y"); err != nil || got != "b: y" {
+		t.Errorf("after the switch to b: %q, %v; want the connection kept", got, err)
+	}
+}
+
+func TestLogLimiter(t *testing.T) {
+	l := newLogLimiter(10 * time.Second)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := t0
+	l.now = func() time.Time { return now }
+	steps := []struct {
+		at     time.Duration
+		key    string
+		wantOK bool
+		wantN  int
+	}{
+		{0, "a", true, 0}, {time.Second, "a", false, 0}, {2 * time.Second, "a", false, 0},
+		{3 * time.Second, "b", true, 0}, {10 * time.Second, "a", true, 2}, {11 * time.Second, "a", false, 0},
+	}
+	for _, s := range steps {
+		now = t0.Add(s.at)
+		if ok, n := l.allow(s.key); ok != s.wantOK || n != s.wantN {
+			t.Errorf("allow(%q) at %v = %t, %d; want %t, %d", s.key, s.at, ok, n, s.wantOK, s.wantN)
+		}
+	}
+}

@@ -68,3 +68,30 @@ func TestSlowProbeCountsAsFailed(t *testing.T) {
 	p.mu.Unlock()
 	within(t, r.w, from, uint64(2*testF+testR+1), "failover from the slow primary", func(d failover.Decision) bool { return d.Active == 1 })
 }
+
+// TestForwarderTriesNextLiveMaster: when the active master refuses a dial,
+// a new connection through the forwarder reaches the next live master at
+// once, long before the failover (F rounds of 300ms here).
+func TestForwarderTriesNextLiveMaster(t *testing.T) {
+	p, s := newFakeAPI(t, "primary"), newFakeAPI(t, "secondary")
+	cfg := testConfig("", p, s)
+	cfg.ProbeInterval = 300 * time.Millisecond
+	cfg.FailoverAfter = 5
+	r := start(t, cfg)
+	within(t, r.w, 0, 3, "initial choice", func(d failover.Decision) bool { return d.Active == 0 && d.Ready })
+	if got, err := whoami(r.w.ForwarderAddr()); err != nil || got != "primary" {
+		t.Fatalf("before: reached %q (%v), want primary", got, err)
+	}
+	p.set(closed)
+	t0 := time.Now()
+	got, err := whoami(r.w.ForwarderAddr())
+	if err != nil || got != "secondary" {
+		t.Fatalf("new connection after the active master died: reached %q (%v), want secondary", got, err)
+	}
+	if el := time.Since(t0); el > time.Second {
+		t.Errorf("new connection took %v, want within 1s", el)
+	}
+	if d := r.w.State(); d.Active != 0 {
+		t.Logf("note: failover already happened (%+v)", d)
+	}
+}

@@ -214,6 +214,15 @@ func (w *Watcher) round(ctx context.Context) {
 		w.m.MasterUp.WithLabelValues(l).Set(b2f(r.OK()))
 	}
 	w.m.Rounds.Inc()
+	if w.fwd != nil {
+		var live []masters.Master
+		for i, ok := range up {
+			if ok {
+				live = append(live, w.masters[i])
+			}
+		}
+		w.fwd.SetLive(live)
+	}
 
 	w.mu.Lock()
 	prev := w.state
