@@ -121,8 +121,11 @@ func (c *Config) Validate() error {
 	if (c.ProbeCertFile == "") != (c.ProbeKeyFile == "") {
 		p.Addf("SENSORNODE_PROBE_CERT_FILE and SENSORNODE_PROBE_KEY_FILE go together")
 	}
-	if c.ProbeSlowThreshold < 0 || (c.ProbeSlowThreshold > 0 && c.ProbeSlowThreshold >= c.ProbeTimeout) {
-		p.Addf("SENSORNODE_PROBE_SLOW_THRESHOLD %v: want 0 (off) or below SENSORNODE_PROBE_TIMEOUT (%v)", c.ProbeSlowThreshold, c.ProbeTimeout)
+	// A threshold at or above the timeout has no effect (the timeout fails
+	// the probe first); that is allowed so that an existing short
+	// SENSORNODE_PROBE_TIMEOUT keeps working with the default threshold.
+	if c.ProbeSlowThreshold < 0 {
+		p.Addf("SENSORNODE_PROBE_SLOW_THRESHOLD %v: want 0 (off) or positive", c.ProbeSlowThreshold)
 	}
 	if c.FailoverAfter < 1 || c.FailbackAfter < 1 {
 		p.Addf("SENSORNODE_FAILOVER_AFTER and SENSORNODE_FAILBACK_AFTER must be >= 1, got %d and %d", c.FailoverAfter, c.FailbackAfter)
