@@ -79,9 +79,13 @@ func TestForwarderTriesNextLiveMaster(t *testing.T) {
 	cfg.FailoverAfter = 5
 	r := start(t, cfg)
 	within(t, r.w, 0, 3, "initial choice", func(d failover.Decision) bool { return d.Active == 0 && d.Ready })
-	if got, err := whoami(r.w.ForwarderAddr()); err != nil || got != "primary" {
-		t.Fatalf("before: reached %q (%v), want primary", got, err)
-	}
+	// The forwarder learns the choice just after the state is stored.
+	eventually(t, "forwarder to reach the primary", func() error {
+		if got, err := whoami(r.w.ForwarderAddr()); err != nil || got != "primary" {
+			return fmt.Errorf("reached %q (%v), want primary", got, err)
+		}
+		return nil
+	})
 	p.set(closed)
 	t0 := time.Now()
 	got, err := whoami(r.w.ForwarderAddr())
@@ -94,4 +98,29 @@ func TestForwarderTriesNextLiveMaster(t *testing.T) {
 	if d := r.w.State(); d.Active != 0 {
 		t.Logf("note: failover already happened (%+v)", d)
 	}
+}
+
+// TestReadinessReasonFollows: /readyz's reason is kept current while not
+// ready: first the active master alone fails, then every master.
+func TestReadinessReasonFollows(t *testing.T) {
+	p, s := newFakeAPI(t, "primary"), newFakeAPI(t, "secondary")
+	cfg := testConfig("", p, s)
+	cfg.FailoverAfter = 50 // stay on the primary
+	cfg.FailoverWindow = 50
+	r := start(t, cfg)
+	within(t, r.w, 0, 3, "initial choice", func(d failover.Decision) bool { return d.Active == 0 && d.Ready })
+	p.set(failing)
+	eventually(t, "reason: the active master does not answer", func() error {
+		if err := r.ready.Ready(); err == nil || !strings.Contains(err.Error(), "does not answer") {
+			return fmt.Errorf("readiness %v", err)
+		}
+		return nil
+	})
+	s.set(failing)
+	eventually(t, "reason: no master answers", func() error {
+		if err := r.ready.Ready(); err == nil || !strings.Contains(err.Error(), "no master answers") {
+			return fmt.Errorf("readiness %v", err)
+		}
+		return nil
+	})
 }

@@ -46,6 +46,8 @@ type Watcher struct {
 
 	mu    sync.Mutex
 	state failover.Decision
+
+	readyWhy string // the readiness reason last set; only the probe loop uses it
 }
 
 // Option configures a Watcher.
@@ -233,9 +235,7 @@ func (w *Watcher) round(ctx context.Context) {
 	if d.Switched {
 		w.switched(d, results)
 	}
-	if d.Ready != prev.Ready || d.Round == 1 {
-		w.setReady(d, results)
-	}
+	w.setReady(d, results)
 	if d.Switched || d.Ready != prev.Ready || d.Round == 1 {
 		w.publish(d)
 	}
@@ -263,17 +263,34 @@ func (w *Watcher) switched(d failover.Decision, results []probe.Result) {
 	}
 }
 
+// setReady sets the readiness condition and logs it when its reason
+// changes (ready; the active master alone does not answer; none answers).
 func (w *Watcher) setReady(d failover.Decision, results []probe.Result) {
+	var why string
 	switch {
 	case d.Ready:
+		why = "ready"
+	case d.Active == failover.None:
+		why = "none chosen"
+	case anyUp(results):
+		why = "active down"
+	default:
+		why = "all down"
+	}
+	if why == w.readyWhy {
+		return
+	}
+	w.readyWhy = why
+	switch why {
+	case "ready":
 		w.ready.Set(ReadyCondition, nil)
 		w.log.Info("ready: active master answers", "active", w.masters[d.Active].URL)
-	case d.Active != failover.None && anyUp(results):
-		w.ready.Set(ReadyCondition, fmt.Errorf("active master %s does not answer", w.masters[d.Active].URL))
-		w.log.Warn("not ready: the active master does not answer", "active", w.masters[d.Active].URL, "probes", describe(w.masters, results))
-	case d.Active == failover.None:
+	case "none chosen":
 		w.ready.Set(ReadyCondition, errors.New("no master has answered yet"))
 		w.log.Warn("not ready: no master answers", "probes", describe(w.masters, results))
+	case "active down":
+		w.ready.Set(ReadyCondition, fmt.Errorf("active master %s does not answer", w.masters[d.Active].URL))
+		w.log.Warn("not ready: the active master does not answer", "active", w.masters[d.Active].URL, "probes", describe(w.masters, results))
 	default:
 		w.ready.Set(ReadyCondition, fmt.Errorf("no master answers; keeping %s", w.masters[d.Active].URL))
 		w.log.Warn("not ready: no master answers, keeping the last choice and probing on",
