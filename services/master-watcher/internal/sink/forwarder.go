@@ -174,20 +174,40 @@ func (f *Forwarder) handle(ctx context.Context, c net.Conn) {
 		c.Close()
 		return
 	}
-	up, err := f.dial(ctx, *target)
-	via, result := *target, "forwarded"
-	if err != nil {
-		// The active master refuses: try the live ones for this
-		// connection at once rather than drop it until the failover.
-		for _, m := range live {
-			if m.Index == target.Index {
-				continue
-			}
-			if u, err2 := f.dial(ctx, m); err2 == nil {
-				up, err, via, result = u, nil, m, "fallback"
-				break
-			}
+	// The active master first, unless its latest probe failed while
+	// another answered (it may hang rather than refuse, and the dial would
+	// wait for the timeout); then the live ones, for this connection at
+	// once rather than dropping it until the failover.
+	order := make([]masters.Master, 0, len(live)+1)
+	activeLive := len(live) == 0
+	for _, m := range live {
+		activeLive = activeLive || m.Index == target.Index
+	}
+	if activeLive {
+		order = append(order, *target)
+	}
+	for _, m := range live {
+		if m.Index != target.Index {
+			order = append(order, m)
 		}
+	}
+	if !activeLive {
+		order = append(order, *target)
+	}
+	var (
+		up  net.Conn
+		err error
+		via masters.Master
+	)
+	for _, m := range order {
+		if up, err = f.dial(ctx, m); err == nil {
+			via = m
+			break
+		}
+	}
+	result := "forwarded"
+	if via.Index != target.Index {
+		result = "fallback"
 	}
 	if err != nil {
 		f.m.ForwarderAccepted.WithLabelValues("dial_error").Inc()

@@ -704,3 +704,23 @@ func TestLogLimiter(t *testing.T) {
 		}
 	}
 }
+
+// TestForwarderPrefersLiveMasterOverFailingActive: while the active
+// master's latest probe failed (it may hang rather than refuse, and a dial
+// to it would wait for the dial timeout), new connections go to a live
+// master first; once the active answers again, to it.
+func TestForwarderPrefersLiveMasterOverFailingActive(t *testing.T) {
+	a, b := newEchoServer(t, "a"), newEchoServer(t, "b")
+	f, _ := startForwarder(t, 4)
+	f.SetActive(a.master(0))
+	f.SetLive([]masters.Master{b.master(1)})
+	c, r := dial(t, f)
+	if got, err := roundTrip(c, r, "x"); err != nil || got != "b: x" {
+		t.Errorf("active master not live: %q, %v; want b: x", got, err)
+	}
+	f.SetLive([]masters.Master{a.master(0), b.master(1)})
+	c2, r2 := dial(t, f)
+	if got, err := roundTrip(c2, r2, "y"); err != nil || got != "a: y" {
+		t.Errorf("active master live again: %q, %v; want a: y", got, err)
+	}
+}
