@@ -26,7 +26,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		ForwarderAccepted: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "sensornode_master_watcher_forwarder_connections_total",
-			Help: "Connections accepted by the local forwarder, by result: forwarded, rejected_full (connection limit), no_master (none chosen yet), dial_error, switched (the active master changed while dialling).",
+			Help: "Connections accepted by the local forwarder, by result: forwarded, fallback (to a live master other than the active one, which refused or fails its probes), rejected_full (connection limit), no_master (none chosen yet), dial_error, switched (the active master changed while dialling).",
 		}, []string{"result"}),
 		ForwarderClosedOnSwitch: f.NewCounter(prometheus.CounterOpts{
 			Name: "sensornode_master_watcher_forwarder_closed_on_switch_total",
@@ -50,7 +50,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.01, 4, 8),
 		}),
 	}
-	for _, r := range []string{"forwarded", "rejected_full", "no_master", "dial_error", "switched"} {
+	for _, r := range []string{"forwarded", "fallback", "rejected_full", "no_master", "dial_error", "switched"} {
 		m.ForwarderAccepted.WithLabelValues(r)
 	}
 	for _, d := range []string{"to_master", "from_master"} {

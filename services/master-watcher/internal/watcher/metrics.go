@@ -16,6 +16,7 @@ type Metrics struct {
 	Probes        *prometheus.CounterVec
 	MasterUp      *prometheus.GaugeVec
 	Rounds        prometheus.Counter
+	HoldDown      prometheus.Gauge
 }
 
 // NewMetrics registers the metrics on reg, with every label combination of
@@ -38,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer, ms []masters.Master) *Metrics {
 		}, []string{"master"}),
 		Probes: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "sensornode_master_watcher_probes_total",
-			Help: "Probes of a master by result: ok, status (health answer not 200), refused, timeout, tls, error.",
+			Help: "Probes of a master by result: ok, status (health answer not 200), refused, timeout, tls, error, slow (answered slower than SENSORNODE_PROBE_SLOW_THRESHOLD).",
 		}, []string{"master", "result"}),
 		MasterUp: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sensornode_master_watcher_master_up",
@@ -48,6 +49,10 @@ func NewMetrics(reg prometheus.Registerer, ms []masters.Master) *Metrics {
 			Name: "sensornode_master_watcher_probe_rounds_total",
 			Help: "Probe rounds (every master probed once).",
 		}),
+		HoldDown: f.NewGauge(prometheus.GaugeOpts{
+			Name: "sensornode_master_watcher_failback_hold_down_seconds",
+			Help: "Fail-back hold-down now in force: the minimum time from a failover to the next fail back; doubles per flap, up to SENSORNODE_FAILBACK_HOLD_DOWN_MAX.",
+		}),
 	}
 	m.ActiveIndex.Set(-1)
 	for _, r := range []string{"failover", "failback"} {
@@ -56,7 +61,7 @@ func NewMetrics(reg prometheus.Registerer, ms []masters.Master) *Metrics {
 	for _, ms := range ms {
 		m.ProbeDuration.WithLabelValues(ms.Label())
 		m.MasterUp.WithLabelValues(ms.Label())
-		for _, r := range []string{"ok", "status", "refused", "timeout", "tls", "error"} {
+		for _, r := range []string{"ok", "status", "refused", "timeout", "tls", "error", "slow"} {
 			m.Probes.WithLabelValues(ms.Label(), r)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/sensornode/sensornode/services/master-watcher/internal/failover"
 )
 
@@ -46,6 +48,9 @@ func TestNotReadyAsSoonAsActiveStopsAnswering(t *testing.T) {
 	from := r.w.State().Round
 	p.set(failing)
 	within(t, r.w, from, 2, "not ready while still on the primary", func(d failover.Decision) bool { return d.Active == 0 && !d.Ready })
+	if got := testutil.ToFloat64(r.w.m.HoldDown); got != testInterval.Seconds() {
+		t.Errorf("failback_hold_down_seconds = %v, want %v", got, testInterval.Seconds())
+	}
 	eventually(t, "/readyz not ready", func() error {
 		if err := r.ready.Ready(); err == nil {
 			return fmt.Errorf("ready although the active master fails its probes")

@@ -231,6 +231,7 @@ func (w *Watcher) round(ctx context.Context) {
 	d := w.sel.Observe(w.now(), up)
 	w.state = d
 	w.mu.Unlock()
+	w.m.HoldDown.Set(d.HoldDown.Seconds())
 
 	if d.Switched {
 		w.switched(d, results)
