@@ -18,6 +18,9 @@ import (
 const (
 	condEdge  = "edge-kafka"
 	condCloud = "cloud-kafka"
+	// condPartitions fails while an edge partition is stopped (a message
+	// can be neither forwarded nor dead-lettered).
+	condPartitions = "edge-partitions"
 )
 
 // Serve runs the forwarder with its admin server until ctx is done or a
@@ -37,6 +40,8 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 	if err != nil {
 		return err
 	}
+	probe.Set(condPartitions, nil)
+	f.probe = probe
 	ec := cfg.EdgeConsumerConfig()
 	ec.Rebalance = f.Rebalance()
 	cons, err := bus.NewConsumer(ec, bus.WithLogger(log.With("client", "edge-consumer")),

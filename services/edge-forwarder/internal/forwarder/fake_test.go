@@ -193,6 +193,8 @@ type fakeProducer struct {
 	maxBytes int                                   // high-water mark of inflight
 	closed   bool
 	wg       sync.WaitGroup
+	maxMsg   int              // PublishAsync refuses larger messages with bus.ErrTooLarge (0: no limit)
+	topicErr map[string]error // deliveries to these topics fail with that error
 }
 
 type fakePending struct {
@@ -228,7 +230,9 @@ func (p *fakeProducer) deliver() {
 		pm := p.queue[0]
 		p.queue = p.queue[1:]
 		d := bus.Delivery{Topic: pm.m.Topic}
-		if p.failNext > 0 {
+		if err := p.topicErr[pm.m.Topic]; err != nil {
+			d.Err = err
+		} else if p.failNext > 0 {
 			p.failNext--
 			d.Err = errFakeTimeout
 		} else {
@@ -266,6 +270,9 @@ func (p *fakeProducer) PublishAsync(ctx context.Context, m *bus.Message, done fu
 	defer p.mu.Unlock()
 	if p.closed {
 		return bus.ErrClosed
+	}
+	if p.maxMsg > 0 && m.Size() > p.maxMsg {
+		return fmt.Errorf("fake produce %s: %d bytes > %d: %w", m.Topic, m.Size(), p.maxMsg, bus.ErrTooLarge)
 	}
 	p.queue = append(p.queue, fakePending{m: m, done: done})
 	p.inflight += m.Size()
@@ -306,6 +313,17 @@ func (p *fakeProducer) Close() error {
 func (p *fakeProducer) setDown(down bool) {
 	p.mu.Lock()
 	p.down = down
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+// setTopicErr makes deliveries to topic fail with err (nil: succeed again).
+func (p *fakeProducer) setTopicErr(topic string, err error) {
+	p.mu.Lock()
+	if p.topicErr == nil {
+		p.topicErr = map[string]error{}
+	}
+	p.topicErr[topic] = err
 	p.cond.Broadcast()
 	p.mu.Unlock()
 }

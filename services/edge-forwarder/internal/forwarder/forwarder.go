@@ -8,7 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,6 +59,8 @@ type Forwarder struct {
 	retries       map[bus.TopicPartition]*retryState
 	backoffs      map[bus.TopicPartition]*backoffState
 	lastCommit    time.Time
+	stopped       map[bus.TopicPartition]stopState // as last reported (log, metric, readiness)
+	probe         *svc.Probe                       // nil: no readiness condition
 }
 
 // retryState is a failed partition waiting to be rewound.
@@ -85,6 +88,7 @@ func New(cfg Config, prod Producer, log *slog.Logger, m *Metrics, hooks Hooks) (
 		assigned: map[bus.TopicPartition]bool{},
 		retries:  map[bus.TopicPartition]*retryState{},
 		backoffs: map[bus.TopicPartition]*backoffState{},
+		stopped:  map[bus.TopicPartition]stopState{},
 	}
 	switch cfg.Form {
 	case FormJSON:
@@ -184,10 +188,17 @@ func (f *Forwarder) handle(ctx context.Context, msg *bus.Message) error {
 		f.log.Warn("backpressure: cannot seek back; sending the message", "partition", tp.String(), "offset", msg.Offset, "err", err)
 	}
 
-	out := f.transform(msg)
-	size := out.Size()
 	f.mu.Lock()
-	e, gen := f.tr.add(tp, msg.Offset, size)
+	cause := f.tr.deadLetterCause(tp, msg.Offset)
+	f.mu.Unlock()
+	out, dead, err := f.transform(msg, cause)
+	size := 0
+	topic := ""
+	if out != nil {
+		size, topic = out.Size(), out.Topic
+	}
+	f.mu.Lock()
+	e, gen := f.tr.add(tp, msg.Offset, size, dead)
 	f.inBytes += size
 	f.inMsgs++
 	f.m.inflightBytes.Set(float64(f.inBytes))
@@ -195,12 +206,18 @@ func (f *Forwarder) handle(ctx context.Context, msg *bus.Message) error {
 	f.mu.Unlock()
 
 	start := f.now()
-	err := f.prod.PublishAsync(ctx, out, func(d bus.Delivery) {
-		f.delivered(tp, gen, e, out.Topic, size, received, start, d.Err)
+	if err != nil {
+		// Not even a dead letter can be built: a failed delivery that
+		// stops the partition.
+		f.delivered(tp, gen, e, messages.DeadLetterTopic(f.cloudTopicOf(msg.Topic)), size, received, start, err)
+		return nil
+	}
+	err = f.prod.PublishAsync(ctx, out, func(d bus.Delivery) {
+		f.delivered(tp, gen, e, topic, size, received, start, d.Err)
 	})
 	if err != nil {
 		// Not enqueued: account it as a failed delivery (rewound later).
-		f.delivered(tp, gen, e, out.Topic, size, received, start, err)
+		f.delivered(tp, gen, e, topic, size, received, start, err)
 		if ctx.Err() != nil || errors.Is(err, bus.ErrFatal) || errors.Is(err, bus.ErrClosed) {
 			return fmt.Errorf("cloud produce: %w", err)
 		}
@@ -245,54 +262,77 @@ func (f *Forwarder) waitForRoom(ctx context.Context, size int) bool {
 
 // transform maps an edge message to what the cloud gets: the same bytes on
 // the mapped topic, a re-encoded form, or a dead letter when transcoding
-// is asked for and the message cannot be decoded.
+// is asked for and the message cannot be decoded, when the result is larger
+// than the cloud's limit, or when cause is not nil (an earlier delivery
+// failed permanently). dead says the result is a dead letter; err is set
+// only when not even a dead letter fits (permanent).
 //
-// The record timestamp is not copied: the cloud record is stamped when it
-// is forwarded. The capture time travels in the message itself (sn-time
-// header, JSON date and time). An edge timestamp would make a backlog that
+// Every result is built by bus.Republished or bus.DeadLetter: the record
+// timestamp is left to the cloud client and the edge timestamp travels in
+// the sn-orig-time header. An edge timestamp would make a backlog that
 // waited out a long outage look old to the cloud topic's time-based
 // retention, and the franz client counts its delivery timeout from the
 // record timestamp, so re-sent old records would time out at once.
-func (f *Forwarder) transform(msg *bus.Message) *bus.Message {
+func (f *Forwarder) transform(msg *bus.Message, cause error) (out *bus.Message, dead bool, err error) {
 	r, err := route(f.routes, msg.Topic)
 	if err != nil {
 		return f.deadLetter(msg, f.cfg.CloudPictureTopic, err)
 	}
+	if cause != nil {
+		return f.deadLetter(msg, r.Cloud, cause)
+	}
 	if f.form == 0 {
-		return &bus.Message{Topic: r.Cloud, Key: msg.Key, Value: msg.Value, Headers: msg.Headers}
-	}
-	var enc messages.Encoded
-	switch r.Kind {
-	case messages.KindPicture:
-		var p messages.Picture
-		if p, err = messages.DecodePicture(msg.Value, msg.Headers, f.cfg.MaxPictureBytes); err == nil {
-			enc, err = messages.EncodePicture(p, f.form)
+		out = bus.Republished(msg, r.Cloud)
+	} else {
+		var enc messages.Encoded
+		switch r.Kind {
+		case messages.KindPicture:
+			var p messages.Picture
+			if p, err = messages.DecodePicture(msg.Value, msg.Headers, f.cfg.MaxPictureBytes); err == nil {
+				enc, err = messages.EncodePicture(p, f.form)
+			}
+		default:
+			var t messages.TemperatureReading
+			if t, err = messages.DecodeTemperature(msg.Value, msg.Headers); err == nil {
+				enc, err = messages.EncodeTemperature(t, f.form)
+			}
 		}
-	default:
-		var t messages.TemperatureReading
-		if t, err = messages.DecodeTemperature(msg.Value, msg.Headers); err == nil {
-			enc, err = messages.EncodeTemperature(t, f.form)
+		if err != nil {
+			return f.deadLetter(msg, r.Cloud, err)
 		}
+		// The original time travels like that of a passed-through message.
+		out = bus.Republished(&bus.Message{Key: enc.Key, Value: enc.Value, Headers: enc.Headers, Timestamp: msg.Timestamp}, r.Cloud)
 	}
-	if err != nil {
-		return f.deadLetter(msg, r.Cloud, err)
+	if size := out.Size(); size > f.cfg.Cloud.MaxMessageBytes {
+		// Transcoding can grow a message (base64 in JSON): the cloud
+		// would refuse it, now and on every retry.
+		return f.deadLetter(msg, r.Cloud, fmt.Errorf("%s on %s: %d bytes > SENSORNODE_CLOUD_KAFKA_MAX_MESSAGE_BYTES %d: %w",
+			f.cfg.Form, r.Cloud, size, f.cfg.Cloud.MaxMessageBytes, messages.ErrTooLarge))
 	}
-	return bus.FromEncoded(r.Cloud, enc)
+	return out, false, nil
 }
 
-// deadLetter wraps msg for the cloud dead-letter topic of cloudTopic.
-func (f *Forwarder) deadLetter(msg *bus.Message, cloudTopic string, err error) *bus.Message {
-	reason := messages.Reason(err)
+// cloudTopicOf returns the cloud topic of an edge topic (the picture topic
+// when it has no route).
+func (f *Forwarder) cloudTopicOf(edgeTopic string) string {
+	if r, err := route(f.routes, edgeTopic); err == nil {
+		return r.Cloud
+	}
+	return f.cfg.CloudPictureTopic
+}
+
+// deadLetter builds (bus.DeadLetter: cut to the cloud limit if needed) the
+// dead letter of msg for the dead-letter topic of cloudTopic.
+func (f *Forwarder) deadLetter(msg *bus.Message, cloudTopic string, cause error) (*bus.Message, bool, error) {
+	reason := messages.Reason(cause)
 	f.m.deadLettered.WithLabelValues(reason).Inc()
-	f.log.Warn("message cannot be transcoded; sending it to the dead-letter topic",
-		"topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "reason", reason, "err", err)
-	hs := append(append([]messages.Header(nil), msg.Headers...),
-		messages.Header{Key: messages.HeaderDLQReason, Value: []byte(reason)},
-		messages.Header{Key: messages.HeaderDLQError, Value: []byte(err.Error())},
-		messages.Header{Key: messages.HeaderDLQTopic, Value: []byte(msg.Topic)},
-		messages.Header{Key: messages.HeaderDLQOffset, Value: []byte(strconv.Itoa(int(msg.Partition)) + ":" + strconv.FormatInt(msg.Offset, 10))},
-	)
-	return &bus.Message{Topic: messages.DeadLetterTopic(cloudTopic), Key: msg.Key, Value: msg.Value, Headers: hs}
+	f.log.Warn("message cannot be forwarded; sending it to the dead-letter topic",
+		"topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "reason", reason, "err", cause)
+	out, err := bus.DeadLetter(msg, messages.DeadLetterTopic(cloudTopic), cause, f.cfg.Cloud.MaxMessageBytes)
+	if err != nil {
+		return nil, true, fmt.Errorf("%w: %w", bus.ErrTooLarge, err)
+	}
+	return out, true, nil
 }
 
 // delivered records a delivery report; it runs on the producer's delivery
@@ -339,7 +379,9 @@ func (f *Forwarder) maintain(ctx context.Context) {
 			failed = append(failed, tp)
 		}
 	}
+	stopped := f.tr.stopped()
 	f.mu.Unlock()
+	f.reportStopped(stopped)
 
 	if f.backpressured && inBytes <= f.cfg.MaxInflightBytes/2 && inMsgs <= f.cfg.MaxInflightMessages/2 && entries <= f.cfg.MaxInflightMessages/2 {
 		f.setBackpressure(false)
@@ -353,6 +395,11 @@ func (f *Forwarder) maintain(ctx context.Context) {
 		}
 		bs.lastFail = now
 		d := bs.b.Next()
+		if _, ok := stopped[tp]; ok {
+			// Stopped: nothing changes until the operator acts; retry
+			// slowly so it resumes by itself once fixed.
+			d = f.cfg.RetryBackoffMax
+		}
 		f.retries[tp] = &retryState{at: now.Add(d)}
 		f.pause([]bus.TopicPartition{tp})
 		f.log.Debug("partition paused before it is sent again", "partition", tp.String(), "retry_in", d.String())
@@ -387,6 +434,49 @@ func (f *Forwarder) maintain(ctx context.Context) {
 		f.lastCommit = now
 		f.commit(ctx, nil)
 	}
+}
+
+// reportStopped logs, counts and exports the changes of the stopped
+// partitions: an ERROR line saying what to do when a partition stops, the
+// partitions_stopped gauge, and the readiness condition.
+func (f *Forwarder) reportStopped(now map[bus.TopicPartition]stopState) {
+	changed := false
+	for tp, st := range now {
+		if old, ok := f.stopped[tp]; ok && old.reason == st.reason && old.offset == st.offset {
+			continue
+		}
+		changed = true
+		f.m.partitionStops.WithLabelValues(st.reason).Inc()
+		f.log.Error("edge partition stopped: a message can be neither forwarded nor dead-lettered; "+
+			"other partitions go on, this one is retried every SENSORNODE_RETRY_BACKOFF_MAX and nothing past it is committed. "+
+			"Fix the cause (create the dead-letter topic, or raise its max.message.bytes) and it resumes by itself",
+			"partition", tp.String(), "offset", st.offset, "reason", st.reason, "dead_letter_topic", messages.DeadLetterTopic(f.cloudTopicOf(tp.Topic)),
+			"retry_every", f.cfg.RetryBackoffMax.String(), "err", st.err)
+	}
+	for tp, st := range f.stopped {
+		if _, ok := now[tp]; !ok {
+			changed = true
+			f.log.Info("edge partition no longer stopped (its message got through, or the partition was revoked)", "partition", tp.String(), "offset", st.offset, "reason", st.reason)
+		}
+	}
+	if !changed {
+		return
+	}
+	f.stopped = now
+	f.m.partitionsStopped.Set(float64(len(now)))
+	if f.probe == nil {
+		return
+	}
+	var err error
+	if len(now) > 0 {
+		parts := make([]string, 0, len(now))
+		for tp, st := range now {
+			parts = append(parts, fmt.Sprintf("%s at offset %d (%s)", tp, st.offset, st.reason))
+		}
+		slices.Sort(parts)
+		err = fmt.Errorf("%d edge partitions stopped: %s", len(parts), strings.Join(parts, ", "))
+	}
+	f.probe.Set(condPartitions, err)
 }
 
 // commit commits, on the edge, the acknowledged offsets of parts in keep

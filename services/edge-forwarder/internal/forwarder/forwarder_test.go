@@ -17,6 +17,7 @@ import (
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
+	"github.com/sensornode/sensornode/libs/svc"
 )
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -50,6 +51,7 @@ type harness struct {
 	cons   *fakeConsumer
 	cloud  *fakeProducer
 	reg    *prometheus.Registry
+	probe  *svc.Probe
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -57,6 +59,7 @@ type harness struct {
 func startHarness(t *testing.T, cfg Config, parts []bus.TopicPartition, fill func(c *fakeConsumer)) *harness {
 	t.Helper()
 	cloud := newFakeProducer()
+	cloud.maxMsg = cfg.Cloud.MaxMessageBytes
 	cons := newFakeConsumer(cloud, parts...)
 	if fill != nil {
 		fill(cons)
@@ -67,8 +70,11 @@ func startHarness(t *testing.T, cfg Config, parts []bus.TopicPartition, fill fun
 		t.Fatal(err)
 	}
 	cons.reb = f.Rebalance()
+	probe := svc.NewProbe(reg)
+	probe.Set(condPartitions, nil)
+	f.probe = probe
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, f: f, cons: cons, cloud: cloud, reg: reg, cancel: cancel, done: make(chan error, 1)}
+	h := &harness{t: t, f: f, cons: cons, cloud: cloud, reg: reg, probe: probe, cancel: cancel, done: make(chan error, 1)}
 	go func() { h.done <- f.Run(ctx, cons) }()
 	t.Cleanup(func() { h.stop() })
 	return h
@@ -364,7 +370,10 @@ func TestTranscode(t *testing.T) {
 				t.Fatal(err)
 			}
 			old := time.Now().Add(-48 * time.Hour) // a backlog from a long outage
-			out := f.transform(&bus.Message{Topic: tt.topic, Value: tt.value, Headers: tt.headers, Timestamp: old})
+			out, _, err := f.transform(&bus.Message{Topic: tt.topic, Value: tt.value, Headers: tt.headers, Timestamp: old}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if out.Topic != tt.wantTopic {
 				t.Fatalf("topic = %q, want %q", out.Topic, tt.wantTopic)
 			}
@@ -450,7 +459,7 @@ func TestTrackerCommitsOnlyContiguousAcks(t *testing.T) {
 			entries := map[int64]*entry{}
 			var gen uint64
 			for _, off := range tt.sent {
-				entries[off], gen = tr.add(tp, off, 1)
+				entries[off], gen = tr.add(tp, off, 1, false)
 			}
 			for _, r := range tt.reports {
 				var err error

@@ -171,7 +171,8 @@ type sent struct {
 	off int64
 }
 
-// fingerprint identifies a record by its key, value and headers.
+// fingerprint identifies a record by its key, value and headers, without
+// the sn-orig-time header the forwarder adds.
 func fingerprint(key, value []byte, hs []messages.Header) [32]byte {
 	h := sha256.New()
 	for _, b := range [][]byte{key, value} {
@@ -179,6 +180,9 @@ func fingerprint(key, value []byte, hs []messages.Header) [32]byte {
 		h.Write(b)
 	}
 	for _, x := range hs {
+		if x.Key == messages.HeaderOrigTime {
+			continue
+		}
 		_ = binary.Write(h, binary.BigEndian, int64(len(x.Key)))
 		h.Write([]byte(x.Key))
 		_ = binary.Write(h, binary.BigEndian, int64(len(x.Value)))

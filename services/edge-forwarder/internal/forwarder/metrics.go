@@ -25,6 +25,9 @@ type Metrics struct {
 	lag            *prometheus.GaugeVec
 	commits        *prometheus.CounterVec
 	topicErrors    *prometheus.CounterVec
+
+	partitionsStopped prometheus.Gauge
+	partitionStops    *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics on reg.
@@ -46,7 +49,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		deadLettered: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "sensornode_forwarder_dead_lettered_total",
-			Help: "Messages that could not be transcoded and went to the cloud dead-letter topic, by reason.",
+			Help: "Messages sent to the cloud dead-letter topic (not transcodable, or too large for the cloud after transcoding), by reason; counted on each send attempt.",
 		}, []string{"reason"}),
 		rewinds: f.NewCounter(prometheus.CounterOpts{
 			Name: "sensornode_forwarder_rewinds_total",
@@ -88,6 +91,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sensornode_forwarder_topic_errors_total",
 			Help: "Failed topic administration calls on the cloud cluster, by operation (create: SENSORNODE_CREATE_TOPICS, retried).",
 		}, []string{"op"}),
+		partitionsStopped: f.NewGauge(prometheus.GaugeOpts{
+			Name: "sensornode_forwarder_partitions_stopped",
+			Help: "Edge partitions stopped because a message can be neither forwarded nor dead-lettered (e.g. the cloud dead-letter topic is missing); retried every SENSORNODE_RETRY_BACKOFF_MAX. Alert when above 0.",
+		}),
+		partitionStops: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sensornode_forwarder_partition_stops_total",
+			Help: "Times an edge partition stopped, by reason (dead-letter-topic-missing, dead-letter-too-large, dead-letter-refused, topic-missing).",
+		}, []string{"reason"}),
+	}
+	for _, r := range stopReasons() {
+		m.partitionStops.WithLabelValues(r)
 	}
 	for _, r := range messages.Reasons() {
 		m.deadLettered.WithLabelValues(r)

@@ -35,12 +35,29 @@ type partTrack struct {
 	// be rewound to its oldest unacknowledged message.
 	failed  bool
 	failErr error
+	// deadLetter holds the edge offsets whose delivery failed permanently,
+	// with the cause: when they come again after the rewind, they go to
+	// the dead-letter topic. An entry goes when the offset is acknowledged.
+	deadLetter map[int64]error
+	// stop is set while the partition is stopped: a message at stop.offset
+	// can be neither delivered nor dead-lettered. The partition is retried
+	// slowly; it is cleared once everything up to stop.offset is
+	// acknowledged.
+	stop *stopState
+}
+
+// stopState says why a partition stopped.
+type stopState struct {
+	offset int64
+	reason string
+	err    error
 }
 
 // entry is one forwarded message.
 type entry struct {
 	offset int64
 	size   int
+	dead   bool // a dead letter, not the message itself
 	done   bool // a delivery report arrived
 	ok     bool // ... and it was an acknowledgement
 }
@@ -60,9 +77,9 @@ func (t *tracker) part(tp bus.TopicPartition) *partTrack {
 
 // add records a consumed message about to be sent and returns its entry
 // and the partition's generation.
-func (t *tracker) add(tp bus.TopicPartition, offset int64, size int) (*entry, uint64) {
+func (t *tracker) add(tp bus.TopicPartition, offset int64, size int, dead bool) (*entry, uint64) {
 	p := t.part(tp)
-	e := &entry{offset: offset, size: size}
+	e := &entry{offset: offset, size: size, dead: dead}
 	p.queue = append(p.queue, e)
 	p.pending++
 	t.entries++
@@ -81,18 +98,33 @@ func (t *tracker) report(tp bus.TopicPartition, gen uint64, e *entry, err error)
 	e.ok = err == nil
 	p.pending--
 	if err != nil {
+		switch act, reason := classify(err, e.dead); act {
+		case actDeadLetter:
+			if p.deadLetter == nil {
+				p.deadLetter = map[int64]error{}
+			}
+			p.deadLetter[e.offset] = err
+		case actStop:
+			if p.stop == nil || e.offset < p.stop.offset {
+				p.stop = &stopState{offset: e.offset, reason: reason, err: err}
+			}
+		}
 		if !p.failed {
 			p.failed, p.failErr = true, err
 			return true
 		}
 		return false
 	}
+	delete(p.deadLetter, e.offset)
 	// Pop the acknowledged head: the committable offset moves forward only
 	// over an unbroken run of acknowledgements.
 	n := 0
 	for n < len(p.queue) && p.queue[n].ok {
 		p.acked = p.queue[n].offset + 1
 		n++
+	}
+	if p.stop != nil && p.acked > p.stop.offset {
+		p.stop = nil // the message that stopped the partition got through
 	}
 	if n > 0 {
 		clear(p.queue[:n])
@@ -161,6 +193,26 @@ func (t *tracker) pendingOf(parts []bus.TopicPartition) int {
 		}
 	}
 	return n
+}
+
+// deadLetterCause returns the cause when the message at offset of tp must
+// go to the dead-letter topic.
+func (t *tracker) deadLetterCause(tp bus.TopicPartition, offset int64) error {
+	if p := t.parts[tp]; p != nil {
+		return p.deadLetter[offset]
+	}
+	return nil
+}
+
+// stopped lists the stopped partitions.
+func (t *tracker) stopped() map[bus.TopicPartition]stopState {
+	out := map[bus.TopicPartition]stopState{}
+	for tp, p := range t.parts {
+		if p.stop != nil {
+			out[tp] = *p.stop
+		}
+	}
+	return out
 }
 
 // drop forgets partitions (revoked).

@@ -16,9 +16,9 @@ func TestTrackerEntries(t *testing.T) {
 	var ea [4]*entry
 	var ga uint64
 	for i := range ea {
-		ea[i], ga = tr.add(a, int64(i), 1)
+		ea[i], ga = tr.add(a, int64(i), 1, false)
 	}
-	eb, gb := tr.add(b, 0, 1)
+	eb, gb := tr.add(b, 0, 1, false)
 	steps := []struct {
 		name string
 		do   func()
