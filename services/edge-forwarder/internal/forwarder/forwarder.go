@@ -60,7 +60,11 @@ type Forwarder struct {
 	backoffs      map[bus.TopicPartition]*backoffState
 	lastCommit    time.Time
 	stopped       map[bus.TopicPartition]stopState // as last reported (log, metric, readiness)
-	probe         *svc.Probe                       // nil: no readiness condition
+	// held are stopped partitions paused behind their stopped message
+	// while it is tried again: nothing after it is sent (again) until it
+	// got through.
+	held  map[bus.TopicPartition]bool
+	probe *svc.Probe // nil: no readiness condition
 }
 
 // retryState is a failed partition waiting to be rewound.
@@ -89,6 +93,7 @@ func New(cfg Config, prod Producer, log *slog.Logger, m *Metrics, hooks Hooks) (
 		retries:  map[bus.TopicPartition]*retryState{},
 		backoffs: map[bus.TopicPartition]*backoffState{},
 		stopped:  map[bus.TopicPartition]stopState{},
+		held:     map[bus.TopicPartition]bool{},
 	}
 	switch cfg.Form {
 	case FormJSON:
@@ -164,10 +169,21 @@ func (f *Forwarder) handle(ctx context.Context, msg *bus.Message) error {
 	f.mu.Lock()
 	over := f.overLocked(msg.Size())
 	failed := f.tr.parts[tp] != nil && f.tr.parts[tp].failed
+	stop := f.tr.parts[tp] != nil && f.tr.parts[tp].stop != nil && msg.Offset > f.tr.parts[tp].stop.offset
 	f.mu.Unlock()
 	if failed {
 		f.pause([]bus.TopicPartition{tp})
 		return nil
+	}
+	if stop {
+		// The partition is stopped and its stopped message is being tried
+		// again: hold what follows until it got through, rather than send
+		// it again on every slow retry.
+		if err := f.cons.Seek(bus.Offset{TopicPartition: tp, Offset: msg.Offset}); err == nil {
+			f.held[tp] = true
+			f.pause([]bus.TopicPartition{tp})
+			return nil
+		}
 	}
 	if over && !f.backpressured {
 		over = !f.waitForRoom(ctx, msg.Size())
@@ -382,6 +398,15 @@ func (f *Forwarder) maintain(ctx context.Context) {
 	stopped := f.tr.stopped()
 	f.mu.Unlock()
 	f.reportStopped(stopped)
+	for tp := range f.held {
+		if _, ok := stopped[tp]; ok || f.retries[tp] != nil {
+			continue
+		}
+		delete(f.held, tp)
+		if !f.backpressured {
+			f.resume([]bus.TopicPartition{tp})
+		}
+	}
 
 	if f.backpressured && inBytes <= f.cfg.MaxInflightBytes/2 && inMsgs <= f.cfg.MaxInflightMessages/2 && entries <= f.cfg.MaxInflightMessages/2 {
 		f.setBackpressure(false)
@@ -510,7 +535,7 @@ func (f *Forwarder) setBackpressure(on bool) {
 	f.backpressured = on
 	var parts []bus.TopicPartition
 	for tp := range f.assigned {
-		if on || f.retries[tp] == nil {
+		if on || (f.retries[tp] == nil && !f.held[tp]) {
 			parts = append(parts, tp)
 		}
 	}
@@ -565,6 +590,7 @@ func (f *Forwarder) onAssigned(parts []bus.TopicPartition) {
 	for _, tp := range parts {
 		f.assigned[tp] = true
 		delete(f.retries, tp)
+		delete(f.held, tp)
 	}
 	f.newlyAssigned = append(f.newlyAssigned, parts...)
 }
@@ -603,6 +629,7 @@ func (f *Forwarder) onRevoked(parts []bus.TopicPartition, lost bool) {
 	for _, tp := range parts {
 		delete(f.assigned, tp)
 		delete(f.retries, tp)
+		delete(f.held, tp)
 		delete(f.backoffs, tp)
 	}
 	revoked := map[bus.TopicPartition]bool{}
