@@ -320,12 +320,17 @@ func (in *Ingester) flush(tp bus.TopicPartition) error {
 	return nil
 }
 
-// dropBatch forgets a partition's buffered readings without writing them
-// (its offsets were not committed: they are consumed again).
+// dropBatch forgets a partition's buffered readings without writing them.
+// It rewinds the partition's commit point to the first of them, so that no
+// commit (on shutdown, on revoke) passes an unwritten reading: they are
+// consumed again.
 func (in *Ingester) dropBatch(tp bus.TopicPartition) {
 	b := in.batches[tp]
 	if b == nil {
 		return
+	}
+	if p := in.parts[tp]; p != nil && (p.next < 0 || b.first < p.next) {
+		p.next = b.first
 	}
 	for _, f := range b.files {
 		in.index.forget(f.ids)
