@@ -27,10 +27,6 @@ const (
 	condHDFS  = "hdfs"
 )
 
-// HeaderDLQTruncated marks a dead letter whose value was cut to fit the
-// dead-letter topic; its value is the original value's size.
-const HeaderDLQTruncated = "sn-dlq-truncated"
-
 // errHDFS marks failures of HDFS (as opposed to the dead-letter topic).
 var errHDFS = errors.New("hdfs")
 
@@ -340,19 +336,13 @@ func (in *Ingester) dropBatch(tp bus.TopicPartition) {
 }
 
 // deadLetter sends a malformed message, with the reason, to the
-// dead-letter topic of its topic.
+// dead-letter topic of its topic (bus.DeadLetter: stamped now, original time
+// in a header, cut to fit DLQMaxMessageBytes).
 func (in *Ingester) deadLetter(ctx context.Context, msg *bus.Message, kind string, cause error) error {
 	reason := messages.Reason(cause)
-	hs := append(append([]messages.Header(nil), msg.Headers...),
-		messages.Header{Key: messages.HeaderDLQReason, Value: []byte(reason)},
-		messages.Header{Key: messages.HeaderDLQError, Value: []byte(truncate(cause.Error(), 1024))},
-		messages.Header{Key: messages.HeaderDLQTopic, Value: []byte(msg.Topic)},
-		messages.Header{Key: messages.HeaderDLQOffset, Value: []byte(strconv.Itoa(int(msg.Partition)) + ":" + strconv.FormatInt(msg.Offset, 10))},
-	)
-	out := &bus.Message{Topic: messages.DeadLetterTopic(msg.Topic), Key: msg.Key, Value: msg.Value, Headers: hs, Timestamp: msg.Timestamp}
-	if limit := in.cfg.DLQMaxMessageBytes - 4096; out.Size() > limit {
-		out.Value = out.Value[:max(0, limit-(out.Size()-len(out.Value)))]
-		out.Headers = append(out.Headers, messages.Header{Key: HeaderDLQTruncated, Value: []byte(strconv.Itoa(len(msg.Value)))})
+	out, err := bus.DeadLetter(msg, messages.DeadLetterTopic(msg.Topic), cause, in.cfg.DLQMaxMessageBytes)
+	if err != nil {
+		return err
 	}
 	if _, err := in.dlq.Publish(ctx, out); err != nil {
 		return fmt.Errorf("dead-letter to %s: %w", out.Topic, err)
@@ -362,13 +352,6 @@ func (in *Ingester) deadLetter(ctx context.Context, msg *bus.Message, kind strin
 	in.log.Warn("malformed message sent to the dead-letter topic", "topic", msg.Topic, "partition", msg.Partition,
 		"offset", msg.Offset, "dlq", out.Topic, "reason", reason, "err", cause)
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }
 
 // tmpName is a unique temporary path for a file of partition tp; the
