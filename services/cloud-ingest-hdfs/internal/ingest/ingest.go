@@ -8,6 +8,7 @@ package ingest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -288,13 +289,11 @@ func (in *Ingester) flush(tp bus.TopicPartition) error {
 	}
 	files := b.sorted()
 	for _, f := range files {
-		name := f.dir + "/" + tempFileName(tp.Topic, tp.Partition, f.first, f.last, in.cfg.TemperatureFormat)
-		_, exists, err := in.fs.Stat(name)
+		name, done, err := in.fileFor(tp, f)
 		if err != nil {
-			in.m.hdfsErrors.WithLabelValues("stat").Inc()
-			return fmt.Errorf("%w: stat %s: %v", errHDFS, name, err)
+			return err
 		}
-		if exists {
+		if done {
 			continue
 		}
 		start := in.now()
@@ -314,6 +313,59 @@ func (in *Ingester) flush(tp bus.TopicPartition) error {
 	in.m.pending.Set(float64(len(in.index.pending)))
 	in.probe.Set(condHDFS, nil)
 	return nil
+}
+
+// fileFor returns the path f is written to, and whether it is already
+// there. The name is the offsets' (tempFileName). An existing file of that
+// name counts as written only if it holds every reading of f (an earlier
+// attempt of this flush); if it holds other readings (the topic was
+// deleted and recreated, so its offsets restarted) or cannot be parsed, f
+// goes under the same name plus a hash of its content, which a retry finds
+// again. The existing file is kept as it is.
+func (in *Ingester) fileFor(tp bus.TopicPartition, f *tempFile) (string, bool, error) {
+	base := tempFileName(tp.Topic, tp.Partition, f.first, f.last, in.cfg.TemperatureFormat)
+	name := f.dir + "/" + base
+	for attempt := 0; ; attempt++ {
+		_, exists, err := in.fs.Stat(name)
+		if err != nil {
+			in.m.hdfsErrors.WithLabelValues("stat").Inc()
+			return "", false, fmt.Errorf("%w: stat %s: %v", errHDFS, name, err)
+		}
+		if !exists {
+			return name, false, nil
+		}
+		data, err := in.fs.ReadFile(name)
+		if err != nil {
+			in.m.hdfsErrors.WithLabelValues("read").Inc()
+			return "", false, fmt.Errorf("%w: read %s: %v", errHDFS, name, err)
+		}
+		rs, perr := parseReadings(data, in.cfg.TemperatureFormat)
+		have := make(map[string]struct{}, len(rs))
+		for _, r := range rs {
+			have[r.identity()] = struct{}{}
+		}
+		holds := perr == nil
+		for _, id := range f.ids {
+			if _, ok := have[id]; !ok {
+				holds = false
+				break
+			}
+		}
+		if holds {
+			return name, true, nil
+		}
+		if attempt > 0 {
+			// A content-hash name holding other content: cannot happen
+			// short of a hash collision or a foreign writer.
+			return "", false, bus.Permanent(fmt.Errorf("readings file %s exists with other readings", name))
+		}
+		sum := sha256.Sum256(f.buf.Bytes())
+		alt := strings.TrimSuffix(base, "."+in.cfg.TemperatureFormat) + "+" + hex.EncodeToString(sum[:4]) + "." + in.cfg.TemperatureFormat
+		in.m.fileClashes.Inc()
+		in.log.Warn("a readings file of the same offsets holds other readings (was the topic deleted and recreated?); it is kept, the new readings go to another name",
+			"path", name, "new_path", f.dir+"/"+alt, "parse_err", perr)
+		name = f.dir + "/" + alt
+	}
 }
 
 // dropBatch forgets a partition's buffered readings without writing them.

@@ -28,6 +28,7 @@ type Metrics struct {
 	deadLettered *prometheus.CounterVec
 	hdfsErrors   *prometheus.CounterVec
 	conflicts    prometheus.Counter
+	fileClashes  prometheus.Counter
 	tmpRemoved   prometheus.Counter
 	pending      prometheus.Gauge
 	blocked      prometheus.Gauge
@@ -68,6 +69,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		conflicts: f.NewCounter(prometheus.CounterOpts{
 			Name: "sensornode_ingest_picture_conflicts_total",
 			Help: "Pictures whose file already existed with a different size (kept as it was).",
+		}),
+		fileClashes: f.NewCounter(prometheus.CounterOpts{
+			Name: "sensornode_ingest_reading_file_conflicts_total",
+			Help: "Readings files whose offset name was taken by a file holding other readings (topic recreated); written under a name with a content hash.",
 		}),
 		tmpRemoved: f.NewCounter(prometheus.CounterOpts{
 			Name: "sensornode_ingest_tmp_files_removed_total",
