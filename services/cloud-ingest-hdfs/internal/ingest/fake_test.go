@@ -341,8 +341,14 @@ func (a *fakeAdmin) TopicConfig(context.Context, string) (map[string]string, err
 	return nil, errors.New("fake: not implemented")
 }
 
-func (a *fakeAdmin) Partitions(context.Context, string) (int, error) {
-	return 0, errors.New("fake: not implemented")
+func (a *fakeAdmin) Partitions(_ context.Context, topic string) (int, error) {
+	if a.topics == nil {
+		return 0, errors.New("fake: not implemented")
+	}
+	if !a.topics.has(topic) {
+		return 0, fmt.Errorf("fake: topic %s: %w", topic, bus.ErrUnknownTopic)
+	}
+	return 1, nil
 }
 
 func (a *fakeAdmin) Close() error {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -26,7 +27,15 @@ import (
 const (
 	condKafka = "cloud-kafka"
 	condHDFS  = "hdfs"
+	// condStopped is unmet while a partition is stopped on a permanent
+	// error (see stop).
+	condStopped = "partitions"
 )
+
+// stoppedRetry is how often the message of a stopped partition is tried
+// again: slowly, since only an operator's fix (a topic created, a limit
+// raised) makes it succeed.
+const stoppedRetry = time.Minute
 
 // errHDFS marks failures of HDFS (as opposed to the dead-letter topic).
 var errHDFS = errors.New("hdfs")
@@ -52,6 +61,10 @@ type Ingester struct {
 	cleanup    map[bus.TopicPartition]bool
 	paused     bool
 	blocked    *blockedOp
+	stopped    map[bus.TopicPartition]*blockedOp
+	stopRetry  time.Duration
+	newAdmin   func() (bus.Admin, error)
+	admin      bus.Admin
 	backoff    svc.Backoff
 	lastCheck  time.Time
 	lastCommit time.Time
@@ -96,14 +109,22 @@ func New(cfg Config, fs FS, dlq bus.Publisher, log *slog.Logger, m *Metrics, pro
 	return &Ingester{
 		cfg: cfg, fs: fs, dlq: dlq, log: log, m: m, probe: probe, now: time.Now,
 		pictures: pl, tempDirs: tl,
-		parts:    map[bus.TopicPartition]*partState{},
-		batches:  map[bus.TopicPartition]*tempBatch{},
-		index:    newReadingIndex(cfg.TemperatureIndexDirs),
-		assigned: map[bus.TopicPartition]bool{},
-		cleanup:  map[bus.TopicPartition]bool{},
-		backoff:  svc.Backoff{Min: 200 * time.Millisecond, Max: cfg.RetryBackoffMax},
+		parts:     map[bus.TopicPartition]*partState{},
+		batches:   map[bus.TopicPartition]*tempBatch{},
+		index:     newReadingIndex(cfg.TemperatureIndexDirs),
+		assigned:  map[bus.TopicPartition]bool{},
+		cleanup:   map[bus.TopicPartition]bool{},
+		stopped:   map[bus.TopicPartition]*blockedOp{},
+		stopRetry: stoppedRetry,
+		backoff:   svc.Backoff{Min: 200 * time.Millisecond, Max: cfg.RetryBackoffMax},
 	}, nil
 }
+
+// CheckTopicsWith lets the ingester ask the cluster whether a dead-letter
+// topic exists when publishing to it fails: a missing one is a permanent
+// error (see stop), not one to retry forever. The admin client is created
+// on first use and closed when Run returns.
+func (in *Ingester) CheckTopicsWith(newAdmin func() (bus.Admin, error)) { in.newAdmin = newAdmin }
 
 // Rebalance returns the callbacks for the consumer's config.
 func (in *Ingester) Rebalance() bus.Rebalance {
@@ -117,6 +138,7 @@ const pollWait = 100 * time.Millisecond
 func (in *Ingester) Run(ctx context.Context, cons bus.Consumer) error {
 	in.cons = cons
 	in.lastCommit = in.now()
+	in.reportStopped()
 	in.checkHDFS()
 	var err error
 	for ctx.Err() == nil {
@@ -136,22 +158,38 @@ func (in *Ingester) Run(ctx context.Context, cons bus.Consumer) error {
 		}
 		in.applyAssignment()
 		if msg != nil {
-			if in.paused {
+			if op := in.stopped[msg.TopicPartition()]; op != nil {
+				// Fetched before the pause took effect: fetched again
+				// once the stopped message is stored.
+				if err = in.putBackAt(msg.TopicPartition(), op.msg.Offset+1); err != nil {
+					break
+				}
+			} else if in.paused {
 				if err = in.putBack(msg); err != nil {
 					break
 				}
 			} else if perr := in.process(ctx, msg); perr != nil {
-				in.block(&blockedOp{msg: msg}, perr)
+				if bus.IsPermanent(perr) {
+					in.stop(msg, perr)
+				} else {
+					in.block(&blockedOp{msg: msg}, perr)
+				}
 			}
 		}
 		if in.blocked != nil {
 			in.retry(ctx)
+		}
+		if len(in.stopped) > 0 {
+			in.retryStopped(ctx)
 		}
 		if in.blocked == nil {
 			in.maintain(ctx)
 		}
 	}
 	in.finish()
+	if in.admin != nil {
+		_ = in.admin.Close()
+	}
 	return err
 }
 
@@ -255,7 +293,11 @@ func (in *Ingester) bufferReading(msg *bus.Message, t messages.TemperatureReadin
 	}
 	d := in.index.dir(dir)
 	if d == nil {
-		ids, err := loadDir(in.fs, dir, in.cfg.TemperatureFormat)
+		ids, err := loadDir(in.fs, dir, in.cfg.TemperatureFormat, func(name string, err error) {
+			in.m.unreadable.Inc()
+			in.log.Warn("a file in a readings directory does not parse as readings; it is kept and left out of duplicate detection (move it away if it does not belong there)",
+				"path", name, "err", err)
+		})
 		if err != nil {
 			in.m.hdfsErrors.WithLabelValues("read").Inc()
 			return fmt.Errorf("%w: index %s: %v", errHDFS, dir, err)
@@ -397,13 +439,95 @@ func (in *Ingester) deadLetter(ctx context.Context, msg *bus.Message, kind strin
 		return err
 	}
 	if _, err := in.dlq.Publish(ctx, out); err != nil {
-		return fmt.Errorf("dead-letter to %s: %w", out.Topic, err)
+		err = fmt.Errorf("dead-letter to %s: %w", out.Topic, err)
+		if !bus.IsPermanent(err) && in.topicMissing(ctx, out.Topic) {
+			err = bus.Permanent(fmt.Errorf("%w (the dead-letter topic does not exist)", err))
+		}
+		return err
 	}
 	in.m.deadLettered.WithLabelValues(reason).Inc()
 	in.m.messages.WithLabelValues(kind, resultDeadLetter).Inc()
 	in.log.Warn("malformed message sent to the dead-letter topic", "topic", msg.Topic, "partition", msg.Partition,
 		"offset", msg.Offset, "dlq", out.Topic, "reason", reason, "err", cause)
 	return nil
+}
+
+// topicMissing reports whether the cluster says topic does not exist (not
+// whether it cannot be reached: then it is not known to be missing).
+func (in *Ingester) topicMissing(ctx context.Context, topic string) bool {
+	if in.newAdmin == nil {
+		return false
+	}
+	if in.admin == nil {
+		a, err := in.newAdmin()
+		if err != nil {
+			in.log.Debug("admin client", "err", err)
+			return false
+		}
+		in.admin = a
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := in.admin.Partitions(cctx, topic)
+	return errors.Is(err, bus.ErrUnknownTopic)
+}
+
+// stop stops one partition on a permanent error of msg (a message that can
+// be neither stored nor dead-lettered): only that partition is paused, the
+// others keep flowing; nothing of it is committed past msg. msg is tried
+// again every stopRetry, so the partition resumes by itself once the cause
+// is fixed. It is loud: an ERROR log line, sensornode_ingest_stopped_partitions
+// and the readiness condition "partitions".
+func (in *Ingester) stop(msg *bus.Message, err error) {
+	tp := msg.TopicPartition()
+	op := &blockedOp{msg: msg, err: err, retryAt: in.now().Add(in.stopRetry)}
+	in.stopped[tp] = op
+	in.pauseParts([]bus.TopicPartition{tp})
+	in.log.Error("partition stopped: a message can be neither stored nor dead-lettered; "+
+		"fix the cause (create the dead-letter topic, raise its max.message.bytes and DLQ_MAX_MESSAGE_BYTES, grant access); "+
+		"the other partitions go on, this one resumes by itself once the message succeeds",
+		"partition", tp.String(), "offset", msg.Offset, "err", err, "retry_every", in.stopRetry)
+	in.reportStopped()
+}
+
+// retryStopped tries the messages of stopped partitions whose time has come.
+func (in *Ingester) retryStopped(ctx context.Context) {
+	now := in.now()
+	for tp, op := range in.stopped {
+		if now.Before(op.retryAt) {
+			continue
+		}
+		if err := in.process(ctx, op.msg); err != nil {
+			op.err = err
+			op.retryAt = in.now().Add(in.stopRetry)
+			in.log.Error("partition still stopped: its message failed again", "partition", tp.String(),
+				"offset", op.msg.Offset, "err", err, "retry_at", op.retryAt)
+			continue
+		}
+		delete(in.stopped, tp)
+		in.log.Info("partition resumed: its stopped message succeeded", "partition", tp.String(), "offset", op.msg.Offset)
+		if !in.paused {
+			if err := in.cons.Resume([]bus.TopicPartition{tp}); err != nil {
+				in.log.Debug("resume", "err", err)
+			}
+		}
+	}
+	in.reportStopped()
+}
+
+// reportStopped exports the stopped partitions (gauge, readiness).
+func (in *Ingester) reportStopped() {
+	in.m.stopped.Set(float64(len(in.stopped)))
+	if len(in.stopped) == 0 {
+		in.probe.Set(condStopped, nil)
+		return
+	}
+	var parts []string
+	for tp, op := range in.stopped {
+		parts = append(parts, fmt.Sprintf("%s@%d: %v", tp, op.msg.Offset, op.err))
+	}
+	sort.Strings(parts)
+	in.probe.Set(condStopped, fmt.Errorf("%d partition(s) stopped on a permanent error: %s", len(parts), strings.Join(parts, "; ")))
 }
 
 // tmpName is a unique temporary path for a file of partition tp; the
@@ -526,6 +650,12 @@ func (in *Ingester) retry(ctx context.Context) {
 	} else {
 		err = in.flush(*op.flush)
 	}
+	if err != nil && op.msg != nil && bus.IsPermanent(err) {
+		// Not worth pausing everything for: stop only its partition.
+		in.unblock()
+		in.stop(op.msg, err)
+		return
+	}
 	if err != nil {
 		op.err = err
 		op.retryAt = in.now().Add(in.backoff.Next())
@@ -533,6 +663,10 @@ func (in *Ingester) retry(ctx context.Context) {
 		return
 	}
 	in.log.Info("resumed: the failed work succeeded", "partition", op.partition().String())
+	in.unblock()
+}
+
+func (in *Ingester) unblock() {
 	in.blocked = nil
 	in.backoff.Reset()
 	in.m.blocked.Set(0)
@@ -545,9 +679,12 @@ func (in *Ingester) retry(ctx context.Context) {
 // committed, so it is consumed again, whereas going on would let a later
 // commit pass over it.
 func (in *Ingester) putBack(msg *bus.Message) error {
-	tp := msg.TopicPartition()
-	if err := in.cons.Seek(bus.Offset{TopicPartition: tp, Offset: msg.Offset}); err != nil {
-		return fmt.Errorf("put back %s@%d while paused: %w", tp, msg.Offset, err)
+	return in.putBackAt(msg.TopicPartition(), msg.Offset)
+}
+
+func (in *Ingester) putBackAt(tp bus.TopicPartition, offset int64) error {
+	if err := in.cons.Seek(bus.Offset{TopicPartition: tp, Offset: offset}); err != nil {
+		return fmt.Errorf("put back %s@%d while paused: %w", tp, offset, err)
 	}
 	in.pauseParts([]bus.TopicPartition{tp})
 	return nil
@@ -560,7 +697,13 @@ func (in *Ingester) pauseAll() {
 
 func (in *Ingester) resumeAll() {
 	in.paused = false
-	if err := in.cons.Resume(in.assignedList()); err != nil {
+	var parts []bus.TopicPartition
+	for _, tp := range in.assignedList() {
+		if in.stopped[tp] == nil {
+			parts = append(parts, tp)
+		}
+	}
+	if err := in.cons.Resume(parts); err != nil {
 		in.log.Debug("resume", "err", err)
 	}
 }
@@ -661,13 +804,12 @@ func (in *Ingester) onRevoked(parts []bus.TopicPartition, lost bool) {
 		delete(in.parts, tp)
 		delete(in.assigned, tp)
 		delete(in.cleanup, tp)
+		delete(in.stopped, tp)
 	}
+	in.reportStopped()
 	if in.blocked != nil && keep[in.blocked.partition()] {
 		in.log.Info("rebalance: dropping failed work of a revoked partition; the new owner retries it", "partition", in.blocked.partition().String())
-		in.blocked = nil
-		in.backoff.Reset()
-		in.m.blocked.Set(0)
-		in.resumeAll()
+		in.unblock()
 	}
 	kept := in.fresh[:0]
 	for _, tp := range in.fresh {

@@ -32,6 +32,8 @@ type Metrics struct {
 	tmpRemoved   prometheus.Counter
 	pending      prometheus.Gauge
 	blocked      prometheus.Gauge
+	stopped      prometheus.Gauge
+	unreadable   prometheus.Counter
 	lag          *prometheus.GaugeVec
 	commits      *prometheus.CounterVec
 	topicErrors  *prometheus.CounterVec
@@ -81,6 +83,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		pending: f.NewGauge(prometheus.GaugeOpts{
 			Name: "sensornode_ingest_pending_readings",
 			Help: "Temperature readings buffered, not yet written to HDFS.",
+		}),
+		unreadable: f.NewCounter(prometheus.CounterOpts{
+			Name: "sensornode_ingest_unreadable_reading_files_total",
+			Help: "Files in a readings directory that do not parse as readings (counted each time the directory is indexed); kept, left out of duplicate detection.",
+		}),
+		stopped: f.NewGauge(prometheus.GaugeOpts{
+			Name: "sensornode_ingest_stopped_partitions",
+			Help: "Partitions stopped on a permanent error (a message that can be neither stored nor dead-lettered); retried every minute, see the ERROR log.",
 		}),
 		blocked: f.NewGauge(prometheus.GaugeOpts{
 			Name: "sensornode_ingest_blocked",

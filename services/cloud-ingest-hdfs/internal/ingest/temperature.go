@@ -210,8 +210,11 @@ func (x *readingIndex) forget(ids []string) {
 // have written since).
 func (x *readingIndex) reset() { x.stored = map[string]*dirIndex{} }
 
-// loadDir reads the identities of every temperature file in dir.
-func loadDir(fs FS, dir, format string) (map[string]struct{}, error) {
+// loadDir reads the identities of every temperature file in dir. A file
+// that does not parse (foreign, corrupt) is skipped and passed to
+// unreadable: it is kept as it is (never deleted or moved: it may be
+// someone's data), and it must not stop the directory from being written.
+func loadDir(fs FS, dir, format string, unreadable func(name string, err error)) (map[string]struct{}, error) {
 	fis, err := fs.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", dir, err)
@@ -228,7 +231,8 @@ func loadDir(fs FS, dir, format string) (map[string]struct{}, error) {
 		}
 		rs, err := parseReadings(data, format)
 		if err != nil {
-			return nil, fmt.Errorf("parse %s: %w", name, err)
+			unreadable(name, err)
+			continue
 		}
 		for _, r := range rs {
 			ids[r.identity()] = struct{}{}
