@@ -316,6 +316,13 @@ func cloudKafkaProperties(l Layout, dataDir string, tls tlsPaths) string {
 		{"ssl.truststore.type", "PEM"},
 		{"ssl.truststore.location", tls.CACert},
 		{"ssl.client.auth", "none"},
+		// ACLs, so tests can see an authorization failure: PLAINTEXT
+		// clients (User:ANONYMOUS, the inter-broker listener too) may do
+		// anything, and so may the SCRAM user wherever no ACL names the
+		// resource; a test denies it a topic by adding a DENY ACL.
+		{"authorizer.class.name", "kafka.security.authorizer.AclAuthorizer"},
+		{"super.users", "User:ANONYMOUS"},
+		{"allow.everyone.if.no.acl.found", true},
 	}
 	props = append(props, kafkaCommon(l, CloudChroot, dataDir)...)
 	props = append(props,
@@ -401,6 +408,10 @@ func (in renderInput) hdfsSite() []kv {
 		{"dfs.namenode.handler.count", 5},
 		{"dfs.datanode.handler.count", 3},
 		{"dfs.namenode.resource.du.reserved", 64 << 20},
+		// A closed block is fsynced by the DataNode before close returns:
+		// "durable in HDFS" (closed) survives the DataNode host losing
+		// power, not only a DataNode process crash.
+		{"dfs.datanode.synconclose", true},
 	}
 }
 

@@ -262,6 +262,9 @@ func TestCloudKafkaProperties(t *testing.T) {
 		"default.replication.factor":       "1",
 		"auto.create.topics.enable":        "false",
 		"message.max.bytes":                "8388608",
+		"authorizer.class.name":            "kafka.security.authorizer.AclAuthorizer",
+		"super.users":                      "User:ANONYMOUS",
+		"allow.everyone.if.no.acl.found":   "true",
 	})
 	if !strings.Contains(got["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"], "ScramLoginModule required;") {
 		t.Errorf("jaas config = %q, want the ScramLoginModule", got["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"])
@@ -303,6 +306,7 @@ func TestHadoopSite(t *testing.T) {
 		"dfs.namenode.name.dir":                 "file:///d/hdfs-namenode/data",
 		"dfs.datanode.data.dir":                 "file:///d/hdfs-datanode/data",
 		"dfs.datanode.http.internal-proxy.port": "29868",
+		"dfs.datanode.synconclose":              "true",
 	})
 	for k, v := range hdfs {
 		if strings.Contains(v, "0.0.0.0") {
