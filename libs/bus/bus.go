@@ -39,6 +39,9 @@ var (
 	ErrNotAssigned   = errors.New("partition not assigned")
 	ErrBrokersDown   = errors.New("no broker reachable")
 	ErrDeliveryTimed = errors.New("delivery timed out")
+	// ErrNotAuthorized: the broker denied this client an operation on a
+	// topic, group or the cluster (its ACLs). Always permanent.
+	ErrNotAuthorized = errors.New("not authorized")
 )
 
 // TopicPartition names one partition.

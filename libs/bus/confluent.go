@@ -428,6 +428,9 @@ func (cc *confluentConsumer) Poll(ctx context.Context, maxWait time.Duration) (*
 		case *kafka.Message:
 			if e.TopicPartition.Error != nil {
 				cc.m.error("fetch")
+				if isConfluentAuthz(e.TopicPartition.Error) {
+					return nil, fmt.Errorf("consume %s: %w", e.TopicPartition.String(), notAuthorized(e.TopicPartition.Error))
+				}
 				cc.log.Warn("kafka consumer fetch error", "partition", e.TopicPartition.String(), "err", e.TopicPartition.Error)
 				continue
 			}
@@ -446,6 +449,13 @@ func (cc *confluentConsumer) Poll(ctx context.Context, maxWait time.Duration) (*
 			if e.IsFatal() {
 				cc.m.error("fatal")
 				return nil, fmt.Errorf("%w: %v", ErrFatal, e)
+			}
+			if isConfluentAuthz(e) {
+				// e.g. "Subscribed topic not available: T: Broker: Topic
+				// authorization failed": retrying cannot help until an
+				// operator changes the ACLs.
+				cc.m.error("fetch")
+				return nil, fmt.Errorf("consume: %w", notAuthorized(e))
 			}
 			if e.Code() == kafka.ErrAllBrokersDown {
 				cc.m.allBrokersDown(true)
@@ -489,7 +499,29 @@ func (cc *confluentConsumer) Commit(ctx context.Context, offsets []Offset) error
 		t := o.Topic
 		parts[i] = kafka.TopicPartition{Topic: &t, Partition: o.Partition, Offset: kafka.Offset(o.Offset)}
 	}
-	res, err := cc.c.CommitOffsets(parts)
+	// A done context commits nothing (as on the franz backend). librdkafka's
+	// commit has no context: it runs aside, and when ctx ends first the
+	// caller learns that the outcome is unknown (it may still land).
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	type result struct {
+		res []kafka.TopicPartition
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		res, err := cc.c.CommitOffsets(parts)
+		ch <- result{res, err}
+	}()
+	var r result
+	select {
+	case r = <-ch:
+	case <-ctx.Done():
+		cc.m.error("commit")
+		return fmt.Errorf("commit: outcome unknown: %w", ctx.Err())
+	}
+	res, err := r.res, r.err
 	if err != nil {
 		cc.m.error("commit")
 		return fmt.Errorf("commit: %w", classify(err))
@@ -500,7 +532,7 @@ func (cc *confluentConsumer) Commit(ctx context.Context, offsets []Offset) error
 			return fmt.Errorf("commit %s: %w", p.String(), classify(p.Error))
 		}
 	}
-	return ctx.Err()
+	return nil
 }
 
 func (cc *confluentConsumer) Pause(parts []TopicPartition) error {
@@ -747,6 +779,20 @@ func logRdkafka(log *slog.Logger, e kafka.LogEvent) {
 	log.Log(context.Background(), lvl, "librdkafka: "+e.Message, "client", e.Name, "tag", e.Tag, "syslog_level", e.Level)
 }
 
+// isConfluentAuthz: the broker's ACLs deny the operation.
+func isConfluentAuthz(err error) bool {
+	var ke kafka.Error
+	if !errors.As(err, &ke) {
+		return false
+	}
+	switch ke.Code() {
+	case kafka.ErrTopicAuthorizationFailed, kafka.ErrGroupAuthorizationFailed,
+		kafka.ErrClusterAuthorizationFailed, kafka.ErrTransactionalIDAuthorizationFailed:
+		return true
+	}
+	return false
+}
+
 func classify(err error) error {
 	var ke kafka.Error
 	if !errors.As(err, &ke) {
@@ -763,6 +809,9 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %v", ErrBrokersDown, ke)
 	case kafka.ErrPurgeQueue, kafka.ErrPurgeInflight:
 		return fmt.Errorf("%w: %v", ErrClosed, ke) // failed by Close
+	}
+	if isConfluentAuthz(ke) {
+		return notAuthorized(ke)
 	}
 	if ke.IsFatal() {
 		return fmt.Errorf("%w: %v", ErrFatal, ke)

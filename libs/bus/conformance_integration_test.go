@@ -1119,3 +1119,103 @@ func BenchmarkIntegrationPublish(b *testing.B) {
 		})
 	}
 }
+
+// ---------------------------------------------------------------- divergence (issue 11, defect 10)
+
+func secureCloud(st *devstack.Stack, backend string) bus.Config {
+	return bus.Config{Brokers: []string{st.CloudSecureBootstrap()}, ClientID: "conformance-secure-" + backend, Backend: backend,
+		TLS:  bus.TLSConfig{Enabled: true, CAFile: st.CACertFile()},
+		SASL: bus.SASLConfig{Mechanism: st.SCRAMMechanism(), Username: st.SCRAMUser(), PasswordFile: st.SCRAMPasswordFile()}}
+}
+
+// denyTopic adds a DENY ACL for the devstack's SCRAM user on topic (the
+// PLAINTEXT listener's User:ANONYMOUS is a super user and may do so).
+func denyTopic(t *testing.T, st *devstack.Stack, topic string, ops ...kadm.ACLOperation) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(st.CloudBootstrap()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	b := kadm.NewACLs().Topics(topic).Deny("User:" + st.SCRAMUser()).DenyHosts("*").Operations(ops...).
+		ResourcePatternType(kadm.ACLPatternLiteral)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := kadm.NewClient(cl).CreateACLs(ctx, b)
+	if err == nil {
+		for _, r := range res {
+			err = errors.Join(err, r.Err)
+		}
+	}
+	if err != nil {
+		t.Fatalf("create ACL denying %v on %s: %v", ops, topic, err)
+	}
+}
+
+// A consumer denied reading its topic gets an error from Poll on both
+// backends (franz-go used to log the fetch error and retry forever, so
+// the caller saw an idle consumer); the error is permanent.
+func TestIntegrationFetchDenied(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, st *devstack.Stack, backend string) {
+		topic := devstacktest.UniqueTopic(t, "denied")
+		devstacktest.CreateTopic(t, st.CloudBootstrap(), topic, 1, 1)
+		t.Cleanup(func() { deleteTopic(t, st.CloudBootstrap(), topic) })
+		plain := bus.Config{Brokers: []string{st.CloudBootstrap()}, ClientID: "conformance-" + backend, Backend: backend}
+		publishAll(t, newProducer(t, producerCfg(plain)), []*bus.Message{{Topic: topic, Key: []byte("k"), Value: []byte("v")}})
+		denyTopic(t, st, topic, kadm.OpRead)
+
+		c := newConsumer(t, consumerCfg(secureCloud(st, backend), devstacktest.UniqueTopic(t, "group"), topic))
+		ctx := testCtx(t, 60*time.Second)
+		for {
+			m, err := c.Poll(ctx, time.Second)
+			if m != nil {
+				t.Fatalf("Poll returned message %s@%d from a topic the user may not read", m.Topic, m.Offset)
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					t.Fatalf("Poll on a denied topic: no error for 60 s (last: %v)", err)
+				}
+				if !errors.Is(err, bus.ErrNotAuthorized) || !bus.IsPermanent(err) {
+					t.Fatalf("Poll on a denied topic = %v; want ErrNotAuthorized, permanent", err)
+				}
+				t.Logf("%s: %v", backend, err)
+				return
+			}
+		}
+	})
+}
+
+// Commit with a context already done commits nothing and says so, on both
+// backends (the confluent backend used to commit anyway and return the
+// context's error afterwards).
+func TestIntegrationCommitContextDone(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, st *devstack.Stack, backend string) {
+		topic := devstacktest.UniqueTopic(t, "conf")
+		devstacktest.CreateTopic(t, st.EdgeBootstrap(), topic, 1, 3)
+		p := newProducer(t, producerCfg(edge(st, backend)))
+		rng := rand.New(rand.NewPCG(41, 42))
+		msgs := make([]*bus.Message, 5)
+		for i := range msgs {
+			msgs[i] = testMessage(topic, i, 100, rng)
+		}
+		publishAll(t, p, msgs)
+		cfg := consumerCfg(edge(st, backend), devstacktest.UniqueTopic(t, "group"), topic)
+		a, err := bus.NewConsumer(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := pollN(t, a, 3, time.Minute)
+		done, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := a.Commit(done, []bus.Offset{{TopicPartition: tp(topic, 0), Offset: got[2].Offset + 1}}); !errors.Is(err, context.Canceled) {
+			t.Errorf("Commit with a cancelled context = %v, want context.Canceled", err)
+		}
+		if err := a.Close(); err != nil {
+			t.Fatal(err)
+		}
+		b := newConsumer(t, cfg)
+		if off := pollN(t, b, 1, time.Minute)[0].Offset; off != 0 {
+			t.Fatalf("after a Commit with a cancelled context, the next member starts at %d, want 0 (nothing committed)", off)
+		}
+	})
+}

@@ -217,12 +217,19 @@ func classifyFranz(err error) error {
 		return fmt.Errorf("%w: %w", ErrUnknownTopic, err)
 	case errors.Is(err, kgo.ErrClientClosed):
 		return fmt.Errorf("%w: %w", ErrClosed, err)
+	case isFranzAuthz(err):
+		return notAuthorized(err)
 	case errors.Is(err, kerr.OutOfOrderSequenceNumber), errors.Is(err, kerr.InvalidProducerEpoch),
-		errors.Is(err, kerr.TopicAuthorizationFailed), errors.Is(err, kerr.ClusterAuthorizationFailed),
 		errors.Is(err, kerr.SaslAuthenticationFailed):
 		return fmt.Errorf("%w: %w", ErrFatal, err)
 	}
 	return err
+}
+
+// isFranzAuthz: the broker's ACLs deny the operation.
+func isFranzAuthz(err error) bool {
+	return errors.Is(err, kerr.TopicAuthorizationFailed) || errors.Is(err, kerr.GroupAuthorizationFailed) ||
+		errors.Is(err, kerr.ClusterAuthorizationFailed) || errors.Is(err, kerr.TransactionalIDAuthorizationFailed)
 }
 
 // pingFranz does a metadata round trip asking for no topics.
@@ -670,18 +677,28 @@ func (fc *franzConsumer) Poll(ctx context.Context, maxWait time.Duration) (*Mess
 }
 
 // take returns the record in fetches (there is at most one), handling the
-// errors franz-go injects: all but a closed client are logged and counted,
-// and the client retries by itself.
+// errors franz-go injects: an authorization failure is returned (permanent,
+// ErrNotAuthorized), a closed client is ErrClosed, all others are logged
+// and counted, and the client retries by itself.
 func (fc *franzConsumer) take(fetches kgo.Fetches) (*Message, error) {
 	var (
 		rec    *kgo.Record
 		closed bool
+		denied error
 	)
 	fetches.EachError(func(topic string, partition int32, err error) {
 		switch {
 		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		case errors.Is(err, kgo.ErrClientClosed):
 			closed = true
+		case isFranzAuthz(err):
+			// Retrying cannot help until an operator changes the ACLs:
+			// the caller must know, as librdkafka tells the confluent
+			// backend's (franz-go would retry forever, silently).
+			fc.m.error("fetch")
+			if denied == nil {
+				denied = fmt.Errorf("consume %s[%d]: %w", topic, partition, notAuthorized(err))
+			}
 		default:
 			kind := "fetch"
 			var ge *kgo.ErrGroupSession
@@ -694,6 +711,9 @@ func (fc *franzConsumer) take(fetches kgo.Fetches) (*Message, error) {
 	})
 	if closed {
 		return nil, ErrClosed
+	}
+	if denied != nil {
+		return nil, denied
 	}
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 		if p.Err != nil {

@@ -32,6 +32,12 @@ func IsPermanent(err error) bool {
 	return errors.Is(err, ErrPermanent) || errors.Is(err, ErrTooLarge)
 }
 
+// notAuthorized marks a client's authorization error (kept in the chain)
+// as ErrNotAuthorized and permanent.
+func notAuthorized(err error) error {
+	return fmt.Errorf("%w: %w: %w", ErrPermanent, ErrNotAuthorized, err)
+}
+
 // dlqOverhead is what a record costs on top of Message.Size (record and
 // batch headers, varints): kept free when fitting a dead letter into its
 // topic's limit.
