@@ -42,6 +42,9 @@ var (
 	// ErrNotAuthorized: the broker denied this client an operation on a
 	// topic, group or the cluster (its ACLs). Always permanent.
 	ErrNotAuthorized = errors.New("not authorized")
+	// ErrInvalidRecord: the broker refused the record itself (INVALID_RECORD,
+	// e.g. no key on a compacted topic; INVALID_TIMESTAMP). Always permanent.
+	ErrInvalidRecord = errors.New("record refused by the broker as invalid")
 )
 
 // TopicPartition names one partition.

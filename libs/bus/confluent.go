@@ -154,21 +154,59 @@ func (cp *confluentProducer) events() {
 				Offset: int64(e.TopicPartition.Offset), Err: e.TopicPartition.Error}
 			if d.Err != nil {
 				d.Err = classify(d.Err)
-				cp.m.error("delivery")
-			} else {
-				cp.m.allBrokersDown(false)
 			}
-			cp.m.delivered(pm.size, time.Since(pm.start).Seconds(), d.Err)
-			pm.done(d)
-			// After done: Flush returns only when every report was handed out.
-			cp.pending.Add(-1)
-			select {
-			case cp.space <- struct{}{}:
-			default:
+			if errors.Is(d.Err, ErrUnknownTopic) {
+				// Confirming takes a round trip: not on the event loop.
+				go cp.report(d, pm, true)
+				continue
 			}
+			cp.report(d, pm, false)
 		case kafka.Error:
 			cp.clientError(e)
 		}
+	}
+}
+
+// report hands a delivery to its caller; confirm asks a broker whether an
+// unknown topic really is absent first (see confirmMissing).
+func (cp *confluentProducer) report(d Delivery, pm *pendingMsg, confirm bool) {
+	if confirm {
+		d.Err = confirmMissing(d.Err, d.Topic, cp.topicExists)
+	}
+	if d.Err != nil {
+		cp.m.error("delivery")
+	} else {
+		cp.m.allBrokersDown(false)
+	}
+	cp.m.delivered(pm.size, time.Since(pm.start).Seconds(), d.Err)
+	pm.done(d)
+	// After done: Flush returns only when every report was handed out.
+	cp.pending.Add(-1)
+	select {
+	case cp.space <- struct{}{}:
+	default:
+	}
+}
+
+// topicExists asks a broker for the topic's metadata (auto-creation is
+// the broker's setting; sensornode's brokers have it off).
+func (cp *confluentProducer) topicExists(topic string) (bool, error) {
+	t := topic
+	md, err := cp.p.GetMetadata(&t, false, 5000)
+	if err != nil {
+		return false, err
+	}
+	tm, ok := md.Topics[topic]
+	if !ok {
+		return false, fmt.Errorf("metadata for %s: topic not in the answer", topic)
+	}
+	switch tm.Error.Code() {
+	case kafka.ErrNoError:
+		return true, nil
+	case kafka.ErrUnknownTopicOrPart, kafka.ErrUnknownTopic:
+		return false, nil
+	default:
+		return false, tm.Error
 	}
 }
 
@@ -801,8 +839,10 @@ func classify(err error) error {
 	switch ke.Code() {
 	case kafka.ErrMsgTimedOut:
 		return fmt.Errorf("%w: %v", ErrDeliveryTimed, ke)
-	case kafka.ErrMsgSizeTooLarge:
+	case kafka.ErrMsgSizeTooLarge, kafka.ErrRecordListTooLarge:
 		return fmt.Errorf("%w: %v", ErrTooLarge, ke)
+	case kafka.ErrInvalidRecord, kafka.ErrInvalidTimestamp:
+		return fmt.Errorf("%w: %v", ErrInvalidRecord, ke)
 	case kafka.ErrUnknownTopicOrPart, kafka.ErrUnknownTopic, kafka.ErrUnknownPartition:
 		return fmt.Errorf("%w: %v", ErrUnknownTopic, ke)
 	case kafka.ErrAllBrokersDown:

@@ -780,8 +780,8 @@ func TestIntegrationTooLarge(t *testing.T) {
 		if _, err := p.Publish(ctx, testMessage(topic, 1, 1<<20+1, rng)); !errors.Is(err, bus.ErrTooLarge) {
 			t.Errorf("Publish over MaxMessageBytes = %v, want ErrTooLarge", err)
 		}
-		if _, err := p.Publish(ctx, testMessage(topic, 2, 200_000, rng)); !errors.Is(err, bus.ErrTooLarge) {
-			t.Errorf("Publish over the topic's max.message.bytes = %v, want ErrTooLarge", err)
+		if _, err := p.Publish(ctx, testMessage(topic, 2, 200_000, rng)); !errors.Is(err, bus.ErrTooLarge) || !bus.IsPermanent(err) {
+			t.Errorf("Publish over the topic's max.message.bytes = %v, want ErrTooLarge, permanent", err)
 		}
 		if d, err := p.Publish(ctx, testMessage(topic, 3, 100, rng)); err != nil || d.Offset < 1 {
 			t.Errorf("Publish after the refusals = %+v, %v; want delivered", d, err)
@@ -791,13 +791,63 @@ func TestIntegrationTooLarge(t *testing.T) {
 
 // Producing to a topic that does not exist (auto-creation is off) fails
 // with ErrUnknownTopic: franz-go after 4 metadata tries (about a second),
-// librdkafka after topic.metadata.propagation.max.ms (30 s).
+// librdkafka after topic.metadata.propagation.max.ms (30 s). The broker
+// calls it retriable (metadata propagation); the backend asks a broker
+// once more and, when the topic is still absent, marks it permanent.
 func TestIntegrationMissingTopic(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, st *devstack.Stack, backend string) {
 		p := newProducer(t, producerCfg(edge(st, backend)))
 		topic := devstacktest.UniqueTopic(t, "missing")
-		if _, err := p.Publish(testCtx(t, 2*time.Minute), &bus.Message{Topic: topic, Value: []byte("x")}); !errors.Is(err, bus.ErrUnknownTopic) {
-			t.Errorf("Publish to a missing topic = %v, want ErrUnknownTopic", err)
+		if _, err := p.Publish(testCtx(t, 2*time.Minute), &bus.Message{Topic: topic, Value: []byte("x")}); !errors.Is(err, bus.ErrUnknownTopic) || !bus.IsPermanent(err) {
+			t.Errorf("Publish to a missing topic = %v, want ErrUnknownTopic, permanent", err)
+		}
+	})
+}
+
+// A producer denied writing a topic gets a permanent ErrNotAuthorized.
+func TestIntegrationPublishDenied(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, st *devstack.Stack, backend string) {
+		topic := devstacktest.UniqueTopic(t, "denied")
+		devstacktest.CreateTopic(t, st.CloudBootstrap(), topic, 1, 1)
+		t.Cleanup(func() { deleteTopic(t, st.CloudBootstrap(), topic) })
+		denyTopic(t, st, topic, kadm.OpWrite)
+		p := newProducer(t, producerCfg(secureCloud(st, backend)))
+		_, err := p.Publish(testCtx(t, 2*time.Minute), &bus.Message{Topic: topic, Key: []byte("k"), Value: []byte("v")})
+		if !errors.Is(err, bus.ErrNotAuthorized) || !bus.IsPermanent(err) {
+			t.Errorf("Publish to a topic the user may not write = %v, want ErrNotAuthorized, permanent", err)
+		}
+	})
+}
+
+// A record the broker refuses as invalid (no key on a compacted topic:
+// INVALID_RECORD) is a permanent error, and the producer keeps working.
+func TestIntegrationInvalidRecord(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, st *devstack.Stack, backend string) {
+		topic := devstacktest.UniqueTopic(t, "conf")
+		adm, err := bus.NewAdmin(edge(st, backend))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer adm.Close()
+		ctx := testCtx(t, 2*time.Minute)
+		if err := adm.EnsureTopics(ctx, []bus.TopicSpec{{Name: topic, Partitions: 1, ReplicationFactor: 3,
+			Config: map[string]string{"cleanup.policy": "compact"}}}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { deleteTopic(t, st.EdgeBootstrap(), topic) })
+		p := newProducer(t, producerCfg(edge(st, backend)))
+		keyed := &bus.Message{Topic: topic, Key: []byte("k"), Value: []byte("v")}
+		waitFor(t, "the new topic to take messages", time.Minute, func() bool {
+			c, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			_, err := p.Publish(c, keyed)
+			return err == nil
+		})
+		if _, err := p.Publish(ctx, &bus.Message{Topic: topic, Value: []byte("no key")}); err == nil || !bus.IsPermanent(err) {
+			t.Errorf("Publish without a key to a compacted topic = %v, want a permanent error", err)
+		}
+		if _, err := p.Publish(ctx, keyed); err != nil {
+			t.Errorf("Publish after the refusal = %v, want delivered", err)
 		}
 	})
 }

@@ -211,6 +211,8 @@ func classifyFranz(err error) error {
 		return nil
 	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
 		return fmt.Errorf("%w: %w", ErrTooLarge, err)
+	case errors.Is(err, kerr.InvalidRecord), errors.Is(err, kerr.InvalidTimestamp):
+		return fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	case errors.Is(err, kgo.ErrRecordTimeout), errors.Is(err, kgo.ErrRecordRetries):
 		return fmt.Errorf("%w: %w", ErrDeliveryTimed, err)
 	case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.UnknownTopicID):
@@ -396,18 +398,63 @@ func (fp *franzProducer) PublishAsync(ctx context.Context, msg *Message, done fu
 	// delivered or fails by DeliveryTimeout or Close, as with confluent.
 	fp.cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
 		d := Delivery{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Err: classifyFranz(err)}
-		if d.Err != nil {
-			d.Offset = -1
-			fp.m.error("delivery")
-		} else {
-			fp.m.allBrokersDown(false)
+		if errors.Is(d.Err, ErrUnknownTopic) {
+			// Confirming takes a round trip: not on franz-go's promise
+			// goroutine, which serves every other record's promise.
+			go fp.report(d, size, start, done, true)
+			return
 		}
-		fp.m.delivered(size, time.Since(start).Seconds(), d.Err)
-		done(d)
-		fp.gate.release(int64(size))
-		fp.pending.Add(-1)
+		fp.report(d, size, start, done, false)
 	})
 	return nil
+}
+
+// report hands a delivery to its caller; confirm asks a broker whether an
+// unknown topic really is absent first (see confirmMissing).
+func (fp *franzProducer) report(d Delivery, size int, start time.Time, done func(Delivery), confirm bool) {
+	if confirm {
+		d.Err = confirmMissing(d.Err, d.Topic, fp.topicExists)
+	}
+	if d.Err != nil {
+		d.Offset = -1
+		fp.m.error("delivery")
+	} else {
+		fp.m.allBrokersDown(false)
+	}
+	fp.m.delivered(size, time.Since(start).Seconds(), d.Err)
+	done(d)
+	fp.gate.release(int64(size))
+	fp.pending.Add(-1)
+}
+
+// topicExists asks a broker directly (no cache, no auto-creation).
+func (fp *franzProducer) topicExists(topic string) (bool, error) {
+	return franzTopicExists(fp.cl, topic)
+}
+
+func franzTopicExists(cl *kgo.Client, topic string) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), franzDefaultTimeout)
+	defer cancel()
+	req := metadataRequest([]string{topic})
+	req.AllowAutoTopicCreation = false
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return false, err
+	}
+	for _, t := range resp.Topics {
+		if t.Topic == nil || *t.Topic != topic {
+			continue
+		}
+		switch err := kerr.ErrorForCode(t.ErrorCode); {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, kerr.UnknownTopicOrPartition):
+			return false, nil
+		default:
+			return false, err
+		}
+	}
+	return false, fmt.Errorf("metadata for %s: topic not in the answer", topic)
 }
 
 // franzRecord copies msg into a record (one allocation for key, value and

@@ -25,17 +25,39 @@ func Permanent(err error) error {
 }
 
 // IsPermanent reports whether retrying the message that caused err cannot
-// help: err is marked ErrPermanent, or the client said the message is
-// larger than its limit. Everything else (brokers down, timeouts, a topic
-// not known yet) is transient.
+// help: err is marked ErrPermanent, or is ErrTooLarge (the client's or the
+// broker's limit), ErrNotAuthorized or ErrInvalidRecord. A missing topic
+// is permanent only once the backend confirmed its absence (see
+// confirmMissing). Everything else (brokers down, timeouts, a topic not
+// known yet) is transient. See the README's classification table.
 func IsPermanent(err error) bool {
-	return errors.Is(err, ErrPermanent) || errors.Is(err, ErrTooLarge)
+	return errors.Is(err, ErrPermanent) || errors.Is(err, ErrTooLarge) ||
+		errors.Is(err, ErrNotAuthorized) || errors.Is(err, ErrInvalidRecord)
 }
 
 // notAuthorized marks a client's authorization error (kept in the chain)
 // as ErrNotAuthorized and permanent.
 func notAuthorized(err error) error {
 	return fmt.Errorf("%w: %w: %w", ErrPermanent, ErrNotAuthorized, err)
+}
+
+// confirmMissing turns a delivery error that says the topic is unknown into
+// a permanent one when a fresh metadata request (exists) confirms that the
+// topic does not exist. Kafka calls UNKNOWN_TOPIC_OR_PARTITION retriable
+// because a new topic takes a moment to reach every broker, and both
+// clients already retried it (franz-go a few metadata rounds, librdkafka
+// topic.metadata.propagation.max.ms); asking once more, after that, tells
+// a topic still propagating (or a broker that cannot answer: transient)
+// from one that is absent. ErrUnknownTopic stays in the chain.
+func confirmMissing(err error, topic string, exists func(topic string) (bool, error)) error {
+	if err == nil || !errors.Is(err, ErrUnknownTopic) || errors.Is(err, ErrPermanent) {
+		return err
+	}
+	ok, merr := exists(topic)
+	if merr != nil || ok {
+		return err
+	}
+	return Permanent(fmt.Errorf("topic %s does not exist (confirmed by metadata): %w", topic, err))
 }
 
 // dlqOverhead is what a record costs on top of Message.Size (record and

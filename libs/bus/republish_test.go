@@ -3,6 +3,7 @@ package bus
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -147,5 +148,49 @@ func TestIsPermanent(t *testing.T) {
 	}
 	if e := Permanent(Permanent(errors.New("x"))); strings.Count(e.Error(), "permanent") != 1 {
 		t.Errorf("double wrap: %v", e)
+	}
+}
+
+func TestConfirmMissing(t *testing.T) {
+	unknown := fmt.Errorf("%w: UNKNOWN_TOPIC_OR_PARTITION", ErrUnknownTopic)
+	absent := func(string) (bool, error) { return false, nil }
+	present := func(string) (bool, error) { return true, nil }
+	down := func(string) (bool, error) { return false, errors.New("no broker") }
+	never := func(string) (bool, error) {
+		t.Fatal("metadata asked for an error that is not ErrUnknownTopic")
+		return false, nil
+	}
+	for _, c := range []struct {
+		name      string
+		err       error
+		exists    func(string) (bool, error)
+		permanent bool
+	}{
+		{"absent", unknown, absent, true},
+		{"still propagating", unknown, present, false},
+		{"metadata fails", unknown, down, false},
+		{"other error", ErrDeliveryTimed, never, false},
+		{"nil", nil, never, false},
+	} {
+		got := confirmMissing(c.err, "t", c.exists)
+		if IsPermanent(got) != c.permanent {
+			t.Errorf("%s: IsPermanent(%v) = %v, want %v", c.name, got, !c.permanent, c.permanent)
+		}
+		if c.err != nil && !errors.Is(got, c.err) {
+			t.Errorf("%s: %v lost %v from its chain", c.name, got, c.err)
+		}
+	}
+}
+
+func TestIsPermanentClasses(t *testing.T) {
+	for _, err := range []error{ErrTooLarge, ErrNotAuthorized, ErrInvalidRecord, notAuthorized(errors.New("x")), Permanent(ErrUnknownTopic)} {
+		if !IsPermanent(fmt.Errorf("wrapped: %w", err)) {
+			t.Errorf("IsPermanent(%v) = false", err)
+		}
+	}
+	for _, err := range []error{ErrUnknownTopic, ErrDeliveryTimed, ErrBrokersDown, ErrClosed, ErrFatal} {
+		if IsPermanent(err) {
+			t.Errorf("IsPermanent(%v) = true", err)
+		}
 	}
 }
