@@ -119,7 +119,10 @@ func DecodePicture(value []byte, headers []Header, maxBytes int) (Picture, error
 	if sha256.Sum256(value) != p.SHA256 {
 		return Picture{}, fieldErr("value", ErrChecksum, "sha256 of %d bytes differs from header", len(value))
 	}
-	if err := validID("camera id", p.CameraID); err != nil {
+	if err := CheckID(HeaderCamera, p.CameraID); err != nil {
+		return Picture{}, err
+	}
+	if err := checkOptionalID(HeaderNode, p.NodeID); err != nil {
 		return Picture{}, err
 	}
 	return p, nil
@@ -132,7 +135,7 @@ func decodePictureJSON(value []byte, maxBytes int) (Picture, error) {
 	}
 	var p Picture
 	p.CameraID = obj["id"]
-	if err := validID("id", p.CameraID); err != nil {
+	if err := CheckID("id", p.CameraID); err != nil {
 		return Picture{}, err
 	}
 	if p.CapturedAt, err = jsonTime(obj); err != nil {

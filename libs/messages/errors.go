@@ -22,6 +22,9 @@ var (
 	ErrBadField       = errors.New("bad field")
 	ErrChecksum       = errors.New("checksum mismatch")
 	ErrBadTemperature = errors.New("bad temperature")
+	// ErrBadID is an id (camera, node, source) that is not path-safe: see
+	// CheckID. Such a message must be dead-lettered, never stored.
+	ErrBadID = errors.New("bad id")
 )
 
 // reasons maps each sentinel to a short, bounded code, used as a metric label
@@ -44,6 +47,7 @@ var reasons = []struct {
 	{ErrBadField, "bad-field"},
 	{ErrChecksum, "checksum"},
 	{ErrBadTemperature, "bad-temperature"},
+	{ErrBadID, "bad-id"},
 }
 
 // Reason returns a short stable code for err ("not-jpeg", "bad-base64", ...),

@@ -60,6 +60,9 @@ func FuzzDecodePicture(f *testing.F) {
 		if err := p.Validate(1 << 20); err != nil {
 			t.Fatalf("decoded picture fails Validate: %v", err)
 		}
+		if !PathSafeID(p.CameraID) || p.NodeID != "" && !PathSafeID(p.NodeID) {
+			t.Fatalf("decoded ids camera %q node %q are not path-safe", p.CameraID, p.NodeID)
+		}
 		for _, form := range []Form{FormBinary, FormJSON} {
 			enc, err := EncodePicture(p, form)
 			if err != nil {
@@ -90,6 +93,9 @@ func FuzzDecodeTemperature(f *testing.F) {
 		}
 		if err := r.Validate(); err != nil {
 			t.Fatalf("decoded reading fails Validate: %v", err)
+		}
+		if !PathSafeID(r.NodeID) || r.Source != "" && !PathSafeID(r.Source) {
+			t.Fatalf("decoded ids node %q source %q are not path-safe", r.NodeID, r.Source)
 		}
 		enc, err := EncodeTemperature(r, FormBinary)
 		if err != nil {

@@ -168,7 +168,10 @@ func ParsePictureKey(key string) (cameraID string, capturedAt time.Time, err err
 // complete JPEG no larger than maxBytes (0 means DefaultMaxPictureBytes), and
 // the checksum matching the data.
 func (p Picture) Validate(maxBytes int) error {
-	if err := validID("camera id", p.CameraID); err != nil {
+	if err := CheckID("camera id", p.CameraID); err != nil {
+		return err
+	}
+	if err := checkOptionalID("node id", p.NodeID); err != nil {
 		return err
 	}
 	if p.CapturedAt.IsZero() {
@@ -230,7 +233,10 @@ func (r TemperatureReading) Key() string { return r.NodeID }
 
 // Validate checks node id, time and a physically possible temperature.
 func (r TemperatureReading) Validate() error {
-	if err := validID("node id", r.NodeID); err != nil {
+	if err := CheckID("node id", r.NodeID); err != nil {
+		return err
+	}
+	if err := checkOptionalID("source", r.Source); err != nil {
 		return err
 	}
 	if r.ReadAt.IsZero() {
@@ -243,22 +249,43 @@ func (r TemperatureReading) Validate() error {
 	return nil
 }
 
-// validID accepts ids that are safe in Kafka keys, HDFS paths and file
-// names: 1 to 64 characters of [A-Za-z0-9_.-], not starting with a dot.
-func validID(field, id string) error {
+// MaxIDLen is the longest id (camera, node, source) a message may carry.
+const MaxIDLen = 64
+
+// CheckID reports whether id is safe in Kafka keys, HDFS paths and file
+// names: 1 to MaxIDLen bytes of [A-Za-z0-9_.-], not starting with a dot (so
+// never "", ".", ".." or a hidden name). Everything else, including '/',
+// '\\', '%', NUL, control bytes and any non-ASCII rune, is refused. The
+// error is a *FieldError wrapping ErrMissingField (empty) or ErrBadID.
+func CheckID(field, id string) error {
 	if id == "" {
 		return fieldErr(field, ErrMissingField, "empty")
 	}
-	if len(id) > 64 || id[0] == '.' {
-		return fieldErr(field, ErrBadField, "%q", id)
+	if len(id) > MaxIDLen {
+		return fieldErr(field, ErrBadID, "%d bytes, limit %d", len(id), MaxIDLen)
+	}
+	if id[0] == '.' {
+		return fieldErr(field, ErrBadID, "%q starts with a dot", id)
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
-			return fieldErr(field, ErrBadField, "%q has character %q", id, c)
+			return fieldErr(field, ErrBadID, "%q has character %q", truncate(id, MaxIDLen), c)
 		}
 	}
 	return nil
+}
+
+// PathSafeID reports whether CheckID accepts id.
+func PathSafeID(id string) bool { return CheckID("id", id) == nil }
+
+// checkOptionalID is CheckID for ids a form may leave out (a picture's node
+// in the JSON form, a reading's source): empty is accepted.
+func checkOptionalID(field, id string) error {
+	if id == "" {
+		return nil
+	}
+	return CheckID(field, id)
 }
 
 // Form is how a message is laid out on the wire.

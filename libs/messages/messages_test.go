@@ -197,7 +197,7 @@ func TestDecodePictureErrors(t *testing.T) {
 		{"missing time header", testJPEG, without(HeaderTime), 0, ErrMissingField},
 		{"missing checksum", testJPEG, without(HeaderSHA256), 0, ErrMissingField},
 		{"bad checksum hex", testJPEG, withHeader(HeaderSHA256, strings.Repeat("zz", 32)), 0, ErrBadField},
-		{"bad camera id", testJPEG, withHeader(HeaderCamera, "../etc"), 0, ErrBadField},
+		{"bad camera id", testJPEG, withHeader(HeaderCamera, "../etc"), 0, ErrBadID},
 		{"json not object", []byte(`{"id":`), nil, 0, ErrBadJSON},
 		{"json trailing garbage", append(jsonPic("20160517", "140309", b64(testJPEG)), 'x'), nil, 0, ErrBadJSON},
 		{"json bad date", jsonPic("20161317", "140309", b64(testJPEG)), nil, 0, ErrBadTime},

@@ -221,6 +221,9 @@ func (in *Ingester) process(ctx context.Context, msg *bus.Message) error {
 			err = in.deadLetter(ctx, msg, kindPicture, err)
 		} else {
 			err = in.storePicture(msg, p)
+			if errors.Is(err, messages.ErrBadID) {
+				err = in.deadLetter(ctx, msg, kindPicture, err)
+			}
 		}
 	default:
 		var t messages.TemperatureReading
@@ -228,6 +231,9 @@ func (in *Ingester) process(ctx context.Context, msg *bus.Message) error {
 			err = in.deadLetter(ctx, msg, kindTemperature, err)
 		} else {
 			err = in.bufferReading(msg, t)
+			if errors.Is(err, messages.ErrBadID) {
+				err = in.deadLetter(ctx, msg, kindTemperature, err)
+			}
 		}
 	}
 	if err != nil {
@@ -254,7 +260,10 @@ func pictureKey(recordKey []byte, p messages.Picture) string {
 func (in *Ingester) storePicture(msg *bus.Message, p messages.Picture) error {
 	key := pictureKey(msg.Key, p)
 	cam, at, _ := messages.ParsePictureKey(key)
-	final := in.pictures.render(layoutVars{Camera: cam, Node: p.NodeID, Key: key, T: at})
+	final, err := in.pictures.renderPath(layoutVars{Camera: cam, Node: p.NodeID, Key: key, T: at})
+	if err != nil {
+		return err
+	}
 	size, exists, err := in.fs.Stat(final)
 	if err != nil {
 		in.m.hdfsErrors.WithLabelValues("stat").Inc()
@@ -286,7 +295,10 @@ func (in *Ingester) storePicture(msg *bus.Message, p messages.Picture) error {
 func (in *Ingester) bufferReading(msg *bus.Message, t messages.TemperatureReading) error {
 	r := readingOf(t, msg)
 	id := r.identity()
-	dir := in.tempDirs.render(layoutVars{Node: r.Node, T: r.ReadAt})
+	dir, err := in.tempDirs.renderPath(layoutVars{Node: r.Node, T: r.ReadAt})
+	if err != nil {
+		return err
+	}
 	if _, dup := in.index.pending[id]; dup {
 		in.m.messages.WithLabelValues(kindTemperature, resultDuplicate).Inc()
 		return nil

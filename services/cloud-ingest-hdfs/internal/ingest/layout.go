@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sensornode/sensornode/libs/messages"
 )
 
 // layout is a path template with {placeholder}s.
@@ -74,7 +76,48 @@ func parseLayout(s string, required, forbidden []string) (layout, error) {
 	return l, errors.Join(errs...)
 }
 
-// render fills the template in.
+// maxKeyLen bounds the {key} segment: a camera id of messages.MaxIDLen and
+// the time and hash parts of a picture key, well below HDFS's 255-byte
+// component limit.
+const maxKeyLen = 128
+
+// renderPath fills the template in after checking, again, that every id is
+// one path-safe component (messages.CheckID; a key the same charset, at
+// most maxKeyLen bytes). The decoders already refuse unsafe ids; this is the
+// defence in depth that keeps any id from escaping its directory. The error
+// wraps messages.ErrBadID, so the message is dead-lettered as "bad-id".
+func (l layout) renderPath(v layoutVars) (string, error) {
+	if v.Camera != "" {
+		if err := messages.CheckID("camera", v.Camera); err != nil {
+			return "", err
+		}
+	}
+	if v.Node != "" {
+		if err := messages.CheckID("node", v.Node); err != nil {
+			return "", err
+		}
+	}
+	if v.Key != "" {
+		if len(v.Key) > maxKeyLen {
+			return "", fmt.Errorf("key: %d bytes, limit %d: %w", len(v.Key), maxKeyLen, messages.ErrBadID)
+		}
+		// A key is ids joined by '-': each MaxIDLen-sized chunk obeys the
+		// id rule (charset, no leading dot on the first).
+		for i := 0; i < len(v.Key); i += messages.MaxIDLen {
+			chunk := v.Key[i:min(len(v.Key), i+messages.MaxIDLen)]
+			if i > 0 {
+				chunk = "x" + chunk[1:] // only the key's first byte may not be a dot
+			}
+			if err := messages.CheckID("key", chunk); err != nil {
+				return "", err
+			}
+		}
+	}
+	return l.render(v), nil
+}
+
+// render fills the template in. Callers with ids from messages use
+// renderPath.
 func (l layout) render(v layoutVars) string {
 	var b strings.Builder
 	t := v.T.UTC()
