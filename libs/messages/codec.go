@@ -26,9 +26,9 @@ type JSONOptions struct {
 }
 
 // EncodePicture lays p out in form f. The picture must be valid (Validate
-// with the default limit); the Kafka key is p.Key(). In the JSON form the
-// capture time keeps whole seconds only, so the key is taken from the
-// truncated time: decoding the JSON gives back the same key.
+// with the default limit); the Kafka key is p.Key() in both forms. The JSON
+// form keeps whole seconds only; the key has whole seconds too, so decoding
+// either form gives back the same key.
 func EncodePicture(p Picture, f Form) (Encoded, error) {
 	return EncodePictureJSON(p, f, JSONOptions{})
 }
@@ -73,7 +73,7 @@ func EncodePictureJSON(p Picture, f Form, o JSONOptions) (Encoded, error) {
 		enc.Encode(out[len(out)-n:], p.Data)
 		out = append(out, `"}`...)
 		b := bytes.NewBuffer(out)
-		return Encoded{Key: []byte(PictureKey(p.CameraID, t, p.SHA256)), Value: b.Bytes()}, nil
+		return Encoded{Key: []byte(p.Key()), Value: b.Bytes()}, nil
 	}
 	return Encoded{}, fieldErr("form", ErrUnknownForm, "%v", f)
 }

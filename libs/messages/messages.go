@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -116,52 +117,104 @@ func NewPicture(cameraID, nodeID string, capturedAt time.Time, jpeg []byte) Pict
 	}
 }
 
-// keyTimeLayout has millisecond precision: enough to order pictures of a
-// 10 fps camera, and stable through the JSON form when times are truncated
-// to seconds before the key is taken (see Key).
-const keyTimeLayout = "20060102T150405.000Z"
+// keyTimeLayout has whole seconds: the precision both forms carry (the
+// thesis JSON form has date and time to the second only), so a picture's
+// key does not depend on the form it arrived in.
+const keyTimeLayout = "20060102T150405Z"
 
-// Key is the picture's deterministic identity:
-// <camera>-<UTC capture time to the millisecond>-<first 16 hex digits of the
-// SHA-256>. A redelivered picture has the same key, so anything downstream
-// can drop duplicates by it.
+// legacyKeyTimeLayout is the time part of keys made before issue 11: the
+// binary form kept milliseconds, the JSON form ".000". Kept only so that
+// pictures stored under those keys are recognised (see LegacyPictureKey).
+const legacyKeyTimeLayout = "20060102T150405.000Z"
+
+// Key is the picture's identity, the same in both forms:
+// <camera>-<UTC capture time to the second>-<first 16 hex digits of the
+// SHA-256 of the JPEG>. The hash is computable from both forms (the binary
+// form carries it, the JSON form carries the bytes), so the same picture
+// always has one key, and two different pictures of one camera within one
+// second have two. A redelivered or re-forwarded picture has the same key,
+// so anything downstream can drop duplicates by it.
 func (p Picture) Key() string {
 	return PictureKey(p.CameraID, p.CapturedAt, p.SHA256)
 }
 
-// PictureKey computes the key of Picture.Key from its parts.
+// PictureKey computes the key of Picture.Key from its parts; capturedAt is
+// truncated to the second.
 func PictureKey(cameraID string, capturedAt time.Time, sum [32]byte) string {
+	return pictureKey(cameraID, capturedAt.UTC().Truncate(time.Second), keyTimeLayout, sum)
+}
+
+// LegacyPictureKey is the key a picture had before issue 11:
+// <camera>-<capture time to the millisecond>-<16 hex of SHA-256>. Pictures
+// stored under it must not be stored again under PictureKey, so storage
+// looks this key up too before writing a new picture (the migration rule,
+// documented in the package doc).
+func LegacyPictureKey(cameraID string, capturedAt time.Time, sum [32]byte) string {
+	return pictureKey(cameraID, capturedAt.UTC(), legacyKeyTimeLayout, sum)
+}
+
+func pictureKey(cameraID string, at time.Time, layout string, sum [32]byte) string {
 	var b strings.Builder
-	b.Grow(len(cameraID) + 1 + len(keyTimeLayout) + 1 + 16)
+	b.Grow(len(cameraID) + 1 + len(layout) + 1 + 16)
 	b.WriteString(cameraID)
 	b.WriteByte('-')
-	b.WriteString(capturedAt.UTC().Format(keyTimeLayout))
+	b.WriteString(at.Format(layout))
 	b.WriteByte('-')
 	b.WriteString(hex.EncodeToString(sum[:8]))
 	return b.String()
 }
 
-// ParsePictureKey splits a key made by PictureKey. It is used to trust a
-// record's Kafka key only when it is well formed.
+// ParsePictureKey splits a key made by PictureKey or LegacyPictureKey (the
+// time then keeps its milliseconds; IsLegacyPictureKey tells which). It is
+// used to trust a record's Kafka key only when it is well formed.
 func ParsePictureKey(key string) (cameraID string, capturedAt time.Time, err error) {
+	cam, ts, _, err := splitPictureKey(key)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	layout := keyTimeLayout
+	if len(ts) == len(legacyKeyTimeLayout) {
+		layout = legacyKeyTimeLayout
+	}
+	t, err := time.Parse(layout, ts)
+	if err != nil || len(ts) != len(layout) {
+		return "", time.Time{}, fieldErr("key", ErrBadTime, "%q: %v", key, err)
+	}
+	return cam, t, nil
+}
+
+// IsLegacyPictureKey reports whether key is a well-formed key in the format
+// of LegacyPictureKey.
+func IsLegacyPictureKey(key string) bool {
+	_, ts, _, err := splitPictureKey(key)
+	if err != nil || len(ts) != len(legacyKeyTimeLayout) {
+		return false
+	}
+	_, err = time.Parse(legacyKeyTimeLayout, ts)
+	return err == nil
+}
+
+// PictureKeyHash returns the hash part of a well-formed picture key.
+func PictureKeyHash(key string) (string, bool) {
+	_, _, h, err := splitPictureKey(key)
+	return h, err == nil
+}
+
+func splitPictureKey(key string) (cameraID, ts, hash string, err error) {
 	// The camera id may itself contain '-', so split from the right.
 	last := strings.LastIndexByte(key, '-')
 	if last < 0 || len(key)-last-1 != 16 {
-		return "", time.Time{}, fieldErr("key", ErrBadField, "%q is not a picture key", key)
+		return "", "", "", fieldErr("key", ErrBadField, "%q is not a picture key", key)
 	}
 	if _, err := hex.DecodeString(key[last+1:]); err != nil {
-		return "", time.Time{}, fieldErr("key", ErrBadField, "%q: bad hash part", key)
+		return "", "", "", fieldErr("key", ErrBadField, "%q: bad hash part", key)
 	}
 	rest := key[:last]
 	mid := strings.LastIndexByte(rest, '-')
 	if mid <= 0 {
-		return "", time.Time{}, fieldErr("key", ErrBadField, "%q is not a picture key", key)
+		return "", "", "", fieldErr("key", ErrBadField, "%q is not a picture key", key)
 	}
-	t, err := time.Parse(keyTimeLayout, rest[mid+1:])
-	if err != nil {
-		return "", time.Time{}, fieldErr("key", ErrBadTime, "%q: %v", key, err)
-	}
-	return rest[:mid], t, nil
+	return rest[:mid], rest[mid+1:], key[last+1:], nil
 }
 
 // Validate checks the picture: camera id present, capture time set, data a
@@ -230,6 +283,25 @@ const (
 // Key is the Kafka key of a reading: its node, so one node's readings stay
 // ordered in one partition.
 func (r TemperatureReading) Key() string { return r.NodeID }
+
+// Identity is what makes two readings the same reading, in either form:
+// node, read time to the second (all the thesis JSON form carries), source
+// and value. The same reading arriving in both forms, or twice, has one
+// identity; readings of one node and source within one second with
+// different values have different ones. Two readings of one node and source
+// within one second with the same value are one reading: no form can tell
+// them apart. Format: <node>|<RFC 3339 UTC, seconds>|<source>|<value>.
+func (r TemperatureReading) Identity() string {
+	return ReadingIdentity(r.NodeID, r.ReadAt, r.TemperatureCelsius, r.Source)
+}
+
+// ReadingIdentity computes TemperatureReading.Identity from its parts. The
+// value is formatted as the binary form writes it (shortest decimal), so
+// "48.30" and "48.3" are one value.
+func ReadingIdentity(node string, readAt time.Time, celsius float64, source string) string {
+	return node + "|" + readAt.UTC().Truncate(time.Second).Format(time.RFC3339) + "|" + source + "|" +
+		strconv.FormatFloat(celsius, 'f', -1, 64)
+}
 
 // Validate checks node id, time and a physically possible temperature.
 func (r TemperatureReading) Validate() error {

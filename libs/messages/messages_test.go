@@ -299,8 +299,8 @@ func TestPictureKey(t *testing.T) {
 		at     time.Time
 		want   string
 	}{
-		{"C1", testTime, "C1-20160517T140309.123Z-2d711642b726b044"},
-		{"cam-with-dash", testTime.Truncate(time.Second), "cam-with-dash-20160517T140309.000Z-2d711642b726b044"},
+		{"C1", testTime, "C1-20160517T140309Z-2d711642b726b044"},
+		{"cam-with-dash", testTime.Truncate(time.Second), "cam-with-dash-20160517T140309Z-2d711642b726b044"},
 	}
 	for _, tt := range tests {
 		got := PictureKey(tt.camera, tt.at, sum)
@@ -308,11 +308,19 @@ func TestPictureKey(t *testing.T) {
 			t.Errorf("PictureKey(%q, %v) = %q, want %q", tt.camera, tt.at, got, tt.want)
 		}
 		cam, at, err := ParsePictureKey(got)
-		if err != nil || cam != tt.camera || !at.Equal(tt.at.Truncate(time.Millisecond)) {
+		if err != nil || cam != tt.camera || !at.Equal(tt.at.Truncate(time.Second)) || IsLegacyPictureKey(got) {
 			t.Errorf("ParsePictureKey(%q) = %q, %v, %v; want %q, %v", got, cam, at, err, tt.camera, tt.at)
 		}
 	}
-	for _, bad := range []string{"", "C1", "C1-2016-abc", "C1-notatime-2d711642b726b044", "C1-20160517T140309.123Z-2d71"} {
+	// Legacy keys (before issue 11) keep their milliseconds when parsed.
+	legacy := LegacyPictureKey("C1", testTime, sum)
+	if legacy != "C1-20160517T140309.123Z-2d711642b726b044" || !IsLegacyPictureKey(legacy) {
+		t.Errorf("LegacyPictureKey = %q (legacy %v), want C1-20160517T140309.123Z-2d711642b726b044", legacy, IsLegacyPictureKey(legacy))
+	}
+	if cam, at, err := ParsePictureKey(legacy); err != nil || cam != "C1" || !at.Equal(testTime.Truncate(time.Millisecond)) {
+		t.Errorf("ParsePictureKey(%q) = %q, %v, %v", legacy, cam, at, err)
+	}
+	for _, bad := range []string{"", "C1", "C1-2016-abc", "C1-notatime-2d711642b726b044", "C1-20160517T140309.123Z-2d71", "C1-20160517T140309.1Z-2d711642b726b044", "C1-20160517T140309.123456Z-2d711642b726b044"} {
 		if _, _, err := ParsePictureKey(bad); err == nil {
 			t.Errorf("ParsePictureKey(%q) error = nil, want error", bad)
 		}

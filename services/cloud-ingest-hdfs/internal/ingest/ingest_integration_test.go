@@ -352,7 +352,7 @@ func TestIntegrationIngestStoresEverythingOnce(t *testing.T) {
 		if i%6 == 0 {
 			msgs = append(msgs, bus.FromEncoded(fx.tempTopic, e))
 		}
-		wantReadings[identity(node, r.ReadAt, r.Source)] = true
+		wantReadings[r.Identity()] = true
 	}
 	bad, _ := messages.EncodeTemperature(messages.TemperatureReading{NodeID: "node1", ReadAt: at, TemperatureCelsius: 40}, messages.FormBinary)
 	bad.Value = []byte("hot")
@@ -445,7 +445,7 @@ func TestIntegrationIngestNameNodeRestart(t *testing.T) {
 			r := messages.TemperatureReading{NodeID: "node2", ReadAt: at.Add(time.Duration(i) * time.Second), TemperatureCelsius: 50, Source: "sysfs"}
 			e, _ := messages.EncodeTemperature(r, messages.FormBinary)
 			out = append(out, bus.FromEncoded(fx.tempTopic, e))
-			wantReadings[identity("node2", r.ReadAt, "sysfs")] = true
+			wantReadings[r.Identity()] = true
 		}
 		return out
 	}

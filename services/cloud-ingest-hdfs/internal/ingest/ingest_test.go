@@ -192,7 +192,7 @@ func TestReadingsExactlyOnceAcrossDuplicatesAndRestart(t *testing.T) {
 				if i%5 == 0 {
 					appendMsg(logs, tempTP, e) // forwarded twice
 				}
-				want[identity(node, at, "synthetic")] = 1
+				want[identity(node, at, 40+float64(i)/10, "synthetic")] = 1
 			}
 			fs := newMemFS()
 			cons := newFakeConsumer(logs, nil, tempTP)
@@ -253,7 +253,7 @@ func TestTornFlushRecovers(t *testing.T) {
 		node := fmt.Sprintf("node%d", i%3+1) // three nodes interleaved in one partition
 		ts := at.Add(time.Duration(i) * time.Second)
 		appendMsg(logs, tempTP, mustReading(t, node, ts, 50))
-		want[identity(node, ts, "synthetic")] = 1
+		want[identity(node, ts, 50, "synthetic")] = 1
 	}
 	fs := newMemFS()
 	// The second file's rename fails: node1 is renamed, node2 and node3 not.

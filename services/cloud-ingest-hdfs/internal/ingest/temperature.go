@@ -26,14 +26,15 @@ type Reading struct {
 	Offset    int64     `json:"offset"`
 }
 
-// identity is what makes two readings the same reading: node, read time
-// (to the nanosecond when the producer kept it) and source. The same
-// reading forwarded twice (at two offsets) has one identity.
-func identity(node string, readAt time.Time, source string) string {
-	return node + "|" + readAt.UTC().Format(time.RFC3339Nano) + "|" + source
+// identity is what makes two readings the same reading:
+// messages.ReadingIdentity (node, read second, source, value), the same in
+// both forms. It is computed from the stored readings too, so files written
+// before issue 11 need no migration.
+func identity(node string, readAt time.Time, celsius float64, source string) string {
+	return messages.ReadingIdentity(node, readAt, celsius, source)
 }
 
-func (r Reading) identity() string { return identity(r.Node, r.ReadAt, r.Source) }
+func (r Reading) identity() string { return identity(r.Node, r.ReadAt, r.Celsius, r.Source) }
 
 // csvHeader names the CSV columns (the files carry no header line, so that
 // they concatenate).
