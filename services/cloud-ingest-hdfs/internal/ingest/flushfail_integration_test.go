@@ -31,7 +31,7 @@ func TestIntegrationIngestShutdownWithHDFSDownCommitsNothingUnwritten(t *testing
 			t.Fatal(err)
 		}
 		msgs = append(msgs, bus.FromEncoded(fx.tempTopic, e))
-		want[identity(r.NodeID, r.ReadAt, r.Source)] = true
+		want[identity(r.NodeID, r.ReadAt, r.TemperatureCelsius, r.Source)] = true
 	}
 	cfg := fx.config()
 	cfg.TemperatureRotateInterval = time.Hour // buffered until shutdown

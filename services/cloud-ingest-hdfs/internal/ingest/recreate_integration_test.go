@@ -32,7 +32,7 @@ func TestIntegrationIngestTopicRecreatedSameOffsets(t *testing.T) {
 				t.Fatal(err)
 			}
 			out = append(out, bus.FromEncoded(fx.tempTopic, e))
-			want[identity(r.NodeID, r.ReadAt, r.Source)] = true
+			want[identity(r.NodeID, r.ReadAt, r.TemperatureCelsius, r.Source)] = true
 		}
 		return out
 	}
