@@ -116,6 +116,13 @@ func (c *Config) Validate() error {
 	if err := c.DLQProducerConfig().Validate(); err != nil {
 		p.Addf("dead-letter producer: %v", err)
 	}
+	// HDFS work is fenced at half the session timeout after a poll (see
+	// Ingester.workDeadline); that must stay below the rebalance timeout
+	// (franz's default, 60 s, the shortest of the backends') less a
+	// heartbeat, and leave time for a picture write.
+	if st := c.Kafka.SessionTimeout; st < 2*time.Second || st > 60*time.Second {
+		p.Addf("SENSORNODE_CLOUD_KAFKA_SESSION_TIMEOUT %v: need 2s..60s (HDFS writes are fenced at half of it)", st)
+	}
 	if len(c.HDFS.NameNodes) == 0 {
 		p.Addf("SENSORNODE_HDFS_NAMENODE_ADDR is empty")
 	}

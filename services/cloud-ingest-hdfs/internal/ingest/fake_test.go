@@ -46,13 +46,20 @@ func (f *memFS) Stat(name string) (int64, bool, error) {
 	return int64(len(b)), ok, nil
 }
 
-func (f *memFS) WriteAtomic(tmp, final string, data []byte) error {
+func (f *memFS) WriteAtomic(tmp, final string, data []byte, deadline time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := fenced(deadline, "before create "+tmp); err != nil {
+		return err
+	}
 	if err := f.check("create", tmp); err != nil {
 		return err
 	}
 	f.files[tmp] = slices.Clone(data)
+	if err := fenced(deadline, "rename "+tmp); err != nil {
+		delete(f.files, tmp)
+		return err
+	}
 	if err := f.check("rename", final); err != nil {
 		return err // the temporary file stays, as after a crash
 	}
@@ -151,6 +158,9 @@ type fakeConsumer struct {
 	reb       bus.Rebalance
 	started   bool
 	rr        int
+	// lose: partitions taken away (lost: the member was kicked out of
+	// the group) at the start of the next Poll.
+	lose []bus.TopicPartition
 }
 
 func newFakeConsumer(logs map[bus.TopicPartition][]*bus.Message, committed map[bus.TopicPartition]int64, parts ...bus.TopicPartition) *fakeConsumer {
@@ -172,6 +182,23 @@ func (c *fakeConsumer) Poll(ctx context.Context, maxWait time.Duration) (*bus.Me
 		c.mu.Unlock()
 		c.reb.OnAssigned(parts)
 		c.mu.Lock()
+	}
+	if len(c.lose) > 0 {
+		lost := c.lose
+		c.lose = nil
+		c.assigned = slices.DeleteFunc(c.assigned, func(tp bus.TopicPartition) bool { return slices.Contains(lost, tp) })
+		c.mu.Unlock()
+		c.reb.OnRevoked(lost, true)
+		c.mu.Lock()
+	}
+	if len(c.assigned) == 0 {
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(min(maxWait, 2*time.Millisecond)):
+		}
+		return nil, nil
 	}
 	for i := range c.assigned {
 		tp := c.assigned[(c.rr+i)%len(c.assigned)]
@@ -235,6 +262,14 @@ func (c *fakeConsumer) Lag() (map[bus.TopicPartition]int64, error) {
 }
 func (c *fakeConsumer) Ping(context.Context) error { return nil }
 func (c *fakeConsumer) Close() error               { return nil }
+
+// loseOnNextPoll takes tp away (the member was kicked out) at the start
+// of the next Poll.
+func (c *fakeConsumer) loseOnNextPoll(tp bus.TopicPartition) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lose = append(c.lose, tp)
+}
 
 func (c *fakeConsumer) committedOf(tp bus.TopicPartition) int64 {
 	c.mu.Lock()

@@ -22,7 +22,12 @@ type FS interface {
 	// DataNode acknowledged and the NameNode completed the file), then
 	// renames it to final, creating final's directory. final appears
 	// complete or not at all; an existing final is replaced.
-	WriteAtomic(tmp, final string, data []byte) error
+	//
+	// deadline fences the write: writing and closing are bounded by it,
+	// and if it has passed when the rename is due (checked right before
+	// the rename), final is left alone, tmp is removed (best effort) and
+	// the error wraps ErrFenced.
+	WriteAtomic(tmp, final string, data []byte, deadline time.Time) error
 	// ReadDir lists a directory; a missing one is empty.
 	ReadDir(dir string) ([]os.FileInfo, error)
 	// ReadFile reads a whole file.
@@ -32,6 +37,18 @@ type FS interface {
 	// Ping asks the NameNode a question.
 	Ping() error
 	Close() error
+}
+
+// ErrFenced is returned by FS.WriteAtomic when its deadline passed before
+// the rename: the writer may no longer own what it writes.
+var ErrFenced = errors.New("write outlasted its deadline; not renamed into place (fenced)")
+
+// fenced returns an ErrFenced error if deadline has passed.
+func fenced(deadline time.Time, what string) error {
+	if late := time.Since(deadline); late >= 0 {
+		return fmt.Errorf("%s: %w (%v past the deadline)", what, ErrFenced, late.Round(time.Millisecond))
+	}
+	return nil
 }
 
 // hdfsFS is FS over github.com/colinmarc/hdfs/v2. Every NameNode call is
@@ -68,7 +85,7 @@ func (h *hdfsFS) client() (*hdfs.Client, error) {
 
 // fail drops the client after an error that is not about the file itself.
 func (h *hdfsFS) fail(err error) error {
-	if err == nil || errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrExist) {
+	if err == nil || errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrExist) || errors.Is(err, ErrFenced) {
 		return err
 	}
 	if h.c != nil {
@@ -128,7 +145,10 @@ func (h *hdfsFS) Stat(name string) (int64, bool, error) {
 	return fi.Size(), true, nil
 }
 
-func (h *hdfsFS) WriteAtomic(tmp, final string, data []byte) (err error) {
+func (h *hdfsFS) WriteAtomic(tmp, final string, data []byte, deadline time.Time) (err error) {
+	if err := fenced(deadline, "before create "+tmp); err != nil {
+		return err
+	}
 	c, err := h.client()
 	if err != nil {
 		return err
@@ -152,16 +172,27 @@ func (h *hdfsFS) WriteAtomic(tmp, final string, data []byte) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := w.SetDeadline(time.Now().Add(h.cfg.WriteTimeout)); err != nil {
+	if err := w.SetDeadline(earliest(time.Now().Add(h.cfg.WriteTimeout), deadline)); err != nil {
 		return err
 	}
 	if _, err := w.Write(data); err != nil {
+		if ferr := fenced(deadline, "write "+tmp); ferr != nil {
+			return fmt.Errorf("%w: %v", ferr, err)
+		}
 		return fmt.Errorf("write %s: %w", tmp, err)
 	}
-	if err := h.closeRetrying(w); err != nil {
+	if err := h.closeRetrying(w, deadline); err != nil {
+		if ferr := fenced(deadline, "close "+tmp); ferr != nil {
+			return fmt.Errorf("%w: %v", ferr, err)
+		}
 		return err
 	}
 	if err := c.MkdirAll(path.Dir(final), 0o755); err != nil {
+		return err
+	}
+	// The fence: checked right before the rename. What remains is the
+	// time between this check and the NameNode executing the rename.
+	if err := fenced(deadline, "rename "+tmp+" to "+final); err != nil {
 		return err
 	}
 	return c.Rename(tmp, final)
@@ -175,8 +206,8 @@ func (h *hdfsFS) WriteAtomic(tmp, final string, data []byte) (err error) {
 // NameNode within a few milliseconds, and every millisecond here is
 // picture latency (a 50 ms first delay made a third of the pictures take
 // 55 ms instead of 5 ms to become durable).
-func (h *hdfsFS) closeRetrying(w *hdfs.FileWriter) error {
-	deadline := time.Now().Add(h.cfg.CloseTimeout)
+func (h *hdfsFS) closeRetrying(w *hdfs.FileWriter, fence time.Time) error {
+	deadline := earliest(time.Now().Add(h.cfg.CloseTimeout), fence)
 	delay := 5 * time.Millisecond
 	for {
 		err := w.Close()
@@ -184,7 +215,7 @@ func (h *hdfsFS) closeRetrying(w *hdfs.FileWriter) error {
 			return err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("close: still replicating after %v: %w", h.cfg.CloseTimeout, err)
+			return fmt.Errorf("close: still replicating at its deadline (at most %v): %w", h.cfg.CloseTimeout, err)
 		}
 		_ = h.sleep(context.Background(), delay)
 		delay = min(2*delay, 2*time.Second)
@@ -248,6 +279,13 @@ func (h *hdfsFS) Close() error {
 	err := h.c.Close()
 	h.c = nil
 	return err
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

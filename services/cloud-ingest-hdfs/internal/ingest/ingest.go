@@ -68,6 +68,30 @@ type Ingester struct {
 	backoff    svc.Backoff
 	lastCheck  time.Time
 	lastCommit time.Time
+	// pollStart is when the last Poll began (time.Now, monotonic): the
+	// last moment this member is known to have been in the group.
+	pollStart time.Time
+}
+
+// workDeadline is when HDFS work started after the last Poll must be done
+// (renamed into place) or abandoned: half the session timeout after the
+// Poll began. Rebalance callbacks run inside Poll, so nothing in this
+// process can learn of a lost membership while HDFS work runs between
+// polls (and neither backend exposes the group generation); the fence is
+// time instead. The group cannot give this member's partitions to another
+// before it has been silent for a session timeout, which takes at least
+// 3/4 of the session timeout after its last poll began (heartbeats come
+// every quarter of it, from a background thread, even in a SIGSTOPped
+// process none is sent), or before a rebalance timeout (franz: 60 s) or
+// max.poll.interval (confluent: 300 s) has passed, both longer than the
+// session timeout. Work that is not renamed into place by then is not
+// committed; it is retried after the next Poll if the partition is still
+// ours, else the new owner consumes it again. What remains: a rename that
+// passes the check and then takes longer than the other quarter of the
+// session timeout to reach the NameNode (a pause or SIGSTOP exactly
+// between the check and the RPC).
+func (in *Ingester) workDeadline() time.Time {
+	return in.pollStart.Add(in.cfg.Kafka.SessionTimeout / 2)
 }
 
 // partState is what was processed of one partition.
@@ -147,6 +171,7 @@ func (in *Ingester) Run(ctx context.Context, cons bus.Consumer) error {
 			wait = min(pollWait, max(time.Millisecond, in.blocked.retryAt.Sub(in.now())))
 		}
 		var msg *bus.Message
+		in.pollStart = time.Now()
 		msg, err = cons.Poll(ctx, wait)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -317,8 +342,8 @@ func (in *Ingester) storePicture(msg *bus.Message, p messages.Picture) error {
 		return nil
 	}
 	start := in.now()
-	if err := in.fs.WriteAtomic(in.tmpName(msg.TopicPartition(), msg.Offset), final, p.Data); err != nil {
-		in.m.hdfsErrors.WithLabelValues("write").Inc()
+	if err := in.fs.WriteAtomic(in.tmpName(msg.TopicPartition(), msg.Offset), final, p.Data, in.workDeadline()); err != nil {
+		in.writeFailed(msg.TopicPartition(), final, err)
 		return fmt.Errorf("%w: write %s: %v", errHDFS, final, err)
 	}
 	in.m.writeLatency.WithLabelValues(kindPicture).Observe(in.now().Sub(start).Seconds())
@@ -388,8 +413,8 @@ func (in *Ingester) flush(tp bus.TopicPartition) error {
 			continue
 		}
 		start := in.now()
-		if err := in.fs.WriteAtomic(in.tmpName(tp, f.first), name, f.buf.Bytes()); err != nil {
-			in.m.hdfsErrors.WithLabelValues("write").Inc()
+		if err := in.fs.WriteAtomic(in.tmpName(tp, f.first), name, f.buf.Bytes(), in.workDeadline()); err != nil {
+			in.writeFailed(tp, name, err)
 			return fmt.Errorf("%w: write %s: %v", errHDFS, name, err)
 		}
 		in.m.writeLatency.WithLabelValues(kindTemperature).Observe(in.now().Sub(start).Seconds())
@@ -404,6 +429,17 @@ func (in *Ingester) flush(tp bus.TopicPartition) error {
 	in.m.pending.Set(float64(len(in.index.pending)))
 	in.probe.Set(condHDFS, nil)
 	return nil
+}
+
+// writeFailed counts (and, when fenced, logs) a failed WriteAtomic.
+func (in *Ingester) writeFailed(tp bus.TopicPartition, final string, err error) {
+	in.m.hdfsErrors.WithLabelValues("write").Inc()
+	if errors.Is(err, ErrFenced) {
+		in.m.fenced.Inc()
+		in.log.Warn("HDFS write outlasted half the Kafka session timeout since the last poll; not renamed into place, nothing committed "+
+			"(this member may have been removed from the group); retried if the partition is still assigned",
+			"partition", tp.String(), "path", final, "session_timeout", in.cfg.Kafka.SessionTimeout, "err", err)
+	}
 }
 
 // fileFor returns the path f is written to, and whether it is already

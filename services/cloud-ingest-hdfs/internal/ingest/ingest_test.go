@@ -24,6 +24,7 @@ func testConfig() Config {
 	c.ShutdownTimeout = 2 * time.Second
 	c.Kafka.Brokers = []string{"127.0.0.1:9092"}
 	c.Kafka.MaxFetchBytes, c.Kafka.QueueMaxBytes = 1<<20, 1<<21
+	c.Kafka.SessionTimeout = 10 * time.Second
 	c.DLQMaxMessageBytes = 1 << 20
 	c.HDFS = HDFSConfig{NameNodes: []string{"127.0.0.1:8020"}, User: "test", RPCTimeout: time.Second,
 		WriteTimeout: time.Second, CloseTimeout: time.Second, TmpDir: "/t/_tmp"}
@@ -426,6 +427,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "tmp dir root", mod: func(c *Config) { c.HDFS.TmpDir = "/" }, wantErr: "SENSORNODE_HDFS_TMP_DIR"},
 		{name: "namenode", mod: func(c *Config) { c.HDFS.NameNodes = []string{"nn"} }, wantErr: "not host:port"},
 		{name: "no topics", mod: func(c *Config) { c.Kafka.Topics = nil }, wantErr: "no topics"},
+		{name: "session timeout too short to fence HDFS work", mod: func(c *Config) { c.Kafka.SessionTimeout = time.Second }, wantErr: "SENSORNODE_CLOUD_KAFKA_SESSION_TIMEOUT"},
+		{name: "session timeout above the rebalance timeout", mod: func(c *Config) { c.Kafka.SessionTimeout = 2 * time.Minute }, wantErr: "SENSORNODE_CLOUD_KAFKA_SESSION_TIMEOUT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -30,6 +30,7 @@ type Metrics struct {
 	conflicts    prometheus.Counter
 	fileClashes  prometheus.Counter
 	tmpRemoved   prometheus.Counter
+	fenced       prometheus.Counter
 	pending      prometheus.Gauge
 	blocked      prometheus.Gauge
 	stopped      prometheus.Gauge
@@ -79,6 +80,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		tmpRemoved: f.NewCounter(prometheus.CounterOpts{
 			Name: "sensornode_ingest_tmp_files_removed_total",
 			Help: "Temporary files left by an earlier crash and removed.",
+		}),
+		fenced: f.NewCounter(prometheus.CounterOpts{
+			Name: "sensornode_ingest_fenced_writes_total",
+			Help: "HDFS writes not renamed into place because they outlasted the work deadline (half the Kafka session timeout since the last poll): the member may have been removed from the group; retried while the partition is still assigned.",
 		}),
 		pending: f.NewGauge(prometheus.GaugeOpts{
 			Name: "sensornode_ingest_pending_readings",
