@@ -61,7 +61,7 @@ test-integration: ## integration tests against one shared devstack (started if n
 
 # The delivery suites again with every service on the pure-Go Kafka client
 # (the one armv7 boards run); the bus conformance suite already covers both.
-FRANZ_SUITES := ./services/camera-producer/... ./services/temp-producer/... ./services/edge-forwarder/... ./services/cloud-ingest-hdfs/...
+FRANZ_SUITES := ./services/camera-producer/... ./services/temp-producer/... ./services/edge-forwarder/... ./services/cloud-ingest-hdfs/... ./e2e/...
 
 .PHONY: test-integration-franz
 test-integration-franz: ## the producer, forwarder and ingest integration suites on the franz backend
@@ -201,7 +201,7 @@ bench-forwarder: ## forwarder per-picture time at 3 sizes as a Markdown table (t
 .PHONY: test-e2e-hdfs
 test-e2e-hdfs: ## end-to-end: 5 simulated nodes -> edge-forwarder -> cloud-ingest-hdfs -> HDFS, clean and with faults
 	$(DEVSTACK) up
-	$(GOTEST) -tags integration -p 1 -timeout 20m -run '^TestIntegrationEndToEnd' ./services/cloud-ingest-hdfs/e2e
+	$(GOTEST) -tags integration -p 1 -timeout 20m -run '^TestIntegrationEndToEnd' ./e2e/...
 
 # --- camera-producer / temp-producer ---
 .PHONY: bench-camera-producer
