@@ -1,0 +1,9 @@
+//go:build !chaos_planted_defect
+
+package chaos
+
+// PlantedDefect is true in builds with the tag chaos_planted_defect: the
+// driver then drops one committed reading from what it read back (as a
+// service losing it would), and the checker must fail. See the checker's
+// self-test (make chaos-selftest).
+const PlantedDefect = false
