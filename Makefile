@@ -203,6 +203,34 @@ test-e2e-hdfs: ## end-to-end: 5 simulated nodes -> edge-forwarder -> cloud-inges
 	$(DEVSTACK) up
 	$(GOTEST) -tags integration -p 1 -timeout 20m -run '^TestIntegrationEndToEnd' ./e2e/...
 
+# --- e2e chaos (e2e/README.md) ---
+# make chaos CHAOS_SEED=42 CHAOS_DURATION=30m CHAOS_FAULTS=all CHAOS_BACKEND=both
+CHAOS_SEED     ?=
+CHAOS_DURATION ?= 10m
+CHAOS_FAULTS   ?= all
+CHAOS_BACKEND  ?= confluent
+CHAOS_TIMEOUT  ?= 3h
+CHAOS_RUN = for b in $(if $(filter both,$(CHAOS_BACKEND)),confluent franz,$(CHAOS_BACKEND)); do \
+	  echo "chaos: backend $$b, seed $${CHAOS_SEED:-random}, duration $(1), faults $(2)"; \
+	  CHAOS=1 CHAOS_SEED=$(CHAOS_SEED) CHAOS_DURATION=$(1) CHAOS_FAULTS=$(2) \
+	  CHAOS_COMMAND="make $@ CHAOS_SEED=$(CHAOS_SEED) CHAOS_DURATION=$(1) CHAOS_FAULTS=$(2) CHAOS_BACKEND=$$b" \
+	  SENSORNODE_TEST_KAFKA_BACKEND=$$b SENSORNODE_KAFKA_BACKEND=$$b \
+	  go test -count=1 -tags integration -p 1 -timeout $(CHAOS_TIMEOUT) -v -run '^TestChaos$$' ./e2e || exit 1; done
+
+.PHONY: chaos
+chaos: ## seeded fault injection over the whole pipeline (CHAOS_SEED, CHAOS_DURATION, CHAOS_FAULTS, CHAOS_BACKEND=confluent|franz|both); report in e2e/results/
+	$(DEVSTACK) up
+	@$(call CHAOS_RUN,$(CHAOS_DURATION),$(CHAOS_FAULTS))
+
+.PHONY: chaos-smoke
+chaos-smoke: ## chaos with the mandatory faults only, about 4 minutes (not in make test yet)
+	$(DEVSTACK) up
+	@$(call CHAOS_RUN,2m,smoke)
+
+.PHONY: chaos-selftest
+chaos-selftest: ## the chaos checker's self-test: a planted defect (one dropped reading) must fail the checker
+	$(GOTEST) -tags chaos_planted_defect -run 'TestChecker' ./e2e/chaos/...
+
 # --- camera-producer / temp-producer ---
 .PHONY: bench-camera-producer
 bench-camera-producer: ## camera-producer: per-picture time file ready -> ack (acks=all, RF 3), thesis Table 5.1 layout (needs devstack)

@@ -133,6 +133,16 @@ type binaries struct{ forwarder, ingest string }
 // build compiles both services (with the race detector) for this test.
 func build(t *testing.T) binaries {
 	t.Helper()
+	dir := t.TempDir()
+	b := binaries{forwarder: filepath.Join(dir, "edge-forwarder"), ingest: filepath.Join(dir, "cloud-ingest-hdfs")}
+	buildPkgs(t, []string{"-race"}, map[string]string{b.forwarder: "./services/edge-forwarder/cmd/edge-forwarder", b.ingest: "./services/cloud-ingest-hdfs/cmd/cloud-ingest-hdfs"})
+	return b
+}
+
+// buildPkgs runs go build flags -o out pkg for each out -> pkg (package
+// paths relative to the repository root), in parallel.
+func buildPkgs(t *testing.T, flags []string, outs map[string]string) {
+	t.Helper()
 	wd, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
@@ -145,14 +155,12 @@ func build(t *testing.T) binaries {
 	if err != nil {
 		goBin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 	}
-	dir := t.TempDir()
-	b := binaries{forwarder: filepath.Join(dir, "edge-forwarder"), ingest: filepath.Join(dir, "cloud-ingest-hdfs")}
 	var wg sync.WaitGroup
-	for out, pkg := range map[string]string{b.forwarder: "./services/edge-forwarder/cmd/edge-forwarder", b.ingest: "./services/cloud-ingest-hdfs/cmd/cloud-ingest-hdfs"} {
+	for out, pkg := range outs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cmd := exec.Command(goBin, "build", "-race", "-o", out, pkg)
+			cmd := exec.Command(goBin, append(append([]string{"build"}, flags...), "-o", out, pkg)...)
 			cmd.Dir = root
 			if b, err := cmd.CombinedOutput(); err != nil {
 				t.Errorf("go build %s: %v\n%s", pkg, err, b)
@@ -163,7 +171,6 @@ func build(t *testing.T) binaries {
 	if t.Failed() {
 		t.FailNow()
 	}
-	return b
 }
 
 // proc is a service binary run as a subprocess; its output is appended to
@@ -410,7 +417,13 @@ func baseEnv(vars map[string]string) []string {
 
 func (e *env) startForwarder(t *testing.T) {
 	t.Helper()
-	e.fwd.env = baseEnv(map[string]string{
+	e.fwd.env = e.forwarderEnv()
+	e.fwd.start(t)
+}
+
+// forwarderEnv is the environment of an edge-forwarder replica.
+func (e *env) forwarderEnv() []string {
+	return baseEnv(map[string]string{
 		"SENSORNODE_ADMIN_ADDR":                   "127.0.0.1:0",
 		"SENSORNODE_EDGE_KAFKA_BROKERS":           e.st.EdgeBootstrap(),
 		"SENSORNODE_EDGE_KAFKA_GROUP_ID":          e.prefix + "-forwarder",
@@ -424,12 +437,17 @@ func (e *env) startForwarder(t *testing.T) {
 		"SENSORNODE_CHECK_INTERVAL":               "1s",
 		"SENSORNODE_RETRY_BACKOFF_MAX":            "5s",
 	})
-	e.fwd.start(t)
 }
 
 func (e *env) startIngest(t *testing.T) {
 	t.Helper()
-	e.ingest.env = baseEnv(map[string]string{
+	e.ingest.env = e.ingestEnv()
+	e.ingest.start(t)
+}
+
+// ingestEnv is the environment of a cloud-ingest-hdfs replica.
+func (e *env) ingestEnv() []string {
+	return baseEnv(map[string]string{
 		"SENSORNODE_ADMIN_ADDR":                  "127.0.0.1:0",
 		"SENSORNODE_CLOUD_KAFKA_BROKERS":         e.st.CloudBootstrap(),
 		"SENSORNODE_CLOUD_KAFKA_GROUP_ID":        e.prefix + "-ingest",
@@ -444,7 +462,6 @@ func (e *env) startIngest(t *testing.T) {
 		"SENSORNODE_CHECK_INTERVAL":              "1s",
 		"SENSORNODE_RETRY_BACKOFF_MAX":           "5s",
 	})
-	e.ingest.start(t)
 }
 
 // simulateNodes produces, for each node concurrently, its 100 pictures to
@@ -545,7 +562,7 @@ type hdfsContent struct {
 	other    []string            // unexpected files
 }
 
-func (e *env) read(t *testing.T, withData bool) hdfsContent {
+func (e *env) read(t testing.TB, withData bool) hdfsContent {
 	t.Helper()
 	c, err := hdfs.NewClient(hdfs.ClientOptions{Addresses: []string{e.st.NameNodeAddr()}, User: devstack.HDFSUser()})
 	if err != nil {

@@ -1,0 +1,693 @@
+//go:build integration
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/sensornode/sensornode/e2e/chaos"
+	"github.com/sensornode/sensornode/libs/bus"
+	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/tools/devstack"
+	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
+	"github.com/sensornode/sensornode/tools/devstack/faultproxy"
+)
+
+// The chaos run's fixed shape.
+const (
+	chaosCameras       = 2 // camera-producers in directory mode
+	chaosReplicas      = 2 // edge-forwarder and cloud-ingest-hdfs replicas each
+	chaosSession       = 6 // group session timeout of both services, seconds
+	chaosPictureEvery  = 500 * time.Millisecond
+	chaosReadingsEvery = 100 * time.Millisecond
+)
+
+// TestChaos is the seeded fault-injection run (make chaos, make
+// chaos-smoke): camera-producers fed by a ledger writer, in-process
+// temperature nodes, two edge-forwarders and two cloud-ingest-hdfs replicas,
+// a nemesis that injects the plan from CHAOS_SEED, and the checker. It only
+// runs with CHAOS=1 (not part of make test yet).
+func TestChaos(t *testing.T) {
+	if os.Getenv("CHAOS") == "" {
+		t.Skip("the chaos suite runs with CHAOS=1 (make chaos, make chaos-smoke)")
+	}
+	seed := uint64(time.Now().UnixNano() % 1_000_000)
+	if s := os.Getenv("CHAOS_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("CHAOS_SEED=%q: %v", s, err)
+		}
+		seed = v
+	}
+	duration := 3 * time.Minute
+	if s := os.Getenv("CHAOS_DURATION"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("CHAOS_DURATION=%q: %v", s, err)
+		}
+		duration = d
+	}
+	faults, err := chaos.ParseFaults(os.Getenv("CHAOS_FAULTS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := chaos.NewPlan(seed, duration, faults)
+	t.Logf("CHAOS_SEED=%d CHAOS_DURATION=%v CHAOS_FAULTS=%s\n%s", seed, duration, os.Getenv("CHAOS_FAULTS"), plan)
+
+	st := devstacktest.Stack(t)
+	devstacktest.Exclusive(t, st)
+	c := newChaosRun(t, st, plan)
+	c.run(t, duration)
+}
+
+type chaosRun struct {
+	*env
+	plan    chaos.Plan
+	rng     *rand.Rand
+	proxy   *faultproxy.Proxy
+	fwds    []*proc
+	ingests []*proc
+	cams    []*proc
+	camDirs []string
+	camera  string // camera-producer binary
+
+	ledgerMu sync.Mutex
+	ledger   *chaos.Ledger
+
+	sampleMu sync.Mutex
+	tl       chaos.Timeline
+}
+
+func newChaosRun(t *testing.T, st *devstack.Stack, plan chaos.Plan) *chaosRun {
+	t.Helper()
+	dir := t.TempDir()
+	bins := binaries{forwarder: filepath.Join(dir, "edge-forwarder"), ingest: filepath.Join(dir, "cloud-ingest-hdfs")}
+	camera := filepath.Join(dir, "camera-producer")
+	var flags []string
+	if os.Getenv("CHAOS_RACE") != "" {
+		flags = []string{"-race"}
+	}
+	buildPkgs(t, flags, map[string]string{bins.forwarder: "./services/edge-forwarder/cmd/edge-forwarder",
+		bins.ingest: "./services/cloud-ingest-hdfs/cmd/cloud-ingest-hdfs", camera: "./services/camera-producer/cmd/camera-producer"})
+	c := &chaosRun{plan: plan, rng: rand.New(rand.NewPCG(plan.Seed, 1)), camera: camera, ledger: chaos.NewLedger(),
+		tl: chaos.Timeline{Seed: plan.Seed}}
+	// The nemesis restarts what it stopped; if the run fails half-way, the
+	// cleanup does (after the services are stopped).
+	devstacktest.RestartOnCleanup(t, st, devstack.NameNodeName)
+	for b := 1; b <= st.EdgeBrokers(); b++ {
+		devstacktest.RestartOnCleanup(t, st, devstack.EdgeKafkaName(b))
+	}
+	c.env = newEnv(t, st, bins, newPictureSet(t)) // cloud topics with 3 partitions each
+	proxy, err := faultproxy.New(st.CloudProxiedBootstrap(), st.CloudProxiedTarget())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	c.proxy = proxy
+	c.forwarderCloud = st.CloudProxiedBootstrap()
+	// The env's own fwd and ingest are replica 1; replica 2 and the
+	// cameras are stopped here (SIGTERM, clean exit expected).
+	c.fwds = []*proc{c.fwd, {name: "edge-forwarder-2", bin: bins.forwarder, logPath: filepath.Join(c.logDir, "edge-forwarder-2.log")}}
+	c.ingests = []*proc{c.ingest, {name: "cloud-ingest-hdfs-2", bin: bins.ingest, logPath: filepath.Join(c.logDir, "cloud-ingest-hdfs-2.log")}}
+	t.Cleanup(func() {
+		for _, p := range append(append([]*proc{}, c.cams...), c.fwds[1], c.ingests[1]) {
+			p.stop(t)
+			if t.Failed() {
+				t.Logf("%s log (tail):\n%s", p.name, tail(p.logPath))
+			}
+		}
+	})
+	return c
+}
+
+func (c *chaosRun) run(t *testing.T, duration time.Duration) {
+	for _, p := range c.ingests {
+		p.env = c.ingestEnv()
+		p.start(t)
+	}
+	for _, p := range c.fwds {
+		p.env = c.forwarderEnv()
+		p.start(t)
+	}
+	for i := range chaosCameras {
+		c.startCamera(t, i)
+	}
+	c.tl.Start = time.Now()
+	ctx, stopWorkload := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := range chaosCameras {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.writePictures(ctx, t, i) }()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); c.publishReadings(ctx, t) }()
+	samplerDone := make(chan struct{})
+	sampleCtx, stopSampler := context.WithCancel(context.Background())
+	go func() { defer close(samplerDone); c.sample(sampleCtx, t) }()
+
+	for i, s := range c.plan.Steps {
+		if w := time.Until(c.tl.Start.Add(s.At)); w > 0 {
+			time.Sleep(w)
+		}
+		ev := c.inject(t, i, s)
+		c.sampleMu.Lock()
+		c.tl.Events = append(c.tl.Events, ev)
+		c.sampleMu.Unlock()
+		if ev.Err != "" {
+			t.Logf("step %d %s: %s", i+1, s.Fault, ev.Err)
+			continue
+		}
+		rec := c.waitRecovered(t, ev.Healed, chaosSession*time.Second+60*time.Second)
+		c.sampleMu.Lock()
+		c.tl.Events[len(c.tl.Events)-1].Recovered = rec
+		c.sampleMu.Unlock()
+		t.Logf("step %d %s: injected %.1fs, healed %.1fs, recovered %s", i+1, s.Fault,
+			ev.Injected.Sub(c.tl.Start).Seconds(), ev.Healed.Sub(c.tl.Start).Seconds(), relTime(c.tl.Start, rec))
+	}
+	if w := time.Until(c.tl.Start.Add(duration)); w > 0 {
+		time.Sleep(w)
+	}
+	stopWorkload()
+	wg.Wait()
+	c.drain(t, 4*time.Minute)
+	stopSampler()
+	<-samplerDone
+
+	o := c.observe(t)
+	if chaos.PlantedDefect {
+		t.Logf("planted defect (build tag chaos_planted_defect): dropped reading %s", chaos.DropOneReading(&o))
+	}
+	c.ledgerMu.Lock()
+	r := chaos.Check(c.ledger, o, c.tl, c.plan, chaosSession*time.Second+60*time.Second)
+	c.ledgerMu.Unlock()
+	c.writeReport(t, duration, r)
+	if !r.OK() {
+		t.Error(r.Failure(c.tl, 40))
+	} else {
+		t.Logf("chaos: no violations\n%s", c.tl)
+	}
+}
+
+func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
+
+func relTime(start, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return fmt.Sprintf("%.1fs", t.Sub(start).Seconds())
+}
+
+// ---------------------------------------------------------------- workload
+
+func (c *chaosRun) startCamera(t *testing.T, i int) {
+	t.Helper()
+	dir := filepath.Join(c.logDir, fmt.Sprintf("camera%d", i+1))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c.camDirs = append(c.camDirs, dir)
+	vars := map[string]string{
+		"SENSORNODE_ADMIN_ADDR":              "127.0.0.1:0",
+		"SENSORNODE_NODE_ID":                 fmt.Sprintf("node%d", i+1),
+		"SENSORNODE_CAMERA_ID":               fmt.Sprintf("C%d", i+1),
+		"SENSORNODE_TOPIC":                   c.nodeTopics[i],
+		"SENSORNODE_SOURCE":                  "directory",
+		"SENSORNODE_DIR":                     dir,
+		"SENSORNODE_NAME_TIME_ZONE":          "UTC",
+		"SENSORNODE_SETTLE_INTERVAL":         "1s",
+		"SENSORNODE_PARTIAL_TIMEOUT":         "20s",
+		"SENSORNODE_RESCAN_INTERVAL":         "5s",
+		"SENSORNODE_RETRY_MAX_INTERVAL":      "5s",
+		"SENSORNODE_KAFKA_BROKERS":           c.st.EdgeBootstrap(),
+		"SENSORNODE_KAFKA_DELIVERY_TIMEOUT":  "30s",
+		"SENSORNODE_KAFKA_MAX_MESSAGE_BYTES": "2097152",
+	}
+	if b := os.Getenv("SENSORNODE_TEST_KAFKA_BACKEND"); b != "" {
+		vars["SENSORNODE_KAFKA_BACKEND"] = b
+	}
+	p := &proc{name: fmt.Sprintf("camera-producer-%d", i+1), bin: c.camera, logPath: filepath.Join(c.logDir, fmt.Sprintf("camera-producer-%d.log", i+1))}
+	p.env = baseEnv(vars)
+	p.start(t)
+	c.cams = append(c.cams, p)
+}
+
+// writePictures is the ledger writer of one camera: motion-style names
+// (%v-%Y%m%d%H%M%S-%q), most files written at once, some slowly, some
+// half-written and completed seconds later, some junk.
+func (c *chaosRun) writePictures(ctx context.Context, t *testing.T, cam int) {
+	rng := rand.New(rand.NewPCG(c.plan.Seed, uint64(100+cam)))
+	dir := c.camDirs[cam]
+	event := 1
+	for i := 0; ctx.Err() == nil; i++ {
+		if i%20 == 0 {
+			event++
+		}
+		now := time.Now().UTC()
+		name := fmt.Sprintf("%02d-%s-%02d.jpg", event, now.Format("20060102150405"), i%100)
+		kind := rng.IntN(100)
+		if kind < 5 {
+			junk := fmt.Appendf(nil, "chaos junk seed %d camera %d #%d: not a JPEG\n", c.plan.Seed, cam+1, i)
+			if err := os.WriteFile(filepath.Join(dir, name), junk, 0o644); err != nil {
+				t.Errorf("ledger writer: %v", err)
+				return
+			}
+			c.ledgerMu.Lock()
+			c.ledger.Junk[fmt.Sprintf("camera%d/%s", cam+1, name)] = chaos.Item{What: "not a JPEG", At: now}
+			c.ledgerMu.Unlock()
+			sleepCtx(ctx, chaosPictureEvery)
+			continue
+		}
+		jpeg := withComment(c.pics.jpegs[cam%nodes][i%picsPerNode], fmt.Sprintf("chaos seed %d camera %d picture %d", c.plan.Seed, cam+1, i))
+		c.ledgerMu.Lock()
+		c.ledger.Pictures[sha256Sum(jpeg)] = chaos.Item{What: fmt.Sprintf("camera%d/%s", cam+1, name), At: now}
+		c.ledgerMu.Unlock()
+		if err := writeFileIn(ctx, filepath.Join(dir, name), jpeg, kind); err != nil {
+			t.Errorf("ledger writer: %v", err)
+			return
+		}
+		sleepCtx(ctx, chaosPictureEvery)
+	}
+}
+
+// writeFileIn writes a picture: kind < 85 at once, < 93 in four slow
+// chunks, else half, a pause of 3 s, then the rest.
+func writeFileIn(ctx context.Context, name string, b []byte, kind int) error {
+	if kind < 85 {
+		return os.WriteFile(name, b, 0o644)
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	chunks, pause := 4, 300*time.Millisecond
+	if kind >= 93 {
+		chunks, pause = 2, 3*time.Second
+	}
+	n := (len(b) + chunks - 1) / chunks
+	for off := 0; off < len(b); off += n {
+		if off > 0 {
+			time.Sleep(pause) // not ctx: a half-written file is always completed
+		}
+		if _, err := f.Write(b[off:min(off+n, len(b))]); err != nil {
+			return err
+		}
+	}
+	return f.Close()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// publishReadings is the temperature workload: in-process nodes publishing
+// binary readings to the edge temperature topic, each in the ledger.
+func (c *chaosRun) publishReadings(ctx context.Context, t *testing.T) {
+	p, err := bus.NewProducer(bus.ProducerConfig{Config: bus.Config{Brokers: strings.Split(c.st.EdgeBootstrap(), ","), ClientID: "chaos-temperature"},
+		Linger: 2 * time.Millisecond, MaxMessageBytes: 1 << 20, QueueMaxBytes: 16 << 20})
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer p.Close()
+	var acks sync.WaitGroup
+	defer acks.Wait()
+	for k := 0; ctx.Err() == nil; k++ {
+		for n := range chaosCameras {
+			r := messages.TemperatureReading{NodeID: fmt.Sprintf("node%d", n+1), ReadAt: time.Now().UTC(),
+				TemperatureCelsius: 40 + float64(k%50)/10, Source: "synthetic"}
+			enc, err := messages.EncodeTemperature(r, messages.FormBinary)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			id := r.NodeID + "|" + r.ReadAt.UTC().Format(time.RFC3339Nano) + "|" + r.Source
+			c.ledgerMu.Lock()
+			c.ledger.Readings[id] = chaos.Item{What: id, At: r.ReadAt}
+			c.ledgerMu.Unlock()
+			acks.Add(1)
+			err = p.PublishAsync(context.Background(), bus.FromEncoded(c.tempTopic, enc), func(d bus.Delivery) {
+				defer acks.Done()
+				if d.Err != nil {
+					t.Logf("temperature node: %s not acknowledged: %v", id, d.Err)
+				}
+			})
+			if err != nil {
+				acks.Done()
+				t.Logf("temperature node: publish %s: %v", id, err)
+			}
+		}
+		sleepCtx(ctx, chaosReadingsEvery)
+	}
+}
+
+// ---------------------------------------------------------------- nemesis
+
+func (c *chaosRun) inject(t *testing.T, i int, s chaos.Step) chaos.Event {
+	ev := chaos.Event{Step: s}
+	fail := func(format string, args ...any) chaos.Event {
+		ev.Err = fmt.Sprintf(format, args...)
+		return ev
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	switch s.Fault {
+	case chaos.ForwarderSIGKILL:
+		p := c.fwds[s.Target%len(c.fwds)]
+		ev.Injected = time.Now()
+		p.kill(t)
+		time.Sleep(s.Hold)
+		p.start(t)
+	case chaos.IngestSIGKILL:
+		p := c.ingests[s.Target%len(c.ingests)]
+		ev.Injected = time.Now()
+		p.kill(t)
+		time.Sleep(s.Hold)
+		p.start(t)
+	case chaos.IngestSIGTERMHDFSDown:
+		p := c.ingests[s.Target%len(c.ingests)]
+		ev.Injected = time.Now()
+		if err := c.st.Kill(ctx, devstack.NameNodeName, syscall.SIGKILL); err != nil {
+			return fail("kill namenode: %v", err)
+		}
+		time.Sleep(s.Hold / 2)
+		if err := p.terminate(); err != nil {
+			t.Logf("step %d: %s after SIGTERM with HDFS down: %v", i+1, p.name, err)
+		}
+		time.Sleep(s.Hold - s.Hold/2)
+		if err := c.st.Start(ctx, devstack.NameNodeName); err != nil {
+			return fail("restart namenode: %v", err)
+		}
+		p.start(t)
+	case chaos.IngestSIGSTOP:
+		p := c.ingests[s.Target%len(c.ingests)]
+		ev.Injected = time.Now()
+		if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			return fail("SIGSTOP %s: %v", p.name, err)
+		}
+		time.Sleep(s.Hold)
+		if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			return fail("SIGCONT %s: %v", p.name, err)
+		}
+	case chaos.LinkCut:
+		ev.Injected = time.Now()
+		c.proxy.Cut()
+		time.Sleep(s.Hold)
+		if err := c.proxy.Restore(); err != nil {
+			return fail("restore link: %v", err)
+		}
+	case chaos.Malformed:
+		ev.Injected = time.Now()
+		if err := c.injectMalformed(i); err != nil {
+			return fail("malformed: %v", err)
+		}
+	case chaos.EdgeBrokerSIGKILL:
+		name := devstack.EdgeKafkaName(1 + s.Target%c.st.EdgeBrokers())
+		ev.Injected = time.Now()
+		if err := c.st.Kill(ctx, name, syscall.SIGKILL); err != nil {
+			return fail("kill %s: %v", name, err)
+		}
+		time.Sleep(s.Hold)
+		if err := c.st.Start(ctx, name); err != nil {
+			return fail("restart %s: %v", name, err)
+		}
+	default:
+		return fail("fault %s not implemented by the driver", s.Fault)
+	}
+	ev.Healed = time.Now()
+	return ev
+}
+
+// terminate sends SIGTERM and waits (up to a minute, then SIGKILL); it
+// returns the exit error.
+func (p *proc) terminate() error {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	var err error
+	select {
+	case err = <-p.waitErr:
+	case <-time.After(time.Minute):
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.waitErr
+		err = fmt.Errorf("ignored SIGTERM for a minute")
+	}
+	p.cmd = nil
+	return err
+}
+
+// injectMalformed writes one malformed message to an edge picture topic,
+// the edge temperature topic and each cloud topic; the value carries an id
+// the checker looks for in the dead-letter topics.
+func (c *chaosRun) injectMalformed(step int) error {
+	targets := []struct{ bootstrap, topic, what string }{
+		{c.st.EdgeBootstrap(), c.nodeTopics[0], "edge picture topic"},
+		{c.st.EdgeBootstrap(), c.tempTopic, "edge temperature topic"},
+		{c.st.CloudBootstrap(), c.cloudPic, "cloud picture topic"},
+		{c.st.CloudBootstrap(), c.cloudTemp, "cloud temperature topic"},
+	}
+	for j, tg := range targets {
+		id := fmt.Sprintf("chaos-malformed-%d-%d-%d", c.plan.Seed, step+1, j)
+		p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": tg.bootstrap, "log_level": 3, "acks": "all"})
+		if err != nil {
+			return err
+		}
+		dr := make(chan kafka.Event, 1)
+		err = p.Produce(&kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &tg.topic, Partition: kafka.PartitionAny},
+			Key: []byte(id), Value: []byte(id + ": {not a picture nor a reading")}, dr)
+		if err == nil {
+			select {
+			case ev := <-dr:
+				if m, ok := ev.(*kafka.Message); ok && m.TopicPartition.Error != nil {
+					err = m.TopicPartition.Error
+				}
+			case <-time.After(30 * time.Second):
+				err = fmt.Errorf("no delivery report for %s within 30 s", tg.topic)
+			}
+		}
+		p.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", tg.topic, err)
+		}
+		c.ledgerMu.Lock()
+		c.ledger.Malformed[id] = chaos.Item{What: tg.what, At: time.Now()}
+		c.ledgerMu.Unlock()
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------- observation
+
+// sample records the HDFS counts every 2 s for the timeline and recovery.
+func (c *chaosRun) sample(ctx context.Context, t *testing.T) {
+	for ctx.Err() == nil {
+		if s, ok := c.count(); ok {
+			c.sampleMu.Lock()
+			c.tl.Samples = append(c.tl.Samples, s)
+			c.sampleMu.Unlock()
+		}
+		sleepCtx(ctx, 2*time.Second)
+	}
+}
+
+// count is what HDFS holds now; false while HDFS cannot be read (NameNode
+// down).
+func (c *chaosRun) count() (s chaos.Sample, ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	var ft fakeT
+	got := c.read(&ft, false)
+	if ft.failed {
+		return s, false
+	}
+	return chaos.Sample{At: time.Now(), Pictures: len(got.pictures), Readings: len(got.readings)}, true
+}
+
+// fakeT lets read() be used while HDFS may be down: failures are noted, not
+// fatal to the test.
+type fakeT struct {
+	testing.TB
+	failed bool
+}
+
+func (f *fakeT) Helper()               {}
+func (f *fakeT) Fatalf(string, ...any) { f.failed = true; panic("fakeT") }
+func (f *fakeT) Errorf(string, ...any) { f.failed = true }
+
+// waitRecovered waits until HDFS holds at least everything the workload
+// wrote up to healed (the backlog of the fault drained), at most limit.
+func (c *chaosRun) waitRecovered(t *testing.T, healed time.Time, limit time.Duration) time.Time {
+	c.ledgerMu.Lock()
+	wantP, wantR := 0, 0
+	for _, it := range c.ledger.Pictures {
+		if it.At.Before(healed.Add(-2 * time.Second)) {
+			wantP++
+		}
+	}
+	for _, it := range c.ledger.Readings {
+		if it.At.Before(healed) {
+			wantR++
+		}
+	}
+	c.ledgerMu.Unlock()
+	deadline := healed.Add(limit)
+	for time.Now().Before(deadline) {
+		if s, ok := c.count(); ok && s.Pictures >= wantP && s.Readings >= wantR {
+			return s.At
+		}
+		time.Sleep(time.Second)
+	}
+	return time.Time{}
+}
+
+// drain waits until every picture file left the camera directories, HDFS
+// holds at least the ledger's counts and the cloud group committed the end
+// of every cloud partition.
+func (c *chaosRun) drain(t *testing.T, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for {
+		c.ledgerMu.Lock()
+		wantP, wantR := len(c.ledger.Pictures), len(c.ledger.Readings)
+		c.ledgerMu.Unlock()
+		s, ok := c.count()
+		left := 0
+		for _, d := range c.camDirs {
+			es, _ := os.ReadDir(d)
+			for _, e := range es {
+				if !e.IsDir() {
+					left++
+				}
+			}
+		}
+		if ok && left == 0 && s.Pictures >= wantP && s.Readings >= wantR && c.cloudCommitted(t) {
+			t.Logf("drained after %v", time.Since(c.tl.Start).Round(time.Second))
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Logf("not drained after %v: %d files in camera dirs, %d of %d pictures, %d of %d readings in HDFS (HDFS readable: %t)",
+				timeout, left, s.Pictures, wantP, s.Readings, wantR, ok)
+			return
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+func (c *chaosRun) observe(t *testing.T) chaos.Observed {
+	got := c.read(t, true)
+	o := chaos.Observed{Pictures: got.pictures, Readings: got.readings, Other: got.other,
+		Quarantined: map[string]string{}, DeadLetters: c.deadLetters(t)}
+	for i, d := range c.camDirs {
+		es, _ := os.ReadDir(filepath.Join(d, ".quarantine"))
+		for _, e := range es {
+			if !strings.HasSuffix(e.Name(), ".reason") {
+				continue
+			}
+			b, _ := os.ReadFile(filepath.Join(d, ".quarantine", e.Name()))
+			sc := bufio.NewScanner(strings.NewReader(string(b)))
+			for sc.Scan() {
+				if r, ok := strings.CutPrefix(sc.Text(), "reason: "); ok {
+					o.Quarantined[fmt.Sprintf("camera%d/%s", i+1, strings.TrimSuffix(e.Name(), ".reason"))] = r
+				}
+			}
+		}
+	}
+	if !c.cloudCommitted(t) {
+		o.Uncovered = append(o.Uncovered, "after draining, the ingest group's committed offsets are not at the end of every cloud partition")
+	}
+	for _, p := range append(append(append([]*proc{}, c.fwds...), c.ingests...), c.cams...) {
+		if p.cmd == nil {
+			o.Crashes = append(o.Crashes, p.name+" is not running at the end")
+			continue
+		}
+		select {
+		case err := <-p.waitErr:
+			p.waitErr <- err
+			o.Crashes = append(o.Crashes, fmt.Sprintf("%s exited by itself: %v", p.name, err))
+		default:
+		}
+	}
+	return o
+}
+
+// deadLetters reads both cloud dead-letter topics: malformed id -> reason.
+func (c *chaosRun) deadLetters(t *testing.T) map[string]string {
+	out := map[string]string{}
+	cons, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": c.st.CloudBootstrap(), "group.id": c.prefix + "-chaos-dlq-reader",
+		"auto.offset.reset": "earliest", "enable.auto.commit": false, "log_level": 3})
+	if err != nil {
+		t.Errorf("dead-letter reader: %v", err)
+		return out
+	}
+	defer cons.Close()
+	if err := cons.SubscribeTopics([]string{messages.DeadLetterTopic(c.cloudPic), messages.DeadLetterTopic(c.cloudTemp)}, nil); err != nil {
+		t.Errorf("dead-letter reader: %v", err)
+		return out
+	}
+	quiet := time.Now().Add(15 * time.Second)
+	for time.Now().Before(quiet) {
+		ev := cons.Poll(500)
+		m, ok := ev.(*kafka.Message)
+		if !ok {
+			continue
+		}
+		quiet = time.Now().Add(5 * time.Second)
+		reason := ""
+		for _, h := range m.Headers {
+			if h.Key == messages.HeaderDLQReason {
+				reason = string(h.Value)
+			}
+		}
+		id, _, _ := strings.Cut(string(m.Value), ":")
+		if strings.HasPrefix(id, "chaos-malformed-") {
+			out[id] = reason
+		}
+	}
+	return out
+}
+
+func (c *chaosRun) writeReport(t *testing.T, duration time.Duration, r chaos.Result) {
+	root, _ := devstack.RepoRoot(".")
+	commit := "unknown"
+	if b, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output(); err == nil {
+		commit = strings.TrimSpace(string(b))
+	}
+	backend := os.Getenv("SENSORNODE_TEST_KAFKA_BACKEND")
+	if backend == "" {
+		backend = "default (confluent)"
+	}
+	cmd := os.Getenv("CHAOS_COMMAND")
+	if cmd == "" {
+		cmd = fmt.Sprintf("CHAOS=1 CHAOS_SEED=%d CHAOS_DURATION=%v CHAOS_FAULTS=%s go test -tags integration -run '^TestChaos$' ./e2e", c.plan.Seed, duration, os.Getenv("CHAOS_FAULTS"))
+	}
+	dir := os.Getenv("CHAOS_RESULTS")
+	if dir == "" {
+		dir = filepath.Join(root, "e2e", "results")
+	}
+	dir = filepath.Join(dir, fmt.Sprintf("%s-seed%d-%s", c.tl.Start.UTC().Format("20060102T150405Z"), c.plan.Seed, strings.Fields(backend)[0]))
+	c.sampleMu.Lock()
+	defer c.sampleMu.Unlock()
+	if err := chaos.Write(dir, chaos.Header{Commit: commit, Command: cmd, Backend: backend, Duration: duration}, c.tl, r); err != nil {
+		t.Errorf("write report: %v", err)
+		return
+	}
+	t.Logf("report: %s/report.md, %s/timeline.svg", dir, dir)
+}
