@@ -559,16 +559,22 @@ func (c *chaosRun) waitRecovered(t *testing.T, healed time.Time, limit time.Dura
 	return time.Time{}
 }
 
-// drain waits until every picture file left the camera directories, HDFS
-// holds at least the ledger's counts and the cloud group committed the end
-// of every cloud partition.
+// drain waits until every picture file left the camera directories and
+// the cloud group committed the end of every cloud partition, and HDFS
+// holds at least the ledger's counts or has not changed for 30 s (items
+// lost for good: the checker names them).
 func (c *chaosRun) drain(t *testing.T, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
+	var last chaos.Sample
+	stableSince := time.Now()
 	for {
 		c.ledgerMu.Lock()
 		wantP, wantR := len(c.ledger.Pictures), len(c.ledger.Readings)
 		c.ledgerMu.Unlock()
 		s, ok := c.count()
+		if s.Pictures != last.Pictures || s.Readings != last.Readings {
+			last, stableSince = s, time.Now()
+		}
 		left := 0
 		for _, d := range c.camDirs {
 			es, _ := os.ReadDir(d)
@@ -578,8 +584,14 @@ func (c *chaosRun) drain(t *testing.T, timeout time.Duration) {
 				}
 			}
 		}
-		if ok && left == 0 && s.Pictures >= wantP && s.Readings >= wantR && c.cloudCommitted(t) {
+		settled := ok && left == 0 && c.cloudCommitted(t)
+		if settled && s.Pictures >= wantP && s.Readings >= wantR {
 			t.Logf("drained after %v", time.Since(c.tl.Start).Round(time.Second))
+			return
+		}
+		if settled && time.Since(stableSince) > 30*time.Second {
+			t.Logf("settled after %v with %d of %d pictures, %d of %d readings in HDFS (unchanged for 30 s)",
+				time.Since(c.tl.Start).Round(time.Second), s.Pictures, wantP, s.Readings, wantR)
 			return
 		}
 		if time.Now().After(deadline) {
