@@ -272,7 +272,9 @@ func (cp *confluentProducer) PublishAsync(ctx context.Context, msg *Message, don
 		case kafka.ErrMsgSizeTooLarge:
 			return fmt.Errorf("produce %s: %d bytes: %w", msg.Topic, msg.Size(), ErrTooLarge)
 		default:
-			return fmt.Errorf("produce %s: %w", msg.Topic, classify(err))
+			// librdkafka refuses a topic it already knows to be absent in
+			// Produce itself: confirmed like a delivery report's.
+			return fmt.Errorf("produce %s: %w", msg.Topic, confirmMissing(classify(err), msg.Topic, cp.topicExists))
 		}
 	}
 }

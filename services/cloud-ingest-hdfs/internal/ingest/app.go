@@ -33,9 +33,6 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 	if err != nil {
 		return err
 	}
-	in.CheckTopicsWith(func() (bus.Admin, error) {
-		return bus.NewAdmin(cfg.Kafka.Config, bus.WithLogger(log.With("client", "admin")))
-	})
 	cc := cfg.Kafka
 	cc.Rebalance = in.Rebalance()
 	cons, err := bus.NewConsumer(cc, bus.WithLogger(log.With("client", "consumer")),

@@ -293,7 +293,9 @@ type fakeDLQ struct {
 
 func (d *fakeDLQ) Publish(_ context.Context, m *bus.Message) (bus.Delivery, error) {
 	if d.topics != nil && !d.topics.has(m.Topic) {
-		return bus.Delivery{}, fmt.Errorf("fake: produce to %s: %w", m.Topic, bus.ErrUnknownTopic)
+		// As both backends do once a broker confirmed the topic absent
+		// (libs/bus TestIntegrationMissingTopic).
+		return bus.Delivery{}, bus.Permanent(fmt.Errorf("fake: produce to %s: topic does not exist: %w", m.Topic, bus.ErrUnknownTopic))
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

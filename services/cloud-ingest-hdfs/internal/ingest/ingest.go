@@ -63,8 +63,6 @@ type Ingester struct {
 	blocked    *blockedOp
 	stopped    map[bus.TopicPartition]*blockedOp
 	stopRetry  time.Duration
-	newAdmin   func() (bus.Admin, error)
-	admin      bus.Admin
 	backoff    svc.Backoff
 	lastCheck  time.Time
 	lastCommit time.Time
@@ -144,12 +142,6 @@ func New(cfg Config, fs FS, dlq bus.Publisher, log *slog.Logger, m *Metrics, pro
 	}, nil
 }
 
-// CheckTopicsWith lets the ingester ask the cluster whether a dead-letter
-// topic exists when publishing to it fails: a missing one is a permanent
-// error (see stop), not one to retry forever. The admin client is created
-// on first use and closed when Run returns.
-func (in *Ingester) CheckTopicsWith(newAdmin func() (bus.Admin, error)) { in.newAdmin = newAdmin }
-
 // Rebalance returns the callbacks for the consumer's config.
 func (in *Ingester) Rebalance() bus.Rebalance {
 	return bus.Rebalance{OnAssigned: in.onAssigned, OnRevoked: in.onRevoked}
@@ -212,9 +204,6 @@ func (in *Ingester) Run(ctx context.Context, cons bus.Consumer) error {
 		}
 	}
 	in.finish()
-	if in.admin != nil {
-		_ = in.admin.Close()
-	}
 	return err
 }
 
@@ -524,37 +513,15 @@ func (in *Ingester) deadLetter(ctx context.Context, msg *bus.Message, kind strin
 		return err
 	}
 	if _, err := in.dlq.Publish(ctx, out); err != nil {
-		err = fmt.Errorf("dead-letter to %s: %w", out.Topic, err)
-		if !bus.IsPermanent(err) && in.topicMissing(ctx, out.Topic) {
-			err = bus.Permanent(fmt.Errorf("%w (the dead-letter topic does not exist)", err))
-		}
-		return err
+		// A dead-letter topic confirmed missing comes back permanent
+		// (bus.IsPermanent): the partition stops, see stop.
+		return fmt.Errorf("dead-letter to %s: %w", out.Topic, err)
 	}
 	in.m.deadLettered.WithLabelValues(reason).Inc()
 	in.m.messages.WithLabelValues(kind, resultDeadLetter).Inc()
 	in.log.Warn("malformed message sent to the dead-letter topic", "topic", msg.Topic, "partition", msg.Partition,
 		"offset", msg.Offset, "dlq", out.Topic, "reason", reason, "err", cause)
 	return nil
-}
-
-// topicMissing reports whether the cluster says topic does not exist (not
-// whether it cannot be reached: then it is not known to be missing).
-func (in *Ingester) topicMissing(ctx context.Context, topic string) bool {
-	if in.newAdmin == nil {
-		return false
-	}
-	if in.admin == nil {
-		a, err := in.newAdmin()
-		if err != nil {
-			in.log.Debug("admin client", "err", err)
-			return false
-		}
-		in.admin = a
-	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	_, err := in.admin.Partitions(cctx, topic)
-	return errors.Is(err, bus.ErrUnknownTopic)
 }
 
 // stop stops one partition on a permanent error of msg (a message that can

@@ -236,11 +236,11 @@ func TestTopicCreatorStopsOnShutdown(t *testing.T) {
 }
 
 // The problem SENSORNODE_CREATE_TOPICS solves: on a cluster that does not
-// create topics, a malformed message blocks its partition while its
+// create topics, a malformed message stops its partition while its
 // dead-letter topic is missing (nothing committed, nothing lost); once the
 // creator made the topics, the dead letter goes through and everything
 // behind it is stored and committed.
-func TestMissingDeadLetterTopicBlocksUntilCreated(t *testing.T) {
+func TestMissingDeadLetterTopicStopsUntilCreated(t *testing.T) {
 	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	logs := map[bus.TopicPartition][]*bus.Message{}
 	appendMsg(logs, camTP, messages.Encoded{Key: []byte("junk"), Value: []byte("\x00\x01garbage")})
@@ -254,8 +254,8 @@ func TestMissingDeadLetterTopicBlocksUntilCreated(t *testing.T) {
 	dlq := &fakeDLQ{topics: topics}
 	cons := newFakeConsumer(logs, nil, camTP)
 	cfg := createConfig()
-	r := start(t, cfg, fs, cons, dlq)
-	waitFor(t, "blocked on the missing dead-letter topic", func() bool { return testutil.ToFloat64(r.m.blocked) == 1 })
+	r := startWith(t, cfg, fs, cons, dlq, func(in *Ingester) { in.stopRetry = 300 * time.Millisecond })
+	waitFor(t, "stopped on the missing dead-letter topic", func() bool { return testutil.ToFloat64(r.m.stopped) == 1 })
 	if c := cons.committedOf(camTP); c != 0 {
 		t.Errorf("committed %d past the malformed message at offset 0", c)
 	}
@@ -282,7 +282,5 @@ func TestMissingDeadLetterTopicBlocksUntilCreated(t *testing.T) {
 	if n := len(fs.under("/t/camera")); n != 3 {
 		t.Errorf("%d pictures stored, want 3", n)
 	}
-	if got := testutil.ToFloat64(r.m.blocked); got != 0 {
-		t.Errorf("blocked = %v after the topic appeared, want 0", got)
-	}
+	waitFor(t, "stopped gauge back to 0", func() bool { return testutil.ToFloat64(r.m.stopped) == 0 })
 }
