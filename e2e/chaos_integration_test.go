@@ -6,11 +6,13 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,10 +86,12 @@ type chaosRun struct {
 	ingests []*proc
 	cams    []*proc
 	camDirs []string
-	camera  string // camera-producer binary
+	camFS   []string // the tmpfs mount of each camera's spool (SpoolDiskFull), else ""
+	camera  string   // camera-producer binary
 
 	ledgerMu sync.Mutex
 	ledger   *chaos.Ledger
+	cutShort [2]int // spool-disk-full: files cut short (junk now), files not created
 
 	sampleMu sync.Mutex
 	tl       chaos.Timeline
@@ -109,8 +113,12 @@ func newChaosRun(t *testing.T, st *devstack.Stack, plan chaos.Plan) *chaosRun {
 	// The nemesis restarts what it stopped; if the run fails half-way, the
 	// cleanup does (after the services are stopped).
 	devstacktest.RestartOnCleanup(t, st, devstack.NameNodeName)
+	devstacktest.RestartOnCleanup(t, st, devstack.DataNodeName)
 	for b := 1; b <= st.EdgeBrokers(); b++ {
 		devstacktest.RestartOnCleanup(t, st, devstack.EdgeKafkaName(b))
+	}
+	for z := 1; z <= len(st.ZooKeeperServers()); z++ {
+		devstacktest.RestartOnCleanup(t, st, devstack.ZooKeeperName(z))
 	}
 	c.env = newEnv(t, st, bins, newPictureSet(t)) // cloud topics with 3 partitions each
 	proxy, err := faultproxy.New(st.CloudProxiedBootstrap(), st.CloudProxiedTarget())
@@ -188,6 +196,11 @@ func (c *chaosRun) run(t *testing.T, duration time.Duration) {
 	stopSampler()
 	<-samplerDone
 
+	c.ledgerMu.Lock()
+	if c.cutShort != [2]int{} {
+		t.Logf("spool-disk-full: %d files cut short by the full disk (junk in the ledger), %d not created", c.cutShort[0], c.cutShort[1])
+	}
+	c.ledgerMu.Unlock()
 	o := c.observe(t)
 	if chaos.PlantedDefect {
 		t.Logf("planted defect (build tag chaos_planted_defect): dropped reading %s", chaos.DropOneReading(&o))
@@ -217,10 +230,25 @@ func relTime(start, t time.Time) string {
 func (c *chaosRun) startCamera(t *testing.T, i int) {
 	t.Helper()
 	dir := filepath.Join(c.logDir, fmt.Sprintf("camera%d", i+1))
+	mnt := ""
+	if slices.ContainsFunc(c.plan.Steps, func(s chaos.Step) bool { return s.Fault == chaos.SpoolDiskFull }) {
+		// A file system of its own that the nemesis can fill: the spool
+		// and, beside it, the nemesis's filler file.
+		mnt = filepath.Join(c.logDir, fmt.Sprintf("camera%d-fs", i+1))
+		dir = filepath.Join(mnt, "spool")
+		if err := os.MkdirAll(mnt, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64m,mode=0755", "tmpfs", mnt).CombinedOutput(); err != nil {
+			t.Fatalf("spool-disk-full needs a tmpfs for the spool (root): mount: %v: %s", err, out)
+		}
+		t.Cleanup(func() { _ = exec.Command("umount", "-l", mnt).Run() })
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	c.camDirs = append(c.camDirs, dir)
+	c.camFS = append(c.camFS, mnt)
 	vars := map[string]string{
 		"SENSORNODE_ADMIN_ADDR":              "127.0.0.1:0",
 		"SENSORNODE_NODE_ID":                 fmt.Sprintf("node%d", i+1),
@@ -262,26 +290,78 @@ func (c *chaosRun) writePictures(ctx context.Context, t *testing.T, cam int) {
 		kind := rng.IntN(100)
 		if kind < 5 {
 			junk := fmt.Appendf(nil, "chaos junk seed %d camera %d #%d: not a JPEG\n", c.plan.Seed, cam+1, i)
-			if err := os.WriteFile(filepath.Join(dir, name), junk, 0o644); err != nil {
-				t.Errorf("ledger writer: %v", err)
-				return
-			}
 			c.ledgerMu.Lock()
 			c.ledger.Junk[fmt.Sprintf("camera%d/%s", cam+1, name)] = chaos.Item{What: "not a JPEG", At: now}
 			c.ledgerMu.Unlock()
+			if err := os.WriteFile(filepath.Join(dir, name), junk, 0o644); err != nil && !c.diskFull(cam, name, now, err) {
+				t.Errorf("ledger writer: %v", err)
+				return
+			}
 			sleepCtx(ctx, chaosPictureEvery)
 			continue
 		}
 		jpeg := withComment(c.pics.jpegs[cam%nodes][i%picsPerNode], fmt.Sprintf("chaos seed %d camera %d picture %d", c.plan.Seed, cam+1, i))
+		sum := sha256Sum(jpeg)
 		c.ledgerMu.Lock()
-		c.ledger.Pictures[sha256Sum(jpeg)] = chaos.Item{What: fmt.Sprintf("camera%d/%s", cam+1, name), At: now}
+		c.ledger.Pictures[sum] = chaos.Item{What: fmt.Sprintf("camera%d/%s", cam+1, name), At: now}
 		c.ledgerMu.Unlock()
 		if err := writeFileIn(ctx, filepath.Join(dir, name), jpeg, kind); err != nil {
-			t.Errorf("ledger writer: %v", err)
-			return
+			if !c.diskFull(cam, name, now, err) {
+				t.Errorf("ledger writer: %v", err)
+				return
+			}
+			c.ledgerMu.Lock()
+			delete(c.ledger.Pictures, sum) // cut short: junk now (or nothing, see diskFull)
+			c.ledgerMu.Unlock()
 		}
 		sleepCtx(ctx, chaosPictureEvery)
 	}
+}
+
+// diskFull reports whether err is the spool's file system being full
+// (SpoolDiskFull); then the file, as far as it got written, is junk the
+// camera-producer must quarantine, like a picture motion could not finish.
+// A file that was not even created is not in the ledger at all.
+func (c *chaosRun) diskFull(cam int, name string, at time.Time, err error) bool {
+	if !errors.Is(err, syscall.ENOSPC) {
+		return false
+	}
+	key := fmt.Sprintf("camera%d/%s", cam+1, name)
+	c.ledgerMu.Lock()
+	defer c.ledgerMu.Unlock()
+	if _, serr := os.Stat(filepath.Join(c.camDirs[cam], name)); serr != nil {
+		delete(c.ledger.Junk, key)
+		c.cutShort[1]++
+		return true
+	}
+	c.ledger.Junk[key] = chaos.Item{What: "cut short: disk full", At: at}
+	c.cutShort[0]++
+	return true
+}
+
+// fillFS writes a filler file beside the spool of the tmpfs mnt until the
+// file system is full; the returned func removes it again.
+func fillFS(mnt string) (func() error, error) {
+	name := filepath.Join(mnt, "chaos-filler")
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	free := func() error { return os.Remove(name) }
+	for _, n := range []int{1 << 20, 4 << 10, 1} {
+		b := make([]byte, n)
+		for {
+			if _, err := f.Write(b); err != nil {
+				if errors.Is(err, syscall.ENOSPC) {
+					break
+				}
+				_ = free()
+				return nil, err
+			}
+		}
+	}
+	return free, nil
 }
 
 // writeFileIn writes a picture: kind < 85 at once, < 93 in four slow
@@ -319,10 +399,14 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 }
 
 // publishReadings is the temperature workload: in-process nodes publishing
-// binary readings to the edge temperature topic, each in the ledger.
+// binary readings to the edge temperature topic, each in the ledger. Like
+// temp-producer, a node keeps a reading until the edge cluster acknowledged
+// it: a failed delivery (all edge brokers down longer than the delivery
+// timeout) is published again, so what the ledger holds is what the
+// pipeline was given.
 func (c *chaosRun) publishReadings(ctx context.Context, t *testing.T) {
 	p, err := bus.NewProducer(bus.ProducerConfig{Config: bus.Config{Brokers: strings.Split(c.st.EdgeBootstrap(), ","), ClientID: "chaos-temperature"},
-		Linger: 2 * time.Millisecond, MaxMessageBytes: 1 << 20, QueueMaxBytes: 16 << 20})
+		Linger: 2 * time.Millisecond, MaxMessageBytes: 1 << 20, QueueMaxBytes: 16 << 20, DeliveryTimeout: 2 * time.Minute})
 	if err != nil {
 		t.Error(err)
 		return
@@ -330,6 +414,28 @@ func (c *chaosRun) publishReadings(ctx context.Context, t *testing.T) {
 	defer p.Close()
 	var acks sync.WaitGroup
 	defer acks.Wait()
+	var publish func(id string, enc messages.Encoded)
+	publish = func(id string, enc messages.Encoded) {
+		acks.Add(1)
+		again := func(why error) {
+			t.Logf("temperature node: %s not acknowledged, publishing it again: %v", id, why)
+			go func() {
+				defer acks.Done()
+				time.Sleep(time.Second)
+				publish(id, enc)
+			}()
+		}
+		err := p.PublishAsync(context.Background(), bus.FromEncoded(c.tempTopic, enc), func(d bus.Delivery) {
+			if d.Err != nil {
+				again(d.Err)
+				return
+			}
+			acks.Done()
+		})
+		if err != nil {
+			again(err)
+		}
+	}
 	for k := 0; ctx.Err() == nil; k++ {
 		for n := range chaosCameras {
 			r := messages.TemperatureReading{NodeID: fmt.Sprintf("node%d", n+1), ReadAt: time.Now().UTC(),
@@ -343,17 +449,7 @@ func (c *chaosRun) publishReadings(ctx context.Context, t *testing.T) {
 			c.ledgerMu.Lock()
 			c.ledger.Readings[id] = chaos.Item{What: id, At: r.ReadAt}
 			c.ledgerMu.Unlock()
-			acks.Add(1)
-			err = p.PublishAsync(context.Background(), bus.FromEncoded(c.tempTopic, enc), func(d bus.Delivery) {
-				defer acks.Done()
-				if d.Err != nil {
-					t.Logf("temperature node: %s not acknowledged: %v", id, d.Err)
-				}
-			})
-			if err != nil {
-				acks.Done()
-				t.Logf("temperature node: publish %s: %v", id, err)
-			}
+			publish(id, enc)
 		}
 		sleepCtx(ctx, chaosReadingsEvery)
 	}
@@ -429,11 +525,198 @@ func (c *chaosRun) inject(t *testing.T, i int, s chaos.Step) chaos.Event {
 		if err := c.st.Start(ctx, name); err != nil {
 			return fail("restart %s: %v", name, err)
 		}
+	case chaos.EdgeBrokerSIGSTOP:
+		name := devstack.EdgeKafkaName(1 + s.Target%c.st.EdgeBrokers())
+		ev.Injected = time.Now()
+		if err := c.st.Pause(name); err != nil {
+			return fail("pause %s: %v", name, err)
+		}
+		time.Sleep(s.Hold)
+		if err := c.st.Resume(name); err != nil {
+			return fail("resume %s: %v", name, err)
+		}
+	case chaos.EdgeBrokersAllDown, chaos.EdgeBrokersTwoOfFive:
+		n := c.st.EdgeBrokers()
+		var names []string
+		if s.Fault == chaos.EdgeBrokersAllDown {
+			for b := 1; b <= n; b++ {
+				names = append(names, devstack.EdgeKafkaName(b))
+			}
+		} else {
+			if n < 5 {
+				return fail("%s needs a stack with 5 edge brokers, this one has %d (make chaos brings one up)", s.Fault, n)
+			}
+			first := s.Target % n
+			names = []string{devstack.EdgeKafkaName(1 + first), devstack.EdgeKafkaName(1 + (first+1+s.Target/n%(n-1))%n)}
+		}
+		ev.Injected = time.Now()
+		if err := c.killAll(ctx, names); err != nil {
+			return fail("%v", err)
+		}
+		time.Sleep(s.Hold)
+		if err := c.startAll(ctx, names); err != nil {
+			return fail("%v", err)
+		}
+	case chaos.ZooKeeperMinority, chaos.ZooKeeperMajority:
+		n := len(c.st.ZooKeeperServers())
+		lose := (n - 1) / 2 // the most the ensemble can lose and keep its quorum
+		if s.Fault == chaos.ZooKeeperMajority {
+			lose = n/2 + 1
+		}
+		var names []string
+		for k := range lose {
+			names = append(names, devstack.ZooKeeperName(1+(s.Target+k)%n))
+		}
+		ev.Injected = time.Now()
+		if err := c.killAll(ctx, names); err != nil {
+			return fail("%v", err)
+		}
+		time.Sleep(s.Hold)
+		if err := c.startAll(ctx, names); err != nil {
+			return fail("%v", err)
+		}
+	case chaos.NameNodeRestart, chaos.DataNodeRestart:
+		name := devstack.NameNodeName
+		if s.Fault == chaos.DataNodeRestart {
+			name = devstack.DataNodeName
+		}
+		ev.Injected = time.Now()
+		if err := c.st.Kill(ctx, name, syscall.SIGKILL); err != nil {
+			return fail("kill %s: %v", name, err)
+		}
+		time.Sleep(s.Hold)
+		if err := c.st.Start(ctx, name); err != nil {
+			return fail("restart %s: %v", name, err)
+		}
+	case chaos.ProducerSIGKILL:
+		p := c.cams[s.Target%len(c.cams)]
+		ev.Injected = time.Now()
+		p.kill(t)
+		time.Sleep(s.Hold)
+		p.start(t)
+	case chaos.SpoolDiskFull:
+		cam := s.Target % len(c.camFS)
+		if c.camFS[cam] == "" {
+			return fail("camera %d's spool has no file system of its own", cam+1)
+		}
+		ev.Injected = time.Now()
+		free, err := fillFS(c.camFS[cam])
+		if err != nil {
+			return fail("fill camera %d's spool file system: %v", cam+1, err)
+		}
+		time.Sleep(s.Hold)
+		if err := free(); err != nil {
+			return fail("free camera %d's spool file system: %v", cam+1, err)
+		}
+	case chaos.CloudTopicRecreate:
+		topic := []string{c.cloudPic, c.cloudTemp}[s.Target%2]
+		ev.Injected = time.Now()
+		c.proxy.Cut()
+		err := c.recreateCloudTopic(ctx, t, topic)
+		time.Sleep(s.Hold)
+		if rerr := c.proxy.Restore(); rerr != nil {
+			return fail("restore link: %v", rerr)
+		}
+		if err != nil {
+			return fail("recreate %s: %v", topic, err)
+		}
 	default:
 		return fail("fault %s not implemented by the driver", s.Fault)
 	}
 	ev.Healed = time.Now()
 	return ev
+}
+
+// recreateCloudTopic waits (link cut) until ingest committed the end of
+// every cloud partition, then deletes topic and creates it again with the
+// same partitions.
+func (c *chaosRun) recreateCloudTopic(ctx context.Context, t *testing.T, topic string) error {
+	deadline := time.Now().Add(90 * time.Second)
+	for !c.cloudCommitted(t) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("ingest did not commit the end of every cloud partition within 90 s of the link cut")
+		}
+		time.Sleep(time.Second)
+	}
+	a, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": c.st.CloudBootstrap(), "log_level": 3})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	exists := func() (bool, error) {
+		md, err := a.GetMetadata(&topic, false, 5000)
+		if err != nil {
+			return false, err
+		}
+		tm := md.Topics[topic]
+		return tm.Error.Code() == kafka.ErrNoError && len(tm.Partitions) == 3, nil
+	}
+	wait := func(want bool) error {
+		for ctx.Err() == nil {
+			if ok, err := exists(); err == nil && ok == want {
+				return nil
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		return fmt.Errorf("topic %s exists=%t: %w", topic, !want, ctx.Err())
+	}
+	res, err := a.DeleteTopics(ctx, []string{topic})
+	if err == nil && res[0].Error.Code() != kafka.ErrNoError {
+		err = res[0].Error
+	}
+	if err != nil {
+		return fmt.Errorf("delete: %w", err)
+	}
+	if err := wait(false); err != nil {
+		return err
+	}
+	for ctx.Err() == nil { // deletion finishes on the broker after the metadata says gone
+		res, err = a.CreateTopics(ctx, []kafka.TopicSpecification{{Topic: topic, NumPartitions: 3, ReplicationFactor: 1}})
+		if err == nil && res[0].Error.Code() == kafka.ErrTopicAlreadyExists {
+			time.Sleep(500 * time.Millisecond)
+			continue
+		}
+		if err == nil && res[0].Error.Code() != kafka.ErrNoError {
+			err = res[0].Error
+		}
+		if err != nil {
+			return fmt.Errorf("create: %w", err)
+		}
+		break
+	}
+	return wait(true)
+}
+
+// killAll SIGKILLs the stack's processes names at once.
+func (c *chaosRun) killAll(ctx context.Context, names []string) error {
+	return each(names, func(n string) error {
+		if err := c.st.Kill(ctx, n, syscall.SIGKILL); err != nil {
+			return fmt.Errorf("kill %s: %w", n, err)
+		}
+		return nil
+	})
+}
+
+// startAll starts the stack's processes names at once (a broker's health
+// check may need the others: all of a partition's replicas were down) and
+// waits until each is healthy.
+func (c *chaosRun) startAll(ctx context.Context, names []string) error {
+	return each(names, func(n string) error {
+		if err := c.st.Start(ctx, n); err != nil {
+			return fmt.Errorf("restart %s: %w", n, err)
+		}
+		return nil
+	})
+}
+
+func each(names []string, f func(string) error) error {
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
+		wg.Go(func() { errs[i] = f(n) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // terminate sends SIGTERM and waits (up to a minute, then SIGKILL); it

@@ -42,6 +42,41 @@ const (
 	IngestSIGKILL Fault = "ingest-sigkill"
 	// EdgeBrokerSIGKILL kills one edge broker and starts it again.
 	EdgeBrokerSIGKILL Fault = "edge-broker-sigkill"
+	// EdgeBrokerSIGSTOP freezes one edge broker (SIGSTOP) for longer than
+	// its ZooKeeper session and the groups' session timeout, then SIGCONT.
+	EdgeBrokerSIGSTOP Fault = "edge-broker-sigstop"
+	// EdgeBrokersAllDown kills every edge broker, holds about 30 s, and
+	// starts them all again.
+	EdgeBrokersAllDown Fault = "edge-brokers-all-down"
+	// EdgeBrokersTwoOfFive kills two of five edge brokers (needs a stack
+	// with 5 edge brokers, as make chaos brings up) and starts them again.
+	EdgeBrokersTwoOfFive Fault = "edge-brokers-2of5"
+	// ZooKeeperMinority kills one ZooKeeper server (the ensemble keeps its
+	// quorum) and starts it again.
+	ZooKeeperMinority Fault = "zk-minority"
+	// ZooKeeperMajority kills a majority of the ZooKeeper servers (the
+	// ensemble loses its quorum) and starts them again.
+	ZooKeeperMajority Fault = "zk-majority"
+	// NameNodeRestart kills the NameNode and starts it again.
+	NameNodeRestart Fault = "namenode-restart"
+	// DataNodeRestart kills the (only) DataNode, mid-write, and starts it
+	// again.
+	DataNodeRestart Fault = "datanode-restart"
+	// ProducerSIGKILL kills a camera-producer and starts it again.
+	ProducerSIGKILL Fault = "producer-sigkill"
+	// CloudTopicRecreate is an operator deleting and recreating a cloud
+	// topic: the edge-to-cloud link is cut, the driver waits until ingest
+	// committed everything in the cloud topics (what a careful operator
+	// waits for: a deleted topic's unread records are gone by definition),
+	// deletes one cloud topic, creates it again (offsets restart at 0, the
+	// group's committed offsets are gone) and restores the link.
+	CloudTopicRecreate Fault = "cloud-topic-recreate"
+	// SpoolDiskFull fills the file system of one camera's spool directory
+	// (a tmpfs the driver mounts; needs root) and frees it again: the
+	// writer's pictures are cut short meanwhile, as motion's would be, and
+	// must be quarantined; the camera-producer must not crash or lose
+	// what it already had.
+	SpoolDiskFull Fault = "spool-disk-full"
 )
 
 // Smoke is the mandatory set of the smoke run (issue 11): every smoke plan
@@ -49,7 +84,9 @@ const (
 var Smoke = []Fault{IngestSIGTERMHDFSDown, IngestSIGSTOP, ForwarderSIGKILL, LinkCut, Malformed}
 
 // All is every implemented fault.
-var All = append(slices.Clone(Smoke), IngestSIGKILL, EdgeBrokerSIGKILL)
+var All = append(slices.Clone(Smoke), IngestSIGKILL, EdgeBrokerSIGKILL, EdgeBrokerSIGSTOP, EdgeBrokersAllDown,
+	EdgeBrokersTwoOfFive, ZooKeeperMinority, ZooKeeperMajority, NameNodeRestart, DataNodeRestart, ProducerSIGKILL,
+	CloudTopicRecreate, SpoolDiskFull)
 
 // holds is the range of how long each fault is held before healing.
 var holds = map[Fault][2]time.Duration{
@@ -60,6 +97,16 @@ var holds = map[Fault][2]time.Duration{
 	Malformed:             {0, 0},
 	IngestSIGKILL:         {0, 3 * time.Second},
 	EdgeBrokerSIGKILL:     {2 * time.Second, 10 * time.Second},
+	EdgeBrokerSIGSTOP:     {10 * time.Second, 25 * time.Second}, // broker ZooKeeper session in devstack: 6 s
+	EdgeBrokersAllDown:    {30 * time.Second, 35 * time.Second},
+	EdgeBrokersTwoOfFive:  {5 * time.Second, 20 * time.Second},
+	ZooKeeperMinority:     {5 * time.Second, 20 * time.Second},
+	ZooKeeperMajority:     {10 * time.Second, 30 * time.Second},
+	NameNodeRestart:       {2 * time.Second, 10 * time.Second},
+	DataNodeRestart:       {2 * time.Second, 10 * time.Second},
+	ProducerSIGKILL:       {0, 3 * time.Second},
+	CloudTopicRecreate:    {5 * time.Second, 15 * time.Second},
+	SpoolDiskFull:         {10 * time.Second, 30 * time.Second},
 }
 
 // ParseFaults reads a comma-separated list of fault names; "" and "smoke"
@@ -113,16 +160,17 @@ type Plan struct {
 // be seen before the next fault.
 const Gap = 15 * time.Second
 
-// NewPlan makes the plan for seed: every fault at least once, then random
-// repeats while they fit into duration, in a seeded random order with
-// seeded holds. The same seed, duration and faults give the same plan.
+// NewPlan makes the plan for seed: every fault once in a seeded random
+// order (the mandatory ones even if they overrun duration), then further
+// rounds, each every fault once in a new order, while they fit into
+// duration, so that in a long run every fault is injected about equally
+// often. Holds are seeded too. The same seed, duration and faults give the
+// same plan.
 func NewPlan(seed uint64, duration time.Duration, faults []Fault) Plan {
 	rng := rand.New(rand.NewPCG(seed, seed^0x5e5e_0de0))
-	order := slices.Clone(faults)
-	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	p := Plan{Seed: seed}
 	at := 10 * time.Second // the workload warms up first
-	add := func(f Fault) bool {
+	add := func(f Fault) {
 		h := holds[f]
 		hold := h[0]
 		if h[1] > h[0] {
@@ -130,14 +178,15 @@ func NewPlan(seed uint64, duration time.Duration, faults []Fault) Plan {
 		}
 		p.Steps = append(p.Steps, Step{Fault: f, At: at, Hold: hold, Target: rng.IntN(1 << 16)})
 		at += hold + Gap
-		return at < duration
 	}
-	for _, f := range order {
-		add(f) // the mandatory ones even if they overrun duration
-	}
-	for len(order) > 0 && at < duration {
-		if !add(order[rng.IntN(len(order))]) {
-			break
+	for round := 0; len(faults) > 0; round++ {
+		order := slices.Clone(faults)
+		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		for _, f := range order {
+			if round > 0 && at >= duration {
+				return p
+			}
+			add(f)
 		}
 	}
 	return p
