@@ -121,6 +121,16 @@ func classifyEnds(b []byte) error {
 // falls back to copy and remove across file systems. It returns the new
 // path.
 func moveAside(path, dir string) (string, error) {
+	dst, err := freeName(path, dir)
+	if err != nil {
+		return "", err
+	}
+	return dst, moveTo(path, dst)
+}
+
+// freeName creates dir if needed and returns a name in it for path's base
+// name that neither exists nor has a .reason file beside it.
+func freeName(path, dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
@@ -136,16 +146,25 @@ func moveAside(path, dir string) (string, error) {
 		if _, err := os.Lstat(dst); err == nil {
 			continue
 		}
-		err := os.Rename(path, dst)
-		if errors.Is(err, syscall.EXDEV) {
-			err = copyRemove(path, dst)
+		if _, err := os.Lstat(dst + ".reason"); err == nil {
+			continue
 		}
-		if err != nil {
-			return "", err
-		}
-		return dst, syncDir(dir)
+		return dst, nil
 	}
 	return "", fmt.Errorf("move %s to %s: no free name", base, dir)
+}
+
+// moveTo renames path to dst (copying across file systems) and syncs
+// dst's directory.
+func moveTo(path, dst string) error {
+	err := os.Rename(path, dst)
+	if errors.Is(err, syscall.EXDEV) {
+		err = copyRemove(path, dst)
+	}
+	if err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(dst))
 }
 
 func copyRemove(src, dst string) error {
@@ -172,9 +191,22 @@ func copyRemove(src, dst string) error {
 	return os.Remove(src)
 }
 
-// writeReason writes <quarantined file>.reason next to it.
+// writeFile is os.WriteFile; tests make it fail like a full disk.
+var writeFile = os.WriteFile
+
+// writeReason writes <quarantined file>.reason next to it, atomically
+// (a temporary name, then a rename): it is there whole or not at all.
 func writeReason(quarantined string, reason string, cause error, size int64, now time.Time) error {
 	text := fmt.Sprintf("reason: %s\ndetail: %v\nsize: %d\nquarantined_at: %s\n",
 		reason, cause, size, now.UTC().Format(time.RFC3339Nano))
-	return os.WriteFile(quarantined+".reason", []byte(text), 0o644)
+	tmp := quarantined + ".reason.tmp"
+	if err := writeFile(tmp, []byte(text), 0o644); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, quarantined+".reason"); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
 }

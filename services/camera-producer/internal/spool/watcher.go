@@ -161,6 +161,9 @@ type entry struct {
 	detectedAt time.Time
 	firstFail  time.Time
 	heapIdx    int
+	// quarantine is the cause of a quarantine that failed (stBackoff):
+	// tick tries the quarantine again instead of queueing the file.
+	quarantine error
 }
 
 type done struct {
@@ -508,9 +511,14 @@ func (w *Watcher) tick() {
 		w.evaluate(e, false)
 	}
 	for e := range w.backoff {
-		if !now.Before(e.notBefore) {
-			w.setState(e, stQueued)
+		if now.Before(e.notBefore) {
+			continue
 		}
+		if e.quarantine != nil {
+			w.quarantine(e, e.quarantine)
+			continue
+		}
+		w.setState(e, stQueued)
 	}
 }
 
@@ -645,7 +653,22 @@ func (w *Watcher) dispose(path string) {
 func (w *Watcher) quarantine(e *entry, cause error) {
 	reason := messages.Reason(cause)
 	path := filepath.Join(w.cfg.Dir, e.name)
-	dst, err := moveAside(path, w.cfg.QuarantineDir)
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		w.forget(e)
+		return
+	}
+	// The reason first, then the file: a quarantined file always has its
+	// reason. When either step fails (a full disk) the file stays in the
+	// spool and the whole quarantine is tried again.
+	dst, err := freeName(path, w.cfg.QuarantineDir)
+	if err == nil {
+		err = writeReason(dst, reason, cause, e.size, w.cfg.Now())
+		if err == nil {
+			if err = moveTo(path, dst); err != nil {
+				_ = os.Remove(dst + ".reason")
+			}
+		}
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			w.forget(e)
@@ -653,14 +676,12 @@ func (w *Watcher) quarantine(e *entry, cause error) {
 		}
 		w.m.Errors.WithLabelValues("quarantine").Inc()
 		w.log.Error("cannot quarantine file; will try again", "file", e.name, "reason", reason, "err", err)
+		e.quarantine = cause
 		e.notBefore = w.cfg.Now().Add(w.cfg.RetryMax)
 		w.setState(e, stBackoff)
 		return
 	}
-	if err := writeReason(dst, reason, cause, e.size, w.cfg.Now()); err != nil {
-		w.m.Errors.WithLabelValues("quarantine").Inc()
-		w.log.Error("cannot write reason file", "file", dst, "err", err)
-	}
+	e.quarantine = nil
 	w.m.Quarantined.WithLabelValues(reason).Inc()
 	w.log.Warn("file quarantined", "file", e.name, "reason", reason, "detail", cause.Error(), "to", dst)
 	w.remove(e)

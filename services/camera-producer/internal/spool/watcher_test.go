@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -384,5 +387,43 @@ func TestRescanOnly(t *testing.T) {
 	}
 	if testutil.ToFloat64(h.m.Rescans) == 0 {
 		t.Errorf("rescans = 0, want > 0")
+	}
+}
+
+// A reason file that cannot be written (the spool's disk is full) leaves
+// the junk file in the spool, counted as an error, and the quarantine is
+// tried again until it succeeds: a quarantined file always has its reason
+// (the chaos suite's spool-disk-full found quarantined files without one).
+func TestQuarantineRetriedWhenReasonCannotBeWritten(t *testing.T) {
+	var full atomic.Bool
+	full.Store(true)
+	orig := writeFile
+	writeFile = func(name string, b []byte, perm os.FileMode) error {
+		if full.Load() {
+			return fmt.Errorf("write %s: %w", name, syscall.ENOSPC)
+		}
+		return orig(name, b, perm)
+	}
+	t.Cleanup(func() { writeFile = orig })
+	cfg := testConfig(t)
+	h := start(t, cfg)
+	h.write("notes.txt", []byte("not a picture"))
+	q := filepath.Join(cfg.Dir, ".quarantine")
+	eventually(t, 5*time.Second, "a quarantine error counted", func() bool {
+		return testutil.ToFloat64(h.m.Errors.WithLabelValues("quarantine")) >= 1
+	})
+	if exists(filepath.Join(q, "notes.txt")) && !exists(filepath.Join(q, "notes.txt.reason")) {
+		t.Fatalf("notes.txt quarantined without its reason while the disk is full")
+	}
+	full.Store(false)
+	eventually(t, 3*cfg.RetryMax+5*time.Second, "notes.txt quarantined with its reason", func() bool {
+		return exists(filepath.Join(q, "notes.txt.reason"))
+	})
+	b, err := os.ReadFile(filepath.Join(q, "notes.txt.reason"))
+	if err != nil || !strings.Contains(string(b), "reason: not-jpeg\n") {
+		t.Errorf("notes.txt.reason = %q, %v; want reason not-jpeg", b, err)
+	}
+	if !exists(filepath.Join(q, "notes.txt")) || exists(filepath.Join(cfg.Dir, "notes.txt")) {
+		t.Errorf("notes.txt not moved to quarantine")
 	}
 }
