@@ -91,7 +91,7 @@ run: deps ## the whole pipeline locally: devstack + 5 simulated nodes + forwarde
 .PHONY: clean
 clean: ## stop devstack, delete its data and build outputs
 	-$(DEVSTACK) clean
-	-SENSORNODE_DEVSTACK_DIR=$(CHAOS_STACK) $(DEVSTACK) clean
+	-$(CHAOS_DEVSTACK) clean
 	rm -rf $(BIN) .run
 
 # --- master-watcher ---
@@ -222,15 +222,16 @@ CHAOS_RUN = for b in $(if $(filter both,$(CHAOS_BACKEND)),confluent franz,$(CHAO
 # needs them), beside the shared one; make chaos-down stops it.
 CHAOS_STACK     ?= $(CURDIR)/.devstack-chaos
 CHAOS_PORT_BASE ?= 27000
+CHAOS_DEVSTACK   = SENSORNODE_DEVSTACK_DIR=$(CHAOS_STACK) $(DEVSTACK)
 
 .PHONY: chaos
 chaos: ## seeded fault injection over the whole pipeline (CHAOS_SEED, CHAOS_DURATION, CHAOS_FAULTS, CHAOS_BACKEND=confluent|franz|both) on a 5-broker stack; report in e2e/results/
-	SENSORNODE_DEVSTACK_DIR=$(CHAOS_STACK) $(DEVSTACK) up --port-base $(CHAOS_PORT_BASE) --edge-brokers 5
+	$(CHAOS_DEVSTACK) up --port-base $(CHAOS_PORT_BASE) --edge-brokers 5
 	@export SENSORNODE_DEVSTACK_DIR=$(CHAOS_STACK); $(call CHAOS_RUN,$(CHAOS_DURATION),$(CHAOS_FAULTS))
 
 .PHONY: chaos-down
 chaos-down: ## stop make chaos's stack
-	SENSORNODE_DEVSTACK_DIR=$(CHAOS_STACK) $(DEVSTACK) down
+	$(CHAOS_DEVSTACK) down
 
 .PHONY: chaos-smoke
 chaos-smoke: ## chaos with the mandatory faults once each on the shared stack, about 2.5 minutes (part of make test)

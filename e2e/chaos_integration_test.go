@@ -466,14 +466,9 @@ func (c *chaosRun) inject(t *testing.T, i int, s chaos.Step) chaos.Event {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	switch s.Fault {
-	case chaos.ForwarderSIGKILL:
-		p := c.fwds[s.Target%len(c.fwds)]
-		ev.Injected = time.Now()
-		p.kill(t)
-		time.Sleep(s.Hold)
-		p.start(t)
-	case chaos.IngestSIGKILL:
-		p := c.ingests[s.Target%len(c.ingests)]
+	case chaos.ForwarderSIGKILL, chaos.IngestSIGKILL, chaos.ProducerSIGKILL:
+		ps := map[chaos.Fault][]*proc{chaos.ForwarderSIGKILL: c.fwds, chaos.IngestSIGKILL: c.ingests, chaos.ProducerSIGKILL: c.cams}[s.Fault]
+		p := ps[s.Target%len(ps)]
 		ev.Injected = time.Now()
 		p.kill(t)
 		time.Sleep(s.Hold)
@@ -515,16 +510,6 @@ func (c *chaosRun) inject(t *testing.T, i int, s chaos.Step) chaos.Event {
 		if err := c.injectMalformed(i); err != nil {
 			return fail("malformed: %v", err)
 		}
-	case chaos.EdgeBrokerSIGKILL:
-		name := devstack.EdgeKafkaName(1 + s.Target%c.st.EdgeBrokers())
-		ev.Injected = time.Now()
-		if err := c.st.Kill(ctx, name, syscall.SIGKILL); err != nil {
-			return fail("kill %s: %v", name, err)
-		}
-		time.Sleep(s.Hold)
-		if err := c.st.Start(ctx, name); err != nil {
-			return fail("restart %s: %v", name, err)
-		}
 	case chaos.EdgeBrokerSIGSTOP:
 		name := devstack.EdgeKafkaName(1 + s.Target%c.st.EdgeBrokers())
 		ev.Injected = time.Now()
@@ -535,19 +520,11 @@ func (c *chaosRun) inject(t *testing.T, i int, s chaos.Step) chaos.Event {
 		if err := c.st.Resume(name); err != nil {
 			return fail("resume %s: %v", name, err)
 		}
-	case chaos.EdgeBrokersAllDown, chaos.EdgeBrokersTwoOfFive:
-		n := c.st.EdgeBrokers()
-		var names []string
-		if s.Fault == chaos.EdgeBrokersAllDown {
-			for b := 1; b <= n; b++ {
-				names = append(names, devstack.EdgeKafkaName(b))
-			}
-		} else {
-			if n < 5 {
-				return fail("%s needs a stack with 5 edge brokers, this one has %d (make chaos brings one up)", s.Fault, n)
-			}
-			first := s.Target % n
-			names = []string{devstack.EdgeKafkaName(1 + first), devstack.EdgeKafkaName(1 + (first+1+s.Target/n%(n-1))%n)}
+	case chaos.EdgeBrokerSIGKILL, chaos.EdgeBrokersAllDown, chaos.EdgeBrokersTwoOfFive,
+		chaos.ZooKeeperMinority, chaos.ZooKeeperMajority, chaos.NameNodeRestart, chaos.DataNodeRestart:
+		names, err := c.victims(s)
+		if err != nil {
+			return fail("%v", err)
 		}
 		ev.Injected = time.Now()
 		if err := c.killAll(ctx, names); err != nil {
@@ -557,43 +534,6 @@ func (c *chaosRun) inject(t *testing.T, i int, s chaos.Step) chaos.Event {
 		if err := c.startAll(ctx, names); err != nil {
 			return fail("%v", err)
 		}
-	case chaos.ZooKeeperMinority, chaos.ZooKeeperMajority:
-		n := len(c.st.ZooKeeperServers())
-		lose := (n - 1) / 2 // the most the ensemble can lose and keep its quorum
-		if s.Fault == chaos.ZooKeeperMajority {
-			lose = n/2 + 1
-		}
-		var names []string
-		for k := range lose {
-			names = append(names, devstack.ZooKeeperName(1+(s.Target+k)%n))
-		}
-		ev.Injected = time.Now()
-		if err := c.killAll(ctx, names); err != nil {
-			return fail("%v", err)
-		}
-		time.Sleep(s.Hold)
-		if err := c.startAll(ctx, names); err != nil {
-			return fail("%v", err)
-		}
-	case chaos.NameNodeRestart, chaos.DataNodeRestart:
-		name := devstack.NameNodeName
-		if s.Fault == chaos.DataNodeRestart {
-			name = devstack.DataNodeName
-		}
-		ev.Injected = time.Now()
-		if err := c.st.Kill(ctx, name, syscall.SIGKILL); err != nil {
-			return fail("kill %s: %v", name, err)
-		}
-		time.Sleep(s.Hold)
-		if err := c.st.Start(ctx, name); err != nil {
-			return fail("restart %s: %v", name, err)
-		}
-	case chaos.ProducerSIGKILL:
-		p := c.cams[s.Target%len(c.cams)]
-		ev.Injected = time.Now()
-		p.kill(t)
-		time.Sleep(s.Hold)
-		p.start(t)
 	case chaos.SpoolDiskFull:
 		cam := s.Target % len(c.camFS)
 		if c.camFS[cam] == "" {
@@ -685,6 +625,44 @@ func (c *chaosRun) recreateCloudTopic(ctx context.Context, t *testing.T, topic s
 		break
 	}
 	return wait(true)
+}
+
+// victims are the stack processes a kill-and-restart fault of step s
+// kills (SIGKILL, then all started again after the hold).
+func (c *chaosRun) victims(s chaos.Step) ([]string, error) {
+	switch s.Fault {
+	case chaos.EdgeBrokerSIGKILL:
+		return []string{devstack.EdgeKafkaName(1 + s.Target%c.st.EdgeBrokers())}, nil
+	case chaos.EdgeBrokersAllDown:
+		var names []string
+		for b := 1; b <= c.st.EdgeBrokers(); b++ {
+			names = append(names, devstack.EdgeKafkaName(b))
+		}
+		return names, nil
+	case chaos.EdgeBrokersTwoOfFive:
+		n := c.st.EdgeBrokers()
+		if n < 5 {
+			return nil, fmt.Errorf("%s needs a stack with 5 edge brokers, this one has %d (make chaos brings one up)", s.Fault, n)
+		}
+		first := s.Target % n
+		return []string{devstack.EdgeKafkaName(1 + first), devstack.EdgeKafkaName(1 + (first+1+s.Target/n%(n-1))%n)}, nil
+	case chaos.ZooKeeperMinority, chaos.ZooKeeperMajority:
+		n := len(c.st.ZooKeeperServers())
+		lose := (n - 1) / 2 // the most the ensemble can lose and keep its quorum
+		if s.Fault == chaos.ZooKeeperMajority {
+			lose = n/2 + 1
+		}
+		var names []string
+		for k := range lose {
+			names = append(names, devstack.ZooKeeperName(1+(s.Target+k)%n))
+		}
+		return names, nil
+	case chaos.NameNodeRestart:
+		return []string{devstack.NameNodeName}, nil
+	case chaos.DataNodeRestart:
+		return []string{devstack.DataNodeName}, nil
+	}
+	return nil, fmt.Errorf("fault %s kills no stack process", s.Fault)
 }
 
 // killAll SIGKILLs the stack's processes names at once.
