@@ -183,6 +183,11 @@ func (s *sender) run(ctx context.Context) error {
 // take reads the sensor once and queues a plausible reading.
 func (s *sender) take(ctx context.Context) {
 	rd, err := s.src.Read(ctx)
+	if err != nil && ctx.Err() != nil {
+		// Stopped in the middle of a read (vcgencmd killed by the
+		// cancelled context): not a sensor failure, and nothing to keep.
+		return
+	}
 	if err == nil {
 		r := messages.TemperatureReading{NodeID: s.cfg.NodeID, ReadAt: rd.At.UTC(), TemperatureCelsius: rd.Celsius, Source: s.src.Name()}
 		if verr := r.Validate(); verr != nil {

@@ -267,3 +267,38 @@ func TestConfig(t *testing.T) {
 		})
 	}
 }
+
+// blocking is a Source whose Read waits for its context, as a slow
+// vcgencmd does when the service is stopped in the middle of a read.
+type blocking struct{ entered chan struct{} }
+
+func (b *blocking) Name() string { return "blocking" }
+
+func (b *blocking) Read(ctx context.Context) (Reading, error) {
+	select {
+	case b.entered <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return Reading{}, fmt.Errorf("%w: signal: killed", ErrSource)
+}
+
+// A read cut short by shutdown is not a sensor failure: stopping the
+// service must not count a source error (found by the franz CI run, where
+// the vcgencmd integration test saw rejected{source-error} = 2).
+func TestRunShutdownDuringReadIsNotASourceError(t *testing.T) {
+	cfg := loadConfig(t, nil)
+	prod := newFakeProducer()
+	defer prod.Close()
+	src := &blocking{entered: make(chan struct{}, 1)}
+	r := start(t, cfg, prod, src)
+	select {
+	case <-src.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Read was not called")
+	}
+	r.stop(t)
+	if got := r.metric(t, "sensornode_temp_readings_rejected_total", ReasonSource); got != 0 {
+		t.Errorf("rejected{%s} = %v after a stop during a read, want 0", ReasonSource, got)
+	}
+}
