@@ -26,6 +26,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sensornode/sensornode/libs/bus"
@@ -1271,5 +1272,155 @@ func TestIntegrationCommitContextDone(t *testing.T) {
 		if off := pollN(t, b, 1, time.Minute)[0].Offset; off != 0 {
 			t.Fatalf("after a Commit with a cancelled context, the next member starts at %d, want 0 (nothing committed)", off)
 		}
+	})
+}
+
+// recreateTopic deletes topic and creates it again with the same name and
+// partition count, as an operator might: the new topic has a new topic ID
+// and its offsets start at 0 again.
+func recreateTopic(t *testing.T, bootstrap, topic string, partitions int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(bootstrap, ",")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx := testCtx(t, 2*time.Minute)
+	if _, err := adm.DeleteTopic(ctx, topic); err != nil {
+		t.Fatalf("delete topic %s: %v", topic, err)
+	}
+	// Deletion finishes in the background: wait until no broker lists it.
+	waitFor(t, "topic "+topic+" gone", time.Minute, func() bool {
+		md, err := adm.Metadata(ctx, topic)
+		return err == nil && !md.Topics.Has(topic) || err == nil && errors.Is(md.Topics[topic].Err, kerr.UnknownTopicOrPartition)
+	})
+	// Until the brokers finished deleting, a create is refused (TOPIC_ALREADY_EXISTS,
+	// "marked for deletion").
+	waitFor(t, "topic "+topic+" created again", time.Minute, func() bool {
+		r, err := adm.CreateTopic(ctx, int32(partitions), 3, nil, topic)
+		return err == nil && r.Err == nil
+	})
+	for _, b := range strings.Split(bootstrap, ",") {
+		one, err := kgo.NewClient(kgo.SeedBrokers(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "broker "+b+" to know the new "+topic, time.Minute, func() bool {
+			m, err := kadm.NewClient(one).Metadata(ctx, topic)
+			if err != nil || m.Topics[topic].Err != nil || len(m.Topics[topic].Partitions) != partitions {
+				return false
+			}
+			for _, p := range m.Topics[topic].Partitions {
+				if p.Leader < 0 || p.Err != nil {
+					return false
+				}
+			}
+			return true
+		})
+		one.Close()
+	}
+}
+
+// A topic deleted and created again under a running consumer: the member
+// consumes the new topic from its start, and nothing it held of the old
+// topic is committed on the new one (a commit goes by name before Kafka
+// 4.2, so an old offset would make the group skip new records). The chaos
+// suite's cloud-topic-recreate found the franz backend stuck here for good
+// (UNKNOWN_TOPIC_ID).
+func TestIntegrationTopicRecreated(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, st *devstack.Stack, backend string) {
+		topic := devstacktest.UniqueTopic(t, "conf")
+		devstacktest.CreateTopic(t, st.EdgeBootstrap(), topic, 1, 3)
+		p := newProducer(t, producerCfg(edge(st, backend)))
+		rng := rand.New(rand.NewPCG(41, 42))
+		batch := func(from, n int) []*bus.Message {
+			msgs := make([]*bus.Message, n)
+			for i := range msgs {
+				msgs[i] = testMessage(topic, from+i, 100, rng)
+			}
+			return msgs
+		}
+		publishAll(t, p, batch(0, 30))
+
+		var mu sync.Mutex
+		var events []string
+		cfg := consumerCfg(edge(st, backend), devstacktest.UniqueTopic(t, "group"), topic)
+		cfg.Rebalance = bus.Rebalance{
+			OnAssigned: func(parts []bus.TopicPartition) {
+				mu.Lock()
+				events = append(events, fmt.Sprint("assigned ", parts))
+				mu.Unlock()
+			},
+			OnRevoked: func(parts []bus.TopicPartition, lost bool) {
+				mu.Lock()
+				events = append(events, fmt.Sprint("revoked ", parts, " lost=", lost))
+				mu.Unlock()
+			},
+		}
+		c := newConsumer(t, cfg)
+		old := pollN(t, c, 30, time.Minute)
+		// 20 processed and committed, 10 in hand (an open batch).
+		if err := c.Commit(testCtx(t, 30*time.Second), []bus.Offset{{TopicPartition: tp(topic, 0), Offset: old[19].Offset + 1}}); err != nil {
+			t.Fatalf("Commit: %v", err)
+		}
+
+		recreateTopic(t, st.EdgeBootstrap(), topic, 1)
+		// The producer that wrote the old topic writes the new one; a
+		// message it fails meanwhile is transient: sent again, it lands.
+		sendEventually := func(msgs []*bus.Message) {
+			t.Helper()
+			ctx := testCtx(t, 2*time.Minute)
+			for i, m := range msgs {
+				for {
+					_, err := p.Publish(ctx, m)
+					if err == nil {
+						break
+					}
+					if bus.IsPermanent(err) || ctx.Err() != nil {
+						t.Fatalf("Publish #%d to the recreated topic: %v", i, err)
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		}
+		sendEventually(batch(100, 15))
+
+		// The running member gets all of the new topic, in order, from 0.
+		ctx := testCtx(t, 2*time.Minute)
+		var got []*bus.Message
+		for len(got) < 15 {
+			m, err := c.Poll(ctx, 200*time.Millisecond)
+			if err != nil {
+				mu.Lock()
+				ev := slices.Clone(events)
+				mu.Unlock()
+				t.Fatalf("Poll after %d of 15 messages of the new topic: %v (rebalances: %q)", len(got), err, ev)
+			}
+			if m != nil {
+				got = append(got, m)
+			}
+		}
+		for i, m := range got {
+			if idx := string(header(m, "index")); m.Offset != int64(i) || idx != strconv.Itoa(100+i) {
+				t.Fatalf("message %d of the new topic: offset %d index %s, want offset %d index %d", i, m.Offset, idx, i, 100+i)
+			}
+		}
+		// The new topic's offsets commit, and the next member of the group
+		// resumes exactly there: no offset of the old topic landed on it.
+		waitFor(t, "commit of the new topic's offset", 30*time.Second, func() bool {
+			return c.Commit(testCtx(t, 10*time.Second), []bus.Offset{{TopicPartition: tp(topic, 0), Offset: 15}}) == nil
+		})
+		if err := c.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		sendEventually(batch(115, 5))
+		c2 := newConsumer(t, consumerCfg(edge(st, backend), cfg.GroupID, topic))
+		if m := pollN(t, c2, 1, time.Minute)[0]; m.Offset != 15 || string(header(m, "index")) != "115" {
+			t.Fatalf("next member starts at offset %d index %s, want offset 15 index 115", m.Offset, header(m, "index"))
+		}
+		mu.Lock()
+		t.Logf("rebalances: %q", events)
+		mu.Unlock()
 	})
 }

@@ -338,7 +338,14 @@ type franzProducer struct {
 	mu      sync.RWMutex // read-held while enqueueing; Close takes it to fence
 	closed  atomic.Bool
 	pending atomic.Int64
+
+	purgeMu sync.Mutex
+	purged  map[string]time.Time // topic -> when it was last purged (recreated topic)
 }
+
+// repurgeAfter: deliveries of one recreated topic fail together; its
+// topic is purged once for them, not once per record.
+const repurgeAfter = 5 * time.Second
 
 // franzProducerOpts maps a ProducerConfig onto franz-go options (besides
 // franzCommon's).
@@ -413,6 +420,9 @@ func (fp *franzProducer) PublishAsync(ctx context.Context, msg *Message, done fu
 // unknown topic really is absent first (see confirmMissing).
 func (fp *franzProducer) report(d Delivery, size int, start time.Time, done func(Delivery), confirm bool) {
 	if confirm {
+		if errors.Is(d.Err, kerr.UnknownTopicID) {
+			fp.topicGone(d.Topic)
+		}
 		d.Err = confirmMissing(d.Err, d.Topic, fp.topicExists)
 	}
 	if d.Err != nil {
@@ -425,6 +435,29 @@ func (fp *franzProducer) report(d Delivery, size int, start time.Time, done func
 	done(d)
 	fp.gate.release(int64(size))
 	fp.pending.Add(-1)
+}
+
+// topicGone handles a topic deleted, or deleted and created again, while
+// the producer held it: franz-go keeps the old topic ID and fails every
+// record for the name with UNKNOWN_TOPIC_ID until the topic is purged
+// from the client. After the purge the next record loads the topic anew:
+// a recreated topic is produced to again (the failed records are the
+// caller's to retry, the error is transient), a deleted one is confirmed
+// missing (permanent).
+func (fp *franzProducer) topicGone(topic string) {
+	fp.purgeMu.Lock()
+	if time.Since(fp.purged[topic]) < repurgeAfter {
+		fp.purgeMu.Unlock()
+		return
+	}
+	if fp.purged == nil {
+		fp.purged = map[string]time.Time{}
+	}
+	fp.purged[topic] = time.Now()
+	fp.purgeMu.Unlock()
+	fp.m.error("topic_recreated")
+	fp.log.Warn("kafka producer: topic deleted or recreated; the client forgets it and loads it again, failed messages are to be sent again", "topic", topic)
+	fp.cl.PurgeTopicsFromClient(topic)
 }
 
 // topicExists asks a broker directly (no cache, no auto-creation).
@@ -547,6 +580,7 @@ type franzConsumer struct {
 	log    *slog.Logger
 	m      *Metrics
 	reb    Rebalance
+	regex  bool // Topics has a pattern: franz-go rediscovers a purged topic itself
 	closed atomic.Bool
 
 	mu       sync.Mutex
@@ -555,6 +589,10 @@ type franzConsumer struct {
 	position map[TopicPartition]int64 // next offset to hand out
 	high     map[TopicPartition]int64 // last stable offset (read_committed high watermark)
 	low      map[TopicPartition]int64 // log start offset
+	// gone: topics deleted (or deleted and recreated) under the consumer,
+	// from their detection until their partitions are assigned again.
+	// Nothing of them is handed out or committed meanwhile.
+	gone map[string]bool
 }
 
 // franzTopics maps Topics onto ConsumeTopics arguments and whether regex
@@ -630,10 +668,12 @@ func newFranzConsumer(cfg ConsumerConfig, o options) (*franzConsumer, error) {
 	if err != nil {
 		return nil, err
 	}
+	_, regex, _ := franzTopics(cfg.Topics)
 	fc := &franzConsumer{
-		log: o.log, m: o.metrics, reb: cfg.Rebalance,
+		log: o.log, m: o.metrics, reb: cfg.Rebalance, regex: regex,
 		assigned: map[TopicPartition]bool{}, paused: map[TopicPartition]bool{},
 		position: map[TopicPartition]int64{}, high: map[TopicPartition]int64{}, low: map[TopicPartition]int64{},
+		gone: map[string]bool{},
 	}
 	opts = append(opts, copts...)
 	opts = append(opts,
@@ -657,6 +697,7 @@ func (fc *franzConsumer) onAssigned(m map[string][]int32) {
 	fc.mu.Lock()
 	for _, tp := range parts {
 		fc.assigned[tp] = true
+		delete(fc.gone, tp.Topic) // the new topic: handed out and committed again
 	}
 	fc.mu.Unlock()
 	fc.log.Info("partitions assigned", "partitions", fmt.Sprint(parts))
@@ -666,7 +707,18 @@ func (fc *franzConsumer) onAssigned(m map[string][]int32) {
 }
 
 func (fc *franzConsumer) onRevoked(m map[string][]int32, lost bool) {
-	parts := fromFranzMap(m)
+	fc.revoke(fromFranzMap(m), lost)
+}
+
+// revoke tells the caller that parts are no longer its own and forgets
+// them. Only partitions still assigned are reported: those of a deleted
+// topic were already revoked as lost (topicGone), and the rebalance that
+// follows must not revoke them again as not lost, which would have the
+// caller commit offsets of the old topic.
+func (fc *franzConsumer) revoke(all []TopicPartition, lost bool) {
+	fc.mu.Lock()
+	parts := slices.DeleteFunc(slices.Clone(all), func(tp TopicPartition) bool { return !fc.assigned[tp] })
+	fc.mu.Unlock()
 	if len(parts) == 0 {
 		return
 	}
@@ -732,6 +784,7 @@ func (fc *franzConsumer) take(fetches kgo.Fetches) (*Message, error) {
 		rec    *kgo.Record
 		closed bool
 		denied error
+		gone   []string
 	)
 	fetches.EachError(func(topic string, partition int32, err error) {
 		switch {
@@ -745,6 +798,14 @@ func (fc *franzConsumer) take(fetches kgo.Fetches) (*Message, error) {
 			fc.m.error("fetch")
 			if denied == nil {
 				denied = fmt.Errorf("consume %s[%d]: %w", topic, partition, notAuthorized(err))
+			}
+		case errors.Is(err, kerr.UnknownTopicID), errors.Is(err, kerr.InconsistentTopicID):
+			// franz-go reports this only after repeated fetches failed
+			// with it: the topic was deleted, or deleted and created again
+			// under a new ID, which franz-go deliberately never adopts.
+			fc.m.error("fetch")
+			if !slices.Contains(gone, topic) {
+				gone = append(gone, topic)
 			}
 		default:
 			kind := "fetch"
@@ -762,12 +823,19 @@ func (fc *franzConsumer) take(fetches kgo.Fetches) (*Message, error) {
 	if denied != nil {
 		return nil, denied
 	}
+	for _, topic := range gone {
+		fc.topicGone(topic)
+	}
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 		if p.Err != nil {
 			return
 		}
 		tp := TopicPartition{Topic: p.Topic, Partition: p.Partition}
 		fc.mu.Lock()
+		if fc.gone[p.Topic] {
+			fc.mu.Unlock()
+			return // buffered from the deleted topic: it no longer exists
+		}
 		hi := p.LastStableOffset
 		if hi < 0 {
 			hi = p.HighWatermark
@@ -790,9 +858,59 @@ func (fc *franzConsumer) take(fetches kgo.Fetches) (*Message, error) {
 	return fromFranzRecord(rec), nil
 }
 
+// topicGone handles a topic deleted under the consumer, or deleted and
+// created again: franz-go keeps the old topic ID and would fail its
+// partitions with UNKNOWN_TOPIC_ID forever. Its partitions are revoked as
+// lost, so the caller drops what it held of them and commits none of it
+// (before Kafka 4.2 a commit goes by name and an old offset would land on
+// the new topic, making the group skip its records); then franz-go forgets
+// the topic and subscribes to it again, and the new topic is assigned
+// through a rebalance and read from its committed offsets or its start.
+func (fc *franzConsumer) topicGone(topic string) {
+	fc.mu.Lock()
+	if fc.gone[topic] {
+		fc.mu.Unlock()
+		return
+	}
+	fc.gone[topic] = true
+	var parts []TopicPartition
+	for tp := range fc.assigned {
+		if tp.Topic == topic {
+			parts = append(parts, tp)
+		}
+	}
+	fc.mu.Unlock()
+	sortParts(parts)
+	fc.m.error("topic_recreated")
+	fc.log.Warn("kafka consumer: topic deleted or recreated; its partitions are dropped as lost, nothing read from the old topic is committed, and the topic is subscribed again",
+		"topic", topic, "partitions", fmt.Sprint(parts))
+	fc.revoke(parts, true)
+	fc.cl.PurgeTopicsFromClient(topic)
+	if !fc.regex {
+		fc.cl.AddConsumeTopics(topic)
+	}
+}
+
 func (fc *franzConsumer) Commit(ctx context.Context, offsets []Offset) error {
 	if len(offsets) == 0 {
 		return nil
+	}
+	var refused error
+	fc.mu.Lock()
+	offsets = slices.DeleteFunc(slices.Clone(offsets), func(o Offset) bool {
+		if fc.gone[o.Topic] && refused == nil {
+			refused = fmt.Errorf("commit %s at %d: %w: the topic was deleted or recreated since it was read; its old offsets are never committed",
+				o.TopicPartition, o.Offset, ErrUnknownTopic)
+		}
+		return fc.gone[o.Topic]
+	})
+	fc.mu.Unlock()
+	if refused != nil {
+		fc.m.error("commit")
+		if err := fc.Commit(ctx, offsets); err != nil {
+			return err
+		}
+		return refused
 	}
 	m := map[string]map[int32]kgo.EpochOffset{}
 	for _, o := range offsets {
