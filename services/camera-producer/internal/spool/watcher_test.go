@@ -262,9 +262,14 @@ func TestSlowWriter(t *testing.T) {
 	if exists(filepath.Join(cfg.Dir, ".quarantine", "stalled.jpg")) {
 		t.Fatalf("stalled.jpg quarantined before the partial timeout")
 	}
-	eventually(t, 5*time.Second, "stalled.jpg quarantined", func() bool {
-		return exists(filepath.Join(cfg.Dir, ".quarantine", "stalled.jpg.reason"))
+	// The reason is written before the file moves, and the metric counts
+	// the quarantine once the file moved: wait for the metric.
+	eventually(t, 5*time.Second, "stalled.jpg quarantined and counted", func() bool {
+		return testutil.ToFloat64(h.m.Quarantined.WithLabelValues("truncated-jpeg")) >= 1
 	})
+	if !exists(filepath.Join(cfg.Dir, ".quarantine", "stalled.jpg")) || !exists(filepath.Join(cfg.Dir, ".quarantine", "stalled.jpg.reason")) {
+		t.Errorf("stalled.jpg or its reason is not in .quarantine")
+	}
 	if got := testutil.ToFloat64(h.m.Quarantined.WithLabelValues("truncated-jpeg")); got != 1 {
 		t.Errorf("quarantined{truncated-jpeg} = %v, want 1", got)
 	}
@@ -308,11 +313,11 @@ func TestResults(t *testing.T) {
 	h.write("bad.jpg", pic)
 	it = h.next(5 * time.Second)
 	h.w.Done(it, Result{Outcome: Reject, Err: messages.CheckJPEG(nil, 0)})
-	eventually(t, 5*time.Second, "rejected file quarantined", func() bool {
-		return exists(filepath.Join(cfg.Dir, ".quarantine", "bad.jpg.reason"))
+	eventually(t, 5*time.Second, "rejected file quarantined and out of the backlog", func() bool {
+		return testutil.ToFloat64(h.m.Quarantined.WithLabelValues("empty")) >= 1 && testutil.ToFloat64(h.m.BacklogFiles) == 0
 	})
-	if got := testutil.ToFloat64(h.m.BacklogFiles); got != 0 {
-		t.Errorf("backlog files = %v, want 0", got)
+	if !exists(filepath.Join(cfg.Dir, ".quarantine", "bad.jpg")) || !exists(filepath.Join(cfg.Dir, ".quarantine", "bad.jpg.reason")) {
+		t.Errorf("bad.jpg or its reason is not in .quarantine")
 	}
 }
 
@@ -322,9 +327,12 @@ func TestTooLarge(t *testing.T) {
 	cfg.MaxPictureBytes = func() int64 { return int64(len(pic) - 1) }
 	h := start(t, cfg)
 	h.write("big.jpg", pic)
-	eventually(t, 5*time.Second, "big.jpg quarantined", func() bool {
-		return exists(filepath.Join(cfg.Dir, ".quarantine", "big.jpg.reason"))
+	eventually(t, 5*time.Second, "big.jpg quarantined and counted", func() bool {
+		return testutil.ToFloat64(h.m.Quarantined.WithLabelValues("too-large")) >= 1
 	})
+	if !exists(filepath.Join(cfg.Dir, ".quarantine", "big.jpg")) || !exists(filepath.Join(cfg.Dir, ".quarantine", "big.jpg.reason")) {
+		t.Errorf("big.jpg or its reason is not in .quarantine")
+	}
 	if got := testutil.ToFloat64(h.m.Quarantined.WithLabelValues("too-large")); got != 1 {
 		t.Errorf("quarantined{too-large} = %v, want 1", got)
 	}
