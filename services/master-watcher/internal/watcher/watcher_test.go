@@ -229,13 +229,16 @@ func TestOriginalCases(t *testing.T) {
 			})
 			t.Logf("%s: active %d ready %t at round %d (changed after round %d)", st.name, d.Active, d.Ready, d.Round, from)
 			if st.wantReady {
-				if err := r.ready.Ready(); err != nil {
-					t.Errorf("/readyz condition: %v, want ready", err)
-				}
+				// Readiness and the forwarder's target are set right after
+				// the decision is stored: they follow it, not atomically.
+				eventually(t, "/readyz condition to be ready", func() error { return r.ready.Ready() })
 				want := names[st.wantActive]
-				if got, err := whoami(fwd); err != nil || got != want {
-					t.Errorf("new connection via the forwarder reached %q (%v), want %s", got, err, want)
-				}
+				eventually(t, "a new connection via the forwarder to reach "+want, func() error {
+					if got, err := whoami(fwd); err != nil || got != want {
+						return fmt.Errorf("reached %q (%v)", got, err)
+					}
+					return nil
+				})
 				wantServer := fmt.Sprintf("server: %q", apis[st.wantActive].url())
 				eventually(t, "kubeconfig to follow", func() error {
 					b, err := os.ReadFile(kubeconfig)
