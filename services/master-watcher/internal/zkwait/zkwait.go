@@ -191,6 +191,13 @@ func Check(ctx context.Context, cfg Config, log *slog.Logger) Attempt {
 	return a
 }
 
+// ended: ctx is done, or its deadline passed (a connection deadline set
+// from it can fire a moment before ctx itself reports it).
+func ended(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ctx.Err() != nil || ok && !time.Now().Before(dl)
+}
+
 // ErrTimeout is returned when no quorum appeared in time.
 var ErrTimeout = errors.New("no zookeeper quorum")
 
@@ -211,11 +218,20 @@ func Wait(ctx context.Context, cfg Config, log *slog.Logger, onAttempt func(Atte
 		"timeout", cfg.Timeout.String(), "interval", cfg.Interval.String())
 	var last Attempt
 	for n := 1; ; n++ {
-		last = Check(ctx, cfg, log)
-		last.N = n
+		a := Check(ctx, cfg, log)
+		a.N = n
 		if onAttempt != nil {
-			onAttempt(last)
+			onAttempt(a)
 		}
+		// An attempt cut short by the end of the wait says nothing about
+		// the servers (i/o timeout): the error names the last real answer.
+		if ended(ctx) && !a.Quorum && n > 1 {
+			if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("%w after %v (%d attempts; last: %s)", ErrTimeout, time.Since(start).Round(time.Second), n-1, last.Describe())
+			}
+			return ctx.Err()
+		}
+		last = a
 		elapsed := time.Since(start).Round(time.Millisecond).String()
 		if last.Quorum {
 			log.Info("zookeeper has a quorum", "attempt", n, "in_quorum", last.InQuorum, "need", last.Need, "took", elapsed, "detail", last.Describe())

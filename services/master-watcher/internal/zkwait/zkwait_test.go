@@ -261,3 +261,51 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// The end of the wait cuts the attempt in flight short (i/o timeout): the
+// error still names the last real answer. Found by CI, where
+// TestWaitTimeout's last attempt was cut short under load and the error
+// named "i/o timeout" instead of the server's answer.
+func TestWaitTimeoutNamesLastRealAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	var mu sync.Mutex
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for n := 0; ; n++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if n == 0 {
+				buf := make([]byte, 4)
+				io.ReadFull(c, buf)
+				io.WriteString(c, notServing)
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			held = append(held, c) // never answers
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	c := Config{Servers: []string{ln.Addr().String()}, Interval: 20 * time.Millisecond, AttemptTimeout: time.Minute,
+		Method: MethodSrvr, Timeout: 500 * time.Millisecond}
+	err = Wait(context.Background(), c, discard(), nil)
+	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "not serving") {
+		t.Errorf("Wait = %v, want ErrTimeout naming the last answer (not serving)", err)
+	}
+}
