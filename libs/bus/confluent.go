@@ -81,6 +81,7 @@ type confluentProducer struct {
 	fatal   atomic.Pointer[error]
 	closed  atomic.Bool
 	pending atomic.Int64
+	gate    *memGate
 	maxMsg  int
 	logs    *logBridge
 }
@@ -104,7 +105,7 @@ func confluentProducerConfig(cfg ProducerConfig) (kafka.ConfigMap, error) {
 		"linger.ms":                             int(cfg.Linger / time.Millisecond),
 		"message.max.bytes":                     cfg.MaxMessageBytes + 64*1024, // record overhead
 		"queue.buffering.max.kbytes":            cfg.QueueMaxBytes / 1024,
-		"queue.buffering.max.messages":          100000,
+		"queue.buffering.max.messages":          maxQueuedMessages,
 		"message.timeout.ms":                    int(cfg.DeliveryTimeout / time.Millisecond),
 		"compression.type":                      "none", // JPEG does not compress
 		// Java's (and franz-go's) partitioner: a key lands on the same
@@ -115,8 +116,11 @@ func confluentProducerConfig(cfg ProducerConfig) (kafka.ConfigMap, error) {
 		// "Local: Unknown topic" until its next refresh (default 5 min).
 		"topic.metadata.refresh.interval.ms": 10000,
 		"go.delivery.reports":                true,
-		"go.events.channel.size":             1000,
-		"go.logs.channel.enable":             false,
+		// Reports need only the partition, offset and opaque: by default
+		// each one copies the key and value (the JPEG) back into Go.
+		"go.delivery.report.fields": "none",
+		"go.events.channel.size":    1000,
+		"go.logs.channel.enable":    false,
 	}) {
 		m[k] = v
 	}
@@ -135,7 +139,7 @@ func newConfluentProducer(cfg ProducerConfig, o options) (*confluentProducer, er
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
 	cp := &confluentProducer{p: p, log: o.log, m: o.metrics, space: make(chan struct{}, 1), done: make(chan struct{}),
-		maxMsg: cfg.MaxMessageBytes, logs: logs}
+		maxMsg: cfg.MaxMessageBytes, logs: logs, gate: newMemGate(int64(cfg.QueueMaxBytes), maxQueuedMessages)}
 	go cp.events()
 	return cp, nil
 }
@@ -180,7 +184,9 @@ func (cp *confluentProducer) report(d Delivery, pm *pendingMsg, confirm bool) {
 	}
 	cp.m.delivered(pm.size, time.Since(pm.start).Seconds(), d.Err)
 	pm.done(d)
-	// After done: Flush returns only when every report was handed out.
+	// After done: Flush returns only when every report was handed out,
+	// and a slow callback holds its message's space.
+	cp.gate.release(int64(pm.size))
 	cp.pending.Add(-1)
 	select {
 	case cp.space <- struct{}{}:
@@ -236,15 +242,25 @@ func (cp *confluentProducer) PublishAsync(ctx context.Context, msg *Message, don
 	}
 	// librdkafka's own limit (message.max.bytes) has room for record
 	// overhead, so it would accept a little more than MaxMessageBytes.
-	if size := msg.Size(); size > cp.maxMsg {
+	size := msg.Size()
+	if size > cp.maxMsg {
 		return fmt.Errorf("produce %s: %d bytes > %d: %w", msg.Topic, size, cp.maxMsg, ErrTooLarge)
 	}
+	if err := cp.gate.acquire(ctx, int64(size)); err != nil {
+		return err
+	}
+	enqueued := false
+	defer func() {
+		if !enqueued {
+			cp.gate.release(int64(size))
+		}
+	}()
 	km := &kafka.Message{
 		TopicPartition: kafka.TopicPartition{Topic: &msg.Topic, Partition: kafka.PartitionAny},
 		Key:            msg.Key,
 		Value:          msg.Value,
 		Timestamp:      msg.Timestamp,
-		Opaque:         &pendingMsg{size: msg.Size(), start: time.Now(), done: done},
+		Opaque:         &pendingMsg{size: size, start: time.Now(), done: done},
 	}
 	for _, h := range msg.Headers {
 		km.Headers = append(km.Headers, kafka.Header{Key: h.Key, Value: h.Value})
@@ -252,8 +268,9 @@ func (cp *confluentProducer) PublishAsync(ctx context.Context, msg *Message, don
 	for {
 		err := cp.p.Produce(km, nil)
 		if err == nil {
+			enqueued = true
 			cp.pending.Add(1)
-			cp.m.enqueued(msg.Size())
+			cp.m.enqueued(size)
 			return nil
 		}
 		var ke kafka.Error
@@ -270,7 +287,7 @@ func (cp *confluentProducer) PublishAsync(ctx context.Context, msg *Message, don
 			case <-time.After(50 * time.Millisecond):
 			}
 		case kafka.ErrMsgSizeTooLarge:
-			return fmt.Errorf("produce %s: %d bytes: %w", msg.Topic, msg.Size(), ErrTooLarge)
+			return fmt.Errorf("produce %s: %d bytes: %w", msg.Topic, size, ErrTooLarge)
 		default:
 			// librdkafka refuses a topic it already knows to be absent in
 			// Produce itself: confirmed like a delivery report's.
@@ -331,6 +348,7 @@ func (cp *confluentProducer) Close() error {
 	if cp.closed.Swap(true) {
 		return nil
 	}
+	cp.gate.close() // PublishAsync calls waiting for space return ErrClosed
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = cp.Flush(ctx)

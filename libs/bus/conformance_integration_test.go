@@ -752,6 +752,70 @@ func TestIntegrationProducerMemoryBound(t *testing.T) {
 	})
 }
 
+// The bound holds while delivery callbacks are slow: a message holds its
+// space until its callback has returned, so the bytes between an accepted
+// PublishAsync and the end of its callback never exceed QueueMaxBytes.
+// (librdkafka frees queue space when it hands a report to Go, before the
+// callback runs: unchecked, a slow callback let the confluent backend
+// accept tens of times the bound.)
+func TestIntegrationProducerMemoryBoundSlowCallbacks(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, st *devstack.Stack, backend string) {
+		topic := devstacktest.UniqueTopic(t, "conf")
+		devstacktest.CreateTopic(t, st.EdgeBootstrap(), topic, 3, 3)
+		cfg := producerCfg(edge(st, backend))
+		cfg.MaxMessageBytes, cfg.QueueMaxBytes = 128<<10, 512<<10
+		p := newProducer(t, cfg)
+		rng := rand.New(rand.NewPCG(17, 18))
+		const size, n = 64 << 10, 120
+		var (
+			mu          sync.Mutex
+			out, peak   int
+			reports     int
+			failed      []error
+			allReported = make(chan struct{})
+		)
+		ctx := testCtx(t, 3*time.Minute)
+		for i := range n {
+			m := testMessage(topic, i, size, rng)
+			msize := m.Size()
+			err := p.PublishAsync(ctx, m, func(d bus.Delivery) {
+				time.Sleep(20 * time.Millisecond) // a slow consumer of reports
+				mu.Lock()
+				defer mu.Unlock()
+				out -= msize
+				reports++
+				if d.Err != nil {
+					failed = append(failed, d.Err)
+				}
+				if reports == n {
+					close(allReported)
+				}
+			})
+			if err != nil {
+				t.Fatalf("PublishAsync #%d: %v", i, err)
+			}
+			mu.Lock()
+			out += msize
+			peak = max(peak, out)
+			mu.Unlock()
+		}
+		select {
+		case <-allReported:
+		case <-ctx.Done():
+			t.Fatalf("not every message was reported: %v", ctx.Err())
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(failed) > 0 {
+			t.Fatalf("%d of %d deliveries failed, first: %v", len(failed), n, failed[0])
+		}
+		if peak > cfg.QueueMaxBytes {
+			t.Fatalf("%d bytes accepted and not yet reported at the peak, QueueMaxBytes %d", peak, cfg.QueueMaxBytes)
+		}
+		t.Logf("peak %d bytes in flight (bound %d)", peak, cfg.QueueMaxBytes)
+	})
+}
+
 // Too large: over MaxMessageBytes is refused by the client; over the
 // topic's max.message.bytes is refused by the broker; both ErrTooLarge,
 // and the producer keeps working.

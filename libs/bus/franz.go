@@ -45,8 +45,7 @@ const (
 	// this long and delays the others: 500 ms (librdkafka's default) gave
 	// the franz forwarder a 200 ms latency tail across 3 brokers.
 	franzFetchMaxWait   = 100 * time.Millisecond
-	franzMaxRecords     = 100000 // queue.buffering.max.messages of the confluent backend
-	franzMaxConcurrent  = 4      // upper bound of concurrent fetches
+	franzMaxConcurrent  = 4 // upper bound of concurrent fetches
 	franzDefaultTimeout = 5 * time.Second
 )
 
@@ -255,79 +254,6 @@ func pingFranz(ctx context.Context, cl *kgo.Client) error {
 
 // ---------------------------------------------------------------- producer
 
-// memGate bounds the bytes and count of messages between PublishAsync and
-// their delivery reports. franz-go's own MaxBufferedBytes blocks too, but
-// a blocked record cannot be taken back synchronously when the caller's
-// context ends, so the gate decides and franz-go's limit (set a little
-// higher) is only a backstop.
-type memGate struct {
-	maxBytes int64
-	maxCount int
-
-	mu      sync.Mutex
-	bytes   int64
-	count   int
-	waiters int
-	wake    chan struct{} // closed when space is freed and someone waits
-	closed  bool
-}
-
-func newMemGate(maxBytes int64, maxCount int) *memGate {
-	return &memGate{maxBytes: maxBytes, maxCount: maxCount, wake: make(chan struct{})}
-}
-
-func (g *memGate) acquire(ctx context.Context, n int64) error {
-	g.mu.Lock()
-	for {
-		if g.closed {
-			g.mu.Unlock()
-			return ErrClosed
-		}
-		// A message always fits an empty gate, whatever its size.
-		if g.count == 0 || (g.bytes+n <= g.maxBytes && g.count < g.maxCount) {
-			g.bytes += n
-			g.count++
-			g.mu.Unlock()
-			return nil
-		}
-		g.waiters++
-		wake := g.wake
-		g.mu.Unlock()
-		select {
-		case <-wake:
-		case <-ctx.Done():
-		}
-		g.mu.Lock()
-		g.waiters--
-		if err := ctx.Err(); err != nil {
-			g.mu.Unlock()
-			return err
-		}
-	}
-}
-
-func (g *memGate) release(n int64) {
-	g.mu.Lock()
-	g.bytes -= n
-	g.count--
-	g.broadcastLocked()
-	g.mu.Unlock()
-}
-
-func (g *memGate) close() {
-	g.mu.Lock()
-	g.closed = true
-	g.broadcastLocked()
-	g.mu.Unlock()
-}
-
-func (g *memGate) broadcastLocked() {
-	if g.waiters > 0 {
-		close(g.wake)
-		g.wake = make(chan struct{})
-	}
-}
-
 type franzProducer struct {
 	cl     *kgo.Client
 	log    *slog.Logger
@@ -359,7 +285,7 @@ func franzProducerOpts(cfg ProducerConfig) []kgo.Opt {
 		// Backstop only: memGate keeps us at QueueMaxBytes; one more record
 		// may be counted by franz-go while its promise runs.
 		kgo.MaxBufferedBytes(cfg.QueueMaxBytes + cfg.MaxMessageBytes),
-		kgo.MaxBufferedRecords(franzMaxRecords + 1),
+		kgo.MaxBufferedRecords(maxQueuedMessages + 1),
 		kgo.RecordRetries(math.MaxInt32),
 		kgo.DisableClientMetrics(),
 	}
@@ -380,7 +306,7 @@ func newFranzProducer(cfg ProducerConfig, o options) (*franzProducer, error) {
 	}
 	return &franzProducer{
 		cl: cl, log: o.log, m: o.metrics, maxMsg: cfg.MaxMessageBytes,
-		gate: newMemGate(int64(cfg.QueueMaxBytes), franzMaxRecords),
+		gate: newMemGate(int64(cfg.QueueMaxBytes), maxQueuedMessages),
 	}, nil
 }
 

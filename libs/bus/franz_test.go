@@ -69,7 +69,7 @@ func TestFranzProducerOptions(t *testing.T) {
 			{"ProducerLinger", "5ms"},
 			{"ProducerBatchMaxBytes", fmt.Sprint(8 << 20)},
 			{"MaxBufferedBytes", fmt.Sprint(16<<20 + 8<<20)},
-			{"MaxBufferedRecords", fmt.Sprint(franzMaxRecords + 1)},
+			{"MaxBufferedRecords", fmt.Sprint(maxQueuedMessages + 1)},
 			{"RecordDeliveryTimeout", "2m0s"},
 			{"ProducerBatchCompression", "[{0 0}]"}, // none
 			{"MetadataMaxAge", "10s"},
