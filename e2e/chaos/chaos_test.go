@@ -175,7 +175,9 @@ func TestReport(t *testing.T) {
 	DropOneReading(&o)
 	r := Check(l, o, tl, plan, time.Minute)
 	md := Matrix(Header{Commit: "abc", Command: "make chaos", Backend: "confluent"}, tl, r)
-	for _, want := range []string{"seed: `7`", "| link-cut | 1 |", "FAIL", "make chaos"} {
+	checked := fmt.Sprintf("checked against the ledger: %d pictures, %d readings, %d junk files, %d malformed messages",
+		len(l.Pictures), len(l.Readings), len(l.Junk), len(l.Malformed))
+	for _, want := range []string{"seed: `7`", "| link-cut | 1 |", "FAIL", "make chaos", checked} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}

@@ -60,6 +60,15 @@ type Result struct {
 	Violations []Violation
 	// Lost and Duplicated count per fault window ("" outside any).
 	Lost, Duplicated map[Fault]int
+	// Checked counts what the ledger held: what the verdict covers.
+	Checked Counts
+}
+
+// Counts is the size of a ledger.
+type Counts struct{ Pictures, Readings, Junk, Malformed int }
+
+func (c Counts) String() string {
+	return fmt.Sprintf("%d pictures, %d readings, %d junk files, %d malformed messages", c.Pictures, c.Readings, c.Junk, c.Malformed)
 }
 
 // OK is true without violations.
@@ -69,7 +78,8 @@ func (r Result) OK() bool { return len(r.Violations) == 0 }
 // recoveryLimit is the longest allowed recovery after healing (the session
 // timeout plus 60 s).
 func Check(l *Ledger, o Observed, tl Timeline, plan Plan, recoveryLimit time.Duration) Result {
-	r := Result{Lost: map[Fault]int{}, Duplicated: map[Fault]int{}}
+	r := Result{Lost: map[Fault]int{}, Duplicated: map[Fault]int{},
+		Checked: Counts{len(l.Pictures), len(l.Readings), len(l.Junk), len(l.Malformed)}}
 	add := func(kind string, at time.Time, format string, args ...any) {
 		f := tl.faultAt(at)
 		r.Violations = append(r.Violations, Violation{Kind: kind, Fault: f, Text: fmt.Sprintf(format, args...)})
