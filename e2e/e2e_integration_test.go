@@ -546,7 +546,7 @@ func (e *env) publish(t *testing.T, p bus.Producer, acks *sync.WaitGroup, m *bus
 func (e *env) waitIngestBusy(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if e.ingest.metric(t, "sensornode_ingest_consumer_lag_messages") > 20 {
+		if e.ingest.metric(t, "sensornode_kafka_consumer_lag_messages") > 20 {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)

@@ -44,6 +44,7 @@ type Metrics struct {
 	errors          *prometheus.CounterVec
 	brokersDown     *prometheus.GaugeVec
 	deliveryLatency *prometheus.HistogramVec
+	lag             *prometheus.GaugeVec
 }
 
 // NewMetrics registers the client metrics on reg (nil: kept unregistered)
@@ -74,6 +75,10 @@ func NewMetrics(reg prometheus.Registerer, client string) *Metrics {
 			Help:    "Time from enqueue to delivery report (acks=all).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}, []string{"client", "result"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sensornode_kafka_consumer_lag_messages",
+			Help: "Consumer lag of each owned partition: high watermark minus the consumer's position (updated by the service's health check).",
+		}, []string{"client", "topic", "partition"}),
 	}
 	if reg != nil {
 		m.inflightMsgs = registerOrReuse(reg, m.inflightMsgs)
@@ -81,6 +86,7 @@ func NewMetrics(reg prometheus.Registerer, client string) *Metrics {
 		m.errors = registerOrReuse(reg, m.errors)
 		m.brokersDown = registerOrReuse(reg, m.brokersDown)
 		m.deliveryLatency = registerOrReuse(reg, m.deliveryLatency)
+		m.lag = registerOrReuse(reg, m.lag)
 	}
 	return m
 }
@@ -127,11 +133,22 @@ func (m *Metrics) delivered(bytes int, seconds float64, err error) {
 	m.deliveryLatency.WithLabelValues(m.client, result).Observe(seconds)
 }
 
-// ExportLag sets g, a gauge vector labelled (topic, partition), to the lag
-// of every owned partition and drops partitions no longer owned.
-func ExportLag(g *prometheus.GaugeVec, lag map[TopicPartition]int64) {
-	g.Reset()
+// Lagger is a consumer that reports its lag.
+type Lagger interface {
+	Lag() (map[TopicPartition]int64, error)
+}
+
+// ExportLag asks c for its lag and sets this client's
+// sensornode_kafka_consumer_lag_messages to it: one series per owned
+// partition, partitions no longer owned dropped. When c cannot tell, the
+// last figures stay.
+func (m *Metrics) ExportLag(c Lagger) {
+	lag, err := c.Lag()
+	if err != nil {
+		return
+	}
+	m.lag.DeletePartialMatch(prometheus.Labels{"client": m.client})
 	for tp, n := range lag {
-		g.WithLabelValues(tp.Topic, strconv.Itoa(int(tp.Partition))).Set(float64(n))
+		m.lag.WithLabelValues(m.client, tp.Topic, strconv.Itoa(int(tp.Partition))).Set(float64(n))
 	}
 }

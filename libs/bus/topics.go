@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sensornode/sensornode/libs/svc"
 )
 
@@ -33,15 +35,32 @@ const defaultCreateTimeout = 30 * time.Second
 // TopicCreator ensures that topics exist, retrying with backoff until it
 // succeeds: what a service runs when told to create its topics (the
 // SENSORNODE_CREATE_TOPICS switch). It never fails the service: every
-// attempt's outcome goes to Report (readiness, metrics), and the first
-// failure, then every tenth, is logged.
+// attempt's outcome sets readiness condition Condition on Probe (the
+// service is not ready until the topics exist), every failed attempt is
+// counted on Failures, and the first failure, then every tenth, is logged.
 type TopicCreator struct {
-	Specs    []TopicSpec
-	NewAdmin func() (Admin, error) // called until it succeeds
-	Report   func(err error)       // after every attempt; nil once the topics exist
-	Log      *slog.Logger
-	Backoff  svc.Backoff
-	Timeout  time.Duration // bound of one attempt; 0 means 30 s
+	Specs     []TopicSpec
+	NewAdmin  func() (Admin, error) // called until it succeeds; the client is closed when Run returns
+	Admin     Admin                 // instead of NewAdmin: a client the caller owns (left open)
+	Probe     *svc.Probe            // nil: readiness not reported
+	Condition string
+	Failures  prometheus.Counter // nil: not counted
+	Report    func(err error)    // optional: after every attempt; nil once the topics exist
+	Log       *slog.Logger
+	Backoff   svc.Backoff
+	Timeout   time.Duration // bound of one attempt; 0 means 30 s
+}
+
+func (tc *TopicCreator) report(err error) {
+	if tc.Probe != nil {
+		tc.Probe.Set(tc.Condition, err)
+	}
+	if err != nil && tc.Failures != nil {
+		tc.Failures.Inc()
+	}
+	if tc.Report != nil {
+		tc.Report(err)
+	}
 }
 
 // Run tries until the topics exist or ctx is done and reports whether they
@@ -52,9 +71,9 @@ func (tc *TopicCreator) Run(ctx context.Context) bool {
 	for i, s := range tc.Specs {
 		names[i] = s.Name
 	}
-	var adm Admin
+	adm := tc.Admin
 	defer func() {
-		if adm != nil {
+		if adm != nil && tc.Admin == nil {
 			_ = adm.Close()
 		}
 	}()
@@ -64,13 +83,13 @@ func (tc *TopicCreator) Run(ctx context.Context) bool {
 			return false
 		}
 		if err == nil {
-			tc.Report(nil)
+			tc.report(nil)
 			s := tc.Specs[0]
 			tc.Log.Info("topics ensured (created where missing, existing ones left alone)", "topics", names,
 				"partitions", s.Partitions, "replication_factor", s.ReplicationFactor, "config", s.Config, "attempts", attempt)
 			return true
 		}
-		tc.Report(fmt.Errorf("create topics: %w", err))
+		tc.report(fmt.Errorf("create topics: %w", err))
 		wait := tc.Backoff.Next()
 		if attempt == 1 || attempt%10 == 0 {
 			tc.Log.Warn("cannot create the topics, will retry", "topics", names, "attempts", attempt,

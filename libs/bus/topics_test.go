@@ -5,9 +5,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sensornode/sensornode/libs/svc"
 )
@@ -18,12 +22,21 @@ type creatorAdmin struct {
 	calls  int
 	got    []TopicSpec
 	closed bool
+	// onEnsure, when set, runs at the start of every EnsureTopics call
+	// (numbered from 1).
+	onEnsure func(call int)
 }
 
-func (a *creatorAdmin) EnsureTopics(_ context.Context, specs []TopicSpec) error {
+func (a *creatorAdmin) EnsureTopics(ctx context.Context, specs []TopicSpec) error {
+	if _, ok := ctx.Deadline(); !ok {
+		return errors.New("fake: EnsureTopics without a deadline (an attempt must be bounded)")
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.calls++
+	if a.onEnsure != nil {
+		a.onEnsure(a.calls)
+	}
 	if a.calls <= a.fail {
 		return errors.New("fake: brokers refuse")
 	}
@@ -98,5 +111,103 @@ func TestTopicCreatorStopsWithContext(t *testing.T) {
 	}
 	if tc.Run(ctx) {
 		t.Errorf("Run() = true after cancellation, want false")
+	}
+}
+
+// Wired to a probe and a counter, the creator keeps its condition unmet
+// during every failed attempt (no admin client, brokers refusing), counts
+// each failure, and meets the condition once the topics exist; a creator
+// stopped by the service before that leaves the condition unmet.
+func TestTopicCreatorReadinessAndFailures(t *testing.T) {
+	tests := []struct {
+		name         string
+		newFails     int
+		ensureFails  int
+		stopAtEnsure int // cancel the context during this EnsureTopics call (0: never)
+		wantOK       bool
+		wantFailures float64
+	}{
+		{"created after failures", 1, 3, 0, true, 4},
+		{"stopped before created", 0, 1 << 30, 5, false, 4}, // the fifth attempt is cut, not counted
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			probe := svc.NewProbe(reg)
+			failures := prometheus.NewCounter(prometheus.CounterOpts{Name: "failures"})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var notReady []string
+			adm := &creatorAdmin{fail: tt.ensureFails}
+			adm.onEnsure = func(call int) {
+				if err := probe.Ready(); err != nil {
+					notReady = append(notReady, err.Error())
+				}
+				if call == tt.stopAtEnsure {
+					cancel()
+				}
+			}
+			news := 0
+			tc := &TopicCreator{
+				Specs: []TopicSpec{{Name: "cameraData", Partitions: 1, ReplicationFactor: 3}},
+				NewAdmin: func() (Admin, error) {
+					if news++; news <= tt.newFails {
+						return nil, errors.New("fake: no client")
+					}
+					return adm, nil
+				},
+				Probe: probe, Condition: "cloud-topics", Failures: failures,
+				Log:     slog.New(slog.DiscardHandler),
+				Backoff: svc.Backoff{Min: time.Millisecond, Max: 2 * time.Millisecond},
+			}
+			probe.Register("cloud-topics")
+			if got := tc.Run(ctx); got != tt.wantOK {
+				t.Fatalf("Run() = %v, want %v", got, tt.wantOK)
+			}
+			if len(notReady) != adm.calls {
+				t.Errorf("not ready during %d of %d attempts, want all", len(notReady), adm.calls)
+			}
+			for _, r := range notReady[1:] {
+				if !strings.Contains(r, "cloud-topics: create topics") {
+					t.Errorf("readiness while failing = %q, want cloud-topics with the create error", r)
+				}
+			}
+			if got := testutil.ToFloat64(failures); got != tt.wantFailures {
+				t.Errorf("failures = %v, want %v", got, tt.wantFailures)
+			}
+			if !adm.closed {
+				t.Error("admin client not closed")
+			}
+			want := "0"
+			if tt.wantOK {
+				want = "1"
+				if err := probe.Ready(); err != nil {
+					t.Errorf("Ready() after creation = %v", err)
+				}
+			} else if err := probe.Ready(); err == nil || !strings.Contains(err.Error(), "cloud-topics") {
+				t.Errorf("Ready() = %v, want cloud-topics not met", err)
+			}
+			exp := "# HELP sensornode_ready Readiness condition: 1 when met, 0 when not.\n# TYPE sensornode_ready gauge\n" +
+				`sensornode_ready{condition="cloud-topics"} ` + want + "\n"
+			if err := testutil.GatherAndCompare(reg, strings.NewReader(exp), "sensornode_ready"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// A lent admin client is used and left open.
+func TestTopicCreatorLentAdmin(t *testing.T) {
+	adm := &creatorAdmin{fail: 1}
+	tc := &TopicCreator{Specs: []TopicSpec{{Name: "x", Partitions: 1, ReplicationFactor: 1}}, Admin: adm,
+		Log: slog.New(slog.DiscardHandler), Backoff: svc.Backoff{Min: time.Millisecond, Max: time.Millisecond}}
+	if !tc.Run(context.Background()) {
+		t.Fatal("Run() = false")
+	}
+	if adm.calls != 2 || len(adm.got) != 1 {
+		t.Errorf("EnsureTopics called %d times with %v, want 2 (one failure)", adm.calls, adm.got)
+	}
+	if adm.closed {
+		t.Error("a lent admin client was closed")
 	}
 }

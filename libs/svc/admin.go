@@ -49,6 +49,15 @@ func (p *Probe) Register(names ...string) {
 	}
 }
 
+func (p *Probe) registerIfAbsent(name string) {
+	p.mu.Lock()
+	_, ok := p.conds[name]
+	p.mu.Unlock()
+	if !ok {
+		p.Register(name)
+	}
+}
+
 // Set records the state of condition name: nil means met.
 func (p *Probe) Set(name string, err error) {
 	p.mu.Lock()

@@ -289,14 +289,14 @@ func (r *runner) snapshot(start time.Time, every time.Duration) Snapshot {
 	s.ForwardedPictures = sum(fw, "sensornode_forwarder_messages_forwarded_total", map[string]string{"topic": d.CloudCameraTopic(), "result": "ok"})
 	s.ForwardedReadings = sum(fw, "sensornode_forwarder_messages_forwarded_total", map[string]string{"topic": d.CloudTempTopic(), "result": "ok"})
 	s.ForwardErrors = sum(fw, "sensornode_forwarder_messages_forwarded_total", map[string]string{"result": "error"})
-	s.ForwarderLag = sum(fw, "sensornode_forwarder_consumer_lag_messages", nil)
+	s.ForwarderLag = sum(fw, "sensornode_kafka_consumer_lag_messages", map[string]string{"client": "edge-consumer"})
 	in, inOK := r.scrape(sctx, pipeline.CloudIngest)
 	s.IngestUp = inOK
 	s.StoredPictures = sum(in, "sensornode_ingest_messages_total", map[string]string{"kind": "picture", "result": "stored"})
 	s.StoredReadings = sum(in, "sensornode_ingest_messages_total", map[string]string{"kind": "temperature", "result": "stored"})
 	s.DuplicatePictures = sum(in, "sensornode_ingest_messages_total", map[string]string{"kind": "picture", "result": "duplicate"})
 	s.DeadLettered = sum(in, "sensornode_ingest_dead_lettered_total", nil)
-	s.IngestLag = sum(in, "sensornode_ingest_consumer_lag_messages", nil)
+	s.IngestLag = sum(in, "sensornode_kafka_consumer_lag_messages", map[string]string{"client": "consumer"})
 	s.PendingReadings = sum(in, "sensornode_ingest_pending_readings", nil)
 	s.Memory = r.memory()
 	for _, p := range r.group.Crashed() {

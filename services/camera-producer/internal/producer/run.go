@@ -103,10 +103,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger, reg *prometheus.Reg
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return adm.Run(gctx) })
-	g.Go(func() error {
-		kafkaLoop(gctx, cfg, prod, adminClient, limits, probe, m, log)
-		return nil
-	})
+	g.Go(func() error { return watchKafka(gctx, cfg, prod, adminClient, limits, probe, m, log) })
 	// The watcher outlives the sender so that acknowledgements arriving
 	// during the final flush still delete their files.
 	watchCtx, stopWatch := context.WithCancel(context.Background())
@@ -164,75 +161,53 @@ func newCaptureLoop(cfg *Config, log *slog.Logger, m *Metrics, probe *svc.Probe,
 	return loop, nil
 }
 
-// kafkaLoop keeps readiness current (a metadata round trip every
-// PingInterval), creates the topic when configured to, and reads the
-// topic's max.message.bytes to size-check pictures before sending.
-func kafkaLoop(ctx context.Context, cfg *Config, prod bus.Producer, adm bus.Admin, limits *Limits, probe *svc.Probe,
-	m *Metrics, log *slog.Logger) {
-	created := !cfg.CreateTopics
-	var nextDescribe time.Time
-	var wasUp *bool
-	createFails, describeFails := 0, 0
-	for {
-		pctx, cancel := context.WithTimeout(ctx, min(cfg.PingInterval, 5*time.Second))
-		err := prod.Ping(pctx)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		probe.Set(condKafka, err)
-		up := err == nil
-		if wasUp == nil || *wasUp != up {
-			if up {
-				log.Info("kafka reachable")
-			} else {
-				log.Warn("kafka unreachable: pictures stay in the directory until it returns", "err", err)
+// watchKafka keeps readiness current (a metadata round trip every
+// PingInterval), creates the topic when configured to, then reads the
+// topic's max.message.bytes every TopicConfigInterval (PingInterval while
+// that fails) to size-check pictures before sending.
+func watchKafka(ctx context.Context, cfg *Config, prod bus.Producer, adm bus.Admin, limits *Limits, probe *svc.Probe,
+	m *Metrics, log *slog.Logger) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		svc.Watch{
+			Condition: condKafka, Check: prod.Ping, Probe: probe, Log: log, Interval: cfg.PingInterval,
+			Up: "kafka reachable", Down: "kafka unreachable: pictures stay in the directory until it returns",
+		}.Run(ctx)
+		return nil
+	})
+	g.Go(func() error {
+		if cfg.CreateTopics {
+			tc := &bus.TopicCreator{
+				Specs: []bus.TopicSpec{{Name: cfg.Topic, Partitions: cfg.TopicPartitions,
+					ReplicationFactor: cfg.TopicReplicationFactor,
+					Config:            map[string]string{"min.insync.replicas": strconv.Itoa(cfg.TopicMinInsyncReplicas)}}},
+				Admin: adm,
+				Probe: probe, Condition: condTopic, Failures: m.TopicErrors.WithLabelValues("create"),
+				Log: log, Backoff: svc.Backoff{Min: cfg.PingInterval, Max: max(cfg.PingInterval, 30*time.Second)},
 			}
-			wasUp = &up
+			if !tc.Run(ctx) {
+				return nil
+			}
 		}
-		if up && !created {
-			actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err := adm.EnsureTopics(actx, []bus.TopicSpec{{Name: cfg.Topic, Partitions: cfg.TopicPartitions,
-				ReplicationFactor: cfg.TopicReplicationFactor,
-				Config:            map[string]string{"min.insync.replicas": strconv.Itoa(cfg.TopicMinInsyncReplicas)}}})
-			cancel()
-			if err != nil {
-				m.TopicErrors.WithLabelValues("create").Inc()
-				if createFails%12 == 0 {
-					log.Warn("cannot create topic, will retry", "topic", cfg.Topic, "attempts", createFails+1, "err", err)
+		svc.Watch{
+			Condition: condTopic, Probe: probe, Log: log, Interval: cfg.TopicConfigInterval, Retry: cfg.PingInterval,
+			Timeout: 15 * time.Second,
+			Check:   func(ctx context.Context) error { return describeTopic(ctx, cfg, adm, limits, m, log) },
+			Up:      "topic configuration read",
+			Down:    "cannot read the topic's configuration (does the topic exist?), will retry",
+			After: func(_ context.Context, err error) {
+				if err != nil {
+					m.TopicErrors.WithLabelValues("describe").Inc()
 				}
-				createFails++
-			} else {
-				created = true
-				log.Info("topic ensured", "topic", cfg.Topic, "partitions", cfg.TopicPartitions, "replication_factor", cfg.TopicReplicationFactor)
-			}
-		}
-		if up && created && !time.Now().Before(nextDescribe) {
-			if err := describeTopic(ctx, cfg, adm, limits, m, log); err != nil {
-				m.TopicErrors.WithLabelValues("describe").Inc()
-				probe.Set(condTopic, err)
-				if describeFails%12 == 0 {
-					log.Warn("cannot read the topic's configuration (does the topic exist?), will retry", "topic", cfg.Topic,
-						"attempts", describeFails+1, "err", err)
-				}
-				describeFails++
-				nextDescribe = time.Now().Add(cfg.PingInterval)
-			} else {
-				describeFails = 0
-				probe.Set(condTopic, nil)
-				nextDescribe = time.Now().Add(cfg.TopicConfigInterval)
-			}
-		}
-		if svc.SleepCtx(ctx, cfg.PingInterval) != nil {
-			return
-		}
-	}
+			},
+		}.Run(ctx)
+		return nil
+	})
+	return g.Wait()
 }
 
 func describeTopic(ctx context.Context, cfg *Config, adm bus.Admin, limits *Limits, m *Metrics, log *slog.Logger) error {
-	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	tc, err := adm.TopicConfig(dctx, cfg.Topic)
+	tc, err := adm.TopicConfig(ctx, cfg.Topic)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,9 @@ import (
 	"github.com/sensornode/sensornode/libs/svc"
 )
 
+// condTopics is met once SENSORNODE_CREATE_TOPICS ensured the topics.
+const condTopics = "cloud-topics"
+
 // Serve runs the ingester with its admin server until ctx is done or a
 // fatal error occurs.
 func Serve(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) error {
@@ -35,8 +38,8 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 	}
 	cc := cfg.Kafka
 	cc.Rebalance = in.Rebalance()
-	cons, err := bus.NewConsumer(cc, bus.WithLogger(log.With("client", "consumer")),
-		bus.WithMetrics(bus.NewMetrics(reg, "consumer")))
+	consMetrics := bus.NewMetrics(reg, "consumer")
+	cons, err := bus.NewConsumer(cc, bus.WithLogger(log.With("client", "consumer")), bus.WithMetrics(consMetrics))
 	if err != nil {
 		return fmt.Errorf("consumer: %w", err)
 	}
@@ -59,9 +62,14 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 			// letter for a missing topic is retried, so nothing is lost
 			// meanwhile.
 			probe.Register(condTopics)
-			tc := newTopicCreator(specs, func() (bus.Admin, error) {
-				return bus.NewAdmin(cfg.Kafka.Config, bus.WithLogger(log.With("client", "admin")))
-			}, probe, m, log, cfg.RetryBackoffMax)
+			tc := &bus.TopicCreator{
+				Specs: specs,
+				NewAdmin: func() (bus.Admin, error) {
+					return bus.NewAdmin(cfg.Kafka.Config, bus.WithLogger(log.With("client", "admin")))
+				},
+				Probe: probe, Condition: condTopics, Failures: m.topicErrors.WithLabelValues("create"),
+				Log: log, Backoff: svc.Backoff{Min: time.Second, Max: cfg.RetryBackoffMax},
+			}
 			g.Go(func() error {
 				tc.Run(gctx)
 				return nil
@@ -69,7 +77,11 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 		}
 	}
 	g.Go(func() error {
-		checkKafka(gctx, cfg.CheckInterval, cons, probe, m)
+		svc.Watch{
+			Condition: condKafka, Check: cons.Ping, Probe: probe, Log: log, Interval: cfg.CheckInterval,
+			Up: "kafka reachable", Down: "kafka unreachable: nothing is consumed until it returns",
+			After: func(context.Context, error) { consMetrics.ExportLag(cons) },
+		}.Run(gctx)
 		return nil
 	})
 	g.Go(func() error {
@@ -88,27 +100,4 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 		err = nil
 	}
 	return err
-}
-
-// checkKafka pings the cluster every interval (readiness) and exports lag.
-func checkKafka(ctx context.Context, interval time.Duration, cons bus.Consumer, probe *svc.Probe, m *Metrics) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		pctx, cancel := context.WithTimeout(ctx, min(interval, 5*time.Second))
-		err := cons.Ping(pctx)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		probe.Set(condKafka, err)
-		if lag, err := cons.Lag(); err == nil {
-			m.setLag(lag)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

@@ -336,28 +336,15 @@ func (s *topicSet) get(name string) (bus.TopicSpec, bool) {
 	return sp, ok
 }
 
-// fakeAdmin is topic administration on a topicSet: EnsureTopics fails
-// while fail > 0 (counting down), else creates the missing topics.
-// onEnsure, when set, runs at the start of every call.
+// fakeAdmin is topic administration on a topicSet: EnsureTopics creates
+// the missing topics (bounded by a deadline, as bus.TopicCreator sets).
 type fakeAdmin struct {
-	mu       sync.Mutex
-	topics   *topicSet
-	fail     int
-	calls    int
-	closed   bool
-	onEnsure func(call int)
+	mu     sync.Mutex
+	topics *topicSet
+	closed bool
 }
 
-var errFakeCreate = errors.New("fake: INVALID_REPLICATION_FACTOR")
-
 func (a *fakeAdmin) EnsureTopics(ctx context.Context, specs []bus.TopicSpec) error {
-	a.mu.Lock()
-	a.calls++
-	call, hook := a.calls, a.onEnsure
-	a.mu.Unlock()
-	if hook != nil {
-		hook(call)
-	}
 	if _, ok := ctx.Deadline(); !ok {
 		return errors.New("fake: EnsureTopics without a deadline")
 	}
@@ -365,10 +352,6 @@ func (a *fakeAdmin) EnsureTopics(ctx context.Context, specs []bus.TopicSpec) err
 	defer a.mu.Unlock()
 	if a.closed {
 		return bus.ErrClosed
-	}
-	if a.fail > 0 {
-		a.fail--
-		return errFakeCreate
 	}
 	a.topics.ensure(specs)
 	return nil
@@ -393,12 +376,6 @@ func (a *fakeAdmin) Close() error {
 	defer a.mu.Unlock()
 	a.closed = true
 	return nil
-}
-
-func (a *fakeAdmin) state() (calls int, closed bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.calls, a.closed
 }
 
 func (d *fakeDLQ) list() []*bus.Message {

@@ -4,7 +4,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
-	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 )
 
@@ -35,7 +34,6 @@ type Metrics struct {
 	blocked      prometheus.Gauge
 	stopped      prometheus.Gauge
 	unreadable   prometheus.Counter
-	lag          *prometheus.GaugeVec
 	commits      *prometheus.CounterVec
 	topicErrors  *prometheus.CounterVec
 }
@@ -101,10 +99,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sensornode_ingest_blocked",
 			Help: "1 while consumption is paused because HDFS (or the dead-letter topic) fails; it is retried with backoff.",
 		}),
-		lag: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "sensornode_ingest_consumer_lag_messages",
-			Help: "Messages in an owned partition not yet consumed (high watermark minus position).",
-		}, []string{"topic", "partition"}),
 		commits: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "sensornode_ingest_commits_total",
 			Help: "Offset commits, by result.",
@@ -126,8 +120,4 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}
 	}
 	return m
-}
-
-func (m *Metrics) setLag(lag map[bus.TopicPartition]int64) {
-	bus.ExportLag(m.lag, lag)
 }

@@ -2,20 +2,15 @@ package ingest
 
 import (
 	"context"
-	"errors"
-	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
-	"github.com/sensornode/sensornode/libs/svc"
 )
 
 func TestTopicSpecs(t *testing.T) {
@@ -92,147 +87,10 @@ func TestConfigValidateTopicSettings(t *testing.T) {
 	}
 }
 
-// creatorHarness runs a topicCreator over a fake admin.
-type creatorHarness struct {
-	tc       *bus.TopicCreator
-	reg      *prometheus.Registry
-	probe    *svc.Probe
-	m        *Metrics
-	adm      *fakeAdmin
-	mu       sync.Mutex
-	newCalls int
-	newFail  int // first newAdmin calls that fail
-}
-
-func newCreatorHarness(t *testing.T, cfg Config, adm *fakeAdmin, newFail int) *creatorHarness {
-	t.Helper()
-	reg := prometheus.NewRegistry()
-	h := &creatorHarness{reg: reg, probe: svc.NewProbe(reg), m: NewMetrics(reg), adm: adm, newFail: newFail}
-	h.probe.Register(condTopics)
-	specs, _ := cfg.TopicSpecs()
-	h.tc = newTopicCreator(specs, func() (bus.Admin, error) {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		h.newCalls++
-		if h.newCalls <= h.newFail {
-			return nil, errors.New("fake: no admin client")
-		}
-		return h.adm, nil
-	}, h.probe, h.m, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Millisecond)
-	h.tc.Backoff.Min = time.Millisecond
-	return h
-}
-
 func createConfig() Config {
 	c := testConfig()
 	c.CreateTopics, c.TopicPartitions, c.TopicReplicationFactor, c.TopicMinInsyncReplicas = true, 1, 3, 2
 	return c
-}
-
-func (h *creatorHarness) failures() float64 {
-	return testutil.ToFloat64(h.m.topicErrors.WithLabelValues("create"))
-}
-
-// readyGauge reads sensornode_ready{condition="cloud-topics"} (-1: absent).
-func (h *creatorHarness) readyGauge(t *testing.T) float64 {
-	t.Helper()
-	mfs, err := h.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "sensornode_ready" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "condition" && l.GetValue() == condTopics {
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	return -1
-}
-
-// Creation fails (no admin client, then the brokers refuse) and is retried
-// until it succeeds; meanwhile the cloud-topics condition is not met, and
-// every failure is counted. Then the condition is met, the topics exist and
-// the admin client is closed.
-func TestTopicCreatorRetriesUntilCreated(t *testing.T) {
-	topics := newTopicSet()
-	adm := &fakeAdmin{topics: topics, fail: 3}
-	h := newCreatorHarness(t, createConfig(), adm, 1)
-	var notReady []string // readiness seen at each EnsureTopics call
-	adm.onEnsure = func(int) {
-		if err := h.probe.Ready(); err != nil {
-			notReady = append(notReady, err.Error())
-		}
-	}
-	if !h.tc.Run(context.Background()) {
-		t.Fatal("run() = false, want true")
-	}
-	calls, closed := adm.state()
-	if calls != 4 {
-		t.Errorf("EnsureTopics called %d times, want 4 (3 failures, then success)", calls)
-	}
-	if len(notReady) != 4 {
-		t.Errorf("not ready during %d of 4 attempts, want all: %q", len(notReady), notReady)
-	}
-	for _, r := range notReady[1:] {
-		if !strings.Contains(r, condTopics) || !strings.Contains(r, errFakeCreate.Error()) {
-			t.Errorf("readiness while failing = %q, want %s with the create error", r, condTopics)
-		}
-	}
-	if err := h.probe.Ready(); err != nil {
-		t.Errorf("Ready() after creation = %v, want nil", err)
-	}
-	for _, name := range []string{"cameraData", "cameraData-dlq", "temperatureData", "temperatureData-dlq"} {
-		if !topics.has(name) {
-			t.Errorf("topic %s not created", name)
-		}
-	}
-	if got := h.failures(); got != 4 {
-		t.Errorf("topic_errors_total{op=create} = %v, want 4 (1 admin client, 3 create)", got)
-	}
-	if h.newCalls != 2 {
-		t.Errorf("newAdmin called %d times, want 2 (one failure, then kept)", h.newCalls)
-	}
-	if !closed {
-		t.Error("admin client not closed")
-	}
-	if got := h.readyGauge(t); got != 1 {
-		t.Errorf("sensornode_ready{condition=%q} = %v, want 1", condTopics, got)
-	}
-}
-
-// A creation that never succeeds keeps the condition unmet and stops with
-// the service, closing the admin client; it never ends the service.
-func TestTopicCreatorStopsOnShutdown(t *testing.T) {
-	adm := &fakeAdmin{topics: newTopicSet(), fail: 1 << 30}
-	h := newCreatorHarness(t, createConfig(), adm, 0)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	adm.onEnsure = func(call int) {
-		if call == 5 {
-			cancel()
-		}
-	}
-	if h.tc.Run(ctx) {
-		t.Fatal("run() = true, want false (never created)")
-	}
-	if err := h.probe.Ready(); err == nil || !strings.Contains(err.Error(), condTopics) {
-		t.Errorf("Ready() = %v, want %s not met", err, condTopics)
-	}
-	if got := h.failures(); got != 4 {
-		t.Errorf("topic_errors_total{op=create} = %v, want 4 (the fifth attempt was cut by the shutdown)", got)
-	}
-	if _, closed := adm.state(); !closed {
-		t.Error("admin client not closed")
-	}
-	if got := h.readyGauge(t); got != 0 {
-		t.Errorf("sensornode_ready{condition=%q} = %v, want 0", condTopics, got)
-	}
 }
 
 // The problem SENSORNODE_CREATE_TOPICS solves: on a cluster that does not
@@ -263,9 +121,10 @@ func TestMissingDeadLetterTopicStopsUntilCreated(t *testing.T) {
 		t.Errorf("%d pictures stored behind the blocked message, want 0 (the partition waits)", n)
 	}
 
-	adm := &fakeAdmin{topics: topics}
-	h := newCreatorHarness(t, cfg, adm, 0)
-	if !h.tc.Run(context.Background()) {
+	specs, _ := cfg.TopicSpecs()
+	tc := &bus.TopicCreator{Specs: specs, NewAdmin: func() (bus.Admin, error) { return &fakeAdmin{topics: topics}, nil },
+		Log: slog.New(slog.DiscardHandler)}
+	if !tc.Run(context.Background()) {
 		t.Fatal("creator run() = false")
 	}
 	spec, ok := topics.get(messages.DeadLetterTopic(messages.TopicCamera))

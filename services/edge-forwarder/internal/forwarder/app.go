@@ -21,6 +21,9 @@ const (
 	// condPartitions fails while an edge partition is stopped (a message
 	// can be neither forwarded nor dead-lettered).
 	condPartitions = "edge-partitions"
+	// condTopics is met once SENSORNODE_CREATE_TOPICS ensured the cloud
+	// topics.
+	condTopics = "cloud-topics"
 )
 
 // Serve runs the forwarder with its admin server until ctx is done or a
@@ -44,8 +47,8 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 	f.probe = probe
 	ec := cfg.EdgeConsumerConfig()
 	ec.Rebalance = f.Rebalance()
-	cons, err := bus.NewConsumer(ec, bus.WithLogger(log.With("client", "edge-consumer")),
-		bus.WithMetrics(bus.NewMetrics(reg, "edge-consumer")))
+	consMetrics := bus.NewMetrics(reg, "edge-consumer")
+	cons, err := bus.NewConsumer(ec, bus.WithLogger(log.With("client", "edge-consumer")), bus.WithMetrics(consMetrics))
 	if err != nil {
 		return fmt.Errorf("edge consumer: %w", err)
 	}
@@ -62,18 +65,33 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 		// does not exist yet waits in the client, or fails and is sent
 		// again, so nothing is lost meanwhile.
 		probe.Register(condTopics)
-		tc := newTopicCreator(cfg.CloudTopicSpecs(), func() (bus.Admin, error) {
-			return bus.NewAdmin(cfg.Cloud.Config, bus.WithLogger(log.With("client", "cloud-admin")))
-		}, probe, m, log, cfg.RetryBackoffMax)
+		tc := &bus.TopicCreator{
+			Specs: cfg.CloudTopicSpecs(),
+			NewAdmin: func() (bus.Admin, error) {
+				return bus.NewAdmin(cfg.Cloud.Config, bus.WithLogger(log.With("client", "cloud-admin")))
+			},
+			Probe: probe, Condition: condTopics, Failures: m.topicErrors.WithLabelValues("create"),
+			Log: log, Backoff: svc.Backoff{Min: time.Second, Max: cfg.RetryBackoffMax},
+		}
 		g.Go(func() error {
 			tc.Run(gctx)
 			return nil
 		})
 	}
-	g.Go(func() error {
-		check(gctx, cfg.CheckInterval, cons, prod, probe, m, log)
-		return nil
-	})
+	var down downtime
+	for _, w := range []svc.Watch{{
+		Condition: condCloud, Check: prod.Ping, After: down.after(m.disconnected),
+		Up: "cloud cluster reachable", Down: "cloud cluster unreachable; data waits in the edge cluster",
+	}, {
+		Condition: condEdge, Check: cons.Ping, After: func(context.Context, error) { consMetrics.ExportLag(cons) },
+		Up: "edge cluster reachable", Down: "edge cluster unreachable",
+	}} {
+		w.Probe, w.Log, w.Interval = probe, log, cfg.CheckInterval
+		g.Go(func() error {
+			w.Run(gctx)
+			return nil
+		})
+	}
 	g.Go(func() error {
 		defer probe.Drain()
 		err := f.Run(gctx, cons)
@@ -93,65 +111,19 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 	return err
 }
 
-// pinger is a client that can check its cluster.
-type pinger interface {
-	Ping(ctx context.Context) error
+// downtime adds the seconds between checks that found the cloud cluster
+// unreachable to sensornode_forwarder_disconnected_seconds_total.
+type downtime struct {
+	last time.Time
+	down bool
 }
 
-// lagger reports consumer lag.
-type lagger interface {
-	Lag() (map[bus.TopicPartition]int64, error)
-}
-
-// check pings both clusters every interval: readiness, connected gauges,
-// the disconnected-seconds counter and the lag gauges.
-func check(ctx context.Context, interval time.Duration, edge interface {
-	pinger
-	lagger
-}, cloud pinger, probe *svc.Probe, m *Metrics, log *slog.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	cloudDown := false
-	last := time.Now()
-	for {
-		timeout := min(interval, 5*time.Second)
-		pctx, cancel := context.WithTimeout(ctx, timeout)
-		cerr := cloud.Ping(pctx)
-		eerr := edge.Ping(pctx)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
+func (d *downtime) after(total prometheus.Counter) func(context.Context, error) {
+	return func(_ context.Context, err error) {
 		now := time.Now()
-		if cloudDown {
-			m.disconnected.Add(now.Sub(last).Seconds())
+		if d.down {
+			total.Add(now.Sub(d.last).Seconds())
 		}
-		last = now
-		probe.Set(condCloud, cerr)
-		probe.Set(condEdge, eerr)
-		switch {
-		case cerr != nil && !cloudDown:
-			log.Warn("cloud cluster unreachable; data waits in the edge cluster", "err", cerr)
-		case cerr == nil && cloudDown:
-			log.Info("cloud cluster reachable again")
-		}
-		cloudDown = cerr != nil
-		m.cloudConnected.Set(b2f(cerr == nil))
-		m.edgeConnected.Set(b2f(eerr == nil))
-		if lag, err := edge.Lag(); err == nil {
-			m.setLag(lag)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+		d.last, d.down = now, err != nil
 	}
-}
-
-func b2f(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -354,67 +354,7 @@ func (p *fakeProducer) stats() (queued, maxBytes int) {
 	return len(p.queue), p.maxBytes
 }
 
-// fakeAdmin is the cloud cluster's topic administration: EnsureTopics
-// fails while fail > 0 (counting down), else records the specs. onEnsure,
-// when set, runs at the start of every call.
-type fakeAdmin struct {
-	mu       sync.Mutex
-	fail     int
-	calls    int
-	ensured  []bus.TopicSpec
-	closed   bool
-	onEnsure func(call int)
-}
-
-var errFakeCreate = errors.New("fake: INVALID_REPLICATION_FACTOR")
-
-func (a *fakeAdmin) EnsureTopics(ctx context.Context, specs []bus.TopicSpec) error {
-	a.mu.Lock()
-	a.calls++
-	call, hook := a.calls, a.onEnsure
-	a.mu.Unlock()
-	if hook != nil {
-		hook(call)
-	}
-	if _, ok := ctx.Deadline(); !ok {
-		return errors.New("fake: EnsureTopics without a deadline")
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closed {
-		return bus.ErrClosed
-	}
-	if a.fail > 0 {
-		a.fail--
-		return errFakeCreate
-	}
-	a.ensured = append(a.ensured, specs...)
-	return nil
-}
-
-func (a *fakeAdmin) TopicConfig(context.Context, string) (map[string]string, error) {
-	return nil, errors.New("fake: not implemented")
-}
-
-func (a *fakeAdmin) Partitions(context.Context, string) (int, error) {
-	return 0, errors.New("fake: not implemented")
-}
-
-func (a *fakeAdmin) Close() error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.closed = true
-	return nil
-}
-
-func (a *fakeAdmin) state() (calls int, ensured []bus.TopicSpec, closed bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.calls, slices.Clone(a.ensured), a.closed
-}
-
 var (
 	_ bus.Consumer = (*fakeConsumer)(nil)
 	_ Producer     = (*fakeProducer)(nil)
-	_ bus.Admin    = (*fakeAdmin)(nil)
 )

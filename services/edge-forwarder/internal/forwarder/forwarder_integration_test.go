@@ -104,9 +104,9 @@ func TestIntegrationForwarderTLSAndSCRAM(t *testing.T) {
 	reader.waitCloud(t, msgs, time.Minute)
 	fx.waitCommitted(t, endOffsets(msgs), 30*time.Second)
 	deadline := time.Now().Add(10 * time.Second)
-	for fwd.metric("sensornode_forwarder_cloud_connected") != 1 {
+	for fwd.metric("sensornode_ready", "condition", condCloud) != 1 {
 		if time.Now().After(deadline) {
-			t.Fatalf("cloud_connected never 1 over SASL_SSL")
+			t.Fatalf("cloud-kafka readiness never met over SASL_SSL")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -4,27 +4,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
-	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 )
 
 // Metrics are the forwarder's own metrics (the Kafka clients export theirs
 // through bus.NewMetrics).
 type Metrics struct {
-	forwarded      *prometheus.CounterVec
-	bytes          *prometheus.CounterVec
-	latency        prometheus.Histogram
-	deadLettered   *prometheus.CounterVec
-	rewinds        prometheus.Counter
-	disconnected   prometheus.Counter
-	cloudConnected prometheus.Gauge
-	edgeConnected  prometheus.Gauge
-	inflightBytes  prometheus.Gauge
-	inflightMsgs   prometheus.Gauge
-	paused         prometheus.Gauge
-	lag            *prometheus.GaugeVec
-	commits        *prometheus.CounterVec
-	topicErrors    *prometheus.CounterVec
+	forwarded     *prometheus.CounterVec
+	bytes         *prometheus.CounterVec
+	latency       prometheus.Histogram
+	deadLettered  *prometheus.CounterVec
+	rewinds       prometheus.Counter
+	disconnected  prometheus.Counter
+	inflightBytes prometheus.Gauge
+	inflightMsgs  prometheus.Gauge
+	paused        prometheus.Gauge
+	commits       *prometheus.CounterVec
+	topicErrors   *prometheus.CounterVec
 
 	partitionsStopped prometheus.Gauge
 	partitionStops    *prometheus.CounterVec
@@ -59,14 +55,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sensornode_forwarder_disconnected_seconds_total",
 			Help: "Seconds during which the cloud cluster did not answer.",
 		}),
-		cloudConnected: f.NewGauge(prometheus.GaugeOpts{
-			Name: "sensornode_forwarder_cloud_connected",
-			Help: "1 while the cloud cluster answers, 0 while it does not.",
-		}),
-		edgeConnected: f.NewGauge(prometheus.GaugeOpts{
-			Name: "sensornode_forwarder_edge_connected",
-			Help: "1 while the edge cluster answers, 0 while it does not.",
-		}),
 		inflightBytes: f.NewGauge(prometheus.GaugeOpts{
 			Name: "sensornode_forwarder_inflight_bytes",
 			Help: "Bytes sent to the cloud and not yet acknowledged.",
@@ -79,10 +67,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sensornode_forwarder_backpressure_paused",
 			Help: "1 while fetching is paused because too much is in flight to the cloud.",
 		}),
-		lag: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "sensornode_forwarder_consumer_lag_messages",
-			Help: "Messages in an owned edge partition not yet consumed (high watermark minus position).",
-		}, []string{"topic", "partition"}),
 		commits: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "sensornode_forwarder_commits_total",
 			Help: "Offset commits on the edge cluster, by result.",
@@ -111,8 +95,4 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m.topicErrors.WithLabelValues("create")
 	return m
-}
-
-func (m *Metrics) setLag(lag map[bus.TopicPartition]int64) {
-	bus.ExportLag(m.lag, lag)
 }

@@ -18,6 +18,7 @@ type Metrics struct {
 	Buffered      prometheus.Gauge
 	SpoolBytes    prometheus.Gauge
 	SendDuration  prometheus.Histogram
+	TopicErrors   *prometheus.CounterVec
 }
 
 // Rejection reasons.
@@ -73,6 +74,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from a reading taken to its acknowledgement, retries included.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 20),
 		}),
+		TopicErrors: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sensornode_temp_topic_errors_total",
+			Help: "Failed topic administration calls, by operation (create: SENSORNODE_CREATE_TOPICS, retried).",
+		}, []string{"op"}),
 	}
 	for _, r := range []string{ReasonUnparsable, ReasonImplausible, ReasonSource, ReasonUnchanged} {
 		m.Rejected.WithLabelValues(r)
@@ -81,5 +86,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.Dropped.WithLabelValues(r)
 	}
 	m.Failed.WithLabelValues("delivery")
+	m.TopicErrors.WithLabelValues("create")
 	return m
 }

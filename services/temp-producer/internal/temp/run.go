@@ -30,6 +30,7 @@ type Options struct {
 const (
 	condKafka  = "kafka"
 	condSource = "source"
+	condTopic  = "topic" // SENSORNODE_CREATE_TOPICS: met once the topic exists
 )
 
 // sourceFailuresBeforeNotReady: one odd reading does not flip readiness.
@@ -53,6 +54,9 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger, reg *prometheus.Reg
 	m := NewMetrics(reg)
 	probe := svc.NewProbe(reg)
 	probe.Register(condKafka, condSource)
+	if cfg.CreateTopics {
+		probe.Register(condTopic)
+	}
 	src := opt.Source
 	if src == nil {
 		src = NewSource(cfg)
@@ -110,10 +114,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger, reg *prometheus.Reg
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return adm.Run(gctx) })
-	g.Go(func() error {
-		kafkaLoop(gctx, cfg, prod, adminClient, probe, log)
-		return nil
-	})
+	g.Go(func() error { return watchKafka(gctx, cfg, prod, adminClient, probe, m, log) })
 	g.Go(func() error { return s.run(gctx) })
 	err = g.Wait()
 	log.Info("temperature producer stopped")
@@ -406,42 +407,31 @@ func (s *sender) shutdown() {
 	}
 }
 
-// kafkaLoop keeps readiness current and creates the topic when configured.
-func kafkaLoop(ctx context.Context, cfg *Config, prod bus.Producer, adm bus.Admin, probe *svc.Probe, log *slog.Logger) {
-	created := !cfg.CreateTopics
-	var wasUp *bool
-	for {
-		pctx, cancel := context.WithTimeout(ctx, min(cfg.PingInterval, 5*time.Second))
-		err := prod.Ping(pctx)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		probe.Set(condKafka, err)
-		up := err == nil
-		if wasUp == nil || *wasUp != up {
-			if up {
-				log.Info("kafka reachable")
-			} else {
-				log.Warn("kafka unreachable: readings are buffered until it returns", "err", err)
-			}
-			wasUp = &up
-		}
-		if up && !created && adm != nil {
-			actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err := adm.EnsureTopics(actx, []bus.TopicSpec{{Name: cfg.Topic, Partitions: cfg.TopicPartitions,
+// watchKafka keeps readiness current (a metadata round trip every
+// PingInterval) and, when configured to, creates the topic.
+func watchKafka(ctx context.Context, cfg *Config, prod bus.Producer, adm bus.Admin, probe *svc.Probe, m *Metrics,
+	log *slog.Logger) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		svc.Watch{
+			Condition: condKafka, Check: prod.Ping, Probe: probe, Log: log, Interval: cfg.PingInterval,
+			Up: "kafka reachable", Down: "kafka unreachable: readings are buffered until it returns",
+		}.Run(ctx)
+		return nil
+	})
+	if cfg.CreateTopics {
+		tc := &bus.TopicCreator{
+			Specs: []bus.TopicSpec{{Name: cfg.Topic, Partitions: cfg.TopicPartitions,
 				ReplicationFactor: cfg.TopicReplicationFactor,
-				Config:            map[string]string{"min.insync.replicas": strconv.Itoa(cfg.TopicMinInsyncReplicas)}}})
-			cancel()
-			if err != nil {
-				log.Warn("cannot create topic, will retry", "topic", cfg.Topic, "err", err)
-			} else {
-				created = true
-				log.Info("topic ensured", "topic", cfg.Topic)
-			}
+				Config:            map[string]string{"min.insync.replicas": strconv.Itoa(cfg.TopicMinInsyncReplicas)}}},
+			Admin: adm,
+			Probe: probe, Condition: condTopic, Failures: m.TopicErrors.WithLabelValues("create"),
+			Log: log, Backoff: svc.Backoff{Min: cfg.PingInterval, Max: max(cfg.PingInterval, 30*time.Second)},
 		}
-		if svc.SleepCtx(ctx, cfg.PingInterval) != nil {
-			return
-		}
+		g.Go(func() error {
+			tc.Run(ctx)
+			return nil
+		})
 	}
+	return g.Wait()
 }
