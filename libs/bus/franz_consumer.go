@@ -62,11 +62,12 @@ func franzTopics(topics []string) ([]string, bool, error) {
 }
 
 // franzConsumerOpts maps a ConsumerConfig onto franz-go options (besides
-// franzCommon's and the rebalance callbacks).
-func franzConsumerOpts(cfg ConsumerConfig) ([]kgo.Opt, error) {
+// franzCommon's and the rebalance callbacks) and tells whether Topics has a
+// pattern (see franzTopics).
+func franzConsumerOpts(cfg ConsumerConfig) ([]kgo.Opt, bool, error) {
 	topics, regex, err := franzTopics(cfg.Topics)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	start := kgo.NewOffset().AtStart()
 	if cfg.FromLatest {
@@ -100,7 +101,7 @@ func franzConsumerOpts(cfg ConsumerConfig) ([]kgo.Opt, error) {
 	if regex {
 		opts = append(opts, kgo.ConsumeRegex())
 	}
-	return opts, nil
+	return opts, regex, nil
 }
 
 func newFranzConsumer(cfg ConsumerConfig, o options) (*franzConsumer, error) {
@@ -108,11 +109,10 @@ func newFranzConsumer(cfg ConsumerConfig, o options) (*franzConsumer, error) {
 	if err != nil {
 		return nil, err
 	}
-	copts, err := franzConsumerOpts(cfg)
+	copts, regex, err := franzConsumerOpts(cfg)
 	if err != nil {
 		return nil, err
 	}
-	_, regex, _ := franzTopics(cfg.Topics)
 	fc := &franzConsumer{
 		log: o.log, m: o.metrics, reb: cfg.Rebalance, regex: regex,
 		assigned: map[TopicPartition]bool{}, paused: map[TopicPartition]bool{},
@@ -339,22 +339,23 @@ func (fc *franzConsumer) Commit(ctx context.Context, offsets []Offset) error {
 	if len(offsets) == 0 {
 		return nil
 	}
+	// Offsets of a gone topic are refused (the first one named in the
+	// error); the others are committed.
 	var refused error
 	fc.mu.Lock()
-	offsets = slices.DeleteFunc(slices.Clone(offsets), func(o Offset) bool {
-		if fc.gone[o.Topic] && refused == nil {
-			refused = fmt.Errorf("commit %s at %d: %w: the topic was deleted or recreated since it was read; its old offsets are never committed",
-				o.TopicPartition, o.Offset, ErrUnknownTopic)
-		}
-		return fc.gone[o.Topic]
-	})
+	gone := func(o Offset) bool { return fc.gone[o.Topic] }
+	if i := slices.IndexFunc(offsets, gone); i >= 0 {
+		o := offsets[i]
+		refused = fmt.Errorf("commit %s at %d: %w: the topic was deleted or recreated since it was read; its old offsets are never committed",
+			o.TopicPartition, o.Offset, ErrUnknownTopic)
+		offsets = slices.DeleteFunc(slices.Clone(offsets), gone)
+	}
 	fc.mu.Unlock()
 	if refused != nil {
 		fc.m.error("commit")
-		if err := fc.Commit(ctx, offsets); err != nil {
-			return err
+		if len(offsets) == 0 {
+			return refused
 		}
-		return refused
 	}
 	m := map[string]map[int32]kgo.EpochOffset{}
 	for _, o := range offsets {
@@ -381,7 +382,10 @@ func (fc *franzConsumer) Commit(ctx context.Context, offsets []Offset) error {
 		fc.m.error("commit")
 		return rerr
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return refused
 }
 
 func (fc *franzConsumer) Pause(parts []TopicPartition) error {
