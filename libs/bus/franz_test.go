@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,7 +140,7 @@ func TestFranzConsumerOptions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := base
 			tt.give(&cfg)
-			opts, err := franzConsumerOpts(cfg)
+			opts, _, err := franzConsumerOpts(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -400,5 +401,41 @@ func TestFranzHooksBrokersDown(t *testing.T) {
 			t.Errorf("%s: all_brokers_down gauge %v, transport errors %v, all-down events %v; want %v, %v, %v",
 				s.name, g, tr, all, s.wantDown, s.wantTrans, s.wantAll)
 		}
+	}
+}
+
+// Commit refuses offsets of a topic deleted or recreated since it was read
+// and commits the others. The client here is in no group, so any commit
+// that reaches it fails: that error wins over the refusal.
+func TestFranzCommitGoneTopic(t *testing.T) {
+	old := func(p int32, o int64) Offset { return Offset{TopicPartition{Topic: "old", Partition: p}, o} }
+	live := Offset{TopicPartition{Topic: "live", Partition: 0}, 7}
+	tests := []struct {
+		name        string
+		give        []Offset
+		wantRefused bool // the error is the refusal, naming the first gone offset
+		wantErrs    float64
+	}{
+		{"only gone", []Offset{old(1, 5), old(0, 3)}, true, 1},
+		{"gone and live", []Offset{live, old(1, 5)}, false, 2},
+		{"only live", []Offset{live}, false, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fc := &franzConsumer{cl: franzClient(t, nil), m: NewMetrics(prometheus.NewRegistry(), "unit"), gone: map[string]bool{"old": true}}
+			err := fc.Commit(context.Background(), tt.give)
+			if err == nil {
+				t.Fatalf("Commit(%v) = nil, want an error", tt.give)
+			}
+			if refused := errors.Is(err, ErrUnknownTopic); refused != tt.wantRefused {
+				t.Errorf("Commit(%v) = %v; ErrUnknownTopic %t, want %t", tt.give, err, refused, tt.wantRefused)
+			}
+			if want := "commit old[1] at 5: "; tt.wantRefused && !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("Commit(%v) = %q, want prefix %q", tt.give, err, want)
+			}
+			if got := testutil.ToFloat64(fc.m.errors.WithLabelValues("unit", "commit")); got != tt.wantErrs {
+				t.Errorf("commit errors = %v, want %v", got, tt.wantErrs)
+			}
+		})
 	}
 }
