@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -145,4 +146,73 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand never fails on Linux
 	return hex.EncodeToString(b)
+}
+
+// WaitHealthy returns when the whole stack is healthy: every process runs,
+// every ZooKeeper server is leader or follower, every broker is registered,
+// a topic can be created and deleted on each cluster (on the cloud one
+// through SASL_SSL), HDFS is out of safe mode with a live DataNode and
+// takes a small file. It fails at once if a process is not running.
+func (s *Stack) WaitHealthy(ctx context.Context) error {
+	st, err := s.load()
+	if err != nil {
+		return err
+	}
+	return s.poll(ctx, "stack", func(ctx context.Context) error { return s.checkStack(ctx, st) })
+}
+
+// CheckHealthy checks the stack once.
+func (s *Stack) CheckHealthy(ctx context.Context) error {
+	st, err := s.load()
+	if err != nil {
+		return err
+	}
+	return s.checkStack(ctx, st)
+}
+
+// ProcessStatus is the state of one process.
+type ProcessStatus struct {
+	Name    string
+	Kind    Kind
+	PID     int // of the last start; meaningless unless Running
+	Running bool
+	Paused  bool
+	Ports   map[string]int
+	Log     string
+	Healthy bool
+	Problem string // why not healthy
+}
+
+// Status checks every process once, concurrently.
+func (s *Stack) Status(ctx context.Context) ([]ProcessStatus, error) {
+	st, err := s.load()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ProcessStatus, len(st.Processes))
+	var wg sync.WaitGroup
+	for i, p := range st.Processes {
+		ps := st.status(p)
+		out[i] = ProcessStatus{
+			Name: p.Name, Kind: p.Kind, PID: p.PID, Ports: p.Ports, Log: p.Log,
+			Running: ps != procGone, Paused: ps == procStopped,
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			defer cancel()
+			if err := s.checkProcess(cctx, st, p); err != nil {
+				var ce *CheckError
+				if errors.As(err, &ce) && ce.Process == p.Name {
+					err = ce.Err
+				}
+				out[i].Problem = err.Error()
+				return
+			}
+			out[i].Healthy = true
+		}()
+	}
+	wg.Wait()
+	return out, nil
 }
