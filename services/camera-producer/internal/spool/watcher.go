@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -21,30 +20,6 @@ import (
 
 	"github.com/sensornode/sensornode/libs/messages"
 )
-
-// GuardPolicy is what the disk guard does when the backlog exceeds its
-// limits. It always raises sensornode_camera_disk_guard_tripped and logs.
-type GuardPolicy string
-
-// Disk guard policies.
-const (
-	// GuardWarn only alerts: nothing is deleted, the disk may fill.
-	GuardWarn GuardPolicy = "warn"
-	// GuardDropOldest deletes the oldest unsent pictures until the backlog
-	// is under the limits again.
-	GuardDropOldest GuardPolicy = "drop-oldest"
-	// GuardDropNewest deletes newly arriving pictures while over the limits.
-	GuardDropNewest GuardPolicy = "drop-newest"
-)
-
-// ParseGuardPolicy checks s.
-func ParseGuardPolicy(s string) (GuardPolicy, error) {
-	switch p := GuardPolicy(s); p {
-	case GuardWarn, GuardDropOldest, GuardDropNewest:
-		return p, nil
-	}
-	return "", fmt.Errorf("disk guard policy %q (want %s, %s or %s)", s, GuardWarn, GuardDropOldest, GuardDropNewest)
-}
 
 // Config configures a Watcher.
 type Config struct {
@@ -117,27 +92,6 @@ type Item struct {
 	gen          uint64
 }
 
-// Outcome of a send attempt.
-type Outcome int
-
-// Outcomes.
-const (
-	Sent     Outcome = iota + 1 // acknowledged: delete or archive
-	Retry                       // failed: try again after a backoff
-	Reject                      // junk (Err says why): quarantine
-	Gone                        // the file disappeared
-	Changed                     // the file changed while being read: look again
-	Released                    // not attempted (shutting down): back in the queue
-)
-
-// Result reports what happened to an Item.
-type Result struct {
-	Outcome Outcome
-	Err     error
-	Key     string    // the picture key, for logs
-	AckedAt time.Time // Sent only
-}
-
 type fileState int
 
 const (
@@ -164,11 +118,6 @@ type entry struct {
 	// quarantine is the cause of a quarantine that failed (stBackoff):
 	// tick tries the quarantine again instead of queueing the file.
 	quarantine error
-}
-
-type done struct {
-	it  Item
-	res Result
 }
 
 // Watcher owns the directory's state; run it with Run.
@@ -231,18 +180,6 @@ func (w *Watcher) Next(ctx context.Context) (Item, error) {
 		return it, nil
 	case <-ctx.Done():
 		return Item{}, ctx.Err()
-	}
-}
-
-// Done reports the result for an Item handed out by Next. It never blocks
-// for long: safe to call from a Kafka client's delivery goroutine.
-func (w *Watcher) Done(it Item, res Result) {
-	w.mu.Lock()
-	w.mbox = append(w.mbox, done{it, res})
-	w.mu.Unlock()
-	select {
-	case w.notify <- struct{}{}:
-	default:
 	}
 }
 
@@ -546,147 +483,6 @@ func (w *Watcher) setState(e *entry, st fileState) {
 	}
 }
 
-func (w *Watcher) applyResults() {
-	w.mu.Lock()
-	batch := w.mbox
-	w.mbox = nil
-	w.mu.Unlock()
-	for _, d := range batch {
-		w.apply(d.it, d.res)
-	}
-}
-
-func (w *Watcher) apply(it Item, res Result) {
-	e, ok := w.entries[it.Name]
-	if !ok || e.st != stInflight {
-		return
-	}
-	switch res.Outcome {
-	case Sent:
-		fi, err := os.Lstat(it.Path)
-		if err == nil && (fi.Size() != it.Size || !fi.ModTime().Equal(it.ModTime)) {
-			w.log.Warn("file changed while it was being sent; sending the new content too", "file", it.Name, "key", res.Key)
-			w.rewait(e)
-			return
-		}
-		w.m.Sent.Inc()
-		w.m.SentBytes.Add(float64(it.Size))
-		w.m.SendDuration.Observe(res.AckedAt.Sub(it.DetectedAt).Seconds())
-		if e.attempts > 0 {
-			w.log.Info("picture sent after retries", "file", it.Name, "key", res.Key, "attempts", e.attempts+1,
-				"failing_for", res.AckedAt.Sub(e.firstFail).Round(time.Millisecond))
-		} else {
-			w.log.Debug("picture sent", "file", it.Name, "key", res.Key)
-		}
-		if err == nil {
-			w.dispose(it.Path)
-		}
-		w.remove(e)
-	case Retry:
-		e.attempts++
-		if e.attempts == 1 {
-			e.firstFail = w.cfg.Now()
-		}
-		reason := retryReason(res.Err)
-		w.m.Retries.WithLabelValues(reason).Inc()
-		d := w.retryDelay(e.attempts)
-		if e.attempts == 1 || e.attempts%10 == 0 {
-			w.log.Warn("send failed, will retry", "file", it.Name, "attempt", e.attempts, "retry_in", d.Round(time.Millisecond), "err", res.Err)
-		}
-		e.notBefore = w.cfg.Now().Add(d)
-		w.setState(e, stBackoff)
-	case Released:
-		w.setState(e, stQueued)
-	case Reject:
-		w.quarantine(e, res.Err)
-	case Gone:
-		w.forget(e)
-	case Changed:
-		w.rewait(e)
-	}
-}
-
-func (w *Watcher) rewait(e *entry) {
-	w.setState(e, stWaiting)
-	e.changedAt = w.cfg.Now()
-	e.closed = false
-	e.gen++
-	w.evaluate(e, false)
-}
-
-func retryReason(err error) string {
-	switch {
-	case err == nil:
-		return "other"
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return "cancelled"
-	}
-	return "delivery"
-}
-
-func (w *Watcher) retryDelay(attempt int) time.Duration {
-	d := w.cfg.RetryMin << min(attempt-1, 20)
-	if d <= 0 || d > w.cfg.RetryMax {
-		d = w.cfg.RetryMax
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-// dispose deletes or archives a sent file.
-func (w *Watcher) dispose(path string) {
-	if w.cfg.ArchiveDir != "" {
-		if _, err := moveAside(path, w.cfg.ArchiveDir); err != nil {
-			w.m.Errors.WithLabelValues("archive").Inc()
-			w.log.Error("cannot archive sent picture; deleting it instead", "file", filepath.Base(path), "err", err)
-		} else {
-			return
-		}
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		w.m.Errors.WithLabelValues("delete").Inc()
-		w.log.Error("cannot delete sent picture; it will be sent again", "file", filepath.Base(path), "err", err)
-	}
-}
-
-// quarantine moves a junk file aside with a reason file. Nothing is lost
-// silently: metric, log line, file kept.
-func (w *Watcher) quarantine(e *entry, cause error) {
-	reason := messages.Reason(cause)
-	path := filepath.Join(w.cfg.Dir, e.name)
-	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
-		w.forget(e)
-		return
-	}
-	// The reason first, then the file: a quarantined file always has its
-	// reason. When either step fails (a full disk) the file stays in the
-	// spool and the whole quarantine is tried again.
-	dst, err := freeName(path, w.cfg.QuarantineDir)
-	if err == nil {
-		err = writeReason(dst, reason, cause, e.size, w.cfg.Now())
-		if err == nil {
-			if err = moveTo(path, dst); err != nil {
-				_ = os.Remove(dst + ".reason")
-			}
-		}
-	}
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			w.forget(e)
-			return
-		}
-		w.m.Errors.WithLabelValues("quarantine").Inc()
-		w.log.Error("cannot quarantine file; will try again", "file", e.name, "reason", reason, "err", err)
-		e.quarantine = cause
-		e.notBefore = w.cfg.Now().Add(w.cfg.RetryMax)
-		w.setState(e, stBackoff)
-		return
-	}
-	e.quarantine = nil
-	w.m.Quarantined.WithLabelValues(reason).Inc()
-	w.log.Warn("file quarantined", "file", e.name, "reason", reason, "detail", cause.Error(), "to", dst)
-	w.remove(e)
-}
-
 // forget drops a file that disappeared or is no longer a regular file.
 func (w *Watcher) forget(e *entry) { w.remove(e) }
 
@@ -699,69 +495,6 @@ func (w *Watcher) remove(e *entry) {
 	w.files--
 	w.bytes -= e.size
 	w.updateBacklog()
-}
-
-func (w *Watcher) updateBacklog() {
-	w.m.BacklogFiles.Set(float64(w.files))
-	w.m.BacklogBytes.Set(float64(w.bytes))
-	over := w.over()
-	if over != w.tripped {
-		w.tripped = over
-		if over {
-			w.m.GuardTripped.Set(1)
-			w.log.Warn("disk guard tripped: backlog over its limit", "files", w.files, "bytes", w.bytes,
-				"max_files", w.cfg.MaxFiles, "max_bytes", w.cfg.MaxBytes, "policy", w.cfg.Guard)
-		} else {
-			w.m.GuardTripped.Set(0)
-			w.log.Info("disk guard cleared", "files", w.files, "bytes", w.bytes)
-		}
-	}
-}
-
-func (w *Watcher) over() bool {
-	return (w.cfg.MaxFiles > 0 && w.files > w.cfg.MaxFiles) || (w.cfg.MaxBytes > 0 && w.bytes > w.cfg.MaxBytes)
-}
-
-// guardNew applies the disk guard after a new file was tracked.
-func (w *Watcher) guardNew(newest *entry) {
-	if !w.over() {
-		return
-	}
-	switch w.cfg.Guard {
-	case GuardDropNewest:
-		if _, ok := w.entries[newest.name]; ok && newest.st != stInflight {
-			w.drop(newest)
-		}
-	case GuardDropOldest:
-		for w.over() {
-			var oldest *entry
-			for _, e := range w.entries {
-				if e.st == stInflight {
-					continue
-				}
-				if oldest == nil || e.seq < oldest.seq {
-					oldest = e
-				}
-			}
-			if oldest == nil {
-				return
-			}
-			w.drop(oldest)
-		}
-	}
-}
-
-func (w *Watcher) drop(e *entry) {
-	path := filepath.Join(w.cfg.Dir, e.name)
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		w.m.Errors.WithLabelValues("delete").Inc()
-		w.log.Error("disk guard cannot delete file", "file", e.name, "err", err)
-		return
-	}
-	w.m.Dropped.WithLabelValues("disk-guard").Inc()
-	w.log.Warn("disk guard deleted an unsent picture", "file", e.name, "bytes", e.size, "policy", w.cfg.Guard,
-		"backlog_files", w.files, "backlog_bytes", w.bytes)
-	w.remove(e)
 }
 
 // readyHeap orders complete files by discovery sequence: start-up files by

@@ -1,0 +1,164 @@
+package ingest
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/sensornode/sensornode/libs/bus"
+)
+
+// partState is what was processed of one partition.
+type partState struct {
+	next      int64 // offset after the last processed message, -1 none
+	committed int64 // last committed offset, -1 none
+}
+
+func (in *Ingester) part(tp bus.TopicPartition) *partState {
+	p := in.parts[tp]
+	if p == nil {
+		p = &partState{next: -1, committed: -1}
+		in.parts[tp] = p
+	}
+	return p
+}
+
+// commitPoint is the offset below which everything of tp is durable.
+func (in *Ingester) commitPoint(tp bus.TopicPartition) int64 {
+	if b := in.batches[tp]; b != nil {
+		return b.first
+	}
+	if p := in.parts[tp]; p != nil {
+		return p.next
+	}
+	return -1
+}
+
+// commit commits the durable offsets of parts in keep (all when nil).
+func (in *Ingester) commit(ctx context.Context, keep map[bus.TopicPartition]bool) {
+	var offs []bus.Offset
+	for tp, p := range in.parts {
+		if keep != nil && !keep[tp] {
+			continue
+		}
+		if c := in.commitPoint(tp); c >= 0 && c > p.committed {
+			offs = append(offs, bus.Offset{TopicPartition: tp, Offset: c})
+		}
+	}
+	if len(offs) == 0 {
+		return
+	}
+	if err := in.cons.Commit(ctx, offs); err != nil {
+		in.m.commits.WithLabelValues("error").Inc()
+		in.log.Warn("commit failed; will retry", "err", err)
+		return
+	}
+	in.m.commits.WithLabelValues("ok").Inc()
+	for _, o := range offs {
+		in.parts[o.TopicPartition].committed = o.Offset
+	}
+}
+
+func (in *Ingester) assignedList() []bus.TopicPartition {
+	out := make([]bus.TopicPartition, 0, len(in.assigned))
+	for tp := range in.assigned {
+		out = append(out, tp)
+	}
+	return out
+}
+
+// applyAssignment gives newly assigned partitions the current pause state
+// and removes what a crashed owner left in the temporary directory.
+func (in *Ingester) applyAssignment() {
+	if len(in.fresh) == 0 {
+		return
+	}
+	parts := in.fresh
+	in.fresh = nil
+	if in.paused {
+		in.pauseParts(parts)
+	} else if err := in.cons.Resume(parts); err != nil {
+		in.log.Debug("resume", "err", err)
+	}
+	for _, tp := range parts {
+		in.cleanup[tp] = true
+	}
+	in.cleanTmp()
+}
+
+// cleanTmp removes temporary files of partitions this member was just
+// given: whoever wrote them crashed or lost the partition.
+func (in *Ingester) cleanTmp() {
+	fis, err := in.fs.ReadDir(in.cfg.HDFS.TmpDir)
+	if err != nil {
+		in.m.hdfsErrors.WithLabelValues("list").Inc()
+		in.log.Warn("cannot list the temporary directory; cleanup retried later", "dir", in.cfg.HDFS.TmpDir, "err", err)
+		return
+	}
+	for _, fi := range fis {
+		for tp := range in.cleanup {
+			if !strings.HasPrefix(fi.Name(), tmpPrefix(tp)) || !strings.HasSuffix(fi.Name(), ".tmp") {
+				continue
+			}
+			name := strings.TrimSuffix(in.cfg.HDFS.TmpDir, "/") + "/" + fi.Name()
+			if err := in.fs.Remove(name); err != nil {
+				in.m.hdfsErrors.WithLabelValues("remove").Inc()
+				in.log.Warn("cannot remove a leftover temporary file; retried later", "path", name, "err", err)
+				return
+			}
+			in.m.tmpRemoved.Inc()
+			in.log.Info("removed a leftover temporary file", "path", name)
+		}
+	}
+	clear(in.cleanup)
+}
+
+func (in *Ingester) onAssigned(parts []bus.TopicPartition) {
+	for _, tp := range parts {
+		in.assigned[tp] = true
+		delete(in.parts, tp)
+	}
+	in.fresh = append(in.fresh, parts...)
+	// Directories may have been written by the partitions' former owners.
+	in.index.reset()
+}
+
+// onRevoked writes out the revoked partitions' readings (one attempt),
+// commits what is durable and forgets them. Whatever is not durable is
+// consumed again by the new owner.
+func (in *Ingester) onRevoked(parts []bus.TopicPartition, lost bool) {
+	keep := map[bus.TopicPartition]bool{}
+	for _, tp := range parts {
+		keep[tp] = true
+		if !lost && in.batches[tp] != nil {
+			if err := in.flush(tp); err != nil {
+				in.log.Warn("rebalance: buffered readings not written; the new owner consumes them again", "partition", tp.String(), "err", err)
+			}
+		}
+		in.dropBatch(tp)
+	}
+	if !lost {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		in.commit(ctx, keep)
+		cancel()
+	}
+	for _, tp := range parts {
+		delete(in.parts, tp)
+		delete(in.assigned, tp)
+		delete(in.cleanup, tp)
+		delete(in.stopped, tp)
+	}
+	in.reportStopped()
+	if in.blocked != nil && keep[in.blocked.partition()] {
+		in.log.Info("rebalance: dropping failed work of a revoked partition; the new owner retries it", "partition", in.blocked.partition().String())
+		in.unblock()
+	}
+	kept := in.fresh[:0]
+	for _, tp := range in.fresh {
+		if !keep[tp] {
+			kept = append(kept, tp)
+		}
+	}
+	in.fresh = kept
+	in.index.reset()
+}

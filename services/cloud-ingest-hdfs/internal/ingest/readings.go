@@ -1,0 +1,160 @@
+package ingest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/sensornode/sensornode/libs/bus"
+	"github.com/sensornode/sensornode/libs/messages"
+)
+
+func (in *Ingester) bufferReading(msg *bus.Message, t messages.TemperatureReading) error {
+	r := readingOf(t, msg)
+	id := r.identity()
+	dir, err := in.tempDirs.renderPath(layoutVars{Node: r.Node, T: r.ReadAt})
+	if err != nil {
+		return err
+	}
+	if _, dup := in.index.pending[id]; dup {
+		in.m.messages.WithLabelValues(kindTemperature, resultDuplicate).Inc()
+		return nil
+	}
+	d := in.index.dir(dir)
+	if d == nil {
+		ids, err := loadDir(in.fs, dir, in.cfg.TemperatureFormat, func(name string, err error) {
+			in.m.unreadable.Inc()
+			in.log.Warn("a file in a readings directory does not parse as readings; it is kept and left out of duplicate detection (move it away if it does not belong there)",
+				"path", name, "err", err)
+		})
+		if err != nil {
+			in.m.hdfsErrors.WithLabelValues("read").Inc()
+			return fmt.Errorf("%w: index %s: %v", errHDFS, dir, err)
+		}
+		d = in.index.put(dir, ids)
+	}
+	if _, dup := d.ids[id]; dup {
+		in.m.messages.WithLabelValues(kindTemperature, resultDuplicate).Inc()
+		return nil
+	}
+	tp := msg.TopicPartition()
+	b := in.batches[tp]
+	if b == nil {
+		b = newTempBatch(msg.Offset, in.now())
+		in.batches[tp] = b
+	}
+	b.add(dir, in.cfg.TemperatureFormat, id, r)
+	in.index.pending[id] = struct{}{}
+	in.m.pending.Set(float64(len(in.index.pending)))
+	return nil
+}
+
+// flush writes a partition's buffered readings, one file per node-hour
+// directory, each named after the offsets it holds. A file that already
+// exists was written by an earlier attempt of this same flush (same
+// records, same name) and is kept.
+func (in *Ingester) flush(tp bus.TopicPartition) error {
+	b := in.batches[tp]
+	if b == nil {
+		return nil
+	}
+	files := b.sorted()
+	for _, f := range files {
+		name, done, err := in.fileFor(tp, f)
+		if err != nil {
+			return err
+		}
+		if done {
+			continue
+		}
+		start := in.now()
+		if err := in.fs.WriteAtomic(in.tmpName(tp, f.first), name, f.buf.Bytes(), in.workDeadline()); err != nil {
+			in.writeFailed(tp, name, err)
+			return fmt.Errorf("%w: write %s: %v", errHDFS, name, err)
+		}
+		in.m.writeLatency.WithLabelValues(kindTemperature).Observe(in.now().Sub(start).Seconds())
+		in.m.files.WithLabelValues(kindTemperature).Inc()
+		in.m.bytes.WithLabelValues(kindTemperature).Add(float64(f.buf.Len()))
+	}
+	for _, f := range files {
+		in.index.written(f.dir, f.ids)
+		in.m.messages.WithLabelValues(kindTemperature, resultStored).Add(float64(len(f.ids)))
+	}
+	delete(in.batches, tp)
+	in.m.pending.Set(float64(len(in.index.pending)))
+	in.probe.Set(condHDFS, nil)
+	return nil
+}
+
+// fileFor returns the path f is written to, and whether it is already
+// there. The name is the offsets' (tempFileName). An existing file of that
+// name counts as written only if it holds every reading of f (an earlier
+// attempt of this flush); if it holds other readings (the topic was
+// deleted and recreated, so its offsets restarted) or cannot be parsed, f
+// goes under the same name plus a hash of its content, which a retry finds
+// again. The existing file is kept as it is.
+func (in *Ingester) fileFor(tp bus.TopicPartition, f *tempFile) (string, bool, error) {
+	base := tempFileName(tp.Topic, tp.Partition, f.first, f.last, in.cfg.TemperatureFormat)
+	name := f.dir + "/" + base
+	for attempt := 0; ; attempt++ {
+		_, exists, err := in.fs.Stat(name)
+		if err != nil {
+			in.m.hdfsErrors.WithLabelValues("stat").Inc()
+			return "", false, fmt.Errorf("%w: stat %s: %v", errHDFS, name, err)
+		}
+		if !exists {
+			return name, false, nil
+		}
+		data, err := in.fs.ReadFile(name)
+		if err != nil {
+			in.m.hdfsErrors.WithLabelValues("read").Inc()
+			return "", false, fmt.Errorf("%w: read %s: %v", errHDFS, name, err)
+		}
+		rs, perr := parseReadings(data, in.cfg.TemperatureFormat)
+		have := make(map[string]struct{}, len(rs))
+		for _, r := range rs {
+			have[r.identity()] = struct{}{}
+		}
+		holds := perr == nil
+		for _, id := range f.ids {
+			if _, ok := have[id]; !ok {
+				holds = false
+				break
+			}
+		}
+		if holds {
+			return name, true, nil
+		}
+		if attempt > 0 {
+			// A content-hash name holding other content: cannot happen
+			// short of a hash collision or a foreign writer.
+			return "", false, bus.Permanent(fmt.Errorf("readings file %s exists with other readings", name))
+		}
+		sum := sha256.Sum256(f.buf.Bytes())
+		alt := strings.TrimSuffix(base, "."+in.cfg.TemperatureFormat) + "+" + hex.EncodeToString(sum[:4]) + "." + in.cfg.TemperatureFormat
+		in.m.fileClashes.Inc()
+		in.log.Warn("a readings file of the same offsets holds other readings (was the topic deleted and recreated?); it is kept, the new readings go to another name",
+			"path", name, "new_path", f.dir+"/"+alt, "parse_err", perr)
+		name = f.dir + "/" + alt
+	}
+}
+
+// dropBatch forgets a partition's buffered readings without writing them.
+// It rewinds the partition's commit point to the first of them, so that no
+// commit (on shutdown, on revoke) passes an unwritten reading: they are
+// consumed again.
+func (in *Ingester) dropBatch(tp bus.TopicPartition) {
+	b := in.batches[tp]
+	if b == nil {
+		return
+	}
+	if p := in.parts[tp]; p != nil && (p.next < 0 || b.first < p.next) {
+		p.next = b.first
+	}
+	for _, f := range b.files {
+		in.index.forget(f.ids)
+	}
+	delete(in.batches, tp)
+	in.m.pending.Set(float64(len(in.index.pending)))
+}
