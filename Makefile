@@ -291,6 +291,10 @@ deps: ## install what a fresh machine lacks (apt packages; checks Go, Java, Mave
 fmt: ## gofmt every module
 	@gofmt -w $(MODULES)
 
+.PHONY: tidy
+tidy: ## go work sync, then go mod tidy in every module of go.work (other workspace modules resolved from their directories)
+	@./tools/scripts/tidy.sh
+
 .PHONY: clean
 clean: ## stop devstack, delete its data and build outputs
 	-$(DEVSTACK) clean
