@@ -1,4 +1,8 @@
 # sensornode — single entry point. `make help` lists the targets.
+#
+# Targets are grouped for `make help` by `##@ Group` lines; a target is
+# listed when its rule line ends in `## description`. Within a group
+# `make help` sorts the targets by name, so their order here is free.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -15,24 +19,26 @@ export SENSORNODE_DEVSTACK_DIR ?= $(CURDIR)/.devstack
 FUZZTIME  ?= 30s
 GOTEST    := go test -race -count=1
 
-.PHONY: help
-help: ## list targets
-	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z0-9_.-]+:.*## /{printf "  %-18s %s\n",$$1,$$2}' $(MAKEFILE_LIST)
+# Extra flags: make run RUN_ARGS='--backend franz', make loadtest LOADTEST_ARGS='-sizes 640x480'.
+RUN_ARGS      ?=
+LOADTEST_ARGS ?=
 
-.PHONY: deps
-deps: ## install what a fresh machine lacks (apt packages; checks Go, Java, Maven)
-	@./tools/scripts/install-deps.sh
+# libs/bus: armv7 test binary (bus-armv7) and busbench binaries (bench-bus).
+BUS_ARM := $(CURDIR)/.run/bus-armv7
 
-.PHONY: build
-build: ## build every service into bin/
-	@mkdir -p $(BIN)
-	@for s in $(SERVICES); do go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/$$s ./services/$$s/cmd/$$s; done
-	@go build -o $(BIN)/devstack ./tools/devstack/cmd/devstack
-	@echo "built: $(SERVICES) devstack -> bin/"
+##@ Run
 
-.PHONY: fmt
-fmt: ## gofmt every module
-	@gofmt -w $(MODULES)
+.PHONY: run
+run: deps ## the whole pipeline locally: devstack + 5 simulated nodes + forwarder + ingest, live dashboard until Ctrl-C
+	@go build -o $(BIN)/sensornode-run ./loadtest/cmd/sensornode-run
+	@$(BIN)/sensornode-run $(RUN_ARGS)
+
+##@ Test
+
+.PHONY: test
+test: deps lint test-unit test-deploy cross bus-armv7 test-integration test-integration-franz chaos-smoke loadtest-smoke run-smoke ## everything CI runs: lint, unit, deploy, cross, integration (both backends), chaos and other smoke runs
+	$(DEVSTACK) down
+	@echo "make test: all passed"
 
 .PHONY: lint
 lint: ## gofmt check, go vet, staticcheck
@@ -45,14 +51,6 @@ lint: ## gofmt check, go vet, staticcheck
 .PHONY: test-unit
 test-unit: ## unit tests of every module (no devstack)
 	$(GOTEST) $(PKGS)
-
-.PHONY: devstack-up
-devstack-up: ## start (or reuse) the local ZooKeeper + Kafka + HDFS stack
-	$(DEVSTACK) up
-
-.PHONY: devstack-down
-devstack-down: ## stop the local stack
-	$(DEVSTACK) down
 
 .PHONY: test-integration
 test-integration: ## integration tests against one shared devstack (started if needed)
@@ -69,44 +67,79 @@ test-integration-franz: ## the producer, forwarder and ingest integration suites
 	SENSORNODE_TEST_KAFKA_BACKEND=franz SENSORNODE_KAFKA_BACKEND=franz \
 	  $(GOTEST) -tags integration -p 1 -timeout 30m -run '^TestIntegration' -skip 'CrossBuild' $(FRANZ_SUITES)
 
-.PHONY: test
-test: deps lint test-unit test-deploy cross bus-armv7 test-integration test-integration-franz chaos-smoke loadtest-smoke run-smoke ## everything CI runs: lint, unit, deploy, cross, integration (both backends), chaos and other smoke runs
-	$(DEVSTACK) down
-	@echo "make test: all passed"
+.PHONY: test-e2e-hdfs
+test-e2e-hdfs: ## end-to-end: 5 simulated nodes -> edge-forwarder -> cloud-ingest-hdfs -> HDFS, clean and with faults
+	$(DEVSTACK) up
+	$(GOTEST) -tags integration -p 1 -timeout 20m -run '^TestIntegrationEndToEnd' ./e2e/...
 
-.PHONY: bench
-bench: ## Go benchmarks (codec; producer/forwarder benchmarks need devstack)
-	go test -run '^$$' -bench . -benchmem ./libs/messages/...
+.PHONY: test-deploy
+test-deploy: deploy-tools helm-lint kustomize-check ## render chart + overlays, strict-decode, compare, check env against services
+	go vet -tags deploy ./tools/deploycheck/...
+	SENSORNODE_HELM=$(HELM) SENSORNODE_KUSTOMIZE=$(KUSTOMIZE) \
+	  $(GOTEST) -tags deploy -timeout 20m ./tools/deploycheck/...
 
-.PHONY: fuzz
-fuzz: ## run each fuzz target for FUZZTIME (default 30s)
-	go test -run '^$$' -fuzz '^FuzzDecodePicture$$' -fuzztime $(FUZZTIME) ./libs/messages
-	go test -run '^$$' -fuzz '^FuzzDecodeTemperature$$' -fuzztime $(FUZZTIME) ./libs/messages
-
-.PHONY: run
-run: deps ## the whole pipeline locally: devstack + 5 simulated nodes + forwarder + ingest, live dashboard until Ctrl-C
-	@go build -o $(BIN)/sensornode-run ./loadtest/cmd/sensornode-run
-	@$(BIN)/sensornode-run $(RUN_ARGS)
-
-.PHONY: clean
-clean: ## stop devstack, delete its data and build outputs
-	-$(DEVSTACK) clean
-	-$(CHAOS_DEVSTACK) clean
-	rm -rf $(BIN) .run
-
-# --- master-watcher ---
-.PHONY: bench-master-watcher
-bench-master-watcher: ## master-watcher benchmarks: forwarder throughput and connect, failover decision
-	go test -run '^$$' -bench . -benchmem ./services/master-watcher/...
-
-# --- libs/bus ---
-BUS_ARM := $(CURDIR)/.run/bus-armv7
 .PHONY: bus-armv7
 bus-armv7: ## libs/bus on linux/arm/v7 (cgo off): vet, then its unit tests under qemu-arm-static
 	GOARCH=arm GOARM=7 CGO_ENABLED=0 go vet ./libs/bus/... ./libs/messages/... ./libs/svc/...
 	@mkdir -p $(BUS_ARM)
 	GOARCH=arm GOARM=7 CGO_ENABLED=0 go test -c -o $(BUS_ARM)/bus.test ./libs/bus
 	qemu-arm-static $(BUS_ARM)/bus.test -test.count=1
+
+.PHONY: run-smoke
+run-smoke: deps ## make run for 60 s without a terminal; fails unless pictures of every camera and readings of every node reached HDFS
+	@go build -o $(BIN)/sensornode-run ./loadtest/cmd/sensornode-run
+	$(BIN)/sensornode-run --duration 60s --check $(RUN_ARGS)
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME (default 30s)
+	go test -run '^$$' -fuzz '^FuzzDecodePicture$$' -fuzztime $(FUZZTIME) ./libs/messages
+	go test -run '^$$' -fuzz '^FuzzDecodeTemperature$$' -fuzztime $(FUZZTIME) ./libs/messages
+
+##@ Chaos
+
+# e2e/README.md describes the faults and the checker.
+# make chaos CHAOS_SEED=42 CHAOS_DURATION=30m CHAOS_FAULTS=all CHAOS_BACKEND=both
+CHAOS_SEED     ?=
+CHAOS_DURATION ?= 10m
+CHAOS_FAULTS   ?= all
+CHAOS_BACKEND  ?= confluent
+CHAOS_TIMEOUT  ?= 3h
+CHAOS_RUN = for b in $(if $(filter both,$(CHAOS_BACKEND)),confluent franz,$(CHAOS_BACKEND)); do \
+	  echo "chaos: backend $$b, seed $${CHAOS_SEED:-random}, duration $(1), faults $(2)"; \
+	  CHAOS=1 CHAOS_SEED=$(CHAOS_SEED) CHAOS_DURATION=$(1) CHAOS_FAULTS=$(2) \
+	  CHAOS_COMMAND="make $@ CHAOS_SEED=$(CHAOS_SEED) CHAOS_DURATION=$(1) CHAOS_FAULTS=$(2) CHAOS_BACKEND=$$b" \
+	  SENSORNODE_TEST_KAFKA_BACKEND=$$b SENSORNODE_KAFKA_BACKEND=$$b \
+	  go test -count=1 -tags integration -p 1 -timeout $(CHAOS_TIMEOUT) -v -run '^TestChaos$$' ./e2e || exit 1; done
+
+# make chaos runs on a stack of its own with 5 edge brokers (edge-brokers-2of5
+# needs them), beside the shared one; make chaos-down stops it.
+CHAOS_STACK     ?= $(CURDIR)/.devstack-chaos
+CHAOS_PORT_BASE ?= 27000
+CHAOS_DEVSTACK   = SENSORNODE_DEVSTACK_DIR=$(CHAOS_STACK) $(DEVSTACK)
+
+.PHONY: chaos
+chaos: ## seeded fault injection over the whole pipeline (CHAOS_SEED, CHAOS_DURATION, CHAOS_FAULTS, CHAOS_BACKEND=confluent|franz|both) on a 5-broker stack; report in e2e/results/
+	$(CHAOS_DEVSTACK) up --port-base $(CHAOS_PORT_BASE) --edge-brokers 5
+	@export SENSORNODE_DEVSTACK_DIR=$(CHAOS_STACK); $(call CHAOS_RUN,$(CHAOS_DURATION),$(CHAOS_FAULTS))
+
+.PHONY: chaos-down
+chaos-down: ## stop make chaos's stack
+	$(CHAOS_DEVSTACK) down
+
+.PHONY: chaos-smoke
+chaos-smoke: ## chaos with the mandatory faults once each on the shared stack, about 2.5 minutes (part of make test)
+	$(DEVSTACK) up
+	@$(call CHAOS_RUN,2m,smoke)
+
+.PHONY: chaos-selftest
+chaos-selftest: ## the chaos checker's self-test: a planted defect (one dropped reading) must fail the checker
+	$(GOTEST) -tags chaos_planted_defect -run 'TestChecker' ./e2e/chaos/...
+
+##@ Benchmarks & load
+
+.PHONY: bench
+bench: ## Go benchmarks (codec; producer/forwarder benchmarks need devstack)
+	go test -run '^$$' -bench . -benchmem ./libs/messages/...
 
 .PHONY: bench-bus
 bench-bus: ## libs/bus: throughput and peak RSS of each backend (busbench, one process each), and franz on armv7 under qemu
@@ -121,7 +154,43 @@ bench-bus: ## libs/bus: throughput and peak RSS of each backend (busbench, one p
 	  $(BUS_ARM)/busbench-nocgo -backend franz -brokers $$b -n $$n -size $$size; done; \
 	qemu-arm-static $(BUS_ARM)/busbench-armv7 -backend franz -brokers $$b -n 500 -size 16384
 
-# --- deploy ---
+.PHONY: bench-camera-producer
+bench-camera-producer: ## camera-producer: per-picture time file ready -> ack (acks=all, RF 3), thesis Table 5.1 layout (needs devstack)
+	$(DEVSTACK) up
+	eval "$$($(DEVSTACK) env)" && go run ./services/camera-producer/cmd/producer-bench -n 20
+
+.PHONY: bench-forwarder
+bench-forwarder: ## forwarder per-picture time at 3 sizes as a Markdown table (thesis Table 5.2; starts devstack)
+	$(DEVSTACK) up
+	eval "$$($(DEVSTACK) env)" && go run ./services/edge-forwarder/cmd/forwarder-bench -n 30
+
+.PHONY: bench-master-watcher
+bench-master-watcher: ## master-watcher benchmarks: forwarder throughput and connect, failover decision
+	go test -run '^$$' -bench . -benchmem ./services/master-watcher/...
+
+.PHONY: loadtest
+loadtest: deps ## standard load test (~10 min): 4 sizes, both Kafka backends, all baselines; report in loadtest/results/
+	@go build -o $(BIN)/loadtest ./loadtest/cmd/loadtest
+	$(BIN)/loadtest -profile standard $(LOADTEST_ARGS)
+
+.PHONY: loadtest-smoke
+loadtest-smoke: deps ## 1-minute load test (640x480, both backends); fails on incomplete delivery or a crashed service
+	@go build -o $(BIN)/loadtest ./loadtest/cmd/loadtest
+	$(BIN)/loadtest -profile smoke $(LOADTEST_ARGS)
+
+##@ Build & deploy
+
+.PHONY: build
+build: ## build every service into bin/
+	@mkdir -p $(BIN)
+	@for s in $(SERVICES); do go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/$$s ./services/$$s/cmd/$$s; done
+	@go build -o $(BIN)/devstack ./tools/devstack/cmd/devstack
+	@echo "built: $(SERVICES) devstack -> bin/"
+
+.PHONY: cross
+cross: ## build every service for linux/amd64 (static musl), arm64, arm/v7 and run them (qemu-user)
+	@./tools/cross/cross.sh
+
 # Helm chart, Kustomize overlays, multi-arch images and cross builds
 # (deploy/, images/, tools/cross/, tools/deploycheck/; see their READMEs).
 DEPLOY_BIN     := $(CURDIR)/.cache/bin
@@ -133,6 +202,18 @@ CHART          := deploy/helm/sensornode
 KUSTOMIZE_DIRS := $(sort $(dir $(wildcard deploy/kustomize/overlays/*/kustomization.yaml deploy/kustomize/tests/*/kustomization.yaml)))
 IMAGE_REGISTRY ?= ghcr.io/sensornode
 IMAGE_TAG      ?= $(VERSION)
+
+.PHONY: images
+images: ## docker buildx bake every service for linux/amd64, arm64, arm/v7 (needs a container engine)
+	@if ! command -v docker >/dev/null 2>&1; then \
+	  echo "make images: no docker CLI on this machine: images NOT built (make cross builds and tests the same binaries)"; exit 1; fi
+	@if ! docker info >/dev/null 2>&1; then \
+	  echo "make images: no container engine reachable (docker info failed): images NOT built (make cross builds and tests the same binaries)"; exit 1; fi
+	@if ! docker buildx version >/dev/null 2>&1; then \
+	  echo "make images: docker buildx is not installed: images NOT built"; exit 1; fi
+	REGISTRY=$(IMAGE_REGISTRY) TAG=$(IMAGE_TAG) VERSION=$(VERSION) \
+	  REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+	  docker buildx bake -f images/docker-bake.hcl $(IMAGES_BAKE_FLAGS)
 
 # helm and kustomize are built from source with the Go toolchain (no
 # downloads outside the Go module proxy); a stamp per version reinstalls on
@@ -171,99 +252,51 @@ kustomize-check: deploy-tools ## kustomize build every overlay and CI combinatio
 kustomize-gen: deploy-tools ## regenerate deploy/kustomize base files from the chart
 	go run ./tools/deploycheck/cmd/kustomizegen
 
-.PHONY: test-deploy
-test-deploy: deploy-tools helm-lint kustomize-check ## render chart + overlays, strict-decode, compare, check env against services
-	go vet -tags deploy ./tools/deploycheck/...
-	SENSORNODE_HELM=$(HELM) SENSORNODE_KUSTOMIZE=$(KUSTOMIZE) \
-	  $(GOTEST) -tags deploy -timeout 20m ./tools/deploycheck/...
+##@ Stacks
 
-.PHONY: cross
-cross: ## build every service for linux/amd64 (static musl), arm64, arm/v7 and run them (qemu-user)
-	@./tools/cross/cross.sh
-
-.PHONY: images
-images: ## docker buildx bake every service for linux/amd64, arm64, arm/v7 (needs a container engine)
-	@if ! command -v docker >/dev/null 2>&1; then \
-	  echo "make images: no docker CLI on this machine: images NOT built (make cross builds and tests the same binaries)"; exit 1; fi
-	@if ! docker info >/dev/null 2>&1; then \
-	  echo "make images: no container engine reachable (docker info failed): images NOT built (make cross builds and tests the same binaries)"; exit 1; fi
-	@if ! docker buildx version >/dev/null 2>&1; then \
-	  echo "make images: docker buildx is not installed: images NOT built"; exit 1; fi
-	REGISTRY=$(IMAGE_REGISTRY) TAG=$(IMAGE_TAG) VERSION=$(VERSION) \
-	  REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
-	  docker buildx bake -f images/docker-bake.hcl $(IMAGES_BAKE_FLAGS)
-
-# --- edge-forwarder / cloud-ingest-hdfs ---
-.PHONY: bench-forwarder
-bench-forwarder: ## forwarder per-picture time at 3 sizes as a Markdown table (thesis Table 5.2; starts devstack)
+.PHONY: devstack-up
+devstack-up: ## start (or reuse) the local ZooKeeper + Kafka + HDFS stack
 	$(DEVSTACK) up
-	eval "$$($(DEVSTACK) env)" && go run ./services/edge-forwarder/cmd/forwarder-bench -n 30
 
-.PHONY: test-e2e-hdfs
-test-e2e-hdfs: ## end-to-end: 5 simulated nodes -> edge-forwarder -> cloud-ingest-hdfs -> HDFS, clean and with faults
-	$(DEVSTACK) up
-	$(GOTEST) -tags integration -p 1 -timeout 20m -run '^TestIntegrationEndToEnd' ./e2e/...
+.PHONY: devstack-down
+devstack-down: ## stop the local stack
+	$(DEVSTACK) down
 
-# --- e2e chaos (e2e/README.md) ---
-# make chaos CHAOS_SEED=42 CHAOS_DURATION=30m CHAOS_FAULTS=all CHAOS_BACKEND=both
-CHAOS_SEED     ?=
-CHAOS_DURATION ?= 10m
-CHAOS_FAULTS   ?= all
-CHAOS_BACKEND  ?= confluent
-CHAOS_TIMEOUT  ?= 3h
-CHAOS_RUN = for b in $(if $(filter both,$(CHAOS_BACKEND)),confluent franz,$(CHAOS_BACKEND)); do \
-	  echo "chaos: backend $$b, seed $${CHAOS_SEED:-random}, duration $(1), faults $(2)"; \
-	  CHAOS=1 CHAOS_SEED=$(CHAOS_SEED) CHAOS_DURATION=$(1) CHAOS_FAULTS=$(2) \
-	  CHAOS_COMMAND="make $@ CHAOS_SEED=$(CHAOS_SEED) CHAOS_DURATION=$(1) CHAOS_FAULTS=$(2) CHAOS_BACKEND=$$b" \
-	  SENSORNODE_TEST_KAFKA_BACKEND=$$b SENSORNODE_KAFKA_BACKEND=$$b \
-	  go test -count=1 -tags integration -p 1 -timeout $(CHAOS_TIMEOUT) -v -run '^TestChaos$$' ./e2e || exit 1; done
+##@ Housekeeping
 
-# make chaos runs on a stack of its own with 5 edge brokers (edge-brokers-2of5
-# needs them), beside the shared one; make chaos-down stops it.
-CHAOS_STACK     ?= $(CURDIR)/.devstack-chaos
-CHAOS_PORT_BASE ?= 27000
-CHAOS_DEVSTACK   = SENSORNODE_DEVSTACK_DIR=$(CHAOS_STACK) $(DEVSTACK)
+# Groups print in the order of their first `##@` line; a target before any
+# `##@` line is listed under "Other".
+.PHONY: help
+help: ## list targets
+	@awk 'BEGIN { FS = ":.*## "; g = "Other"; w = 0; ng = 0 } \
+	  /^##@ / { g = substr($$0, 5); next } \
+	  /^[a-zA-Z0-9_.-]+:([^=]|$$).*## / { \
+	    if (!(g in cnt)) { cnt[g] = 0; order[++ng] = g } \
+	    n = ++cnt[g]; name[g, n] = $$1; desc[g, n] = $$2; \
+	    if (length($$1) > w) w = length($$1) } \
+	  END { printf "usage: make <target> [VAR=value ...]\n"; fmt = "  %-" w "s  %s\n"; \
+	    for (i = 1; i <= ng; i++) { gr = order[i]; m = cnt[gr]; \
+	      for (a = 1; a <= m; a++) s[a] = a; \
+	      for (a = 2; a <= m; a++) { t = s[a]; \
+	        for (b = a - 1; b >= 1 && name[gr, s[b]] > name[gr, t]; b--) s[b + 1] = s[b]; \
+	        s[b + 1] = t } \
+	      printf "\n%s\n", gr; \
+	      for (a = 1; a <= m; a++) printf fmt, name[gr, s[a]], desc[gr, s[a]] } }' $(MAKEFILE_LIST)
 
-.PHONY: chaos
-chaos: ## seeded fault injection over the whole pipeline (CHAOS_SEED, CHAOS_DURATION, CHAOS_FAULTS, CHAOS_BACKEND=confluent|franz|both) on a 5-broker stack; report in e2e/results/
-	$(CHAOS_DEVSTACK) up --port-base $(CHAOS_PORT_BASE) --edge-brokers 5
-	@export SENSORNODE_DEVSTACK_DIR=$(CHAOS_STACK); $(call CHAOS_RUN,$(CHAOS_DURATION),$(CHAOS_FAULTS))
+.PHONY: deps
+deps: ## install what a fresh machine lacks (apt packages; checks Go, Java, Maven)
+	@./tools/scripts/install-deps.sh
 
-.PHONY: chaos-down
-chaos-down: ## stop make chaos's stack
-	$(CHAOS_DEVSTACK) down
+.PHONY: fmt
+fmt: ## gofmt every module
+	@gofmt -w $(MODULES)
 
-.PHONY: chaos-smoke
-chaos-smoke: ## chaos with the mandatory faults once each on the shared stack, about 2.5 minutes (part of make test)
-	$(DEVSTACK) up
-	@$(call CHAOS_RUN,2m,smoke)
+.PHONY: tidy
+tidy: ## go work sync, then go mod tidy in every module of go.work (other workspace modules resolved from their directories)
+	@./tools/scripts/tidy.sh
 
-.PHONY: chaos-selftest
-chaos-selftest: ## the chaos checker's self-test: a planted defect (one dropped reading) must fail the checker
-	$(GOTEST) -tags chaos_planted_defect -run 'TestChecker' ./e2e/chaos/...
-
-# --- camera-producer / temp-producer ---
-.PHONY: bench-camera-producer
-bench-camera-producer: ## camera-producer: per-picture time file ready -> ack (acks=all, RF 3), thesis Table 5.1 layout (needs devstack)
-	$(DEVSTACK) up
-	eval "$$($(DEVSTACK) env)" && go run ./services/camera-producer/cmd/producer-bench -n 20
-
-# --- run & loadtest ---
-# Extra flags: make run RUN_ARGS='--backend franz', make loadtest LOADTEST_ARGS='-sizes 640x480'.
-RUN_ARGS      ?=
-LOADTEST_ARGS ?=
-
-.PHONY: run-smoke
-run-smoke: deps ## make run for 60 s without a terminal; fails unless pictures of every camera and readings of every node reached HDFS
-	@go build -o $(BIN)/sensornode-run ./loadtest/cmd/sensornode-run
-	$(BIN)/sensornode-run --duration 60s --check $(RUN_ARGS)
-
-.PHONY: loadtest
-loadtest: deps ## standard load test (~10 min): 4 sizes, both Kafka backends, all baselines; report in loadtest/results/
-	@go build -o $(BIN)/loadtest ./loadtest/cmd/loadtest
-	$(BIN)/loadtest -profile standard $(LOADTEST_ARGS)
-
-.PHONY: loadtest-smoke
-loadtest-smoke: deps ## 1-minute load test (640x480, both backends); fails on incomplete delivery or a crashed service
-	@go build -o $(BIN)/loadtest ./loadtest/cmd/loadtest
-	$(BIN)/loadtest -profile smoke $(LOADTEST_ARGS)
+.PHONY: clean
+clean: ## stop devstack, delete its data and build outputs
+	-$(DEVSTACK) clean
+	-$(CHAOS_DEVSTACK) clean
+	rm -rf $(BIN) .run
