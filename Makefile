@@ -96,7 +96,7 @@ clean: ## stop devstack, delete its data and build outputs
 
 # --- master-watcher ---
 .PHONY: bench-master-watcher
-bench-master-watcher: ## master-watcher benchmarks: forwarder throughput and connect, failover decision
+bench-master-watcher: ## master-watcher benchmarks: proxy (forwarder sink) throughput and connect, failover decision
 	go test -run '^$$' -bench . -benchmem ./services/master-watcher/...
 
 # --- libs/bus ---
