@@ -165,7 +165,7 @@ bench-forwarder: ## forwarder per-picture time at 3 sizes as a Markdown table (t
 	eval "$$($(DEVSTACK) env)" && go run ./services/edge-forwarder/cmd/forwarder-bench -n 30
 
 .PHONY: bench-master-watcher
-bench-master-watcher: ## master-watcher benchmarks: forwarder throughput and connect, failover decision
+bench-master-watcher: ## master-watcher benchmarks: proxy (forwarder sink) throughput and connect, failover decision
 	go test -run '^$$' -bench . -benchmem ./services/master-watcher/...
 
 .PHONY: loadtest

@@ -32,9 +32,7 @@ func (h *Harness) describe(ctx context.Context) {
 		ci := procfs.ParseCPUInfo(b)
 		r.Machine.CPUModel, r.Machine.CPUs = ci.Model, ci.CPUs
 	}
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		r.Machine.MemBytes, _ = procfs.ParseMemTotal(b)
-	}
+	r.Machine.MemBytes, _ = procfs.MemTotal()
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		r.Machine.Kernel = "Linux " + strings.TrimSpace(string(b)) + " " + runtime.GOARCH
 	}

@@ -2,90 +2,109 @@ package procfs
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
 
-func TestParseStat(t *testing.T) {
+// stat is a /proc/PID/stat line of a 6.x kernel (52 fields) with the
+// fields the package reads filled in: state (3), utime (14), stime (15),
+// num_threads (20).
+func stat(pid int, comm string, state byte, utime, stime, threads int) string {
+	return fmt.Sprintf("%d (%s) %c 1 %d %d 0 -1 4194560 2000 0 0 0 %d %d 0 0 20 0 %d 0 123456 1300000000 5120 "+
+		"18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0\n",
+		pid, comm, state, pid, pid, utime, stime, threads)
+}
+
+// fakeProc writes files (paths relative to the mount point) into a
+// directory and returns it as a /proc tree.
+func fakeProc(t *testing.T, files map[string]string) fsys {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := newFS(dir)
+	if err != nil {
+		t.Fatalf("newFS(%s) error = %v", dir, err)
+	}
+	return f
+}
+
+func TestRead(t *testing.T) {
+	const status = "Name:\tcamera-producer\nState:\tS (sleeping)\nVmHWM:\t   30000 kB\nVmRSS:\t   25000 kB\nThreads:\t12\n"
 	tests := []struct {
 		name    string
-		give    string
-		want    Stat
-		wantErr bool
+		stat    string
+		status  string
+		want    Sample
+		wantErr error // ErrGone, or errAny for any other error
 	}{
 		{
-			name: "go service",
-			give: "4242 (edge-forwarder) S 1 4242 4242 0 -1 4194560 2000 0 0 0 150 37 0 0 20 0 9 0 123456 1300000000 5120 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n",
-			want: Stat{PID: 4242, Comm: "edge-forwarder", State: 'S', UTimeTicks: 150, STimeTicks: 37, StartTicks: 123456, RSSPages: 5120},
+			name:   "go service",
+			stat:   stat(4242, "edge-forwarder", 'S', 150, 37, 12),
+			status: status,
+			want:   Sample{CPU: 1870 * time.Millisecond, RSSBytes: 25000 * 1024, HWMBytes: 30000 * 1024, Threads: 12},
 		},
 		{
-			name: "comm with spaces and parens",
-			give: "7 (a) b (c)) R 1 7 7 0 -1 0 0 0 0 0 3 4 0 0 20 0 1 0 99 0 12 0",
-			want: Stat{PID: 7, Comm: "a) b (c)", State: 'R', UTimeTicks: 3, STimeTicks: 4, StartTicks: 99, RSSPages: 12},
+			name:   "comm with spaces and parens",
+			stat:   stat(4242, "a) b (c)", 'R', 3, 4, 1),
+			status: status,
+			want:   Sample{CPU: 70 * time.Millisecond, RSSBytes: 25000 * 1024, HWMBytes: 30000 * 1024, Threads: 1},
 		},
-		{name: "truncated", give: "7 (x) S 1 2 3", wantErr: true},
-		{name: "no comm", give: "7 x S 1 2 3", wantErr: true},
-		{name: "bad number", give: "7 (x) S 1 7 7 0 -1 0 0 0 0 0 zz 4 0 0 20 0 1 0 99 0 12 0", wantErr: true},
+		{name: "zombie", stat: stat(4242, "java", 'Z', 1, 1, 1), status: "Name:\tjava\nState:\tZ (zombie)\nThreads:\t1\n", wantErr: ErrGone},
+		{name: "dead", stat: stat(4242, "java", 'X', 1, 1, 1), status: status, wantErr: ErrGone},
+		{name: "exited between the reads", stat: stat(4242, "java", 'S', 1, 1, 1), status: "Name:\tjava\nState:\tZ (zombie)\nThreads:\t1\n", wantErr: ErrGone},
+		{name: "reaped between the reads", stat: stat(4242, "java", 'S', 1, 1, 1), wantErr: ErrGone},
+		{name: "no such process", wantErr: ErrGone},
+		{name: "truncated stat", stat: "4242 (x) S 1 2 3", status: status, wantErr: errAny},
+		{name: "stat without comm", stat: "4242 x S 1 2 3", status: status, wantErr: errAny},
+		{name: "bad number in stat", stat: strings.Replace(stat(4242, "x", 'S', 150, 37, 1), " 150 ", " zz ", 1), status: status, wantErr: errAny},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseStat([]byte(tt.give))
-			if tt.wantErr {
-				if !errors.Is(err, ErrFormat) {
-					t.Errorf("ParseStat(%q) error = %v, want ErrFormat", tt.give, err)
+			files := map[string]string{}
+			if tt.stat != "" {
+				files["4242/stat"] = tt.stat
+			}
+			if tt.status != "" {
+				files["4242/status"] = tt.status
+			}
+			got, err := fakeProc(t, files).read(4242)
+			switch {
+			case tt.wantErr == errAny:
+				if err == nil || errors.Is(err, ErrGone) {
+					t.Errorf("read() error = %v, want an error other than ErrGone", err)
+				}
+				return
+			case tt.wantErr != nil:
+				if !errors.Is(err, tt.wantErr) {
+					t.Errorf("read() error = %v, want %v", err, tt.wantErr)
 				}
 				return
 			}
-			if err != nil || got != tt.want {
-				t.Errorf("ParseStat(%q) = %+v, %v, want %+v", tt.give, got, err, tt.want)
+			if err != nil || got.At.IsZero() {
+				t.Fatalf("read() = %+v, %v, want a timestamped sample", got, err)
+			}
+			got.At = time.Time{}
+			if got != tt.want {
+				t.Errorf("read() = %+v, want %+v", got, tt.want)
 			}
 		})
 	}
 }
 
-func TestStatCPU(t *testing.T) {
-	s := Stat{UTimeTicks: 150, STimeTicks: 50}
-	if got, want := s.CPU(), 2*time.Second; got != want {
-		t.Errorf("CPU() = %v, want %v", got, want)
-	}
-}
-
-func TestParseStatus(t *testing.T) {
-	tests := []struct {
-		name    string
-		give    string
-		want    Status
-		wantErr bool
-	}{
-		{
-			name: "running",
-			give: "Name:\tcamera-producer\nState:\tS (sleeping)\nVmHWM:\t   30000 kB\nVmRSS:\t   25000 kB\nThreads:\t12\n",
-			want: Status{RSSBytes: 25000 * 1024, HWMBytes: 30000 * 1024, Threads: 12, HaveRSSField: true},
-		},
-		{
-			name: "zombie has no Vm lines",
-			give: "Name:\tjava\nState:\tZ (zombie)\nThreads:\t1\n",
-			want: Status{Threads: 1},
-		},
-		{name: "bad unit", give: "VmRSS:\t25 MB\n", wantErr: true},
-		{name: "bad number", give: "VmRSS:\tx kB\n", wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseStatus([]byte(tt.give))
-			if tt.wantErr {
-				if !errors.Is(err, ErrFormat) {
-					t.Errorf("ParseStatus(%q) error = %v, want ErrFormat", tt.give, err)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Errorf("ParseStatus(%q) = %+v, %v, want %+v", tt.give, got, err, tt.want)
-			}
-		})
-	}
-}
+// errAny stands for any error but ErrGone in TestRead.
+var errAny = errors.New("any error")
 
 func TestParseCPUInfo(t *testing.T) {
 	tests := []struct {
@@ -109,23 +128,27 @@ func TestParseCPUInfo(t *testing.T) {
 	}
 }
 
-func TestParseMemTotal(t *testing.T) {
-	got, err := ParseMemTotal([]byte("MemTotal:       24589728 kB\nMemFree:  1 kB\n"))
+func TestMemTotal(t *testing.T) {
+	f := fakeProc(t, map[string]string{"meminfo": "MemTotal:       24589728 kB\nMemFree:  1 kB\n"})
+	got, err := f.memTotal()
 	if err != nil || got != 24589728*1024 {
-		t.Errorf("ParseMemTotal() = %d, %v, want %d", got, err, 24589728*1024)
+		t.Errorf("memTotal() = %d, %v, want %d", got, err, 24589728*1024)
 	}
-	if _, err := ParseMemTotal([]byte("MemFree: 1 kB\n")); !errors.Is(err, ErrFormat) {
-		t.Errorf("ParseMemTotal(no MemTotal) error = %v, want ErrFormat", err)
+	if _, err := fakeProc(t, map[string]string{"meminfo": "MemFree: 1 kB\n"}).memTotal(); err == nil {
+		t.Error("memTotal(no MemTotal) error = nil, want an error")
+	}
+	if _, err := fakeProc(t, map[string]string{"meminfo": "MemTotal: 1 MB\n"}).memTotal(); err == nil {
+		t.Error("memTotal(unit MB) error = nil, want an error")
 	}
 }
 
-func TestParseLoadAvg(t *testing.T) {
-	got, err := ParseLoadAvg([]byte("14.45 12.46 9.15 3/1034 24479\n"))
+func TestLoadAvg(t *testing.T) {
+	got, err := fakeProc(t, map[string]string{"loadavg": "14.45 12.46 9.15 3/1034 24479\n"}).loadAvg()
 	if err != nil || got != [3]float64{14.45, 12.46, 9.15} {
-		t.Errorf("ParseLoadAvg() = %v, %v", got, err)
+		t.Errorf("loadAvg() = %v, %v, want [14.45 12.46 9.15]", got, err)
 	}
-	if _, err := ParseLoadAvg([]byte("1.0\n")); !errors.Is(err, ErrFormat) {
-		t.Errorf("ParseLoadAvg(short) error = %v, want ErrFormat", err)
+	if _, err := fakeProc(t, map[string]string{"loadavg": "1.0\n"}).loadAvg(); err == nil {
+		t.Error("loadAvg(short) error = nil, want an error")
 	}
 }
 
@@ -143,5 +166,14 @@ func TestReadGone(t *testing.T) {
 	// pid_max is at most 2^22 on Linux.
 	if _, err := Read(1 << 23); !errors.Is(err, ErrGone) {
 		t.Errorf("Read(no such pid) error = %v, want ErrGone", err)
+	}
+}
+
+func TestMachineSelf(t *testing.T) {
+	if n, err := MemTotal(); err != nil || n <= 0 {
+		t.Errorf("MemTotal() = %d, %v, want > 0", n, err)
+	}
+	if _, err := LoadAvg(); err != nil {
+		t.Errorf("LoadAvg() error = %v", err)
 	}
 }

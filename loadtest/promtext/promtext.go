@@ -1,17 +1,22 @@
-// Package promtext parses the Prometheus text exposition format (what a
-// service's /metrics serves) into samples, and scrapes an endpoint.
+// Package promtext scrapes a service's /metrics and flattens the
+// exposition into samples that the load test sums and compares by name and
+// labels. Parsing is expfmt's, the parser Prometheus itself uses; this
+// package only flattens its metric families into one Sample per line of
+// the text format.
 package promtext
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
-	"strconv"
-	"strings"
+	"slices"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // Sample is one line of the exposition: a metric name (for histograms and
@@ -26,111 +31,39 @@ type Sample struct {
 // Samples is a parsed exposition.
 type Samples []Sample
 
-// ErrSyntax reports a malformed line.
+// ErrSyntax reports malformed input.
 var ErrSyntax = errors.New("exposition syntax")
 
-// Parse reads the text format. Comment (# HELP, # TYPE) and blank lines are
-// skipped; timestamps after the value are ignored.
+// Parse reads the text format (version 0.0.4, what client_golang serves
+// without content negotiation). Samples come ordered by metric family name,
+// then as exposed; timestamps are ignored. A histogram without a +Inf
+// bucket gets one from its count, as Prometheus does.
 func Parse(r io.Reader) (Samples, error) {
-	var out Samples
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		s, err := parseLine(line)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
-		}
-		out = append(out, s)
-	}
-	return out, sc.Err()
-}
-
-func parseLine(line string) (Sample, error) {
-	s := Sample{Labels: map[string]string{}}
-	i := strings.IndexAny(line, "{ \t")
-	if i <= 0 {
-		return s, fmt.Errorf("%w: %q", ErrSyntax, line)
-	}
-	s.Name = line[:i]
-	rest := line[i:]
-	if rest[0] == '{' {
-		var err error
-		if rest, err = parseLabels(rest[1:], s.Labels); err != nil {
-			return s, fmt.Errorf("%w: %q: %v", ErrSyntax, line, err)
-		}
-	}
-	fields := strings.Fields(rest)
-	if len(fields) < 1 || len(fields) > 2 {
-		return s, fmt.Errorf("%w: %q: want value [timestamp]", ErrSyntax, line)
-	}
-	v, err := parseValue(fields[0])
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(r)
 	if err != nil {
-		return s, fmt.Errorf("%w: %q: %v", ErrSyntax, line, err)
+		if _, ok := errors.AsType[expfmt.ParseError](err); ok {
+			return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
+		}
+		return nil, err
 	}
-	s.Value = v
-	return s, nil
-}
-
-// parseLabels parses `a="x",b="y"}` and returns what follows the brace.
-func parseLabels(s string, into map[string]string) (string, error) {
-	for {
-		s = strings.TrimLeft(s, " \t")
-		if strings.HasPrefix(s, "}") {
-			return s[1:], nil
+	var out Samples
+	for _, name := range slices.Sorted(maps.Keys(fams)) {
+		vec, err := expfmt.ExtractSamples(&expfmt.DecodeOptions{}, fams[name])
+		if err != nil {
+			return nil, err
 		}
-		eq := strings.IndexByte(s, '=')
-		if eq <= 0 {
-			return "", errors.New("label without =")
-		}
-		name := strings.TrimSpace(s[:eq])
-		s = strings.TrimLeft(s[eq+1:], " \t")
-		if !strings.HasPrefix(s, `"`) {
-			return "", errors.New("label value not quoted")
-		}
-		var b strings.Builder
-		j := 1
-		for ; j < len(s); j++ {
-			c := s[j]
-			if c == '\\' && j+1 < len(s) {
-				j++
-				switch s[j] {
-				case 'n':
-					b.WriteByte('\n')
-				default:
-					b.WriteByte(s[j])
+		for _, s := range vec {
+			labels := make(map[string]string, len(s.Metric))
+			for k, v := range s.Metric {
+				if k != model.MetricNameLabel {
+					labels[string(k)] = string(v)
 				}
-				continue
 			}
-			if c == '"' {
-				break
-			}
-			b.WriteByte(c)
+			out = append(out, Sample{Name: string(s.Metric[model.MetricNameLabel]), Labels: labels, Value: float64(s.Value)})
 		}
-		if j >= len(s) {
-			return "", errors.New("unterminated label value")
-		}
-		into[name] = b.String()
-		s = strings.TrimLeft(s[j+1:], " \t")
-		s = strings.TrimPrefix(s, ",")
 	}
-}
-
-func parseValue(v string) (float64, error) {
-	switch v {
-	case "+Inf", "Inf":
-		return math.Inf(1), nil
-	case "-Inf":
-		return math.Inf(-1), nil
-	case "NaN":
-		return math.NaN(), nil
-	}
-	return strconv.ParseFloat(v, 64)
+	return out, nil
 }
 
 // Sum adds the values of every sample named name whose labels include all

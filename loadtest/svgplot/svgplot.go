@@ -1,6 +1,28 @@
 // Package svgplot draws the load test's charts as standalone SVG files:
 // line charts (latency CDFs, throughput and memory over time) and grouped
 // bar charts, with axes, ticks and a legend. No dependencies.
+//
+// Why not gonum.org/v1/plot (checked at v0.17.0, which the module proxy
+// serves): it would draw the same charts (step lines, log x axis, grouped
+// bars, legends, deterministic SVG), but not better ones, at a price this
+// one file does not pay:
+//   - weight: seven modules new to the workspace (golang.org/x/image, a
+//     LaTeX renderer, a PDF writer, a raster canvas, freetype, svgo, the
+//     Liberation fonts) and about 9 MB more in the loadtest binary (a
+//     minimal program grows from 2.4 to 11.2 MB), for a report step;
+//   - text: it measures labels with the embedded Liberation fonts and names
+//     that family in the SVG, so viewers without it lay the labels out
+//     differently; here text is the viewer's own sans-serif;
+//   - fit: the harness marks gaps with NaN (a break in a line, a bar for a
+//     size a backend did not run), which this package skips; gonum's
+//     plotters reject NaN and infinite values (plotter.ErrNaN,
+//     ErrInfinity), so the harness would need code to split lines into
+//     segments and drop bars before every chart.
+//
+// The charts are committed with the load reports (loadtest/results), so a
+// switch would also restyle every future report's figures for no gain in
+// what they show. The chaos reports draw their timeline themselves
+// (e2e/chaos/report.go) and do not use this package.
 package svgplot
 
 import (

@@ -4,9 +4,9 @@ package main
 
 import (
 	"github.com/sensornode/sensornode/libs/svc"
-	"github.com/sensornode/sensornode/services/master-watcher/internal/app"
+	"github.com/sensornode/sensornode/services/master-watcher/internal/cli"
 )
 
 func main() {
-	svc.Main(app.Name, app.Run, nil)
+	svc.Main(cli.Name, cli.Run, nil)
 }

@@ -7,32 +7,32 @@ import (
 
 // Metrics of the sinks.
 type Metrics struct {
-	ForwarderConnections    prometheus.Gauge
-	ForwarderAccepted       *prometheus.CounterVec
-	ForwarderClosedOnSwitch prometheus.Counter
-	ForwarderBytes          *prometheus.CounterVec
-	KubeconfigWrites        *prometheus.CounterVec
-	HookRuns                *prometheus.CounterVec
-	HookDuration            prometheus.Histogram
+	ProxyConnections    prometheus.Gauge
+	ProxyAccepted       *prometheus.CounterVec
+	ProxyClosedOnSwitch prometheus.Counter
+	ProxyBytes          *prometheus.CounterVec
+	KubeconfigWrites    *prometheus.CounterVec
+	HookRuns            *prometheus.CounterVec
+	HookDuration        prometheus.Histogram
 }
 
 // NewMetrics registers the sink metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	f := promauto.With(reg)
 	m := &Metrics{
-		ForwarderConnections: f.NewGauge(prometheus.GaugeOpts{
+		ProxyConnections: f.NewGauge(prometheus.GaugeOpts{
 			Name: "sensornode_master_watcher_forwarder_connections",
 			Help: "Connections the local forwarder currently carries.",
 		}),
-		ForwarderAccepted: f.NewCounterVec(prometheus.CounterOpts{
+		ProxyAccepted: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "sensornode_master_watcher_forwarder_connections_total",
 			Help: "Connections accepted by the local forwarder, by result: forwarded, fallback (to a live master other than the active one, which refused or fails its probes), rejected_full (connection limit), no_master (none chosen yet), dial_error, switched (the active master changed while dialling).",
 		}, []string{"result"}),
-		ForwarderClosedOnSwitch: f.NewCounter(prometheus.CounterOpts{
+		ProxyClosedOnSwitch: f.NewCounter(prometheus.CounterOpts{
 			Name: "sensornode_master_watcher_forwarder_closed_on_switch_total",
 			Help: "Forwarded connections closed because the active master changed.",
 		}),
-		ForwarderBytes: f.NewCounterVec(prometheus.CounterOpts{
+		ProxyBytes: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "sensornode_master_watcher_forwarder_bytes_total",
 			Help: "Bytes carried by the forwarder, counted when a connection ends; direction: to_master or from_master.",
 		}, []string{"direction"}),
@@ -51,10 +51,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	for _, r := range []string{"forwarded", "fallback", "rejected_full", "no_master", "dial_error", "switched"} {
-		m.ForwarderAccepted.WithLabelValues(r)
+		m.ProxyAccepted.WithLabelValues(r)
 	}
 	for _, d := range []string{"to_master", "from_master"} {
-		m.ForwarderBytes.WithLabelValues(d)
+		m.ProxyBytes.WithLabelValues(d)
 	}
 	for _, r := range []string{"written", "unchanged", "error"} {
 		m.KubeconfigWrites.WithLabelValues(r)

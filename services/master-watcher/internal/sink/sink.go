@@ -1,4 +1,4 @@
-// Package sink acts on the choice of active master: a local TCP forwarder,
+// Package sink acts on the choice of active master: a local TCP proxy,
 // a kubeconfig file and a hook command. Sinks that may be slow (files,
 // processes) run behind a Runner so that they never hold up probing.
 package sink

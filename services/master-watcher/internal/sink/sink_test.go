@@ -94,10 +94,10 @@ func (s *echoServer) master(i int) masters.Master {
 	return masters.Master{Index: i, URL: "https://" + s.ln.Addr().String(), Addr: s.ln.Addr().String()}
 }
 
-func startForwarder(t *testing.T, maxConns int) (*Forwarder, *Metrics) {
+func startProxy(t *testing.T, maxConns int) (*Proxy, *Metrics) {
 	t.Helper()
 	m := NewMetrics(prometheus.NewRegistry())
-	f, err := NewForwarder(ForwarderConfig{ListenAddr: "127.0.0.1:0", MaxConns: maxConns, DialTimeout: time.Second}, quietLog(), m)
+	f, err := NewProxy(ProxyConfig{ListenAddr: "127.0.0.1:0", MaxConns: maxConns, DialTimeout: time.Second}, quietLog(), m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,14 +107,14 @@ func startForwarder(t *testing.T, maxConns int) (*Forwarder, *Metrics) {
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("Forwarder.Run() = %v", err)
+			t.Errorf("Proxy.Run() = %v", err)
 		}
 	})
 	return f, m
 }
 
-// dial connects through the forwarder.
-func dial(t *testing.T, f *Forwarder) (net.Conn, *bufio.Reader) {
+// dial connects through the proxy.
+func dial(t *testing.T, f *Proxy) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	c, err := net.Dial("tcp", f.Addr())
 	if err != nil {
@@ -133,9 +133,9 @@ func roundTrip(c net.Conn, r *bufio.Reader, line string) (string, error) {
 	return strings.TrimSuffix(s, "\n"), err
 }
 
-func TestForwarderCarriesTrafficAndMovesOnSwitch(t *testing.T) {
+func TestProxyCarriesTrafficAndMovesOnSwitch(t *testing.T) {
 	a, b := newEchoServer(t, "A"), newEchoServer(t, "B")
-	f, m := startForwarder(t, 16)
+	f, m := startProxy(t, 16)
 
 	// No master yet: connections are closed at once.
 	c0, r0 := dial(t, f)
@@ -164,7 +164,7 @@ func TestForwarderCarriesTrafficAndMovesOnSwitch(t *testing.T) {
 	if _, err := r1.ReadString('\n'); !errors.Is(err, io.EOF) {
 		t.Fatalf("old connection after the switch: read error %v, want EOF", err)
 	}
-	if got := testutil.ToFloat64(m.ForwarderClosedOnSwitch); got != 1 {
+	if got := testutil.ToFloat64(m.ProxyClosedOnSwitch); got != 1 {
 		t.Errorf("closed_on_switch = %v, want 1", got)
 	}
 	// New connections go to B.
@@ -179,20 +179,20 @@ func TestForwarderCarriesTrafficAndMovesOnSwitch(t *testing.T) {
 	}
 	c2.Close()
 	eventually(t, "connections released", func() bool { return f.Conns() == 0 })
-	if got := testutil.ToFloat64(m.ForwarderAccepted.WithLabelValues("forwarded")); got != 2 {
+	if got := testutil.ToFloat64(m.ProxyAccepted.WithLabelValues("forwarded")); got != 2 {
 		t.Errorf("forwarded = %v, want 2", got)
 	}
-	if got := testutil.ToFloat64(m.ForwarderAccepted.WithLabelValues("no_master")); got != 1 {
+	if got := testutil.ToFloat64(m.ProxyAccepted.WithLabelValues("no_master")); got != 1 {
 		t.Errorf("no_master = %v, want 1", got)
 	}
 	eventually(t, "bytes counted", func() bool {
-		return testutil.ToFloat64(m.ForwarderBytes.WithLabelValues("to_master")) > 1<<20
+		return testutil.ToFloat64(m.ProxyBytes.WithLabelValues("to_master")) > 1<<20
 	})
 }
 
-func TestForwarderConnectionLimit(t *testing.T) {
+func TestProxyConnectionLimit(t *testing.T) {
 	a := newEchoServer(t, "A")
-	f, m := startForwarder(t, 2)
+	f, m := startProxy(t, 2)
 	f.SetActive(a.master(0))
 	var held []net.Conn
 	for i := range 2 {
@@ -206,7 +206,7 @@ func TestForwarderConnectionLimit(t *testing.T) {
 	if got, err := roundTrip(c3, r3, "x"); err == nil {
 		t.Fatalf("third connection over the limit of 2 answered %q, want closed", got)
 	}
-	if got := testutil.ToFloat64(m.ForwarderAccepted.WithLabelValues("rejected_full")); got != 1 {
+	if got := testutil.ToFloat64(m.ProxyAccepted.WithLabelValues("rejected_full")); got != 1 {
 		t.Errorf("rejected_full = %v, want 1", got)
 	}
 	held[0].Close()
@@ -217,25 +217,25 @@ func TestForwarderConnectionLimit(t *testing.T) {
 	}
 }
 
-func TestForwarderDialError(t *testing.T) {
+func TestProxyDialError(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := ln.Addr().String()
 	ln.Close()
-	f, m := startForwarder(t, 4)
+	f, m := startProxy(t, 4)
 	f.SetActive(masters.Master{Index: 0, URL: "https://" + dead, Addr: dead})
 	c, r := dial(t, f)
 	if got, err := roundTrip(c, r, "x"); err == nil {
 		t.Fatalf("dead master answered %q", got)
 	}
 	eventually(t, "dial_error counted", func() bool {
-		return testutil.ToFloat64(m.ForwarderAccepted.WithLabelValues("dial_error")) == 1
+		return testutil.ToFloat64(m.ProxyAccepted.WithLabelValues("dial_error")) == 1
 	})
 }
 
-func TestForwarderShutdownClosesConnections(t *testing.T) {
+func TestProxyShutdownClosesConnections(t *testing.T) {
 	a := newEchoServer(t, "A")
 	m := NewMetrics(prometheus.NewRegistry())
-	f, err := NewForwarder(ForwarderConfig{ListenAddr: "127.0.0.1:0", MaxConns: 4, DialTimeout: time.Second}, quietLog(), m)
+	f, err := NewProxy(ProxyConfig{ListenAddr: "127.0.0.1:0", MaxConns: 4, DialTimeout: time.Second}, quietLog(), m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -517,9 +517,9 @@ func TestRunnerRetries(t *testing.T) {
 	}
 }
 
-// BenchmarkForwarderThroughput pushes 64 KiB writes through the forwarder
+// BenchmarkProxyThroughput pushes 64 KiB writes through the proxy
 // to a master that reads and discards them, and reports MB/s.
-func BenchmarkForwarderThroughput(b *testing.B) {
+func BenchmarkProxyThroughput(b *testing.B) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -535,7 +535,7 @@ func BenchmarkForwarderThroughput(b *testing.B) {
 		c.Close()
 	})
 	m := NewMetrics(prometheus.NewRegistry())
-	f, err := NewForwarder(ForwarderConfig{ListenAddr: "127.0.0.1:0", MaxConns: 4, DialTimeout: time.Second}, quietLog(), m)
+	f, err := NewProxy(ProxyConfig{ListenAddr: "127.0.0.1:0", MaxConns: 4, DialTimeout: time.Second}, quietLog(), m)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -562,9 +562,9 @@ func BenchmarkForwarderThroughput(b *testing.B) {
 	wg.Wait()
 }
 
-// BenchmarkForwarderConnect measures a connection set up through the
-// forwarder: accept, dial the master, first byte back.
-func BenchmarkForwarderConnect(b *testing.B) {
+// BenchmarkProxyConnect measures a connection set up through the
+// proxy: accept, dial the master, first byte back.
+func BenchmarkProxyConnect(b *testing.B) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -580,7 +580,7 @@ func BenchmarkForwarderConnect(b *testing.B) {
 			c.Close()
 		}
 	})
-	f, _ := NewForwarder(ForwarderConfig{ListenAddr: "127.0.0.1:0", MaxConns: 64, DialTimeout: time.Second}, quietLog(), NewMetrics(prometheus.NewRegistry()))
+	f, _ := NewProxy(ProxyConfig{ListenAddr: "127.0.0.1:0", MaxConns: 64, DialTimeout: time.Second}, quietLog(), NewMetrics(prometheus.NewRegistry()))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
@@ -620,16 +620,16 @@ func (h countingHandler) Handle(_ context.Context, r slog.Record) error {
 func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h countingHandler) WithGroup(string) slog.Handler      { return h }
 
-// TestForwarderRateLimitsConnectionLogs: 50 client connections refused
+// TestProxyRateLimitsConnectionLogs: 50 client connections refused
 // because the master is dead log a handful of WARN lines, not one each.
-func TestForwarderRateLimitsConnectionLogs(t *testing.T) {
+func TestProxyRateLimitsConnectionLogs(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := ln.Addr().String()
 	ln.Close()
 	var mu sync.Mutex
 	warns := 0
 	m := NewMetrics(prometheus.NewRegistry())
-	f, err := NewForwarder(ForwarderConfig{ListenAddr: "127.0.0.1:0", MaxConns: 8, DialTimeout: time.Second},
+	f, err := NewProxy(ProxyConfig{ListenAddr: "127.0.0.1:0", MaxConns: 8, DialTimeout: time.Second},
 		slog.New(countingHandler{mu: &mu, warn: &warns}), m)
 	if err != nil {
 		t.Fatal(err)
@@ -646,11 +646,11 @@ func TestForwarderRateLimitsConnectionLogs(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.SetDeadline(time.Now().Add(5 * time.Second))
-		c.Read(make([]byte, 1)) // until the forwarder closes it
+		c.Read(make([]byte, 1)) // until the proxy closes it
 		c.Close()
 	}
 	eventually(t, "every dial error counted", func() bool {
-		return testutil.ToFloat64(m.ForwarderAccepted.WithLabelValues("dial_error")) == n
+		return testutil.ToFloat64(m.ProxyAccepted.WithLabelValues("dial_error")) == n
 	})
 	mu.Lock()
 	defer mu.Unlock()
@@ -659,22 +659,22 @@ func TestForwarderRateLimitsConnectionLogs(t *testing.T) {
 	}
 }
 
-// TestForwarderFallsBackToLiveMaster: the active master refuses; the
+// TestProxyFallsBackToLiveMaster: the active master refuses; the
 // connection goes to the first other live master at once, and survives the
 // switch to that master.
-func TestForwarderFallsBackToLiveMaster(t *testing.T) {
+func TestProxyFallsBackToLiveMaster(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := masters.Master{Index: 0, URL: "https://" + ln.Addr().String(), Addr: ln.Addr().String()}
 	ln.Close()
 	b, c3 := newEchoServer(t, "b"), newEchoServer(t, "c")
-	f, m := startForwarder(t, 4)
+	f, m := startProxy(t, 4)
 	f.SetActive(dead)
 	f.SetLive([]masters.Master{b.master(1), c3.master(2)})
 	c, r := dial(t, f)
 	if got, err := roundTrip(c, r, "x"); err != nil || got != "b: x" {
 		t.Fatalf("through a refusing active master: %q, %v; want b: x", got, err)
 	}
-	if got := testutil.ToFloat64(m.ForwarderAccepted.WithLabelValues("fallback")); got != 1 {
+	if got := testutil.ToFloat64(m.ProxyAccepted.WithLabelValues("fallback")); got != 1 {
 		t.Errorf("connections_total{result=fallback} = %v, want 1", got)
 	}
 	f.SetActive(b.master(1))
@@ -705,13 +705,13 @@ func TestLogLimiter(t *testing.T) {
 	}
 }
 
-// TestForwarderPrefersLiveMasterOverFailingActive: while the active
+// TestProxyPrefersLiveMasterOverFailingActive: while the active
 // master's latest probe failed (it may hang rather than refuse, and a dial
 // to it would wait for the dial timeout), new connections go to a live
 // master first; once the active answers again, to it.
-func TestForwarderPrefersLiveMasterOverFailingActive(t *testing.T) {
+func TestProxyPrefersLiveMasterOverFailingActive(t *testing.T) {
 	a, b := newEchoServer(t, "a"), newEchoServer(t, "b")
-	f, _ := startForwarder(t, 4)
+	f, _ := startProxy(t, 4)
 	f.SetActive(a.master(0))
 	f.SetLive([]masters.Master{b.master(1)})
 	c, r := dial(t, f)

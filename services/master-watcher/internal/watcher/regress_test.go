@@ -86,14 +86,14 @@ func TestForwarderTriesNextLiveMaster(t *testing.T) {
 	within(t, r.w, 0, 3, "initial choice", func(d failover.Decision) bool { return d.Active == 0 && d.Ready })
 	// The forwarder learns the choice just after the state is stored.
 	eventually(t, "forwarder to reach the primary", func() error {
-		if got, err := whoami(r.w.ForwarderAddr()); err != nil || got != "primary" {
+		if got, err := whoami(r.w.ProxyAddr()); err != nil || got != "primary" {
 			return fmt.Errorf("reached %q (%v), want primary", got, err)
 		}
 		return nil
 	})
 	p.set(closed)
 	t0 := time.Now()
-	got, err := whoami(r.w.ForwarderAddr())
+	got, err := whoami(r.w.ProxyAddr())
 	if err != nil || got != "secondary" {
 		t.Fatalf("new connection after the active master died: reached %q (%v), want secondary", got, err)
 	}

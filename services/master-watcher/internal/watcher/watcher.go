@@ -40,7 +40,7 @@ type Watcher struct {
 	now     func() time.Time
 	version string
 
-	fwd     *sink.Forwarder
+	fwd     *sink.Proxy
 	runners []*sink.Runner
 	view    *zkview.Publisher
 
@@ -132,7 +132,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, ready *svc.Pro
 	}
 	// Last: the listener must not leak when something above fails.
 	if cfg.ForwardListenAddr != "" {
-		w.fwd, err = sink.NewForwarder(sink.ForwarderConfig{ListenAddr: cfg.ForwardListenAddr, MaxConns: cfg.ForwardMaxConnections, DialTimeout: cfg.ForwardDialTimeout}, log, sm)
+		w.fwd, err = sink.NewProxy(sink.ProxyConfig{ListenAddr: cfg.ForwardListenAddr, MaxConns: cfg.ForwardMaxConnections, DialTimeout: cfg.ForwardDialTimeout}, log, sm)
 		if err != nil {
 			return nil, err
 		}
@@ -144,8 +144,8 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, ready *svc.Pro
 // Masters returns the parsed master list.
 func (w *Watcher) Masters() []masters.Master { return w.masters }
 
-// ForwarderAddr is the forwarder's listening address ("" when disabled).
-func (w *Watcher) ForwarderAddr() string {
+// ProxyAddr is the proxy's listening address ("" when disabled).
+func (w *Watcher) ProxyAddr() string {
 	if w.fwd == nil {
 		return ""
 	}

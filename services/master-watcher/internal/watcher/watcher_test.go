@@ -170,7 +170,7 @@ func TestOriginalCases(t *testing.T) {
 	dir := t.TempDir()
 	r := start(t, testConfig(dir, p, s, ter))
 	w := r.w
-	fwd := w.ForwarderAddr()
+	fwd := w.ProxyAddr()
 	kubeconfig := filepath.Join(dir, "kubelet.conf")
 
 	var held *keepAlive
@@ -323,7 +323,7 @@ func TestNoMasterAnswersAtStart(t *testing.T) {
 	if err := r.ready.Ready(); err == nil {
 		t.Errorf("ready with no master")
 	}
-	if got, err := whoami(r.w.ForwarderAddr()); err == nil {
+	if got, err := whoami(r.w.ProxyAddr()); err == nil {
 		t.Errorf("forwarder answered %q with no master", got)
 	}
 	from := d.Round

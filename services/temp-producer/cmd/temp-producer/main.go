@@ -8,7 +8,7 @@ import (
 
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/svc"
-	"github.com/sensornode/sensornode/services/temp-producer/internal/temp"
+	"github.com/sensornode/sensornode/services/temp-producer/internal/temperature"
 )
 
 const name = "temp-producer"
@@ -18,10 +18,10 @@ func main() {
 }
 
 func run(ctx context.Context, _ []string, stdout io.Writer) error {
-	var cfg temp.Config
+	var cfg temperature.Config
 	log, reg, err := svc.Start(name, &cfg, &cfg.LogLevel, stdout, map[string]string{"kafka": bus.DefaultBackend()})
 	if err != nil {
 		return err
 	}
-	return temp.Run(ctx, &cfg, log, reg, temp.Options{})
+	return temperature.Run(ctx, &cfg, log, reg, temperature.Options{})
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/sensornode/sensornode/services/master-watcher/internal/masters"
 )
 
-// ForwarderConfig configures the local TCP forwarder.
-type ForwarderConfig struct {
+// ProxyConfig configures the local TCP proxy.
+type ProxyConfig struct {
 	// ListenAddr is where kubelet and kube-proxy connect, e.g. 127.0.0.1:6443.
 	ListenAddr string
 	// MaxConns bounds the connections carried at once; more are accepted
@@ -24,12 +24,17 @@ type ForwarderConfig struct {
 	DialTimeout time.Duration
 }
 
-// Forwarder accepts TCP connections on a local address and relays each to
+// Proxy accepts TCP connections on a local address and relays each to
 // the active master, both ways, byte for byte (TLS passes through). When the
 // active master changes, every connection to the previous one is closed so
 // that clients reconnect, and new connections go to the new master.
-type Forwarder struct {
-	cfg    ForwarderConfig
+//
+// It is the sink the README calls the forwarder (nothing to do with the
+// edge-forwarder service); the names operators see keep that word: the
+// SENSORNODE_FORWARD_* settings, the sensornode_master_watcher_forwarder_*
+// metrics and the "forwarder" log lines and errors.
+type Proxy struct {
+	cfg    ProxyConfig
 	ln     net.Listener
 	dialer net.Dialer
 	log    *slog.Logger
@@ -47,8 +52,8 @@ type Forwarder struct {
 	closed bool
 }
 
-// NewForwarder listens on cfg.ListenAddr. Call Run to serve.
-func NewForwarder(cfg ForwarderConfig, log *slog.Logger, m *Metrics) (*Forwarder, error) {
+// NewProxy listens on cfg.ListenAddr. Call Run to serve.
+func NewProxy(cfg ProxyConfig, log *slog.Logger, m *Metrics) (*Proxy, error) {
 	if cfg.MaxConns < 1 {
 		return nil, fmt.Errorf("forwarder: max connections %d, want >= 1", cfg.MaxConns)
 	}
@@ -56,7 +61,7 @@ func NewForwarder(cfg ForwarderConfig, log *slog.Logger, m *Metrics) (*Forwarder
 	if err != nil {
 		return nil, fmt.Errorf("forwarder listen %s: %w", cfg.ListenAddr, err)
 	}
-	return &Forwarder{
+	return &Proxy{
 		cfg: cfg, ln: ln, log: log.With("sink", "forwarder"), m: m,
 		slots: make(chan struct{}, cfg.MaxConns),
 		conns: map[*pair]struct{}{},
@@ -65,11 +70,11 @@ func NewForwarder(cfg ForwarderConfig, log *slog.Logger, m *Metrics) (*Forwarder
 }
 
 // Addr is the listening address.
-func (f *Forwarder) Addr() string { return f.ln.Addr().String() }
+func (f *Proxy) Addr() string { return f.ln.Addr().String() }
 
 // SetActive makes m the target of new connections and closes connections
 // to any other master. It never blocks on the network.
-func (f *Forwarder) SetActive(m masters.Master) {
+func (f *Proxy) SetActive(m masters.Master) {
 	f.mu.Lock()
 	if f.target != nil && f.target.Index == m.Index {
 		f.mu.Unlock()
@@ -88,22 +93,22 @@ func (f *Forwarder) SetActive(m masters.Master) {
 		p.close()
 	}
 	if len(old) > 0 {
-		f.m.ForwarderClosedOnSwitch.Add(float64(len(old)))
+		f.m.ProxyClosedOnSwitch.Add(float64(len(old)))
 		f.log.Info("closed connections to the previous master", "connections", len(old), "active", m.URL)
 	}
 }
 
-// SetLive tells the forwarder which masters answered their latest probe, in
+// SetLive tells the proxy which masters answered their latest probe, in
 // priority order. When the active master refuses a connection, the
-// forwarder tries these for that connection at once, before any failover.
-func (f *Forwarder) SetLive(live []masters.Master) {
+// proxy tries these for that connection at once, before any failover.
+func (f *Proxy) SetLive(live []masters.Master) {
 	f.mu.Lock()
 	f.live = append(f.live[:0], live...)
 	f.mu.Unlock()
 }
 
 // Conns is the number of connections being carried.
-func (f *Forwarder) Conns() int {
+func (f *Proxy) Conns() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.conns)
@@ -111,7 +116,7 @@ func (f *Forwarder) Conns() int {
 
 // Run accepts connections until ctx is done, then closes the listener and
 // every connection and waits for their goroutines.
-func (f *Forwarder) Run(ctx context.Context) error {
+func (f *Proxy) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { f.ln.Close() })
 	defer stop()
 	f.log.Info("forwarder listening", "addr", f.Addr(), "max_connections", f.cfg.MaxConns)
@@ -132,7 +137,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		select {
 		case f.slots <- struct{}{}:
 		default:
-			f.m.ForwarderAccepted.WithLabelValues("rejected_full").Inc()
+			f.m.ProxyAccepted.WithLabelValues("rejected_full").Inc()
 			if ok, n := f.logs.allow("rejected_full"); ok {
 				f.log.Warn("forwarder connection limit reached, closing new connection", "client", c.RemoteAddr().String(),
 					"max_connections", f.cfg.MaxConns, "suppressed", n)
@@ -162,12 +167,12 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	return nil
 }
 
-func (f *Forwarder) handle(ctx context.Context, c net.Conn) {
+func (f *Proxy) handle(ctx context.Context, c net.Conn) {
 	f.mu.Lock()
 	target, epoch, live := f.target, f.epoch, append([]masters.Master(nil), f.live...)
 	f.mu.Unlock()
 	if target == nil {
-		f.m.ForwarderAccepted.WithLabelValues("no_master").Inc()
+		f.m.ProxyAccepted.WithLabelValues("no_master").Inc()
 		if ok, n := f.logs.allow("no_master"); ok {
 			f.log.Warn("no master chosen yet, closing connection", "client", c.RemoteAddr().String(), "suppressed", n)
 		}
@@ -210,7 +215,7 @@ func (f *Forwarder) handle(ctx context.Context, c net.Conn) {
 		result = "fallback"
 	}
 	if err != nil {
-		f.m.ForwarderAccepted.WithLabelValues("dial_error").Inc()
+		f.m.ProxyAccepted.WithLabelValues("dial_error").Inc()
 		if ok, n := f.logs.allow("dial_error"); ok {
 			f.log.Warn("forwarder dial failed, closing connection", "master", target.URL, "live_masters", len(live), "err", err, "suppressed", n)
 		}
@@ -221,26 +226,26 @@ func (f *Forwarder) handle(ctx context.Context, c net.Conn) {
 	f.mu.Lock()
 	if f.closed || f.epoch != epoch {
 		f.mu.Unlock()
-		f.m.ForwarderAccepted.WithLabelValues("switched").Inc()
+		f.m.ProxyAccepted.WithLabelValues("switched").Inc()
 		p.close()
 		return
 	}
 	f.conns[p] = struct{}{}
 	f.mu.Unlock()
-	f.m.ForwarderAccepted.WithLabelValues(result).Inc()
-	f.m.ForwarderConnections.Inc()
+	f.m.ProxyAccepted.WithLabelValues(result).Inc()
+	f.m.ProxyConnections.Inc()
 
 	toMaster, fromMaster := p.relay()
 
 	f.mu.Lock()
 	delete(f.conns, p)
 	f.mu.Unlock()
-	f.m.ForwarderConnections.Dec()
-	f.m.ForwarderBytes.WithLabelValues("to_master").Add(float64(toMaster))
-	f.m.ForwarderBytes.WithLabelValues("from_master").Add(float64(fromMaster))
+	f.m.ProxyConnections.Dec()
+	f.m.ProxyBytes.WithLabelValues("to_master").Add(float64(toMaster))
+	f.m.ProxyBytes.WithLabelValues("from_master").Add(float64(fromMaster))
 }
 
-func (f *Forwarder) dial(ctx context.Context, m masters.Master) (net.Conn, error) {
+func (f *Proxy) dial(ctx context.Context, m masters.Master) (net.Conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, f.cfg.DialTimeout)
 	defer cancel()
 	return f.dialer.DialContext(dctx, "tcp", m.Addr)

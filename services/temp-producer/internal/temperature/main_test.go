@@ -1,6 +1,6 @@
 //go:build !integration
 
-package app
+package temperature
 
 import (
 	"testing"
@@ -8,6 +8,4 @@ import (
 	"go.uber.org/goleak"
 )
 
-// TestMain of the unit tests; the integration build uses devstacktest.Main,
-// which checks for leaks too.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -1,6 +1,6 @@
 //go:build !integration
 
-package temp
+package cli
 
 import (
 	"testing"
@@ -8,4 +8,6 @@ import (
 	"go.uber.org/goleak"
 )
 
+// TestMain of the unit tests; the integration build uses devstacktest.Main,
+// which checks for leaks too.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -1,9 +1,9 @@
-// Package temp is the temperature producer: it reads the node's CPU
+// Package temperature is the temperature producer: it reads the node's CPU
 // temperature each interval (sysfs thermal zone, vcgencmd, the original
 // design's /tempN files, or a synthetic sensor) and sends each plausible
 // reading to the local edge topic temperatureLocal, keyed by node,
 // buffering (bounded, optionally on disk) while the brokers are away.
-package temp
+package temperature
 
 import (
 	"fmt"

@@ -1,5 +1,5 @@
-// Package app is the master-watcher command: the daemon and its two tools.
-package app
+// Package cli is the master-watcher command: the daemon and its two tools.
+package cli
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package temp
+package temperature
 
 import (
 	"context"

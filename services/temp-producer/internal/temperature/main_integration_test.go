@@ -1,6 +1,6 @@
 //go:build integration
 
-package temp
+package temperature
 
 import (
 	"testing"
