@@ -85,7 +85,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 
 .PHONY: run
 run: deps ## the whole pipeline locally: devstack + 5 simulated nodes + forwarder + ingest, live dashboard until Ctrl-C
-	@go build -o $(BIN)/sensornode-run ./loadtest/cmd/sensornode-run
+	@go build -o $(BIN)/sensornode-run ./tools/localrun/cmd/sensornode-run
 	@$(BIN)/sensornode-run $(RUN_ARGS)
 
 .PHONY: clean
@@ -255,7 +255,7 @@ LOADTEST_ARGS ?=
 
 .PHONY: run-smoke
 run-smoke: deps ## make run for 60 s without a terminal; fails unless pictures of every camera and readings of every node reached HDFS
-	@go build -o $(BIN)/sensornode-run ./loadtest/cmd/sensornode-run
+	@go build -o $(BIN)/sensornode-run ./tools/localrun/cmd/sensornode-run
 	$(BIN)/sensornode-run --duration 60s --check $(RUN_ARGS)
 
 .PHONY: loadtest
