@@ -30,7 +30,7 @@ BUS_ARM := $(CURDIR)/.run/bus-armv7
 
 .PHONY: run
 run: deps ## the whole pipeline locally: devstack + 5 simulated nodes + forwarder + ingest, live dashboard until Ctrl-C
-	@go build -o $(BIN)/sensornode-run ./loadtest/cmd/sensornode-run
+	@go build -o $(BIN)/sensornode-run ./tools/localrun/cmd/sensornode-run
 	@$(BIN)/sensornode-run $(RUN_ARGS)
 
 ##@ Test
@@ -87,7 +87,7 @@ bus-armv7: ## libs/bus on linux/arm/v7 (cgo off): vet, then its unit tests under
 
 .PHONY: run-smoke
 run-smoke: deps ## make run for 60 s without a terminal; fails unless pictures of every camera and readings of every node reached HDFS
-	@go build -o $(BIN)/sensornode-run ./loadtest/cmd/sensornode-run
+	@go build -o $(BIN)/sensornode-run ./tools/localrun/cmd/sensornode-run
 	$(BIN)/sensornode-run --duration 60s --check $(RUN_ARGS)
 
 .PHONY: fuzz

@@ -13,11 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sensornode/sensornode/libs/hdfsretry"
 	"github.com/sensornode/sensornode/loadtest/perfparse"
 	"github.com/sensornode/sensornode/loadtest/pipeline"
 	"github.com/sensornode/sensornode/loadtest/report"
 	"github.com/sensornode/sensornode/loadtest/stats"
-	"github.com/sensornode/sensornode/tools/devstack"
 )
 
 // headToHead writes pictures at the steady rate into camera 1 while both
@@ -251,7 +251,7 @@ func (br *backendRun) rawHDFS(ctx context.Context, size string, pics []Pic) (rep
 				w.Close()
 			} else {
 				cctx, cancel := context.WithTimeout(ctx, time.Minute)
-				err = devstack.CloseHDFSFile(cctx, w)
+				err = hdfsretry.Close(w, time.Second, hdfsretry.UntilDone(cctx))
 				cancel()
 			}
 		}

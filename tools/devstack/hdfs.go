@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/colinmarc/hdfs/v2"
+	"github.com/sensornode/sensornode/libs/hdfsretry"
 )
 
 // NameNodeState is what the NameNode's JMX tells about HDFS health.
@@ -148,30 +149,8 @@ func probeHDFS(ctx context.Context, nnAddr string) error {
 		w.Close()
 		return err
 	}
-	if err := CloseHDFSFile(ctx, w); err != nil {
+	if err := hdfsretry.Close(w, time.Second, hdfsretry.UntilDone(ctx)); err != nil {
 		return err
 	}
 	return c.Remove(name)
-}
-
-// CloseHDFSFile closes a file written with colinmarc/hdfs. Close returns
-// ErrReplicating while the DataNode has not yet reported the last block to
-// the NameNode (common on a busy machine); like the Java client, it retries
-// with backoff until ctx is done. The first retry comes after 5 ms, as in
-// cloud-ingest-hdfs, so the load test's plain-client baseline and the
-// service wait for the NameNode the same way.
-func CloseHDFSFile(ctx context.Context, w *hdfs.FileWriter) error {
-	backoff := 5 * time.Millisecond
-	for {
-		err := w.Close()
-		if err == nil || !hdfs.IsErrReplicating(err) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (%w)", err, context.Cause(ctx))
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, time.Second)
-	}
 }

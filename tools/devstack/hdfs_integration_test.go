@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/colinmarc/hdfs/v2"
+	"github.com/sensornode/sensornode/libs/hdfsretry"
 
 	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
@@ -47,7 +48,7 @@ func TestIntegrationHDFSSurvivesNameNodeRestart(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := devstack.CloseHDFSFile(ctx, w); err != nil {
+	if err := hdfsretry.Close(w, time.Second, hdfsretry.UntilDone(ctx)); err != nil {
 		t.Fatalf("close: %v", err)
 	}
 	readBack(t, c, name, want, len(data))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/colinmarc/hdfs/v2"
+	"github.com/sensornode/sensornode/libs/hdfsretry"
 )
 
 // FS is what ingest needs of HDFS. Implementations need not be safe for
@@ -201,25 +202,18 @@ func (h *hdfsFS) WriteAtomic(tmp, final string, data []byte, deadline time.Time)
 // closeRetrying closes w, calling Close again while the NameNode answers
 // that the last block is not yet minimally replicated (ErrReplicating): the
 // data is on the DataNodes but the file is not complete yet. This is what
-// the Java client does (with exponential backoff). The first retry comes
-// after 5 ms: the DataNode's incremental block report usually reaches the
-// NameNode within a few milliseconds, and every millisecond here is
-// picture latency (a 50 ms first delay made a third of the pictures take
-// 55 ms instead of 5 ms to become durable).
+// the Java client does (with exponential backoff); hdfsretry has the
+// schedule (first retry after 5 ms, here doubling up to 2 s). A Close
+// that still fails after the deadline ends the retries.
 func (h *hdfsFS) closeRetrying(w *hdfs.FileWriter, fence time.Time) error {
 	deadline := earliest(time.Now().Add(h.cfg.CloseTimeout), fence)
-	delay := 5 * time.Millisecond
-	for {
-		err := w.Close()
-		if err == nil || !hdfs.IsErrReplicating(err) {
-			return err
-		}
+	return hdfsretry.Close(w, 2*time.Second, func(err error, delay time.Duration) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("close: still replicating at its deadline (at most %v): %w", h.cfg.CloseTimeout, err)
 		}
 		_ = h.sleep(context.Background(), delay)
-		delay = min(2*delay, 2*time.Second)
-	}
+		return nil
+	})
 }
 
 func (h *hdfsFS) ReadDir(dir string) ([]os.FileInfo, error) {

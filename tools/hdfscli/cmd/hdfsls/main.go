@@ -1,7 +1,7 @@
 // Command hdfsls lists HDFS directories recursively: size, modification
 // time (UTC) and path of every file, like `hdfs dfs -ls -R`.
 //
-//	go run ./loadtest/cmd/hdfsls [-namenode host:port] [path ...]
+//	go run ./tools/hdfscli/cmd/hdfsls [-namenode host:port] [path ...]
 //
 // The NameNode defaults to $SENSORNODE_HDFS_NAMENODE_ADDR, else the
 // devstack's ($SENSORNODE_DEVSTACK_DIR or the repo's .devstack); the path
@@ -18,7 +18,7 @@ import (
 	"sort"
 
 	"github.com/sensornode/sensornode/libs/svc"
-	"github.com/sensornode/sensornode/loadtest/hdfscli"
+	"github.com/sensornode/sensornode/tools/hdfscli"
 )
 
 func main() { svc.Main("hdfsls", run, nil) }

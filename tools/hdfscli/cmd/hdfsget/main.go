@@ -2,8 +2,8 @@
 // `hdfs dfs -get`; with -latest N it fetches the N newest pictures under the
 // given directory instead of the named files.
 //
-//	go run ./loadtest/cmd/hdfsget [-namenode host:port] [-o dir] path ...
-//	go run ./loadtest/cmd/hdfsget -latest 5 /sensornode/camera/C1
+//	go run ./tools/hdfscli/cmd/hdfsget [-namenode host:port] [-o dir] path ...
+//	go run ./tools/hdfscli/cmd/hdfsget -latest 5 /sensornode/camera/C1
 package main
 
 import (
@@ -19,7 +19,7 @@ import (
 
 	"github.com/colinmarc/hdfs/v2"
 	"github.com/sensornode/sensornode/libs/svc"
-	"github.com/sensornode/sensornode/loadtest/hdfscli"
+	"github.com/sensornode/sensornode/tools/hdfscli"
 )
 
 func main() { svc.Main("hdfsget", run, nil) }

@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/sensornode/sensornode/libs/svc"
-	"github.com/sensornode/sensornode/loadtest/demo"
 	"github.com/sensornode/sensornode/loadtest/pipeline"
 	"github.com/sensornode/sensornode/tools/devstack"
+	"github.com/sensornode/sensornode/tools/localrun"
 )
 
 func main() { svc.Main("sensornode-run", run, nil) }
@@ -59,7 +59,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if fi, err := os.Stdout.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 && !*check {
 		interactive = true
 	}
-	return demo.Run(ctx, demo.Config{
+	return localrun.Run(ctx, localrun.Config{
 		Repo: repo, DevstackDir: *dsDir, WorkDir: filepath.Join(repo, ".run"), Nodes: *nodes, Backend: *backend, Form: *form,
 		Width: *width, Height: *height, Framerate: *fps, EventInterval: *events, TempInterval: *tempEvery, CloudTLS: *cloudTLS,
 		Duration: *duration, Check: *check, Refresh: *refresh, Interactive: interactive, Out: stdout,

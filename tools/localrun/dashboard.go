@@ -1,8 +1,8 @@
-// Package demo is `make run`: the whole sensornode pipeline on one machine
+// Package localrun is `make run`: the whole sensornode pipeline on one machine
 // (devstack, five simulated nodes, edge-forwarder, cloud-ingest-hdfs) with
 // a live dashboard, and `make run-smoke`, the same for a while with a
 // check that pictures from every camera and the readings arrived in HDFS.
-package demo
+package localrun
 
 import (
 	"fmt"

@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/colinmarc/hdfs/v2"
-	"github.com/sensornode/sensornode/loadtest/pipeline"
 	"github.com/sensornode/sensornode/tools/devstack"
 )
 
@@ -32,7 +32,7 @@ func NameNode(flagValue string) (string, error) {
 		if err != nil {
 			return "", errors.New("no NameNode: pass -namenode or set SENSORNODE_HDFS_NAMENODE_ADDR")
 		}
-		dir = pipeline.DefaultDevstackDir(repo)
+		dir = filepath.Join(repo, devstack.DirName)
 	}
 	st, err := devstack.Open(dir)
 	if err != nil {

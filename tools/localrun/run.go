@@ -1,4 +1,4 @@
-package demo
+package localrun
 
 import (
 	"bufio"
@@ -25,7 +25,7 @@ import (
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/loadtest/pipeline"
-	"github.com/sensornode/sensornode/loadtest/promtext"
+	"github.com/sensornode/sensornode/tools/localrun/promtext"
 )
 
 // Config is one `make run`.
@@ -129,7 +129,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := r.stop(start); err != nil {
 		crashed = errors.Join(crashed, err)
 	}
-	fmt.Fprintf(out, "stopped. The devstack keeps running (make devstack-down stops it). Pictures: see loadtest/README.md (hdfsls, hdfsget).\n")
+	fmt.Fprintf(out, "stopped. The devstack keeps running (make devstack-down stops it). Pictures: see tools/localrun/README.md (hdfsls, hdfsget).\n")
 	if crashed != nil {
 		return crashed
 	}
