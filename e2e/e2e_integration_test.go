@@ -435,7 +435,7 @@ func (e *env) forwarderEnv() []string {
 		"SENSORNODE_CLOUD_PICTURE_TOPIC":          e.cloudPic,
 		"SENSORNODE_CLOUD_TEMPERATURE_TOPIC":      e.cloudTemp,
 		"SENSORNODE_CHECK_INTERVAL":               "1s",
-		"SENSORNODE_RETRY_BACKOFF_MAX":            "5s",
+		"SENSORNODE_RETRY_MAX_INTERVAL":           "5s",
 	})
 }
 
@@ -460,7 +460,7 @@ func (e *env) ingestEnv() []string {
 		"SENSORNODE_TEMPERATURE_DIR_LAYOUT":      e.root + "/temperature/{node}/{yyyy}/{MM}/{dd}/{HH}",
 		"SENSORNODE_TEMPERATURE_ROTATE_INTERVAL": "2s",
 		"SENSORNODE_CHECK_INTERVAL":              "1s",
-		"SENSORNODE_RETRY_BACKOFF_MAX":           "5s",
+		"SENSORNODE_RETRY_MAX_INTERVAL":          "5s",
 	})
 }
 

@@ -28,6 +28,45 @@ func TopicConfig(minISR, maxRecordBytes int) map[string]string {
 	}
 }
 
+// TopicSettings are the settings of the topics a service creates when
+// SENSORNODE_CREATE_TOPICS is true (existing topics are left alone). A
+// service embeds the block anonymously in its Config, so the variables are
+// named alike everywhere and the chart sets them alike.
+type TopicSettings struct {
+	CreateTopics           bool `envconfig:"CREATE_TOPICS" default:"false"`
+	TopicPartitions        int  `envconfig:"TOPIC_PARTITIONS" default:"1"`
+	TopicReplicationFactor int  `envconfig:"TOPIC_REPLICATION_FACTOR" default:"3"`
+	TopicMinInsyncReplicas int  `envconfig:"TOPIC_MIN_INSYNC_REPLICAS" default:"2"`
+}
+
+// Check adds the block's problems to p (only when topics are created).
+func (t *TopicSettings) Check(p *svc.Problems) {
+	if !t.CreateTopics {
+		return
+	}
+	if t.TopicPartitions < 1 {
+		p.Addf("SENSORNODE_TOPIC_PARTITIONS %d: need at least 1", t.TopicPartitions)
+	}
+	if t.TopicReplicationFactor < 1 {
+		p.Addf("SENSORNODE_TOPIC_REPLICATION_FACTOR %d: need at least 1", t.TopicReplicationFactor)
+	}
+	if t.TopicMinInsyncReplicas < 1 || t.TopicMinInsyncReplicas > t.TopicReplicationFactor {
+		p.Addf("SENSORNODE_TOPIC_MIN_INSYNC_REPLICAS %d: need 1..SENSORNODE_TOPIC_REPLICATION_FACTOR (%d)",
+			t.TopicMinInsyncReplicas, t.TopicReplicationFactor)
+	}
+}
+
+// TopicSpec is topic name as these settings create it. With
+// maxRecordBytes > 0 its max.message.bytes takes one such record (see
+// TopicConfig); with 0 the broker's default applies.
+func (t *TopicSettings) TopicSpec(name string, maxRecordBytes int) TopicSpec {
+	cfg := map[string]string{"min.insync.replicas": strconv.Itoa(t.TopicMinInsyncReplicas)}
+	if maxRecordBytes > 0 {
+		cfg = TopicConfig(t.TopicMinInsyncReplicas, maxRecordBytes)
+	}
+	return TopicSpec{Name: name, Partitions: t.TopicPartitions, ReplicationFactor: t.TopicReplicationFactor, Config: cfg}
+}
+
 // defaultCreateTimeout bounds one EnsureTopics call (both backends ask the
 // brokers for 30 s).
 const defaultCreateTimeout = 30 * time.Second

@@ -211,3 +211,35 @@ func TestTopicCreatorLentAdmin(t *testing.T) {
 		t.Error("a lent admin client was closed")
 	}
 }
+
+func TestTopicSettings(t *testing.T) {
+	tests := []struct {
+		name    string
+		ts      TopicSettings
+		wantErr string
+	}{
+		{"not creating: not checked", TopicSettings{TopicPartitions: 0}, ""},
+		{"valid", TopicSettings{CreateTopics: true, TopicPartitions: 4, TopicReplicationFactor: 3, TopicMinInsyncReplicas: 2}, ""},
+		{"all wrong", TopicSettings{CreateTopics: true, TopicPartitions: 0, TopicReplicationFactor: 0, TopicMinInsyncReplicas: 1},
+			"SENSORNODE_TOPIC_PARTITIONS 0: need at least 1; SENSORNODE_TOPIC_REPLICATION_FACTOR 0: need at least 1; " +
+				"SENSORNODE_TOPIC_MIN_INSYNC_REPLICAS 1: need 1..SENSORNODE_TOPIC_REPLICATION_FACTOR (0)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p svc.Problems
+			tt.ts.Check(&p)
+			err := p.Err()
+			if (err == nil) != (tt.wantErr == "") || err != nil && !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Check() = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+	ts := TopicSettings{CreateTopics: true, TopicPartitions: 4, TopicReplicationFactor: 3, TopicMinInsyncReplicas: 2}
+	if s := ts.TopicSpec("node1", 0); s.Name != "node1" || s.Partitions != 4 || s.ReplicationFactor != 3 ||
+		len(s.Config) != 1 || s.Config["min.insync.replicas"] != "2" {
+		t.Errorf("TopicSpec(node1, 0) = %+v, want 4 partitions, RF 3, only min.insync.replicas 2", s)
+	}
+	if s := ts.TopicSpec("cameraData", 8<<20); s.Config["max.message.bytes"] != "8454144" || s.Config["min.insync.replicas"] != "2" {
+		t.Errorf("TopicSpec(cameraData, 8 MiB) config = %v, want max.message.bytes 8 MiB + 64 KiB", s.Config)
+	}
+}

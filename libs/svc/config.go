@@ -30,17 +30,30 @@ type Validator interface {
 // prefixed name: envconfig falls back to the bare tag name when the
 // prefixed one is unset, so a nested `envconfig:"USERNAME"` would silently
 // pick up $USERNAME. LoadConfig hides such bare variables while it runs.
+//
+// Variables a Renamer config renamed are read under their old names too
+// (see Renamer); Start logs the warnings.
 func LoadConfig(cfg Validator) error {
-	restore := hideBareFallbacks(EnvPrefix, cfg)
-	err := envconfig.Process(EnvPrefix, cfg)
-	restore()
+	_, err := loadConfig(cfg)
+	return err
+}
+
+func loadConfig(cfg Validator) (warnings []string, err error) {
+	warnings, unrename, err := applyRenamed(cfg)
 	if err != nil {
-		return fmt.Errorf("config: %w", err)
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	restore := hideBareFallbacks(EnvPrefix, cfg)
+	err = envconfig.Process(EnvPrefix, cfg)
+	restore()
+	unrename()
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("config: %w", err)
+		return nil, fmt.Errorf("config: %w", err)
 	}
-	return nil
+	return warnings, nil
 }
 
 // ConfigAttrs renders cfg as log attributes, one per field (nested structs
@@ -75,7 +88,11 @@ func walkConfig(v reflect.Value, prefix string, out *[]any) {
 		name := prefix + f.Name
 		fv := v.Field(i)
 		if fv.Kind() == reflect.Struct && f.Type.PkgPath() != "time" {
-			walkConfig(fv, name+".", out)
+			if f.Anonymous {
+				walkConfig(fv, prefix, out) // embedded blocks (Common) keep the outer names
+			} else {
+				walkConfig(fv, name+".", out)
+			}
 			continue
 		}
 		if f.Tag.Get("secret") == "true" {
@@ -211,6 +228,9 @@ func UnknownEnv(cfg any) []string {
 	known := map[string]bool{}
 	for _, v := range envVars(EnvPrefix, reflect.TypeOf(cfg)) {
 		known[v.key] = true
+	}
+	for _, k := range renamedKnown(cfg) {
+		known[k] = true // warned about as deprecated instead
 	}
 	var out []string
 	for _, kv := range os.Environ() {

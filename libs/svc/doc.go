@@ -3,6 +3,21 @@
 // JSON logging, a Prometheus registry with build info, the admin HTTP server
 // with /metrics, /livez and /readyz, readiness conditions and backoff.
 //
+// Every service has the same shape:
+//
+//   - a Config struct that embeds Common (log level, admin address,
+//     shutdown timeout) and, if it creates topics, bus.TopicSettings; its
+//     own fields carry envconfig default tags, and DefaultConfig() sets the
+//     blocks' per-service defaults (the admin port);
+//   - one vocabulary for the same setting: SENSORNODE_CHECK_INTERVAL (how
+//     often a dependency is checked), SENSORNODE_RETRY_MIN/MAX_INTERVAL
+//     (retry backoff), SENSORNODE_FORM (the form the service writes);
+//     renamed variables stay readable for one release (Renamer);
+//   - one entry point, Run(ctx, cfg, log, reg, Options), whose zero Options
+//     are what the service runs with (tests inject clients through them);
+//   - a main of a few lines: Main → NoArgs → DefaultConfig → Start → Run;
+//   - dependency checks as Watch loops that keep readiness conditions current.
+//
 // Only Main and LoadConfig touch the process environment; everything else
 // takes its inputs as arguments.
 package svc

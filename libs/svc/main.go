@@ -106,19 +106,24 @@ func run(service string, prog Program, extra map[string]string, args []string, s
 }
 
 // Start is the common opening of a service's run: it loads cfg from the
-// environment (LoadConfig), creates the JSON logger at the level *level
-// holds once cfg is loaded, logs the configuration (secrets redacted) and
-// any unknown SENSORNODE_ variables, and creates the registry with build
-// info (extra adds labels to sensornode_build_info, e.g. the Kafka backend).
-func Start(name string, cfg Validator, level *string, out io.Writer, extra map[string]string) (*slog.Logger, *prometheus.Registry, error) {
-	if err := LoadConfig(cfg); err != nil {
+// environment (LoadConfig), creates the JSON logger at cfg's log level,
+// logs the configuration (secrets redacted), deprecated variable names in
+// use and any unknown SENSORNODE_ variables, and creates the registry with
+// build info (extra adds labels to sensornode_build_info, e.g. the Kafka
+// backend).
+func Start(name string, cfg Config, out io.Writer, extra map[string]string) (*slog.Logger, *prometheus.Registry, error) {
+	warnings, err := loadConfig(cfg)
+	if err != nil {
 		return nil, nil, err
 	}
-	log, err := NewLogger(out, name, *level)
+	log, err := NewLogger(out, name, cfg.common().LogLevel)
 	if err != nil {
 		return nil, nil, err
 	}
 	log.Info("starting", ConfigAttrs(cfg)...)
+	for _, w := range warnings {
+		log.Warn(w)
+	}
 	if unknown := UnknownEnv(cfg); len(unknown) > 0 {
 		log.Warn("unknown SENSORNODE_ variables ignored (typos?)", "variables", unknown)
 	}

@@ -252,25 +252,37 @@ func TestUnknownEnv(t *testing.T) {
 }
 
 type startConfig struct {
-	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
-	Token    string `envconfig:"TOKEN" secret:"true"`
+	Common
+	Token    string        `envconfig:"TOKEN" secret:"true"`
+	Interval time.Duration `envconfig:"CHECK_INTERVAL" default:"5s"`
 }
 
-func (*startConfig) Validate() error { return nil }
+func (c *startConfig) Validate() error {
+	var p Problems
+	c.Check(&p)
+	return p.Err()
+}
+
+func (*startConfig) RenamedEnv() map[string]string {
+	return map[string]string{"PING_INTERVAL": "CHECK_INTERVAL"}
+}
+
+func defaultStartConfig() startConfig { return startConfig{Common: DefaultCommon(":9100")} }
 
 func TestStart(t *testing.T) {
 	t.Setenv("SENSORNODE_LOG_LEVEL", "debug")
 	t.Setenv("SENSORNODE_TOKEN", "s3cret")
 	t.Setenv("SENSORNODE_TOKNE", "typo")
-	var cfg startConfig
+	cfg := defaultStartConfig()
 	var out bytes.Buffer
-	log, reg, err := Start("demo", &cfg, &cfg.LogLevel, &out, map[string]string{"kafka": "franz"})
+	log, reg, err := Start("demo", &cfg, &out, map[string]string{"kafka": "franz"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	log.Debug("visible at debug")
 	got := out.String()
-	for _, want := range []string{`"msg":"starting"`, `"Token":"<redacted>"`, `SENSORNODE_TOKNE`, `"msg":"visible at debug"`, `"service":"demo"`} {
+	for _, want := range []string{`"msg":"starting"`, `"Token":"<redacted>"`, `SENSORNODE_TOKNE`, `"msg":"visible at debug"`, `"service":"demo"`,
+		`"LogLevel":"debug"`, `"AdminAddr":":9100"`, `"ShutdownTimeout":"20s"`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("Start() output lacks %s:\n%s", want, got)
 		}
@@ -294,7 +306,113 @@ func TestStart(t *testing.T) {
 		t.Errorf("sensornode_build_info lacks kafka=franz")
 	}
 	t.Setenv("SENSORNODE_LOG_LEVEL", "loud")
-	if _, _, err := Start("demo", &cfg, &cfg.LogLevel, &out, nil); err == nil {
+	if _, _, err := Start("demo", &cfg, &out, nil); err == nil {
 		t.Errorf("Start() with log level loud: want an error")
+	}
+}
+
+// The embedded Common block is read under the outer names, keeps the
+// DefaultConfig values when unset, and is validated.
+func TestCommon(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    Common
+		wantErr string
+	}{
+		{name: "defaults", want: Common{LogLevel: "info", AdminAddr: ":9100", ShutdownTimeout: 20 * time.Second}},
+		{name: "set", env: map[string]string{"SENSORNODE_LOG_LEVEL": "warn", "SENSORNODE_ADMIN_ADDR": "127.0.0.1:1",
+			"SENSORNODE_SHUTDOWN_TIMEOUT": "3s"}, want: Common{LogLevel: "warn", AdminAddr: "127.0.0.1:1", ShutdownTimeout: 3 * time.Second}},
+		{name: "invalid", env: map[string]string{"SENSORNODE_LOG_LEVEL": "loud", "SENSORNODE_ADMIN_ADDR": "",
+			"SENSORNODE_SHUTDOWN_TIMEOUT": "0s"},
+			wantErr: `SENSORNODE_LOG_LEVEL "loud": want debug, info, warn or error; SENSORNODE_ADMIN_ADDR is empty; SENSORNODE_SHUTDOWN_TIMEOUT 0s must be positive`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			cfg := defaultStartConfig()
+			err := LoadConfig(&cfg)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("LoadConfig() = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Common != tt.want {
+				t.Errorf("Common = %+v, want %+v", cfg.Common, tt.want)
+			}
+		})
+	}
+}
+
+// A renamed variable is read under its old name with a warning, is not
+// reported as unknown, and conflicting old and new values are an error;
+// the environment is left as it was.
+func TestRenamedEnv(t *testing.T) {
+	tests := []struct {
+		name        string
+		env         map[string]string
+		want        time.Duration
+		wantWarning string
+		wantErr     string
+	}{
+		{name: "new name", env: map[string]string{"SENSORNODE_CHECK_INTERVAL": "2s"}, want: 2 * time.Second},
+		{name: "old name", env: map[string]string{"SENSORNODE_PING_INTERVAL": "3s"}, want: 3 * time.Second,
+			wantWarning: "SENSORNODE_PING_INTERVAL is deprecated and will be removed in the next release: use SENSORNODE_CHECK_INTERVAL"},
+		{name: "both alike", env: map[string]string{"SENSORNODE_PING_INTERVAL": "3s", "SENSORNODE_CHECK_INTERVAL": "3s"},
+			want: 3 * time.Second, wantWarning: "SENSORNODE_PING_INTERVAL is deprecated"},
+		{name: "both differ", env: map[string]string{"SENSORNODE_PING_INTERVAL": "3s", "SENSORNODE_CHECK_INTERVAL": "4s"},
+			wantErr: `SENSORNODE_CHECK_INTERVAL="4s" and its deprecated old name SENSORNODE_PING_INTERVAL="3s" are both set`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			cfg := defaultStartConfig()
+			var out bytes.Buffer
+			_, _, err := Start("demo", &cfg, &out, nil)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Start() = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Interval != tt.want {
+				t.Errorf("Interval = %v, want %v", cfg.Interval, tt.want)
+			}
+			logs := out.String()
+			if tt.wantWarning != "" && !strings.Contains(logs, tt.wantWarning) {
+				t.Errorf("logs lack %q:\n%s", tt.wantWarning, logs)
+			}
+			if tt.wantWarning == "" && strings.Contains(logs, "deprecated") {
+				t.Errorf("unexpected deprecation warning:\n%s", logs)
+			}
+			if strings.Contains(logs, "unknown SENSORNODE_ variables") {
+				t.Errorf("the old name was reported as unknown:\n%s", logs)
+			}
+			if _, set := tt.env["SENSORNODE_CHECK_INTERVAL"]; !set {
+				if v, ok := os.LookupEnv("SENSORNODE_CHECK_INTERVAL"); ok {
+					t.Errorf("SENSORNODE_CHECK_INTERVAL=%q left in the environment", v)
+				}
+			}
+		})
+	}
+}
+
+func TestNoArgs(t *testing.T) {
+	if err := NoArgs(nil); err != nil {
+		t.Errorf("NoArgs(nil) = %v", err)
+	}
+	if err := NoArgs([]string{"x"}); !errors.Is(err, ErrUsage) {
+		t.Errorf("NoArgs([x]) = %v, want ErrUsage", err)
 	}
 }

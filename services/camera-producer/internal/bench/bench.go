@@ -144,7 +144,7 @@ func Run(ctx context.Context, o Options) ([]Stats, error) {
 // plus any SENSORNODE_* the caller set), pointed at the benchmark's
 // brokers, topic and directory.
 func config(o Options, dir string) (*producer.Config, error) {
-	var cfg producer.Config
+	cfg := producer.DefaultConfig()
 	if err := svc.LoadConfig(&cfg); err != nil {
 		return nil, err
 	}

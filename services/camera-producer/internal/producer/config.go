@@ -50,9 +50,7 @@ func (k KafkaConfig) Producer() bus.ProducerConfig {
 // Config is the camera producer's configuration, from SENSORNODE_*
 // environment variables.
 type Config struct {
-	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info"`
-	AdminAddr       string        `envconfig:"ADMIN_ADDR" default:":9101"`
-	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s"`
+	svc.Common
 
 	// NodeID names the node ("node3"); CameraID, Topic and Dir default to
 	// C3, node3 and /camera3 from its number.
@@ -62,14 +60,13 @@ type Config struct {
 	// Form is the wire form: binary (raw JPEG + headers) or json (thesis).
 	Form string `envconfig:"FORM" default:"binary"`
 
-	CreateTopics           bool `envconfig:"CREATE_TOPICS" default:"false"`
-	TopicPartitions        int  `envconfig:"TOPIC_PARTITIONS" default:"1"`
-	TopicReplicationFactor int  `envconfig:"TOPIC_REPLICATION_FACTOR" default:"3"`
-	TopicMinInsyncReplicas int  `envconfig:"TOPIC_MIN_INSYNC_REPLICAS" default:"2"`
+	bus.TopicSettings
 	// SizeHeadroomBytes is kept below the topic's max.message.bytes for
 	// the record and batch framing.
-	SizeHeadroomBytes   int           `envconfig:"SIZE_HEADROOM_BYTES" default:"4096"`
-	PingInterval        time.Duration `envconfig:"PING_INTERVAL" default:"5s"`
+	SizeHeadroomBytes int `envconfig:"SIZE_HEADROOM_BYTES" default:"4096"`
+	// CheckInterval is how often Kafka is checked (readiness); was
+	// SENSORNODE_PING_INTERVAL.
+	CheckInterval       time.Duration `envconfig:"CHECK_INTERVAL" default:"5s"`
 	TopicConfigInterval time.Duration `envconfig:"TOPIC_CONFIG_INTERVAL" default:"5m"`
 
 	Source string `envconfig:"SOURCE" default:"directory"`
@@ -101,12 +98,22 @@ type Config struct {
 	guard spool.GuardPolicy
 }
 
+// DefaultConfig is the configuration before the environment is applied.
+func DefaultConfig() Config { return Config{Common: svc.DefaultCommon(":9101")} }
+
+// RenamedEnv lists the variables renamed for one vocabulary across the
+// services; the old names still work for one release (svc.Renamer).
+func (*Config) RenamedEnv() map[string]string {
+	return map[string]string{"PING_INTERVAL": "CHECK_INTERVAL"}
+}
+
 var trailingNumber = regexp.MustCompile(`([0-9]+)$`)
 
 // Validate fills the defaults derived from NodeID and checks everything,
 // reporting all problems at once.
 func (c *Config) Validate() error {
 	var p svc.Problems
+	c.Common.Check(&p)
 	n := 0
 	if m := trailingNumber.FindString(c.NodeID); m != "" {
 		n, _ = strconv.Atoi(m)
@@ -178,15 +185,12 @@ func (c *Config) Validate() error {
 	if c.BacklogMaxFiles < 0 || c.BacklogMaxBytes < 0 {
 		p.Addf("SENSORNODE_BACKLOG_MAX_FILES / _BYTES must be >= 0 (0: no limit)")
 	}
-	if c.TopicPartitions < 1 || c.TopicReplicationFactor < 1 || c.TopicMinInsyncReplicas < 1 || c.TopicMinInsyncReplicas > c.TopicReplicationFactor {
-		p.Addf("topic partitions %d, replication factor %d, min.insync.replicas %d: need >= 1 and min ISR <= RF",
-			c.TopicPartitions, c.TopicReplicationFactor, c.TopicMinInsyncReplicas)
-	}
+	c.TopicSettings.Check(&p)
 	if c.SizeHeadroomBytes < 0 || c.SizeHeadroomBytes >= c.Kafka.MaxMessageBytes {
 		p.Addf("SENSORNODE_SIZE_HEADROOM_BYTES %d must be in [0, SENSORNODE_KAFKA_MAX_MESSAGE_BYTES)", c.SizeHeadroomBytes)
 	}
-	if c.PingInterval <= 0 || c.TopicConfigInterval <= 0 || c.ShutdownTimeout <= 0 {
-		p.Addf("SENSORNODE_PING_INTERVAL, _TOPIC_CONFIG_INTERVAL and _SHUTDOWN_TIMEOUT must be positive")
+	if c.CheckInterval <= 0 || c.TopicConfigInterval <= 0 {
+		p.Addf("SENSORNODE_CHECK_INTERVAL and _TOPIC_CONFIG_INTERVAL must be positive")
 	}
 	if err := c.Kafka.Producer().Validate(); err != nil {
 		p.Addf("SENSORNODE_KAFKA_*: %v", err)

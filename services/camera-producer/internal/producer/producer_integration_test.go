@@ -256,7 +256,7 @@ func TestIntegrationBrokerOutage(t *testing.T) {
 	const queueMax = 2 << 20
 	p := startBinary(t, map[string]string{
 		"SENSORNODE_NODE_ID": "node4", "SENSORNODE_TOPIC": topic, "SENSORNODE_DIR": dir,
-		"SENSORNODE_KAFKA_BROKERS": st.EdgeBootstrap(), "SENSORNODE_PING_INTERVAL": "1s",
+		"SENSORNODE_KAFKA_BROKERS": st.EdgeBootstrap(), "SENSORNODE_CHECK_INTERVAL": "1s",
 		"SENSORNODE_KAFKA_QUEUE_MAX_BYTES": fmt.Sprint(queueMax), "SENSORNODE_KAFKA_MAX_MESSAGE_BYTES": fmt.Sprint(1 << 20),
 		"SENSORNODE_RETRY_MAX_INTERVAL": "5s",
 	})

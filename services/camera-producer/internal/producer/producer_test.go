@@ -34,7 +34,7 @@ func loadConfig(t *testing.T, env map[string]string) *Config {
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
-	var cfg Config
+	cfg := DefaultConfig()
 	if err := svc.LoadConfig(&cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,9 @@ func TestConfig(t *testing.T) {
 		{name: "defaults from the node number", env: map[string]string{"SENSORNODE_NODE_ID": "node3"},
 			check: func(c *Config) string {
 				if c.CameraID != "C3" || c.Topic != "node3" || c.Dir != "/camera3" || c.QuarantineDir != "/camera3/.quarantine" ||
-					c.MessageForm() != messages.FormBinary || c.Kafka.QueueMaxBytes != 4<<20 || c.Motion.Threshold != 2000 {
+					c.MessageForm() != messages.FormBinary || c.Kafka.QueueMaxBytes != 4<<20 || c.Motion.Threshold != 2000 ||
+					c.AdminAddr != ":9101" || c.LogLevel != "info" || c.ShutdownTimeout != 20*time.Second ||
+					c.CheckInterval != 5*time.Second || c.CreateTopics || c.TopicReplicationFactor != 3 {
 					return fmt.Sprintf("%+v", c)
 				}
 				return ""
@@ -64,6 +66,16 @@ func TestConfig(t *testing.T) {
 				}
 				return ""
 			}},
+		{name: "deprecated PING_INTERVAL still read", env: map[string]string{"SENSORNODE_PING_INTERVAL": "700ms"},
+			check: func(c *Config) string {
+				if c.CheckInterval != 700*time.Millisecond {
+					return fmt.Sprintf("CheckInterval %v, want 700ms from SENSORNODE_PING_INTERVAL", c.CheckInterval)
+				}
+				return ""
+			}},
+		{name: "bad topic settings", env: map[string]string{"SENSORNODE_CREATE_TOPICS": "true", "SENSORNODE_TOPIC_MIN_INSYNC_REPLICAS": "4"},
+			wantErr: "SENSORNODE_TOPIC_MIN_INSYNC_REPLICAS 4"},
+		{name: "bad shutdown timeout", env: map[string]string{"SENSORNODE_SHUTDOWN_TIMEOUT": "0s"}, wantErr: "SENSORNODE_SHUTDOWN_TIMEOUT"},
 		{name: "node id without number", env: map[string]string{"SENSORNODE_NODE_ID": "edge"}, wantErr: "has no node number"},
 		{name: "bad form", env: map[string]string{"SENSORNODE_FORM": "xml"}, wantErr: "SENSORNODE_FORM"},
 		{name: "bad source", env: map[string]string{"SENSORNODE_SOURCE": "ftp"}, wantErr: "SENSORNODE_SOURCE"},
@@ -78,7 +90,7 @@ func TestConfig(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			var c Config
+			c := DefaultConfig()
 			err := svc.LoadConfig(&c)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -114,7 +126,7 @@ func startService(t *testing.T, env map[string]string, opt Options, setup ...fun
 	base := map[string]string{
 		"SENSORNODE_NODE_ID": "node2", "SENSORNODE_DIR": t.TempDir(), "SENSORNODE_ADMIN_ADDR": "127.0.0.1:0",
 		"SENSORNODE_SETTLE_INTERVAL": "200ms", "SENSORNODE_PARTIAL_TIMEOUT": "1s", "SENSORNODE_RESCAN_INTERVAL": "500ms",
-		"SENSORNODE_RETRY_MIN_INTERVAL": "50ms", "SENSORNODE_RETRY_MAX_INTERVAL": "200ms", "SENSORNODE_PING_INTERVAL": "100ms",
+		"SENSORNODE_RETRY_MIN_INTERVAL": "50ms", "SENSORNODE_RETRY_MAX_INTERVAL": "200ms", "SENSORNODE_CHECK_INTERVAL": "100ms",
 	}
 	for k, v := range env {
 		base[k] = v

@@ -162,15 +162,15 @@ func newCaptureLoop(cfg *Config, log *slog.Logger, m *Metrics, probe *svc.Probe,
 }
 
 // watchKafka keeps readiness current (a metadata round trip every
-// PingInterval), creates the topic when configured to, then reads the
-// topic's max.message.bytes every TopicConfigInterval (PingInterval while
+// CheckInterval), creates the topic when configured to, then reads the
+// topic's max.message.bytes every TopicConfigInterval (CheckInterval while
 // that fails) to size-check pictures before sending.
 func watchKafka(ctx context.Context, cfg *Config, prod bus.Producer, adm bus.Admin, limits *Limits, probe *svc.Probe,
 	m *Metrics, log *slog.Logger) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		svc.Watch{
-			Condition: condKafka, Check: prod.Ping, Probe: probe, Log: log, Interval: cfg.PingInterval,
+			Condition: condKafka, Check: prod.Ping, Probe: probe, Log: log, Interval: cfg.CheckInterval,
 			Up: "kafka reachable", Down: "kafka unreachable: pictures stay in the directory until it returns",
 		}.Run(ctx)
 		return nil
@@ -178,19 +178,17 @@ func watchKafka(ctx context.Context, cfg *Config, prod bus.Producer, adm bus.Adm
 	g.Go(func() error {
 		if cfg.CreateTopics {
 			tc := &bus.TopicCreator{
-				Specs: []bus.TopicSpec{{Name: cfg.Topic, Partitions: cfg.TopicPartitions,
-					ReplicationFactor: cfg.TopicReplicationFactor,
-					Config:            map[string]string{"min.insync.replicas": strconv.Itoa(cfg.TopicMinInsyncReplicas)}}},
+				Specs: []bus.TopicSpec{cfg.TopicSpec(cfg.Topic, 0)},
 				Admin: adm,
 				Probe: probe, Condition: condTopic, Failures: m.TopicErrors.WithLabelValues("create"),
-				Log: log, Backoff: svc.Backoff{Min: cfg.PingInterval, Max: max(cfg.PingInterval, 30*time.Second)},
+				Log: log, Backoff: svc.Backoff{Min: cfg.CheckInterval, Max: max(cfg.CheckInterval, 30*time.Second)},
 			}
 			if !tc.Run(ctx) {
 				return nil
 			}
 		}
 		svc.Watch{
-			Condition: condTopic, Probe: probe, Log: log, Interval: cfg.TopicConfigInterval, Retry: cfg.PingInterval,
+			Condition: condTopic, Probe: probe, Log: log, Interval: cfg.TopicConfigInterval, Retry: cfg.CheckInterval,
 			Timeout: 15 * time.Second,
 			Check:   func(ctx context.Context) error { return describeTopic(ctx, cfg, adm, limits, m, log) },
 			Up:      "topic configuration read",

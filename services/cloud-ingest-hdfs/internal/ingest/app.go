@@ -17,9 +17,14 @@ import (
 // condTopics is met once SENSORNODE_CREATE_TOPICS ensured the topics.
 const condTopics = "cloud-topics"
 
-// Serve runs the ingester with its admin server until ctx is done or a
+// Options are hooks for tests; the zero value is what the service runs
+// with. There are none yet: the shape is every service's.
+type Options struct{}
+
+// Run runs the ingester with its admin server until ctx is done or a
 // fatal error occurs.
-func Serve(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) error {
+func Run(ctx context.Context, c *Config, log *slog.Logger, reg *prometheus.Registry, _ Options) error {
+	cfg := *c
 	probe := svc.NewProbe(reg)
 	probe.Register(condKafka, condHDFS)
 	m := NewMetrics(reg)
@@ -68,7 +73,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 					return bus.NewAdmin(cfg.Kafka.Config, bus.WithLogger(log.With("client", "admin")))
 				},
 				Probe: probe, Condition: condTopics, Failures: m.topicErrors.WithLabelValues("create"),
-				Log: log, Backoff: svc.Backoff{Min: time.Second, Max: cfg.RetryBackoffMax},
+				Log: log, Backoff: svc.Backoff{Min: time.Second, Max: cfg.RetryMaxInterval},
 			}
 			g.Go(func() error {
 				tc.Run(gctx)

@@ -38,9 +38,7 @@ type HDFSConfig struct {
 // Config is the cloud-ingest-hdfs configuration, read from SENSORNODE_*
 // environment variables.
 type Config struct {
-	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info"`
-	AdminAddr       string        `envconfig:"ADMIN_ADDR" default:":9104"`
-	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s"`
+	svc.Common
 
 	// Kafka is the cloud cluster: the consumer of the picture and
 	// temperature topics, and the producer of dead letters.
@@ -78,38 +76,41 @@ type Config struct {
 
 	// CommitInterval is how often durable offsets are committed.
 	CommitInterval time.Duration `envconfig:"COMMIT_INTERVAL" default:"1s"`
-	// RetryBackoffMax caps the wait between retries while HDFS (or the
-	// dead-letter topic) fails.
-	RetryBackoffMax time.Duration `envconfig:"RETRY_BACKOFF_MAX" default:"30s"`
+	// RetryMaxInterval caps the wait between retries while HDFS (or the
+	// dead-letter topic) fails (was SENSORNODE_RETRY_MAX_INTERVAL).
+	RetryMaxInterval time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"30s"`
 	// CheckInterval is how often Kafka and HDFS are checked for readiness
 	// and lag is exported.
 	CheckInterval time.Duration `envconfig:"CHECK_INTERVAL" default:"10s"`
 
-	// CreateTopics makes the service create its input topics (the names in
-	// SENSORNODE_CLOUD_KAFKA_TOPICS; patterns cannot be created) and their
-	// dead-letter topics when they are missing (existing topics are left
-	// alone), with the partitions, replication factor and
-	// min.insync.replicas below. The names are those of camera-producer's
-	// variables, so the chart sets them alike.
-	CreateTopics           bool `envconfig:"CREATE_TOPICS" default:"false"`
-	TopicPartitions        int  `envconfig:"TOPIC_PARTITIONS" default:"1"`
-	TopicReplicationFactor int  `envconfig:"TOPIC_REPLICATION_FACTOR" default:"3"`
-	TopicMinInsyncReplicas int  `envconfig:"TOPIC_MIN_INSYNC_REPLICAS" default:"2"`
+	// TopicSettings (SENSORNODE_CREATE_TOPICS) make the service create its
+	// input topics (the names in SENSORNODE_CLOUD_KAFKA_TOPICS; patterns
+	// cannot be created) and their dead-letter topics when they are missing
+	// (existing topics are left alone).
+	bus.TopicSettings
 }
 
 // DefaultConfig is the configuration before the environment is applied:
 // defaults of fields whose bus types carry no default tag (group id,
 // topics).
 func DefaultConfig() Config {
-	var c Config
+	c := Config{Common: svc.DefaultCommon(":9104")}
 	c.Kafka.GroupID = "cloud-ingest-hdfs"
 	c.Kafka.Topics = []string{messages.TopicCamera, messages.TopicTemperature}
 	return c
 }
 
+// RenamedEnv lists the variables renamed for one vocabulary across the
+// services; the old names still work for one release (svc.Renamer).
+func (*Config) RenamedEnv() map[string]string {
+	return map[string]string{"RETRY_BACKOFF_MAX": "RETRY_MAX_INTERVAL"}
+}
+
 // Validate checks the configuration, reporting every problem at once.
 func (c *Config) Validate() error {
 	var p svc.Problems
+	c.Common.Check(&p)
+	c.TopicSettings.Check(&p)
 	if err := c.Kafka.Validate(); err != nil {
 		p.Addf("cloud kafka: %v", err)
 	}
@@ -157,17 +158,13 @@ func (c *Config) Validate() error {
 	if c.TemperatureIndexDirs < 1 {
 		p.Addf("SENSORNODE_TEMPERATURE_INDEX_DIRS must be positive")
 	}
-	if c.CreateTopics {
-		checkTopicSettings(&p, c.TopicPartitions, c.TopicReplicationFactor, c.TopicMinInsyncReplicas)
-	}
 	for name, d := range map[string]time.Duration{
-		"SENSORNODE_SHUTDOWN_TIMEOUT":            c.ShutdownTimeout,
 		"SENSORNODE_HDFS_RPC_TIMEOUT":            c.HDFS.RPCTimeout,
 		"SENSORNODE_HDFS_WRITE_TIMEOUT":          c.HDFS.WriteTimeout,
 		"SENSORNODE_HDFS_CLOSE_TIMEOUT":          c.HDFS.CloseTimeout,
 		"SENSORNODE_TEMPERATURE_ROTATE_INTERVAL": c.TemperatureRotateInterval,
 		"SENSORNODE_COMMIT_INTERVAL":             c.CommitInterval,
-		"SENSORNODE_RETRY_BACKOFF_MAX":           c.RetryBackoffMax,
+		"SENSORNODE_RETRY_MAX_INTERVAL":          c.RetryMaxInterval,
 		"SENSORNODE_CHECK_INTERVAL":              c.CheckInterval,
 	} {
 		if d <= 0 {
@@ -175,19 +172,6 @@ func (c *Config) Validate() error {
 		}
 	}
 	return p.Err()
-}
-
-// checkTopicSettings adds the problems of the created topics' settings.
-func checkTopicSettings(p *svc.Problems, partitions, rf, minISR int) {
-	if partitions < 1 {
-		p.Addf("SENSORNODE_TOPIC_PARTITIONS %d: need at least 1", partitions)
-	}
-	if rf < 1 {
-		p.Addf("SENSORNODE_TOPIC_REPLICATION_FACTOR %d: need at least 1", rf)
-	}
-	if minISR < 1 || minISR > rf {
-		p.Addf("SENSORNODE_TOPIC_MIN_INSYNC_REPLICAS %d: need 1..SENSORNODE_TOPIC_REPLICATION_FACTOR (%d)", minISR, rf)
-	}
 }
 
 // TopicSpecs are the topics SENSORNODE_CREATE_TOPICS creates: every input
@@ -204,8 +188,7 @@ func (c *Config) TopicSpecs() (specs []bus.TopicSpec, patterns []string) {
 			return
 		}
 		seen[name] = true
-		specs = append(specs, bus.TopicSpec{Name: name, Partitions: c.TopicPartitions, ReplicationFactor: c.TopicReplicationFactor,
-			Config: bus.TopicConfig(c.TopicMinInsyncReplicas, maxRecordBytes)})
+		specs = append(specs, c.TopicSpec(name, maxRecordBytes))
 	}
 	for _, t := range c.Kafka.Topics {
 		t = strings.TrimSpace(t)

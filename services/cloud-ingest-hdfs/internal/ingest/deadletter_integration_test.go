@@ -20,7 +20,7 @@ func TestIntegrationIngestDeadLettersOldRecord(t *testing.T) {
 	old := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	publishAll(t, p, []*bus.Message{{Topic: fx.tempTopic, Key: []byte("k"), Value: []byte("no reading"), Timestamp: old}})
 	cfg := fx.config()
-	cfg.RetryBackoffMax = 500 * time.Millisecond
+	cfg.RetryMaxInterval = 500 * time.Millisecond
 	run := fx.start(t, cfg)
 	waitUntil(t, "the old record dead-lettered and committed", time.Minute, func() bool {
 		return fx.committed(t)[fx.tempTopic] == 1

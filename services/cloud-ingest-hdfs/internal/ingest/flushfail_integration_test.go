@@ -44,7 +44,7 @@ func TestIntegrationIngestShutdownWithHDFSDownCommitsNothingUnwritten(t *testing
 	run.cancel()
 	run.cancel = nil
 	if err := <-run.done; err != nil {
-		t.Fatalf("Serve() = %v", err)
+		t.Fatalf("Run() = %v", err)
 	}
 	if c := fx.committed(t)[fx.tempTopic]; c != 0 {
 		t.Errorf("committed %d after a shutdown whose flush failed; want 0 (no reading written)", c)

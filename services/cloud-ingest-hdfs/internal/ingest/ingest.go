@@ -109,7 +109,7 @@ func New(cfg Config, fs FS, dlq bus.Publisher, log *slog.Logger, m *Metrics, pro
 		cleanup:   map[bus.TopicPartition]bool{},
 		stopped:   map[bus.TopicPartition]*blockedOp{},
 		stopRetry: stoppedRetry,
-		backoff:   svc.Backoff{Min: 200 * time.Millisecond, Max: cfg.RetryBackoffMax},
+		backoff:   svc.Backoff{Min: 200 * time.Millisecond, Max: cfg.RetryMaxInterval},
 	}, nil
 }
 

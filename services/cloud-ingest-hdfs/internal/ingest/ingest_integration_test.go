@@ -83,7 +83,7 @@ func (fx *ifixture) config() Config {
 	c.TemperatureDirLayout = fx.root + "/temperature/{node}/{yyyy}/{MM}/{dd}/{HH}"
 	c.TemperatureFormat = FormatJSONL
 	c.TemperatureRotateInterval, c.TemperatureFlushRecords, c.TemperatureIndexDirs = time.Second, 10000, 64
-	c.CommitInterval, c.RetryBackoffMax, c.CheckInterval = 200*time.Millisecond, 2*time.Second, time.Second
+	c.CommitInterval, c.RetryMaxInterval, c.CheckInterval = 200*time.Millisecond, 2*time.Second, time.Second
 	c.Kafka.Backend = os.Getenv("SENSORNODE_TEST_KAFKA_BACKEND") // confluent or franz; empty: the default
 	return c
 }
@@ -103,12 +103,12 @@ func (fx *ifixture) start(t *testing.T, cfg Config) *irun {
 	r := &irun{reg: prometheus.NewRegistry(), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	go func() { r.done <- Serve(ctx, cfg, log, r.reg) }()
+	go func() { r.done <- Run(ctx, &cfg, log, r.reg, Options{}) }()
 	t.Cleanup(func() {
 		if r.cancel != nil {
 			r.cancel()
 			if err := <-r.done; err != nil {
-				t.Errorf("Serve() = %v", err)
+				t.Errorf("Run() = %v", err)
 			}
 		}
 	})

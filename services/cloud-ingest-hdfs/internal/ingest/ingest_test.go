@@ -36,7 +36,7 @@ func testConfig() Config {
 	c.TemperatureFlushRecords = 1000
 	c.TemperatureIndexDirs = 4
 	c.CommitInterval = 5 * time.Millisecond
-	c.RetryBackoffMax = 20 * time.Millisecond
+	c.RetryMaxInterval = 20 * time.Millisecond
 	c.CheckInterval = time.Hour
 	return c
 }

@@ -45,7 +45,7 @@ func TestIntegrationIngestTopicRecreatedSameOffsets(t *testing.T) {
 	run.cancel()
 	run.cancel = nil
 	if err := <-run.done; err != nil {
-		t.Fatalf("Serve() = %v", err)
+		t.Fatalf("Run() = %v", err)
 	}
 
 	deleteTopicForTest(t, fx.st.CloudBootstrap(), fx.tempTopic)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/libs/svc"
 )
 
 func TestTopicSpecs(t *testing.T) {
@@ -142,4 +143,22 @@ func TestMissingDeadLetterTopicStopsUntilCreated(t *testing.T) {
 		t.Errorf("%d pictures stored, want 3", n)
 	}
 	waitFor(t, "stopped gauge back to 0", func() bool { return testutil.ToFloat64(r.m.stopped) == 0 })
+}
+
+// SENSORNODE_RETRY_MAX_INTERVAL is the name every service uses; the old
+// SENSORNODE_RETRY_BACKOFF_MAX is still read for one release.
+func TestConfigRetryMaxInterval(t *testing.T) {
+	for _, env := range []string{"SENSORNODE_RETRY_MAX_INTERVAL", "SENSORNODE_RETRY_BACKOFF_MAX"} {
+		t.Run(env, func(t *testing.T) {
+			t.Setenv("SENSORNODE_CLOUD_KAFKA_BROKERS", "127.0.0.1:1")
+			t.Setenv(env, "9s")
+			c := DefaultConfig()
+			if err := svc.LoadConfig(&c); err != nil {
+				t.Fatal(err)
+			}
+			if c.RetryMaxInterval != 9*time.Second || c.AdminAddr != ":9104" || c.ShutdownTimeout != 20*time.Second {
+				t.Errorf("RetryMaxInterval %v, admin %q, shutdown %v; want 9s, :9104, 20s", c.RetryMaxInterval, c.AdminAddr, c.ShutdownTimeout)
+			}
+		})
+	}
 }

@@ -4,9 +4,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"os"
 
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/svc"
@@ -19,14 +17,14 @@ func main() {
 	svc.Main(name, run, map[string]string{"kafka": bus.DefaultBackend()})
 }
 
-func run(ctx context.Context, args []string, _ io.Writer) error {
-	if len(args) > 0 {
-		return fmt.Errorf("%w: no arguments expected (configure with SENSORNODE_* variables)", svc.ErrUsage)
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	if err := svc.NoArgs(args); err != nil {
+		return err
 	}
 	cfg := forwarder.DefaultConfig()
-	log, reg, err := svc.Start(name, &cfg, &cfg.LogLevel, os.Stdout, map[string]string{"kafka": bus.DefaultBackend()})
+	log, reg, err := svc.Start(name, &cfg, stdout, map[string]string{"kafka": bus.DefaultBackend()})
 	if err != nil {
 		return err
 	}
-	return forwarder.Serve(ctx, cfg, log, reg, forwarder.Hooks{})
+	return forwarder.Run(ctx, &cfg, log, reg, forwarder.Options{})
 }

@@ -26,9 +26,16 @@ const (
 	condTopics = "cloud-topics"
 )
 
-// Serve runs the forwarder with its admin server until ctx is done or a
+// Options are hooks for tests and benchmarks; the zero value is what the
+// service runs with.
+type Options struct {
+	Hooks Hooks
+}
+
+// Run runs the forwarder with its admin server until ctx is done or a
 // fatal error occurs.
-func Serve(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry, hooks Hooks) error {
+func Run(ctx context.Context, c *Config, log *slog.Logger, reg *prometheus.Registry, opt Options) error {
+	cfg := *c
 	probe := svc.NewProbe(reg)
 	probe.Register(condEdge, condCloud)
 	m := NewMetrics(reg)
@@ -39,7 +46,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 		return fmt.Errorf("cloud producer: %w", err)
 	}
 	defer prod.Close()
-	f, err := New(cfg, prod, log, m, hooks)
+	f, err := New(cfg, prod, log, m, opt.Hooks)
 	if err != nil {
 		return err
 	}
@@ -71,7 +78,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Re
 				return bus.NewAdmin(cfg.Cloud.Config, bus.WithLogger(log.With("client", "cloud-admin")))
 			},
 			Probe: probe, Condition: condTopics, Failures: m.topicErrors.WithLabelValues("create"),
-			Log: log, Backoff: svc.Backoff{Min: time.Second, Max: cfg.RetryBackoffMax},
+			Log: log, Backoff: svc.Backoff{Min: time.Second, Max: cfg.RetryMaxInterval},
 		}
 		g.Go(func() error {
 			tc.Run(gctx)

@@ -21,9 +21,7 @@ const (
 // Config is the edge-forwarder configuration, read from SENSORNODE_*
 // environment variables.
 type Config struct {
-	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info"`
-	AdminAddr       string        `envconfig:"ADMIN_ADDR" default:":9103"`
-	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s"`
+	svc.Common
 
 	// Edge is the local cluster the forwarder consumes from. Its topics
 	// come from PictureTopics and TemperatureTopics.
@@ -40,8 +38,10 @@ type Config struct {
 	TemperatureTopics     []string `envconfig:"TEMPERATURE_TOPICS" default:"temperatureLocal"`
 	CloudTemperatureTopic string   `envconfig:"CLOUD_TEMPERATURE_TOPIC" default:"temperatureData"`
 
-	// Form is what the cloud gets: passthrough (default), json or binary.
-	Form string `envconfig:"FORWARD_FORM" default:"passthrough"`
+	// Form is what the cloud gets: passthrough (default), json or binary
+	// (SENSORNODE_FORM, as the producers name the form they write; was
+	// SENSORNODE_FORM).
+	Form string `envconfig:"FORM" default:"passthrough"`
 	// MaxPictureBytes bounds a picture decoded for transcoding.
 	MaxPictureBytes int `envconfig:"MAX_PICTURE_BYTES" default:"8388608"`
 
@@ -67,36 +67,39 @@ type Config struct {
 	// RevokeTimeout bounds the wait for in-flight messages of partitions
 	// taken away by a rebalance.
 	RevokeTimeout time.Duration `envconfig:"REVOKE_TIMEOUT" default:"10s"`
-	// RetryBackoffMax caps the wait before re-sending after a failed
-	// delivery.
-	RetryBackoffMax time.Duration `envconfig:"RETRY_BACKOFF_MAX" default:"30s"`
+	// RetryMaxInterval caps the wait before re-sending after a failed
+	// delivery (was SENSORNODE_RETRY_MAX_INTERVAL).
+	RetryMaxInterval time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"30s"`
 	// CheckInterval is how often both clusters are pinged (readiness,
 	// disconnected time) and lag is exported.
 	CheckInterval time.Duration `envconfig:"CHECK_INTERVAL" default:"5s"`
 
-	// CreateTopics makes the forwarder create the cloud topics and their
-	// dead-letter topics on the cloud cluster when they are missing
-	// (existing topics are left alone), with the partitions, replication
-	// factor and min.insync.replicas below and a max.message.bytes that
-	// fits the cloud producer's largest record. The names are those of
-	// camera-producer's variables, so the chart sets them alike.
-	CreateTopics           bool `envconfig:"CREATE_TOPICS" default:"false"`
-	TopicPartitions        int  `envconfig:"TOPIC_PARTITIONS" default:"1"`
-	TopicReplicationFactor int  `envconfig:"TOPIC_REPLICATION_FACTOR" default:"3"`
-	TopicMinInsyncReplicas int  `envconfig:"TOPIC_MIN_INSYNC_REPLICAS" default:"2"`
+	// TopicSettings (SENSORNODE_CREATE_TOPICS) make the forwarder create
+	// the cloud topics and their dead-letter topics on the cloud cluster
+	// when they are missing (existing topics are left alone), with a
+	// max.message.bytes that fits the cloud producer's largest record.
+	bus.TopicSettings
 }
 
 // DefaultConfig is the configuration before the environment is applied:
 // defaults of fields whose bus types carry no default tag (the group id).
 func DefaultConfig() Config {
-	var c Config
+	c := Config{Common: svc.DefaultCommon(":9103")}
 	c.Edge.GroupID = "edge-forwarder"
 	return c
+}
+
+// RenamedEnv lists the variables renamed for one vocabulary across the
+// services; the old names still work for one release (svc.Renamer).
+func (*Config) RenamedEnv() map[string]string {
+	return map[string]string{"FORWARD_FORM": "FORM", "RETRY_BACKOFF_MAX": "RETRY_MAX_INTERVAL"}
 }
 
 // Validate checks the configuration, reporting every problem at once.
 func (c *Config) Validate() error {
 	var p svc.Problems
+	c.Common.Check(&p)
+	c.TopicSettings.Check(&p)
 	if len(c.Edge.Topics) > 0 {
 		p.Addf("SENSORNODE_EDGE_KAFKA_TOPICS is not used: set SENSORNODE_PICTURE_TOPICS and SENSORNODE_TEMPERATURE_TOPICS")
 	}
@@ -112,7 +115,7 @@ func (c *Config) Validate() error {
 	switch c.Form {
 	case FormPassThrough, FormJSON, FormBinary:
 	default:
-		p.Addf("SENSORNODE_FORWARD_FORM %q: want %s, %s or %s", c.Form, FormPassThrough, FormJSON, FormBinary)
+		p.Addf("SENSORNODE_FORM %q: want %s, %s or %s", c.Form, FormPassThrough, FormJSON, FormBinary)
 	}
 	if c.MaxPictureBytes < 1024 {
 		p.Addf("SENSORNODE_MAX_PICTURE_BYTES %d < 1024", c.MaxPictureBytes)
@@ -124,34 +127,17 @@ func (c *Config) Validate() error {
 		p.Addf("SENSORNODE_MAX_INFLIGHT_BYTES %d + SENSORNODE_CLOUD_KAFKA_MAX_MESSAGE_BYTES %d exceeds SENSORNODE_CLOUD_KAFKA_QUEUE_MAX_BYTES %d",
 			c.MaxInflightBytes, c.Cloud.MaxMessageBytes, c.Cloud.QueueMaxBytes)
 	}
-	if c.CreateTopics {
-		checkTopicSettings(&p, c.TopicPartitions, c.TopicReplicationFactor, c.TopicMinInsyncReplicas)
-	}
 	for name, d := range map[string]time.Duration{
-		"SENSORNODE_SHUTDOWN_TIMEOUT":  c.ShutdownTimeout,
-		"SENSORNODE_COMMIT_INTERVAL":   c.CommitInterval,
-		"SENSORNODE_REVOKE_TIMEOUT":    c.RevokeTimeout,
-		"SENSORNODE_RETRY_BACKOFF_MAX": c.RetryBackoffMax,
-		"SENSORNODE_CHECK_INTERVAL":    c.CheckInterval,
+		"SENSORNODE_COMMIT_INTERVAL":    c.CommitInterval,
+		"SENSORNODE_REVOKE_TIMEOUT":     c.RevokeTimeout,
+		"SENSORNODE_RETRY_MAX_INTERVAL": c.RetryMaxInterval,
+		"SENSORNODE_CHECK_INTERVAL":     c.CheckInterval,
 	} {
 		if d <= 0 {
 			p.Addf("%s must be positive, got %v", name, d)
 		}
 	}
 	return p.Err()
-}
-
-// checkTopicSettings adds the problems of the created topics' settings.
-func checkTopicSettings(p *svc.Problems, partitions, rf, minISR int) {
-	if partitions < 1 {
-		p.Addf("SENSORNODE_TOPIC_PARTITIONS %d: need at least 1", partitions)
-	}
-	if rf < 1 {
-		p.Addf("SENSORNODE_TOPIC_REPLICATION_FACTOR %d: need at least 1", rf)
-	}
-	if minISR < 1 || minISR > rf {
-		p.Addf("SENSORNODE_TOPIC_MIN_INSYNC_REPLICAS %d: need 1..SENSORNODE_TOPIC_REPLICATION_FACTOR (%d)", minISR, rf)
-	}
 }
 
 // CloudTopicSpecs are the topics SENSORNODE_CREATE_TOPICS creates on the
@@ -167,8 +153,7 @@ func (c *Config) CloudTopicSpecs() []bus.TopicSpec {
 				continue
 			}
 			seen[name] = true
-			specs = append(specs, bus.TopicSpec{Name: name, Partitions: c.TopicPartitions, ReplicationFactor: c.TopicReplicationFactor,
-				Config: bus.TopicConfig(c.TopicMinInsyncReplicas, c.Cloud.MaxMessageBytes)})
+			specs = append(specs, c.TopicSpec(name, c.Cloud.MaxMessageBytes))
 		}
 	}
 	return specs

@@ -302,8 +302,8 @@ func (f *Forwarder) maintain(ctx context.Context) {
 
 	for _, tp := range failed {
 		bs := f.backoffs[tp]
-		if bs == nil || now.Sub(bs.lastFail) > 2*f.cfg.RetryBackoffMax {
-			bs = &backoffState{b: svc.Backoff{Min: 200 * time.Millisecond, Max: f.cfg.RetryBackoffMax}}
+		if bs == nil || now.Sub(bs.lastFail) > 2*f.cfg.RetryMaxInterval {
+			bs = &backoffState{b: svc.Backoff{Min: 200 * time.Millisecond, Max: f.cfg.RetryMaxInterval}}
 			f.backoffs[tp] = bs
 		}
 		bs.lastFail = now
@@ -311,7 +311,7 @@ func (f *Forwarder) maintain(ctx context.Context) {
 		if _, ok := stopped[tp]; ok {
 			// Stopped: nothing changes until the operator acts; retry
 			// slowly so it resumes by itself once fixed.
-			d = f.cfg.RetryBackoffMax
+			d = f.cfg.RetryMaxInterval
 		}
 		f.retries[tp] = &retryState{at: now.Add(d)}
 		f.pause([]bus.TopicPartition{tp})

@@ -35,7 +35,7 @@ func testConfig() Config {
 	c.MaxInflightMessages = 1000
 	c.CommitInterval = 10 * time.Millisecond
 	c.RevokeTimeout = 2 * time.Second
-	c.RetryBackoffMax = 50 * time.Millisecond
+	c.RetryMaxInterval = 50 * time.Millisecond
 	c.CheckInterval = time.Second
 	c.Edge.Brokers = []string{"127.0.0.1:9092"}
 	c.Edge.MaxFetchBytes, c.Edge.QueueMaxBytes = 1<<20, 1<<21
@@ -392,7 +392,7 @@ func TestConfigValidate(t *testing.T) {
 		wantErr string
 	}{
 		{name: "defaults ok", mod: func(*Config) {}},
-		{name: "bad form", mod: func(c *Config) { c.Form = "xml" }, wantErr: "SENSORNODE_FORWARD_FORM"},
+		{name: "bad form", mod: func(c *Config) { c.Form = "xml" }, wantErr: "SENSORNODE_FORM"},
 		{name: "bad regex", mod: func(c *Config) { c.PictureTopics = []string{"^node[0-9+$"} }, wantErr: "SENSORNODE_PICTURE_TOPICS"},
 		{name: "overlap", mod: func(c *Config) { c.TemperatureTopics = []string{"node9"} }, wantErr: "also matches"},
 		{name: "inflight exceeds queue", mod: func(c *Config) { c.MaxInflightBytes = c.Cloud.QueueMaxBytes }, wantErr: "exceeds SENSORNODE_CLOUD_KAFKA_QUEUE_MAX_BYTES"},

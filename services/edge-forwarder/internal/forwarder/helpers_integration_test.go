@@ -88,7 +88,7 @@ func (fx *fixture) config() Config {
 	c.CloudPictureTopic, c.CloudTemperatureTopic = fx.cloudPic, fx.cloudTemp
 	c.Form, c.MaxPictureBytes = FormPassThrough, 8<<20
 	c.MaxInflightBytes, c.MaxInflightMessages = 8<<20, 10000
-	c.CommitInterval, c.RevokeTimeout, c.RetryBackoffMax, c.CheckInterval = 200*time.Millisecond, 10*time.Second, 2*time.Second, time.Second
+	c.CommitInterval, c.RevokeTimeout, c.RetryMaxInterval, c.CheckInterval = 200*time.Millisecond, 10*time.Second, 2*time.Second, time.Second
 	c.Edge.Backend, c.Cloud.Backend = testBackend(), testBackend()
 	return c
 }
@@ -117,7 +117,7 @@ func (fx *fixture) start(t *testing.T, cfg Config, name string) *running {
 	r := &running{reg: prometheus.NewRegistry(), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	go func() { r.done <- Serve(ctx, cfg, log, r.reg, Hooks{}) }()
+	go func() { r.done <- Run(ctx, &cfg, log, r.reg, Options{}) }()
 	t.Cleanup(func() { r.stop(t) })
 	return r
 }
@@ -129,7 +129,7 @@ func (r *running) stop(t *testing.T) {
 	r.cancel()
 	r.cancel = nil
 	if err := <-r.done; err != nil {
-		t.Errorf("Serve() = %v", err)
+		t.Errorf("Run() = %v", err)
 	}
 }
 

@@ -77,7 +77,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"op"}),
 		partitionsStopped: f.NewGauge(prometheus.GaugeOpts{
 			Name: "sensornode_forwarder_partitions_stopped",
-			Help: "Edge partitions stopped because a message can be neither forwarded nor dead-lettered (e.g. the cloud dead-letter topic is missing); retried every SENSORNODE_RETRY_BACKOFF_MAX. Alert when above 0.",
+			Help: "Edge partitions stopped because a message can be neither forwarded nor dead-lettered (e.g. the cloud dead-letter topic is missing); retried every SENSORNODE_RETRY_MAX_INTERVAL. Alert when above 0.",
 		}),
 		partitionStops: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "sensornode_forwarder_partition_stops_total",

@@ -23,10 +23,10 @@ func (f *Forwarder) reportStopped(now map[bus.TopicPartition]stopState) {
 		changed = true
 		f.m.partitionStops.WithLabelValues(st.reason).Inc()
 		f.log.Error("edge partition stopped: a message can be neither forwarded nor dead-lettered; "+
-			"other partitions go on, this one is retried every SENSORNODE_RETRY_BACKOFF_MAX and nothing past it is committed. "+
+			"other partitions go on, this one is retried every SENSORNODE_RETRY_MAX_INTERVAL and nothing past it is committed. "+
 			"Fix the cause (create the dead-letter topic, or raise its max.message.bytes) and it resumes by itself",
 			"partition", tp.String(), "offset", st.offset, "reason", st.reason, "dead_letter_topic", messages.DeadLetterTopic(f.cloudTopicOf(tp.Topic)),
-			"retry_every", f.cfg.RetryBackoffMax.String(), "err", st.err)
+			"retry_every", f.cfg.RetryMaxInterval.String(), "err", st.err)
 	}
 	for tp, st := range f.stopped {
 		if _, ok := now[tp]; !ok {

@@ -179,7 +179,7 @@ func TestIntegrationForwarderMissingDeadLetterTopicStopsOnePartition(t *testing.
 
 	// Nothing after the stopped message is sent again on every retry:
 	// node1's good picture went once (before the dead letter failed).
-	time.Sleep(3 * cfg.RetryBackoffMax)
+	time.Sleep(3 * cfg.RetryMaxInterval)
 	select {
 	case m := <-reader.msgs:
 		t.Errorf("while stopped, the cloud got another record on %s (key %q)", m.Topic, m.Key)

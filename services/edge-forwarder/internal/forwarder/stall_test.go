@@ -111,7 +111,7 @@ func TestTranscodedPictureOverCloudLimitIsDeadLetteredTruncated(t *testing.T) {
 func TestMissingDeadLetterTopicStopsOnlyThatPartition(t *testing.T) {
 	cfg := testConfig()
 	cfg.Form = FormJSON
-	cfg.RetryBackoffMax = time.Second
+	cfg.RetryMaxInterval = time.Second
 	reading := func(i int) messages.Encoded {
 		e, err := messages.EncodeTemperature(messages.TemperatureReading{NodeID: "node1",
 			ReadAt: time.Date(2026, 5, 1, 12, 0, i, 0, time.UTC), TemperatureCelsius: 40, Source: "sysfs"}, messages.FormBinary)

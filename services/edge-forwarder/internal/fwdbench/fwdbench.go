@@ -88,7 +88,7 @@ func Run(ctx context.Context, s Setup, sizes []image.Point, n, warmup int) ([]Sa
 	cfg.CloudPictureTopic, cfg.CloudTemperatureTopic = s.CloudTopic, s.CloudTopic
 	cfg.Form, cfg.MaxPictureBytes = s.Form, 8<<20
 	cfg.MaxInflightBytes, cfg.MaxInflightMessages = 8<<20, 1000
-	cfg.CommitInterval, cfg.RevokeTimeout, cfg.RetryBackoffMax, cfg.CheckInterval = time.Second, 10*time.Second, time.Second, 5*time.Second
+	cfg.CommitInterval, cfg.RevokeTimeout, cfg.RetryMaxInterval, cfg.CheckInterval = time.Second, 10*time.Second, time.Second, 5*time.Second
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

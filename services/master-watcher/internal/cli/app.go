@@ -66,16 +66,11 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 func runDaemon(ctx context.Context, stdout io.Writer) error {
-	var cfg watcher.Config
-	if err := svc.LoadConfig(&cfg); err != nil {
-		return err
-	}
-	log, err := svc.NewLogger(stdout, Name, cfg.LogLevel)
+	cfg := watcher.DefaultConfig()
+	log, reg, err := svc.Start(Name, &cfg, stdout, nil)
 	if err != nil {
 		return err
 	}
-	log.Info("starting", svc.ConfigAttrs(cfg)...)
-	reg := svc.NewRegistry(svc.ReadBuildInfo(Name))
 	ready := svc.NewProbe(reg)
 	w, err := watcher.New(cfg, log, reg, ready, watcher.WithVersion(svc.Version))
 	if err != nil {

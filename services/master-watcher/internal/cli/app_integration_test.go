@@ -89,7 +89,7 @@ type node struct {
 
 func startWatcher(t *testing.T, name string, masters []string, servers []string, root string) *node {
 	t.Helper()
-	cfg := watcher.Defaults()
+	cfg := watcher.DefaultConfig()
 	cfg.NodeName = name
 	cfg.Masters = masters
 	cfg.ProbeMode = "http"

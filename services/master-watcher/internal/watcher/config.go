@@ -19,9 +19,7 @@ const DefaultCAFile = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
 // flat on purpose: envconfig falls back to a field's bare tag when the
 // prefixed variable is unset, so a nested field tagged PATH would read $PATH.
 type Config struct {
-	AdminAddr       string        `envconfig:"ADMIN_ADDR" default:":9105"`
-	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info"`
-	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"10s"`
+	svc.Common // shutdown timeout 10 s: the watcher holds no data
 	// NodeName names this node's view (downward API spec.nodeName);
 	// default: the host name.
 	NodeName string `envconfig:"NODE_NAME"`
@@ -80,11 +78,13 @@ type Config struct {
 	ZooKeeperCheckInterval  time.Duration `envconfig:"ZOOKEEPER_CHECK_INTERVAL" default:"10s"`
 }
 
-// Defaults returns the configuration with every default applied, as if no
-// variable were set (for tests and embedding).
-func Defaults() Config {
+// DefaultConfig returns the configuration with every default applied, as
+// if no variable were set; the environment is applied on top of it.
+func DefaultConfig() Config {
+	common := svc.DefaultCommon(":9105")
+	common.ShutdownTimeout = 10 * time.Second
 	return Config{
-		AdminAddr: ":9105", LogLevel: "info", ShutdownTimeout: 10 * time.Second,
+		Common:    common,
 		ProbeMode: "https", ProbeEndpoint: "/readyz", ProbeInterval: 2 * time.Second, ProbeTimeout: 2 * time.Second,
 		ProbeCAFile: DefaultCAFile, ProbeSlowThreshold: time.Second, FailoverAfter: 2, FailbackAfter: 5,
 		FailbackHoldDown: 30 * time.Second, FailbackHoldDownMax: 10 * time.Minute,
@@ -98,6 +98,7 @@ func Defaults() Config {
 // Validate checks the configuration and fills NodeName from the host name.
 func (c *Config) Validate() error {
 	var p svc.Problems
+	c.Common.Check(&p)
 	if c.NodeName == "" {
 		if h, err := os.Hostname(); err == nil {
 			c.NodeName = h

@@ -34,7 +34,7 @@ const (
 // testConfig probes the fake servers over HTTP every 50ms, with the
 // forwarder on a free port and a kubeconfig in dir.
 func testConfig(dir string, apis ...*fakeAPI) Config {
-	cfg := Defaults()
+	cfg := DefaultConfig()
 	cfg.NodeName = "rpi-node-1"
 	cfg.AdminAddr = "127.0.0.1:0"
 	for _, a := range apis {
@@ -335,16 +335,16 @@ func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("SENSORNODE_MASTERS", "https://10.0.0.1:6443,https://10.0.0.2:6443")
 	t.Setenv("SENSORNODE_FORWARD_LISTEN_ADDR", "127.0.0.1:6443")
 	t.Setenv("PATH", os.Getenv("PATH")) // must not leak into any setting
-	var got Config
+	got := DefaultConfig()
 	if err := svc.LoadConfig(&got); err != nil {
 		t.Fatal(err)
 	}
-	want := Defaults()
+	want := DefaultConfig()
 	want.Masters = []string{"https://10.0.0.1:6443", "https://10.0.0.2:6443"}
 	want.ForwardListenAddr = "127.0.0.1:6443"
 	want.NodeName = got.NodeName // the host name
 	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("LoadConfig =\n%+v\nwant (Defaults)\n%+v", got, want)
+		t.Errorf("LoadConfig =\n%+v\nwant (DefaultConfig)\n%+v", got, want)
 	}
 	if got.NodeName == "" {
 		t.Errorf("NodeName not defaulted to the host name")
@@ -353,7 +353,7 @@ func TestConfigFromEnv(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	base := func() Config {
-		c := Defaults()
+		c := DefaultConfig()
 		c.NodeName = "n1"
 		c.Masters = []string{"https://10.0.0.1:6443"}
 		c.ForwardListenAddr = "127.0.0.1:6443"

@@ -17,9 +17,12 @@ func main() {
 	svc.Main(name, run, map[string]string{"kafka": bus.DefaultBackend()})
 }
 
-func run(ctx context.Context, _ []string, stdout io.Writer) error {
-	var cfg temperature.Config
-	log, reg, err := svc.Start(name, &cfg, &cfg.LogLevel, stdout, map[string]string{"kafka": bus.DefaultBackend()})
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	if err := svc.NoArgs(args); err != nil {
+		return err
+	}
+	cfg := temperature.DefaultConfig()
+	log, reg, err := svc.Start(name, &cfg, stdout, map[string]string{"kafka": bus.DefaultBackend()})
 	if err != nil {
 		return err
 	}

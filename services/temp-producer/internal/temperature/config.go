@@ -41,19 +41,16 @@ func (k KafkaConfig) Producer() bus.ProducerConfig {
 
 // Config is the temperature producer's configuration (SENSORNODE_*).
 type Config struct {
-	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info"`
-	AdminAddr       string        `envconfig:"ADMIN_ADDR" default:":9102"`
-	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s"`
+	svc.Common
 
 	NodeID string `envconfig:"NODE_ID" default:"node1"`
 	Topic  string `envconfig:"TOPIC" default:"temperatureLocal"`
 	Form   string `envconfig:"FORM" default:"binary"`
 
-	CreateTopics           bool          `envconfig:"CREATE_TOPICS" default:"false"`
-	TopicPartitions        int           `envconfig:"TOPIC_PARTITIONS" default:"1"`
-	TopicReplicationFactor int           `envconfig:"TOPIC_REPLICATION_FACTOR" default:"3"`
-	TopicMinInsyncReplicas int           `envconfig:"TOPIC_MIN_INSYNC_REPLICAS" default:"2"`
-	PingInterval           time.Duration `envconfig:"PING_INTERVAL" default:"5s"`
+	bus.TopicSettings
+	// CheckInterval is how often Kafka is checked (readiness); was
+	// SENSORNODE_PING_INTERVAL.
+	CheckInterval time.Duration `envconfig:"CHECK_INTERVAL" default:"5s"`
 
 	Source       string        `envconfig:"SOURCE" default:"sysfs"`
 	ReadInterval time.Duration `envconfig:"READ_INTERVAL" default:"10s"`
@@ -76,14 +73,23 @@ type Config struct {
 	MaxInflight int `envconfig:"MAX_INFLIGHT" default:"500"`
 	// SpoolDir, when set, keeps unacknowledged readings on disk too, so
 	// they survive a restart during a broker outage.
-	SpoolDir      string        `envconfig:"SPOOL_DIR"`
-	SpoolMaxBytes int64         `envconfig:"SPOOL_MAX_BYTES" default:"16777216"`
-	RetryMin      time.Duration `envconfig:"RETRY_MIN_INTERVAL" default:"1s"`
-	RetryMax      time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"30s"`
+	SpoolDir         string        `envconfig:"SPOOL_DIR"`
+	SpoolMaxBytes    int64         `envconfig:"SPOOL_MAX_BYTES" default:"16777216"`
+	RetryMinInterval time.Duration `envconfig:"RETRY_MIN_INTERVAL" default:"1s"`
+	RetryMaxInterval time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"30s"`
 
 	Kafka KafkaConfig `envconfig:"KAFKA"`
 
 	form messages.Form
+}
+
+// DefaultConfig is the configuration before the environment is applied.
+func DefaultConfig() Config { return Config{Common: svc.DefaultCommon(":9102")} }
+
+// RenamedEnv lists the variables renamed for one vocabulary across the
+// services; the old names still work for one release (svc.Renamer).
+func (*Config) RenamedEnv() map[string]string {
+	return map[string]string{"PING_INTERVAL": "CHECK_INTERVAL"}
 }
 
 var trailingNumber = regexp.MustCompile(`([0-9]+)$`)
@@ -91,6 +97,8 @@ var trailingNumber = regexp.MustCompile(`([0-9]+)$`)
 // Validate fills derived defaults and checks everything.
 func (c *Config) Validate() error {
 	var p svc.Problems
+	c.Common.Check(&p)
+	c.TopicSettings.Check(&p)
 	if err := (messages.TemperatureReading{NodeID: c.NodeID, ReadAt: time.Unix(1, 0)}).Validate(); err != nil {
 		p.Addf("SENSORNODE_NODE_ID %q: %v", c.NodeID, err)
 	}
@@ -115,8 +123,8 @@ func (c *Config) Validate() error {
 	default:
 		p.Addf("SENSORNODE_SOURCE %q (want sysfs, vcgencmd, file or synthetic)", c.Source)
 	}
-	if c.ReadInterval <= 0 || c.VcgencmdTimeout <= 0 || c.PingInterval <= 0 || c.ShutdownTimeout <= 0 || c.SyntheticPeriod <= 0 {
-		p.Addf("SENSORNODE_READ_INTERVAL, _VCGENCMD_TIMEOUT, _PING_INTERVAL, _SHUTDOWN_TIMEOUT and _SYNTHETIC_PERIOD must be positive")
+	if c.ReadInterval <= 0 || c.VcgencmdTimeout <= 0 || c.CheckInterval <= 0 || c.SyntheticPeriod <= 0 {
+		p.Addf("SENSORNODE_READ_INTERVAL, _VCGENCMD_TIMEOUT, _CHECK_INTERVAL and _SYNTHETIC_PERIOD must be positive")
 	}
 	if c.BufferMaxReadings < 1 || c.MaxInflight < 1 {
 		p.Addf("SENSORNODE_BUFFER_MAX_READINGS and SENSORNODE_MAX_INFLIGHT must be >= 1")
@@ -124,12 +132,8 @@ func (c *Config) Validate() error {
 	if c.SpoolMaxBytes < 0 {
 		p.Addf("SENSORNODE_SPOOL_MAX_BYTES must be >= 0 (0: no limit)")
 	}
-	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
+	if c.RetryMinInterval <= 0 || c.RetryMaxInterval < c.RetryMinInterval {
 		p.Addf("need 0 < SENSORNODE_RETRY_MIN_INTERVAL <= SENSORNODE_RETRY_MAX_INTERVAL")
-	}
-	if c.TopicPartitions < 1 || c.TopicReplicationFactor < 1 || c.TopicMinInsyncReplicas < 1 || c.TopicMinInsyncReplicas > c.TopicReplicationFactor {
-		p.Addf("topic partitions %d, replication factor %d, min.insync.replicas %d: need >= 1 and min ISR <= RF",
-			c.TopicPartitions, c.TopicReplicationFactor, c.TopicMinInsyncReplicas)
 	}
 	if err := c.Kafka.Producer().Validate(); err != nil {
 		p.Addf("SENSORNODE_KAFKA_*: %v", err)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
-	"strconv"
 	"sync"
 	"time"
 
@@ -371,9 +370,9 @@ func (s *sender) applyResults() {
 func (s *sender) failed(p *pending, err error) {
 	p.attempts++
 	s.m.Failed.WithLabelValues("delivery").Inc()
-	d := s.cfg.RetryMin << min(p.attempts-1, 20)
-	if d <= 0 || d > s.cfg.RetryMax {
-		d = s.cfg.RetryMax
+	d := s.cfg.RetryMinInterval << min(p.attempts-1, 20)
+	if d <= 0 || d > s.cfg.RetryMaxInterval {
+		d = s.cfg.RetryMaxInterval
 	}
 	d = d/2 + rand.N(d/2+1)
 	p.notBefore = time.Now().Add(d)
@@ -408,25 +407,23 @@ func (s *sender) shutdown() {
 }
 
 // watchKafka keeps readiness current (a metadata round trip every
-// PingInterval) and, when configured to, creates the topic.
+// CheckInterval) and, when configured to, creates the topic.
 func watchKafka(ctx context.Context, cfg *Config, prod bus.Producer, adm bus.Admin, probe *svc.Probe, m *Metrics,
 	log *slog.Logger) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		svc.Watch{
-			Condition: condKafka, Check: prod.Ping, Probe: probe, Log: log, Interval: cfg.PingInterval,
+			Condition: condKafka, Check: prod.Ping, Probe: probe, Log: log, Interval: cfg.CheckInterval,
 			Up: "kafka reachable", Down: "kafka unreachable: readings are buffered until it returns",
 		}.Run(ctx)
 		return nil
 	})
 	if cfg.CreateTopics {
 		tc := &bus.TopicCreator{
-			Specs: []bus.TopicSpec{{Name: cfg.Topic, Partitions: cfg.TopicPartitions,
-				ReplicationFactor: cfg.TopicReplicationFactor,
-				Config:            map[string]string{"min.insync.replicas": strconv.Itoa(cfg.TopicMinInsyncReplicas)}}},
+			Specs: []bus.TopicSpec{cfg.TopicSpec(cfg.Topic, 0)},
 			Admin: adm,
 			Probe: probe, Condition: condTopic, Failures: m.TopicErrors.WithLabelValues("create"),
-			Log: log, Backoff: svc.Backoff{Min: cfg.PingInterval, Max: max(cfg.PingInterval, 30*time.Second)},
+			Log: log, Backoff: svc.Backoff{Min: cfg.CheckInterval, Max: max(cfg.CheckInterval, 30*time.Second)},
 		}
 		g.Go(func() error {
 			tc.Run(ctx)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -51,7 +52,7 @@ func (s *script) done() bool {
 func loadConfig(t *testing.T, env map[string]string) *Config {
 	t.Helper()
 	base := map[string]string{"SENSORNODE_NODE_ID": "node3", "SENSORNODE_ADMIN_ADDR": "127.0.0.1:0",
-		"SENSORNODE_READ_INTERVAL": "10ms", "SENSORNODE_PING_INTERVAL": "50ms",
+		"SENSORNODE_READ_INTERVAL": "10ms", "SENSORNODE_CHECK_INTERVAL": "50ms",
 		"SENSORNODE_RETRY_MIN_INTERVAL": "20ms", "SENSORNODE_RETRY_MAX_INTERVAL": "50ms"}
 	for k, v := range env {
 		base[k] = v
@@ -59,7 +60,7 @@ func loadConfig(t *testing.T, env map[string]string) *Config {
 	for k, v := range base {
 		t.Setenv(k, v)
 	}
-	var cfg Config
+	cfg := DefaultConfig()
 	if err := svc.LoadConfig(&cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -257,10 +258,23 @@ func TestConfig(t *testing.T) {
 	if cfg.FilePath != "/temp3" || cfg.Topic != messages.TopicLocalTemperature || cfg.AdminAddr != "127.0.0.1:0" {
 		t.Errorf("config = %+v", cfg)
 	}
-	for k, v := range map[string]string{"SENSORNODE_SOURCE": "thermometer", "SENSORNODE_FORM": "xml", "SENSORNODE_NODE_ID": "bad id"} {
+	t.Run("deprecated PING_INTERVAL", func(t *testing.T) {
+		t.Setenv("SENSORNODE_PING_INTERVAL", "700ms")
+		t.Setenv("SENSORNODE_CHECK_INTERVAL", "") // restored after the test
+		os.Unsetenv("SENSORNODE_CHECK_INTERVAL")
+		c := DefaultConfig()
+		if err := svc.LoadConfig(&c); err != nil || c.CheckInterval != 700*time.Millisecond {
+			t.Errorf("LoadConfig() = %v, CheckInterval %v; want 700ms from SENSORNODE_PING_INTERVAL", err, c.CheckInterval)
+		}
+		if c.ShutdownTimeout != 20*time.Second || c.TopicReplicationFactor != 3 {
+			t.Errorf("defaults: %+v", c)
+		}
+	})
+	for k, v := range map[string]string{"SENSORNODE_SOURCE": "thermometer", "SENSORNODE_FORM": "xml", "SENSORNODE_NODE_ID": "bad id",
+		"SENSORNODE_SHUTDOWN_TIMEOUT": "-1s"} {
 		t.Run(k, func(t *testing.T) {
 			t.Setenv(k, v)
-			var c Config
+			c := DefaultConfig()
 			if err := svc.LoadConfig(&c); err == nil || !strings.Contains(err.Error(), k) {
 				t.Errorf("LoadConfig(%s=%s) = %v, want an error naming it", k, v, err)
 			}

@@ -233,7 +233,7 @@ func TestIntegrationTemperatureSpoolSurvivesRestart(t *testing.T) {
 	env := map[string]string{
 		"SENSORNODE_SOURCE": "vcgencmd", "SENSORNODE_VCGENCMD_PATH": script, "SENSORNODE_READ_INTERVAL": "100ms",
 		"SENSORNODE_TOPIC": topic, "SENSORNODE_KAFKA_BROKERS": dead, "SENSORNODE_NODE_ID": "node5",
-		"SENSORNODE_SPOOL_DIR": spool, "SENSORNODE_SHUTDOWN_TIMEOUT": "2s", "SENSORNODE_PING_INTERVAL": "200ms",
+		"SENSORNODE_SPOOL_DIR": spool, "SENSORNODE_SHUTDOWN_TIMEOUT": "2s", "SENSORNODE_CHECK_INTERVAL": "200ms",
 	}
 	reg, addr, stop := runService(t, env)
 	waitFor(t, 10*time.Second, "5 readings buffered", func() bool { return gather(t, reg, "sensornode_temp_buffered_readings", "") >= 5 })
