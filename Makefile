@@ -7,9 +7,10 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-# Every Go module of the workspace, as package patterns.
-MODULES   := $(shell go list -m -f '{{.Dir}}' 2>/dev/null)
-PKGS      := $(addsuffix /...,$(MODULES))
+# The repository is one Go module (see README.md, "One module"): every
+# package, and every Go file git knows of (tracked or new, not ignored).
+PKGS      := ./...
+GOFILES    = $(shell git ls-files -co --exclude-standard '*.go')
 SERVICES  := camera-producer temp-producer edge-forwarder cloud-ingest-hdfs master-watcher
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/sensornode/sensornode/libs/svc.Version=$(VERSION)
@@ -41,15 +42,16 @@ test: deps lint test-unit test-deploy cross bus-armv7 test-integration test-inte
 	@echo "make test: all passed"
 
 .PHONY: lint
-lint: ## gofmt check, go vet, staticcheck
-	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+lint: ## gofmt check, go.mod tidy check, go vet, staticcheck
+	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@go mod tidy -e -diff >/dev/null 2>&1 || { echo "go.mod/go.sum are not tidy: run make tidy"; go mod tidy -e -diff 2>/dev/null; exit 1; }
 	go vet $(PKGS)
 	go vet -tags integration $(PKGS)
 	go tool staticcheck $(PKGS)
 	go tool staticcheck -tags integration $(PKGS)
 
 .PHONY: test-unit
-test-unit: ## unit tests of every module (no devstack)
+test-unit: ## unit tests of every package (no devstack)
 	$(GOTEST) $(PKGS)
 
 .PHONY: test-integration
@@ -221,12 +223,12 @@ images: ## docker buildx bake every service for linux/amd64, arm64, arm/v7 (need
 $(DEPLOY_BIN)/.helm-$(HELM_VERSION):
 	@mkdir -p $(DEPLOY_BIN)
 	@echo "installing helm $(HELM_VERSION) into $(DEPLOY_BIN)"
-	GOBIN=$(DEPLOY_BIN) GOWORK=off GOFLAGS= go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	GOBIN=$(DEPLOY_BIN) GOFLAGS= go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	@touch $@
 $(DEPLOY_BIN)/.kustomize-$(KUSTOMIZE_VERSION):
 	@mkdir -p $(DEPLOY_BIN)
 	@echo "installing kustomize $(KUSTOMIZE_VERSION) into $(DEPLOY_BIN)"
-	GOBIN=$(DEPLOY_BIN) GOWORK=off GOFLAGS= go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	GOBIN=$(DEPLOY_BIN) GOFLAGS= go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 	@touch $@
 
 .PHONY: deploy-tools
@@ -288,12 +290,12 @@ deps: ## install what a fresh machine lacks (apt packages; checks Go, Java, Mave
 	@./tools/scripts/install-deps.sh
 
 .PHONY: fmt
-fmt: ## gofmt every module
-	@gofmt -w $(MODULES)
+fmt: ## gofmt every Go file
+	@gofmt -w $(GOFILES)
 
 .PHONY: tidy
-tidy: ## go work sync, then go mod tidy in every module of go.work (other workspace modules resolved from their directories)
-	@./tools/scripts/tidy.sh
+tidy: ## go mod tidy (-e: see README.md, "One module")
+	go mod tidy -e
 
 .PHONY: clean
 clean: ## stop devstack, delete its data and build outputs

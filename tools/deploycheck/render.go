@@ -2,29 +2,22 @@ package deploycheck
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/sensornode/sensornode/tools/devstack"
 )
 
-// RepoRoot finds the directory holding go.work, from the working directory up.
+// RepoRoot is the repository root above the working directory (see
+// devstack.RepoRoot).
 func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.work not found above the working directory")
-		}
-		dir = parent
-	}
+	return devstack.RepoRoot(dir)
 }
 
 // Tool returns the path of a tool the Makefile installs into

@@ -127,14 +127,15 @@ func lookPath(name, what string) (string, error) {
 	return abs, nil
 }
 
-// RepoRoot walks up from dir to the first directory holding go.work (the
-// sensornode monorepo root), falling back to the first holding .git.
+// RepoRoot walks up from dir to the first directory holding go.mod (the
+// sensornode module is the whole repository), falling back to the first
+// holding .git.
 func RepoRoot(dir string) (string, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return "", err
 	}
-	for _, marker := range []string{"go.work", ".git"} {
+	for _, marker := range []string{"go.mod", ".git"} {
 		for d := abs; ; d = filepath.Dir(d) {
 			if _, err := os.Stat(filepath.Join(d, marker)); err == nil {
 				return d, nil
@@ -144,7 +145,7 @@ func RepoRoot(dir string) (string, error) {
 			}
 		}
 	}
-	return "", fmt.Errorf("no go.work or .git above %s", abs)
+	return "", fmt.Errorf("no go.mod or .git above %s", abs)
 }
 
 // DirName is the stack dir's name under the repo root: $REPO/.devstack.

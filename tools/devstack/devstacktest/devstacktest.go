@@ -89,7 +89,7 @@ func Main(m *testing.M, ignore ...goleak.Option) {
 }
 
 // Dir is the stack dir tests use: $SENSORNODE_DEVSTACK_DIR, else .devstack
-// at the repo root (the directory holding go.work above the working dir).
+// at the repo root (the directory holding go.mod above the working dir).
 func Dir() (string, error) {
 	if d := os.Getenv(EnvDir); d != "" {
 		return filepath.Abs(d)

@@ -40,7 +40,7 @@ commands:
   clean    down, then delete the stack dir (data, logs, state)
 
 every command takes --dir DIR (default: $SENSORNODE_DEVSTACK_DIR, else
-.devstack at the repo root, found by walking up to go.work).
+.devstack at the repo root, found by walking up to go.mod).
 `
 
 func main() {

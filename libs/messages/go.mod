@@ -1,3 +1,0 @@
-module github.com/sensornode/sensornode/libs/messages
-
-go 1.26

@@ -1,9 +1,0 @@
-module github.com/sensornode/sensornode/services/temp-producer
-
-go 1.26.0
-
-require (
-	github.com/prometheus/client_golang v1.25.0
-	go.uber.org/goleak v1.3.0
-	golang.org/x/sync v0.25.0
-)
