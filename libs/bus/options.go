@@ -1,12 +1,13 @@
 package bus
 
 import (
-	"errors"
 	"io"
 	"log/slog"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sensornode/sensornode/libs/svc"
 )
 
 // Option configures a client.
@@ -52,60 +53,25 @@ type Metrics struct {
 // cloud producer) may each call it on the same registry: the metric
 // families are shared and told apart by the client label.
 func NewMetrics(reg prometheus.Registerer, client string) *Metrics {
-	m := &Metrics{
+	f := svc.NewMetricFactory(reg).Shared()
+	byClient := svc.Label("client")
+	return &Metrics{
 		client: client,
-		inflightMsgs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "sensornode_kafka_producer_inflight_messages",
-			Help: "Messages enqueued and not yet acknowledged or failed.",
-		}, []string{"client"}),
-		inflightBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "sensornode_kafka_producer_inflight_bytes",
-			Help: "Bytes of messages enqueued and not yet acknowledged or failed.",
-		}, []string{"client"}),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sensornode_kafka_client_errors_total",
-			Help: "Errors reported by the Kafka client, by kind.",
-		}, []string{"client", "kind"}),
-		brokersDown: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "sensornode_kafka_client_all_brokers_down",
-			Help: "1 while the client reports that no broker is reachable.",
-		}, []string{"client"}),
-		deliveryLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "sensornode_kafka_producer_delivery_duration_seconds",
-			Help:    "Time from enqueue to delivery report (acks=all).",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
-		}, []string{"client", "result"}),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "sensornode_kafka_consumer_lag_messages",
-			Help: "Consumer lag of each owned partition: high watermark minus the consumer's position (updated by the service's health check).",
-		}, []string{"client", "topic", "partition"}),
+		inflightMsgs: f.GaugeVec("sensornode_kafka_producer_inflight_messages",
+			"Messages enqueued and not yet acknowledged or failed.", byClient),
+		inflightBytes: f.GaugeVec("sensornode_kafka_producer_inflight_bytes",
+			"Bytes of messages enqueued and not yet acknowledged or failed.", byClient),
+		errors: f.CounterVec("sensornode_kafka_client_errors_total",
+			"Errors reported by the Kafka client, by kind.", byClient, svc.Label("kind")),
+		brokersDown: f.GaugeVec("sensornode_kafka_client_all_brokers_down",
+			"1 while the client reports that no broker is reachable.", byClient),
+		deliveryLatency: f.HistogramVec("sensornode_kafka_producer_delivery_duration_seconds",
+			"Time from enqueue to delivery report (acks=all).",
+			prometheus.ExponentialBuckets(0.001, 2, 16), byClient, svc.Label("result")),
+		lag: f.GaugeVec("sensornode_kafka_consumer_lag_messages",
+			"Consumer lag of each owned partition: high watermark minus the consumer's position (updated by the service's health check).",
+			byClient, svc.Label("topic"), svc.Label("partition")),
 	}
-	if reg != nil {
-		m.inflightMsgs = registerOrReuse(reg, m.inflightMsgs)
-		m.inflightBytes = registerOrReuse(reg, m.inflightBytes)
-		m.errors = registerOrReuse(reg, m.errors)
-		m.brokersDown = registerOrReuse(reg, m.brokersDown)
-		m.deliveryLatency = registerOrReuse(reg, m.deliveryLatency)
-		m.lag = registerOrReuse(reg, m.lag)
-	}
-	return m
-}
-
-// registerOrReuse registers c, or returns the identical collector another
-// client of the same registry registered first. Other registration errors
-// panic, as MustRegister does.
-func registerOrReuse[T prometheus.Collector](reg prometheus.Registerer, c T) T {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(T); ok {
-			return existing
-		}
-	}
-	panic(err)
 }
 
 func (m *Metrics) error(kind string) { m.errors.WithLabelValues(m.client, kind).Inc() }

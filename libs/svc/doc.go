@@ -1,7 +1,8 @@
 // Package svc is the shared runtime of every sensornode service: the single
 // exit point (Main), configuration from the environment with validation,
-// JSON logging, a Prometheus registry with build info, the admin HTTP server
-// with /metrics, /livez and /readyz, readiness conditions and backoff.
+// JSON logging, a Prometheus registry with build info and a factory that
+// declares each metric in one call, the admin HTTP server with /metrics,
+// /livez and /readyz, readiness conditions and backoff.
 //
 // Every service has the same shape:
 //

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/sensornode/sensornode/libs/svc"
 	"github.com/sensornode/sensornode/services/camera-producer/internal/motion"
@@ -25,36 +24,19 @@ type Metrics struct {
 
 // NewMetrics registers the capture metrics on reg (nil: unregistered).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
-	f := promauto.With(reg)
-	m := &Metrics{
-		Frames: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "sensornode_camera_frames_total",
-			Help: "Frames captured, by result (ok, bad: undecodable or wrong size).",
-		}, []string{"result"}),
-		Events: f.NewCounter(prometheus.CounterOpts{
-			Name: "sensornode_camera_motion_events_total",
-			Help: "Motion events detected.",
-		}),
-		Pictures: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "sensornode_camera_pictures_captured_total",
-			Help: "Pictures the motion detector chose and wrote into the spool directory, by kind (best, first, pre, motion, post).",
-		}, []string{"kind"}),
-		Errors: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "sensornode_camera_capture_errors_total",
-			Help: "Capture errors, by operation (open, stream, write).",
-		}, []string{"op"}),
-		ChangedPixels: f.NewGauge(prometheus.GaugeOpts{
-			Name: "sensornode_camera_frame_changed_pixels",
-			Help: "Pixels of the last frame that differ from the reference frame by more than the noise level.",
-		}),
+	f := svc.NewMetricFactory(reg)
+	return &Metrics{
+		Frames: f.CounterVec("sensornode_camera_frames_total",
+			"Frames captured, by result (ok, bad: undecodable or wrong size).", svc.Label("result", "ok", "bad")),
+		Events: f.Counter("sensornode_camera_motion_events_total", "Motion events detected."),
+		Pictures: f.CounterVec("sensornode_camera_pictures_captured_total",
+			"Pictures the motion detector chose and wrote into the spool directory, by kind (best, first, pre, motion, post).",
+			svc.Label("kind")),
+		Errors: f.CounterVec("sensornode_camera_capture_errors_total",
+			"Capture errors, by operation (open, stream, write).", svc.Label("op", "open", "stream", "write")),
+		ChangedPixels: f.Gauge("sensornode_camera_frame_changed_pixels",
+			"Pixels of the last frame that differ from the reference frame by more than the noise level."),
 	}
-	for _, r := range []string{"ok", "bad"} {
-		m.Frames.WithLabelValues(r)
-	}
-	for _, op := range []string{"open", "stream", "write"} {
-		m.Errors.WithLabelValues(op)
-	}
-	return m
 }
 
 // Loop runs frames from a source through the motion detector and writes

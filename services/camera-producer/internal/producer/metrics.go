@@ -2,8 +2,8 @@ package producer
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/sensornode/sensornode/libs/svc"
 	"github.com/sensornode/sensornode/services/camera-producer/internal/capture"
 	"github.com/sensornode/sensornode/services/camera-producer/internal/spool"
 )
@@ -21,29 +21,18 @@ type Metrics struct {
 
 // NewMetrics registers every metric on reg.
 func NewMetrics(reg prometheus.Registerer, inflight func() float64) *Metrics {
-	f := promauto.With(reg)
-	m := &Metrics{
+	f := svc.NewMetricFactory(reg)
+	return &Metrics{
 		Spool:   spool.NewMetrics(reg),
 		Capture: capture.NewMetrics(reg),
-		TopicMaxBytes: f.NewGauge(prometheus.GaugeOpts{
-			Name: "sensornode_camera_topic_max_message_bytes",
-			Help: "The topic's max.message.bytes as last read from the brokers (0: not known yet).",
-		}),
-		MaxPictureBytes: f.NewGauge(prometheus.GaugeOpts{
-			Name: "sensornode_camera_max_picture_bytes",
-			Help: "Largest JPEG file accepted; larger ones are quarantined as too-large.",
-		}),
-		TopicErrors: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "sensornode_camera_topic_errors_total",
-			Help: "Failed topic administration calls, by operation (create, describe).",
-		}, []string{"op"}),
-		inflightPictures: f.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "sensornode_camera_inflight_pictures",
-			Help: "Pictures handed to the Kafka client and not yet acknowledged or failed.",
-		}, inflight),
+		TopicMaxBytes: f.Gauge("sensornode_camera_topic_max_message_bytes",
+			"The topic's max.message.bytes as last read from the brokers (0: not known yet)."),
+		MaxPictureBytes: f.Gauge("sensornode_camera_max_picture_bytes",
+			"Largest JPEG file accepted; larger ones are quarantined as too-large."),
+		TopicErrors: f.CounterVec("sensornode_camera_topic_errors_total",
+			"Failed topic administration calls, by operation (create, describe).",
+			svc.Label("op", "create", "describe")),
+		inflightPictures: f.GaugeFunc("sensornode_camera_inflight_pictures",
+			"Pictures handed to the Kafka client and not yet acknowledged or failed.", inflight),
 	}
-	for _, op := range []string{"create", "describe"} {
-		m.TopicErrors.WithLabelValues(op)
-	}
-	return m
 }

@@ -2,9 +2,9 @@ package forwarder
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/libs/svc"
 )
 
 // Metrics are the forwarder's own metrics (the Kafka clients export theirs
@@ -28,71 +28,39 @@ type Metrics struct {
 
 // NewMetrics creates the metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
-	f := promauto.With(reg)
-	m := &Metrics{
-		forwarded: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "sensornode_forwarder_messages_forwarded_total",
-			Help: "Messages sent to the cloud cluster, by cloud topic and result (ok: acknowledged, error: failed and sent again later).",
-		}, []string{"topic", "result"}),
-		bytes: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "sensornode_forwarder_bytes_forwarded_total",
-			Help: "Bytes (key, value, headers) sent to the cloud cluster, by cloud topic and result.",
-		}, []string{"topic", "result"}),
-		latency: f.NewHistogram(prometheus.HistogramOpts{
-			Name:    "sensornode_forwarder_cloud_produce_duration_seconds",
-			Help:    "Time from handing a message to the cloud producer to its acknowledgement (acks=all).",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 20),
-		}),
-		deadLettered: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "sensornode_forwarder_dead_lettered_total",
-			Help: "Messages sent to the cloud dead-letter topic (not transcodable, or too large for the cloud after transcoding), by reason; counted on each send attempt.",
-		}, []string{"reason"}),
-		rewinds: f.NewCounter(prometheus.CounterOpts{
-			Name: "sensornode_forwarder_rewinds_total",
-			Help: "Partitions rewound to their oldest unacknowledged message after a failed delivery.",
-		}),
-		disconnected: f.NewCounter(prometheus.CounterOpts{
-			Name: "sensornode_forwarder_disconnected_seconds_total",
-			Help: "Seconds during which the cloud cluster did not answer.",
-		}),
-		inflightBytes: f.NewGauge(prometheus.GaugeOpts{
-			Name: "sensornode_forwarder_inflight_bytes",
-			Help: "Bytes sent to the cloud and not yet acknowledged.",
-		}),
-		inflightMsgs: f.NewGauge(prometheus.GaugeOpts{
-			Name: "sensornode_forwarder_inflight_messages",
-			Help: "Messages sent to the cloud and not yet acknowledged.",
-		}),
-		paused: f.NewGauge(prometheus.GaugeOpts{
-			Name: "sensornode_forwarder_backpressure_paused",
-			Help: "1 while fetching is paused because too much is in flight to the cloud.",
-		}),
-		commits: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "sensornode_forwarder_commits_total",
-			Help: "Offset commits on the edge cluster, by result.",
-		}, []string{"result"}),
-		topicErrors: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "sensornode_forwarder_topic_errors_total",
-			Help: "Failed topic administration calls on the cloud cluster, by operation (create: SENSORNODE_CREATE_TOPICS, retried).",
-		}, []string{"op"}),
-		partitionsStopped: f.NewGauge(prometheus.GaugeOpts{
-			Name: "sensornode_forwarder_partitions_stopped",
-			Help: "Edge partitions stopped because a message can be neither forwarded nor dead-lettered (e.g. the cloud dead-letter topic is missing); retried every SENSORNODE_RETRY_MAX_INTERVAL. Alert when above 0.",
-		}),
-		partitionStops: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "sensornode_forwarder_partition_stops_total",
-			Help: "Times an edge partition stopped, by reason (dead-letter-topic-missing, dead-letter-too-large, dead-letter-refused, topic-missing).",
-		}, []string{"reason"}),
+	f := svc.NewMetricFactory(reg)
+	return &Metrics{
+		forwarded: f.CounterVec("sensornode_forwarder_messages_forwarded_total",
+			"Messages sent to the cloud cluster, by cloud topic and result (ok: acknowledged, error: failed and sent again later).",
+			svc.Label("topic"), svc.Label("result")),
+		bytes: f.CounterVec("sensornode_forwarder_bytes_forwarded_total",
+			"Bytes (key, value, headers) sent to the cloud cluster, by cloud topic and result.",
+			svc.Label("topic"), svc.Label("result")),
+		latency: f.Histogram("sensornode_forwarder_cloud_produce_duration_seconds",
+			"Time from handing a message to the cloud producer to its acknowledgement (acks=all).",
+			prometheus.ExponentialBuckets(0.0005, 2, 20)),
+		deadLettered: f.CounterVec("sensornode_forwarder_dead_lettered_total",
+			"Messages sent to the cloud dead-letter topic (not transcodable, or too large for the cloud after transcoding), by reason; counted on each send attempt.",
+			svc.Label("reason", messages.Reasons()...)),
+		rewinds: f.Counter("sensornode_forwarder_rewinds_total",
+			"Partitions rewound to their oldest unacknowledged message after a failed delivery."),
+		disconnected: f.Counter("sensornode_forwarder_disconnected_seconds_total",
+			"Seconds during which the cloud cluster did not answer."),
+		inflightBytes: f.Gauge("sensornode_forwarder_inflight_bytes",
+			"Bytes sent to the cloud and not yet acknowledged."),
+		inflightMsgs: f.Gauge("sensornode_forwarder_inflight_messages",
+			"Messages sent to the cloud and not yet acknowledged."),
+		paused: f.Gauge("sensornode_forwarder_backpressure_paused",
+			"1 while fetching is paused because too much is in flight to the cloud."),
+		commits: f.CounterVec("sensornode_forwarder_commits_total",
+			"Offset commits on the edge cluster, by result.", svc.Label("result", "ok", "error")),
+		topicErrors: f.CounterVec("sensornode_forwarder_topic_errors_total",
+			"Failed topic administration calls on the cloud cluster, by operation (create: SENSORNODE_CREATE_TOPICS, retried).",
+			svc.Label("op", "create")),
+		partitionsStopped: f.Gauge("sensornode_forwarder_partitions_stopped",
+			"Edge partitions stopped because a message can be neither forwarded nor dead-lettered (e.g. the cloud dead-letter topic is missing); retried every SENSORNODE_RETRY_MAX_INTERVAL. Alert when above 0."),
+		partitionStops: f.CounterVec("sensornode_forwarder_partition_stops_total",
+			"Times an edge partition stopped, by reason (dead-letter-topic-missing, dead-letter-too-large, dead-letter-refused, topic-missing).",
+			svc.Label("reason", stopReasons()...)),
 	}
-	for _, r := range stopReasons() {
-		m.partitionStops.WithLabelValues(r)
-	}
-	for _, r := range messages.Reasons() {
-		m.deadLettered.WithLabelValues(r)
-	}
-	for _, r := range []string{"ok", "error"} {
-		m.commits.WithLabelValues(r)
-	}
-	m.topicErrors.WithLabelValues("create")
-	return m
 }

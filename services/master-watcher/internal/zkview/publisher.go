@@ -14,7 +14,6 @@ import (
 
 	"github.com/go-zookeeper/zk"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/sensornode/sensornode/libs/svc"
 )
@@ -67,37 +66,22 @@ type Metrics struct {
 
 // NewMetrics registers the publisher's metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
-	f := promauto.With(reg)
-	m := &Metrics{
-		Connected: f.NewGauge(prometheus.GaugeOpts{
-			Name: "sensornode_master_watcher_zookeeper_connected",
-			Help: "1 while the watcher has a ZooKeeper session, else 0.",
-		}),
-		Expirations: f.NewCounter(prometheus.CounterOpts{
-			Name: "sensornode_master_watcher_zookeeper_session_expirations_total",
-			Help: "ZooKeeper sessions that expired (the view is re-created on the next session).",
-		}),
-		Publishes: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "sensornode_master_watcher_zookeeper_publishes_total",
-			Help: "Writes of the own view by result: created, updated, error.",
-		}, []string{"result"}),
-		FleetNodes: f.NewGauge(prometheus.GaugeOpts{
-			Name: "sensornode_master_watcher_fleet_nodes",
-			Help: "Views found in ZooKeeper at the last check, the own included.",
-		}),
-		Disagreeing: f.NewGauge(prometheus.GaugeOpts{
-			Name: "sensornode_master_watcher_fleet_disagreeing_nodes",
-			Help: "Nodes whose view differs from this node's (other active master or master list, or unreadable) at the last check.",
-		}),
-		Disagreements: f.NewCounter(prometheus.CounterOpts{
-			Name: "sensornode_master_watcher_fleet_disagreements_total",
-			Help: "Times a check found the fleet disagreeing after it had agreed (or at the first check).",
-		}),
+	f := svc.NewMetricFactory(reg)
+	return &Metrics{
+		Connected: f.Gauge("sensornode_master_watcher_zookeeper_connected",
+			"1 while the watcher has a ZooKeeper session, else 0."),
+		Expirations: f.Counter("sensornode_master_watcher_zookeeper_session_expirations_total",
+			"ZooKeeper sessions that expired (the view is re-created on the next session)."),
+		Publishes: f.CounterVec("sensornode_master_watcher_zookeeper_publishes_total",
+			"Writes of the own view by result: created, updated, error.",
+			svc.Label("result", "created", "updated", "error")),
+		FleetNodes: f.Gauge("sensornode_master_watcher_fleet_nodes",
+			"Views found in ZooKeeper at the last check, the own included."),
+		Disagreeing: f.Gauge("sensornode_master_watcher_fleet_disagreeing_nodes",
+			"Nodes whose view differs from this node's (other active master or master list, or unreadable) at the last check."),
+		Disagreements: f.Counter("sensornode_master_watcher_fleet_disagreements_total",
+			"Times a check found the fleet disagreeing after it had agreed (or at the first check)."),
 	}
-	for _, r := range []string{"created", "updated", "error"} {
-		m.Publishes.WithLabelValues(r)
-	}
-	return m
 }
 
 // Publisher keeps this node's view in ZooKeeper. Update never blocks; Run

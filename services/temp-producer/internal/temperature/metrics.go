@@ -2,7 +2,8 @@ package temperature
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/sensornode/sensornode/libs/svc"
 )
 
 // Metrics of the temperature producer (the Kafka client adds
@@ -31,61 +32,30 @@ const (
 
 // NewMetrics registers the metrics on reg (nil: unregistered).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
-	f := promauto.With(reg)
-	m := &Metrics{
-		LastCelsius: f.NewGauge(prometheus.GaugeOpts{
-			Name: "sensornode_temp_last_reading_celsius",
-			Help: "The last plausible reading taken, in degrees Celsius.",
-		}),
-		LastTimestamp: f.NewGauge(prometheus.GaugeOpts{
-			Name: "sensornode_temp_last_reading_timestamp_seconds",
-			Help: "When the last plausible reading was measured (Unix time).",
-		}),
-		Taken: f.NewCounter(prometheus.CounterOpts{
-			Name: "sensornode_temp_readings_taken_total",
-			Help: "Plausible readings taken and queued for sending.",
-		}),
-		Rejected: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "sensornode_temp_readings_rejected_total",
-			Help: "Readings not sent, by reason (unparsable, implausible, source-error, unchanged).",
-		}, []string{"reason"}),
-		Sent: f.NewCounter(prometheus.CounterOpts{
-			Name: "sensornode_temp_readings_sent_total",
-			Help: "Readings acknowledged by the brokers (acks=all).",
-		}),
-		Failed: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "sensornode_temp_readings_failed_total",
-			Help: "Failed send attempts (retried), by reason.",
-		}, []string{"reason"}),
-		Dropped: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "sensornode_temp_readings_dropped_total",
-			Help: "Readings given up unsent, by reason (buffer-full, spool-full).",
-		}, []string{"reason"}),
-		Buffered: f.NewGauge(prometheus.GaugeOpts{
-			Name: "sensornode_temp_buffered_readings",
-			Help: "Readings taken and not yet acknowledged.",
-		}),
-		SpoolBytes: f.NewGauge(prometheus.GaugeOpts{
-			Name: "sensornode_temp_spool_bytes",
-			Help: "Bytes of the on-disk spool (0 without SENSORNODE_SPOOL_DIR).",
-		}),
-		SendDuration: f.NewHistogram(prometheus.HistogramOpts{
-			Name:    "sensornode_temp_send_duration_seconds",
-			Help:    "Time from a reading taken to its acknowledgement, retries included.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 20),
-		}),
-		TopicErrors: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "sensornode_temp_topic_errors_total",
-			Help: "Failed topic administration calls, by operation (create: SENSORNODE_CREATE_TOPICS, retried).",
-		}, []string{"op"}),
+	f := svc.NewMetricFactory(reg)
+	return &Metrics{
+		LastCelsius: f.Gauge("sensornode_temp_last_reading_celsius",
+			"The last plausible reading taken, in degrees Celsius."),
+		LastTimestamp: f.Gauge("sensornode_temp_last_reading_timestamp_seconds",
+			"When the last plausible reading was measured (Unix time)."),
+		Taken: f.Counter("sensornode_temp_readings_taken_total", "Plausible readings taken and queued for sending."),
+		Rejected: f.CounterVec("sensornode_temp_readings_rejected_total",
+			"Readings not sent, by reason (unparsable, implausible, source-error, unchanged).",
+			svc.Label("reason", ReasonUnparsable, ReasonImplausible, ReasonSource, ReasonUnchanged)),
+		Sent: f.Counter("sensornode_temp_readings_sent_total", "Readings acknowledged by the brokers (acks=all)."),
+		Failed: f.CounterVec("sensornode_temp_readings_failed_total",
+			"Failed send attempts (retried), by reason.", svc.Label("reason", "delivery")),
+		Dropped: f.CounterVec("sensornode_temp_readings_dropped_total",
+			"Readings given up unsent, by reason (buffer-full, spool-full).",
+			svc.Label("reason", "buffer-full", "spool-full")),
+		Buffered: f.Gauge("sensornode_temp_buffered_readings", "Readings taken and not yet acknowledged."),
+		SpoolBytes: f.Gauge("sensornode_temp_spool_bytes",
+			"Bytes of the on-disk spool (0 without SENSORNODE_SPOOL_DIR)."),
+		SendDuration: f.Histogram("sensornode_temp_send_duration_seconds",
+			"Time from a reading taken to its acknowledgement, retries included.",
+			prometheus.ExponentialBuckets(0.001, 2, 20)),
+		TopicErrors: f.CounterVec("sensornode_temp_topic_errors_total",
+			"Failed topic administration calls, by operation (create: SENSORNODE_CREATE_TOPICS, retried).",
+			svc.Label("op", "create")),
 	}
-	for _, r := range []string{ReasonUnparsable, ReasonImplausible, ReasonSource, ReasonUnchanged} {
-		m.Rejected.WithLabelValues(r)
-	}
-	for _, r := range []string{"buffer-full", "spool-full"} {
-		m.Dropped.WithLabelValues(r)
-	}
-	m.Failed.WithLabelValues("delivery")
-	m.TopicErrors.WithLabelValues("create")
-	return m
 }
