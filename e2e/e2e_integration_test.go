@@ -51,7 +51,6 @@ const (
 // reading exactly once.
 func TestIntegrationEndToEnd(t *testing.T) {
 	st := devstacktest.Stack(t)
-	t.Cleanup(http.DefaultClient.CloseIdleConnections) // devstack's health checks
 	bins := build(t)
 	pics := newPictureSet(t)
 

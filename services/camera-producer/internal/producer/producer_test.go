@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sensornode/sensornode/libs/bus"
+	"github.com/sensornode/sensornode/libs/bus/bustest"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
 	"github.com/sensornode/sensornode/libs/svc"
@@ -109,16 +110,19 @@ func TestConfig(t *testing.T) {
 }
 
 type service struct {
-	t      *testing.T
-	cfg    *Config
-	prod   *fakeProducer
-	adm    *fakeAdmin
-	reg    *prometheus.Registry
-	addr   string
-	cancel context.CancelFunc
-	done   chan error
-	mu     sync.Mutex
-	acks   []string
+	t    *testing.T
+	cfg  *Config
+	cl   *bustest.Cluster
+	prod *bustest.Producer
+	reg  *prometheus.Registry
+	// Set by setup functions, before the topic and the producer exist.
+	topicMaxBytes string        // the topic's max.message.bytes
+	linger        time.Duration // the producer's (time.Hour: holdAcks)
+	addr          string
+	cancel        context.CancelFunc
+	done          chan error
+	mu            sync.Mutex
+	acks          []string
 }
 
 func startService(t *testing.T, env map[string]string, opt Options, setup ...func(*service)) *service {
@@ -132,12 +136,24 @@ func startService(t *testing.T, env map[string]string, opt Options, setup ...fun
 		base[k] = v
 	}
 	cfg := loadConfig(t, base)
-	s := &service{t: t, cfg: cfg, prod: newFakeProducer(), adm: &fakeAdmin{maxBytes: "8388608"},
-		reg: prometheus.NewRegistry(), done: make(chan error, 1)}
+	s := &service{t: t, cfg: cfg, cl: bustest.NewCluster(), reg: prometheus.NewRegistry(), done: make(chan error, 1),
+		topicMaxBytes: "8388608", linger: cfg.Kafka.Linger}
 	for _, f := range setup {
 		f(s)
 	}
-	opt.Producer, opt.Admin = s.prod, s.adm
+	if !cfg.CreateTopics {
+		if err := s.cl.CreateTopic(cfg.Topic, 1, map[string]string{"max.message.bytes": s.topicMaxBytes}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pc := cfg.Kafka.Producer()
+	pc.Linger = s.linger
+	prod, err := s.cl.NewProducer(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.prod = prod
+	opt.Producer, opt.Admin = s.prod, s.cl.NewAdmin()
 	addrc := make(chan string, 1)
 	opt.AdminListening = func(a string) { addrc <- a }
 	opt.OnAck = func(it spool.Item, _ spool.Result) {
@@ -171,6 +187,20 @@ func (s *service) stop() {
 	s.cancel = nil
 }
 
+// holdAcks makes the producer hold every picture (no acknowledgement)
+// until it is flushed: the test's Flush, or the service's on shutdown.
+func holdAcks(s *service) { s.linger = time.Hour }
+
+// published is what reached the topic.
+func (s *service) published() []*bus.Message { return s.cl.Records(s.cfg.Topic) }
+
+// inflight is the service's count of pictures awaiting acknowledgement.
+func (s *service) inflight() float64 {
+	return testutil.ToFloat64(counter(s.t, s.reg, "sensornode_camera_inflight_pictures"))
+}
+
+var errDown = errors.New("test: all brokers down")
+
 func (s *service) write(name string, data []byte) {
 	s.t.Helper()
 	if err := os.WriteFile(filepath.Join(s.cfg.Dir, name), data, 0o644); err != nil {
@@ -197,8 +227,7 @@ func exists(path string) bool {
 func TestDirectoryPipeline(t *testing.T) {
 	for _, form := range []string{"binary", "json"} {
 		t.Run(form, func(t *testing.T) {
-			s := startService(t, map[string]string{"SENSORNODE_FORM": form, "SENSORNODE_NAME_TIME_ZONE": "UTC"}, Options{})
-			s.prod.setHold(true)
+			s := startService(t, map[string]string{"SENSORNODE_FORM": form, "SENSORNODE_NAME_TIME_ZONE": "UTC"}, Options{}, holdAcks)
 			pics := map[string][]byte{
 				"20160512-134501.jpg":      jpegsynth.Picture(jpegsynth.Size320x188, 1),
 				"01-20160512134502-00.jpg": jpegsynth.Picture(jpegsynth.Size640x480, 2),
@@ -207,13 +236,15 @@ func TestDirectoryPipeline(t *testing.T) {
 			for n, b := range pics {
 				s.write(n, b)
 			}
-			eventually(t, 5*time.Second, "3 pictures published", func() bool { return len(s.prod.messages()) == 3 })
+			eventually(t, 5*time.Second, "3 pictures published", func() bool { return s.inflight() == 3 })
 			for n := range pics {
 				if !exists(filepath.Join(s.cfg.Dir, n)) {
 					t.Errorf("%s deleted before its delivery was acknowledged", n)
 				}
 			}
-			s.prod.setHold(false)
+			if err := s.prod.Flush(t.Context()); err != nil {
+				t.Fatal(err)
+			}
 			eventually(t, 5*time.Second, "files deleted after the acks", func() bool {
 				for n := range pics {
 					if exists(filepath.Join(s.cfg.Dir, n)) {
@@ -226,7 +257,7 @@ func TestDirectoryPipeline(t *testing.T) {
 			for n, b := range pics {
 				bySum[sha256.Sum256(b)] = n
 			}
-			for _, m := range s.prod.messages() {
+			for _, m := range s.published() {
 				if m.Topic != "node2" {
 					t.Errorf("topic = %q, want node2", m.Topic)
 				}
@@ -280,10 +311,10 @@ func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
 
 func TestFailedDeliveriesAreRetried(t *testing.T) {
 	s := startService(t, nil, Options{})
-	s.prod.setFail(3, errFakeDown)
+	s.cl.Fail(bustest.Deliver, 3, errDown)
 	pic := jpegsynth.Picture(jpegsynth.Size320x188, 4)
 	s.write("a.jpg", pic)
-	eventually(t, 10*time.Second, "a.jpg delivered after 3 failures", func() bool { return len(s.prod.messages()) == 1 })
+	eventually(t, 10*time.Second, "a.jpg delivered after 3 failures", func() bool { return len(s.published()) == 1 })
 	eventually(t, 5*time.Second, "a.jpg deleted", func() bool { return !exists(filepath.Join(s.cfg.Dir, "a.jpg")) })
 	if got := testutil.ToFloat64(counter(t, s.reg, "sensornode_camera_send_retries_total")); got != 3 {
 		t.Errorf("retries = %v, want 3", got)
@@ -295,7 +326,7 @@ func TestTopicLimitQuarantinesTooLarge(t *testing.T) {
 	big := jpegsynth.Picture(jpegsynth.Size1280x720, 5)
 	// The record limit becomes max.message.bytes - 4096 (headroom); the
 	// small picture fits, the big one does not.
-	s := startService(t, nil, Options{}, func(s *service) { s.adm.maxBytes = strconv.Itoa(len(small) + 4096 + 2048) })
+	s := startService(t, nil, Options{}, func(s *service) { s.topicMaxBytes = strconv.Itoa(len(small) + 4096 + 2048) })
 	eventually(t, 5*time.Second, "topic limit read", func() bool {
 		return testutil.ToFloat64(counter(t, s.reg, "sensornode_camera_topic_max_message_bytes")) == float64(len(small)+4096+2048)
 	})
@@ -304,7 +335,7 @@ func TestTopicLimitQuarantinesTooLarge(t *testing.T) {
 	eventually(t, 5*time.Second, "big.jpg quarantined", func() bool {
 		return exists(filepath.Join(s.cfg.Dir, ".quarantine", "big.jpg.reason"))
 	})
-	eventually(t, 5*time.Second, "small.jpg sent", func() bool { return len(s.prod.messages()) == 1 })
+	eventually(t, 5*time.Second, "small.jpg sent", func() bool { return len(s.published()) == 1 })
 	b, _ := os.ReadFile(filepath.Join(s.cfg.Dir, ".quarantine", "big.jpg.reason"))
 	if !strings.Contains(string(b), "reason: too-large") {
 		t.Errorf("reason file = %q", b)
@@ -322,29 +353,22 @@ func TestReadiness(t *testing.T) {
 		return resp.StatusCode
 	}
 	eventually(t, 5*time.Second, "ready", func() bool { return get() == 200 })
-	s.adm.mu.Lock()
-	created := s.adm.created
-	s.adm.mu.Unlock()
-	if len(created) != 1 || created[0].Name != "node2" || created[0].ReplicationFactor != 3 || created[0].Config["min.insync.replicas"] != "2" {
-		t.Errorf("topics created = %+v", created)
+	created, _ := s.cl.TopicSpec("node2")
+	if topics := s.cl.Topics(); len(topics) != 1 || topics[0] != "node2" || created.ReplicationFactor != 3 || created.Config["min.insync.replicas"] != "2" {
+		t.Errorf("topics created = %v, node2: %+v", topics, created)
 	}
-	s.prod.mu.Lock()
-	s.prod.pingErr = bus.ErrBrokersDown
-	s.prod.mu.Unlock()
+	s.cl.Fail(bustest.Ping, bustest.Always, bus.ErrBrokersDown)
 	eventually(t, 5*time.Second, "not ready while brokers are down", func() bool { return get() == 503 })
-	s.prod.mu.Lock()
-	s.prod.pingErr = nil
-	s.prod.mu.Unlock()
+	s.cl.Fail(bustest.Ping, 0, nil)
 	eventually(t, 5*time.Second, "ready again", func() bool { return get() == 200 })
 }
 
 // On shutdown, acknowledgements that arrive during the final flush still
 // delete their files.
 func TestShutdownFlushes(t *testing.T) {
-	s := startService(t, nil, Options{})
-	s.prod.setHold(true)
+	s := startService(t, nil, Options{}, holdAcks)
 	s.write("a.jpg", jpegsynth.Picture(jpegsynth.Size320x188, 6))
-	eventually(t, 5*time.Second, "published", func() bool { return len(s.prod.messages()) == 1 })
+	eventually(t, 5*time.Second, "published", func() bool { return s.inflight() == 1 })
 	s.stop()
 	if exists(filepath.Join(s.cfg.Dir, "a.jpg")) {
 		t.Errorf("a.jpg still there after a clean shutdown with its ack flushed")
@@ -357,8 +381,8 @@ func TestSyntheticSource(t *testing.T) {
 		"SENSORNODE_MOTION_THRESHOLD": "500", "SENSORNODE_MOTION_EVENT_GAP": "500ms",
 		"SENSORNODE_SYNTHETIC_EVENT_INTERVAL": "1500ms", "SENSORNODE_SYNTHETIC_EVENT_DURATION": "600ms",
 	}, Options{})
-	eventually(t, 20*time.Second, "2 motion pictures sent", func() bool { return len(s.prod.messages()) >= 2 })
-	for _, m := range s.prod.messages() {
+	eventually(t, 20*time.Second, "2 motion pictures sent", func() bool { return len(s.published()) >= 2 })
+	for _, m := range s.published() {
 		p, err := messages.DecodePicture(m.Value, m.Headers, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -420,14 +444,14 @@ func TestCameraSource(t *testing.T) {
 	}, Options{OpenCamera: open})
 	// Each stream of 25 frames has one event; the camera "fails" after
 	// each and is reopened.
-	eventually(t, 20*time.Second, "pictures from 2 streams", func() bool { return len(s.prod.messages()) >= 2 })
+	eventually(t, 20*time.Second, "pictures from 2 streams", func() bool { return len(s.published()) >= 2 })
 	mu.Lock()
 	n := opens
 	mu.Unlock()
 	if n < 2 {
 		t.Errorf("camera opened %d times, want >= 2 (reopened after failing)", n)
 	}
-	for _, m := range s.prod.messages() {
+	for _, m := range s.published() {
 		p, err := messages.DecodePicture(m.Value, m.Headers, 0)
 		if err != nil {
 			t.Fatal(err)

@@ -5,7 +5,6 @@ package ingest
 import (
 	"context"
 	"image"
-	"net/http"
 	"testing"
 	"time"
 
@@ -25,7 +24,6 @@ import (
 // test shows the process-crash guarantee; it cannot show the power-loss
 // one (see the README's "Durability" section).
 func TestIntegrationIngestDurableAfterDataNodeKill(t *testing.T) {
-	t.Cleanup(http.DefaultClient.CloseIdleConnections) // devstack's health checks (goleak)
 	fx := newIFixture(t, 1)
 	p := fx.producer(t)
 	scs := map[image.Point]*jpegsynth.Scene{}

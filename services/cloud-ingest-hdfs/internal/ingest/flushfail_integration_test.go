@@ -4,7 +4,6 @@ package ingest
 
 import (
 	"context"
-	"net/http"
 	"testing"
 	"time"
 
@@ -18,7 +17,6 @@ import (
 // shutdown flush fails and nothing of the unwritten readings is committed;
 // after a restart with HDFS back, every reading is stored once.
 func TestIntegrationIngestShutdownWithHDFSDownCommitsNothingUnwritten(t *testing.T) {
-	t.Cleanup(http.DefaultClient.CloseIdleConnections)
 	fx := newIFixture(t, 1)
 	p := fx.producer(t)
 	at := time.Date(2026, 5, 5, 7, 0, 0, 0, time.UTC)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
-	"net/http"
 	"os"
 	"path"
 	"strings"
@@ -426,9 +425,6 @@ func TestIntegrationIngestStoresEverythingOnce(t *testing.T) {
 // pauses, commits nothing it did not store, is not ready, and resumes by
 // itself when the NameNode is back. Nothing is lost or stored twice.
 func TestIntegrationIngestNameNodeRestart(t *testing.T) {
-	// devstack's health checks use http.DefaultClient; drop its idle
-	// keep-alive connections once the NameNode was restarted (goleak).
-	t.Cleanup(http.DefaultClient.CloseIdleConnections)
 	fx := newIFixture(t, 2)
 	p := fx.producer(t)
 	scs := map[image.Point]*jpegsynth.Scene{}

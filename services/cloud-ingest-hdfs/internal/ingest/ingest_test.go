@@ -7,14 +7,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sensornode/sensornode/libs/bus"
+	"github.com/sensornode/sensornode/libs/bus/bustest"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
 )
@@ -41,35 +44,110 @@ func testConfig() Config {
 	return c
 }
 
+// newCluster is an in-memory Kafka cluster with the input topics
+// (cameraData: one partition, temperatureData: three) and their
+// dead-letter topics, less those named in without.
+func newCluster(without ...string) *bustest.Cluster {
+	cl := bustest.NewCluster()
+	for name, parts := range map[string]int{messages.TopicCamera: 1, messages.TopicTemperature: 3,
+		messages.DeadLetterTopic(messages.TopicCamera): 1, messages.DeadLetterTopic(messages.TopicTemperature): 1} {
+		if !slices.Contains(without, name) {
+			_ = cl.CreateTopic(name, parts, nil)
+		}
+	}
+	return cl
+}
+
+// run is an ingester consuming from a cluster as member of group
+// cfg.Kafka.GroupID, dead-lettering to it.
 type run struct {
 	in     *Ingester
 	m      *Metrics
+	cl     *bustest.Cluster
+	cons   *bustest.Consumer
+	group  string
 	cancel context.CancelFunc
 	done   chan error
 }
 
-func start(t *testing.T, cfg Config, fs FS, cons *fakeConsumer, dlq bus.Publisher) *run {
+func start(t *testing.T, cfg Config, fs FS, cl *bustest.Cluster) *run {
 	t.Helper()
+	return startWith(t, cfg, fs, cl, nil)
+}
+
+// startWith is start with a hook run once the ingester and its consumer
+// exist, before Run.
+func startWith(t *testing.T, cfg Config, fs FS, cl *bustest.Cluster, hook func(*run)) *run {
+	t.Helper()
+	dlq, err := cl.NewProducer(cfg.DLQProducerConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dlq.Close() })
 	m := NewMetrics(prometheus.NewRegistry())
 	in, err := New(cfg, fs, dlq, slog.New(slog.NewTextHandler(io.Discard, nil)), m, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cons.reb = in.Rebalance()
+	cc := cfg.Kafka
+	cc.Rebalance = in.Rebalance()
+	cons, err := cl.NewConsumer(cc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &run{in: in, m: m, cancel: cancel, done: make(chan error, 1)}
+	r := &run{in: in, m: m, cl: cl, cons: cons, group: cc.GroupID, cancel: cancel, done: make(chan error, 1)}
+	if hook != nil {
+		hook(r)
+	}
 	go func() { r.done <- in.Run(ctx, cons) }()
 	t.Cleanup(func() { r.stop() })
 	return r
 }
 
-func (r *run) stop() error {
+// halt stops the ingester (once) and returns Run's error.
+func (r *run) halt() error {
 	if r.cancel == nil {
 		return nil
 	}
 	r.cancel()
 	r.cancel = nil
 	return <-r.done
+}
+
+// stop stops the ingester, then closes its consumer, in Serve's order.
+func (r *run) stop() error {
+	err := r.halt()
+	r.cons.Close()
+	return err
+}
+
+// crash stops the ingester; its consumer is gone without a word, as with
+// a killed process: the group drops it once its session times out.
+func (r *run) crash() {
+	_ = r.halt()
+	r.cons.LoseSession()
+}
+
+// committed is the group's committed offset of tp (0: none).
+func (r *run) committed(tp bus.TopicPartition) int64 { return r.cl.Committed(r.group)[tp] }
+
+func (r *run) isPaused(tp bus.TopicPartition) bool { return slices.Contains(r.cons.Paused(), tp) }
+
+// deadLetterRecords is what the dead-letter topics hold.
+func deadLetterRecords(cl *bustest.Cluster) []*bus.Message {
+	return append(cl.Records(messages.DeadLetterTopic(messages.TopicCamera)), cl.Records(messages.DeadLetterTopic(messages.TopicTemperature))...)
+}
+
+// logEnd is the offset after the last record of tp.
+func logEnd(cl *bustest.Cluster, tp bus.TopicPartition) int64 {
+	n := int64(0)
+	for _, m := range cl.Records(tp.Topic) {
+		if m.Partition == tp.Partition {
+			n++
+		}
+	}
+	return n
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -88,9 +166,11 @@ var (
 	tempTP = bus.TopicPartition{Topic: messages.TopicTemperature, Partition: 2}
 )
 
-func appendMsg(logs map[bus.TopicPartition][]*bus.Message, tp bus.TopicPartition, e messages.Encoded) {
-	off := int64(len(logs[tp]))
-	logs[tp] = append(logs[tp], &bus.Message{Topic: tp.Topic, Partition: tp.Partition, Offset: off, Key: e.Key, Value: e.Value, Headers: e.Headers})
+func appendMsg(t *testing.T, cl *bustest.Cluster, tp bus.TopicPartition, e messages.Encoded) {
+	t.Helper()
+	if _, err := cl.Append(&bus.Message{Topic: tp.Topic, Partition: tp.Partition, Key: e.Key, Value: e.Value, Headers: e.Headers}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func mustPicture(t *testing.T, cam string, at time.Time, seed uint64, f messages.Form) (messages.Picture, messages.Encoded) {
@@ -129,44 +209,45 @@ func storedReadings(t *testing.T, fs *memFS, format string) map[string]int {
 }
 
 func TestPicturesStoredOnceByKey(t *testing.T) {
-	at := time.Date(2026, 5, 1, 12, 30, 45, 123_000_000, time.UTC)
-	logs := map[bus.TopicPartition][]*bus.Message{}
-	p1, e1 := mustPicture(t, "C1", at, 1, messages.FormBinary)
-	p2, e2 := mustPicture(t, "C2", at.Add(time.Second), 2, messages.FormJSON)
-	appendMsg(logs, camTP, e1)
-	appendMsg(logs, camTP, e2)
-	appendMsg(logs, camTP, e1) // forwarded twice
-	jsonKey := string(e2.Key)  // the JSON form keeps whole seconds
-	e2.Key = nil               // a legacy producer without a key
-	appendMsg(logs, camTP, e2)
-	bogus := e1
-	bogus.Key = []byte(messages.PictureKey("C9", at, sha256.Sum256([]byte("other"))))
-	appendMsg(logs, camTP, bogus) // a well-formed key of another picture: not trusted
+	synctest.Test(t, func(t *testing.T) {
+		at := time.Date(2026, 5, 1, 12, 30, 45, 123_000_000, time.UTC)
+		cl := newCluster()
+		p1, e1 := mustPicture(t, "C1", at, 1, messages.FormBinary)
+		p2, e2 := mustPicture(t, "C2", at.Add(time.Second), 2, messages.FormJSON)
+		appendMsg(t, cl, camTP, e1)
+		appendMsg(t, cl, camTP, e2)
+		appendMsg(t, cl, camTP, e1) // forwarded twice
+		jsonKey := string(e2.Key)   // the JSON form keeps whole seconds
+		e2.Key = nil                // a legacy producer without a key
+		appendMsg(t, cl, camTP, e2)
+		bogus := e1
+		bogus.Key = []byte(messages.PictureKey("C9", at, sha256.Sum256([]byte("other"))))
+		appendMsg(t, cl, camTP, bogus) // a well-formed key of another picture: not trusted
 
-	fs := newMemFS()
-	cons := newFakeConsumer(logs, nil, camTP)
-	r := start(t, testConfig(), fs, cons, &fakeDLQ{})
-	waitFor(t, "all committed", func() bool { return cons.committedOf(camTP) == 5 })
+		fs := newMemFS()
+		r := start(t, testConfig(), fs, cl)
+		waitFor(t, "all committed", func() bool { return r.committed(camTP) == 5 })
 
-	files := fs.under("/t/camera")
-	want := map[string][]byte{
-		"/t/camera/C1/2026/05/01/123045-" + p1.Key() + ".jpg": p1.Data,
-		"/t/camera/C2/2026/05/01/123046-" + jsonKey + ".jpg":  p2.Data,
-	}
-	if len(files) != len(want) {
-		t.Errorf("files = %v, want %d", keys(files), len(want))
-	}
-	for name, data := range want {
-		if !bytes.Equal(files[name], data) {
-			t.Errorf("%s: not stored byte-identical", name)
+		files := fs.under("/t/camera")
+		want := map[string][]byte{
+			"/t/camera/C1/2026/05/01/123045-" + p1.Key() + ".jpg": p1.Data,
+			"/t/camera/C2/2026/05/01/123046-" + jsonKey + ".jpg":  p2.Data,
 		}
-	}
-	if got := testutil.ToFloat64(r.m.messages.WithLabelValues(kindPicture, resultDuplicate)); got != 3 {
-		t.Errorf("duplicates = %v, want 3", got)
-	}
-	if n := len(fs.under("/t/_tmp")); n != 0 {
-		t.Errorf("%d temporary files left", n)
-	}
+		if len(files) != len(want) {
+			t.Errorf("files = %v, want %d", keys(files), len(want))
+		}
+		for name, data := range want {
+			if !bytes.Equal(files[name], data) {
+				t.Errorf("%s: not stored byte-identical", name)
+			}
+		}
+		if got := testutil.ToFloat64(r.m.messages.WithLabelValues(kindPicture, resultDuplicate)); got != 3 {
+			t.Errorf("duplicates = %v, want 3", got)
+		}
+		if n := len(fs.under("/t/_tmp")); n != 0 {
+			t.Errorf("%d temporary files left", n)
+		}
+	})
 }
 
 func keys[V any](m map[string]V) []string {
@@ -180,49 +261,50 @@ func keys[V any](m map[string]V) []string {
 func TestReadingsExactlyOnceAcrossDuplicatesAndRestart(t *testing.T) {
 	for _, format := range []string{FormatJSONL, FormatCSV} {
 		t.Run(format, func(t *testing.T) {
-			cfg := testConfig()
-			cfg.TemperatureFormat = format
-			logs := map[bus.TopicPartition][]*bus.Message{}
-			base := time.Date(2026, 5, 1, 12, 59, 50, 0, time.UTC)
-			want := map[string]int{}
-			for i := range 40 {
-				node := fmt.Sprintf("node%d", i%3+1)
-				at := base.Add(time.Duration(i) * 500 * time.Millisecond).Add(time.Duration(i) * time.Nanosecond) // crosses an hour
-				e := mustReading(t, node, at, 40+float64(i)/10)
-				appendMsg(logs, tempTP, e)
-				if i%5 == 0 {
-					appendMsg(logs, tempTP, e) // forwarded twice
+			synctest.Test(t, func(t *testing.T) {
+				cfg := testConfig()
+				cfg.TemperatureFormat = format
+				cl := newCluster()
+				base := time.Date(2026, 5, 1, 12, 59, 50, 0, time.UTC)
+				want := map[string]int{}
+				for i := range 40 {
+					node := fmt.Sprintf("node%d", i%3+1)
+					at := base.Add(time.Duration(i) * 500 * time.Millisecond).Add(time.Duration(i) * time.Nanosecond) // crosses an hour
+					e := mustReading(t, node, at, 40+float64(i)/10)
+					appendMsg(t, cl, tempTP, e)
+					if i%5 == 0 {
+						appendMsg(t, cl, tempTP, e) // forwarded twice
+					}
+					want[identity(node, at, 40+float64(i)/10, "synthetic")] = 1
 				}
-				want[identity(node, at, 40+float64(i)/10, "synthetic")] = 1
-			}
-			fs := newMemFS()
-			cons := newFakeConsumer(logs, nil, tempTP)
-			r := start(t, cfg, fs, cons, &fakeDLQ{})
-			end := int64(len(logs[tempTP]))
-			waitFor(t, "all committed", func() bool { return cons.committedOf(tempTP) == end })
-			if err := r.stop(); err != nil {
-				t.Fatal(err)
-			}
-			checkReadings(t, storedReadings(t, fs, format), want)
-			// Names carry partition and offsets; node-hours are separate dirs.
-			for name := range fs.under("/t/temperature") {
-				if !strings.Contains(name, "/"+messages.TopicTemperature+"+2+") || !strings.HasSuffix(name, "."+format) {
-					t.Errorf("file name %s lacks topic+partition+offsets.%s", name, format)
+				fs := newMemFS()
+				r := start(t, cfg, fs, cl)
+				end := logEnd(cl, tempTP)
+				waitFor(t, "all committed", func() bool { return r.committed(tempTP) == end })
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
 				}
-			}
-			hours := map[string]bool{}
-			for name := range fs.under("/t/temperature") {
-				hours[name[:len("/t/temperature/nodeX/2026/05/01/HH")]] = true
-			}
-			if len(hours) != 6 {
-				t.Errorf("node-hour dirs = %v, want 3 nodes x 2 hours", hours)
-			}
+				checkReadings(t, storedReadings(t, fs, format), want)
+				// Names carry partition and offsets; node-hours are separate dirs.
+				for name := range fs.under("/t/temperature") {
+					if !strings.Contains(name, "/"+messages.TopicTemperature+"+2+") || !strings.HasSuffix(name, "."+format) {
+						t.Errorf("file name %s lacks topic+partition+offsets.%s", name, format)
+					}
+				}
+				hours := map[string]bool{}
+				for name := range fs.under("/t/temperature") {
+					hours[name[:len("/t/temperature/nodeX/2026/05/01/HH")]] = true
+				}
+				if len(hours) != 6 {
+					t.Errorf("node-hour dirs = %v, want 3 nodes x 2 hours", hours)
+				}
 
-			// Restart from scratch (offsets lost): nothing is written twice.
-			cons2 := newFakeConsumer(logs, map[bus.TopicPartition]int64{}, tempTP)
-			start(t, cfg, fs, cons2, &fakeDLQ{})
-			waitFor(t, "all committed again", func() bool { return cons2.committedOf(tempTP) == end })
-			checkReadings(t, storedReadings(t, fs, format), want)
+				// Restart from scratch (offsets lost): nothing is written twice.
+				cfg.Kafka.GroupID += "-restarted"
+				r2 := start(t, cfg, fs, cl)
+				waitFor(t, "all committed again", func() bool { return r2.committed(tempTP) == end })
+				checkReadings(t, storedReadings(t, fs, format), want)
+			})
 		})
 	}
 }
@@ -244,138 +326,139 @@ func checkReadings(t *testing.T, got, want map[string]int) {
 // A crash in the middle of a flush (some node-hour files renamed, others
 // not, offsets not committed) loses nothing and duplicates nothing.
 func TestTornFlushRecovers(t *testing.T) {
-	cfg := testConfig()
-	cfg.TemperatureRotateInterval = time.Hour
-	cfg.TemperatureFlushRecords = 30
-	logs := map[bus.TopicPartition][]*bus.Message{}
-	at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
-	want := map[string]int{}
-	for i := range 30 {
-		node := fmt.Sprintf("node%d", i%3+1) // three nodes interleaved in one partition
-		ts := at.Add(time.Duration(i) * time.Second)
-		appendMsg(logs, tempTP, mustReading(t, node, ts, 50))
-		want[identity(node, ts, 50, "synthetic")] = 1
-	}
-	fs := newMemFS()
-	// The second file's rename fails: node1 is renamed, node2 and node3 not.
-	fs.setFail(func(op, name string) bool { return op == "rename" && strings.Contains(name, "/node2/") })
-	cons := newFakeConsumer(logs, nil, tempTP)
-	r := start(t, cfg, fs, cons, &fakeDLQ{})
-	waitFor(t, "blocked", func() bool { return testutil.ToFloat64(r.m.blocked) == 1 })
-	if c := cons.committedOf(tempTP); c != 0 {
-		t.Fatalf("committed %d with a torn flush", c)
-	}
-	if !cons.isPaused(tempTP) {
-		t.Errorf("partition not paused while blocked")
-	}
-	// "Crash": abandon the run; the new member starts at the committed 0.
-	r.stop()
-	fs.setFail(nil)
-	if n := len(fs.under("/t/_tmp")); n == 0 {
-		t.Fatalf("expected a leftover temporary file")
-	}
-	cons2 := newFakeConsumer(logs, map[bus.TopicPartition]int64{}, tempTP)
-	cfg.TemperatureRotateInterval = 20 * time.Millisecond
-	r2 := start(t, cfg, fs, cons2, &fakeDLQ{})
-	waitFor(t, "all committed", func() bool { return cons2.committedOf(tempTP) == 30 })
-	checkReadings(t, storedReadings(t, fs, FormatJSONL), want)
-	if n := len(fs.under("/t/_tmp")); n != 0 {
-		t.Errorf("%d temporary files left after restart", n)
-	}
-	if got := testutil.ToFloat64(r2.m.tmpRemoved); got < 1 {
-		t.Errorf("tmp files removed = %v, want >= 1", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.TemperatureRotateInterval = time.Hour
+		cfg.TemperatureFlushRecords = 30
+		cl := newCluster()
+		at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+		want := map[string]int{}
+		for i := range 30 {
+			node := fmt.Sprintf("node%d", i%3+1) // three nodes interleaved in one partition
+			ts := at.Add(time.Duration(i) * time.Second)
+			appendMsg(t, cl, tempTP, mustReading(t, node, ts, 50))
+			want[identity(node, ts, 50, "synthetic")] = 1
+		}
+		fs := newMemFS()
+		// The second file's rename fails: node1 is renamed, node2 and node3 not.
+		fs.setFail(func(op, name string) bool { return op == "rename" && strings.Contains(name, "/node2/") })
+		r := start(t, cfg, fs, cl)
+		waitFor(t, "blocked", func() bool { return testutil.ToFloat64(r.m.blocked) == 1 })
+		if c := r.committed(tempTP); c != 0 {
+			t.Fatalf("committed %d with a torn flush", c)
+		}
+		if !r.isPaused(tempTP) {
+			t.Errorf("partition not paused while blocked")
+		}
+		// "Crash": abandon the run; the new member starts at the committed 0.
+		r.crash()
+		fs.setFail(nil)
+		if n := len(fs.under("/t/_tmp")); n == 0 {
+			t.Fatalf("expected a leftover temporary file")
+		}
+		cfg.TemperatureRotateInterval = 20 * time.Millisecond
+		r2 := start(t, cfg, fs, cl)
+		waitFor(t, "all committed", func() bool { return r2.committed(tempTP) == 30 })
+		checkReadings(t, storedReadings(t, fs, FormatJSONL), want)
+		if n := len(fs.under("/t/_tmp")); n != 0 {
+			t.Errorf("%d temporary files left after restart", n)
+		}
+		if got := testutil.ToFloat64(r2.m.tmpRemoved); got < 1 {
+			t.Errorf("tmp files removed = %v, want >= 1", got)
+		}
+	})
 }
 
 func TestHDFSDownPausesCommitsNothingResumes(t *testing.T) {
-	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	logs := map[bus.TopicPartition][]*bus.Message{}
-	for i := range 10 {
-		_, e := mustPicture(t, "C3", at.Add(time.Duration(i)*time.Second), uint64(i), messages.FormBinary)
-		appendMsg(logs, camTP, e)
-	}
-	fs := newMemFS()
-	// The NameNode fails every operation on the fifth picture (offset 4).
-	fs.setFail(func(op, name string) bool { return op != "ping" && strings.Contains(name, "/120004-") })
-	cons := newFakeConsumer(logs, nil, camTP)
-	r := start(t, testConfig(), fs, cons, &fakeDLQ{})
-	waitFor(t, "blocked", func() bool { return testutil.ToFloat64(r.m.blocked) == 1 })
-	time.Sleep(50 * time.Millisecond) // several retries
-	if c := cons.committedOf(camTP); c > 4 {
-		t.Errorf("committed %d past the failing picture at offset 4", c)
-	}
-	if err := r.in.probe.Ready(); err == nil || !strings.Contains(err.Error(), condHDFS) {
-		t.Errorf("Ready() = %v, want hdfs not ready", err)
-	}
-	fs.setFail(nil)
-	waitFor(t, "all committed", func() bool { return cons.committedOf(camTP) == 10 })
-	if n := len(fs.under("/t/camera")); n != 10 {
-		t.Errorf("%d pictures stored, want 10", n)
-	}
-	if testutil.ToFloat64(r.m.hdfsErrors.WithLabelValues("stat")) < 1 {
-		t.Errorf("hdfs errors not counted")
-	}
-	if cons.isPaused(camTP) {
-		t.Errorf("still paused after recovery")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+		cl := newCluster()
+		for i := range 10 {
+			_, e := mustPicture(t, "C3", at.Add(time.Duration(i)*time.Second), uint64(i), messages.FormBinary)
+			appendMsg(t, cl, camTP, e)
+		}
+		fs := newMemFS()
+		// The NameNode fails every operation on the fifth picture (offset 4).
+		fs.setFail(func(op, name string) bool { return op != "ping" && strings.Contains(name, "/120004-") })
+		r := start(t, testConfig(), fs, cl)
+		waitFor(t, "blocked", func() bool { return testutil.ToFloat64(r.m.blocked) == 1 })
+		time.Sleep(50 * time.Millisecond) // several retries
+		if c := r.committed(camTP); c > 4 {
+			t.Errorf("committed %d past the failing picture at offset 4", c)
+		}
+		if err := r.in.probe.Ready(); err == nil || !strings.Contains(err.Error(), condHDFS) {
+			t.Errorf("Ready() = %v, want hdfs not ready", err)
+		}
+		fs.setFail(nil)
+		waitFor(t, "all committed", func() bool { return r.committed(camTP) == 10 })
+		if n := len(fs.under("/t/camera")); n != 10 {
+			t.Errorf("%d pictures stored, want 10", n)
+		}
+		if testutil.ToFloat64(r.m.hdfsErrors.WithLabelValues("stat")) < 1 {
+			t.Errorf("hdfs errors not counted")
+		}
+		if r.isPaused(camTP) {
+			t.Errorf("still paused after recovery")
+		}
+	})
 }
 
 func TestMalformedGoToDeadLetterTopic(t *testing.T) {
-	logs := map[bus.TopicPartition][]*bus.Message{}
-	tests := []struct {
-		name       string
-		tp         bus.TopicPartition
-		value      string
-		headers    []messages.Header
-		wantReason string
-	}{
-		{"garbage", camTP, "\x00\x01garbage", nil, "unknown-form"},
-		{"empty", camTP, "", nil, "empty"},
-		{"bad base64", camTP, `{"id":"C1","date":"20260501","time":"120000","value":"!!!"}`, nil, "bad-base64"},
-		{"not a jpeg", camTP, `{"id":"C1","date":"20260501","time":"120000","value":"aGVsbG8gd29ybGQ"}`, nil, "not-jpeg"},
-		{"bad temperature", tempTP, "hot", []messages.Header{{Key: messages.HeaderSchema, Value: []byte("1")},
-			{Key: messages.HeaderKind, Value: []byte("temperature")}, {Key: messages.HeaderNode, Value: []byte("node1")},
-			{Key: messages.HeaderTime, Value: []byte("2026-05-01T12:00:00Z")}}, "bad-temperature"},
-	}
-	for _, tt := range tests {
-		appendMsg(logs, tt.tp, messages.Encoded{Key: []byte(tt.name), Value: []byte(tt.value), Headers: tt.headers})
-	}
-	fs := newMemFS()
-	dlq := &fakeDLQ{}
-	cons := newFakeConsumer(logs, nil, camTP, tempTP)
-	r := start(t, testConfig(), fs, cons, dlq)
-	waitFor(t, "all committed", func() bool {
-		return cons.committedOf(camTP) == int64(len(logs[camTP])) && cons.committedOf(tempTP) == int64(len(logs[tempTP]))
+	synctest.Test(t, func(t *testing.T) {
+		cl := newCluster()
+		tests := []struct {
+			name       string
+			tp         bus.TopicPartition
+			value      string
+			headers    []messages.Header
+			wantReason string
+		}{
+			{"garbage", camTP, "\x00\x01garbage", nil, "unknown-form"},
+			{"empty", camTP, "", nil, "empty"},
+			{"bad base64", camTP, `{"id":"C1","date":"20260501","time":"120000","value":"!!!"}`, nil, "bad-base64"},
+			{"not a jpeg", camTP, `{"id":"C1","date":"20260501","time":"120000","value":"aGVsbG8gd29ybGQ"}`, nil, "not-jpeg"},
+			{"bad temperature", tempTP, "hot", []messages.Header{{Key: messages.HeaderSchema, Value: []byte("1")},
+				{Key: messages.HeaderKind, Value: []byte("temperature")}, {Key: messages.HeaderNode, Value: []byte("node1")},
+				{Key: messages.HeaderTime, Value: []byte("2026-05-01T12:00:00Z")}}, "bad-temperature"},
+		}
+		for _, tt := range tests {
+			appendMsg(t, cl, tt.tp, messages.Encoded{Key: []byte(tt.name), Value: []byte(tt.value), Headers: tt.headers})
+		}
+		fs := newMemFS()
+		r := start(t, testConfig(), fs, cl)
+		waitFor(t, "all committed", func() bool {
+			return r.committed(camTP) == logEnd(cl, camTP) && r.committed(tempTP) == logEnd(cl, tempTP)
+		})
+		got := map[string]*bus.Message{}
+		for _, m := range deadLetterRecords(cl) {
+			got[string(m.Key)] = m
+		}
+		for _, tt := range tests {
+			m := got[tt.name]
+			if m == nil {
+				t.Errorf("%s: not dead-lettered", tt.name)
+				continue
+			}
+			if m.Topic != messages.DeadLetterTopic(tt.tp.Topic) {
+				t.Errorf("%s: topic %s, want %s", tt.name, m.Topic, messages.DeadLetterTopic(tt.tp.Topic))
+			}
+			if r, _ := messages.HeaderValue(m.Headers, messages.HeaderDLQReason); string(r) != tt.wantReason {
+				t.Errorf("%s: reason %q, want %q", tt.name, r, tt.wantReason)
+			}
+			if o, _ := messages.HeaderValue(m.Headers, messages.HeaderDLQTopic); string(o) != tt.tp.Topic {
+				t.Errorf("%s: original topic header %q", tt.name, o)
+			}
+			if string(m.Value) != tt.value {
+				t.Errorf("%s: value %q, want the original", tt.name, m.Value)
+			}
+		}
+		if got := testutil.ToFloat64(r.m.deadLettered.WithLabelValues("unknown-form")); got != 1 {
+			t.Errorf("dead_lettered{reason=unknown-form} = %v, want 1", got)
+		}
+		if n := len(fs.under("/t")); n != 0 {
+			t.Errorf("files written for malformed messages: %v", keys(fs.under("/t")))
+		}
 	})
-	got := map[string]*bus.Message{}
-	for _, m := range dlq.list() {
-		got[string(m.Key)] = m
-	}
-	for _, tt := range tests {
-		m := got[tt.name]
-		if m == nil {
-			t.Errorf("%s: not dead-lettered", tt.name)
-			continue
-		}
-		if m.Topic != messages.DeadLetterTopic(tt.tp.Topic) {
-			t.Errorf("%s: topic %s, want %s", tt.name, m.Topic, messages.DeadLetterTopic(tt.tp.Topic))
-		}
-		if r, _ := messages.HeaderValue(m.Headers, messages.HeaderDLQReason); string(r) != tt.wantReason {
-			t.Errorf("%s: reason %q, want %q", tt.name, r, tt.wantReason)
-		}
-		if o, _ := messages.HeaderValue(m.Headers, messages.HeaderDLQTopic); string(o) != tt.tp.Topic {
-			t.Errorf("%s: original topic header %q", tt.name, o)
-		}
-		if string(m.Value) != tt.value {
-			t.Errorf("%s: value %q, want the original", tt.name, m.Value)
-		}
-	}
-	if got := testutil.ToFloat64(r.m.deadLettered.WithLabelValues("unknown-form")); got != 1 {
-		t.Errorf("dead_lettered{reason=unknown-form} = %v, want 1", got)
-	}
-	if n := len(fs.under("/t")); n != 0 {
-		t.Errorf("files written for malformed messages: %v", keys(fs.under("/t")))
-	}
 }
 
 func TestLayout(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -100,49 +101,47 @@ func createConfig() Config {
 // creator made the topics, the dead letter goes through and everything
 // behind it is stored and committed.
 func TestMissingDeadLetterTopicStopsUntilCreated(t *testing.T) {
-	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	logs := map[bus.TopicPartition][]*bus.Message{}
-	appendMsg(logs, camTP, messages.Encoded{Key: []byte("junk"), Value: []byte("\x00\x01garbage")})
-	for i := range 3 {
-		_, e := mustPicture(t, "C1", at.Add(time.Duration(i)*time.Second), uint64(i), messages.FormBinary)
-		appendMsg(logs, camTP, e)
-	}
-	topics := newTopicSet()
-	topics.ensure([]bus.TopicSpec{{Name: messages.TopicCamera}, {Name: messages.TopicTemperature}}) // inputs only
-	fs := newMemFS()
-	dlq := &fakeDLQ{topics: topics}
-	cons := newFakeConsumer(logs, nil, camTP)
-	cfg := createConfig()
-	r := startWith(t, cfg, fs, cons, dlq, func(in *Ingester) { in.stopRetry = 300 * time.Millisecond })
-	waitFor(t, "stopped on the missing dead-letter topic", func() bool { return testutil.ToFloat64(r.m.stopped) == 1 })
-	if c := cons.committedOf(camTP); c != 0 {
-		t.Errorf("committed %d past the malformed message at offset 0", c)
-	}
-	if n := len(fs.under("/t/camera")); n != 0 {
-		t.Errorf("%d pictures stored behind the blocked message, want 0 (the partition waits)", n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+		cl := newCluster(messages.DeadLetterTopic(messages.TopicCamera), messages.DeadLetterTopic(messages.TopicTemperature)) // inputs only
+		appendMsg(t, cl, camTP, messages.Encoded{Key: []byte("junk"), Value: []byte("\x00\x01garbage")})
+		for i := range 3 {
+			_, e := mustPicture(t, "C1", at.Add(time.Duration(i)*time.Second), uint64(i), messages.FormBinary)
+			appendMsg(t, cl, camTP, e)
+		}
+		fs := newMemFS()
+		cfg := createConfig()
+		r := startWith(t, cfg, fs, cl, func(r *run) { r.in.stopRetry = 300 * time.Millisecond })
+		waitFor(t, "stopped on the missing dead-letter topic", func() bool { return testutil.ToFloat64(r.m.stopped) == 1 })
+		if c := r.committed(camTP); c != 0 {
+			t.Errorf("committed %d past the malformed message at offset 0", c)
+		}
+		if n := len(fs.under("/t/camera")); n != 0 {
+			t.Errorf("%d pictures stored behind the blocked message, want 0 (the partition waits)", n)
+		}
 
-	specs, _ := cfg.TopicSpecs()
-	tc := &bus.TopicCreator{Specs: specs, NewAdmin: func() (bus.Admin, error) { return &fakeAdmin{topics: topics}, nil },
-		Log: slog.New(slog.DiscardHandler)}
-	if !tc.Run(context.Background()) {
-		t.Fatal("creator run() = false")
-	}
-	spec, ok := topics.get(messages.DeadLetterTopic(messages.TopicCamera))
-	if !ok || spec.Config["max.message.bytes"] != "1114112" || spec.ReplicationFactor != 3 {
-		t.Errorf("dead-letter topic %+v (exists %v), want RF 3 and max.message.bytes 1 MiB + 64 KiB", spec, ok)
-	}
-	if spec, _ := topics.get(messages.TopicCamera); spec.Config != nil {
-		t.Errorf("existing input topic replaced: %+v", spec)
-	}
-	waitFor(t, "all committed", func() bool { return cons.committedOf(camTP) == 4 })
-	if got := dlq.list(); len(got) != 1 || got[0].Topic != messages.DeadLetterTopic(messages.TopicCamera) || string(got[0].Key) != "junk" {
-		t.Errorf("dead letters %v, want the junk message in %s", got, messages.DeadLetterTopic(messages.TopicCamera))
-	}
-	if n := len(fs.under("/t/camera")); n != 3 {
-		t.Errorf("%d pictures stored, want 3", n)
-	}
-	waitFor(t, "stopped gauge back to 0", func() bool { return testutil.ToFloat64(r.m.stopped) == 0 })
+		specs, _ := cfg.TopicSpecs()
+		tc := &bus.TopicCreator{Specs: specs, NewAdmin: func() (bus.Admin, error) { return cl.NewAdmin(), nil },
+			Log: slog.New(slog.DiscardHandler)}
+		if !tc.Run(context.Background()) {
+			t.Fatal("creator run() = false")
+		}
+		spec, ok := cl.TopicSpec(messages.DeadLetterTopic(messages.TopicCamera))
+		if !ok || spec.Config["max.message.bytes"] != "1114112" || spec.ReplicationFactor != 3 {
+			t.Errorf("dead-letter topic %+v (exists %v), want RF 3 and max.message.bytes 1 MiB + 64 KiB", spec, ok)
+		}
+		if spec, _ := cl.TopicSpec(messages.TopicCamera); spec.Config != nil {
+			t.Errorf("existing input topic replaced: %+v", spec)
+		}
+		waitFor(t, "all committed", func() bool { return r.committed(camTP) == 4 })
+		if got := deadLetterRecords(cl); len(got) != 1 || got[0].Topic != messages.DeadLetterTopic(messages.TopicCamera) || string(got[0].Key) != "junk" {
+			t.Errorf("dead letters %v, want the junk message in %s", got, messages.DeadLetterTopic(messages.TopicCamera))
+		}
+		if n := len(fs.under("/t/camera")); n != 3 {
+			t.Errorf("%d pictures stored, want 3", n)
+		}
+		waitFor(t, "stopped gauge back to 0", func() bool { return testutil.ToFloat64(r.m.stopped) == 0 })
+	})
 }
 
 // SENSORNODE_RETRY_MAX_INTERVAL is the name every service uses; the old

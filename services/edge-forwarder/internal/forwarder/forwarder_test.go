@@ -7,14 +7,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sensornode/sensornode/libs/bus"
+	"github.com/sensornode/sensornode/libs/bus/bustest"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
 	"github.com/sensornode/sensornode/libs/svc"
@@ -44,42 +48,65 @@ func testConfig() Config {
 	return c
 }
 
-// harness runs a forwarder over fakes.
+// harness runs a forwarder between two bustest clusters: the edge one,
+// whose topics node1 and node2 (one partition each) and temperatureLocal
+// (two) it consumes as group member "forwarder", and the cloud one, with
+// the cloud topics and their dead-letter topics.
 type harness struct {
 	t      *testing.T
+	cfg    Config
 	f      *Forwarder
-	cons   *fakeConsumer
-	cloud  *fakeProducer
+	edge   *bustest.Cluster
+	cloud  *bustest.Cluster
+	cons   *checkedConsumer
+	prod   *recordingProducer
 	reg    *prometheus.Registry
 	probe  *svc.Probe
 	cancel context.CancelFunc
 	done   chan error
 }
 
-func startHarness(t *testing.T, cfg Config, parts []bus.TopicPartition, fill func(c *fakeConsumer)) *harness {
+// startHarness fills the edge topics with fill, if not nil, then starts
+// the forwarder. Call it inside a synctest bubble.
+func startHarness(t *testing.T, cfg Config, fill func(h *harness)) *harness {
 	t.Helper()
-	cloud := newFakeProducer()
-	cloud.maxMsg = cfg.Cloud.MaxMessageBytes
-	cons := newFakeConsumer(cloud, parts...)
+	h := &harness{t: t, cfg: cfg, reg: prometheus.NewRegistry(), done: make(chan error, 1),
+		edge: bustest.NewCluster(bustest.SeedTopics(1, node1.Topic, node2.Topic), bustest.SeedTopics(2, tempL.Topic)),
+		cloud: bustest.NewCluster(bustest.SeedTopics(1, cfg.CloudPictureTopic, cfg.CloudTemperatureTopic,
+			messages.DeadLetterTopic(cfg.CloudPictureTopic), messages.DeadLetterTopic(cfg.CloudTemperatureTopic)))}
 	if fill != nil {
-		fill(cons)
+		fill(h)
 	}
-	reg := prometheus.NewRegistry()
-	f, err := New(cfg, cloud, discard(), NewMetrics(reg), Hooks{})
+	prod, err := h.cloud.NewProducer(cfg.Cloud)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cons.reb = f.Rebalance()
-	probe := svc.NewProbe(reg)
-	probe.Set(condPartitions, nil)
-	f.probe = probe
+	h.prod = &recordingProducer{Producer: prod}
+	f, err := New(cfg, h.prod, discard(), NewMetrics(h.reg), Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec := cfg.EdgeConsumerConfig()
+	ec.ClientID = "forwarder"
+	ec.Rebalance = f.Rebalance()
+	cons, err := h.edge.NewConsumer(ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.cons = &checkedConsumer{Consumer: cons, cloud: h.cloud}
+	h.probe = svc.NewProbe(h.reg)
+	h.probe.Set(condPartitions, nil)
+	f.probe = h.probe
+	h.f = f
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, f: f, cons: cons, cloud: cloud, reg: reg, probe: probe, cancel: cancel, done: make(chan error, 1)}
-	go func() { h.done <- f.Run(ctx, cons) }()
+	h.cancel = cancel
+	go func() { h.done <- f.Run(ctx, h.cons) }()
 	t.Cleanup(func() { h.stop() })
 	return h
 }
 
+// stop stops the forwarder, then closes the edge consumer and the cloud
+// producer, in Serve's order.
 func (h *harness) stop() error {
 	if h.cancel == nil {
 		return nil
@@ -87,7 +114,8 @@ func (h *harness) stop() error {
 	h.cancel()
 	h.cancel = nil
 	err := <-h.done
-	h.cloud.Close()
+	h.cons.Close()
+	h.prod.Close()
 	return err
 }
 
@@ -102,27 +130,164 @@ func (h *harness) waitFor(what string, cond func() bool) {
 	}
 }
 
+// committed is the edge group's committed offset of tp (0: none).
+func (h *harness) committed(tp bus.TopicPartition) int64 {
+	return h.edge.Committed(h.cfg.Edge.GroupID)[tp]
+}
+
+// append adds m to the edge cluster.
+func (h *harness) append(m *bus.Message) {
+	h.t.Helper()
+	if _, err := h.edge.Append(m); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// otherMember joins the edge group as another forwarder subscribed to
+// topics, with client ID id (bustest.StartMember), until leave. Range
+// assignment gives a one-partition topic to the member whose ID (client
+// ID first) sorts first.
+func (h *harness) otherMember(id string, topics ...string) (leave func()) {
+	h.t.Helper()
+	cfg := h.cfg.EdgeConsumerConfig()
+	cfg.ClientID, cfg.Topics = id, topics
+	leave, err := h.edge.StartMember(cfg)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(leave)
+	return leave
+}
+
+// key is the key of test message off of tp: the commit check reads a
+// message's edge position from it.
 func key(tp bus.TopicPartition, off int) string {
 	return fmt.Sprintf("%s %d %d", tp.Topic, tp.Partition, off)
 }
 
+// sourceOf reads the edge position from a test message's key.
+func sourceOf(m *bus.Message) (bus.TopicPartition, int64, bool) {
+	var tp bus.TopicPartition
+	var off int64
+	if _, err := fmt.Sscanf(string(m.Key), "%s %d %d", &tp.Topic, &tp.Partition, &off); err != nil {
+		return tp, 0, false
+	}
+	return tp, off, true
+}
+
+// message is test message off of tp, size bytes.
+func message(tp bus.TopicPartition, off, size int) *bus.Message {
+	return &bus.Message{Topic: tp.Topic, Partition: tp.Partition, Key: []byte(key(tp, off)), Value: []byte(strings.Repeat("x", size))}
+}
+
 // fill appends n messages of size bytes to each partition.
-func fill(n, size int, parts ...bus.TopicPartition) func(c *fakeConsumer) {
-	return func(c *fakeConsumer) {
+func fill(n, size int, parts ...bus.TopicPartition) func(h *harness) {
+	return func(h *harness) {
 		for _, tp := range parts {
 			for i := range n {
-				c.append(tp, key(tp, i), strings.Repeat("x", size))
+				h.append(message(tp, i, size))
 			}
 		}
 	}
 }
 
-// checkExactlyAll checks that the cloud topic holds every source message
+// checkedConsumer is the edge consumer with the forwarder's invariant
+// checked at every commit: committing offset o of a partition while the
+// cloud lacks a message below o is recorded as a violation. It also
+// records the most partitions paused at once.
+type checkedConsumer struct {
+	*bustest.Consumer
+	cloud *bustest.Cluster
+
+	mu         sync.Mutex
+	violations []string
+	maxPaused  int
+}
+
+func (c *checkedConsumer) Commit(ctx context.Context, offs []bus.Offset) error {
+	acked := map[bus.TopicPartition]map[int64]bool{}
+	for _, topic := range c.cloud.Topics() {
+		for _, m := range c.cloud.Records(topic) {
+			if tp, off, ok := sourceOf(m); ok {
+				if acked[tp] == nil {
+					acked[tp] = map[int64]bool{}
+				}
+				acked[tp][off] = true
+			}
+		}
+	}
+	c.mu.Lock()
+	for _, o := range offs {
+		for off := int64(0); off < o.Offset; off++ {
+			if !acked[o.TopicPartition][off] {
+				c.violations = append(c.violations, fmt.Sprintf("committed %s@%d before %d was acknowledged", o.TopicPartition, o.Offset, off))
+				break
+			}
+		}
+	}
+	c.mu.Unlock()
+	return c.Consumer.Commit(ctx, offs)
+}
+
+func (c *checkedConsumer) Pause(parts []bus.TopicPartition) error {
+	err := c.Consumer.Pause(parts)
+	c.mu.Lock()
+	c.maxPaused = max(c.maxPaused, len(c.Paused()))
+	c.mu.Unlock()
+	return err
+}
+
+func (c *checkedConsumer) violationList() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.violations)
+}
+
+// recordingProducer is the cloud producer, recording the messages and
+// bytes handed to it and not yet reported, and the most bytes at once.
+type recordingProducer struct {
+	*bustest.Producer
+
+	mu            sync.Mutex
+	queued, bytes int
+	maxBytes      int
+}
+
+func (p *recordingProducer) PublishAsync(ctx context.Context, m *bus.Message, done func(bus.Delivery)) error {
+	size := m.Size()
+	p.add(1, size)
+	err := p.Producer.PublishAsync(ctx, m, func(d bus.Delivery) {
+		p.add(-1, -size)
+		done(d)
+	})
+	if err != nil {
+		p.add(-1, -size)
+	}
+	return err
+}
+
+func (p *recordingProducer) add(n, size int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.queued += n
+	p.bytes += size
+	p.maxBytes = max(p.maxBytes, p.bytes)
+}
+
+func (p *recordingProducer) stats() (queued, maxBytes int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.queued, p.maxBytes
+}
+
+var errTimeout = fmt.Errorf("test: message timed out: %w", bus.ErrDeliveryTimed)
+
+// checkDelivered checks that the cloud topic holds every source message
 // at least once, and that no commit ever got ahead of the cloud.
 func (h *harness) checkDelivered(topic string, n int, parts ...bus.TopicPartition) {
 	h.t.Helper()
 	seen := map[string]int{}
-	for _, m := range h.cloud.messages(topic) {
+	for _, m := range h.cloud.Records(topic) {
 		seen[string(m.Key)]++
 	}
 	for _, tp := range parts {
@@ -144,67 +309,77 @@ var (
 )
 
 func TestForwardPassThroughAndCommit(t *testing.T) {
-	parts := []bus.TopicPartition{node1, node2, tempL}
-	h := startHarness(t, testConfig(), parts, func(c *fakeConsumer) {
-		fill(50, 100, node1, node2)(c)
-		fill(30, 10, tempL)(c)
-		c.mu.Lock()
-		c.logs[node1][7].Headers = []messages.Header{{Key: "h", Value: []byte("v")}}
-		c.mu.Unlock()
-	})
-	h.waitFor("all committed", func() bool {
-		return h.cons.committedOf(node1) == 50 && h.cons.committedOf(node2) == 50 && h.cons.committedOf(tempL) == 30
-	})
-	h.checkDelivered(messages.TopicCamera, 50, node1, node2)
-	h.checkDelivered(messages.TopicTemperature, 30, tempL)
-	if n := len(h.cloud.messages(messages.TopicCamera)); n != 100 {
-		t.Errorf("cameraData holds %d messages, want 100 (no duplicates without failures)", n)
-	}
-	for _, m := range h.cloud.messages(messages.TopicCamera) {
-		if string(m.Key) == key(node1, 7) {
-			if len(m.Headers) != 1 || m.Headers[0].Key != "h" || string(m.Headers[0].Value) != "v" {
-				t.Errorf("headers of %s = %v, want passed through", m.Key, m.Headers)
+	synctest.Test(t, func(t *testing.T) {
+		h := startHarness(t, testConfig(), func(h *harness) {
+			for i := range 50 {
+				m := message(node1, i, 100)
+				if i == 7 {
+					m.Headers = []messages.Header{{Key: "h", Value: []byte("v")}}
+				}
+				h.append(m)
 			}
-			if string(m.Value) != strings.Repeat("x", 100) {
-				t.Errorf("value changed")
+			fill(50, 100, node2)(h)
+			fill(30, 10, tempL)(h)
+		})
+		h.waitFor("all committed", func() bool {
+			return h.committed(node1) == 50 && h.committed(node2) == 50 && h.committed(tempL) == 30
+		})
+		h.checkDelivered(messages.TopicCamera, 50, node1, node2)
+		h.checkDelivered(messages.TopicTemperature, 30, tempL)
+		if n := len(h.cloud.Records(messages.TopicCamera)); n != 100 {
+			t.Errorf("cameraData holds %d messages, want 100 (no duplicates without failures)", n)
+		}
+		for _, m := range h.cloud.Records(messages.TopicCamera) {
+			if string(m.Key) == key(node1, 7) {
+				// Passed through, with the edge record's time added
+				// (bus.Republished).
+				orig := h.edge.Records(node1.Topic)[7].Timestamp.UTC().Format(time.RFC3339Nano)
+				if len(m.Headers) != 2 || m.Headers[0].Key != "h" || string(m.Headers[0].Value) != "v" ||
+					m.Headers[1].Key != messages.HeaderOrigTime || string(m.Headers[1].Value) != orig {
+					t.Errorf("headers of %s = %v, want passed through, then %s %s", m.Key, m.Headers, messages.HeaderOrigTime, orig)
+				}
+				if string(m.Value) != strings.Repeat("x", 100) {
+					t.Errorf("value changed")
+				}
 			}
 		}
-	}
-	if err := h.stop(); err != nil {
-		t.Errorf("Run() = %v", err)
-	}
+		if err := h.stop(); err != nil {
+			t.Errorf("Run() = %v", err)
+		}
+	})
 }
 
 func TestBackpressurePausesAndCommitsNothingUnacked(t *testing.T) {
-	cfg := testConfig()
-	cfg.MaxInflightBytes = 10_000 // 10 messages of ~1 KB
-	parts := []bus.TopicPartition{node1, node2}
-	h := startHarness(t, cfg, parts, nil)
-	h.cloud.setDown(true)
-	fill(200, 1000, node1, node2)(h.cons)
-	// Down: the forwarder fills the bound and pauses; nothing is committed.
-	h.waitFor("backpressure", func() bool { return testutil.ToFloat64(h.f.m.paused) == 1 })
-	time.Sleep(50 * time.Millisecond)
-	queued, maxBytes := h.cloud.stats()
-	if maxBytes > cfg.MaxInflightBytes+1100 {
-		t.Errorf("in-flight bytes reached %d, bound %d + one message", maxBytes, cfg.MaxInflightBytes)
-	}
-	if queued == 0 {
-		t.Errorf("nothing in flight while the cloud is down")
-	}
-	if c := h.cons.committedOf(node1) + h.cons.committedOf(node2); c != 0 {
-		t.Errorf("committed %d messages while the cloud acknowledged none", c)
-	}
-	// Back: everything drains and is committed.
-	h.cloud.setDown(false)
-	h.waitFor("all committed", func() bool { return h.cons.committedOf(node1) == 200 && h.cons.committedOf(node2) == 200 })
-	h.checkDelivered(messages.TopicCamera, 200, node1, node2)
-	if _, maxBytes := h.cloud.stats(); maxBytes > cfg.MaxInflightBytes+1100 {
-		t.Errorf("in-flight bytes reached %d, bound %d + one message", maxBytes, cfg.MaxInflightBytes)
-	}
-	if got := testutil.ToFloat64(h.f.m.paused); got != 0 {
-		t.Errorf("still paused after the cloud caught up")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.MaxInflightBytes = 10_000 // 10 messages of ~1 KB
+		h := startHarness(t, cfg, nil)
+		h.cloud.SetDown(true)
+		fill(200, 1000, node1, node2)(h)
+		// Down: the forwarder fills the bound and pauses; nothing is committed.
+		h.waitFor("backpressure", func() bool { return testutil.ToFloat64(h.f.m.paused) == 1 })
+		time.Sleep(50 * time.Millisecond)
+		queued, maxBytes := h.prod.stats()
+		if maxBytes > cfg.MaxInflightBytes+1100 {
+			t.Errorf("in-flight bytes reached %d, bound %d + one message", maxBytes, cfg.MaxInflightBytes)
+		}
+		if queued == 0 {
+			t.Errorf("nothing in flight while the cloud is down")
+		}
+		if c := h.committed(node1) + h.committed(node2); c != 0 {
+			t.Errorf("committed %d messages while the cloud acknowledged none", c)
+		}
+		// Back: everything drains and is committed.
+		h.cloud.SetDown(false)
+		h.waitFor("all committed", func() bool { return h.committed(node1) == 200 && h.committed(node2) == 200 })
+		h.checkDelivered(messages.TopicCamera, 200, node1, node2)
+		if _, maxBytes := h.prod.stats(); maxBytes > cfg.MaxInflightBytes+1100 {
+			t.Errorf("in-flight bytes reached %d, bound %d + one message", maxBytes, cfg.MaxInflightBytes)
+		}
+		if got := testutil.ToFloat64(h.f.m.paused); got != 0 {
+			t.Errorf("still paused after the cloud caught up")
+		}
+	})
 }
 
 // While the cloud keeps acknowledging, a full in-flight window is a wait
@@ -212,43 +387,43 @@ func TestBackpressurePausesAndCommitsNothingUnacked(t *testing.T) {
 // prefetched and fetch it again, which cut large-picture throughput by an
 // order of magnitude.
 func TestBackpressureWaitsForAcksInsteadOfPausing(t *testing.T) {
-	cfg := testConfig()
-	cfg.MaxInflightBytes = 10_000 // 10 messages of ~1 KB
-	cfg.BackpressureWait = 10 * time.Second
-	parts := []bus.TopicPartition{node1, node2}
-	h := startHarness(t, cfg, parts, fill(300, 1000, node1, node2))
-	h.waitFor("all committed", func() bool { return h.cons.committedOf(node1) == 300 && h.cons.committedOf(node2) == 300 })
-	h.checkDelivered(messages.TopicCamera, 300, node1, node2)
-	if _, maxBytes := h.cloud.stats(); maxBytes > cfg.MaxInflightBytes+1100 {
-		t.Errorf("in-flight bytes reached %d, bound %d + one message", maxBytes, cfg.MaxInflightBytes)
-	}
-	h.cons.mu.Lock()
-	paused := h.cons.maxPaused
-	h.cons.mu.Unlock()
-	if paused != 0 {
-		t.Errorf("paused %d partitions although the cloud acknowledged everything", paused)
-	}
-	if n := len(h.cloud.messages(messages.TopicCamera)); n != 600 {
-		t.Errorf("cameraData holds %d messages, want 600 (no message put back and sent twice)", n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.MaxInflightBytes = 10_000 // 10 messages of ~1 KB
+		cfg.BackpressureWait = 10 * time.Second
+		h := startHarness(t, cfg, fill(300, 1000, node1, node2))
+		h.waitFor("all committed", func() bool { return h.committed(node1) == 300 && h.committed(node2) == 300 })
+		h.checkDelivered(messages.TopicCamera, 300, node1, node2)
+		if _, maxBytes := h.prod.stats(); maxBytes > cfg.MaxInflightBytes+1100 {
+			t.Errorf("in-flight bytes reached %d, bound %d + one message", maxBytes, cfg.MaxInflightBytes)
+		}
+		h.cons.mu.Lock()
+		paused := h.cons.maxPaused
+		h.cons.mu.Unlock()
+		if paused != 0 {
+			t.Errorf("paused %d partitions although the cloud acknowledged everything", paused)
+		}
+		if n := len(h.cloud.Records(messages.TopicCamera)); n != 600 {
+			t.Errorf("cameraData holds %d messages, want 600 (no message put back and sent twice)", n)
+		}
+	})
 }
 
 // A message that crossed the in-flight bound and cannot be sought back is
 // sent rather than skipped.
 func TestBackpressureSeekFailureSkipsNothing(t *testing.T) {
-	cfg := testConfig()
-	cfg.MaxInflightBytes = 5_000
-	parts := []bus.TopicPartition{node1, node2}
-	h := startHarness(t, cfg, parts, nil)
-	h.cons.mu.Lock()
-	h.cons.seekErr = errors.New("seek refused")
-	h.cons.mu.Unlock()
-	h.cloud.setDown(true)
-	fill(50, 1000, node1, node2)(h.cons)
-	h.waitFor("backpressure", func() bool { return testutil.ToFloat64(h.f.m.paused) == 1 })
-	h.cloud.setDown(false)
-	h.waitFor("all committed", func() bool { return h.cons.committedOf(node1) == 50 && h.cons.committedOf(node2) == 50 })
-	h.checkDelivered(messages.TopicCamera, 50, node1, node2)
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.MaxInflightBytes = 5_000
+		h := startHarness(t, cfg, nil)
+		h.edge.Fail(bustest.Seek, bustest.Always, errors.New("seek refused"))
+		h.cloud.SetDown(true)
+		fill(50, 1000, node1, node2)(h)
+		h.waitFor("backpressure", func() bool { return testutil.ToFloat64(h.f.m.paused) == 1 })
+		h.cloud.SetDown(false)
+		h.waitFor("all committed", func() bool { return h.committed(node1) == 50 && h.committed(node2) == 50 })
+		h.checkDelivered(messages.TopicCamera, 50, node1, node2)
+	})
 }
 
 func TestFailedDeliveryIsSentAgainNeverSkipped(t *testing.T) {
@@ -261,46 +436,52 @@ func TestFailedDeliveryIsSentAgainNeverSkipped(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			parts := []bus.TopicPartition{node1, node2}
-			h := startHarness(t, testConfig(), parts, nil)
-			h.cloud.setDown(true)
-			fill(100, 10, node1, node2)(h.cons)
-			h.waitFor("something in flight", func() bool { q, _ := h.cloud.stats(); return q >= 10 })
-			h.cloud.fail(tt.fails)
-			h.cloud.setDown(false)
-			h.waitFor("all committed", func() bool { return h.cons.committedOf(node1) == 100 && h.cons.committedOf(node2) == 100 })
-			h.checkDelivered(messages.TopicCamera, 100, node1, node2)
-			if got := testutil.ToFloat64(h.f.m.rewinds); got < 1 {
-				t.Errorf("rewinds = %v, want >= 1", got)
-			}
-			if got := testutil.ToFloat64(h.f.m.forwarded.WithLabelValues(messages.TopicCamera, "error")); got != float64(tt.fails) {
-				t.Errorf("forwarded{result=error} = %v, want %d", got, tt.fails)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				h := startHarness(t, testConfig(), nil)
+				h.cloud.SetDown(true)
+				fill(100, 10, node1, node2)(h)
+				h.waitFor("something in flight", func() bool { q, _ := h.prod.stats(); return q >= 10 })
+				h.cloud.Fail(bustest.Deliver, tt.fails, errTimeout)
+				h.cloud.SetDown(false)
+				h.waitFor("all committed", func() bool { return h.committed(node1) == 100 && h.committed(node2) == 100 })
+				h.checkDelivered(messages.TopicCamera, 100, node1, node2)
+				if got := testutil.ToFloat64(h.f.m.rewinds); got < 1 {
+					t.Errorf("rewinds = %v, want >= 1", got)
+				}
+				if got := testutil.ToFloat64(h.f.m.forwarded.WithLabelValues(messages.TopicCamera, "error")); got != float64(tt.fails) {
+					t.Errorf("forwarded{result=error} = %v, want %d", got, tt.fails)
+				}
+			})
 		})
 	}
 }
 
 func TestRevokeCommitsAcknowledgedAndNewOwnerResumes(t *testing.T) {
-	parts := []bus.TopicPartition{node1, node2}
-	h := startHarness(t, testConfig(), parts, fill(100, 10, node1, node2))
-	h.waitFor("some progress", func() bool { return h.cons.committedOf(node1) > 0 })
-	// Revoke node2 while its messages may be in flight, then give it back.
-	h.cons.reassign(node1)
-	h.waitFor("node1 done", func() bool { return h.cons.committedOf(node1) == 100 })
-	h.cons.reassign(node1, node2)
-	h.waitFor("node2 done", func() bool { return h.cons.committedOf(node2) == 100 })
-	h.checkDelivered(messages.TopicCamera, 100, node1, node2)
+	synctest.Test(t, func(t *testing.T) {
+		h := startHarness(t, testConfig(), fill(100, 10, node1, node2))
+		h.waitFor("some progress", func() bool { return h.committed(node1) > 0 })
+		// Revoke node2 while its messages may be in flight (another member
+		// joins and takes it), then give it back (that member leaves).
+		leave := h.otherMember("another", node2.Topic)
+		h.waitFor("node2 revoked", func() bool { parts, _ := h.cons.Assignment(); return !slices.Contains(parts, node2) })
+		h.waitFor("node1 done", func() bool { return h.committed(node1) == 100 })
+		leave()
+		h.waitFor("node2 done", func() bool { return h.committed(node2) == 100 })
+		h.checkDelivered(messages.TopicCamera, 100, node1, node2)
+	})
 }
 
 func TestShutdownCommitsAcked(t *testing.T) {
-	h := startHarness(t, testConfig(), []bus.TopicPartition{node1}, fill(40, 10, node1))
-	h.waitFor("all sent", func() bool { return len(h.cloud.messages(messages.TopicCamera)) == 40 })
-	if err := h.stop(); err != nil {
-		t.Fatalf("Run() = %v", err)
-	}
-	if got := h.cons.committedOf(node1); got != 40 {
-		t.Errorf("committed after shutdown = %d, want 40", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := startHarness(t, testConfig(), fill(40, 10, node1))
+		h.waitFor("all sent", func() bool { return len(h.cloud.Records(messages.TopicCamera)) == 40 })
+		if err := h.stop(); err != nil {
+			t.Fatalf("Run() = %v", err)
+		}
+		if got := h.committed(node1); got != 40 {
+			t.Errorf("committed after shutdown = %d, want 40", got)
+		}
+	})
 }
 
 func TestTranscode(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,60 +49,60 @@ func metricValue(reg *prometheus.Registry, name string, match ...string) (float6
 // JSON: base64) is a permanent failure: it goes to the dead-letter topic,
 // cut to fit, and the partition goes on.
 func TestTranscodedPictureOverCloudLimitIsDeadLetteredTruncated(t *testing.T) {
-	jpeg := jpegsynth.Picture(jpegsynth.Size320x188, 3)
-	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	bin, err := messages.EncodePicture(messages.NewPicture("C1", "node1", at, jpeg), messages.FormBinary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, err := messages.EncodePicture(messages.NewPicture("C1", "node1", at, jpeg), messages.FormJSON)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := testConfig()
-	cfg.Form = FormJSON
-	// The binary form (what the edge holds) fits, its JSON form does not.
-	cfg.Cloud.MaxMessageBytes = (len(bin.Value) + len(js.Value)) / 2
-	if len(bin.Value) >= cfg.Cloud.MaxMessageBytes {
-		t.Fatalf("picture too small for the test: binary %d, json %d", len(bin.Value), len(js.Value))
-	}
-	h := startHarness(t, cfg, []bus.TopicPartition{node1}, func(c *fakeConsumer) {
-		for i := range 3 {
-			c.mu.Lock()
-			// The fake reads the source offset from the key, which a dead
-			// letter keeps.
-			c.logs[node1] = append(c.logs[node1], &bus.Message{Topic: node1.Topic, Partition: node1.Partition, Offset: int64(i),
-				Key: []byte(key(node1, i)), Value: bin.Value, Headers: bin.Headers, Timestamp: at})
-			c.mu.Unlock()
+	synctest.Test(t, func(t *testing.T) {
+		jpeg := jpegsynth.Picture(jpegsynth.Size320x188, 3)
+		at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+		bin, err := messages.EncodePicture(messages.NewPicture("C1", "node1", at, jpeg), messages.FormBinary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, err := messages.EncodePicture(messages.NewPicture("C1", "node1", at, jpeg), messages.FormJSON)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := testConfig()
+		cfg.Form = FormJSON
+		// The binary form (what the edge holds) fits, its JSON form does not.
+		cfg.Cloud.MaxMessageBytes = (len(bin.Value) + len(js.Value)) / 2
+		if len(bin.Value) >= cfg.Cloud.MaxMessageBytes {
+			t.Fatalf("picture too small for the test: binary %d, json %d", len(bin.Value), len(js.Value))
+		}
+		h := startHarness(t, cfg, func(h *harness) {
+			for i := range 3 {
+				// The commit check reads the source offset from the key,
+				// which a dead letter keeps.
+				h.append(&bus.Message{Topic: node1.Topic, Partition: node1.Partition,
+					Key: []byte(key(node1, i)), Value: bin.Value, Headers: bin.Headers, Timestamp: at})
+			}
+		})
+		dlq := messages.DeadLetterTopic(messages.TopicCamera)
+		h.waitFor("three dead letters and the edge offset committed to 3", func() bool {
+			return len(h.cloud.Records(dlq)) >= 3 && h.committed(node1) == 3
+		})
+		for _, m := range h.cloud.Records(dlq) {
+			if m.Size() > cfg.Cloud.MaxMessageBytes {
+				t.Errorf("dead letter of %d bytes > cloud limit %d", m.Size(), cfg.Cloud.MaxMessageBytes)
+			}
+			if r, _ := messages.HeaderValue(m.Headers, messages.HeaderDLQReason); string(r) != "too-large" {
+				t.Errorf("reason = %q, want too-large", r)
+			}
+			if n, _ := messages.HeaderValue(m.Headers, messages.HeaderDLQTruncated); string(n) != strconv.Itoa(len(bin.Value)) {
+				t.Errorf("truncated header = %q, want %d", n, len(bin.Value))
+			}
+			if !bytes.HasPrefix(bin.Value, m.Value) {
+				t.Errorf("dead letter value is not a prefix of the original")
+			}
+			if o, _ := messages.HeaderValue(m.Headers, messages.HeaderOrigTime); string(o) != at.Format(time.RFC3339Nano) {
+				t.Errorf("original time header = %q, want %s", o, at.Format(time.RFC3339Nano))
+			}
+		}
+		if n := len(h.cloud.Records(messages.TopicCamera)); n != 0 {
+			t.Errorf("cloud picture topic holds %d messages, want 0", n)
+		}
+		for _, v := range h.cons.violationList() {
+			t.Errorf("commit violation: %s", v)
 		}
 	})
-	dlq := messages.DeadLetterTopic(messages.TopicCamera)
-	h.waitFor("three dead letters and the edge offset committed to 3", func() bool {
-		return len(h.cloud.messages(dlq)) >= 3 && h.cons.committedOf(node1) == 3
-	})
-	for _, m := range h.cloud.messages(dlq) {
-		if m.Size() > cfg.Cloud.MaxMessageBytes {
-			t.Errorf("dead letter of %d bytes > cloud limit %d", m.Size(), cfg.Cloud.MaxMessageBytes)
-		}
-		if r, _ := messages.HeaderValue(m.Headers, messages.HeaderDLQReason); string(r) != "too-large" {
-			t.Errorf("reason = %q, want too-large", r)
-		}
-		if n, _ := messages.HeaderValue(m.Headers, messages.HeaderDLQTruncated); string(n) != strconv.Itoa(len(bin.Value)) {
-			t.Errorf("truncated header = %q, want %d", n, len(bin.Value))
-		}
-		if !bytes.HasPrefix(bin.Value, m.Value) {
-			t.Errorf("dead letter value is not a prefix of the original")
-		}
-		if o, _ := messages.HeaderValue(m.Headers, messages.HeaderOrigTime); string(o) != at.Format(time.RFC3339Nano) {
-			t.Errorf("original time header = %q, want %s", o, at.Format(time.RFC3339Nano))
-		}
-	}
-	if n := len(h.cloud.messages(messages.TopicCamera)); n != 0 {
-		t.Errorf("cloud picture topic holds %d messages, want 0", n)
-	}
-	for _, v := range h.cons.violationList() {
-		t.Errorf("commit violation: %s", v)
-	}
 }
 
 // A missing cloud dead-letter topic stops only the partition whose message
@@ -109,76 +110,80 @@ func TestTranscodedPictureOverCloudLimitIsDeadLetteredTruncated(t *testing.T) {
 // past; the other partitions keep flowing. Once the topic is there, the
 // partition resumes by itself.
 func TestMissingDeadLetterTopicStopsOnlyThatPartition(t *testing.T) {
-	cfg := testConfig()
-	cfg.Form = FormJSON
-	cfg.RetryMaxInterval = time.Second
-	reading := func(i int) messages.Encoded {
-		e, err := messages.EncodeTemperature(messages.TemperatureReading{NodeID: "node1",
-			ReadAt: time.Date(2026, 5, 1, 12, 0, i, 0, time.UTC), TemperatureCelsius: 40, Source: "sysfs"}, messages.FormBinary)
-		if err != nil {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.Form = FormJSON
+		cfg.RetryMaxInterval = time.Second
+		reading := func(i int) messages.Encoded {
+			e, err := messages.EncodeTemperature(messages.TemperatureReading{NodeID: "node1",
+				ReadAt: time.Date(2026, 5, 1, 12, 0, i, 0, time.UTC), TemperatureCelsius: 40, Source: "sysfs"}, messages.FormBinary)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e
+		}
+		dlq := messages.DeadLetterTopic(messages.TopicCamera)
+		h := startHarness(t, cfg, func(h *harness) {
+			if err := h.cloud.DeleteTopic(dlq); err != nil {
+				t.Fatal(err)
+			}
+			h.append(&bus.Message{Topic: node1.Topic, Key: []byte(key(node1, 0)), Value: []byte("not a picture")})
+			h.append(&bus.Message{Topic: node1.Topic, Key: []byte(key(node1, 1)), Value: []byte("not a picture either")})
+			for i := range 50 {
+				e := reading(i)
+				h.append(&bus.Message{Topic: tempL.Topic, Partition: tempL.Partition, Key: e.Key, Value: e.Value, Headers: e.Headers})
+			}
+		})
+		h.waitFor("the readings partition fully forwarded and committed", func() bool {
+			return h.committed(tempL) == 50
+		})
+		h.waitFor("the stopped-partitions gauge at 1", func() bool {
+			v, _ := metricValue(h.reg, "sensornode_forwarder_partitions_stopped")
+			return v == 1
+		})
+		rewinds0, _ := metricValue(h.reg, "sensornode_forwarder_rewinds_total")
+		time.Sleep(1500 * time.Millisecond)
+		if rewinds, _ := metricValue(h.reg, "sensornode_forwarder_rewinds_total"); rewinds-rewinds0 > 2 {
+			t.Errorf("stopped partition rewound %v times in 1.5 s, want at most 2 (slow retry)", rewinds-rewinds0)
+		}
+		if c := h.committed(node1); c != 0 {
+			t.Errorf("stopped partition committed to %d, want 0", c)
+		}
+		if err := h.probe.Ready(); err == nil || !strings.Contains(err.Error(), "node1") {
+			t.Errorf("Ready() = %v, want an error naming the stopped partition node1", err)
+		}
+		if v, _ := metricValue(h.reg, "sensornode_forwarder_partition_stops_total", "reason", "dead-letter-topic-missing"); v < 1 {
+			t.Errorf("partition_stops_total{reason=dead-letter-topic-missing} = %v, want >= 1", v)
+		}
+
+		if err := h.cloud.CreateTopic(dlq, 1, nil); err != nil { // the operator creates the topic
 			t.Fatal(err)
 		}
-		return e
-	}
-	dlq := messages.DeadLetterTopic(messages.TopicCamera)
-	h := startHarness(t, cfg, []bus.TopicPartition{node1, tempL}, func(c *fakeConsumer) {
-		c.cloud.setTopicErr(dlq, bus.ErrUnknownTopic)
-		c.append(node1, key(node1, 0), "not a picture")
-		c.append(node1, key(node1, 1), "not a picture either")
-		for i := range 50 {
-			e := reading(i)
-			c.mu.Lock()
-			c.logs[tempL] = append(c.logs[tempL], &bus.Message{Topic: tempL.Topic, Partition: tempL.Partition, Offset: int64(i),
-				Key: e.Key, Value: e.Value, Headers: e.Headers})
-			c.mu.Unlock()
+		h.waitFor("the stopped partition to resume and commit both dead letters", func() bool {
+			return h.committed(node1) == 2
+		})
+		h.waitFor("the stopped-partitions gauge back at 0", func() bool {
+			v, _ := metricValue(h.reg, "sensornode_forwarder_partitions_stopped")
+			return v == 0
+		})
+		if err := h.probe.Ready(); err != nil {
+			t.Errorf("Ready() after the topic came = %v, want nil", err)
+		}
+		if n := len(h.cloud.Records(dlq)); n < 2 {
+			t.Errorf("dead-letter topic holds %d messages, want 2", n)
+		}
+		if n := len(h.cloud.Records(messages.TopicTemperature)); n < 50 {
+			t.Errorf("cloud temperature topic holds %d messages, want 50", n)
+		}
+		// Transcoded readings get new keys, which the commit check cannot
+		// trace back to their source: check the commits of the stopped
+		// partition only.
+		for _, v := range h.cons.violationList() {
+			if strings.HasPrefix(v, "committed "+node1.Topic+"[") {
+				t.Errorf("commit violation: %s", v)
+			}
 		}
 	})
-	h.waitFor("the readings partition fully forwarded and committed", func() bool {
-		return h.cons.committedOf(tempL) == 50
-	})
-	h.waitFor("the stopped-partitions gauge at 1", func() bool {
-		v, _ := metricValue(h.reg, "sensornode_forwarder_partitions_stopped")
-		return v == 1
-	})
-	rewinds0, _ := metricValue(h.reg, "sensornode_forwarder_rewinds_total")
-	time.Sleep(1500 * time.Millisecond)
-	if rewinds, _ := metricValue(h.reg, "sensornode_forwarder_rewinds_total"); rewinds-rewinds0 > 2 {
-		t.Errorf("stopped partition rewound %v times in 1.5 s, want at most 2 (slow retry)", rewinds-rewinds0)
-	}
-	if c := h.cons.committedOf(node1); c != 0 {
-		t.Errorf("stopped partition committed to %d, want 0", c)
-	}
-	if err := h.probe.Ready(); err == nil || !strings.Contains(err.Error(), "node1") {
-		t.Errorf("Ready() = %v, want an error naming the stopped partition node1", err)
-	}
-	if v, _ := metricValue(h.reg, "sensornode_forwarder_partition_stops_total", "reason", "dead-letter-topic-missing"); v < 1 {
-		t.Errorf("partition_stops_total{reason=dead-letter-topic-missing} = %v, want >= 1", v)
-	}
-
-	h.cloud.setTopicErr(dlq, nil) // the operator creates the topic
-	h.waitFor("the stopped partition to resume and commit both dead letters", func() bool {
-		return h.cons.committedOf(node1) == 2
-	})
-	h.waitFor("the stopped-partitions gauge back at 0", func() bool {
-		v, _ := metricValue(h.reg, "sensornode_forwarder_partitions_stopped")
-		return v == 0
-	})
-	if err := h.probe.Ready(); err != nil {
-		t.Errorf("Ready() after the topic came = %v, want nil", err)
-	}
-	if n := len(h.cloud.messages(dlq)); n < 2 {
-		t.Errorf("dead-letter topic holds %d messages, want 2", n)
-	}
-	if n := len(h.cloud.messages(messages.TopicTemperature)); n < 50 {
-		t.Errorf("cloud temperature topic holds %d messages, want 50", n)
-	}
-	// Transcoded readings get new keys, which the fake cannot trace back
-	// to their source: check the commits of the stopped partition only.
-	for _, v := range h.cons.violationList() {
-		if strings.HasPrefix(v, "committed "+node1.Topic+"[") {
-			t.Errorf("commit violation: %s", v)
-		}
-	}
 }
 
 // Every re-publish leaves the timestamp to the client and keeps the
@@ -215,12 +220,12 @@ func TestClassify(t *testing.T) {
 		want       action
 		wantReason string
 	}{
-		{name: "timeout", give: errFakeTimeout, want: actRetry},
+		{name: "timeout", give: errTimeout, want: actRetry},
 		{name: "cloud topic not known yet", give: bus.ErrUnknownTopic, want: actRetry},
 		{name: "cloud topic confirmed missing", give: bus.Permanent(bus.ErrUnknownTopic), want: actStop, wantReason: stopTopicGone},
 		{name: "too large for the cloud", give: fmt.Errorf("produce: %w", bus.ErrTooLarge), want: actDeadLetter},
 		{name: "refused (permanent)", give: bus.Permanent(errors.New("authorization failed")), want: actDeadLetter},
-		{name: "dead letter: timeout", give: errFakeTimeout, deadLetter: true, want: actRetry},
+		{name: "dead letter: timeout", give: errTimeout, deadLetter: true, want: actRetry},
 		{name: "dead letter: topic missing", give: bus.ErrUnknownTopic, deadLetter: true, want: actStop, wantReason: stopDLQMissing},
 		{name: "dead letter: too large", give: bus.ErrTooLarge, deadLetter: true, want: actStop, wantReason: stopDLQTooLarge},
 		{name: "dead letter: refused", give: bus.Permanent(errors.New("authorization failed")), deadLetter: true, want: actStop, wantReason: stopDLQRefused},

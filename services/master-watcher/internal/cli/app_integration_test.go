@@ -23,21 +23,10 @@ import (
 	"github.com/sensornode/sensornode/services/master-watcher/internal/failover"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/watcher"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/zkview"
-	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
 func TestMain(m *testing.M) { devstacktest.Main(m) }
-
-// stack is devstacktest.Stack plus a workaround: devstack's health checks
-// use http.DefaultClient and leave idle keep-alive connections, whose
-// goroutines devstacktest.Main's goleak check then reports.
-func stack(t *testing.T) *devstack.Stack {
-	t.Helper()
-	st := devstacktest.Stack(t)
-	http.DefaultClient.CloseIdleConnections()
-	return st
-}
 
 func testLog(name string) *slog.Logger {
 	if testing.Verbose() {
@@ -162,7 +151,7 @@ func status(servers []string, root string) (string, error) {
 // watcher is replaced by one with the first one's list, status reports
 // agreement (exit code 0).
 func TestIntegrationStatusDisagreement(t *testing.T) {
-	st := stack(t)
+	st := devstacktest.Stack(t)
 	servers := st.ZooKeeperServers()
 	root := uniqueRoot(t, servers)
 	m1, m2, m3 := apiServer(t), apiServer(t), apiServer(t)
@@ -244,7 +233,7 @@ func TestIntegrationStatusDisagreement(t *testing.T) {
 // TestIntegrationWaitZooKeeperCommand runs the init-container command
 // against devstack with a Kafka-style connect string (chroot included).
 func TestIntegrationWaitZooKeeperCommand(t *testing.T) {
-	st := stack(t)
+	st := devstacktest.Stack(t)
 	t.Setenv("SENSORNODE_ZOOKEEPER_SERVERS", st.ZooKeeperConnect()+st.EdgeChroot())
 	var out bytes.Buffer
 	if err := Run(context.Background(), []string{"wait-zookeeper", "--timeout", "1m"}, &out); err != nil {

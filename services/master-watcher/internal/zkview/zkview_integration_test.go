@@ -8,7 +8,6 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path"
 	"sync"
@@ -19,21 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
 func TestMain(m *testing.M) { devstacktest.Main(m) }
-
-// stack is devstacktest.Stack plus a workaround: devstack's health checks
-// (jmxBean) use http.DefaultClient and leave idle keep-alive connections,
-// whose goroutines devstacktest.Main's goleak check then reports.
-func stack(t *testing.T) *devstack.Stack {
-	t.Helper()
-	st := devstacktest.Stack(t)
-	http.DefaultClient.CloseIdleConnections()
-	return st
-}
 
 func testLog(t *testing.T) *slog.Logger {
 	if testing.Verbose() {
@@ -179,7 +167,7 @@ var masters3 = []string{"https://10.0.0.1:6443", "https://10.0.0.2:6443", "https
 // znode of the publisher's session, follows updates, and disappears at
 // once when the watcher stops.
 func TestIntegrationPublishUpdateAndLeave(t *testing.T) {
-	st := stack(t)
+	st := devstacktest.Stack(t)
 	servers := st.ZooKeeperServers()
 	root := uniqueRoot(t, servers)
 	obs := observer(t, servers)
@@ -234,7 +222,7 @@ func TestIntegrationPublishUpdateAndLeave(t *testing.T) {
 // the publisher gets a new session and re-creates the znode with the
 // newest view, including an update made during the partition.
 func TestIntegrationSessionExpiry(t *testing.T) {
-	st := stack(t)
+	st := devstacktest.Stack(t)
 	servers := st.ZooKeeperServers()
 	root := uniqueRoot(t, servers)
 	obs := observer(t, servers)
@@ -303,7 +291,7 @@ func TestIntegrationSessionExpiry(t *testing.T) {
 // the same node (a restart) is replaced at once rather than after its
 // session times out.
 func TestIntegrationStaleViewReplaced(t *testing.T) {
-	st := stack(t)
+	st := devstacktest.Stack(t)
 	servers := st.ZooKeeperServers()
 	root := uniqueRoot(t, servers)
 	obs := observer(t, servers)

@@ -5,7 +5,6 @@ package zkwait
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -18,16 +17,6 @@ import (
 
 func TestMain(m *testing.M) { devstacktest.Main(m) }
 
-// stack is devstacktest.Stack plus a workaround: devstack's health checks
-// use http.DefaultClient and leave idle keep-alive connections, whose
-// goroutines devstacktest.Main's goleak check then reports.
-func stack(t *testing.T) *devstack.Stack {
-	t.Helper()
-	st := devstacktest.Stack(t)
-	http.DefaultClient.CloseIdleConnections()
-	return st
-}
-
 func testLog() *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -39,7 +28,7 @@ func testLog() *slog.Logger {
 // quorum at the first attempt, also through a Kafka-style connect string
 // with a chroot.
 func TestIntegrationHealthyEnsemble(t *testing.T) {
-	st := stack(t)
+	st := devstacktest.Stack(t)
 	// As envconfig hands over SENSORNODE_ZOOKEEPER_SERVERS=a:1,b:2,c:3/edge.
 	servers, chroot := SplitChroot(strings.Split(st.ZooKeeperConnect()+st.EdgeChroot(), ","))
 	if len(servers) != len(st.ZooKeeperServers()) || chroot != st.EdgeChroot() {
@@ -68,7 +57,7 @@ func TestIntegrationHealthyEnsemble(t *testing.T) {
 // successfully once a second server is back. The stack is restored and
 // checked healthy (brokers included) before the test returns.
 func TestIntegrationWaitsForQuorum(t *testing.T) {
-	st := stack(t)
+	st := devstacktest.Stack(t)
 	if len(st.ZooKeeperServers()) != 3 {
 		t.Fatalf("test needs a 3-server ensemble, stack has %d", len(st.ZooKeeperServers()))
 	}
@@ -79,7 +68,6 @@ func TestIntegrationWaitsForQuorum(t *testing.T) {
 		if err := st.WaitHealthy(ctx); err != nil {
 			t.Errorf("cleanup: stack not healthy again: %v", err)
 		}
-		http.DefaultClient.CloseIdleConnections()
 	})
 	devstacktest.KillForTest(t, st, devstack.ZooKeeperName(2))
 	devstacktest.KillForTest(t, st, devstack.ZooKeeperName(3))

@@ -2,6 +2,7 @@ package temperature
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sensornode/sensornode/libs/bus"
+	"github.com/sensornode/sensornode/libs/bus/bustest"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/svc"
 )
@@ -73,7 +76,39 @@ type running struct {
 	done   chan error
 }
 
-func start(t *testing.T, cfg *Config, prod *fakeProducer, src Source) *running {
+// broker is an in-memory Kafka cluster with the node's topic and a
+// producer of it.
+type broker struct {
+	cl   *bustest.Cluster
+	prod *bustest.Producer
+}
+
+func newBroker(t *testing.T, cfg *Config) *broker {
+	t.Helper()
+	cl := bustest.NewCluster(bustest.SeedTopics(1, cfg.Topic))
+	prod, err := cl.NewProducer(cfg.Kafka.Producer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prod.Close() })
+	return &broker{cl: cl, prod: prod}
+}
+
+var errDown = errors.New("test: all brokers down")
+
+// setDown makes every delivery fail at once (as after a delivery timeout)
+// and every ping fail, or neither.
+func (b *broker) setDown(down bool) {
+	if down {
+		b.cl.Fail(bustest.Deliver, bustest.Always, errDown)
+		b.cl.Fail(bustest.Ping, bustest.Always, bus.ErrBrokersDown)
+		return
+	}
+	b.cl.Fail(bustest.Deliver, 0, nil)
+	b.cl.Fail(bustest.Ping, 0, nil)
+}
+
+func start(t *testing.T, cfg *Config, prod bus.Producer, src Source) *running {
 	t.Helper()
 	r := &running{reg: prometheus.NewRegistry(), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -134,10 +169,10 @@ func eventually(t *testing.T, limit time.Duration, what string, cond func() bool
 	}
 }
 
-func decodeAll(t *testing.T, prod *fakeProducer) []messages.TemperatureReading {
+func decodeAll(t *testing.T, b *broker) []messages.TemperatureReading {
 	t.Helper()
 	var out []messages.TemperatureReading
-	for _, m := range prod.messages() {
+	for _, m := range b.cl.Records(messages.TopicLocalTemperature) {
 		r, err := messages.DecodeTemperature(m.Value, m.Headers)
 		if err != nil {
 			t.Fatalf("DecodeTemperature() = %v", err)
@@ -154,17 +189,16 @@ func TestRunSendsPlausibleReadings(t *testing.T) {
 	for _, form := range []string{"binary", "json"} {
 		t.Run(form, func(t *testing.T) {
 			cfg := loadConfig(t, map[string]string{"SENSORNODE_FORM": form})
-			prod := newFakeProducer()
-			defer prod.Close()
+			b := newBroker(t, cfg)
 			src := &script{t0: time.Unix(1700000000, 0), items: []any{
 				48.3, fmt.Errorf("%w: %q", ErrUnparsable, "temp=abc"), 200.0, fmt.Errorf("%w: exit 1", ErrSource), -60.0, 51.25,
 			}}
-			r := start(t, cfg, prod, src)
+			r := start(t, cfg, b.prod, src)
 			eventually(t, 5*time.Second, "script read and 2 readings sent", func() bool {
 				return src.done() && r.metric(t, "sensornode_temp_readings_sent_total", "") == 2
 			})
 			r.stop(t)
-			got := decodeAll(t, prod)
+			got := decodeAll(t, b)
 			if len(got) != 2 || got[0].TemperatureCelsius != 48.3 || got[1].TemperatureCelsius != 51.25 {
 				t.Fatalf("sent %+v, want 48.3 and 51.25", got)
 			}
@@ -188,30 +222,29 @@ func TestRunSendsPlausibleReadings(t *testing.T) {
 func TestRunOutageWithSpoolAcrossRestart(t *testing.T) {
 	spool := t.TempDir()
 	cfg := loadConfig(t, map[string]string{"SENSORNODE_SPOOL_DIR": spool})
-	prod := newFakeProducer()
-	defer prod.Close()
-	prod.setDown(true)
+	b := newBroker(t, cfg)
+	b.setDown(true)
 	var items []any
 	for i := 0; i < 40; i++ {
 		items = append(items, 40+float64(i)/10)
 	}
 	src := &script{t0: time.Unix(1700000000, 0), items: items[:25]}
-	r := start(t, cfg, prod, src)
+	r := start(t, cfg, b.prod, src)
 	eventually(t, 5*time.Second, "25 readings buffered and failing", func() bool {
 		return src.done() && r.metric(t, "sensornode_temp_buffered_readings", "") == 25 &&
 			r.metric(t, "sensornode_temp_readings_failed_total", "") >= 25
 	})
 	r.stop(t) // restart during the outage
 
-	prod.setDown(false)
+	b.setDown(false)
 	src2 := &script{t0: time.Unix(1700000000, 0).Add(25 * time.Second), items: items[25:]}
-	r2 := start(t, cfg, prod, src2)
+	r2 := start(t, cfg, b.prod, src2)
 	eventually(t, 10*time.Second, "all 40 readings sent", func() bool {
 		return src2.done() && r2.metric(t, "sensornode_temp_readings_sent_total", "") == 40
 	})
 	r2.stop(t)
 	got := map[float64]int{}
-	for _, rd := range decodeAll(t, prod) {
+	for _, rd := range decodeAll(t, b) {
 		got[rd.TemperatureCelsius]++
 	}
 	for _, it := range items {
@@ -223,15 +256,14 @@ func TestRunOutageWithSpoolAcrossRestart(t *testing.T) {
 
 func TestRunBufferBound(t *testing.T) {
 	cfg := loadConfig(t, map[string]string{"SENSORNODE_BUFFER_MAX_READINGS": "5"})
-	prod := newFakeProducer()
-	defer prod.Close()
-	prod.setDown(true)
+	b := newBroker(t, cfg)
+	b.setDown(true)
 	var items []any
 	for i := 0; i < 20; i++ {
 		items = append(items, 40.0+float64(i))
 	}
 	src := &script{t0: time.Unix(1700000000, 0), items: items}
-	r := start(t, cfg, prod, src)
+	r := start(t, cfg, b.prod, src)
 	eventually(t, 5*time.Second, "script read", src.done)
 	eventually(t, 5*time.Second, "15 dropped", func() bool {
 		return r.metric(t, "sensornode_temp_readings_dropped_total", "buffer-full") == 15
@@ -239,10 +271,10 @@ func TestRunBufferBound(t *testing.T) {
 	if got := r.metric(t, "sensornode_temp_buffered_readings", ""); got != 5 {
 		t.Errorf("buffered = %v, want 5", got)
 	}
-	prod.setDown(false)
+	b.setDown(false)
 	eventually(t, 5*time.Second, "the 5 newest sent", func() bool { return r.metric(t, "sensornode_temp_readings_sent_total", "") == 5 })
 	r.stop(t)
-	got := decodeAll(t, prod)
+	got := decodeAll(t, b)
 	var vals []string
 	for _, g := range got {
 		vals = append(vals, fmt.Sprint(g.TemperatureCelsius))
@@ -302,10 +334,9 @@ func (b *blocking) Read(ctx context.Context) (Reading, error) {
 // the vcgencmd integration test saw rejected{source-error} = 2).
 func TestRunShutdownDuringReadIsNotASourceError(t *testing.T) {
 	cfg := loadConfig(t, nil)
-	prod := newFakeProducer()
-	defer prod.Close()
+	b := newBroker(t, cfg)
 	src := &blocking{entered: make(chan struct{}, 1)}
-	r := start(t, cfg, prod, src)
+	r := start(t, cfg, b.prod, src)
 	select {
 	case <-src.entered:
 	case <-time.After(5 * time.Second):

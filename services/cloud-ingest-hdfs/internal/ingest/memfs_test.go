@@ -1,0 +1,145 @@
+package ingest
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// memFS is an in-memory FS. fail decides whether an operation fails.
+type memFS struct {
+	mu    sync.Mutex
+	files map[string][]byte
+	fail  func(op, name string) bool
+	ops   []string
+}
+
+var errInjected = errors.New("injected hdfs failure")
+
+func newMemFS() *memFS { return &memFS{files: map[string][]byte{}} }
+
+func (f *memFS) check(op, name string) error {
+	f.ops = append(f.ops, op+" "+name)
+	if f.fail != nil && f.fail(op, name) {
+		return errInjected
+	}
+	return nil
+}
+
+func (f *memFS) Stat(name string) (int64, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("stat", name); err != nil {
+		return 0, false, err
+	}
+	b, ok := f.files[name]
+	return int64(len(b)), ok, nil
+}
+
+func (f *memFS) WriteAtomic(tmp, final string, data []byte, deadline time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := fenced(deadline, "before create "+tmp); err != nil {
+		return err
+	}
+	if err := f.check("create", tmp); err != nil {
+		return err
+	}
+	f.files[tmp] = slices.Clone(data)
+	if err := fenced(deadline, "rename "+tmp); err != nil {
+		delete(f.files, tmp)
+		return err
+	}
+	if err := f.check("rename", final); err != nil {
+		return err // the temporary file stays, as after a crash
+	}
+	f.files[final] = f.files[tmp]
+	delete(f.files, tmp)
+	return nil
+}
+
+type memInfo struct {
+	name string
+	size int64
+}
+
+func (i memInfo) Name() string       { return i.name }
+func (i memInfo) Size() int64        { return i.size }
+func (i memInfo) Mode() fs.FileMode  { return 0o644 }
+func (i memInfo) ModTime() time.Time { return time.Time{} }
+func (i memInfo) IsDir() bool        { return false }
+func (i memInfo) Sys() any           { return nil }
+
+func (f *memFS) ReadDir(dir string) ([]os.FileInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("readdir", dir); err != nil {
+		return nil, err
+	}
+	var out []os.FileInfo
+	for name, b := range f.files {
+		if path.Dir(name) == dir {
+			out = append(out, memInfo{name: path.Base(name), size: int64(len(b))})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
+	return out, nil
+}
+
+func (f *memFS) ReadFile(name string) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("read", name); err != nil {
+		return nil, err
+	}
+	b, ok := f.files[name]
+	if !ok {
+		return nil, os.ErrNotExist
+	}
+	return slices.Clone(b), nil
+}
+
+func (f *memFS) Remove(name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("remove", name); err != nil {
+		return err
+	}
+	delete(f.files, name)
+	return nil
+}
+
+func (f *memFS) Ping() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.check("ping", "/")
+}
+
+func (f *memFS) Close() error { return nil }
+
+func (f *memFS) setFail(fn func(op, name string) bool) {
+	f.mu.Lock()
+	f.fail = fn
+	f.mu.Unlock()
+}
+
+// under lists the files below dir.
+func (f *memFS) under(dir string) map[string][]byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string][]byte{}
+	for name, b := range f.files {
+		if strings.HasPrefix(name, dir+"/") {
+			out[name] = b
+		}
+	}
+	return out
+}
+
+var _ FS = (*memFS)(nil)
