@@ -157,17 +157,6 @@ func (c *collector) missing(want map[[32]byte]string) []string {
 	return out
 }
 
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", limit, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // regularFiles lists the regular files directly in dir.
 func regularFiles(t *testing.T, dir string) []string {
 	t.Helper()
@@ -235,23 +224,6 @@ func tail(s string, n int) string {
 }
 
 // gauge reads one metric value from a registry (sum over its series).
-func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				v += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-			}
-		}
-	}
-	return v
-}
-
 var (
 	binOnce sync.Once
 	binPath string

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 	"github.com/sensornode/sensornode/services/camera-producer/internal/spool"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
@@ -157,10 +158,10 @@ func TestIntegrationDirectoryMixedPicturesAndJunk(t *testing.T) {
 		t.Fatalf("test bug: %d distinct valid pictures", len(valid))
 	}
 
-	waitFor(t, 2*time.Minute, "all 200 pictures on the topic", func() bool { return col.hasAll(valid) })
+	svctest.Eventually(t, 2*time.Minute, "all 200 pictures on the topic", func() bool { return col.hasAll(valid) })
 	q := filepath.Join(dir, ".quarantine")
 	wantJunk := map[string]string{"empty.jpg": "empty", "truncated.jpg": "truncated-jpeg", "notes.txt": "not-jpeg", "stalled.jpg": "truncated-jpeg"}
-	waitFor(t, time.Minute, "junk quarantined and the directory empty", func() bool {
+	svctest.Eventually(t, time.Minute, "junk quarantined and the directory empty", func() bool {
 		for n := range wantJunk {
 			if _, err := os.Stat(filepath.Join(q, n+".reason")); err != nil {
 				return false
@@ -227,10 +228,10 @@ func TestIntegrationDirectoryMixedPicturesAndJunk(t *testing.T) {
 	if maxStartup > minLive {
 		t.Errorf("a live file (offset %d) was sent before a start-up file (offset %d)", minLive, maxStartup)
 	}
-	if got := gauge(t, reg, "sensornode_camera_pictures_sent_total"); got != 200 {
+	if got := svctest.Metric(t, reg, "sensornode_camera_pictures_sent_total"); got != 200 {
 		t.Errorf("sent metric = %v, want 200", got)
 	}
-	if got := gauge(t, reg, "sensornode_camera_pictures_quarantined_total"); got != 4 {
+	if got := svctest.Metric(t, reg, "sensornode_camera_pictures_quarantined_total"); got != 4 {
 		t.Errorf("quarantined metric = %v, want 4", got)
 	}
 }
@@ -270,8 +271,8 @@ func TestIntegrationBrokerOutage(t *testing.T) {
 		}
 		want[sum(b)] = n
 	}
-	waitFor(t, time.Minute, "the first 10 pictures delivered", func() bool { return col.hasAll(want) })
-	waitFor(t, 30*time.Second, "ready", func() bool { return p.ready() == 200 })
+	svctest.Eventually(t, time.Minute, "the first 10 pictures delivered", func() bool { return col.hasAll(want) })
+	svctest.Eventually(t, 30*time.Second, "ready", func() bool { return p.ready() == 200 })
 
 	var peak struct {
 		sync.Mutex
@@ -350,11 +351,11 @@ func TestIntegrationBrokerOutage(t *testing.T) {
 	// has its own recovery after a whole-cluster restart. Both within 3
 	// minutes of the brokers' return.
 	back := time.Now()
-	waitFor(t, 3*time.Minute, "the directory drained (every picture acknowledged)", func() bool { return len(regularFiles(t, dir)) == 0 })
+	svctest.Eventually(t, 3*time.Minute, "the directory drained (every picture acknowledged)", func() bool { return len(regularFiles(t, dir)) == 0 })
 	drained := time.Since(back)
-	waitFor(t, 3*time.Minute-drained, "all 60 pictures read back within 3 minutes of the brokers' return", func() bool { return col.hasAll(want) })
+	svctest.Eventually(t, 3*time.Minute-drained, "all 60 pictures read back within 3 minutes of the brokers' return", func() bool { return col.hasAll(want) })
 	t.Logf("after the brokers were back: directory drained in %v, all 60 read back in %v", drained.Round(time.Second), time.Since(back).Round(time.Second))
-	waitFor(t, 30*time.Second, "ready again", func() bool { return p.ready() == 200 })
+	svctest.Eventually(t, 30*time.Second, "ready again", func() bool { return p.ready() == 200 })
 	stopSampling()
 	<-sampled
 	p.stop()
@@ -466,7 +467,7 @@ func TestIntegrationKilledAndRestarted(t *testing.T) {
 	}()
 	// Kill once a good part has been acknowledged (files deleted), while the
 	// writer is still busy.
-	waitFor(t, time.Minute, "40 pictures delivered", func() bool {
+	svctest.Eventually(t, time.Minute, "40 pictures delivered", func() bool {
 		recs, _ := col.snapshot()
 		return len(recs) >= 40
 	})
@@ -481,8 +482,8 @@ func TestIntegrationKilledAndRestarted(t *testing.T) {
 	wmu.Lock()
 	all := want
 	wmu.Unlock()
-	waitFor(t, 2*time.Minute, "every picture delivered at least once", func() bool { return col.hasAll(all) })
-	waitFor(t, time.Minute, "the directory drained", func() bool { return len(regularFiles(t, dir)) == 0 })
+	svctest.Eventually(t, 2*time.Minute, "every picture delivered at least once", func() bool { return col.hasAll(all) })
+	svctest.Eventually(t, time.Minute, "the directory drained", func() bool { return len(regularFiles(t, dir)) == 0 })
 	time.Sleep(2 * time.Second)
 	p2.stop()
 

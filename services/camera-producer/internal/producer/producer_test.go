@@ -26,6 +26,7 @@ import (
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
 	"github.com/sensornode/sensornode/libs/svc"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 	"github.com/sensornode/sensornode/services/camera-producer/internal/capture"
 	"github.com/sensornode/sensornode/services/camera-producer/internal/spool"
 )
@@ -208,17 +209,6 @@ func (s *service) write(name string, data []byte) {
 	}
 }
 
-func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", limit, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func exists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil
@@ -236,7 +226,7 @@ func TestDirectoryPipeline(t *testing.T) {
 			for n, b := range pics {
 				s.write(n, b)
 			}
-			eventually(t, 5*time.Second, "3 pictures published", func() bool { return s.inflight() == 3 })
+			svctest.Eventually(t, 5*time.Second, "3 pictures published", func() bool { return s.inflight() == 3 })
 			for n := range pics {
 				if !exists(filepath.Join(s.cfg.Dir, n)) {
 					t.Errorf("%s deleted before its delivery was acknowledged", n)
@@ -245,7 +235,7 @@ func TestDirectoryPipeline(t *testing.T) {
 			if err := s.prod.Flush(t.Context()); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, 5*time.Second, "files deleted after the acks", func() bool {
+			svctest.Eventually(t, 5*time.Second, "files deleted after the acks", func() bool {
 				for n := range pics {
 					if exists(filepath.Join(s.cfg.Dir, n)) {
 						return false
@@ -314,8 +304,8 @@ func TestFailedDeliveriesAreRetried(t *testing.T) {
 	s.cl.Fail(bustest.Deliver, 3, errDown)
 	pic := jpegsynth.Picture(jpegsynth.Size320x188, 4)
 	s.write("a.jpg", pic)
-	eventually(t, 10*time.Second, "a.jpg delivered after 3 failures", func() bool { return len(s.published()) == 1 })
-	eventually(t, 5*time.Second, "a.jpg deleted", func() bool { return !exists(filepath.Join(s.cfg.Dir, "a.jpg")) })
+	svctest.Eventually(t, 10*time.Second, "a.jpg delivered after 3 failures", func() bool { return len(s.published()) == 1 })
+	svctest.Eventually(t, 5*time.Second, "a.jpg deleted", func() bool { return !exists(filepath.Join(s.cfg.Dir, "a.jpg")) })
 	if got := testutil.ToFloat64(counter(t, s.reg, "sensornode_camera_send_retries_total")); got != 3 {
 		t.Errorf("retries = %v, want 3", got)
 	}
@@ -327,15 +317,15 @@ func TestTopicLimitQuarantinesTooLarge(t *testing.T) {
 	// The record limit becomes max.message.bytes - 4096 (headroom); the
 	// small picture fits, the big one does not.
 	s := startService(t, nil, Options{}, func(s *service) { s.topicMaxBytes = strconv.Itoa(len(small) + 4096 + 2048) })
-	eventually(t, 5*time.Second, "topic limit read", func() bool {
+	svctest.Eventually(t, 5*time.Second, "topic limit read", func() bool {
 		return testutil.ToFloat64(counter(t, s.reg, "sensornode_camera_topic_max_message_bytes")) == float64(len(small)+4096+2048)
 	})
 	s.write("small.jpg", small)
 	s.write("big.jpg", big)
-	eventually(t, 5*time.Second, "big.jpg quarantined", func() bool {
+	svctest.Eventually(t, 5*time.Second, "big.jpg quarantined", func() bool {
 		return exists(filepath.Join(s.cfg.Dir, ".quarantine", "big.jpg.reason"))
 	})
-	eventually(t, 5*time.Second, "small.jpg sent", func() bool { return len(s.published()) == 1 })
+	svctest.Eventually(t, 5*time.Second, "small.jpg sent", func() bool { return len(s.published()) == 1 })
 	b, _ := os.ReadFile(filepath.Join(s.cfg.Dir, ".quarantine", "big.jpg.reason"))
 	if !strings.Contains(string(b), "reason: too-large") {
 		t.Errorf("reason file = %q", b)
@@ -352,15 +342,15 @@ func TestReadiness(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	eventually(t, 5*time.Second, "ready", func() bool { return get() == 200 })
+	svctest.Eventually(t, 5*time.Second, "ready", func() bool { return get() == 200 })
 	created, _ := s.cl.TopicSpec("node2")
 	if topics := s.cl.Topics(); len(topics) != 1 || topics[0] != "node2" || created.ReplicationFactor != 3 || created.Config["min.insync.replicas"] != "2" {
 		t.Errorf("topics created = %v, node2: %+v", topics, created)
 	}
 	s.cl.Fail(bustest.Ping, bustest.Always, bus.ErrBrokersDown)
-	eventually(t, 5*time.Second, "not ready while brokers are down", func() bool { return get() == 503 })
+	svctest.Eventually(t, 5*time.Second, "not ready while brokers are down", func() bool { return get() == 503 })
 	s.cl.Fail(bustest.Ping, 0, nil)
-	eventually(t, 5*time.Second, "ready again", func() bool { return get() == 200 })
+	svctest.Eventually(t, 5*time.Second, "ready again", func() bool { return get() == 200 })
 }
 
 // On shutdown, acknowledgements that arrive during the final flush still
@@ -368,7 +358,7 @@ func TestReadiness(t *testing.T) {
 func TestShutdownFlushes(t *testing.T) {
 	s := startService(t, nil, Options{}, holdAcks)
 	s.write("a.jpg", jpegsynth.Picture(jpegsynth.Size320x188, 6))
-	eventually(t, 5*time.Second, "published", func() bool { return s.inflight() == 1 })
+	svctest.Eventually(t, 5*time.Second, "published", func() bool { return s.inflight() == 1 })
 	s.stop()
 	if exists(filepath.Join(s.cfg.Dir, "a.jpg")) {
 		t.Errorf("a.jpg still there after a clean shutdown with its ack flushed")
@@ -381,7 +371,7 @@ func TestSyntheticSource(t *testing.T) {
 		"SENSORNODE_MOTION_THRESHOLD": "500", "SENSORNODE_MOTION_EVENT_GAP": "500ms",
 		"SENSORNODE_SYNTHETIC_EVENT_INTERVAL": "1500ms", "SENSORNODE_SYNTHETIC_EVENT_DURATION": "600ms",
 	}, Options{})
-	eventually(t, 20*time.Second, "2 motion pictures sent", func() bool { return len(s.published()) >= 2 })
+	svctest.Eventually(t, 20*time.Second, "2 motion pictures sent", func() bool { return len(s.published()) >= 2 })
 	for _, m := range s.published() {
 		p, err := messages.DecodePicture(m.Value, m.Headers, 0)
 		if err != nil {
@@ -444,7 +434,7 @@ func TestCameraSource(t *testing.T) {
 	}, Options{OpenCamera: open})
 	// Each stream of 25 frames has one event; the camera "fails" after
 	// each and is reopened.
-	eventually(t, 20*time.Second, "pictures from 2 streams", func() bool { return len(s.published()) >= 2 })
+	svctest.Eventually(t, 20*time.Second, "pictures from 2 streams", func() bool { return len(s.published()) >= 2 })
 	mu.Lock()
 	n := opens
 	mu.Unlock()

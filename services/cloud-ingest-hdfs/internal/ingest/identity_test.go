@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 )
 
 // legacyKey is the picture key format before issue 11 (millisecond time),
@@ -47,7 +48,7 @@ func TestCrossFormIdentity(t *testing.T) {
 
 		fs := newMemFS()
 		run := start(t, testConfig(), fs, cl)
-		waitFor(t, "all committed", func() bool { return run.committed(camTP) == 3 && run.committed(tempTP) == 3 })
+		svctest.Eventually(t, 10*time.Second, "all committed", func() bool { return run.committed(camTP) == 3 && run.committed(tempTP) == 3 })
 		if err := run.stop(); err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +122,7 @@ func TestLegacyPictureKeysNotStoredAgain(t *testing.T) {
 		appendMsg(t, cl, camTP, ed)
 
 		run := start(t, testConfig(), fs, cl)
-		waitFor(t, "all committed", func() bool { return run.committed(camTP) == 6 })
+		svctest.Eventually(t, 10*time.Second, "all committed", func() bool { return run.committed(camTP) == 6 })
 		files := fs.under("/t/camera")
 		if len(files) != 4 {
 			t.Errorf("picture files = %v, want the 3 legacy ones and 1 new", keys(files))

@@ -3,7 +3,6 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"path"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +21,7 @@ import (
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
@@ -37,7 +36,7 @@ type ifixture struct {
 	group     string
 	root      string
 	fs        *hdfs.Client
-	logs      *syncBuffer
+	logs      *svctest.SyncBuffer
 }
 
 func newIFixture(t *testing.T, partitions int) *ifixture {
@@ -57,7 +56,7 @@ func newIFixtureNoTopics(t *testing.T) *ifixture {
 	st := devstacktest.Stack(t)
 	prefix := devstacktest.UniqueTopic(t, "ingest")
 	fx := &ifixture{st: st, camTopic: prefix + "-cameraData", tempTopic: prefix + "-temperatureData", group: prefix + "-group",
-		root: devstacktest.UniquePath(t, "ingest"), fs: devstacktest.HDFSClient(t, st), logs: &syncBuffer{}}
+		root: devstacktest.UniquePath(t, "ingest"), fs: devstacktest.HDFSClient(t, st), logs: &svctest.SyncBuffer{}}
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("INGEST_TEST_LOGS") != "" {
 			t.Logf("ingest logs:\n%s", fx.logs.String())
@@ -88,6 +87,7 @@ func (fx *ifixture) config() Config {
 }
 
 type irun struct {
+	t      testing.TB
 	reg    *prometheus.Registry
 	cancel context.CancelFunc
 	done   chan error
@@ -99,7 +99,7 @@ func (fx *ifixture) start(t *testing.T, cfg Config) *irun {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(fx.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	r := &irun{reg: prometheus.NewRegistry(), done: make(chan error, 1)}
+	r := &irun{t: t, reg: prometheus.NewRegistry(), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() { r.done <- Run(ctx, &cfg, log, r.reg, Options{}) }()
@@ -116,32 +116,7 @@ func (fx *ifixture) start(t *testing.T, cfg Config) *irun {
 
 // metric sums a metric's series whose labels contain every pair of match.
 func (r *irun) metric(name string, match ...string) float64 {
-	mfs, _ := r.reg.Gather()
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(match); i += 2 {
-				ok := false
-				for _, l := range m.GetLabel() {
-					ok = ok || (l.GetName() == match[i] && l.GetValue() == match[i+1])
-				}
-				if !ok {
-					continue series
-				}
-			}
-			if m.Gauge != nil {
-				sum += m.Gauge.GetValue()
-			}
-			if m.Counter != nil {
-				sum += m.Counter.GetValue()
-			}
-		}
-	}
-	return sum
+	return svctest.Metric(r.t, r.reg, name, match...)
 }
 
 func (fx *ifixture) producer(t *testing.T) bus.Producer {
@@ -485,22 +460,4 @@ func TestIntegrationIngestNameNodeRestart(t *testing.T) {
 	if got := run.metric("sensornode_ingest_hdfs_errors_total"); got < 1 {
 		t.Errorf("hdfs_errors_total = %v", got)
 	}
-}
-
-// syncBuffer collects log lines from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/sensornode/sensornode/libs/bus/bustest"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 )
 
 func testConfig() Config {
@@ -150,17 +151,6 @@ func logEnd(cl *bustest.Cluster, tp bus.TopicPartition) int64 {
 	return n
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 var (
 	camTP  = bus.TopicPartition{Topic: messages.TopicCamera, Partition: 0}
 	tempTP = bus.TopicPartition{Topic: messages.TopicTemperature, Partition: 2}
@@ -226,7 +216,7 @@ func TestPicturesStoredOnceByKey(t *testing.T) {
 
 		fs := newMemFS()
 		r := start(t, testConfig(), fs, cl)
-		waitFor(t, "all committed", func() bool { return r.committed(camTP) == 5 })
+		svctest.Eventually(t, 10*time.Second, "all committed", func() bool { return r.committed(camTP) == 5 })
 
 		files := fs.under("/t/camera")
 		want := map[string][]byte{
@@ -280,7 +270,7 @@ func TestReadingsExactlyOnceAcrossDuplicatesAndRestart(t *testing.T) {
 				fs := newMemFS()
 				r := start(t, cfg, fs, cl)
 				end := logEnd(cl, tempTP)
-				waitFor(t, "all committed", func() bool { return r.committed(tempTP) == end })
+				svctest.Eventually(t, 10*time.Second, "all committed", func() bool { return r.committed(tempTP) == end })
 				if err := r.stop(); err != nil {
 					t.Fatal(err)
 				}
@@ -302,7 +292,7 @@ func TestReadingsExactlyOnceAcrossDuplicatesAndRestart(t *testing.T) {
 				// Restart from scratch (offsets lost): nothing is written twice.
 				cfg.Kafka.GroupID += "-restarted"
 				r2 := start(t, cfg, fs, cl)
-				waitFor(t, "all committed again", func() bool { return r2.committed(tempTP) == end })
+				svctest.Eventually(t, 10*time.Second, "all committed again", func() bool { return r2.committed(tempTP) == end })
 				checkReadings(t, storedReadings(t, fs, format), want)
 			})
 		})
@@ -343,7 +333,7 @@ func TestTornFlushRecovers(t *testing.T) {
 		// The second file's rename fails: node1 is renamed, node2 and node3 not.
 		fs.setFail(func(op, name string) bool { return op == "rename" && strings.Contains(name, "/node2/") })
 		r := start(t, cfg, fs, cl)
-		waitFor(t, "blocked", func() bool { return testutil.ToFloat64(r.m.blocked) == 1 })
+		svctest.Eventually(t, 10*time.Second, "blocked", func() bool { return testutil.ToFloat64(r.m.blocked) == 1 })
 		if c := r.committed(tempTP); c != 0 {
 			t.Fatalf("committed %d with a torn flush", c)
 		}
@@ -358,7 +348,7 @@ func TestTornFlushRecovers(t *testing.T) {
 		}
 		cfg.TemperatureRotateInterval = 20 * time.Millisecond
 		r2 := start(t, cfg, fs, cl)
-		waitFor(t, "all committed", func() bool { return r2.committed(tempTP) == 30 })
+		svctest.Eventually(t, 10*time.Second, "all committed", func() bool { return r2.committed(tempTP) == 30 })
 		checkReadings(t, storedReadings(t, fs, FormatJSONL), want)
 		if n := len(fs.under("/t/_tmp")); n != 0 {
 			t.Errorf("%d temporary files left after restart", n)
@@ -381,7 +371,7 @@ func TestHDFSDownPausesCommitsNothingResumes(t *testing.T) {
 		// The NameNode fails every operation on the fifth picture (offset 4).
 		fs.setFail(func(op, name string) bool { return op != "ping" && strings.Contains(name, "/120004-") })
 		r := start(t, testConfig(), fs, cl)
-		waitFor(t, "blocked", func() bool { return testutil.ToFloat64(r.m.blocked) == 1 })
+		svctest.Eventually(t, 10*time.Second, "blocked", func() bool { return testutil.ToFloat64(r.m.blocked) == 1 })
 		time.Sleep(50 * time.Millisecond) // several retries
 		if c := r.committed(camTP); c > 4 {
 			t.Errorf("committed %d past the failing picture at offset 4", c)
@@ -390,7 +380,7 @@ func TestHDFSDownPausesCommitsNothingResumes(t *testing.T) {
 			t.Errorf("Ready() = %v, want hdfs not ready", err)
 		}
 		fs.setFail(nil)
-		waitFor(t, "all committed", func() bool { return r.committed(camTP) == 10 })
+		svctest.Eventually(t, 10*time.Second, "all committed", func() bool { return r.committed(camTP) == 10 })
 		if n := len(fs.under("/t/camera")); n != 10 {
 			t.Errorf("%d pictures stored, want 10", n)
 		}
@@ -426,7 +416,7 @@ func TestMalformedGoToDeadLetterTopic(t *testing.T) {
 		}
 		fs := newMemFS()
 		r := start(t, testConfig(), fs, cl)
-		waitFor(t, "all committed", func() bool {
+		svctest.Eventually(t, 10*time.Second, "all committed", func() bool {
 			return r.committed(camTP) == logEnd(cl, camTP) && r.committed(tempTP) == logEnd(cl, tempTP)
 		})
 		got := map[string]*bus.Message{}

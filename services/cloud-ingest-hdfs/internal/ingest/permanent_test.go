@@ -10,6 +10,7 @@ import (
 
 	"github.com/sensornode/sensornode/libs/bus/bustest"
 	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 )
 
 // badReadingThenGood is a malformed temperature record (offset 0) followed
@@ -40,7 +41,7 @@ func TestMissingDeadLetterTopicStopsOnlyItsPartition(t *testing.T) {
 		r := startWith(t, testConfig(), newMemFS(), cl, func(r *run) {
 			r.in.stopRetry = 300 * time.Millisecond
 		})
-		waitFor(t, "pictures committed while the temperature partition is stopped", func() bool { return r.committed(camTP) == 5 })
+		svctest.Eventually(t, 10*time.Second, "pictures committed while the temperature partition is stopped", func() bool { return r.committed(camTP) == 5 })
 		if c := r.committed(tempTP); c != 0 {
 			t.Errorf("temperature committed %d past the record that could not be dead-lettered", c)
 		}
@@ -56,11 +57,11 @@ func TestMissingDeadLetterTopicStopsOnlyItsPartition(t *testing.T) {
 		if err := cl.CreateTopic(dlqTopic, 1, nil); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "temperature resumed and committed", func() bool { return r.committed(tempTP) == 4 })
+		svctest.Eventually(t, 10*time.Second, "temperature resumed and committed", func() bool { return r.committed(tempTP) == 4 })
 		if n := len(deadLetterRecords(cl)); n != 1 {
 			t.Errorf("%d dead letters, want 1", n)
 		}
-		waitFor(t, "stopped gauge back to 0", func() bool { return testutil.ToFloat64(r.m.stopped) == 0 })
+		svctest.Eventually(t, 10*time.Second, "stopped gauge back to 0", func() bool { return testutil.ToFloat64(r.m.stopped) == 0 })
 	})
 }
 
@@ -73,7 +74,7 @@ func TestImpossibleDeadLetterStopsOnlyItsPartition(t *testing.T) {
 		cfg := testConfig()
 		cfg.DLQMaxMessageBytes = 4096 + 50 // room for 50 bytes: not even the dead-letter headers
 		r := startWith(t, cfg, newMemFS(), cl, func(r *run) { r.in.stopRetry = time.Hour })
-		waitFor(t, "pictures committed while the temperature partition is stopped", func() bool { return r.committed(camTP) == 5 })
+		svctest.Eventually(t, 10*time.Second, "pictures committed while the temperature partition is stopped", func() bool { return r.committed(camTP) == 5 })
 		if c := r.committed(tempTP); c != 0 {
 			t.Errorf("temperature committed %d past the record that could not be dead-lettered", c)
 		}
@@ -100,7 +101,7 @@ func TestCorruptReadingsFileDoesNotBlockItsDirectory(t *testing.T) {
 		foreign := "/t/temperature/n1/2026/05/01/12/notes.jsonl"
 		fs.files[foreign] = []byte("this is not a reading\n")
 		r := start(t, testConfig(), fs, cl)
-		waitFor(t, "readings committed", func() bool { return r.committed(tempTP) == 3 })
+		svctest.Eventually(t, 10*time.Second, "readings committed", func() bool { return r.committed(tempTP) == 3 })
 		if got := testutil.ToFloat64(r.m.unreadable); got < 1 {
 			t.Errorf("unreadable_reading_files_total = %v, want >= 1", got)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/svc"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 )
 
 func TestTopicSpecs(t *testing.T) {
@@ -112,7 +113,7 @@ func TestMissingDeadLetterTopicStopsUntilCreated(t *testing.T) {
 		fs := newMemFS()
 		cfg := createConfig()
 		r := startWith(t, cfg, fs, cl, func(r *run) { r.in.stopRetry = 300 * time.Millisecond })
-		waitFor(t, "stopped on the missing dead-letter topic", func() bool { return testutil.ToFloat64(r.m.stopped) == 1 })
+		svctest.Eventually(t, 10*time.Second, "stopped on the missing dead-letter topic", func() bool { return testutil.ToFloat64(r.m.stopped) == 1 })
 		if c := r.committed(camTP); c != 0 {
 			t.Errorf("committed %d past the malformed message at offset 0", c)
 		}
@@ -133,14 +134,14 @@ func TestMissingDeadLetterTopicStopsUntilCreated(t *testing.T) {
 		if spec, _ := cl.TopicSpec(messages.TopicCamera); spec.Config != nil {
 			t.Errorf("existing input topic replaced: %+v", spec)
 		}
-		waitFor(t, "all committed", func() bool { return r.committed(camTP) == 4 })
+		svctest.Eventually(t, 10*time.Second, "all committed", func() bool { return r.committed(camTP) == 4 })
 		if got := deadLetterRecords(cl); len(got) != 1 || got[0].Topic != messages.DeadLetterTopic(messages.TopicCamera) || string(got[0].Key) != "junk" {
 			t.Errorf("dead letters %v, want the junk message in %s", got, messages.DeadLetterTopic(messages.TopicCamera))
 		}
 		if n := len(fs.under("/t/camera")); n != 3 {
 			t.Errorf("%d pictures stored, want 3", n)
 		}
-		waitFor(t, "stopped gauge back to 0", func() bool { return testutil.ToFloat64(r.m.stopped) == 0 })
+		svctest.Eventually(t, 10*time.Second, "stopped gauge back to 0", func() bool { return testutil.ToFloat64(r.m.stopped) == 0 })
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/bus/bustest"
 	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 )
 
 // A member whose HDFS write stalls past the session timeout has been
@@ -56,7 +57,7 @@ func TestZombieWriteStalledPastSessionTimeoutIsNotRenamed(t *testing.T) {
 			}
 			t.Cleanup(leave)
 		})
-		waitFor(t, "the stalled write", stalled.Load)
+		svctest.Eventually(t, 10*time.Second, "the stalled write", stalled.Load)
 		time.Sleep(cfg.Kafka.SessionTimeout * 3)
 		if err := r.stop(); err != nil {
 			t.Fatal(err)

@@ -3,7 +3,6 @@
 package forwarder
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -23,6 +22,7 @@ import (
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
@@ -38,7 +38,7 @@ type fixture struct {
 	cloudPic   string
 	cloudTemp  string
 	group      string
-	logs       *syncBuffer
+	logs       *svctest.SyncBuffer
 }
 
 // newFixture creates nodes picture topics and one temperature topic on the
@@ -59,7 +59,7 @@ func newEdgeFixture(t *testing.T, nodes, partitions int) *fixture {
 	prefix := devstacktest.UniqueTopic(t, "fwd")
 	fx := &fixture{st: st, prefix: prefix, tempTopic: prefix + "-temperatureLocal",
 		cloudPic: prefix + "-cameraData", cloudTemp: prefix + "-temperatureData", group: prefix + "-group",
-		logs: &syncBuffer{}}
+		logs: &svctest.SyncBuffer{}}
 	for i := 1; i <= nodes; i++ {
 		fx.nodeTopics = append(fx.nodeTopics, fmt.Sprintf("%s-node%d", prefix, i))
 	}
@@ -99,6 +99,7 @@ func testBackend() string { return os.Getenv("SENSORNODE_TEST_KAFKA_BACKEND") }
 
 // running is a forwarder started in this process by start.
 type running struct {
+	t      testing.TB
 	reg    *prometheus.Registry
 	cancel context.CancelFunc
 	done   chan error
@@ -114,7 +115,7 @@ func (fx *fixture) start(t *testing.T, cfg Config, name string) *running {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(fx.logs, &slog.HandlerOptions{Level: level})).With("forwarder", name)
-	r := &running{reg: prometheus.NewRegistry(), done: make(chan error, 1)}
+	r := &running{t: t, reg: prometheus.NewRegistry(), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() { r.done <- Run(ctx, &cfg, log, r.reg, Options{}) }()
@@ -136,32 +137,7 @@ func (r *running) stop(t *testing.T) {
 // metric sums the series of a metric whose labels hold every name, value
 // pair of match (0 when absent).
 func (r *running) metric(name string, match ...string) float64 {
-	mfs, _ := r.reg.Gather()
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(match); i += 2 {
-				ok := false
-				for _, l := range m.GetLabel() {
-					ok = ok || (l.GetName() == match[i] && l.GetValue() == match[i+1])
-				}
-				if !ok {
-					continue series
-				}
-			}
-			switch {
-			case m.Gauge != nil:
-				sum += m.Gauge.GetValue()
-			case m.Counter != nil:
-				sum += m.Counter.GetValue()
-			}
-		}
-	}
-	return sum
+	return svctest.Metric(r.t, r.reg, name, match...)
 }
 
 // sent is a message produced to the edge and where it landed.
@@ -432,22 +408,4 @@ func (fx *fixture) waitCommitted(t *testing.T, end map[bus.TopicPartition]int64,
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-// syncBuffer collects log lines from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

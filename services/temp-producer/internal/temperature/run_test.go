@@ -19,6 +19,7 @@ import (
 	"github.com/sensornode/sensornode/libs/bus/bustest"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/svc"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 )
 
 // script is a Source answering from a list, then ErrUnchanged.
@@ -158,17 +159,6 @@ func (r *running) metric(t *testing.T, name, label string) float64 {
 	return v
 }
 
-func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", limit, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func decodeAll(t *testing.T, b *broker) []messages.TemperatureReading {
 	t.Helper()
 	var out []messages.TemperatureReading
@@ -194,7 +184,7 @@ func TestRunSendsPlausibleReadings(t *testing.T) {
 				48.3, fmt.Errorf("%w: %q", ErrUnparsable, "temp=abc"), 200.0, fmt.Errorf("%w: exit 1", ErrSource), -60.0, 51.25,
 			}}
 			r := start(t, cfg, b.prod, src)
-			eventually(t, 5*time.Second, "script read and 2 readings sent", func() bool {
+			svctest.Eventually(t, 5*time.Second, "script read and 2 readings sent", func() bool {
 				return src.done() && r.metric(t, "sensornode_temp_readings_sent_total", "") == 2
 			})
 			r.stop(t)
@@ -230,7 +220,7 @@ func TestRunOutageWithSpoolAcrossRestart(t *testing.T) {
 	}
 	src := &script{t0: time.Unix(1700000000, 0), items: items[:25]}
 	r := start(t, cfg, b.prod, src)
-	eventually(t, 5*time.Second, "25 readings buffered and failing", func() bool {
+	svctest.Eventually(t, 5*time.Second, "25 readings buffered and failing", func() bool {
 		return src.done() && r.metric(t, "sensornode_temp_buffered_readings", "") == 25 &&
 			r.metric(t, "sensornode_temp_readings_failed_total", "") >= 25
 	})
@@ -239,7 +229,7 @@ func TestRunOutageWithSpoolAcrossRestart(t *testing.T) {
 	b.setDown(false)
 	src2 := &script{t0: time.Unix(1700000000, 0).Add(25 * time.Second), items: items[25:]}
 	r2 := start(t, cfg, b.prod, src2)
-	eventually(t, 10*time.Second, "all 40 readings sent", func() bool {
+	svctest.Eventually(t, 10*time.Second, "all 40 readings sent", func() bool {
 		return src2.done() && r2.metric(t, "sensornode_temp_readings_sent_total", "") == 40
 	})
 	r2.stop(t)
@@ -264,15 +254,15 @@ func TestRunBufferBound(t *testing.T) {
 	}
 	src := &script{t0: time.Unix(1700000000, 0), items: items}
 	r := start(t, cfg, b.prod, src)
-	eventually(t, 5*time.Second, "script read", src.done)
-	eventually(t, 5*time.Second, "15 dropped", func() bool {
+	svctest.Eventually(t, 5*time.Second, "script read", src.done)
+	svctest.Eventually(t, 5*time.Second, "15 dropped", func() bool {
 		return r.metric(t, "sensornode_temp_readings_dropped_total", "buffer-full") == 15
 	})
 	if got := r.metric(t, "sensornode_temp_buffered_readings", ""); got != 5 {
 		t.Errorf("buffered = %v, want 5", got)
 	}
 	b.setDown(false)
-	eventually(t, 5*time.Second, "the 5 newest sent", func() bool { return r.metric(t, "sensornode_temp_readings_sent_total", "") == 5 })
+	svctest.Eventually(t, 5*time.Second, "the 5 newest sent", func() bool { return r.metric(t, "sensornode_temp_readings_sent_total", "") == 5 })
 	r.stop(t)
 	got := decodeAll(t, b)
 	var vals []string

@@ -21,6 +21,7 @@ import (
 
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
@@ -136,8 +137,8 @@ func TestIntegrationTemperatureSources(t *testing.T) {
 			"SENSORNODE_SOURCE": "vcgencmd", "SENSORNODE_VCGENCMD_PATH": script, "SENSORNODE_READ_INTERVAL": "100ms",
 			"SENSORNODE_TOPIC": topic, "SENSORNODE_KAFKA_BROKERS": st.EdgeBootstrap(), "SENSORNODE_NODE_ID": "node2",
 		})
-		waitFor(t, time.Minute, "2 readings on the topic", func() bool { return len(col.values()) >= 2 })
-		waitFor(t, 10*time.Second, "the junk after the script counted", func() bool {
+		svctest.Eventually(t, time.Minute, "2 readings on the topic", func() bool { return len(col.values()) >= 2 })
+		svctest.Eventually(t, 10*time.Second, "the junk after the script counted", func() bool {
 			return gather(t, reg, "sensornode_temp_readings_rejected_total", ReasonUnparsable) >= 4
 		})
 		stop()
@@ -188,9 +189,9 @@ func TestIntegrationTemperatureSources(t *testing.T) {
 		for _, v := range []string{"47125\n", "garbage\n", "48.5\n", "130000\n", "-45000\n", "", "52250\n"} {
 			write(v)
 			n := taken()
-			waitFor(t, 10*time.Second, "value "+strings.TrimSpace(v)+" read", func() bool { return taken() >= n+2 })
+			svctest.Eventually(t, 10*time.Second, "value "+strings.TrimSpace(v)+" read", func() bool { return taken() >= n+2 })
 		}
-		waitFor(t, time.Minute, "readings sent", func() bool {
+		svctest.Eventually(t, time.Minute, "readings sent", func() bool {
 			return gather(t, reg, "sensornode_temp_buffered_readings", "") == 0 && len(col.values()) > 0 &&
 				float64(len(col.values())) == gather(t, reg, "sensornode_temp_readings_sent_total", "")
 		})
@@ -236,7 +237,7 @@ func TestIntegrationTemperatureSpoolSurvivesRestart(t *testing.T) {
 		"SENSORNODE_SPOOL_DIR": spool, "SENSORNODE_SHUTDOWN_TIMEOUT": "2s", "SENSORNODE_CHECK_INTERVAL": "200ms",
 	}
 	reg, addr, stop := runService(t, env)
-	waitFor(t, 10*time.Second, "5 readings buffered", func() bool { return gather(t, reg, "sensornode_temp_buffered_readings", "") >= 5 })
+	svctest.Eventually(t, 10*time.Second, "5 readings buffered", func() bool { return gather(t, reg, "sensornode_temp_buffered_readings", "") >= 5 })
 	if code := httpStatus(t, "http://"+addr+"/readyz"); code != 503 {
 		t.Errorf("/readyz with the brokers unreachable = %d, want 503", code)
 	}
@@ -244,26 +245,15 @@ func TestIntegrationTemperatureSpoolSurvivesRestart(t *testing.T) {
 
 	env["SENSORNODE_KAFKA_BROKERS"] = st.EdgeBootstrap()
 	_, addr, stop = runService(t, env)
-	waitFor(t, time.Minute, "the 5 readings of the first run on the topic", func() bool {
+	svctest.Eventually(t, time.Minute, "the 5 readings of the first run on the topic", func() bool {
 		have := map[float64]bool{}
 		for _, v := range col.values() {
 			have[v] = true
 		}
 		return have[41] && have[41.5] && have[42] && have[42.5] && have[43]
 	})
-	waitFor(t, 10*time.Second, "ready", func() bool { return httpStatus(t, "http://"+addr+"/readyz") == 200 })
+	svctest.Eventually(t, 10*time.Second, "ready", func() bool { return httpStatus(t, "http://"+addr+"/readyz") == 200 })
 	stop()
-}
-
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", limit, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func httpStatus(t *testing.T, url string) int {

@@ -1,0 +1,108 @@
+// Package svctest holds the helpers every service's tests share: waiting
+// for a condition, reading a metric from a registry, and a buffer a
+// service's logger and the test may use at once.
+package svctest
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Eventually polls cond until it holds and fails t when limit passes
+// first. It polls often at first (1 ms) and then every 50 ms, so fast
+// conditions are seen at once and slow ones do not busy the machine; under
+// testing/synctest the waits are virtual.
+func Eventually(t testing.TB, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	EventuallyNoError(t, limit, what, func() error {
+		if cond() {
+			return nil
+		}
+		return errNotYet
+	})
+}
+
+type notYet struct{}
+
+func (notYet) Error() string { return "condition not met" }
+
+var errNotYet error = notYet{}
+
+// EventuallyNoError polls cond until it returns nil and fails t with the
+// last error when limit passes first.
+func EventuallyNoError(t testing.TB, limit time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	wait := time.Millisecond
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			if err == errNotYet {
+				t.Fatalf("after %v: %s", limit, what)
+			}
+			t.Fatalf("after %v: %s: %v", limit, what, err)
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 50*time.Millisecond)
+	}
+}
+
+// Metric is the sum of the counter, gauge or untyped series of metric
+// name in g whose labels hold every name/value pair in match (label name,
+// value, label name, value, ...); 0 when there is none.
+func Metric(t testing.TB, g prometheus.Gatherer, name string, match ...string) float64 {
+	t.Helper()
+	if len(match)%2 != 0 {
+		t.Fatalf("Metric(%s): match %q is not name/value pairs", name, match)
+	}
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i < len(match); i += 2 {
+				found := false
+				for _, l := range m.GetLabel() {
+					found = found || (l.GetName() == match[i] && l.GetValue() == match[i+1])
+				}
+				if !found {
+					continue series
+				}
+			}
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue() + m.GetUntyped().GetValue()
+		}
+	}
+	return sum
+}
+
+// SyncBuffer is a bytes.Buffer that a service's logger and the test may
+// use at the same time.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,117 @@
+package svctest
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// fakeT records a failure instead of ending the test.
+type fakeT struct {
+	testing.TB
+	mu     sync.Mutex
+	failed string
+}
+
+func (f *fakeT) Helper() {}
+func (f *fakeT) Fatalf(format string, args ...any) {
+	f.mu.Lock()
+	f.failed = fmt.Sprintf(format, args...)
+	f.mu.Unlock()
+	panic(f) // stop the helper as t.Fatalf's Goexit would
+}
+
+func run(f func(t testing.TB)) (failed string) {
+	ft := &fakeT{}
+	func() {
+		defer func() {
+			if r := recover(); r != nil && r != ft {
+				panic(r)
+			}
+		}()
+		f(ft)
+	}()
+	return ft.failed
+}
+
+func TestEventually(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		if msg := run(func(ft testing.TB) {
+			Eventually(ft, time.Second, "ready", func() bool { return time.Since(start) >= 300*time.Millisecond })
+		}); msg != "" {
+			t.Errorf("a condition met after 300ms failed within 1s: %s", msg)
+		}
+		if took := time.Since(start); took < 300*time.Millisecond || took > 360*time.Millisecond {
+			t.Errorf("returned after %v, want soon after 300ms (polls at most every 50ms)", took)
+		}
+		start = time.Now()
+		msg := run(func(ft testing.TB) { Eventually(ft, 2*time.Second, "never", func() bool { return false }) })
+		if msg != "after 2s: never" {
+			t.Errorf("failure = %q, want \"after 2s: never\"", msg)
+		}
+		if took := time.Since(start); took < 2*time.Second {
+			t.Errorf("gave up after %v, before the limit", took)
+		}
+		msg = run(func(ft testing.TB) {
+			EventuallyNoError(ft, time.Second, "topic", func() error { return errors.New("unknown topic") })
+		})
+		if msg != "after 1s: topic: unknown topic" {
+			t.Errorf("failure = %q, want the last error", msg)
+		}
+	})
+}
+
+func TestMetric(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "msgs_total", Help: "h"}, []string{"kind", "result"})
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "lag", Help: "h"})
+	reg.MustRegister(c, g)
+	c.WithLabelValues("picture", "ok").Add(3)
+	c.WithLabelValues("picture", "error").Add(1)
+	c.WithLabelValues("reading", "ok").Add(5)
+	g.Set(7)
+	tests := []struct {
+		name  string
+		match []string
+		want  float64
+	}{
+		{"msgs_total", nil, 9},
+		{"msgs_total", []string{"kind", "picture"}, 4},
+		{"msgs_total", []string{"kind", "picture", "result", "ok"}, 3},
+		{"msgs_total", []string{"kind", "video"}, 0},
+		{"lag", nil, 7},
+		{"absent", nil, 0},
+	}
+	for _, tt := range tests {
+		if got := Metric(t, reg, tt.name, tt.match...); got != tt.want {
+			t.Errorf("Metric(%s, %q) = %v, want %v", tt.name, tt.match, got, tt.want)
+		}
+	}
+	if msg := run(func(ft testing.TB) { Metric(ft, reg, "msgs_total", "kind") }); !strings.Contains(msg, "not name/value pairs") {
+		t.Errorf("odd match: failure %q", msg)
+	}
+}
+
+func TestSyncBuffer(t *testing.T) {
+	var b SyncBuffer
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				fmt.Fprint(&b, "x")
+				_ = b.String()
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(b.String()); n != 800 {
+		t.Errorf("%d bytes written, want 800", n)
+	}
+}
