@@ -22,6 +22,7 @@ import (
 	"github.com/sensornode/sensornode/libs/svc"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/failover"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/watcher"
+	"github.com/sensornode/sensornode/services/master-watcher/internal/zkconn"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/zkview"
 	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
@@ -53,7 +54,7 @@ func uniqueRoot(t *testing.T, servers []string) string {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		conn, err := zkview.Connect(ctx, servers, 10*time.Second, slog.New(slog.DiscardHandler))
+		conn, err := zkconn.Connect(ctx, servers, 10*time.Second, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Logf("cleanup: %v", err)
 			return

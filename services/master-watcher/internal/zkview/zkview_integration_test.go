@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sensornode/sensornode/services/master-watcher/internal/zkconn"
 	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
@@ -50,7 +51,7 @@ func uniqueRoot(t *testing.T, servers []string) string {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		conn, err := Connect(ctx, servers, 10*time.Second, slog.New(slog.DiscardHandler))
+		conn, err := zkconn.Connect(ctx, servers, 10*time.Second, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Logf("cleanup %s: %v", base, err)
 			return
@@ -87,7 +88,7 @@ func observer(t *testing.T, servers []string) *zk.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := Connect(ctx, servers, 10*time.Second, slog.New(slog.DiscardHandler))
+	conn, err := zkconn.Connect(ctx, servers, 10*time.Second, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
