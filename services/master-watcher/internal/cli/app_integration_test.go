@@ -7,73 +7,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sensornode/sensornode/libs/svc"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/failover"
+	"github.com/sensornode/sensornode/services/master-watcher/internal/mwtest"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/watcher"
-	"github.com/sensornode/sensornode/services/master-watcher/internal/zkconn"
+	"github.com/sensornode/sensornode/services/master-watcher/internal/zktest"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/zkview"
-	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
 func TestMain(m *testing.M) { devstacktest.Main(m) }
-
-// stack is devstacktest.Stack plus a workaround: devstack's health checks
-// use http.DefaultClient and leave idle keep-alive connections, whose
-// goroutines devstacktest.Main's goleak check then reports.
-func stack(t *testing.T) *devstack.Stack {
-	t.Helper()
-	st := devstacktest.Stack(t)
-	http.DefaultClient.CloseIdleConnections()
-	return st
-}
-
-func testLog(name string) *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil)).With("watcher", name)
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-// uniqueRoot is a view path of this test only, deleted at the end.
-func uniqueRoot(t *testing.T, servers []string) string {
-	t.Helper()
-	base := "/sensornode-test/" + devstacktest.UniqueTopic(t, "mw")
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := zkconn.Connect(ctx, servers, 10*time.Second, slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Logf("cleanup: %v", err)
-			return
-		}
-		defer conn.Close()
-		var del func(p string)
-		del = func(p string) {
-			children, _, _ := conn.Children(p)
-			for _, c := range children {
-				del(path.Join(p, c))
-			}
-			if err := conn.Delete(p, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
-				t.Logf("cleanup: delete %s: %v", p, err)
-			}
-		}
-		del(base)
-	})
-	return base + "/masters"
-}
 
 func apiServer(t *testing.T) string {
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") }))
@@ -100,7 +51,7 @@ func startWatcher(t *testing.T, name string, masters []string, servers []string,
 	cfg.ZooKeeperViewPath = root
 	cfg.ZooKeeperCheckInterval = 200 * time.Millisecond
 	reg := prometheus.NewRegistry()
-	w, err := watcher.New(cfg, testLog(name), reg, svc.NewProbe(reg))
+	w, err := watcher.New(cfg, zktest.Log().With("watcher", name), reg, svc.NewProbe(reg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,19 +86,10 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	return 0
 }
 
+// poll waits up to 30 s for cond, looking every 50 ms.
 func poll(t *testing.T, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	mwtest.Eventually(t, 30*time.Second, 50*time.Millisecond, what, cond)
 }
 
 func status(servers []string, root string) (string, error) {
@@ -163,9 +105,9 @@ func status(servers []string, root string) (string, error) {
 // watcher is replaced by one with the first one's list, status reports
 // agreement (exit code 0).
 func TestIntegrationStatusDisagreement(t *testing.T) {
-	st := stack(t)
+	st := zktest.Stack(t)
 	servers := st.ZooKeeperServers()
-	root := uniqueRoot(t, servers)
+	root := zktest.UniqueRoot(t, servers)
 	m1, m2, m3 := apiServer(t), apiServer(t), apiServer(t)
 	list := []string{m1, m2, m3}
 	reversed := []string{m3, m2, m1}
@@ -245,7 +187,7 @@ func TestIntegrationStatusDisagreement(t *testing.T) {
 // TestIntegrationWaitZooKeeperCommand runs the init-container command
 // against devstack with a Kafka-style connect string (chroot included).
 func TestIntegrationWaitZooKeeperCommand(t *testing.T) {
-	st := stack(t)
+	st := zktest.Stack(t)
 	t.Setenv("SENSORNODE_ZOOKEEPER_SERVERS", st.ZooKeeperConnect()+st.EdgeChroot())
 	var out bytes.Buffer
 	if err := Run(context.Background(), []string{"wait-zookeeper", "--timeout", "1m"}, &out); err != nil {

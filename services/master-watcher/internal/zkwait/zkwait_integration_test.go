@@ -4,42 +4,24 @@ package zkwait
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/sensornode/sensornode/services/master-watcher/internal/zktest"
 	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
 func TestMain(m *testing.M) { devstacktest.Main(m) }
 
-// stack is devstacktest.Stack plus a workaround: devstack's health checks
-// use http.DefaultClient and leave idle keep-alive connections, whose
-// goroutines devstacktest.Main's goleak check then reports.
-func stack(t *testing.T) *devstack.Stack {
-	t.Helper()
-	st := devstacktest.Stack(t)
-	http.DefaultClient.CloseIdleConnections()
-	return st
-}
-
-func testLog() *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
 // TestIntegrationHealthyEnsemble: each method sees the devstack ensemble's
 // quorum at the first attempt, also through a Kafka-style connect string
 // with a chroot.
 func TestIntegrationHealthyEnsemble(t *testing.T) {
-	st := stack(t)
+	st := zktest.Stack(t)
 	// As envconfig hands over SENSORNODE_ZOOKEEPER_SERVERS=a:1,b:2,c:3/edge.
 	servers, chroot := SplitChroot(strings.Split(st.ZooKeeperConnect()+st.EdgeChroot(), ","))
 	if len(servers) != len(st.ZooKeeperServers()) || chroot != st.EdgeChroot() {
@@ -49,7 +31,7 @@ func TestIntegrationHealthyEnsemble(t *testing.T) {
 		t.Run(string(m), func(t *testing.T) {
 			var attempts []Attempt
 			cfg := Config{Servers: servers, Timeout: time.Minute, Interval: 500 * time.Millisecond, AttemptTimeout: 5 * time.Second, Method: m}
-			if err := Wait(context.Background(), cfg, testLog(), func(a Attempt) { attempts = append(attempts, a) }); err != nil {
+			if err := Wait(context.Background(), cfg, zktest.Log(), func(a Attempt) { attempts = append(attempts, a) }); err != nil {
 				t.Fatalf("Wait = %v", err)
 			}
 			a := attempts[len(attempts)-1]
@@ -68,7 +50,7 @@ func TestIntegrationHealthyEnsemble(t *testing.T) {
 // successfully once a second server is back. The stack is restored and
 // checked healthy (brokers included) before the test returns.
 func TestIntegrationWaitsForQuorum(t *testing.T) {
-	st := stack(t)
+	st := zktest.Stack(t)
 	if len(st.ZooKeeperServers()) != 3 {
 		t.Fatalf("test needs a 3-server ensemble, stack has %d", len(st.ZooKeeperServers()))
 	}
@@ -91,7 +73,7 @@ func TestIntegrationWaitsForQuorum(t *testing.T) {
 		AttemptTimeout: 3 * time.Second, Method: MethodBoth}
 	done := make(chan error, 1)
 	go func() {
-		done <- Wait(context.Background(), cfg, testLog(), func(a Attempt) {
+		done <- Wait(context.Background(), cfg, zktest.Log(), func(a Attempt) {
 			mu.Lock()
 			attempts = append(attempts, a)
 			mu.Unlock()
