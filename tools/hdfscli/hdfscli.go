@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/colinmarc/hdfs/v2"
@@ -22,17 +21,9 @@ func NameNode(flagValue string) (string, error) {
 	if a := os.Getenv("SENSORNODE_HDFS_NAMENODE_ADDR"); a != "" {
 		return strings.Split(a, ",")[0], nil
 	}
-	cwd, err := os.Getwd()
+	dir, err := devstack.DefaultDir()
 	if err != nil {
-		return "", err
-	}
-	dir := os.Getenv("SENSORNODE_DEVSTACK_DIR")
-	if dir == "" {
-		repo, err := devstack.RepoRoot(cwd)
-		if err != nil {
-			return "", errors.New("no NameNode: pass -namenode or set SENSORNODE_HDFS_NAMENODE_ADDR")
-		}
-		dir = filepath.Join(repo, devstack.DirName)
+		return "", errors.New("no NameNode: pass -namenode or set SENSORNODE_HDFS_NAMENODE_ADDR")
 	}
 	st, err := devstack.Open(dir)
 	if err != nil {

@@ -254,18 +254,11 @@ func stackDir(flagDir string) (string, error) {
 	if flagDir != "" {
 		return filepath.Abs(flagDir)
 	}
-	if d := os.Getenv("SENSORNODE_DEVSTACK_DIR"); d != "" {
-		return filepath.Abs(d)
-	}
-	wd, err := os.Getwd()
+	d, err := devstack.DefaultDir()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w: pass --dir or set %s", err, devstack.EnvDir)
 	}
-	root, err := devstack.RepoRoot(wd)
-	if err != nil {
-		return "", fmt.Errorf("%w: pass --dir or set SENSORNODE_DEVSTACK_DIR", err)
-	}
-	return filepath.Join(root, devstack.DirName), nil
+	return d, nil
 }
 
 func openStack(flagDir string) (*devstack.Stack, error) {
