@@ -297,18 +297,14 @@ func (br *backendRun) completeness(ctx context.Context, pics []Pic, verify int) 
 			c.CloudFinal++
 			if p.CloudN == 0 {
 				c.CloudFinalMissing++
-				if len(c.MissingKeys) < 10 {
-					c.MissingKeys = append(c.MissingKeys, p.Key)
-				}
+				c.AddMissingKey(p.Key)
 			}
 			continue
 		}
 		c.Produced++
 		if p.HDFSN == 0 {
 			c.Missing++
-			if len(c.MissingKeys) < 10 {
-				c.MissingKeys = append(c.MissingKeys, p.Key)
-			}
+			c.AddMissingKey(p.Key)
 			continue
 		}
 		c.HDFS++
