@@ -92,6 +92,20 @@ func poll(t *testing.T, what string, cond func() error) {
 	mwtest.Eventually(t, 30*time.Second, 50*time.Millisecond, what, cond)
 }
 
+// waitDisagreeing waits until every node's fleet_disagreeing_nodes metric
+// is want.
+func waitDisagreeing(t *testing.T, what string, want float64, nodes ...*node) {
+	t.Helper()
+	for _, n := range nodes {
+		poll(t, what, func() error {
+			if v := gauge(t, n.reg, "sensornode_master_watcher_fleet_disagreeing_nodes"); v != want {
+				return fmt.Errorf("fleet_disagreeing_nodes = %v, want %v", v, want)
+			}
+			return nil
+		})
+	}
+}
+
 func status(servers []string, root string) (string, error) {
 	var out bytes.Buffer
 	err := Run(context.Background(), []string{"status", "--servers", strings.Join(servers, ","), "--path", root, "--timeout", "20s"}, &out)
@@ -142,14 +156,7 @@ func TestIntegrationStatusDisagreement(t *testing.T) {
 			t.Errorf("status output lacks %q", want)
 		}
 	}
-	for _, n := range []*node{a, b} {
-		poll(t, "disagreement metric", func() error {
-			if v := gauge(t, n.reg, "sensornode_master_watcher_fleet_disagreeing_nodes"); v != 1 {
-				return fmt.Errorf("fleet_disagreeing_nodes = %v, want 1", v)
-			}
-			return nil
-		})
-	}
+	waitDisagreeing(t, "disagreement metric", 1, a, b)
 
 	// Replace the second watcher with one that shares the first one's list.
 	b.stop()
@@ -165,14 +172,7 @@ func TestIntegrationStatusDisagreement(t *testing.T) {
 	if !strings.Contains(out, "fleet agrees: 2 node(s) use "+m1) {
 		t.Errorf("status output lacks the agreement line:\n%s", out)
 	}
-	for _, n := range []*node{a, c} {
-		poll(t, "agreement metric", func() error {
-			if v := gauge(t, n.reg, "sensornode_master_watcher_fleet_disagreeing_nodes"); v != 0 {
-				return fmt.Errorf("fleet_disagreeing_nodes = %v, want 0", v)
-			}
-			return nil
-		})
-	}
+	waitDisagreeing(t, "agreement metric", 0, a, c)
 
 	// Every watcher gone: their ephemeral views leave with them, and status
 	// cannot tell anything (exit code 2).
