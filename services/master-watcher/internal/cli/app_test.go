@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sensornode/sensornode/libs/svc"
+	"github.com/sensornode/sensornode/services/master-watcher/internal/mwtest"
 )
 
 func exitCode(err error) int {
@@ -153,16 +154,14 @@ func TestDaemon(t *testing.T) {
 	addrOf := func(msg string) string {
 		re := regexp.MustCompile(`"msg":"` + msg + `".*?"addr":"([^"]+)"`)
 		var addr string
-		deadline := time.Now().Add(10 * time.Second)
-		for addr == "" && time.Now().Before(deadline) {
-			if m := re.FindStringSubmatch(out.String()); m != nil {
-				addr = m[1]
+		mwtest.Eventually(t, 10*time.Second, 5*time.Millisecond, fmt.Sprintf("no %q in the log", msg), func() error {
+			m := re.FindStringSubmatch(out.String())
+			if m == nil {
+				return errors.New("\n" + out.String())
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		if addr == "" {
-			t.Fatalf("no %q in the log:\n%s", msg, out.String())
-		}
+			addr = m[1]
+			return nil
+		})
 		return addr
 	}
 	admin, fwd := addrOf("admin server listening"), addrOf("forwarder listening")
@@ -175,17 +174,12 @@ func TestDaemon(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, body := get("http://" + admin + "/readyz")
-		if code == http.StatusOK {
-			break
+	mwtest.Eventually(t, 10*time.Second, 10*time.Millisecond, "/readyz", func() error {
+		if code, body := get("http://" + admin + "/readyz"); code != http.StatusOK {
+			return fmt.Errorf("%d %q", code, body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz = %d %q", code, body)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	if _, body := get("http://" + admin + "/metrics"); !strings.Contains(body, "sensornode_master_watcher_active_master_index 0") {
 		t.Errorf("/metrics lacks the active master index")
 	}
