@@ -10,22 +10,13 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/sensornode/sensornode/libs/bus"
+	"github.com/sensornode/sensornode/loadtest/pipeline"
 )
 
 // librdkafkaConfig renders a client config for librdkafka (topic deletion
 // is not part of libs/bus's small Admin interface).
 func librdkafkaConfig(c bus.Config) (*kafka.ConfigMap, error) {
-	m := kafka.ConfigMap{"bootstrap.servers": strings.Join(c.Brokers, ",")}
-	proto := "plaintext"
-	switch {
-	case c.TLS.Enabled && c.SASL.Mechanism != "":
-		proto = "sasl_ssl"
-	case c.TLS.Enabled:
-		proto = "ssl"
-	case c.SASL.Mechanism != "":
-		proto = "sasl_plaintext"
-	}
-	m["security.protocol"] = proto
+	m := kafka.ConfigMap{"bootstrap.servers": strings.Join(c.Brokers, ","), "security.protocol": pipeline.SecurityProtocol(c)}
 	if c.TLS.CAFile != "" {
 		m["ssl.ca.location"] = c.TLS.CAFile
 	}
@@ -36,13 +27,9 @@ func librdkafkaConfig(c bus.Config) (*kafka.ConfigMap, error) {
 		m["enable.ssl.certificate.verification"] = false
 	}
 	if c.SASL.Mechanism != "" {
-		pw := c.SASL.Password
-		if c.SASL.PasswordFile != "" {
-			b, err := os.ReadFile(c.SASL.PasswordFile)
-			if err != nil {
-				return nil, err
-			}
-			pw = strings.TrimSpace(string(b))
+		pw, err := pipeline.SASLPassword(c)
+		if err != nil {
+			return nil, err
 		}
 		m["sasl.mechanisms"], m["sasl.username"], m["sasl.password"] = c.SASL.Mechanism, c.SASL.Username, pw
 	}

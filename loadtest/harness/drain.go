@@ -15,6 +15,7 @@ import (
 	"github.com/sensornode/sensornode/loadtest/pipeline"
 	"github.com/sensornode/sensornode/loadtest/report"
 	"github.com/sensornode/sensornode/loadtest/stats"
+	"github.com/sensornode/sensornode/tools/hdfscli"
 )
 
 func sha(b []byte) [32]byte { return sha256.Sum256(b) }
@@ -296,18 +297,14 @@ func (br *backendRun) completeness(ctx context.Context, pics []Pic, verify int) 
 			c.CloudFinal++
 			if p.CloudN == 0 {
 				c.CloudFinalMissing++
-				if len(c.MissingKeys) < 10 {
-					c.MissingKeys = append(c.MissingKeys, p.Key)
-				}
+				c.AddMissingKey(p.Key)
 			}
 			continue
 		}
 		c.Produced++
 		if p.HDFSN == 0 {
 			c.Missing++
-			if len(c.MissingKeys) < 10 {
-				c.MissingKeys = append(c.MissingKeys, p.Key)
-			}
+			c.AddMissingKey(p.Key)
 			continue
 		}
 		c.HDFS++
@@ -337,7 +334,7 @@ func (br *backendRun) completeness(ctx context.Context, pics []Pic, verify int) 
 func (br *backendRun) storedReadings() (map[string]int, error) {
 	out := map[string]int{}
 	var files []string
-	err := walkHDFS(br.h.hdfs, br.d.TemperatureDir(), func(p string, _ os.FileInfo) { files = append(files, p) })
+	err := hdfscli.Walk(br.h.hdfs, br.d.TemperatureDir(), func(p string, _ os.FileInfo) { files = append(files, p) })
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}

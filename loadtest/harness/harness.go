@@ -199,20 +199,20 @@ func (h *Harness) progress(format string, a ...any) {
 	fmt.Fprintf(h.out, "[%6s] %s\n", el, fmt.Sprintf(format, a...))
 }
 
-func (h *Harness) fail(format string, a ...any) {
-	msg := fmt.Sprintf(format, a...)
-	h.mu.Lock()
-	h.res.Failures = append(h.res.Failures, msg)
-	h.mu.Unlock()
-	h.progress("FAILURE: %s", msg)
-}
+// fail records a failure of the run in the result and shows it.
+func (h *Harness) fail(format string, a ...any) { h.record(&h.res.Failures, "FAILURE", format, a...) }
 
-func (h *Harness) note(format string, a ...any) {
+// note records a note on the run in the result and shows it.
+func (h *Harness) note(format string, a ...any) { h.record(&h.res.Notes, "note", format, a...) }
+
+// record appends a message to one of the result's lists (under h.mu) and
+// shows it as progress, labelled.
+func (h *Harness) record(list *[]string, label, format string, a ...any) {
 	msg := fmt.Sprintf(format, a...)
 	h.mu.Lock()
-	h.res.Notes = append(h.res.Notes, msg)
+	*list = append(*list, msg)
 	h.mu.Unlock()
-	h.progress("note: %s", msg)
+	h.progress("%s: %s", label, msg)
 }
 
 func (h *Harness) mark(backend, name string, from, to time.Time) {

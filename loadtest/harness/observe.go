@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/loadtest/pipeline"
+	"github.com/sensornode/sensornode/tools/hdfscli"
 )
 
 // kafkaObserver consumes topics with its own consumer group and hands every
@@ -131,7 +131,7 @@ func observeHDFS(ctx context.Context, client *hdfs.Client, dirs []string, ledger
 // listOnce lists every directory (recursively) once.
 func (o *hdfsObserver) listOnce() {
 	for _, d := range o.dirs {
-		err := walkHDFS(o.client, d, func(p string, fi os.FileInfo) {
+		err := hdfscli.Walk(o.client, d, func(p string, fi os.FileInfo) {
 			if o.seen[p] {
 				return
 			}
@@ -153,25 +153,6 @@ func (o *hdfsObserver) listOnce() {
 func (o *hdfsObserver) Close() {
 	o.cancel()
 	<-o.done
-}
-
-// walkHDFS calls fn for every file under dir.
-func walkHDFS(c *hdfs.Client, dir string, fn func(string, os.FileInfo)) error {
-	entries, err := c.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		p := path.Join(dir, e.Name())
-		if e.IsDir() {
-			if err := walkHDFS(c, p, fn); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return err
-			}
-			continue
-		}
-		fn(p, e)
-	}
-	return nil
 }
 
 // handleEdge records edge records: pictures into the ledger, readings into

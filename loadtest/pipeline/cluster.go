@@ -146,17 +146,7 @@ func KafkaEnv(prefix string, c bus.Config, backend string) []string {
 // JavaClientProps renders a client config as Java Kafka client properties
 // (for ProducerPerformance and MirrorMaker 2).
 func JavaClientProps(c bus.Config) (map[string]string, error) {
-	props := map[string]string{"bootstrap.servers": strings.Join(c.Brokers, ",")}
-	proto := "PLAINTEXT"
-	switch {
-	case c.TLS.Enabled && c.SASL.Mechanism != "":
-		proto = "SASL_SSL"
-	case c.TLS.Enabled:
-		proto = "SSL"
-	case c.SASL.Mechanism != "":
-		proto = "SASL_PLAINTEXT"
-	}
-	props["security.protocol"] = proto
+	props := map[string]string{"bootstrap.servers": strings.Join(c.Brokers, ","), "security.protocol": SecurityProtocol(c)}
 	if c.TLS.Enabled {
 		if c.TLS.CAFile != "" {
 			props["ssl.truststore.type"] = "PEM"
@@ -170,13 +160,9 @@ func JavaClientProps(c bus.Config) (map[string]string, error) {
 		}
 	}
 	if c.SASL.Mechanism != "" {
-		pw := c.SASL.Password
-		if c.SASL.PasswordFile != "" {
-			b, err := os.ReadFile(c.SASL.PasswordFile)
-			if err != nil {
-				return nil, fmt.Errorf("sasl password file: %w", err)
-			}
-			pw = strings.TrimSpace(string(b))
+		pw, err := SASLPassword(c)
+		if err != nil {
+			return nil, err
 		}
 		module := "org.apache.kafka.common.security.plain.PlainLoginModule"
 		if strings.HasPrefix(c.SASL.Mechanism, "SCRAM") {
@@ -187,4 +173,31 @@ func JavaClientProps(c bus.Config) (map[string]string, error) {
 			strconv.Quote(c.SASL.Username), strconv.Quote(pw))
 	}
 	return props, nil
+}
+
+// SecurityProtocol is the Kafka security.protocol of a client config:
+// PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
+func SecurityProtocol(c bus.Config) string {
+	switch {
+	case c.TLS.Enabled && c.SASL.Mechanism != "":
+		return "SASL_SSL"
+	case c.TLS.Enabled:
+		return "SSL"
+	case c.SASL.Mechanism != "":
+		return "SASL_PLAINTEXT"
+	}
+	return "PLAINTEXT"
+}
+
+// SASLPassword is the SASL password of a client config: its password
+// file's content without surrounding space when set, else Password.
+func SASLPassword(c bus.Config) (string, error) {
+	if c.SASL.PasswordFile == "" {
+		return c.SASL.Password, nil
+	}
+	b, err := os.ReadFile(c.SASL.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("sasl password file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
 }

@@ -269,25 +269,18 @@ func (g *Group) Start(spec Spec) (*Proc, error) {
 func (g *Group) Crashes() <-chan *Proc { return g.crashes }
 
 // Crashed lists every process that exited without being stopped.
-func (g *Group) Crashed() []*Proc {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var out []*Proc
-	for _, p := range g.procs {
-		if p.Crashed() {
-			out = append(out, p)
-		}
-	}
-	return out
-}
+func (g *Group) Crashed() []*Proc { return g.where((*Proc).Crashed) }
 
 // Running lists the processes still running.
-func (g *Group) Running() []*Proc {
+func (g *Group) Running() []*Proc { return g.where((*Proc).Running) }
+
+// where lists the processes for which keep holds, in start order.
+func (g *Group) where(keep func(*Proc) bool) []*Proc {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var out []*Proc
 	for _, p := range g.procs {
-		if p.Running() {
+		if keep(p) {
 			out = append(out, p)
 		}
 	}

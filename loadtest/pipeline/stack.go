@@ -4,20 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"os"
-	"path/filepath"
 
 	"github.com/sensornode/sensornode/tools/devstack"
 )
-
-// DefaultDevstackDir is $SENSORNODE_DEVSTACK_DIR, else repo/.devstack (the
-// directory `make devstack-up` uses).
-func DefaultDevstackDir(repo string) string {
-	if d := os.Getenv("SENSORNODE_DEVSTACK_DIR"); d != "" {
-		return d
-	}
-	return filepath.Join(repo, devstack.DirName)
-}
 
 // UpDevstack starts the devstack in dir or reuses it when it runs. A stack
 // that exists keeps its shape (port base, sizes); portBase only applies to

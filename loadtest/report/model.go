@@ -189,11 +189,21 @@ func (c Completeness) Add(o Completeness) Completeness {
 	c.ChecksumMismatch += o.ChecksumMismatch
 	c.CloudFinal += o.CloudFinal
 	c.CloudFinalMissing += o.CloudFinalMissing
-	c.MissingKeys = append(c.MissingKeys, o.MissingKeys...)
-	if len(c.MissingKeys) > 10 {
-		c.MissingKeys = c.MissingKeys[:10]
+	for _, k := range o.MissingKeys {
+		c.AddMissingKey(k)
 	}
 	return c
+}
+
+// MaxMissingKeys bounds Completeness.MissingKeys: examples, not a list.
+const MaxMissingKeys = 10
+
+// AddMissingKey notes the key of a missing picture, unless MaxMissingKeys
+// are noted already.
+func (c *Completeness) AddMissingKey(key string) {
+	if len(c.MissingKeys) < MaxMissingKeys {
+		c.MissingKeys = append(c.MissingKeys, key)
+	}
 }
 
 // Readings compares the temperature readings on the edge with HDFS.

@@ -7,6 +7,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Workload is any object that runs pods, reduced to what the checks need.
@@ -38,26 +39,11 @@ func Workloads(objs []Object) []Workload {
 		var w Workload
 		switch t := o.Typed.(type) {
 		case *appsv1.Deployment:
-			w = Workload{Replicas: t.Spec.Replicas, Pod: t.Spec.Template.Spec, PodLabels: t.Spec.Template.Labels,
-				PodAnnotations: t.Spec.Template.Annotations, LongRunning: true}
-			if t.Spec.Selector != nil {
-				w.Selector = t.Spec.Selector.MatchLabels
-				w.SelectorExpressions = len(t.Spec.Selector.MatchExpressions)
-			}
+			w = fromTemplate(t.Spec.Replicas, t.Spec.Template, t.Spec.Selector, true)
 		case *appsv1.DaemonSet:
-			w = Workload{Pod: t.Spec.Template.Spec, PodLabels: t.Spec.Template.Labels,
-				PodAnnotations: t.Spec.Template.Annotations, LongRunning: true}
-			if t.Spec.Selector != nil {
-				w.Selector = t.Spec.Selector.MatchLabels
-				w.SelectorExpressions = len(t.Spec.Selector.MatchExpressions)
-			}
+			w = fromTemplate(nil, t.Spec.Template, t.Spec.Selector, true)
 		case *appsv1.StatefulSet:
-			w = Workload{Replicas: t.Spec.Replicas, Pod: t.Spec.Template.Spec, PodLabels: t.Spec.Template.Labels,
-				PodAnnotations: t.Spec.Template.Annotations, LongRunning: true}
-			if t.Spec.Selector != nil {
-				w.Selector = t.Spec.Selector.MatchLabels
-				w.SelectorExpressions = len(t.Spec.Selector.MatchExpressions)
-			}
+			w = fromTemplate(t.Spec.Replicas, t.Spec.Template, t.Spec.Selector, true)
 		case *corev1.ReplicationController:
 			w = Workload{Replicas: t.Spec.Replicas, Selector: t.Spec.Selector, LongRunning: true}
 			if t.Spec.Template != nil {
@@ -66,8 +52,7 @@ func Workloads(objs []Object) []Workload {
 				w.PodAnnotations = t.Spec.Template.Annotations
 			}
 		case *batchv1.Job:
-			w = Workload{Pod: t.Spec.Template.Spec, PodLabels: t.Spec.Template.Labels,
-				PodAnnotations: t.Spec.Template.Annotations}
+			w = fromTemplate(nil, t.Spec.Template, nil, false)
 		case *corev1.Pod:
 			w = Workload{Pod: t.Spec, PodLabels: t.Labels, PodAnnotations: t.Annotations}
 		default:
@@ -78,6 +63,17 @@ func Workloads(objs []Object) []Workload {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
 	return out
+}
+
+// fromTemplate is the workload of an object with a pod template and a
+// label selector (nil: none).
+func fromTemplate(replicas *int32, tmpl corev1.PodTemplateSpec, sel *metav1.LabelSelector, longRunning bool) Workload {
+	w := Workload{Replicas: replicas, Pod: tmpl.Spec, PodLabels: tmpl.Labels, PodAnnotations: tmpl.Annotations, LongRunning: longRunning}
+	if sel != nil {
+		w.Selector = sel.MatchLabels
+		w.SelectorExpressions = len(sel.MatchExpressions)
+	}
+	return w
 }
 
 // Component is the workload's app.kubernetes.io/name label.

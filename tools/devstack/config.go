@@ -150,3 +150,20 @@ func RepoRoot(dir string) (string, error) {
 
 // DirName is the stack dir's name under the repo root: $REPO/.devstack.
 const DirName = ".devstack"
+
+// EnvDir names the environment variable that chooses the stack dir.
+const EnvDir = "SENSORNODE_DEVSTACK_DIR"
+
+// DefaultDir is the stack dir the commands and tests use unless told
+// otherwise: $SENSORNODE_DEVSTACK_DIR, else DirName at the repo root above
+// the working directory.
+func DefaultDir() (string, error) {
+	if d := os.Getenv(EnvDir); d != "" {
+		return filepath.Abs(d)
+	}
+	root, err := RepoRoot(".")
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, DirName), nil
+}

@@ -15,11 +15,7 @@ func (s *Stack) Kill(ctx context.Context, name string, sig syscall.Signal) error
 	if sig == syscall.SIGSTOP || sig == syscall.SIGCONT || sig == 0 {
 		return fmt.Errorf("kill %s: signal %v: use Pause or Resume", name, sig)
 	}
-	st, err := s.load()
-	if err != nil {
-		return err
-	}
-	p, err := st.proc(name)
+	st, p, err := s.loadProc(name)
 	if err != nil {
 		return err
 	}
@@ -52,11 +48,7 @@ func (s *Stack) Resume(name string) error {
 }
 
 func (s *Stack) signalState(name string, sig syscall.Signal, want procState) error {
-	st, err := s.load()
-	if err != nil {
-		return err
-	}
-	p, err := st.proc(name)
+	st, p, err := s.loadProc(name)
 	if err != nil {
 		return err
 	}
@@ -97,11 +89,7 @@ func (s *Stack) startProcess(ctx context.Context, name string) (*state, error) {
 		return nil, err
 	}
 	defer lock.Unlock()
-	st, err := s.load()
-	if err != nil {
-		return nil, err
-	}
-	p, err := st.proc(name)
+	st, p, err := s.loadProc(name)
 	if err != nil {
 		return nil, err
 	}

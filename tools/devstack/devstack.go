@@ -387,6 +387,19 @@ func (s *Stack) load() (*state, error) {
 	return st, nil
 }
 
+// loadProc loads the state and looks up the process called name in it.
+func (s *Stack) loadProc(name string) (*state, *process, error) {
+	st, err := s.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := st.proc(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, p, nil
+}
+
 // Grace periods of Down before SIGKILL.
 const (
 	stopGraceBroker = 60 * time.Second

@@ -186,7 +186,7 @@ type EnvVar struct {
 // the stack, in a stable order.
 func (s *Stack) Env() []EnvVar {
 	env := []EnvVar{
-		{"SENSORNODE_DEVSTACK_DIR", s.dir},
+		{EnvDir, s.dir},
 		{"SENSORNODE_DEVSTACK_EDGE_BROKERS", s.EdgeBootstrap()},
 		{"SENSORNODE_DEVSTACK_CLOUD_BROKERS", s.CloudBootstrap()},
 		{"SENSORNODE_DEVSTACK_CLOUD_SECURE_BROKERS", s.CloudSecureBootstrap()},

@@ -243,8 +243,10 @@ func (in renderInput) edgeKafka(i int) procSpec {
 	return s
 }
 
-// kafkaCommon are the settings both clusters share.
-func kafkaCommon(l Layout, chroot, dataDir string) []kv {
+// kafkaCommon are the settings both clusters share, with the cluster's
+// replication factor and min.insync.replicas for topics and the internal
+// topics.
+func kafkaCommon(l Layout, chroot, dataDir string, rf, minISR int) []kv {
 	return []kv{
 		{"log.dirs", dataDir},
 		{"zookeeper.connect", l.ZooKeeperConnect(chroot)},
@@ -267,6 +269,11 @@ func kafkaCommon(l Layout, chroot, dataDir string) []kv {
 		{"background.threads", 4},
 		{"log.cleaner.threads", 1},
 		{"log.cleaner.dedupe.buffer.size", 16 << 20},
+		{"default.replication.factor", rf},
+		{"min.insync.replicas", minISR},
+		{"offsets.topic.replication.factor", rf},
+		{"transaction.state.log.replication.factor", rf},
+		{"transaction.state.log.min.isr", minISR},
 	}
 }
 
@@ -278,15 +285,7 @@ func edgeKafkaProperties(l Layout, i int, dataDir string) string {
 		{"listeners", listener},
 		{"advertised.listeners", listener},
 	}
-	props = append(props, kafkaCommon(l, EdgeChroot, dataDir)...)
-	props = append(props,
-		kv{"default.replication.factor", 3},
-		kv{"min.insync.replicas", 2},
-		kv{"offsets.topic.replication.factor", 3},
-		kv{"transaction.state.log.replication.factor", 3},
-		kv{"transaction.state.log.min.isr", 2},
-	)
-	return properties(props)
+	return properties(append(props, kafkaCommon(l, EdgeChroot, dataDir, 3, 2)...))
 }
 
 func (in renderInput) cloudKafka() procSpec {
@@ -324,15 +323,7 @@ func cloudKafkaProperties(l Layout, dataDir string, tls tlsPaths) string {
 		{"super.users", "User:ANONYMOUS"},
 		{"allow.everyone.if.no.acl.found", true},
 	}
-	props = append(props, kafkaCommon(l, CloudChroot, dataDir)...)
-	props = append(props,
-		kv{"default.replication.factor", 1},
-		kv{"min.insync.replicas", 1},
-		kv{"offsets.topic.replication.factor", 1},
-		kv{"transaction.state.log.replication.factor", 1},
-		kv{"transaction.state.log.min.isr", 1},
-	)
-	return properties(props)
+	return properties(append(props, kafkaCommon(l, CloudChroot, dataDir, 1, 1)...))
 }
 
 // hadoopJVM adds what Hadoop's launch scripts would.

@@ -1,16 +1,20 @@
-// Package hdfscli connects the small HDFS commands (hdfsls, hdfsget) to a
-// NameNode: the one given, else $SENSORNODE_HDFS_NAMENODE_ADDR, else the
-// devstack's.
+// Package hdfscli holds what the repository's small HDFS tools share:
+// their -namenode flag, finding the NameNode (the one given, else
+// $SENSORNODE_HDFS_NAMENODE_ADDR, else the devstack's), connecting, and
+// walking a directory tree.
 package hdfscli
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
+	"path"
+	"slices"
 	"strings"
 
 	"github.com/colinmarc/hdfs/v2"
+	"github.com/sensornode/sensornode/libs/svc"
 	"github.com/sensornode/sensornode/tools/devstack"
 )
 
@@ -22,17 +26,9 @@ func NameNode(flagValue string) (string, error) {
 	if a := os.Getenv("SENSORNODE_HDFS_NAMENODE_ADDR"); a != "" {
 		return strings.Split(a, ",")[0], nil
 	}
-	cwd, err := os.Getwd()
+	dir, err := devstack.DefaultDir()
 	if err != nil {
-		return "", err
-	}
-	dir := os.Getenv("SENSORNODE_DEVSTACK_DIR")
-	if dir == "" {
-		repo, err := devstack.RepoRoot(cwd)
-		if err != nil {
-			return "", errors.New("no NameNode: pass -namenode or set SENSORNODE_HDFS_NAMENODE_ADDR")
-		}
-		dir = filepath.Join(repo, devstack.DirName)
+		return "", errors.New("no NameNode: pass -namenode or set SENSORNODE_HDFS_NAMENODE_ADDR")
 	}
 	st, err := devstack.Open(dir)
 	if err != nil {
@@ -57,4 +53,50 @@ func Connect(flagValue string) (*hdfs.Client, error) {
 		return nil, fmt.Errorf("hdfs %s: %w", nn, err)
 	}
 	return c, nil
+}
+
+// Flags is a command's flag set with the -namenode flag.
+type Flags struct {
+	*flag.FlagSet
+	nameNode *string
+}
+
+// NewFlags returns the flag set of command name.
+func NewFlags(name string) *Flags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	nn := fs.String("namenode", "", "NameNode RPC address host:port (default: $SENSORNODE_HDFS_NAMENODE_ADDR, else the devstack's)")
+	return &Flags{FlagSet: fs, nameNode: nn}
+}
+
+// Parse parses args; a bad flag is an svc.ErrUsage.
+func (f *Flags) Parse(args []string) error {
+	if err := f.FlagSet.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", svc.ErrUsage, err)
+	}
+	return nil
+}
+
+// Connect connects to the NameNode of -namenode (see NameNode).
+func (f *Flags) Connect() (*hdfs.Client, error) { return Connect(*f.nameNode) }
+
+// Walk calls fn for every file below dir, depth first in name order. A
+// subdirectory removed while Walk runs is skipped; any other error ends
+// the walk.
+func Walk(c *hdfs.Client, dir string, fn func(path string, fi os.FileInfo)) error {
+	entries, err := c.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(entries, func(a, b os.FileInfo) int { return strings.Compare(a.Name(), b.Name()) })
+	for _, e := range entries {
+		p := path.Join(dir, e.Name())
+		if !e.IsDir() {
+			fn(p, e)
+			continue
+		}
+		if err := Walk(c, p, fn); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }

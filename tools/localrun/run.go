@@ -25,6 +25,7 @@ import (
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/loadtest/pipeline"
+	"github.com/sensornode/sensornode/tools/hdfscli"
 	"github.com/sensornode/sensornode/tools/localrun/promtext"
 )
 
@@ -414,7 +415,7 @@ func (r *runner) check(start time.Time) error {
 		stored := map[string]int64{} // sha prefix -> size
 		for _, day := range days {
 			dir := path.Join(d.PictureDir(), cam, day)
-			_ = walk(r.hdfs, dir, func(p string, fi os.FileInfo) {
+			_ = hdfscli.Walk(r.hdfs, dir, func(p string, fi os.FileInfo) {
 				if key, ok := pipeline.PictureKeyFromPath(p); ok {
 					stored[key[len(key)-16:]] = fi.Size()
 				}
@@ -491,24 +492,6 @@ func daysBetween(a, b time.Time) []string {
 	return out
 }
 
-func walk(c *hdfs.Client, dir string, fn func(string, os.FileInfo)) error {
-	entries, err := c.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		p := path.Join(dir, e.Name())
-		if e.IsDir() {
-			if err := walk(c, p, fn); err != nil {
-				return err
-			}
-			continue
-		}
-		fn(p, e)
-	}
-	return nil
-}
-
 // storedReadings counts, per node, the readings read at or after since in
 // the JSON Lines files of the given days.
 func storedReadings(c *hdfs.Client, root string, days []string, since time.Time) (map[string]int, error) {
@@ -523,7 +506,7 @@ func storedReadings(c *hdfs.Client, root string, days []string, since time.Time)
 	for _, n := range nodes {
 		for _, day := range days {
 			var files []string
-			_ = walk(c, path.Join(root, n.Name(), day), func(p string, _ os.FileInfo) { files = append(files, p) })
+			_ = hdfscli.Walk(c, path.Join(root, n.Name(), day), func(p string, _ os.FileInfo) { files = append(files, p) })
 			for _, f := range files {
 				b, err := c.ReadFile(f)
 				if err != nil {

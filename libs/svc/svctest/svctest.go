@@ -5,6 +5,7 @@ package svctest
 
 import (
 	"bytes"
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -105,4 +106,25 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Start runs run in a goroutine for the length of the test. stop cancels
+// run's context, waits until run returns and reports an error it returned
+// as a test error "<what>() = <err>"; stop runs when the test ends, and
+// calling it before is fine.
+func Start(t testing.TB, what string, run func(context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("%s() = %v", what, err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }

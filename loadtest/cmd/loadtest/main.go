@@ -76,11 +76,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 
-	cwd, err := os.Getwd()
-	if err != nil {
-		return err
-	}
-	repo, err := devstack.RepoRoot(cwd)
+	repo, err := devstack.RepoRoot(".")
 	if err != nil {
 		return err
 	}
@@ -103,7 +99,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if !external {
 		dir := *dsDir
 		if dir == "" {
-			dir = pipeline.DefaultDevstackDir(repo)
+			if dir, err = devstack.DefaultDir(); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintf(stdout, "devstack in %s: starting or reusing it\n", dir)
 		st, err := pipeline.UpDevstack(ctx, dir, *portBase, slog.New(slog.NewTextHandler(stdout, nil)))

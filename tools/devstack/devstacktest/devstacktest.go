@@ -44,7 +44,7 @@ import (
 // Environment variables read by this package.
 const (
 	// EnvDir overrides the stack dir.
-	EnvDir = "SENSORNODE_DEVSTACK_DIR"
+	EnvDir = devstack.EnvDir
 	// EnvPortBase sets the port base of a stack the tests bring up.
 	EnvPortBase = "SENSORNODE_DEVSTACK_PORT_BASE"
 )
@@ -91,18 +91,11 @@ func Main(m *testing.M, ignore ...goleak.Option) {
 // Dir is the stack dir tests use: $SENSORNODE_DEVSTACK_DIR, else .devstack
 // at the repo root (the directory holding go.mod above the working dir).
 func Dir() (string, error) {
-	if d := os.Getenv(EnvDir); d != "" {
-		return filepath.Abs(d)
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	root, err := devstack.RepoRoot(wd)
+	d, err := devstack.DefaultDir()
 	if err != nil {
 		return "", fmt.Errorf("%w (set %s)", err, EnvDir)
 	}
-	return filepath.Join(root, devstack.DirName), nil
+	return d, nil
 }
 
 // Stack returns the shared stack, healthy, bringing it up if needed. It

@@ -7,61 +7,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sensornode/sensornode/libs/svc"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/failover"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/watcher"
+	"github.com/sensornode/sensornode/services/master-watcher/internal/zktest"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/zkview"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
 func TestMain(m *testing.M) { devstacktest.Main(m) }
-
-func testLog(name string) *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil)).With("watcher", name)
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-// uniqueRoot is a view path of this test only, deleted at the end.
-func uniqueRoot(t *testing.T, servers []string) string {
-	t.Helper()
-	base := "/sensornode-test/" + devstacktest.UniqueTopic(t, "mw")
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := zkview.Connect(ctx, servers, 10*time.Second, slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Logf("cleanup: %v", err)
-			return
-		}
-		defer conn.Close()
-		var del func(p string)
-		del = func(p string) {
-			children, _, _ := conn.Children(p)
-			for _, c := range children {
-				del(path.Join(p, c))
-			}
-			if err := conn.Delete(p, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
-				t.Logf("cleanup: delete %s: %v", p, err)
-			}
-		}
-		del(base)
-	})
-	return base + "/masters"
-}
 
 func apiServer(t *testing.T) string {
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") }))
@@ -88,7 +51,7 @@ func startWatcher(t *testing.T, name string, masters []string, servers []string,
 	cfg.ZooKeeperViewPath = root
 	cfg.ZooKeeperCheckInterval = 200 * time.Millisecond
 	reg := prometheus.NewRegistry()
-	w, err := watcher.New(cfg, testLog(name), reg, svc.NewProbe(reg))
+	w, err := watcher.New(cfg, zktest.Log().With("watcher", name), reg, svc.NewProbe(reg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,18 +86,23 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	return 0
 }
 
+// poll waits up to 30 s for cond, looking every 50 ms.
 func poll(t *testing.T, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	svctest.EventuallyNoError(t, 30*time.Second, what, cond)
+}
+
+// waitDisagreeing waits until every node's fleet_disagreeing_nodes metric
+// is want.
+func waitDisagreeing(t *testing.T, what string, want float64, nodes ...*node) {
+	t.Helper()
+	for _, n := range nodes {
+		poll(t, what, func() error {
+			if v := gauge(t, n.reg, "sensornode_master_watcher_fleet_disagreeing_nodes"); v != want {
+				return fmt.Errorf("fleet_disagreeing_nodes = %v, want %v", v, want)
+			}
+			return nil
+		})
 	}
 }
 
@@ -153,7 +121,7 @@ func status(servers []string, root string) (string, error) {
 func TestIntegrationStatusDisagreement(t *testing.T) {
 	st := devstacktest.Stack(t)
 	servers := st.ZooKeeperServers()
-	root := uniqueRoot(t, servers)
+	root := zktest.UniqueRoot(t, servers)
 	m1, m2, m3 := apiServer(t), apiServer(t), apiServer(t)
 	list := []string{m1, m2, m3}
 	reversed := []string{m3, m2, m1}
@@ -188,14 +156,7 @@ func TestIntegrationStatusDisagreement(t *testing.T) {
 			t.Errorf("status output lacks %q", want)
 		}
 	}
-	for _, n := range []*node{a, b} {
-		poll(t, "disagreement metric", func() error {
-			if v := gauge(t, n.reg, "sensornode_master_watcher_fleet_disagreeing_nodes"); v != 1 {
-				return fmt.Errorf("fleet_disagreeing_nodes = %v, want 1", v)
-			}
-			return nil
-		})
-	}
+	waitDisagreeing(t, "disagreement metric", 1, a, b)
 
 	// Replace the second watcher with one that shares the first one's list.
 	b.stop()
@@ -211,14 +172,7 @@ func TestIntegrationStatusDisagreement(t *testing.T) {
 	if !strings.Contains(out, "fleet agrees: 2 node(s) use "+m1) {
 		t.Errorf("status output lacks the agreement line:\n%s", out)
 	}
-	for _, n := range []*node{a, c} {
-		poll(t, "agreement metric", func() error {
-			if v := gauge(t, n.reg, "sensornode_master_watcher_fleet_disagreeing_nodes"); v != 0 {
-				return fmt.Errorf("fleet_disagreeing_nodes = %v, want 0", v)
-			}
-			return nil
-		})
-	}
+	waitDisagreeing(t, "agreement metric", 0, a, c)
 
 	// Every watcher gone: their ephemeral views leave with them, and status
 	// cannot tell anything (exit code 2).

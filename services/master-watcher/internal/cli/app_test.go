@@ -11,11 +11,11 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sensornode/sensornode/libs/svc"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 )
 
 func exitCode(err error) int {
@@ -107,24 +107,6 @@ func TestWaitTimesOut(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the daemon's logger and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestDaemon runs the daemon as main does, from the environment: it serves
 // /readyz and /metrics, forwards to the live master and stops cleanly.
 func TestDaemon(t *testing.T) {
@@ -137,7 +119,7 @@ func TestDaemon(t *testing.T) {
 	} {
 		t.Setenv(k, v)
 	}
-	var out syncBuffer
+	var out svctest.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, nil, &out) }()
@@ -153,16 +135,14 @@ func TestDaemon(t *testing.T) {
 	addrOf := func(msg string) string {
 		re := regexp.MustCompile(`"msg":"` + msg + `".*?"addr":"([^"]+)"`)
 		var addr string
-		deadline := time.Now().Add(10 * time.Second)
-		for addr == "" && time.Now().Before(deadline) {
-			if m := re.FindStringSubmatch(out.String()); m != nil {
-				addr = m[1]
+		svctest.EventuallyNoError(t, 10*time.Second, fmt.Sprintf("no %q in the log", msg), func() error {
+			m := re.FindStringSubmatch(out.String())
+			if m == nil {
+				return errors.New("\n" + out.String())
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		if addr == "" {
-			t.Fatalf("no %q in the log:\n%s", msg, out.String())
-		}
+			addr = m[1]
+			return nil
+		})
 		return addr
 	}
 	admin, fwd := addrOf("admin server listening"), addrOf("forwarder listening")
@@ -175,17 +155,12 @@ func TestDaemon(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, body := get("http://" + admin + "/readyz")
-		if code == http.StatusOK {
-			break
+	svctest.EventuallyNoError(t, 10*time.Second, "/readyz", func() error {
+		if code, body := get("http://" + admin + "/readyz"); code != http.StatusOK {
+			return fmt.Errorf("%d %q", code, body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz = %d %q", code, body)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	if _, body := get("http://" + admin + "/metrics"); !strings.Contains(body, "sensornode_master_watcher_active_master_index 0") {
 		t.Errorf("/metrics lacks the active master index")
 	}

@@ -39,16 +39,50 @@ type want struct {
 	ready  bool
 }
 
+// t0 is the time of the first probe round of the tests.
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// scenario is a row of the table tests: probe rounds, the decision wanted
+// after the last round, and every switch as "round:reason->active".
+type scenario struct {
+	name         string
+	give         []string
+	want         want
+	wantSwitches string
+}
+
+// play feeds the rounds of give to s one second apart from t0 and returns
+// every decision and the switches among them, formatted like
+// scenario.wantSwitches.
+func play(s *Selector, give []string) ([]Decision, string) {
+	var ds []Decision
+	var sw []string
+	for i, up := range rounds(give...) {
+		d := s.Observe(t0.Add(time.Duration(i)*time.Second), up)
+		ds = append(ds, d)
+		if d.Switched {
+			sw = append(sw, fmtSwitch(d))
+		}
+	}
+	return ds, strings.Join(sw, " ")
+}
+
+// check compares the last of the decisions play returned and its
+// switches with the scenario's.
+func (sc scenario) check(t *testing.T, ds []Decision, switches string) {
+	t.Helper()
+	got := ds[len(ds)-1]
+	if got.Active != sc.want.active || got.Ready != sc.want.ready {
+		t.Errorf("after %v: Active, Ready = %d, %t; want %d, %t", sc.give, got.Active, got.Ready, sc.want.active, sc.want.ready)
+	}
+	if switches != sc.wantSwitches {
+		t.Errorf("switches = %q, want %q", switches, sc.wantSwitches)
+	}
+}
+
 func TestSelector(t *testing.T) {
 	const F, R = 2, 3
-	tests := []struct {
-		name string
-		give []string
-		// want is checked after the last round; wantSwitches lists
-		// (round, reason) pairs of every switch.
-		want         want
-		wantSwitches string
-	}{
+	tests := []scenario{
 		{name: "all up: primary", give: repeat("UUU", 5), want: want{0, true}, wantSwitches: "1:initial->0"},
 		{name: "primary down at start: secondary", give: repeat("DUU", 3), want: want{1, true}, wantSwitches: "1:initial->1"},
 		{name: "all down at start: nothing chosen, not ready", give: repeat("DDD", 4), want: want{None, false}},
@@ -82,7 +116,6 @@ func TestSelector(t *testing.T) {
 			give: seq(repeat("UUU", 1), repeat("DUU", F), repeat("UUU", R-F), repeat("UDU", F)), want: want{0, true},
 			wantSwitches: "1:initial->0 3:failover->1 6:failover->0"},
 	}
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// Rounds are a second apart; a hold-down of R seconds delays
@@ -91,28 +124,17 @@ func TestSelector(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got Decision
-			var sw []string
-			for i, up := range rounds(tt.give...) {
-				now := t0.Add(time.Duration(i) * time.Second)
-				got = s.Observe(now, up)
-				if got.Round != uint64(i+1) {
-					t.Fatalf("round %d: Round = %d", i+1, got.Round)
+			ds, sw := play(s, tt.give)
+			for i, d := range ds {
+				if d.Round != uint64(i+1) {
+					t.Fatalf("round %d: Round = %d", i+1, d.Round)
 				}
-				if got.Switched {
-					sw = append(sw, fmtSwitch(got))
-					if !got.Since.Equal(now) {
-						t.Errorf("round %d: Since = %v, want %v", i+1, got.Since, now)
-					}
+				if now := t0.Add(time.Duration(i) * time.Second); d.Switched && !d.Since.Equal(now) {
+					t.Errorf("round %d: Since = %v, want %v", i+1, d.Since, now)
 				}
 			}
-			if got.Active != tt.want.active || got.Ready != tt.want.ready {
-				t.Errorf("after %v: Active, Ready = %d, %t; want %d, %t", tt.give, got.Active, got.Ready, tt.want.active, tt.want.ready)
-			}
-			if gotSw := strings.Join(sw, " "); gotSw != tt.wantSwitches {
-				t.Errorf("switches = %q, want %q", gotSw, tt.wantSwitches)
-			}
-			if s.State() != got {
+			tt.check(t, ds, sw)
+			if got := ds[len(ds)-1]; s.State() != got {
 				t.Errorf("State() = %+v, want last decision %+v", s.State(), got)
 			}
 		})
@@ -177,7 +199,6 @@ func TestFlappingPrimary(t *testing.T) {
 				cfg.HoldDown = -1
 			}
 			s, _ := New(cfg)
-			t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			if d := s.Observe(t0, rounds(tt.start)[0]); d.Active != tt.startActive {
 				t.Fatalf("start: Active = %d, want %d", d.Active, tt.startActive)
 			}
@@ -212,7 +233,6 @@ func TestFlappingPrimary(t *testing.T) {
 // the last failover (so at most one fail back per hold-down window).
 func TestRulesOnRandomHistories(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for trial := range 2000 {
 		n := 1 + rng.IntN(5)
 		f, r := 1+rng.IntN(5), 1+rng.IntN(5)

@@ -1,7 +1,6 @@
 package failover
 
 import (
-	"strings"
 	"testing"
 	"time"
 )
@@ -10,30 +9,9 @@ import (
 // (2F) and the hold-down (DefaultHoldDown doubling up to
 // DefaultHoldDownMax). Rounds are one second apart.
 
-// play feeds rounds one second apart and returns the switches, formatted
-// like TestSelector's, and the last decision.
-func play(t *testing.T, s *Selector, give []string) (string, Decision) {
-	t.Helper()
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var sw []string
-	var d Decision
-	for i, up := range rounds(give...) {
-		d = s.Observe(t0.Add(time.Duration(i)*time.Second), up)
-		if d.Switched {
-			sw = append(sw, fmtSwitch(d))
-		}
-	}
-	return strings.Join(sw, " "), d
-}
-
 func TestWindowAndCandidates(t *testing.T) {
 	const F, R = 2, 3
-	tests := []struct {
-		name         string
-		give         []string
-		want         want
-		wantSwitches string
-	}{
+	tests := []scenario{
 		{name: "active fails every other probe: left within the window (2F rounds)",
 			give: seq(repeat("UU", 2), repeat("DU", 1), repeat("UU", 1), repeat("DU", 1), repeat("UU", 1), repeat("DU", 1)),
 			want: want{1, true}, wantSwitches: "1:initial->0 5:failover->1"},
@@ -63,13 +41,8 @@ func TestWindowAndCandidates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sw, got := play(t, s, tt.give)
-			if got.Active != tt.want.active || got.Ready != tt.want.ready {
-				t.Errorf("Active, Ready = %d, %t; want %d, %t", got.Active, got.Ready, tt.want.active, tt.want.ready)
-			}
-			if sw != tt.wantSwitches {
-				t.Errorf("switches = %q, want %q", sw, tt.wantSwitches)
-			}
+			ds, sw := play(s, tt.give)
+			tt.check(t, ds, sw)
 		})
 	}
 }
@@ -84,7 +57,6 @@ func TestFailbackHoldDownDoubles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var failovers, failbacks []time.Time
 	const n = 3600
 	i := 0

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/masters"
 )
 
@@ -27,16 +28,15 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// eventually polls cond every 5ms until it holds or the deadline passes.
+// eventually waits up to 10 s for cond to hold, looking every 5 ms.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	svctest.EventuallyNoError(t, 10*time.Second, what, func() error {
+		if !cond() {
+			return errors.New("timed out")
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // echoServer answers every line with "<name>: <line>".
@@ -101,15 +101,7 @@ func startProxy(t *testing.T, maxConns int) (*Proxy, *Metrics) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Proxy.Run() = %v", err)
-		}
-	})
+	svctest.Start(t, "Proxy.Run", f.Run)
 	return f, m
 }
 

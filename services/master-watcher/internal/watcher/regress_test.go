@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/failover"
 )
 
@@ -24,17 +25,12 @@ func TestHookRetriedUntilItSucceeds(t *testing.T) {
 	// Counts its runs in a file; the first run fails.
 	cfg.HookCommand = fmt.Sprintf(`n=$(cat %[1]s 2>/dev/null || echo 0); n=$((n+1)); echo $n > %[1]s; [ $n -ge 2 ]`, runs)
 	start(t, cfg)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		b, _ := os.ReadFile(runs)
-		if strings.TrimSpace(string(b)) == "2" {
-			return
+	svctest.EventuallyNoError(t, 10*time.Second, "hook runs after a failed first run", func() error {
+		if b, _ := os.ReadFile(runs); strings.TrimSpace(string(b)) != "2" {
+			return fmt.Errorf("%q, want 2 (retried)", strings.TrimSpace(string(b)))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hook runs after a failed first run: %q, want 2 (retried)", strings.TrimSpace(string(b)))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestNotReadyAsSoonAsActiveStopsAnswering: /readyz says not ready on the

@@ -2,7 +2,6 @@ package watcher
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sensornode/sensornode/libs/svc"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/failover"
 )
 
@@ -69,15 +69,7 @@ func start(t *testing.T, cfg Config, opts ...Option) running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run() = %v", err)
-		}
-	})
+	svctest.Start(t, "Run", w.Run)
 	return running{w: w, ready: ready, reg: reg}
 }
 
@@ -114,19 +106,10 @@ func whoami(addr string) (string, error) {
 	return string(b), err
 }
 
+// eventually waits up to 10 s for cond, looking every 5 ms.
 func eventually(t *testing.T, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	svctest.EventuallyNoError(t, 10*time.Second, what, cond)
 }
 
 // keepAlive holds one HTTP/1.1 connection through the forwarder.

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sensornode/sensornode/libs/svc"
+	"github.com/sensornode/sensornode/services/master-watcher/internal/zkconn"
 )
 
 // Config configures a Publisher.
@@ -143,7 +144,7 @@ func (p *Publisher) kick() {
 func (p *Publisher) Run(ctx context.Context) error {
 	b := svc.Backoff{Min: time.Second, Max: 30 * time.Second}
 	for {
-		conn, _, err := dial(p.cfg.Servers, p.cfg.SessionTimeout, p.log, p.dialer, p.onEvent)
+		conn, _, err := zkconn.Dial(p.cfg.Servers, p.cfg.SessionTimeout, p.log, p.dialer, p.onEvent)
 		if err == nil {
 			p.serve(ctx, conn)
 			return nil

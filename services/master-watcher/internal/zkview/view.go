@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"path"
 	"slices"
 	"sort"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	"github.com/go-zookeeper/zk"
+
+	"github.com/sensornode/sensornode/services/master-watcher/internal/zkconn"
 )
 
 // DefaultPath is the parent znode of the views.
@@ -218,7 +219,7 @@ func (e *StatusError) ExitCode() int {
 // Status connects to servers, reads every view under root, prints the
 // table to w and returns nil when the fleet agrees, else a *StatusError.
 func Status(ctx context.Context, servers []string, root string, w io.Writer, log *slog.Logger, now time.Time) (Summary, error) {
-	conn, err := Connect(ctx, servers, 10*time.Second, log)
+	conn, err := zkconn.Connect(ctx, servers, 10*time.Second, log)
 	if err != nil {
 		return Summary{}, &StatusError{Err: err}
 	}
@@ -240,43 +241,4 @@ func Status(ctx context.Context, servers []string, root string, w io.Writer, log
 		return s, &StatusError{Disagree: true}
 	}
 	return s, nil
-}
-
-// Connect opens a session and waits until it is established or ctx is done.
-func Connect(ctx context.Context, servers []string, sessionTimeout time.Duration, log *slog.Logger) (*zk.Conn, error) {
-	conn, events, err := dial(servers, sessionTimeout, log, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		select {
-		case ev := <-events:
-			if ev.State == zk.StateHasSession {
-				return conn, nil
-			}
-		case <-ctx.Done():
-			conn.Close()
-			return nil, fmt.Errorf("zookeeper %s: no session: %w", strings.Join(servers, ","), context.Cause(ctx))
-		}
-	}
-}
-
-// dial starts a go-zookeeper connection; dialer and cb may be nil.
-func dial(servers []string, sessionTimeout time.Duration, log *slog.Logger, dialer zk.Dialer, cb zk.EventCallback) (*zk.Conn, <-chan zk.Event, error) {
-	if dialer == nil {
-		dialer = net.DialTimeout
-	}
-	conn, events, err := zk.Connect(servers, sessionTimeout, zk.WithLogger(zkLogger{log}), zk.WithLogInfo(false),
-		zk.WithDialer(dialer), zk.WithEventCallback(cb))
-	if err != nil {
-		return nil, nil, fmt.Errorf("zookeeper %s: %w", strings.Join(servers, ","), err)
-	}
-	return conn, events, nil
-}
-
-// zkLogger sends go-zookeeper's own messages to slog at debug level.
-type zkLogger struct{ log *slog.Logger }
-
-func (l zkLogger) Printf(format string, args ...any) {
-	l.log.Debug("zookeeper client", "detail", fmt.Sprintf(format, args...))
 }

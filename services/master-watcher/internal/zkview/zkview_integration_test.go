@@ -3,12 +3,9 @@
 package zkview
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net"
-	"os"
 	"path"
 	"sync"
 	"testing"
@@ -18,85 +15,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sensornode/sensornode/libs/svc/svctest"
+	"github.com/sensornode/sensornode/services/master-watcher/internal/zktest"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
 func TestMain(m *testing.M) { devstacktest.Main(m) }
-
-func testLog(t *testing.T) *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("test", t.Name())
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-// uniqueRoot is a view path no other test uses; the tree is deleted when
-// the test ends.
-func uniqueRoot(t *testing.T, servers []string) string {
-	t.Helper()
-	base := "/sensornode-test/" + devstacktest.UniqueTopic(t, "mw")
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := Connect(ctx, servers, 10*time.Second, slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Logf("cleanup %s: %v", base, err)
-			return
-		}
-		defer conn.Close()
-		if err := deleteTree(conn, base); err != nil {
-			t.Logf("cleanup %s: %v", base, err)
-		}
-	})
-	return base + "/masters"
-}
-
-func deleteTree(conn *zk.Conn, p string) error {
-	children, _, err := conn.Children(p)
-	if errors.Is(err, zk.ErrNoNode) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	for _, c := range children {
-		if err := deleteTree(conn, path.Join(p, c)); err != nil {
-			return err
-		}
-	}
-	if err := conn.Delete(p, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
-		return err
-	}
-	return nil
-}
-
-// observer is a separate session that reads the views.
-func observer(t *testing.T, servers []string) *zk.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := Connect(ctx, servers, 10*time.Second, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(conn.Close)
-	return conn
-}
-
-func poll(t *testing.T, limit time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 // readView returns the stored view and its znode's owner session.
 func readView(conn *zk.Conn, znode string) (View, int64, error) {
@@ -144,23 +68,6 @@ func (p *partition) set(cut bool) {
 	}
 }
 
-func runPublisher(t *testing.T, p *Publisher) context.CancelFunc {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Publisher.Run() = %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
 var masters3 = []string{"https://10.0.0.1:6443", "https://10.0.0.2:6443", "https://10.0.0.3:6443"}
 
 // TestIntegrationPublishUpdateAndLeave: the view appears as an ephemeral
@@ -169,18 +76,18 @@ var masters3 = []string{"https://10.0.0.1:6443", "https://10.0.0.2:6443", "https
 func TestIntegrationPublishUpdateAndLeave(t *testing.T) {
 	st := devstacktest.Stack(t)
 	servers := st.ZooKeeperServers()
-	root := uniqueRoot(t, servers)
-	obs := observer(t, servers)
+	root := zktest.UniqueRoot(t, servers)
+	obs := zktest.Session(t, servers)
 	m := NewMetrics(prometheus.NewRegistry())
-	p, err := NewPublisher(Config{Servers: servers, Path: root, Node: "rpi-node-1", SessionTimeout: 10 * time.Second, CheckInterval: 200 * time.Millisecond}, testLog(t), m)
+	p, err := NewPublisher(Config{Servers: servers, Path: root, Node: "rpi-node-1", SessionTimeout: 10 * time.Second, CheckInterval: 200 * time.Millisecond}, zktest.Log().With("test", t.Name()), m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	since := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	p.Update(View{Active: masters3[0], Index: 0, Since: since, Ready: true, Masters: masters3})
-	stop := runPublisher(t, p)
+	stop := svctest.Start(t, "Publisher.Run", p.Run)
 
-	poll(t, 30*time.Second, "view published", func() error {
+	svctest.EventuallyNoError(t, 30*time.Second, "view published", func() error {
 		v, owner, err := readView(obs, p.ZNode())
 		if err != nil {
 			return err
@@ -194,7 +101,7 @@ func TestIntegrationPublishUpdateAndLeave(t *testing.T) {
 		return nil
 	})
 	p.Update(View{Active: masters3[1], Index: 1, Since: since.Add(time.Minute), Ready: true, Masters: masters3})
-	poll(t, 30*time.Second, "view updated", func() error {
+	svctest.EventuallyNoError(t, 30*time.Second, "view updated", func() error {
 		v, _, err := readView(obs, p.ZNode())
 		if err == nil && v.Active != masters3[1] {
 			err = errors.New("still the old view")
@@ -224,21 +131,21 @@ func TestIntegrationPublishUpdateAndLeave(t *testing.T) {
 func TestIntegrationSessionExpiry(t *testing.T) {
 	st := devstacktest.Stack(t)
 	servers := st.ZooKeeperServers()
-	root := uniqueRoot(t, servers)
-	obs := observer(t, servers)
+	root := zktest.UniqueRoot(t, servers)
+	obs := zktest.Session(t, servers)
 	net := &partition{}
 	m := NewMetrics(prometheus.NewRegistry())
 	// 6s is the ensemble's minimum (2 x tickTime 3000).
 	p, err := NewPublisher(Config{Servers: servers, Path: root, Node: "rpi-node-2", SessionTimeout: 6 * time.Second, CheckInterval: 200 * time.Millisecond},
-		testLog(t), m, WithDialer(net.dial))
+		zktest.Log().With("test", t.Name()), m, WithDialer(net.dial))
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.Update(View{Active: masters3[0], Index: 0, Since: time.Now(), Ready: true, Masters: masters3})
-	runPublisher(t, p)
+	svctest.Start(t, "Publisher.Run", p.Run)
 
 	var first int64
-	poll(t, 30*time.Second, "view published", func() error {
+	svctest.EventuallyNoError(t, 30*time.Second, "view published", func() error {
 		_, owner, err := readView(obs, p.ZNode())
 		first = owner
 		return err
@@ -249,7 +156,7 @@ func TestIntegrationSessionExpiry(t *testing.T) {
 	cutAt := time.Now()
 	// While cut off, the watcher decides on another master.
 	p.Update(View{Active: masters3[2], Index: 2, Since: time.Now(), Ready: true, Masters: masters3})
-	poll(t, 90*time.Second, "ensemble to expire the session and delete the znode", func() error {
+	svctest.EventuallyNoError(t, 90*time.Second, "ensemble to expire the session and delete the znode", func() error {
 		ok, _, err := obs.Exists(p.ZNode())
 		if err == nil && ok {
 			err = errors.New("znode still there")
@@ -263,7 +170,7 @@ func TestIntegrationSessionExpiry(t *testing.T) {
 
 	net.set(false)
 	healAt := time.Now()
-	poll(t, 60*time.Second, "znode re-created on a new session", func() error {
+	svctest.EventuallyNoError(t, 60*time.Second, "znode re-created on a new session", func() error {
 		v, owner, err := readView(obs, p.ZNode())
 		switch {
 		case err != nil:
@@ -293,9 +200,9 @@ func TestIntegrationSessionExpiry(t *testing.T) {
 func TestIntegrationStaleViewReplaced(t *testing.T) {
 	st := devstacktest.Stack(t)
 	servers := st.ZooKeeperServers()
-	root := uniqueRoot(t, servers)
-	obs := observer(t, servers)
-	old := observer(t, servers) // plays the previous incarnation
+	root := zktest.UniqueRoot(t, servers)
+	obs := zktest.Session(t, servers)
+	old := zktest.Session(t, servers) // plays the previous incarnation
 	if err := ensurePath(old, root); err != nil {
 		t.Fatal(err)
 	}
@@ -304,10 +211,10 @@ func TestIntegrationStaleViewReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, _ := NewPublisher(Config{Servers: servers, Path: root, Node: "rpi-node-3", SessionTimeout: 10 * time.Second, CheckInterval: 200 * time.Millisecond},
-		testLog(t), NewMetrics(prometheus.NewRegistry()))
+		zktest.Log().With("test", t.Name()), NewMetrics(prometheus.NewRegistry()))
 	p.Update(View{Active: masters3[0], Index: 0, Ready: true, Masters: masters3})
-	runPublisher(t, p)
-	poll(t, 30*time.Second, "stale view replaced", func() error {
+	svctest.Start(t, "Publisher.Run", p.Run)
+	svctest.EventuallyNoError(t, 30*time.Second, "stale view replaced", func() error {
 		v, owner, err := readView(obs, p.ZNode())
 		switch {
 		case err != nil:

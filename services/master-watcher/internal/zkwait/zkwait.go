@@ -21,7 +21,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-zookeeper/zk"
+	"github.com/sensornode/sensornode/services/master-watcher/internal/zkconn"
 )
 
 // Method selects the checks of an attempt.
@@ -309,18 +309,14 @@ func shortNetErr(err error) error {
 func readRoot(ctx context.Context, servers []string, timeout time.Duration, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	conn, events, err := zk.Connect(servers, 10*time.Second, zk.WithLogger(quiet{log}), zk.WithLogInfo(false))
+	conn, err := zkconn.Connect(ctx, servers, 10*time.Second, log)
 	if err != nil {
+		if ctx.Err() != nil {
+			return errors.New("no session within the attempt timeout")
+		}
 		return err
 	}
 	defer conn.Close()
-	for conn.State() != zk.StateHasSession {
-		select {
-		case <-events:
-		case <-ctx.Done():
-			return errors.New("no session within the attempt timeout")
-		}
-	}
 	type res struct{ err error }
 	ch := make(chan res, 1)
 	go func() {
@@ -335,10 +331,4 @@ func readRoot(ctx context.Context, servers []string, timeout time.Duration, log 
 		<-ch
 		return errors.New("read of / timed out")
 	}
-}
-
-type quiet struct{ log *slog.Logger }
-
-func (q quiet) Printf(format string, args ...any) {
-	q.log.Debug("zookeeper client", "detail", fmt.Sprintf(format, args...))
 }

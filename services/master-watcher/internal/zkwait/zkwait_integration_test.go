@@ -4,25 +4,17 @@ package zkwait
 
 import (
 	"context"
-	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/sensornode/sensornode/services/master-watcher/internal/zktest"
 	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
 func TestMain(m *testing.M) { devstacktest.Main(m) }
-
-func testLog() *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	return slog.New(slog.DiscardHandler)
-}
 
 // TestIntegrationHealthyEnsemble: each method sees the devstack ensemble's
 // quorum at the first attempt, also through a Kafka-style connect string
@@ -38,7 +30,7 @@ func TestIntegrationHealthyEnsemble(t *testing.T) {
 		t.Run(string(m), func(t *testing.T) {
 			var attempts []Attempt
 			cfg := Config{Servers: servers, Timeout: time.Minute, Interval: 500 * time.Millisecond, AttemptTimeout: 5 * time.Second, Method: m}
-			if err := Wait(context.Background(), cfg, testLog(), func(a Attempt) { attempts = append(attempts, a) }); err != nil {
+			if err := Wait(context.Background(), cfg, zktest.Log(), func(a Attempt) { attempts = append(attempts, a) }); err != nil {
 				t.Fatalf("Wait = %v", err)
 			}
 			a := attempts[len(attempts)-1]
@@ -79,7 +71,7 @@ func TestIntegrationWaitsForQuorum(t *testing.T) {
 		AttemptTimeout: 3 * time.Second, Method: MethodBoth}
 	done := make(chan error, 1)
 	go func() {
-		done <- Wait(context.Background(), cfg, testLog(), func(a Attempt) {
+		done <- Wait(context.Background(), cfg, zktest.Log(), func(a Attempt) {
 			mu.Lock()
 			attempts = append(attempts, a)
 			mu.Unlock()

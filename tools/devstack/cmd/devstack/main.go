@@ -137,20 +137,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return st.Down(ctx)
 
 	case "status":
-		if _, err := parse(fs, args, 0); err != nil {
-			return err
-		}
-		st, err := openStack(*dir)
+		_, st, err := parseOpen(fs, args, 0, dir)
 		if err != nil {
 			return err
 		}
 		return printStatus(ctx, stdout, st)
 
 	case "env":
-		if _, err := parse(fs, args, 0); err != nil {
-			return err
-		}
-		st, err := openStack(*dir)
+		_, st, err := parseOpen(fs, args, 0, dir)
 		if err != nil {
 			return err
 		}
@@ -162,11 +156,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "logs":
 		follow := fs.Bool("f", false, "follow")
 		lines := fs.Int("n", 0, "print only the last N lines (default: all with NAME, 15 without)")
-		pos, err := parse(fs, args, -1)
-		if err != nil {
-			return err
-		}
-		st, err := openStack(*dir)
+		pos, st, err := parseOpen(fs, args, -1, dir)
 		if err != nil {
 			return err
 		}
@@ -174,15 +164,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	case "kill":
 		sigName := fs.String("signal", "TERM", "signal: TERM, KILL, INT, HUP, QUIT, USR1, USR2 or a number")
-		pos, err := parse(fs, args, 1)
+		pos, st, err := parseOpen(fs, args, 1, dir)
 		if err != nil {
 			return err
 		}
 		sig, err := parseSignal(*sigName)
-		if err != nil {
-			return err
-		}
-		st, err := openStack(*dir)
 		if err != nil {
 			return err
 		}
@@ -192,11 +178,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	case "start":
 		timeout := fs.Duration("timeout", 3*time.Minute, "give up after this long")
-		pos, err := parse(fs, args, 1)
-		if err != nil {
-			return err
-		}
-		st, err := openStack(*dir)
+		pos, st, err := parseOpen(fs, args, 1, dir)
 		if err != nil {
 			return err
 		}
@@ -205,11 +187,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return st.WithLogger(logger).Start(ctx, pos[0])
 
 	case "pause", "resume":
-		pos, err := parse(fs, args, 1)
-		if err != nil {
-			return err
-		}
-		st, err := openStack(*dir)
+		pos, st, err := parseOpen(fs, args, 1, dir)
 		if err != nil {
 			return err
 		}
@@ -254,30 +232,30 @@ func stackDir(flagDir string) (string, error) {
 	if flagDir != "" {
 		return filepath.Abs(flagDir)
 	}
-	if d := os.Getenv("SENSORNODE_DEVSTACK_DIR"); d != "" {
-		return filepath.Abs(d)
-	}
-	wd, err := os.Getwd()
+	d, err := devstack.DefaultDir()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w: pass --dir or set %s", err, devstack.EnvDir)
 	}
-	root, err := devstack.RepoRoot(wd)
-	if err != nil {
-		return "", fmt.Errorf("%w: pass --dir or set SENSORNODE_DEVSTACK_DIR", err)
-	}
-	return filepath.Join(root, devstack.DirName), nil
+	return d, nil
 }
 
-func openStack(flagDir string) (*devstack.Stack, error) {
-	d, err := stackDir(flagDir)
+// parseOpen parses args like parse, then opens the stack in --dir (dir
+// is read after parsing): the start of every command that works on a
+// stack that exists.
+func parseOpen(fs *flag.FlagSet, args []string, want int, dir *string) ([]string, *devstack.Stack, error) {
+	pos, err := parse(fs, args, want)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	d, err := stackDir(*dir)
+	if err != nil {
+		return nil, nil, err
 	}
 	st, err := devstack.Open(d)
 	if errors.Is(err, devstack.ErrNoStack) {
-		return nil, fmt.Errorf("no stack in %s: run `devstack up`", d)
+		return nil, nil, fmt.Errorf("no stack in %s: run `devstack up`", d)
 	}
-	return st, err
+	return pos, st, err
 }
 
 func printEndpoints(w io.Writer, st *devstack.Stack) {
@@ -351,25 +329,18 @@ func firstLine(s string) string {
 	return s
 }
 
+// signals are the names kill --signal takes, without "SIG".
+var signals = map[string]syscall.Signal{
+	"TERM": syscall.SIGTERM, "KILL": syscall.SIGKILL, "INT": syscall.SIGINT, "HUP": syscall.SIGHUP,
+	"QUIT": syscall.SIGQUIT, "USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2,
+}
+
 func parseSignal(s string) (syscall.Signal, error) {
 	if n, err := strconv.Atoi(s); err == nil {
 		return syscall.Signal(n), nil
 	}
-	switch strings.TrimPrefix(strings.ToUpper(s), "SIG") {
-	case "TERM":
-		return syscall.SIGTERM, nil
-	case "KILL":
-		return syscall.SIGKILL, nil
-	case "INT":
-		return syscall.SIGINT, nil
-	case "HUP":
-		return syscall.SIGHUP, nil
-	case "QUIT":
-		return syscall.SIGQUIT, nil
-	case "USR1":
-		return syscall.SIGUSR1, nil
-	case "USR2":
-		return syscall.SIGUSR2, nil
+	if sig, ok := signals[strings.TrimPrefix(strings.ToUpper(s), "SIG")]; ok {
+		return sig, nil
 	}
 	return 0, fmt.Errorf("unknown signal %q", s)
 }

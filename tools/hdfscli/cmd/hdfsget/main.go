@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -25,17 +24,16 @@ import (
 func main() { svc.Main("hdfsget", run, nil) }
 
 func run(_ context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("hdfsget", flag.ContinueOnError)
-	nn := fs.String("namenode", "", "NameNode RPC address host:port (default: $SENSORNODE_HDFS_NAMENODE_ADDR, else the devstack's)")
+	fs := hdfscli.NewFlags("hdfsget")
 	outDir := fs.String("o", ".", "local directory to write into")
 	latest := fs.Int("latest", 0, "fetch the N most recently written .jpg files under each path")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", svc.ErrUsage, err)
+		return err
 	}
 	if fs.NArg() == 0 {
 		return fmt.Errorf("%w: name at least one HDFS path", svc.ErrUsage)
 	}
-	c, err := hdfscli.Connect(*nn)
+	c, err := fs.Connect()
 	if err != nil {
 		return err
 	}
@@ -77,26 +75,12 @@ func newestPictures(c *hdfs.Client, dir string, n int) ([]string, error) {
 		fi   os.FileInfo
 	}
 	var all []file
-	var walk func(string) error
-	walk = func(p string) error {
-		entries, err := c.ReadDir(p)
-		if err != nil {
-			return err
+	err := hdfscli.Walk(c, dir, func(p string, fi os.FileInfo) {
+		if strings.HasSuffix(fi.Name(), ".jpg") {
+			all = append(all, file{p, fi})
 		}
-		for _, e := range entries {
-			q := path.Join(p, e.Name())
-			switch {
-			case e.IsDir():
-				if err := walk(q); err != nil {
-					return err
-				}
-			case strings.HasSuffix(e.Name(), ".jpg"):
-				all = append(all, file{q, e})
-			}
-		}
-		return nil
-	}
-	if err := walk(dir); err != nil {
+	})
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].fi.ModTime().After(all[j].fi.ModTime()) })

@@ -10,12 +10,9 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path"
-	"sort"
 
 	"github.com/sensornode/sensornode/libs/svc"
 	"github.com/sensornode/sensornode/tools/hdfscli"
@@ -24,12 +21,11 @@ import (
 func main() { svc.Main("hdfsls", run, nil) }
 
 func run(_ context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("hdfsls", flag.ContinueOnError)
-	nn := fs.String("namenode", "", "NameNode RPC address host:port (default: see the package doc)")
+	fs := hdfscli.NewFlags("hdfsls")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", svc.ErrUsage, err)
+		return err
 	}
-	c, err := hdfscli.Connect(*nn)
+	c, err := fs.Connect()
 	if err != nil {
 		return err
 	}
@@ -38,33 +34,21 @@ func run(_ context.Context, args []string, stdout io.Writer) error {
 	if len(paths) == 0 {
 		paths = []string{"/sensornode"}
 	}
-	var walk func(string) error
-	walk = func(p string) error {
-		fi, err := c.Stat(p)
-		if err != nil {
-			return err
-		}
-		if !fi.IsDir() {
-			fmt.Fprintf(stdout, "%10d  %s  %s\n", fi.Size(), fi.ModTime().UTC().Format("2006-01-02 15:04:05.000"), p)
-			return nil
-		}
-		entries, err := c.ReadDir(p)
-		if err != nil {
-			return err
-		}
-		sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-		for _, e := range entries {
-			if err := walk(path.Join(p, e.Name())); err != nil {
-				return err
-			}
-		}
-		return nil
+	list := func(p string, fi os.FileInfo) {
+		fmt.Fprintf(stdout, "%10d  %s  %s\n", fi.Size(), fi.ModTime().UTC().Format("2006-01-02 15:04:05.000"), p)
 	}
 	for _, p := range paths {
-		if err := walk(p); err != nil {
-			if os.IsNotExist(err) {
-				return fmt.Errorf("%s: no such file or directory", p)
-			}
+		fi, err := c.Stat(p)
+		switch {
+		case err == nil && !fi.IsDir():
+			list(p, fi)
+		case err == nil:
+			err = hdfscli.Walk(c, p, list)
+		}
+		if os.IsNotExist(err) {
+			return fmt.Errorf("%s: no such file or directory", p)
+		}
+		if err != nil {
 			return err
 		}
 	}

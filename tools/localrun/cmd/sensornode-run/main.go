@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/sensornode/sensornode/libs/svc"
-	"github.com/sensornode/sensornode/loadtest/pipeline"
 	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/localrun"
 )
@@ -44,16 +43,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if *nodes < 1 || *nodes > 20 || *fps < 1 || *events < 2*time.Second {
 		return fmt.Errorf("%w: need 1..20 nodes, fps >= 1, event interval >= 2s", svc.ErrUsage)
 	}
-	cwd, err := os.Getwd()
-	if err != nil {
-		return err
-	}
-	repo, err := devstack.RepoRoot(cwd)
+	repo, err := devstack.RepoRoot(".")
 	if err != nil {
 		return err
 	}
 	if *dsDir == "" {
-		*dsDir = pipeline.DefaultDevstackDir(repo)
+		if *dsDir, err = devstack.DefaultDir(); err != nil {
+			return err
+		}
 	}
 	interactive := false
 	if fi, err := os.Stdout.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 && !*check {
