@@ -142,42 +142,41 @@ func msBetween(a, b time.Time) string {
 
 // writePictures writes one row per picture with its times and latencies.
 func (h *Harness) writePictures() error {
-	f, err := os.Create(filepath.Join(h.resultsDir, "pictures.csv"))
-	if err != nil {
-		return err
-	}
-	w := csv.NewWriter(f)
-	_ = w.Write([]string{"backend", "phase", "size", "camera", "seq", "key", "bytes", "record_bytes", "ready", "edge", "cloud", "mirror", "hdfs",
-		"edge_n", "cloud_n", "mirror_n", "hdfs_n", "producer_ms", "forwarder_ms", "mirror_ms", "ingest_ms", "end_to_end_ms"})
-	for _, br := range h.runs {
-		for _, p := range br.ledger.All() {
-			_ = w.Write([]string{br.backend, p.Phase, p.Size, strconv.Itoa(p.Camera), strconv.FormatUint(p.Seq, 10), p.Key,
-				strconv.Itoa(p.Bytes), strconv.Itoa(p.RecordBytes), tsv(p.Ready), tsv(p.Edge), tsv(p.Cloud), tsv(p.Mirror), tsv(p.HDFS),
-				strconv.Itoa(p.EdgeN), strconv.Itoa(p.CloudN), strconv.Itoa(p.MirrorN), strconv.Itoa(p.HDFSN),
-				msBetween(p.Ready, p.Edge), msBetween(p.Edge, p.Cloud), msBetween(p.Edge, p.Mirror), msBetween(p.Cloud, p.HDFS), msBetween(p.Ready, p.HDFS)})
+	header := []string{"backend", "phase", "size", "camera", "seq", "key", "bytes", "record_bytes", "ready", "edge", "cloud", "mirror", "hdfs",
+		"edge_n", "cloud_n", "mirror_n", "hdfs_n", "producer_ms", "forwarder_ms", "mirror_ms", "ingest_ms", "end_to_end_ms"}
+	return h.writeCSV("pictures.csv", header, func(w *csv.Writer) {
+		for _, br := range h.runs {
+			for _, p := range br.ledger.All() {
+				_ = w.Write([]string{br.backend, p.Phase, p.Size, strconv.Itoa(p.Camera), strconv.FormatUint(p.Seq, 10), p.Key,
+					strconv.Itoa(p.Bytes), strconv.Itoa(p.RecordBytes), tsv(p.Ready), tsv(p.Edge), tsv(p.Cloud), tsv(p.Mirror), tsv(p.HDFS),
+					strconv.Itoa(p.EdgeN), strconv.Itoa(p.CloudN), strconv.Itoa(p.MirrorN), strconv.Itoa(p.HDFSN),
+					msBetween(p.Ready, p.Edge), msBetween(p.Edge, p.Cloud), msBetween(p.Edge, p.Mirror), msBetween(p.Cloud, p.HDFS), msBetween(p.Ready, p.HDFS)})
+			}
 		}
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	})
 }
 
 // writeSamples writes every /proc sample.
 func (h *Harness) writeSamples() error {
-	f, err := os.Create(filepath.Join(h.resultsDir, "samples.csv"))
+	return h.writeCSV("samples.csv", []string{"process", "service", "pid", "time", "cpu_seconds", "rss_bytes"}, func(w *csv.Writer) {
+		for _, sr := range h.sampler.Snapshot() {
+			for _, p := range sr.Points {
+				_ = w.Write([]string{sr.Name, sr.Service, strconv.Itoa(p.PID), tsv(p.At), strconv.FormatFloat(p.CPU.Seconds(), 'f', 2, 64), strconv.FormatInt(p.RSSBytes, 10)})
+			}
+		}
+	})
+}
+
+// writeCSV writes file in the results directory: the header, then the
+// rows that write adds.
+func (h *Harness) writeCSV(file string, header []string, write func(*csv.Writer)) error {
+	f, err := os.Create(filepath.Join(h.resultsDir, file))
 	if err != nil {
 		return err
 	}
 	w := csv.NewWriter(f)
-	_ = w.Write([]string{"process", "service", "pid", "time", "cpu_seconds", "rss_bytes"})
-	for _, sr := range h.sampler.Snapshot() {
-		for _, p := range sr.Points {
-			_ = w.Write([]string{sr.Name, sr.Service, strconv.Itoa(p.PID), tsv(p.At), strconv.FormatFloat(p.CPU.Seconds(), 'f', 2, 64), strconv.FormatInt(p.RSSBytes, 10)})
-		}
-	}
+	_ = w.Write(header)
+	write(w)
 	w.Flush()
 	if err := w.Error(); err != nil {
 		f.Close()

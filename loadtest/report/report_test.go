@@ -46,13 +46,23 @@ func fixture() *Result {
 	}
 }
 
-func TestRender(t *testing.T) {
+// renderHas renders r and fails t for each of want the report lacks.
+func renderHas(t *testing.T, r *Result, want ...string) {
+	t.Helper()
 	var b strings.Builder
-	if err := Render(&b, fixture()); err != nil {
+	if err := Render(&b, r); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, want := range []string{
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("report lacks %q", w)
+		}
+	}
+}
+
+func TestRender(t *testing.T) {
+	renderHas(t, fixture(),
 		"# sensornode load test: standard profile, PASSED",
 		"| thesis, Raspberry Pi 2 (Table 5.1) | 76.6 |",
 		"| thesis, Raspberry Pi 2 (Table 5.2) | 21.0 |",
@@ -69,32 +79,19 @@ func TestRender(t *testing.T) {
 		"| camera-producer | 30.0 / 32.0 | 20.0 / 22.0 |",
 		"| CPU | AMD EPYC, 2 logical CPUs |",
 		"Kafka buffer-size error",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("report lacks %q", want)
-		}
-	}
+	)
 }
 
 func TestRenderFailed(t *testing.T) {
 	r := fixture()
 	r.Failures = []string{"confluent: 3 of 100 pictures missing in HDFS\nsecond line | pipe"}
 	r.Backends[0].Sizes[0].Steady.Completeness.Missing = 3
-	var b strings.Builder
-	if err := Render(&b, r); err != nil {
-		t.Fatal(err)
-	}
-	out := b.String()
-	for _, want := range []string{
+	renderHas(t, r,
 		"# sensornode load test: standard profile, FAILED",
 		"## Failures",
 		"- confluent: 3 of 100 pictures missing in HDFS second line \\| pipe",
 		"| **NO** |",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("report lacks %q", want)
-		}
-	}
+	)
 	if r.Passed() {
 		t.Error("Passed() = true with failures")
 	}

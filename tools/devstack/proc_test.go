@@ -191,32 +191,29 @@ func TestRepoRoot(t *testing.T) {
 
 func parentPID(t *testing.T, pid int) int {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Fields after the command name: state, ppid, pgrp, session, ...
-	rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
-	ppid, err := strconv.Atoi(strings.Fields(rest)[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ppid
+	return statField(t, pid, 4)
 }
 
-// sessionID reads field 6 of /proc/PID/stat.
 func sessionID(t *testing.T, pid int) int {
+	t.Helper()
+	return statField(t, pid, 6)
+}
+
+// statField reads the numeric field n of /proc/PID/stat, numbered as in
+// proc(5): 4 is the parent pid, 6 the session. The command name (field 2)
+// may hold spaces, so fields are counted after its last ')'.
+func statField(t *testing.T, pid, n int) int {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
 	rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
-	sid, err := strconv.Atoi(strings.Fields(rest)[3])
+	v, err := strconv.Atoi(strings.Fields(rest)[n-3])
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sid
+	return v
 }
 
 func waitState(t *testing.T, ok func() bool, what string) {

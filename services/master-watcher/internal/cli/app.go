@@ -100,14 +100,40 @@ func runDaemon(ctx context.Context, stdout io.Writer) error {
 
 // overrides holds flags that replace environment settings when given.
 type overrides struct {
-	fs  *flag.FlagSet
-	set map[string]bool
+	fs   *flag.FlagSet
+	sets map[string]func() // by flag name: copy the flag's value into its setting
 }
 
 func newFlags(name string, stdout io.Writer) *overrides {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	return &overrides{fs: fs, set: map[string]bool{}}
+	return &overrides{fs: fs, sets: map[string]func(){}}
+}
+
+// stringVar, listVar and durationVar declare a flag that, when given,
+// replaces the setting *dst once the environment is loaded (see apply).
+func (o *overrides) stringVar(dst *string, name, usage string) {
+	v := o.fs.String(name, "", usage)
+	o.sets[name] = func() { *dst = *v }
+}
+
+func (o *overrides) listVar(dst *[]string, name, usage string) {
+	v := o.fs.String(name, "", usage)
+	o.sets[name] = func() { *dst = splitList(*v) }
+}
+
+func (o *overrides) durationVar(dst *time.Duration, name, usage string) {
+	v := o.fs.Duration(name, 0, usage)
+	o.sets[name] = func() { *dst = *v }
+}
+
+// apply copies the flags given on the command line into their settings.
+func (o *overrides) apply() {
+	o.fs.Visit(func(f *flag.Flag) {
+		if set := o.sets[f.Name]; set != nil {
+			set()
+		}
+	})
 }
 
 func (o *overrides) parse(args []string) error {
@@ -120,7 +146,6 @@ func (o *overrides) parse(args []string) error {
 	if o.fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", svc.ErrUsage, o.fs.Args())
 	}
-	o.fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
 	return nil
 }
 
@@ -141,13 +166,13 @@ type StatusConfig struct {
 	ZooKeeperViewPath string        `envconfig:"ZOOKEEPER_VIEW_PATH" default:"/sensornode/masters"`
 	StatusTimeout     time.Duration `envconfig:"STATUS_TIMEOUT" default:"10s"`
 
-	apply func(*StatusConfig) `ignored:"true"`
+	apply func() `ignored:"true"` // flags given, applied over the environment
 }
 
 // Validate applies flags, then checks.
 func (c *StatusConfig) Validate() error {
 	if c.apply != nil {
-		c.apply(c)
+		c.apply()
 	}
 	var p svc.Problems
 	if len(c.ZooKeeperServers) == 0 {
@@ -163,24 +188,15 @@ func (c *StatusConfig) Validate() error {
 }
 
 func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
+	var cfg StatusConfig
 	o := newFlags("status", stdout)
-	servers := o.fs.String("servers", "", "ZooKeeper servers, host:port,... (default $SENSORNODE_ZOOKEEPER_SERVERS)")
-	path := o.fs.String("path", "", "parent znode of the views (default $SENSORNODE_ZOOKEEPER_VIEW_PATH or "+zkview.DefaultPath+")")
-	timeout := o.fs.Duration("timeout", 0, "give up connecting after this long (default $SENSORNODE_STATUS_TIMEOUT or 10s)")
+	o.listVar(&cfg.ZooKeeperServers, "servers", "ZooKeeper servers, host:port,... (default $SENSORNODE_ZOOKEEPER_SERVERS)")
+	o.stringVar(&cfg.ZooKeeperViewPath, "path", "parent znode of the views (default $SENSORNODE_ZOOKEEPER_VIEW_PATH or "+zkview.DefaultPath+")")
+	o.durationVar(&cfg.StatusTimeout, "timeout", "give up connecting after this long (default $SENSORNODE_STATUS_TIMEOUT or 10s)")
 	if err := o.parse(args); err != nil {
 		return usageErr(err)
 	}
-	cfg := StatusConfig{apply: func(c *StatusConfig) {
-		if o.set["servers"] {
-			c.ZooKeeperServers = splitList(*servers)
-		}
-		if o.set["path"] {
-			c.ZooKeeperViewPath = *path
-		}
-		if o.set["timeout"] {
-			c.StatusTimeout = *timeout
-		}
-	}}
+	cfg.apply = o.apply
 	if err := svc.LoadConfig(&cfg); err != nil {
 		return &svc.ExitError{Code: 2, Err: err}
 	}
@@ -207,13 +223,13 @@ type WaitConfig struct {
 	WaitAttemptTimeout time.Duration `envconfig:"WAIT_ATTEMPT_TIMEOUT" default:"5s"`
 	WaitMethod         string        `envconfig:"WAIT_METHOD" default:"both"`
 
-	apply func(*WaitConfig) `ignored:"true"`
+	apply func() `ignored:"true"` // flags given, applied over the environment
 }
 
 // Validate applies flags, then checks.
 func (c *WaitConfig) Validate() error {
 	if c.apply != nil {
-		c.apply(c)
+		c.apply()
 	}
 	if err := c.waitConfig().Validate(); err != nil {
 		return fmt.Errorf("wait-zookeeper: %w (servers from SENSORNODE_ZOOKEEPER_SERVERS or --servers)", err)
@@ -232,32 +248,17 @@ func (c *WaitConfig) waitConfig() zkwait.Config {
 }
 
 func runWait(ctx context.Context, args []string, stdout io.Writer) error {
+	var cfg WaitConfig
 	o := newFlags("wait-zookeeper", stdout)
-	servers := o.fs.String("servers", "", "ZooKeeper servers host:port,... with an optional /chroot (default $SENSORNODE_ZOOKEEPER_SERVERS)")
-	timeout := o.fs.Duration("timeout", 0, "give up after this long, 0 = never (default $SENSORNODE_WAIT_TIMEOUT or 5m)")
-	interval := o.fs.Duration("interval", 0, "between attempts (default $SENSORNODE_WAIT_INTERVAL or 2s)")
-	attempt := o.fs.Duration("attempt-timeout", 0, "bound of each check (default $SENSORNODE_WAIT_ATTEMPT_TIMEOUT or 5s)")
-	method := o.fs.String("method", "", "srvr (4lw majority), session (a real read) or both (default $SENSORNODE_WAIT_METHOD or both)")
+	o.listVar(&cfg.ZooKeeperServers, "servers", "ZooKeeper servers host:port,... with an optional /chroot (default $SENSORNODE_ZOOKEEPER_SERVERS)")
+	o.durationVar(&cfg.WaitTimeout, "timeout", "give up after this long, 0 = never (default $SENSORNODE_WAIT_TIMEOUT or 5m)")
+	o.durationVar(&cfg.WaitInterval, "interval", "between attempts (default $SENSORNODE_WAIT_INTERVAL or 2s)")
+	o.durationVar(&cfg.WaitAttemptTimeout, "attempt-timeout", "bound of each check (default $SENSORNODE_WAIT_ATTEMPT_TIMEOUT or 5s)")
+	o.stringVar(&cfg.WaitMethod, "method", "srvr (4lw majority), session (a real read) or both (default $SENSORNODE_WAIT_METHOD or both)")
 	if err := o.parse(args); err != nil {
 		return usageErr(err)
 	}
-	cfg := WaitConfig{apply: func(c *WaitConfig) {
-		if o.set["servers"] {
-			c.ZooKeeperServers = splitList(*servers)
-		}
-		if o.set["timeout"] {
-			c.WaitTimeout = *timeout
-		}
-		if o.set["interval"] {
-			c.WaitInterval = *interval
-		}
-		if o.set["attempt-timeout"] {
-			c.WaitAttemptTimeout = *attempt
-		}
-		if o.set["method"] {
-			c.WaitMethod = *method
-		}
-	}}
+	cfg.apply = o.apply
 	if err := svc.LoadConfig(&cfg); err != nil {
 		return err
 	}

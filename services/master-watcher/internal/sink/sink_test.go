@@ -90,17 +90,40 @@ func newEchoServer(t *testing.T, name string) *echoServer {
 	return s
 }
 
-func (s *echoServer) master(i int) masters.Master {
-	return masters.Master{Index: i, URL: "https://" + s.ln.Addr().String(), Addr: s.ln.Addr().String()}
+func (s *echoServer) master(i int) masters.Master { return masterAt(i, s.ln.Addr().String()) }
+
+// masterAt is master i at addr.
+func masterAt(i int, addr string) masters.Master {
+	return masters.Master{Index: i, URL: "https://" + addr, Addr: addr}
 }
 
-func startProxy(t *testing.T, maxConns int) (*Proxy, *Metrics) {
+// deadMaster is master i at an address that refuses connections.
+func deadMaster(t *testing.T, i int) masters.Master {
 	t.Helper()
-	m := NewMetrics(prometheus.NewRegistry())
-	f, err := NewProxy(ProxyConfig{ListenAddr: "127.0.0.1:0", MaxConns: maxConns, DialTimeout: time.Second}, quietLog(), m)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln.Close()
+	return masterAt(i, ln.Addr().String())
+}
+
+// newProxy makes a proxy on a free loopback port for at most maxConns
+// connections.
+func newProxy(tb testing.TB, maxConns int, log *slog.Logger) (*Proxy, *Metrics) {
+	tb.Helper()
+	m := NewMetrics(prometheus.NewRegistry())
+	f, err := NewProxy(ProxyConfig{ListenAddr: "127.0.0.1:0", MaxConns: maxConns, DialTimeout: time.Second}, log, m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return f, m
+}
+
+// startProxy runs a new proxy until the test ends.
+func startProxy(t *testing.T, maxConns int) (*Proxy, *Metrics) {
+	t.Helper()
+	f, m := newProxy(t, maxConns, quietLog())
 	svctest.Start(t, "Proxy.Run", f.Run)
 	return f, m
 }
@@ -210,11 +233,8 @@ func TestProxyConnectionLimit(t *testing.T) {
 }
 
 func TestProxyDialError(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	dead := ln.Addr().String()
-	ln.Close()
 	f, m := startProxy(t, 4)
-	f.SetActive(masters.Master{Index: 0, URL: "https://" + dead, Addr: dead})
+	f.SetActive(deadMaster(t, 0))
 	c, r := dial(t, f)
 	if got, err := roundTrip(c, r, "x"); err == nil {
 		t.Fatalf("dead master answered %q", got)
@@ -226,23 +246,14 @@ func TestProxyDialError(t *testing.T) {
 
 func TestProxyShutdownClosesConnections(t *testing.T) {
 	a := newEchoServer(t, "A")
-	m := NewMetrics(prometheus.NewRegistry())
-	f, err := NewProxy(ProxyConfig{ListenAddr: "127.0.0.1:0", MaxConns: 4, DialTimeout: time.Second}, quietLog(), m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
+	f, _ := newProxy(t, 4, quietLog())
+	stop := svctest.Start(t, "Proxy.Run", f.Run)
 	f.SetActive(a.master(0))
 	c, r := dial(t, f)
 	if _, err := roundTrip(c, r, "x"); err != nil {
 		t.Fatal(err)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run() = %v", err)
-	}
+	stop()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := r.ReadString('\n'); !errors.Is(err, io.EOF) {
 		t.Errorf("after shutdown: read %v, want EOF", err)
@@ -463,9 +474,7 @@ func TestRunnerCoalescesAndNeverBlocks(t *testing.T) {
 		}
 		return nil
 	}, false, quietLog())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
+	stop := svctest.Start(t, "Runner.Run", r.Run)
 
 	r.Notify(change("u1", 0))
 	eventually(t, "first apply to start", func() bool { mu.Lock(); defer mu.Unlock(); return len(applied) == 1 })
@@ -478,8 +487,7 @@ func TestRunnerCoalescesAndNeverBlocks(t *testing.T) {
 		defer mu.Unlock()
 		return applied[len(applied)-1] == "u100"
 	})
-	cancel()
-	<-done
+	stop()
 	mu.Lock()
 	defer mu.Unlock()
 	if len(applied) != 2 {
@@ -496,14 +504,11 @@ func TestRunnerRetries(t *testing.T) {
 		return nil
 	}, true, quietLog())
 	r.backoff.Min, r.backoff.Max = time.Millisecond, 5*time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
+	stop := svctest.Start(t, "Runner.Run", r.Run)
 	r.Notify(change("", 0))
 	eventually(t, "three attempts", func() bool { return calls.Load() == 3 })
 	time.Sleep(20 * time.Millisecond)
-	cancel()
-	<-done
+	stop()
 	if got := calls.Load(); got != 3 {
 		t.Errorf("apply called %d times, want 3 (stop after success)", got)
 	}
@@ -526,15 +531,9 @@ func BenchmarkProxyThroughput(b *testing.B) {
 		io.Copy(io.Discard, c)
 		c.Close()
 	})
-	m := NewMetrics(prometheus.NewRegistry())
-	f, err := NewProxy(ProxyConfig{ListenAddr: "127.0.0.1:0", MaxConns: 4, DialTimeout: time.Second}, quietLog(), m)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	f.SetActive(masters.Master{Index: 0, Addr: ln.Addr().String(), URL: "https://" + ln.Addr().String()})
+	f, _ := newProxy(b, 4, quietLog())
+	stop := svctest.Start(b, "Proxy.Run", f.Run)
+	f.SetActive(masterAt(0, ln.Addr().String()))
 	c, err := net.Dial("tcp", f.Addr())
 	if err != nil {
 		b.Fatal(err)
@@ -549,8 +548,7 @@ func BenchmarkProxyThroughput(b *testing.B) {
 	}
 	b.StopTimer()
 	c.Close()
-	cancel()
-	<-done
+	stop()
 	wg.Wait()
 }
 
@@ -572,11 +570,9 @@ func BenchmarkProxyConnect(b *testing.B) {
 			c.Close()
 		}
 	})
-	f, _ := NewProxy(ProxyConfig{ListenAddr: "127.0.0.1:0", MaxConns: 64, DialTimeout: time.Second}, quietLog(), NewMetrics(prometheus.NewRegistry()))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	f.SetActive(masters.Master{Index: 0, Addr: ln.Addr().String(), URL: "https://" + ln.Addr().String()})
+	f, _ := newProxy(b, 64, quietLog())
+	stop := svctest.Start(b, "Proxy.Run", f.Run)
+	f.SetActive(masterAt(0, ln.Addr().String()))
 	one := make([]byte, 1)
 	for b.Loop() {
 		c, err := net.Dial("tcp", f.Addr())
@@ -588,8 +584,7 @@ func BenchmarkProxyConnect(b *testing.B) {
 		}
 		c.Close()
 	}
-	cancel()
-	<-done
+	stop()
 	ln.Close()
 	wg.Wait()
 }
@@ -615,22 +610,11 @@ func (h countingHandler) WithGroup(string) slog.Handler      { return h }
 // TestProxyRateLimitsConnectionLogs: 50 client connections refused
 // because the master is dead log a handful of WARN lines, not one each.
 func TestProxyRateLimitsConnectionLogs(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	dead := ln.Addr().String()
-	ln.Close()
 	var mu sync.Mutex
 	warns := 0
-	m := NewMetrics(prometheus.NewRegistry())
-	f, err := NewProxy(ProxyConfig{ListenAddr: "127.0.0.1:0", MaxConns: 8, DialTimeout: time.Second},
-		slog.New(countingHandler{mu: &mu, warn: &warns}), m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	f.SetActive(masters.Master{Index: 0, URL: "https://" + dead, Addr: dead})
+	f, m := newProxy(t, 8, slog.New(countingHandler{mu: &mu, warn: &warns}))
+	svctest.Start(t, "Proxy.Run", f.Run)
+	f.SetActive(deadMaster(t, 0))
 	const n = 50
 	for range n {
 		c, err := net.Dial("tcp", f.Addr())
@@ -655,9 +639,7 @@ func TestProxyRateLimitsConnectionLogs(t *testing.T) {
 // connection goes to the first other live master at once, and survives the
 // switch to that master.
 func TestProxyFallsBackToLiveMaster(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	dead := masters.Master{Index: 0, URL: "https://" + ln.Addr().String(), Addr: ln.Addr().String()}
-	ln.Close()
+	dead := deadMaster(t, 0)
 	b, c3 := newEchoServer(t, "b"), newEchoServer(t, "c")
 	f, m := startProxy(t, 4)
 	f.SetActive(dead)

@@ -5,7 +5,6 @@ package zkwait
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -64,34 +63,17 @@ func TestIntegrationWaitsForQuorum(t *testing.T) {
 	devstacktest.KillForTest(t, st, devstack.ZooKeeperName(2))
 	devstacktest.KillForTest(t, st, devstack.ZooKeeperName(3))
 
-	var mu sync.Mutex
-	var attempts []Attempt
-	count := func() int { mu.Lock(); defer mu.Unlock(); return len(attempts) }
 	cfg := Config{Servers: st.ZooKeeperServers(), Timeout: 4 * time.Minute, Interval: 300 * time.Millisecond,
 		AttemptTimeout: 3 * time.Second, Method: MethodBoth}
-	done := make(chan error, 1)
-	go func() {
-		done <- Wait(context.Background(), cfg, zktest.Log(), func(a Attempt) {
-			mu.Lock()
-			attempts = append(attempts, a)
-			mu.Unlock()
-		})
-	}()
-	for count() < 5 {
-		select {
-		case err := <-done:
-			t.Fatalf("Wait returned %v with 2 of 3 servers dead", err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	mu.Lock()
+	w := startWait(cfg, zktest.Log())
+	w.keepsWaiting(t, 5, 50*time.Millisecond, "with 2 of 3 servers dead")
+	attempts := w.Attempts()
 	for _, a := range attempts {
 		if a.Quorum || a.InQuorum >= a.Need {
 			t.Errorf("attempt %d without quorum reported %d in quorum: %s", a.N, a.InQuorum, a.Describe())
 		}
 	}
 	t.Logf("while 2 of 3 are down: %s", attempts[len(attempts)-1].Describe())
-	mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -99,16 +81,8 @@ func TestIntegrationWaitsForQuorum(t *testing.T) {
 	if err := st.Start(ctx, devstack.ZooKeeperName(2)); err != nil {
 		t.Fatalf("start zk-2: %v", err)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Wait = %v after zk-2 came back, want nil", err)
-		}
-	case <-time.After(2 * time.Minute):
-		t.Fatal("Wait still waiting 2 minutes after zk-2 came back")
-	}
-	mu.Lock()
-	defer mu.Unlock()
+	w.returns(t, 2*time.Minute, "after zk-2 came back")
+	attempts = w.Attempts()
 	last := attempts[len(attempts)-1]
 	if !last.Quorum || last.InQuorum != 2 || !last.SessionChecked || last.SessionErr != nil {
 		t.Errorf("last attempt: %+v, want a quorum of 2 and a good session read", last)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -169,45 +170,69 @@ func TestCheckSrvrMajority(t *testing.T) {
 	}
 }
 
-func TestWaitUntilQuorum(t *testing.T) {
-	a, b, c := newFake4lw(t, ""), newFake4lw(t, notServing), newFake4lw(t, "")
-	var mu sync.Mutex
-	var attempts []Attempt
-	done := make(chan error, 1)
+// waiter runs Wait in the background and records its attempts.
+type waiter struct {
+	done     chan error
+	mu       sync.Mutex
+	attempts []Attempt
+}
+
+func startWait(c Config, log *slog.Logger) *waiter {
+	w := &waiter{done: make(chan error, 1)}
 	go func() {
-		done <- Wait(context.Background(), cfg(a, b, c), discard(), func(at Attempt) {
-			mu.Lock()
-			attempts = append(attempts, at)
-			mu.Unlock()
+		w.done <- Wait(context.Background(), c, log, func(a Attempt) {
+			w.mu.Lock()
+			w.attempts = append(w.attempts, a)
+			w.mu.Unlock()
 		})
 	}()
-	// It keeps waiting while there is no quorum...
-	for {
-		mu.Lock()
-		n := len(attempts)
-		mu.Unlock()
-		if n >= 5 {
-			break
-		}
+	return w
+}
+
+// Attempts returns a copy of the attempts so far.
+func (w *waiter) Attempts() []Attempt {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.attempts)
+}
+
+// keepsWaiting looks every poll until Wait has made n attempts and fails
+// t if Wait returns first; why says why it must not.
+func (w *waiter) keepsWaiting(t *testing.T, n int, poll time.Duration, why string) {
+	t.Helper()
+	for len(w.Attempts()) < n {
 		select {
-		case err := <-done:
-			t.Fatalf("Wait returned %v without a quorum", err)
-		case <-time.After(5 * time.Millisecond):
+		case err := <-w.done:
+			t.Fatalf("Wait returned %v %s", err, why)
+		case <-time.After(poll):
 		}
 	}
+}
+
+// returns fails t unless Wait returns nil within limit; after says after
+// what it should.
+func (w *waiter) returns(t *testing.T, limit time.Duration, after string) {
+	t.Helper()
+	select {
+	case err := <-w.done:
+		if err != nil {
+			t.Fatalf("Wait = %v %s, want nil", err, after)
+		}
+	case <-time.After(limit):
+		t.Fatalf("Wait still waiting %v %s", limit, after)
+	}
+}
+
+func TestWaitUntilQuorum(t *testing.T) {
+	a, b, c := newFake4lw(t, ""), newFake4lw(t, notServing), newFake4lw(t, "")
+	w := startWait(cfg(a, b, c), discard())
+	// It keeps waiting while there is no quorum...
+	w.keepsWaiting(t, 5, 5*time.Millisecond, "without a quorum")
 	// ...and returns once a majority is back.
 	a.set(srvrLeader)
 	b.set(srvrFollower)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Wait = %v, want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Wait did not return after the quorum came back")
-	}
-	mu.Lock()
-	defer mu.Unlock()
+	w.returns(t, 10*time.Second, "after the quorum came back")
+	attempts := w.Attempts()
 	last := attempts[len(attempts)-1]
 	if !last.Quorum || last.InQuorum != 2 || last.N != len(attempts) {
 		t.Errorf("last attempt %+v, want quorum with 2 of 3", last)
