@@ -248,19 +248,31 @@ func (c Config) Validate() error {
 
 // ProducerConfig tunes a producer. acks=all and idempotence are not knobs:
 // they are always on.
+//
+// The tuning fields carry no default tag, so that each service can set its
+// own defaults before the environment is applied (a default tag would
+// overwrite them): start from DefaultProducerConfig and change what the
+// service needs.
 type ProducerConfig struct {
 	Config
 	// Linger is how long to wait to batch messages.
-	Linger time.Duration `envconfig:"LINGER" default:"5ms"`
+	Linger time.Duration `envconfig:"LINGER"`
 	// MaxMessageBytes is the largest record accepted; match the topic's
 	// max.message.bytes.
-	MaxMessageBytes int `envconfig:"MAX_MESSAGE_BYTES" default:"8388608"`
+	MaxMessageBytes int `envconfig:"MAX_MESSAGE_BYTES"`
 	// QueueMaxBytes bounds the memory of messages waiting for delivery.
 	// PublishAsync blocks when it is full. It must exceed MaxMessageBytes.
-	QueueMaxBytes int `envconfig:"QUEUE_MAX_BYTES" default:"16777216"`
+	QueueMaxBytes int `envconfig:"QUEUE_MAX_BYTES"`
 	// DeliveryTimeout bounds how long the client retries one message before
 	// reporting failure; 0 retries forever.
-	DeliveryTimeout time.Duration `envconfig:"DELIVERY_TIMEOUT" default:"2m"`
+	DeliveryTimeout time.Duration `envconfig:"DELIVERY_TIMEOUT"`
+}
+
+// DefaultProducerConfig is the producer tuning a service starts from: 5ms
+// linger, 8 MiB records, a 16 MiB queue and a 2m delivery timeout. Config
+// is left empty; its fields have default tags.
+func DefaultProducerConfig() ProducerConfig {
+	return ProducerConfig{Linger: 5 * time.Millisecond, MaxMessageBytes: 8 << 20, QueueMaxBytes: 16 << 20, DeliveryTimeout: 2 * time.Minute}
 }
 
 // Validate checks the producer config.

@@ -79,7 +79,7 @@ func TestConfigFromEnv(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			var w wrapper
+			w := wrapper{Edge: DefaultProducerConfig()} // as a service's DefaultConfig does
 			if err := svc.LoadConfig(&w); err != nil {
 				t.Fatalf("LoadConfig: %v", err)
 			}

@@ -147,7 +147,7 @@ func startService(t *testing.T, env map[string]string, opt Options, setup ...fun
 			t.Fatal(err)
 		}
 	}
-	pc := cfg.Kafka.Producer()
+	pc := cfg.Kafka
 	pc.Linger = s.linger
 	prod, err := s.cl.NewProducer(pc)
 	if err != nil {

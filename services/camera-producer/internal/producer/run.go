@@ -52,7 +52,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger, reg *prometheus.Reg
 
 	prod := opt.Producer
 	if prod == nil {
-		p, err := bus.NewProducer(cfg.Kafka.Producer(), bus.WithLogger(log), bus.WithMetrics(bus.NewMetrics(reg, "camera-producer")))
+		p, err := bus.NewProducer(cfg.Kafka, bus.WithLogger(log), bus.WithMetrics(bus.NewMetrics(reg, "camera-producer")))
 		if err != nil {
 			return err
 		}

@@ -24,21 +24,6 @@ const (
 	SourceSynthetic = "synthetic"
 )
 
-// KafkaConfig is bus.ProducerConfig with defaults for tiny records.
-type KafkaConfig struct {
-	bus.Config
-	Linger          time.Duration `envconfig:"LINGER" default:"5ms"`
-	MaxMessageBytes int           `envconfig:"MAX_MESSAGE_BYTES" default:"65536"`
-	QueueMaxBytes   int           `envconfig:"QUEUE_MAX_BYTES" default:"1048576"`
-	DeliveryTimeout time.Duration `envconfig:"DELIVERY_TIMEOUT" default:"2m"`
-}
-
-// Producer returns the bus producer configuration.
-func (k KafkaConfig) Producer() bus.ProducerConfig {
-	return bus.ProducerConfig{Config: k.Config, Linger: k.Linger, MaxMessageBytes: k.MaxMessageBytes,
-		QueueMaxBytes: k.QueueMaxBytes, DeliveryTimeout: k.DeliveryTimeout}
-}
-
 // Config is the temperature producer's configuration (SENSORNODE_*).
 type Config struct {
 	svc.Common
@@ -78,13 +63,18 @@ type Config struct {
 	RetryMinInterval time.Duration `envconfig:"RETRY_MIN_INTERVAL" default:"1s"`
 	RetryMaxInterval time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"30s"`
 
-	Kafka KafkaConfig `envconfig:"KAFKA"`
+	// Kafka has defaults for tiny records (DefaultConfig).
+	Kafka bus.ProducerConfig `envconfig:"KAFKA"`
 
 	form messages.Form
 }
 
 // DefaultConfig is the configuration before the environment is applied.
-func DefaultConfig() Config { return Config{Common: svc.DefaultCommon(":9102")} }
+func DefaultConfig() Config {
+	c := Config{Common: svc.DefaultCommon(":9102"), Kafka: bus.DefaultProducerConfig()}
+	c.Kafka.MaxMessageBytes, c.Kafka.QueueMaxBytes = 64<<10, 1<<20
+	return c
+}
 
 // RenamedEnv lists the variables renamed for one vocabulary across the
 // services; the old names still work for one release (svc.Renamer).
@@ -135,7 +125,7 @@ func (c *Config) Validate() error {
 	if c.RetryMinInterval <= 0 || c.RetryMaxInterval < c.RetryMinInterval {
 		p.Addf("need 0 < SENSORNODE_RETRY_MIN_INTERVAL <= SENSORNODE_RETRY_MAX_INTERVAL")
 	}
-	if err := c.Kafka.Producer().Validate(); err != nil {
+	if err := c.Kafka.Validate(); err != nil {
 		p.Addf("SENSORNODE_KAFKA_*: %v", err)
 	}
 	return p.Err()

@@ -87,7 +87,7 @@ type broker struct {
 func newBroker(t *testing.T, cfg *Config) *broker {
 	t.Helper()
 	cl := bustest.NewCluster(bustest.SeedTopics(1, cfg.Topic))
-	prod, err := cl.NewProducer(cfg.Kafka.Producer())
+	prod, err := cl.NewProducer(cfg.Kafka)
 	if err != nil {
 		t.Fatal(err)
 	}
