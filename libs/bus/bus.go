@@ -402,3 +402,27 @@ func NewAdmin(cfg Config, opts ...Option) (Admin, error) {
 		return nil, fmt.Errorf("%w: %q", ErrNoBackend, b)
 	}
 }
+
+// ProducerOr returns injected when it is not nil (a test's producer), else
+// a new producer from cfg. release closes only a producer made here: an
+// injected one belongs to whoever injected it.
+func ProducerOr(injected Producer, cfg ProducerConfig, opts ...Option) (p Producer, release func(), err error) {
+	if injected != nil {
+		return injected, func() {}, nil
+	}
+	if p, err = NewProducer(cfg, opts...); err != nil {
+		return nil, nil, err
+	}
+	return p, func() { p.Close() }, nil
+}
+
+// AdminOr is ProducerOr for an admin client.
+func AdminOr(injected Admin, cfg Config, opts ...Option) (a Admin, release func(), err error) {
+	if injected != nil {
+		return injected, func() {}, nil
+	}
+	if a, err = NewAdmin(cfg, opts...); err != nil {
+		return nil, nil, err
+	}
+	return a, func() { a.Close() }, nil
+}
