@@ -6,8 +6,6 @@ package producer
 import (
 	"fmt"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"time"
 
 	"github.com/sensornode/sensornode/libs/bus"
@@ -96,18 +94,12 @@ func (*Config) RenamedEnv() map[string]string {
 	return map[string]string{"PING_INTERVAL": "CHECK_INTERVAL"}
 }
 
-var trailingNumber = regexp.MustCompile(`([0-9]+)$`)
-
 // Validate fills the defaults derived from NodeID and checks everything,
 // reporting all problems at once.
 func (c *Config) Validate() error {
 	var p svc.Problems
 	c.Common.Check(&p)
-	n := 0
-	if m := trailingNumber.FindString(c.NodeID); m != "" {
-		n, _ = strconv.Atoi(m)
-	}
-	if n > 0 {
+	if n, _ := messages.NodeNumber(c.NodeID); n > 0 {
 		if c.CameraID == "" {
 			c.CameraID = messages.CameraID(n)
 		}

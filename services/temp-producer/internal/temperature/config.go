@@ -7,8 +7,6 @@ package temperature
 
 import (
 	"fmt"
-	"regexp"
-	"strconv"
 	"time"
 
 	"github.com/sensornode/sensornode/libs/bus"
@@ -82,8 +80,6 @@ func (*Config) RenamedEnv() map[string]string {
 	return map[string]string{"PING_INTERVAL": "CHECK_INTERVAL"}
 }
 
-var trailingNumber = regexp.MustCompile(`([0-9]+)$`)
-
 // Validate fills derived defaults and checks everything.
 func (c *Config) Validate() error {
 	var p svc.Problems
@@ -103,8 +99,7 @@ func (c *Config) Validate() error {
 	case SourceSysfs, SourceVcgencmd, SourceSynthetic:
 	case SourceFile:
 		if c.FilePath == "" {
-			if m := trailingNumber.FindString(c.NodeID); m != "" {
-				n, _ := strconv.Atoi(m)
+			if n, ok := messages.NodeNumber(c.NodeID); ok {
 				c.FilePath = fmt.Sprintf("/temp%d", n)
 			} else {
 				p.Addf("SENSORNODE_FILE_PATH is empty and SENSORNODE_NODE_ID %q has no node number", c.NodeID)
