@@ -40,6 +40,30 @@ func (c *testConfig) Validate() error {
 	return p.Err()
 }
 
+// setEnv sets the variables for the rest of the test.
+func setEnv(t *testing.T, env map[string]string) {
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+}
+
+// succeeds checks err from call against wantErr: an error containing it,
+// or none when it is empty. It reports whether the call succeeded, so that
+// the caller goes on to check its result.
+func succeeds(t *testing.T, call string, err error, wantErr string) bool {
+	t.Helper()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("%s error = %v, want containing %q", call, err, wantErr)
+		}
+		return false
+	}
+	if err != nil {
+		t.Fatalf("%s error = %v", call, err)
+	}
+	return true
+}
+
 func TestLoadConfig(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -56,19 +80,10 @@ func TestLoadConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
+			setEnv(t, tt.env)
 			var c testConfig
-			err := LoadConfig(&c)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("LoadConfig() error = %v, want containing %q", err, tt.wantErr)
-				}
+			if !succeeds(t, "LoadConfig()", LoadConfig(&c), tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatalf("LoadConfig() error = %v", err)
 			}
 			if c.Brokers != tt.want.Brokers || c.Interval != tt.want.Interval {
 				t.Errorf("LoadConfig() = %+v, want %+v", c, tt.want)
@@ -329,19 +344,10 @@ func TestCommon(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
+			setEnv(t, tt.env)
 			cfg := defaultStartConfig()
-			err := LoadConfig(&cfg)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("LoadConfig() = %v, want %q", err, tt.wantErr)
-				}
+			if !succeeds(t, "LoadConfig()", LoadConfig(&cfg), tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if cfg.Common != tt.want {
 				t.Errorf("Common = %+v, want %+v", cfg.Common, tt.want)
@@ -371,20 +377,12 @@ func TestRenamedEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
+			setEnv(t, tt.env)
 			cfg := defaultStartConfig()
 			var out bytes.Buffer
 			_, _, err := Start("demo", &cfg, &out, nil)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("Start() = %v, want %q", err, tt.wantErr)
-				}
+			if !succeeds(t, "Start()", err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if cfg.Interval != tt.want {
 				t.Errorf("Interval = %v, want %v", cfg.Interval, tt.want)
