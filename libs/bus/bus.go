@@ -116,6 +116,22 @@ type AsyncPublisher interface {
 	PublishAsync(ctx context.Context, m *Message, done func(Delivery)) error
 }
 
+// PublishWait publishes m through p and waits for its delivery report: a
+// Publish for any AsyncPublisher. When ctx ends first the message may
+// still be delivered (at-least-once for the caller).
+func PublishWait(ctx context.Context, p AsyncPublisher, m *Message) (Delivery, error) {
+	ch := make(chan Delivery, 1)
+	if err := p.PublishAsync(ctx, m, func(d Delivery) { ch <- d }); err != nil {
+		return Delivery{}, err
+	}
+	select {
+	case d := <-ch:
+		return d, d.Err
+	case <-ctx.Done():
+		return Delivery{}, ctx.Err()
+	}
+}
+
 // Producer is the whole producing client.
 type Producer interface {
 	Publisher
