@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -40,30 +42,6 @@ func (c *testConfig) Validate() error {
 	return p.Err()
 }
 
-// setEnv sets the variables for the rest of the test.
-func setEnv(t *testing.T, env map[string]string) {
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
-}
-
-// succeeds checks err from call against wantErr: an error containing it,
-// or none when it is empty. It reports whether the call succeeded, so that
-// the caller goes on to check its result.
-func succeeds(t *testing.T, call string, err error, wantErr string) bool {
-	t.Helper()
-	if wantErr != "" {
-		if err == nil || !strings.Contains(err.Error(), wantErr) {
-			t.Fatalf("%s error = %v, want containing %q", call, err, wantErr)
-		}
-		return false
-	}
-	if err != nil {
-		t.Fatalf("%s error = %v", call, err)
-	}
-	return true
-}
-
 func TestLoadConfig(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -80,9 +58,9 @@ func TestLoadConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			setEnv(t, tt.env)
+			svctest.Setenv(t, tt.env)
 			var c testConfig
-			if !succeeds(t, "LoadConfig()", LoadConfig(&c), tt.wantErr) {
+			if !svctest.Succeeds(t, "LoadConfig()", LoadConfig(&c), tt.wantErr) {
 				return
 			}
 			if c.Brokers != tt.want.Brokers || c.Interval != tt.want.Interval {
@@ -344,9 +322,9 @@ func TestCommon(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			setEnv(t, tt.env)
+			svctest.Setenv(t, tt.env)
 			cfg := defaultStartConfig()
-			if !succeeds(t, "LoadConfig()", LoadConfig(&cfg), tt.wantErr) {
+			if !svctest.Succeeds(t, "LoadConfig()", LoadConfig(&cfg), tt.wantErr) {
 				return
 			}
 			if cfg.Common != tt.want {
@@ -377,11 +355,11 @@ func TestRenamedEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			setEnv(t, tt.env)
+			svctest.Setenv(t, tt.env)
 			cfg := defaultStartConfig()
 			var out bytes.Buffer
 			_, _, err := Start("demo", &cfg, &out, nil)
-			if !succeeds(t, "Start()", err, tt.wantErr) {
+			if !svctest.Succeeds(t, "Start()", err, tt.wantErr) {
 				return
 			}
 			if cfg.Interval != tt.want {
