@@ -116,6 +116,22 @@ type AsyncPublisher interface {
 	PublishAsync(ctx context.Context, m *Message, done func(Delivery)) error
 }
 
+// PublishWait publishes m through p and waits for its delivery report: a
+// Publish for any AsyncPublisher. When ctx ends first the message may
+// still be delivered (at-least-once for the caller).
+func PublishWait(ctx context.Context, p AsyncPublisher, m *Message) (Delivery, error) {
+	ch := make(chan Delivery, 1)
+	if err := p.PublishAsync(ctx, m, func(d Delivery) { ch <- d }); err != nil {
+		return Delivery{}, err
+	}
+	select {
+	case d := <-ch:
+		return d, d.Err
+	case <-ctx.Done():
+		return Delivery{}, ctx.Err()
+	}
+}
+
 // Producer is the whole producing client.
 type Producer interface {
 	Publisher
@@ -248,19 +264,31 @@ func (c Config) Validate() error {
 
 // ProducerConfig tunes a producer. acks=all and idempotence are not knobs:
 // they are always on.
+//
+// The tuning fields carry no default tag, so that each service can set its
+// own defaults before the environment is applied (a default tag would
+// overwrite them): start from DefaultProducerConfig and change what the
+// service needs.
 type ProducerConfig struct {
 	Config
 	// Linger is how long to wait to batch messages.
-	Linger time.Duration `envconfig:"LINGER" default:"5ms"`
+	Linger time.Duration `envconfig:"LINGER"`
 	// MaxMessageBytes is the largest record accepted; match the topic's
 	// max.message.bytes.
-	MaxMessageBytes int `envconfig:"MAX_MESSAGE_BYTES" default:"8388608"`
+	MaxMessageBytes int `envconfig:"MAX_MESSAGE_BYTES"`
 	// QueueMaxBytes bounds the memory of messages waiting for delivery.
 	// PublishAsync blocks when it is full. It must exceed MaxMessageBytes.
-	QueueMaxBytes int `envconfig:"QUEUE_MAX_BYTES" default:"16777216"`
+	QueueMaxBytes int `envconfig:"QUEUE_MAX_BYTES"`
 	// DeliveryTimeout bounds how long the client retries one message before
 	// reporting failure; 0 retries forever.
-	DeliveryTimeout time.Duration `envconfig:"DELIVERY_TIMEOUT" default:"2m"`
+	DeliveryTimeout time.Duration `envconfig:"DELIVERY_TIMEOUT"`
+}
+
+// DefaultProducerConfig is the producer tuning a service starts from: 5ms
+// linger, 8 MiB records, a 16 MiB queue and a 2m delivery timeout. Config
+// is left empty; its fields have default tags.
+func DefaultProducerConfig() ProducerConfig {
+	return ProducerConfig{Linger: 5 * time.Millisecond, MaxMessageBytes: 8 << 20, QueueMaxBytes: 16 << 20, DeliveryTimeout: 2 * time.Minute}
 }
 
 // Validate checks the producer config.
@@ -389,4 +417,28 @@ func NewAdmin(cfg Config, opts ...Option) (Admin, error) {
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrNoBackend, b)
 	}
+}
+
+// ProducerOr returns injected when it is not nil (a test's producer), else
+// a new producer from cfg. release closes only a producer made here: an
+// injected one belongs to whoever injected it.
+func ProducerOr(injected Producer, cfg ProducerConfig, opts ...Option) (p Producer, release func(), err error) {
+	if injected != nil {
+		return injected, func() {}, nil
+	}
+	if p, err = NewProducer(cfg, opts...); err != nil {
+		return nil, nil, err
+	}
+	return p, func() { p.Close() }, nil
+}
+
+// AdminOr is ProducerOr for an admin client.
+func AdminOr(injected Admin, cfg Config, opts ...Option) (a Admin, release func(), err error) {
+	if injected != nil {
+		return injected, func() {}, nil
+	}
+	if a, err = NewAdmin(cfg, opts...); err != nil {
+		return nil, nil, err
+	}
+	return a, func() { a.Close() }, nil
 }

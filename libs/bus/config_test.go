@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sensornode/sensornode/libs/svc"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 )
 
 func TestConfigFromEnv(t *testing.T) {
@@ -76,10 +77,8 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			var w wrapper
+			svctest.Setenv(t, tt.env)
+			w := wrapper{Edge: DefaultProducerConfig()} // as a service's DefaultConfig does
 			if err := svc.LoadConfig(&w); err != nil {
 				t.Fatalf("LoadConfig: %v", err)
 			}

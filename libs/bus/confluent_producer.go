@@ -238,17 +238,7 @@ func (cp *confluentProducer) PublishAsync(ctx context.Context, msg *Message, don
 }
 
 func (cp *confluentProducer) Publish(ctx context.Context, msg *Message) (Delivery, error) {
-	ch := make(chan Delivery, 1)
-	if err := cp.PublishAsync(ctx, msg, func(d Delivery) { ch <- d }); err != nil {
-		return Delivery{}, err
-	}
-	select {
-	case d := <-ch:
-		return d, d.Err
-	case <-ctx.Done():
-		// The message may still be delivered: at-least-once for the caller.
-		return Delivery{}, ctx.Err()
-	}
+	return PublishWait(ctx, cp, msg)
 }
 
 func (cp *confluentProducer) Flush(ctx context.Context) error {

@@ -146,6 +146,28 @@ func testMessage(topic string, i, size int, rng *rand.Rand) *bus.Message {
 	}
 }
 
+// testMessages is messages from..from+n-1 of a test (testMessage), size
+// bytes each.
+func testMessages(topic string, from, n, size int, rng *rand.Rand) []*bus.Message {
+	msgs := make([]*bus.Message, n)
+	for i := range msgs {
+		msgs[i] = testMessage(topic, from+i, size, rng)
+	}
+	return msgs
+}
+
+// publishedTopic creates a new topic of partitions and publishes n test
+// messages of 100 bytes to it, random bytes seeded with seed and seed+1.
+// It returns the topic, the messages and their deliveries.
+func (e *env) publishedTopic(t *testing.T, partitions, n int, seed uint64) (string, []*bus.Message, []bus.Delivery) {
+	t.Helper()
+	topic := e.unique(t, "conf")
+	e.createTopic(t, topic, partitions)
+	p := e.producer(t, producerCfg(e.cfg))
+	msgs := testMessages(topic, 0, n, 100, rand.New(rand.NewPCG(seed, seed+1)))
+	return topic, msgs, publishAll(t, p, msgs)
+}
+
 func header(m *bus.Message, key string) []byte {
 	for _, h := range m.Headers {
 		if h.Key == key {
@@ -427,15 +449,7 @@ func testProduceConsume(t *testing.T, e *env) {
 // Commits are manual and exact: a member of the same group resumes right
 // after the committed offset; without a commit it re-reads.
 func testManualCommit(t *testing.T, e *env) {
-	topic := e.unique(t, "conf")
-	e.createTopic(t, topic, 1)
-	p := e.producer(t, producerCfg(e.cfg))
-	rng := rand.New(rand.NewPCG(3, 4))
-	msgs := make([]*bus.Message, 20)
-	for i := range msgs {
-		msgs[i] = testMessage(topic, i, 100, rng)
-	}
-	publishAll(t, p, msgs)
+	topic, _, _ := e.publishedTopic(t, 1, 20, 3)
 	group := e.unique(t, "group")
 	cfg := consumerCfg(e.cfg, group, topic)
 
@@ -520,17 +534,10 @@ func testRegexSubscription(t *testing.T, e *env) {
 // commits in OnRevoked, the partitions are split between them, and each
 // resumes exactly at the offsets committed in OnRevoked.
 func testRebalance(t *testing.T, e *env) {
-	topic := e.unique(t, "conf")
 	const parts = 4
-	e.createTopic(t, topic, parts)
-	p := e.producer(t, producerCfg(e.cfg))
-	rng := rand.New(rand.NewPCG(7, 8))
-	msgs := make([]*bus.Message, 80)
-	for i := range msgs {
-		msgs[i] = testMessage(topic, i, 100, rng)
-	}
+	topic, _, ds := e.publishedTopic(t, parts, 80, 7)
 	perPart := map[int32]int{}
-	for _, d := range publishAll(t, p, msgs) {
+	for _, d := range ds {
 		perPart[d.Partition]++
 	}
 	const k = 3
@@ -591,13 +598,7 @@ func testPauseResume(t *testing.T, e *env) {
 	e.createTopic(t, topic, 1)
 	p := e.producer(t, producerCfg(e.cfg))
 	rng := rand.New(rand.NewPCG(9, 10))
-	batch := func(from, n int) {
-		msgs := make([]*bus.Message, n)
-		for i := range msgs {
-			msgs[i] = testMessage(topic, from+i, 1000, rng)
-		}
-		publishAll(t, p, msgs)
-	}
+	batch := func(from, n int) { publishAll(t, p, testMessages(topic, from, n, 1000, rng)) }
 	batch(0, 20)
 	c := e.consumer(t, consumerCfg(e.cfg, e.unique(t, "group"), topic))
 	got := pollN(t, c, 5, time.Minute) // the client has likely fetched all 20 by now
@@ -633,15 +634,7 @@ func testPauseResume(t *testing.T, e *env) {
 // Seek moves the next Poll to an exact offset, backwards or forwards;
 // seeking an unassigned partition fails.
 func testSeek(t *testing.T, e *env) {
-	topic := e.unique(t, "conf")
-	e.createTopic(t, topic, 1)
-	p := e.producer(t, producerCfg(e.cfg))
-	rng := rand.New(rand.NewPCG(11, 12))
-	msgs := make([]*bus.Message, 20)
-	for i := range msgs {
-		msgs[i] = testMessage(topic, i, 100, rng)
-	}
-	publishAll(t, p, msgs)
+	topic, msgs, _ := e.publishedTopic(t, 1, 20, 11)
 	c := e.consumer(t, consumerCfg(e.cfg, e.unique(t, "group"), topic))
 	pollN(t, c, 10, time.Minute)
 	for _, to := range []int64{3, 15, 0} {
@@ -662,15 +655,7 @@ func testSeek(t *testing.T, e *env) {
 
 // Lag is the high watermark minus the next offset to consume.
 func testLag(t *testing.T, e *env) {
-	topic := e.unique(t, "conf")
-	e.createTopic(t, topic, 1)
-	p := e.producer(t, producerCfg(e.cfg))
-	rng := rand.New(rand.NewPCG(13, 14))
-	msgs := make([]*bus.Message, 50)
-	for i := range msgs {
-		msgs[i] = testMessage(topic, i, 100, rng)
-	}
-	publishAll(t, p, msgs)
+	topic, _, _ := e.publishedTopic(t, 1, 50, 13)
 	c := e.consumer(t, consumerCfg(e.cfg, e.unique(t, "group"), topic))
 	pollN(t, c, 20, time.Minute)
 	lag, err := c.Lag()
@@ -808,15 +793,7 @@ func testInvalidRecord(t *testing.T, e *env) {
 // backends (the confluent backend used to commit anyway and return the
 // context's error afterwards).
 func testCommitContextDone(t *testing.T, e *env) {
-	topic := e.unique(t, "conf")
-	e.createTopic(t, topic, 1)
-	p := e.producer(t, producerCfg(e.cfg))
-	rng := rand.New(rand.NewPCG(41, 42))
-	msgs := make([]*bus.Message, 5)
-	for i := range msgs {
-		msgs[i] = testMessage(topic, i, 100, rng)
-	}
-	publishAll(t, p, msgs)
+	topic, _, _ := e.publishedTopic(t, 1, 5, 41)
 	cfg := consumerCfg(e.cfg, e.unique(t, "group"), topic)
 	a, err := e.newConsumer(cfg)
 	if err != nil {
@@ -848,13 +825,7 @@ func testTopicRecreated(t *testing.T, e *env) {
 	e.createTopic(t, topic, 1)
 	p := e.producer(t, producerCfg(e.cfg))
 	rng := rand.New(rand.NewPCG(41, 42))
-	batch := func(from, n int) []*bus.Message {
-		msgs := make([]*bus.Message, n)
-		for i := range msgs {
-			msgs[i] = testMessage(topic, from+i, 100, rng)
-		}
-		return msgs
-	}
+	batch := func(from, n int) []*bus.Message { return testMessages(topic, from, n, 100, rng) }
 	publishAll(t, p, batch(0, 30))
 
 	var mu sync.Mutex

@@ -206,17 +206,7 @@ func franzRecord(msg *Message, size int) *kgo.Record {
 }
 
 func (fp *franzProducer) Publish(ctx context.Context, msg *Message) (Delivery, error) {
-	ch := make(chan Delivery, 1)
-	if err := fp.PublishAsync(ctx, msg, func(d Delivery) { ch <- d }); err != nil {
-		return Delivery{}, err
-	}
-	select {
-	case d := <-ch:
-		return d, d.Err
-	case <-ctx.Done():
-		// The message may still be delivered: at-least-once for the caller.
-		return Delivery{}, ctx.Err()
-	}
+	return PublishWait(ctx, fp, msg)
 }
 
 func (fp *franzProducer) Flush(ctx context.Context) error {

@@ -347,6 +347,15 @@ func TestTopics(t *testing.T) {
 			t.Errorf("IsNodeTopic(%q) = %v, want %v", give, got, want)
 		}
 	}
+	for _, tt := range []struct {
+		give   string
+		want   int
+		wantOK bool
+	}{{"node3", 3, true}, {"rpi-12", 12, true}, {"node0", 0, true}, {"node", 0, false}, {"3a", 0, false}} {
+		if got, ok := NodeNumber(tt.give); got != tt.want || ok != tt.wantOK {
+			t.Errorf("NodeNumber(%q) = %d, %v, want %d, %v", tt.give, got, ok, tt.want, tt.wantOK)
+		}
+	}
 	if got := DeadLetterTopic(TopicCamera); got != "cameraData-dlq" {
 		t.Errorf("DeadLetterTopic(cameraData) = %q", got)
 	}

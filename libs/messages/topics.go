@@ -3,6 +3,7 @@ package messages
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 )
 
 // Topic names and defaults, in one place.
@@ -26,7 +27,21 @@ const (
 	DefaultReplicationFactor = 3
 )
 
-var nodeTopicRE = regexp.MustCompile(NodeTopicPattern)
+var (
+	nodeTopicRE    = regexp.MustCompile(NodeTopicPattern)
+	trailingNumber = regexp.MustCompile(`[0-9]+$`)
+)
+
+// NodeNumber is the number a node id ends in: 3 for "node3". ok is false
+// when the id does not end in a digit.
+func NodeNumber(nodeID string) (n int, ok bool) {
+	m := trailingNumber.FindString(nodeID)
+	if m == "" {
+		return 0, false
+	}
+	n, _ = strconv.Atoi(m)
+	return n, true
+}
 
 // NodeTopic is the edge picture topic of node n (1-based): "node3".
 func NodeTopic(n int) string { return fmt.Sprintf("node%d", n) }

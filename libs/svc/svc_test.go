@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -56,19 +58,10 @@ func TestLoadConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
+			svctest.Setenv(t, tt.env)
 			var c testConfig
-			err := LoadConfig(&c)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("LoadConfig() error = %v, want containing %q", err, tt.wantErr)
-				}
+			if !svctest.Succeeds(t, "LoadConfig()", LoadConfig(&c), tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatalf("LoadConfig() error = %v", err)
 			}
 			if c.Brokers != tt.want.Brokers || c.Interval != tt.want.Interval {
 				t.Errorf("LoadConfig() = %+v, want %+v", c, tt.want)
@@ -329,19 +322,10 @@ func TestCommon(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
+			svctest.Setenv(t, tt.env)
 			cfg := defaultStartConfig()
-			err := LoadConfig(&cfg)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("LoadConfig() = %v, want %q", err, tt.wantErr)
-				}
+			if !svctest.Succeeds(t, "LoadConfig()", LoadConfig(&cfg), tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if cfg.Common != tt.want {
 				t.Errorf("Common = %+v, want %+v", cfg.Common, tt.want)
@@ -371,20 +355,12 @@ func TestRenamedEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
+			svctest.Setenv(t, tt.env)
 			cfg := defaultStartConfig()
 			var out bytes.Buffer
 			_, _, err := Start("demo", &cfg, &out, nil)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("Start() = %v, want %q", err, tt.wantErr)
-				}
+			if !svctest.Succeeds(t, "Start()", err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if cfg.Interval != tt.want {
 				t.Errorf("Interval = %v, want %v", cfg.Interval, tt.want)

@@ -91,16 +91,7 @@ func (p *Producer) PublishAsync(ctx context.Context, m *bus.Message, done func(b
 
 // Publish publishes m and waits for its report.
 func (p *Producer) Publish(ctx context.Context, m *bus.Message) (bus.Delivery, error) {
-	ch := make(chan bus.Delivery, 1)
-	if err := p.PublishAsync(ctx, m, func(d bus.Delivery) { ch <- d }); err != nil {
-		return bus.Delivery{}, err
-	}
-	select {
-	case d := <-ch:
-		return d, d.Err
-	case <-ctx.Done():
-		return bus.Delivery{}, ctx.Err() // it may still be delivered
-	}
+	return bus.PublishWait(ctx, p, m)
 }
 
 // Flush sends what lingers and waits until every accepted message was

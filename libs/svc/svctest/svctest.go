@@ -1,11 +1,13 @@
 // Package svctest holds the helpers every service's tests share: waiting
-// for a condition, reading a metric from a registry, and a buffer a
-// service's logger and the test may use at once.
+// for a condition, reading a metric from a registry, a buffer a service's
+// logger and the test may use at once, and the environment and wanted
+// error of a config table test.
 package svctest
 
 import (
 	"bytes"
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -127,4 +129,29 @@ func Start(t testing.TB, what string, run func(context.Context) error) (stop fun
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// Setenv sets the variables for the rest of the test (t.Setenv).
+func Setenv(t testing.TB, env map[string]string) {
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+}
+
+// Succeeds checks err, returned by call, against wantErr: an error whose
+// text contains wantErr, or none when wantErr is empty; a mismatch ends
+// the test. It reports whether call succeeded, so that a table test goes
+// on to check the result only then.
+func Succeeds(t testing.TB, call string, err error, wantErr string) bool {
+	t.Helper()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("%s error = %v, want containing %q", call, err, wantErr)
+		}
+		return false
+	}
+	if err != nil {
+		t.Fatalf("%s error = %v", call, err)
+	}
+	return true
 }

@@ -115,3 +115,29 @@ func TestSyncBuffer(t *testing.T) {
 		t.Errorf("%d bytes written, want 800", n)
 	}
 }
+
+func TestSucceeds(t *testing.T) {
+	boom := errors.New("kafka: no brokers")
+	tests := []struct {
+		name       string
+		err        error
+		wantErr    string
+		want       bool
+		wantFailed string
+	}{
+		{name: "success wanted and got", want: true},
+		{name: "wanted error got", err: boom, wantErr: "no brokers"},
+		{name: "unexpected error", err: boom, wantFailed: `Load() error = kafka: no brokers`},
+		{name: "wanted error missing", wantErr: "no brokers", wantFailed: `Load() error = <nil>, want containing "no brokers"`},
+		{name: "other error", err: boom, wantErr: "timeout", wantFailed: `Load() error = kafka: no brokers, want containing "timeout"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got bool
+			failed := run(func(ft testing.TB) { got = Succeeds(ft, "Load()", tt.err, tt.wantErr) })
+			if failed != tt.wantFailed || failed == "" && got != tt.want {
+				t.Errorf("Succeeds() = %v, failure %q; want %v, failure %q", got, failed, tt.want, tt.wantFailed)
+			}
+		})
+	}
+}

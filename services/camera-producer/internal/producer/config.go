@@ -6,8 +6,6 @@ package producer
 import (
 	"fmt"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"time"
 
 	"github.com/sensornode/sensornode/libs/bus"
@@ -24,28 +22,6 @@ const (
 	SourceCamera    = "camera"
 	SourceSynthetic = "synthetic"
 )
-
-// KafkaConfig is bus.ProducerConfig with this service's defaults: a small
-// in-memory queue, because the directory is the durable buffer.
-type KafkaConfig struct {
-	bus.Config
-	Linger time.Duration `envconfig:"LINGER" default:"5ms"`
-	// MaxMessageBytes is the client's record limit; pictures are also
-	// checked against the topic's max.message.bytes.
-	MaxMessageBytes int `envconfig:"MAX_MESSAGE_BYTES" default:"2097152"`
-	// QueueMaxBytes bounds the picture bytes held in memory waiting for
-	// acknowledgement (must exceed MaxMessageBytes).
-	QueueMaxBytes int `envconfig:"QUEUE_MAX_BYTES" default:"4194304"`
-	// DeliveryTimeout: the client gives up on a record after this long; the
-	// file stays and is retried, so nothing is lost either way.
-	DeliveryTimeout time.Duration `envconfig:"DELIVERY_TIMEOUT" default:"2m"`
-}
-
-// Producer returns the bus producer configuration.
-func (k KafkaConfig) Producer() bus.ProducerConfig {
-	return bus.ProducerConfig{Config: k.Config, Linger: k.Linger, MaxMessageBytes: k.MaxMessageBytes,
-		QueueMaxBytes: k.QueueMaxBytes, DeliveryTimeout: k.DeliveryTimeout}
-}
 
 // Config is the camera producer's configuration, from SENSORNODE_*
 // environment variables.
@@ -90,7 +66,14 @@ type Config struct {
 	V4L2      capture.V4L2Config      `envconfig:"V4L2"`
 	Synthetic capture.SyntheticConfig `envconfig:"SYNTHETIC"`
 
-	Kafka KafkaConfig `envconfig:"KAFKA"`
+	// Kafka has this service's defaults (DefaultConfig): a small in-memory
+	// queue, because the directory is the durable buffer. MaxMessageBytes
+	// is the client's record limit (pictures are also checked against the
+	// topic's max.message.bytes); QueueMaxBytes bounds the picture bytes
+	// held in memory waiting for acknowledgement; after DeliveryTimeout the
+	// client gives up on a record, the file stays and is retried, so
+	// nothing is lost either way.
+	Kafka bus.ProducerConfig `envconfig:"KAFKA"`
 
 	// Resolved by Validate.
 	form  messages.Form
@@ -99,7 +82,11 @@ type Config struct {
 }
 
 // DefaultConfig is the configuration before the environment is applied.
-func DefaultConfig() Config { return Config{Common: svc.DefaultCommon(":9101")} }
+func DefaultConfig() Config {
+	c := Config{Common: svc.DefaultCommon(":9101"), Kafka: bus.DefaultProducerConfig()}
+	c.Kafka.MaxMessageBytes, c.Kafka.QueueMaxBytes = 2<<20, 4<<20
+	return c
+}
 
 // RenamedEnv lists the variables renamed for one vocabulary across the
 // services; the old names still work for one release (svc.Renamer).
@@ -107,18 +94,12 @@ func (*Config) RenamedEnv() map[string]string {
 	return map[string]string{"PING_INTERVAL": "CHECK_INTERVAL"}
 }
 
-var trailingNumber = regexp.MustCompile(`([0-9]+)$`)
-
 // Validate fills the defaults derived from NodeID and checks everything,
 // reporting all problems at once.
 func (c *Config) Validate() error {
 	var p svc.Problems
 	c.Common.Check(&p)
-	n := 0
-	if m := trailingNumber.FindString(c.NodeID); m != "" {
-		n, _ = strconv.Atoi(m)
-	}
-	if n > 0 {
+	if n, _ := messages.NodeNumber(c.NodeID); n > 0 {
 		if c.CameraID == "" {
 			c.CameraID = messages.CameraID(n)
 		}
@@ -192,7 +173,7 @@ func (c *Config) Validate() error {
 	if c.CheckInterval <= 0 || c.TopicConfigInterval <= 0 {
 		p.Addf("SENSORNODE_CHECK_INTERVAL and _TOPIC_CONFIG_INTERVAL must be positive")
 	}
-	if err := c.Kafka.Producer().Validate(); err != nil {
+	if err := c.Kafka.Validate(); err != nil {
 		p.Addf("SENSORNODE_KAFKA_*: %v", err)
 	}
 	return p.Err()

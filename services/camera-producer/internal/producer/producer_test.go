@@ -89,19 +89,10 @@ func TestConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
+			svctest.Setenv(t, tt.env)
 			c := DefaultConfig()
-			err := svc.LoadConfig(&c)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("LoadConfig() error = %v, want containing %q", err, tt.wantErr)
-				}
+			if !svctest.Succeeds(t, "LoadConfig()", svc.LoadConfig(&c), tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if msg := tt.check(&c); msg != "" {
 				t.Errorf("LoadConfig() = %s", msg)
@@ -147,7 +138,7 @@ func startService(t *testing.T, env map[string]string, opt Options, setup ...fun
 			t.Fatal(err)
 		}
 	}
-	pc := cfg.Kafka.Producer()
+	pc := cfg.Kafka
 	pc.Linger = s.linger
 	prod, err := s.cl.NewProducer(pc)
 	if err != nil {

@@ -50,24 +50,16 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger, reg *prometheus.Reg
 	probe := svc.NewProbe(reg)
 	probe.Register(condKafka, condTopic)
 
-	prod := opt.Producer
-	if prod == nil {
-		p, err := bus.NewProducer(cfg.Kafka.Producer(), bus.WithLogger(log), bus.WithMetrics(bus.NewMetrics(reg, "camera-producer")))
-		if err != nil {
-			return err
-		}
-		prod = p
-		defer prod.Close() // an injected producer belongs to the caller
+	prod, release, err := bus.ProducerOr(opt.Producer, cfg.Kafka, bus.WithLogger(log), bus.WithMetrics(bus.NewMetrics(reg, "camera-producer")))
+	if err != nil {
+		return err
 	}
-	adminClient := opt.Admin
-	if adminClient == nil {
-		a, err := bus.NewAdmin(cfg.Kafka.Config, bus.WithLogger(log))
-		if err != nil {
-			return err
-		}
-		adminClient = a
-		defer adminClient.Close()
+	defer release()
+	adminClient, releaseAdmin, err := bus.AdminOr(opt.Admin, cfg.Kafka.Config, bus.WithLogger(log))
+	if err != nil {
+		return err
 	}
+	defer releaseAdmin()
 
 	limits := NewLimits(cfg.MessageForm(), cfg.Kafka.MaxMessageBytes, cfg.SizeHeadroomBytes)
 	m.MaxPictureBytes.Set(float64(limits.File()))

@@ -24,11 +24,7 @@ func TestIntegrationIngestShutdownWithHDFSDownCommitsNothingUnwritten(t *testing
 	var msgs []*bus.Message
 	for i := range 10 {
 		r := messages.TemperatureReading{NodeID: "node5", ReadAt: at.Add(time.Duration(i) * time.Second), TemperatureCelsius: 39, Source: "sysfs"}
-		e, err := messages.EncodeTemperature(r, messages.FormBinary)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs = append(msgs, bus.FromEncoded(fx.tempTopic, e))
+		msgs = append(msgs, readingMessage(t, fx.tempTopic, r))
 		want[identity(r.NodeID, r.ReadAt, r.TemperatureCelsius, r.Source)] = true
 	}
 	cfg := fx.config()

@@ -143,7 +143,38 @@ func publishAll(t *testing.T, p bus.Producer, msgs []*bus.Message) {
 func (fx *ifixture) pictureFiles(t *testing.T) map[string][32]byte {
 	t.Helper()
 	out := map[string][32]byte{}
-	root := fx.root + "/camera"
+	fx.walkFiles(t, fx.root+"/camera", func(p string, b []byte) error {
+		out[p] = sha256.Sum256(b)
+		return nil
+	})
+	return out
+}
+
+// readingCounts parses every temperature file: identity -> occurrences.
+func (fx *ifixture) readingCounts(t *testing.T) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	fx.walkFiles(t, fx.root+"/temperature", func(p string, b []byte) error {
+		if !strings.HasSuffix(p, ".jsonl") || !strings.HasPrefix(path.Base(p), fx.tempTopic+"+") {
+			t.Errorf("unexpected temperature file %s", p)
+			return nil
+		}
+		rs, err := parseReadings(b, FormatJSONL)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		for _, r := range rs {
+			out[r.identity()]++
+		}
+		return nil
+	})
+	return out
+}
+
+// walkFiles calls f with the path and content of every file below root
+// (none while root does not exist); an error ends the test.
+func (fx *ifixture) walkFiles(t *testing.T, root string, f func(p string, b []byte) error) {
+	t.Helper()
 	err := fx.fs.Walk(root, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			if os.IsNotExist(err) {
@@ -158,50 +189,21 @@ func (fx *ifixture) pictureFiles(t *testing.T) map[string][32]byte {
 		if err != nil {
 			return err
 		}
-		out[p] = sha256.Sum256(b)
-		return nil
+		return f(p, b)
 	})
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatalf("walk %s: %v", root, err)
 	}
-	return out
 }
 
-// readingCounts parses every temperature file: identity -> occurrences.
-func (fx *ifixture) readingCounts(t *testing.T) map[string]int {
+// readingMessage is r in the binary form, for topic.
+func readingMessage(t *testing.T, topic string, r messages.TemperatureReading) *bus.Message {
 	t.Helper()
-	out := map[string]int{}
-	err := fx.fs.Walk(fx.root+"/temperature", func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			if os.IsNotExist(err) {
-				return nil
-			}
-			return err
-		}
-		if fi.IsDir() {
-			return nil
-		}
-		if !strings.HasSuffix(p, ".jsonl") || !strings.HasPrefix(path.Base(p), fx.tempTopic+"+") {
-			t.Errorf("unexpected temperature file %s", p)
-			return nil
-		}
-		b, err := fx.fs.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rs, err := parseReadings(b, FormatJSONL)
-		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
-		}
-		for _, r := range rs {
-			out[r.identity()]++
-		}
-		return nil
-	})
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatalf("walk temperature: %v", err)
+	e, err := messages.EncodeTemperature(r, messages.FormBinary)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return bus.FromEncoded(topic, e)
 }
 
 func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
@@ -318,13 +320,10 @@ func TestIntegrationIngestStoresEverythingOnce(t *testing.T) {
 	for i := range 60 {
 		node := fmt.Sprintf("node%d", i%3+1)
 		r := messages.TemperatureReading{NodeID: node, ReadAt: at.Add(time.Duration(i) * 90 * time.Second).Add(time.Duration(i)), TemperatureCelsius: 45.5, Source: "sysfs"}
-		e, err := messages.EncodeTemperature(r, messages.FormBinary)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs = append(msgs, bus.FromEncoded(fx.tempTopic, e))
+		m := readingMessage(t, fx.tempTopic, r)
+		msgs = append(msgs, m)
 		if i%6 == 0 {
-			msgs = append(msgs, bus.FromEncoded(fx.tempTopic, e))
+			msgs = append(msgs, m)
 		}
 		wantReadings[r.Identity()] = true
 	}

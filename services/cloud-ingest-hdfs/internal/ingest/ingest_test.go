@@ -472,14 +472,8 @@ func TestLayout(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l, err := parseLayout(tt.give, []string{"key"}, nil)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("parseLayout(%q) error = %v, want %q", tt.give, err, tt.wantErr)
-				}
+			if !svctest.Succeeds(t, fmt.Sprintf("parseLayout(%q)", tt.give), err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if got := l.render(tt.vars); got != tt.want {
 				t.Errorf("render = %q, want %q", got, tt.want)
@@ -507,16 +501,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := testConfig()
 			tt.mod(&c)
-			err := c.Validate()
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatalf("Validate() = %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Validate() = %v, want containing %q", err, tt.wantErr)
-			}
+			svctest.Succeeds(t, "Validate()", c.Validate(), tt.wantErr)
 		})
 	}
 }

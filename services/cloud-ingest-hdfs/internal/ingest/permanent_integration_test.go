@@ -26,11 +26,7 @@ func TestIntegrationIngestMissingDeadLetterTopicStopsOnlyItsPartition(t *testing
 	var msgs []*bus.Message
 	msgs = append(msgs, &bus.Message{Topic: fx.tempTopic, Key: []byte("bad"), Value: []byte("no reading")})
 	for i := range 3 {
-		e, err := messages.EncodeTemperature(messages.TemperatureReading{NodeID: "node3", ReadAt: at.Add(time.Duration(i) * time.Second), TemperatureCelsius: 41, Source: "sysfs"}, messages.FormBinary)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs = append(msgs, bus.FromEncoded(fx.tempTopic, e))
+		msgs = append(msgs, readingMessage(t, fx.tempTopic, messages.TemperatureReading{NodeID: "node3", ReadAt: at.Add(time.Duration(i) * time.Second), TemperatureCelsius: 41, Source: "sysfs"}))
 	}
 	for i := range 5 {
 		pic := messages.NewPicture("C4", "node3", at.Add(time.Duration(i)*time.Second), jpegsynth.Picture(jpegsynth.Size320x188, uint64(i)))

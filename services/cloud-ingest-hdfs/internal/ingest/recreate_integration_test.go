@@ -27,11 +27,7 @@ func TestIntegrationIngestTopicRecreatedSameOffsets(t *testing.T) {
 		var out []*bus.Message
 		for i := from; i < from+5; i++ {
 			r := messages.TemperatureReading{NodeID: "node7", ReadAt: at.Add(time.Duration(i) * time.Second), TemperatureCelsius: 40, Source: "sysfs"}
-			e, err := messages.EncodeTemperature(r, messages.FormBinary)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, bus.FromEncoded(fx.tempTopic, e))
+			out = append(out, readingMessage(t, fx.tempTopic, r))
 			want[identity(r.NodeID, r.ReadAt, r.TemperatureCelsius, r.Source)] = true
 		}
 		return out

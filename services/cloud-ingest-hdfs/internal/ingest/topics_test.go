@@ -76,16 +76,7 @@ func TestConfigValidateTopicSettings(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := testConfig()
 			c.CreateTopics, c.TopicPartitions, c.TopicReplicationFactor, c.TopicMinInsyncReplicas = tt.create, tt.partitions, tt.rf, tt.isr
-			err := c.Validate()
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Validate() = %v, want containing %q", err, tt.wantErr)
-			}
+			svctest.Succeeds(t, "Validate()", c.Validate(), tt.wantErr)
 		})
 	}
 }

@@ -82,9 +82,10 @@ type Config struct {
 }
 
 // DefaultConfig is the configuration before the environment is applied:
-// defaults of fields whose bus types carry no default tag (the group id).
+// defaults of fields whose bus types carry no default tag (the group id,
+// the cloud producer's tuning).
 func DefaultConfig() Config {
-	c := Config{Common: svc.DefaultCommon(":9103")}
+	c := Config{Common: svc.DefaultCommon(":9103"), Cloud: bus.DefaultProducerConfig()}
 	c.Edge.GroupID = "edge-forwarder"
 	return c
 }

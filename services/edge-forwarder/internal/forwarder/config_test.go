@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sensornode/sensornode/libs/svc"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 )
 
 func TestCloudTopicSpecs(t *testing.T) {
@@ -82,9 +83,7 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("SENSORNODE_EDGE_KAFKA_BROKERS", "127.0.0.1:1")
 			t.Setenv("SENSORNODE_CLOUD_KAFKA_BROKERS", "127.0.0.1:2")
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
+			svctest.Setenv(t, tt.env)
 			c := DefaultConfig()
 			if err := svc.LoadConfig(&c); err != nil {
 				t.Fatal(err)

@@ -237,7 +237,7 @@ func TestIntegrationForwarderTwoReplicasRebalance(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	b := fx.start(t, cfg, "b")
 	time.Sleep(3 * time.Second)
-	a.stop(t) // leaves the group; b takes over a's partitions
+	a.stop() // leaves the group; b takes over a's partitions
 	wg.Wait()
 	reader.waitCloud(t, all, time.Minute)
 	fx.waitCommitted(t, endOffsets(all), 30*time.Second)

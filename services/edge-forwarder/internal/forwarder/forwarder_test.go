@@ -22,6 +22,7 @@ import (
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
 	"github.com/sensornode/sensornode/libs/svc"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 )
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -591,16 +592,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := testConfig()
 			tt.mod(&c)
-			err := c.Validate()
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Validate() = %v, want containing %q", err, tt.wantErr)
-			}
+			svctest.Succeeds(t, "Validate()", c.Validate(), tt.wantErr)
 		})
 	}
 }

@@ -99,10 +99,9 @@ func testBackend() string { return os.Getenv("SENSORNODE_TEST_KAFKA_BACKEND") }
 
 // running is a forwarder started in this process by start.
 type running struct {
-	t      testing.TB
-	reg    *prometheus.Registry
-	cancel context.CancelFunc
-	done   chan error
+	t    testing.TB
+	reg  *prometheus.Registry
+	stop func() // cancels Run and waits; a Run error fails the test
 }
 
 func (fx *fixture) start(t *testing.T, cfg Config, name string) *running {
@@ -115,23 +114,9 @@ func (fx *fixture) start(t *testing.T, cfg Config, name string) *running {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(fx.logs, &slog.HandlerOptions{Level: level})).With("forwarder", name)
-	r := &running{t: t, reg: prometheus.NewRegistry(), done: make(chan error, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
-	go func() { r.done <- Run(ctx, &cfg, log, r.reg, Options{}) }()
-	t.Cleanup(func() { r.stop(t) })
+	r := &running{t: t, reg: prometheus.NewRegistry()}
+	r.stop = svctest.Start(t, "Run", func(ctx context.Context) error { return Run(ctx, &cfg, log, r.reg, Options{}) })
 	return r
-}
-
-func (r *running) stop(t *testing.T) {
-	if r.cancel == nil {
-		return
-	}
-	r.cancel()
-	r.cancel = nil
-	if err := <-r.done; err != nil {
-		t.Errorf("Run() = %v", err)
-	}
 }
 
 // metric sums the series of a metric whose labels hold every name, value

@@ -7,8 +7,6 @@ package temperature
 
 import (
 	"fmt"
-	"regexp"
-	"strconv"
 	"time"
 
 	"github.com/sensornode/sensornode/libs/bus"
@@ -23,21 +21,6 @@ const (
 	SourceFile      = "file"
 	SourceSynthetic = "synthetic"
 )
-
-// KafkaConfig is bus.ProducerConfig with defaults for tiny records.
-type KafkaConfig struct {
-	bus.Config
-	Linger          time.Duration `envconfig:"LINGER" default:"5ms"`
-	MaxMessageBytes int           `envconfig:"MAX_MESSAGE_BYTES" default:"65536"`
-	QueueMaxBytes   int           `envconfig:"QUEUE_MAX_BYTES" default:"1048576"`
-	DeliveryTimeout time.Duration `envconfig:"DELIVERY_TIMEOUT" default:"2m"`
-}
-
-// Producer returns the bus producer configuration.
-func (k KafkaConfig) Producer() bus.ProducerConfig {
-	return bus.ProducerConfig{Config: k.Config, Linger: k.Linger, MaxMessageBytes: k.MaxMessageBytes,
-		QueueMaxBytes: k.QueueMaxBytes, DeliveryTimeout: k.DeliveryTimeout}
-}
 
 // Config is the temperature producer's configuration (SENSORNODE_*).
 type Config struct {
@@ -78,21 +61,24 @@ type Config struct {
 	RetryMinInterval time.Duration `envconfig:"RETRY_MIN_INTERVAL" default:"1s"`
 	RetryMaxInterval time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"30s"`
 
-	Kafka KafkaConfig `envconfig:"KAFKA"`
+	// Kafka has defaults for tiny records (DefaultConfig).
+	Kafka bus.ProducerConfig `envconfig:"KAFKA"`
 
 	form messages.Form
 }
 
 // DefaultConfig is the configuration before the environment is applied.
-func DefaultConfig() Config { return Config{Common: svc.DefaultCommon(":9102")} }
+func DefaultConfig() Config {
+	c := Config{Common: svc.DefaultCommon(":9102"), Kafka: bus.DefaultProducerConfig()}
+	c.Kafka.MaxMessageBytes, c.Kafka.QueueMaxBytes = 64<<10, 1<<20
+	return c
+}
 
 // RenamedEnv lists the variables renamed for one vocabulary across the
 // services; the old names still work for one release (svc.Renamer).
 func (*Config) RenamedEnv() map[string]string {
 	return map[string]string{"PING_INTERVAL": "CHECK_INTERVAL"}
 }
-
-var trailingNumber = regexp.MustCompile(`([0-9]+)$`)
 
 // Validate fills derived defaults and checks everything.
 func (c *Config) Validate() error {
@@ -113,8 +99,7 @@ func (c *Config) Validate() error {
 	case SourceSysfs, SourceVcgencmd, SourceSynthetic:
 	case SourceFile:
 		if c.FilePath == "" {
-			if m := trailingNumber.FindString(c.NodeID); m != "" {
-				n, _ := strconv.Atoi(m)
+			if n, ok := messages.NodeNumber(c.NodeID); ok {
 				c.FilePath = fmt.Sprintf("/temp%d", n)
 			} else {
 				p.Addf("SENSORNODE_FILE_PATH is empty and SENSORNODE_NODE_ID %q has no node number", c.NodeID)
@@ -135,7 +120,7 @@ func (c *Config) Validate() error {
 	if c.RetryMinInterval <= 0 || c.RetryMaxInterval < c.RetryMinInterval {
 		p.Addf("need 0 < SENSORNODE_RETRY_MIN_INTERVAL <= SENSORNODE_RETRY_MAX_INTERVAL")
 	}
-	if err := c.Kafka.Producer().Validate(); err != nil {
+	if err := c.Kafka.Validate(); err != nil {
 		p.Addf("SENSORNODE_KAFKA_*: %v", err)
 	}
 	return p.Err()

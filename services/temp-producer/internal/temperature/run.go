@@ -60,23 +60,19 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger, reg *prometheus.Reg
 	if src == nil {
 		src = NewSource(cfg)
 	}
-	prod := opt.Producer
-	if prod == nil {
-		p, err := bus.NewProducer(cfg.Kafka.Producer(), bus.WithLogger(log), bus.WithMetrics(bus.NewMetrics(reg, "temp-producer")))
-		if err != nil {
-			return err
-		}
-		prod = p
-		defer prod.Close() // an injected producer belongs to the caller
+	prod, release, err := bus.ProducerOr(opt.Producer, cfg.Kafka, bus.WithLogger(log), bus.WithMetrics(bus.NewMetrics(reg, "temp-producer")))
+	if err != nil {
+		return err
 	}
+	defer release()
 	adminClient := opt.Admin
-	if adminClient == nil && cfg.CreateTopics {
-		a, err := bus.NewAdmin(cfg.Kafka.Config, bus.WithLogger(log))
+	if cfg.CreateTopics {
+		a, releaseAdmin, err := bus.AdminOr(opt.Admin, cfg.Kafka.Config, bus.WithLogger(log))
 		if err != nil {
 			return err
 		}
 		adminClient = a
-		defer adminClient.Close()
+		defer releaseAdmin()
 	}
 
 	s := &sender{cfg: cfg, log: log, m: m, pub: prod, src: src, probe: probe,

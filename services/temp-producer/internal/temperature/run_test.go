@@ -72,9 +72,8 @@ func loadConfig(t *testing.T, env map[string]string) *Config {
 }
 
 type running struct {
-	reg    *prometheus.Registry
-	cancel context.CancelFunc
-	done   chan error
+	reg  *prometheus.Registry
+	stop func() // cancels Run and waits; a Run error fails the test
 }
 
 // broker is an in-memory Kafka cluster with the node's topic and a
@@ -87,7 +86,7 @@ type broker struct {
 func newBroker(t *testing.T, cfg *Config) *broker {
 	t.Helper()
 	cl := bustest.NewCluster(bustest.SeedTopics(1, cfg.Topic))
-	prod, err := cl.NewProducer(cfg.Kafka.Producer())
+	prod, err := cl.NewProducer(cfg.Kafka)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,25 +110,12 @@ func (b *broker) setDown(down bool) {
 
 func start(t *testing.T, cfg *Config, prod bus.Producer, src Source) *running {
 	t.Helper()
-	r := &running{reg: prometheus.NewRegistry(), done: make(chan error, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
-	go func() {
-		r.done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), r.reg, Options{Producer: prod, Source: src})
-	}()
-	t.Cleanup(func() { r.stop(t) })
+	r := &running{reg: prometheus.NewRegistry()}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r.stop = svctest.Start(t, "Run", func(ctx context.Context) error {
+		return Run(ctx, cfg, log, r.reg, Options{Producer: prod, Source: src})
+	})
 	return r
-}
-
-func (r *running) stop(t *testing.T) {
-	if r.cancel == nil {
-		return
-	}
-	r.cancel()
-	if err := <-r.done; err != nil {
-		t.Errorf("Run() = %v", err)
-	}
-	r.cancel = nil
 }
 
 func (r *running) metric(t *testing.T, name, label string) float64 {
@@ -187,7 +173,7 @@ func TestRunSendsPlausibleReadings(t *testing.T) {
 			svctest.Eventually(t, 5*time.Second, "script read and 2 readings sent", func() bool {
 				return src.done() && r.metric(t, "sensornode_temp_readings_sent_total", "") == 2
 			})
-			r.stop(t)
+			r.stop()
 			got := decodeAll(t, b)
 			if len(got) != 2 || got[0].TemperatureCelsius != 48.3 || got[1].TemperatureCelsius != 51.25 {
 				t.Fatalf("sent %+v, want 48.3 and 51.25", got)
@@ -224,7 +210,7 @@ func TestRunOutageWithSpoolAcrossRestart(t *testing.T) {
 		return src.done() && r.metric(t, "sensornode_temp_buffered_readings", "") == 25 &&
 			r.metric(t, "sensornode_temp_readings_failed_total", "") >= 25
 	})
-	r.stop(t) // restart during the outage
+	r.stop() // restart during the outage
 
 	b.setDown(false)
 	src2 := &script{t0: time.Unix(1700000000, 0).Add(25 * time.Second), items: items[25:]}
@@ -232,7 +218,7 @@ func TestRunOutageWithSpoolAcrossRestart(t *testing.T) {
 	svctest.Eventually(t, 10*time.Second, "all 40 readings sent", func() bool {
 		return src2.done() && r2.metric(t, "sensornode_temp_readings_sent_total", "") == 40
 	})
-	r2.stop(t)
+	r2.stop()
 	got := map[float64]int{}
 	for _, rd := range decodeAll(t, b) {
 		got[rd.TemperatureCelsius]++
@@ -263,7 +249,7 @@ func TestRunBufferBound(t *testing.T) {
 	}
 	b.setDown(false)
 	svctest.Eventually(t, 5*time.Second, "the 5 newest sent", func() bool { return r.metric(t, "sensornode_temp_readings_sent_total", "") == 5 })
-	r.stop(t)
+	r.stop()
 	got := decodeAll(t, b)
 	var vals []string
 	for _, g := range got {
@@ -332,7 +318,7 @@ func TestRunShutdownDuringReadIsNotASourceError(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Read was not called")
 	}
-	r.stop(t)
+	r.stop()
 	if got := r.metric(t, "sensornode_temp_readings_rejected_total", ReasonSource); got != 0 {
 		t.Errorf("rejected{%s} = %v after a stop during a read, want 0", ReasonSource, got)
 	}
