@@ -8,7 +8,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +26,6 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/sensornode/sensornode/e2e/chaos"
-	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
@@ -33,6 +35,7 @@ import (
 // The chaos run's fixed shape.
 const (
 	chaosCameras       = 2 // camera-producers in directory mode
+	chaosTempNodes     = 2 // temp-producers reading a file (node1 binary form, node2 JSON)
 	chaosReplicas      = 2 // edge-forwarder and cloud-ingest-hdfs replicas each
 	chaosSession       = 6 // group session timeout of both services, seconds
 	chaosPictureEvery  = 500 * time.Millisecond
@@ -40,8 +43,8 @@ const (
 )
 
 // TestChaos is the seeded fault-injection run (make chaos, make
-// chaos-smoke): camera-producers fed by a ledger writer, in-process
-// temperature nodes, two edge-forwarders and two cloud-ingest-hdfs replicas,
+// chaos-smoke): camera-producers and temp-producers fed by ledger
+// writers, two edge-forwarders and two cloud-ingest-hdfs replicas,
 // a nemesis that injects the plan from CHAOS_SEED, and the checker. It only
 // runs with CHAOS=1 (not part of make test yet).
 func TestChaos(t *testing.T) {
@@ -88,6 +91,9 @@ type chaosRun struct {
 	camDirs []string
 	camFS   []string // the tmpfs mount of each camera's spool (SpoolDiskFull), else ""
 	camera  string   // camera-producer binary
+	temps   []*proc  // temp-producers, node1..
+	tempIn  []string // the reading file each temp-producer reads
+	tempBin string   // temp-producer binary
 
 	ledgerMu sync.Mutex
 	ledger   *chaos.Ledger
@@ -101,14 +107,15 @@ func newChaosRun(t *testing.T, st *devstack.Stack, plan chaos.Plan) *chaosRun {
 	t.Helper()
 	dir := t.TempDir()
 	bins := binaries{forwarder: filepath.Join(dir, "edge-forwarder"), ingest: filepath.Join(dir, "cloud-ingest-hdfs")}
-	camera := filepath.Join(dir, "camera-producer")
+	camera, tempBin := filepath.Join(dir, "camera-producer"), filepath.Join(dir, "temp-producer")
 	var flags []string
 	if os.Getenv("CHAOS_RACE") != "" {
 		flags = []string{"-race"}
 	}
 	buildPkgs(t, flags, map[string]string{bins.forwarder: "./services/edge-forwarder/cmd/edge-forwarder",
-		bins.ingest: "./services/cloud-ingest-hdfs/cmd/cloud-ingest-hdfs", camera: "./services/camera-producer/cmd/camera-producer"})
-	c := &chaosRun{plan: plan, rng: rand.New(rand.NewPCG(plan.Seed, 1)), camera: camera, ledger: chaos.NewLedger(),
+		bins.ingest: "./services/cloud-ingest-hdfs/cmd/cloud-ingest-hdfs", camera: "./services/camera-producer/cmd/camera-producer",
+		tempBin: "./services/temp-producer/cmd/temp-producer"})
+	c := &chaosRun{plan: plan, rng: rand.New(rand.NewPCG(plan.Seed, 1)), camera: camera, tempBin: tempBin, ledger: chaos.NewLedger(),
 		tl: chaos.Timeline{Seed: plan.Seed}}
 	// The nemesis restarts what it stopped; if the run fails half-way, the
 	// cleanup does (after the services are stopped).
@@ -133,7 +140,7 @@ func newChaosRun(t *testing.T, st *devstack.Stack, plan chaos.Plan) *chaosRun {
 	c.fwds = []*proc{c.fwd, {name: "edge-forwarder-2", bin: bins.forwarder, logPath: filepath.Join(c.logDir, "edge-forwarder-2.log")}}
 	c.ingests = []*proc{c.ingest, {name: "cloud-ingest-hdfs-2", bin: bins.ingest, logPath: filepath.Join(c.logDir, "cloud-ingest-hdfs-2.log")}}
 	t.Cleanup(func() {
-		for _, p := range append(append([]*proc{}, c.cams...), c.fwds[1], c.ingests[1]) {
+		for _, p := range append(append(append([]*proc{}, c.cams...), c.temps...), c.fwds[1], c.ingests[1]) {
 			p.stop(t)
 			if t.Failed() {
 				t.Logf("%s log (tail):\n%s", p.name, tail(p.logPath))
@@ -155,6 +162,9 @@ func (c *chaosRun) run(t *testing.T, duration time.Duration) {
 	for i := range chaosCameras {
 		c.startCamera(t, i)
 	}
+	for n := range chaosTempNodes {
+		c.startTemperature(t, n)
+	}
 	c.tl.Start = time.Now()
 	ctx, stopWorkload := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -162,8 +172,10 @@ func (c *chaosRun) run(t *testing.T, duration time.Duration) {
 		wg.Add(1)
 		go func() { defer wg.Done(); c.writePictures(ctx, t, i) }()
 	}
-	wg.Add(1)
-	go func() { defer wg.Done(); c.publishReadings(ctx, t) }()
+	for n := range chaosTempNodes {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.writeReadings(ctx, t, n) }()
+	}
 	samplerDone := make(chan struct{})
 	sampleCtx, stopSampler := context.WithCancel(context.Background())
 	go func() { defer close(samplerDone); c.sample(sampleCtx, t) }()
@@ -398,61 +410,138 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
-// publishReadings is the temperature workload: in-process nodes publishing
-// binary readings to the edge temperature topic, each in the ledger. Like
-// temp-producer, a node keeps a reading until the edge cluster acknowledged
-// it: a failed delivery (all edge brokers down longer than the delivery
-// timeout) is published again, so what the ledger holds is what the
-// pipeline was given.
-func (c *chaosRun) publishReadings(ctx context.Context, t *testing.T) {
-	p, err := bus.NewProducer(bus.ProducerConfig{Config: bus.Config{Brokers: strings.Split(c.st.EdgeBootstrap(), ","), ClientID: "chaos-temperature"},
-		Linger: 2 * time.Millisecond, MaxMessageBytes: 1 << 20, QueueMaxBytes: 16 << 20, DeliveryTimeout: 2 * time.Minute})
+// startTemperature starts the temp-producer of node n+1: source file (the
+// original design's /tempN file, the reading time is the file's mtime), a
+// write-ahead spool, node1 in the binary form, node2 in the JSON form. Its
+// admin address stays the same across restarts, for writeReadings.
+func (c *chaosRun) startTemperature(t *testing.T, n int) {
+	t.Helper()
+	dir := filepath.Join(c.logDir, fmt.Sprintf("temp%d", n+1))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	form := []string{"binary", "json"}[n%2]
+	vars := map[string]string{
+		"SENSORNODE_ADMIN_ADDR":         freeAddr(t),
+		"SENSORNODE_NODE_ID":            fmt.Sprintf("node%d", n+1),
+		"SENSORNODE_TOPIC":              c.tempTopic,
+		"SENSORNODE_FORM":               form,
+		"SENSORNODE_SOURCE":             "file",
+		"SENSORNODE_FILE_PATH":          filepath.Join(dir, "reading"),
+		"SENSORNODE_READ_INTERVAL":      "20ms",
+		"SENSORNODE_SPOOL_DIR":          filepath.Join(c.logDir, fmt.Sprintf("temp%d-spool", n+1)),
+		"SENSORNODE_RETRY_MAX_INTERVAL": "5s",
+		"SENSORNODE_KAFKA_BROKERS":      c.st.EdgeBootstrap(),
+	}
+	if b := os.Getenv("SENSORNODE_TEST_KAFKA_BACKEND"); b != "" {
+		vars["SENSORNODE_KAFKA_BACKEND"] = b
+	}
+	p := &proc{name: fmt.Sprintf("temp-producer-%d", n+1), bin: c.tempBin, logPath: filepath.Join(c.logDir, fmt.Sprintf("temp-producer-%d.log", n+1))}
+	p.env = baseEnv(vars)
+	p.start(t)
+	c.temps = append(c.temps, p)
+	c.tempIn = append(c.tempIn, filepath.Join(dir, "reading"))
+}
+
+// freeAddr is a loopback address with a port free at the time of the call.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Error(err)
-		return
+		t.Fatal(err)
 	}
-	defer p.Close()
-	var acks sync.WaitGroup
-	defer acks.Wait()
-	var publish func(id string, enc messages.Encoded)
-	publish = func(id string, enc messages.Encoded) {
-		acks.Add(1)
-		again := func(why error) {
-			t.Logf("temperature node: %s not acknowledged, publishing it again: %v", id, why)
-			go func() {
-				defer acks.Done()
-				time.Sleep(time.Second)
-				publish(id, enc)
-			}()
-		}
-		err := p.PublishAsync(context.Background(), bus.FromEncoded(c.tempTopic, enc), func(d bus.Delivery) {
-			if d.Err != nil {
-				again(d.Err)
-				return
-			}
-			acks.Done()
-		})
-		if err != nil {
-			again(err)
-		}
-	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// writeReadings is the ledger writer of temp-producer n+1: every 0.1 s a
+// new reading in its file (written beside it and renamed, mtime set to a
+// time unique to the millisecond, a value unique within its second), put
+// in the ledger, then waited for until the temp-producer took it (its
+// sensornode_temp_last_reading_timestamp_seconds shows the mtime: counted
+// only once the reading is in its spool), so every reading in the ledger
+// is one the producer took, and a producer killed before it took one
+// takes it after its restart. A reading the producer took twice (killed
+// after its spool write, then read again) has one identity: ingest stores
+// it once.
+func (c *chaosRun) writeReadings(ctx context.Context, t *testing.T, n int) {
+	p, file := c.temps[n], c.tempIn[n]
+	node := fmt.Sprintf("node%d", n+1)
+	admin := envValue(p.env, "SENSORNODE_ADMIN_ADDR")
+	var last time.Time
 	for k := 0; ctx.Err() == nil; k++ {
-		for n := range chaosCameras {
-			r := messages.TemperatureReading{NodeID: fmt.Sprintf("node%d", n+1), ReadAt: time.Now().UTC(),
-				TemperatureCelsius: 40 + float64(k%50)/10, Source: "synthetic"}
-			enc, err := messages.EncodeTemperature(r, messages.FormBinary)
-			if err != nil {
-				t.Error(err)
+		at := time.Now().UTC().Truncate(time.Millisecond)
+		if !at.After(last) {
+			at = last.Add(time.Millisecond)
+		}
+		last = at
+		text := fmt.Sprintf("%d.%d", 40+k%100/10, k%10) // 40.0 .. 49.9: unique within any 10 readings
+		celsius, err := strconv.ParseFloat(text, 64)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		id := messages.ReadingIdentity(node, at, celsius, "file")
+		c.ledgerMu.Lock()
+		c.ledger.Readings[id] = chaos.Item{What: id, At: at}
+		c.ledgerMu.Unlock()
+		tmp := filepath.Join(filepath.Dir(file), ".reading.tmp")
+		if err := os.WriteFile(tmp, []byte("temp="+text+"'C\n"), 0o644); err != nil {
+			t.Errorf("temperature ledger writer: %v", err)
+			return
+		}
+		if err := os.Chtimes(tmp, at, at); err != nil {
+			t.Errorf("temperature ledger writer: %v", err)
+			return
+		}
+		if err := os.Rename(tmp, file); err != nil {
+			t.Errorf("temperature ledger writer: %v", err)
+			return
+		}
+		// Wait until it is taken, also after the workload ended: the
+		// ledger holds it already.
+		want := float64(at.UnixNano()) / 1e9
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			if v, err := scrapeGauge(admin, "sensornode_temp_last_reading_timestamp_seconds"); err == nil && math.Abs(v-want) < 1e-4 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%s did not take reading %s within 3 minutes", p.name, id)
 				return
 			}
-			id := r.NodeID + "|" + r.ReadAt.UTC().Format(time.RFC3339Nano) + "|" + r.Source
-			c.ledgerMu.Lock()
-			c.ledger.Readings[id] = chaos.Item{What: id, At: r.ReadAt}
-			c.ledgerMu.Unlock()
-			publish(id, enc)
+			time.Sleep(20 * time.Millisecond)
 		}
 		sleepCtx(ctx, chaosReadingsEvery)
 	}
+}
+
+// envValue is the value of name in env (KEY=value lines), or "".
+func envValue(env []string, name string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// scrapeGauge reads one unlabelled gauge from an admin server; an error
+// when the process is down (killed, stopped, restarting).
+func scrapeGauge(addr, name string) (float64, error) {
+	cl := http.Client{Timeout: 2 * time.Second}
+	resp, err := cl.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("%s: no %s", addr, name)
 }
 
 // ---------------------------------------------------------------- nemesis
@@ -467,12 +556,17 @@ func (c *chaosRun) inject(t *testing.T, i int, s chaos.Step) chaos.Event {
 	defer cancel()
 	switch s.Fault {
 	case chaos.ForwarderSIGKILL, chaos.IngestSIGKILL, chaos.ProducerSIGKILL:
-		ps := map[chaos.Fault][]*proc{chaos.ForwarderSIGKILL: c.fwds, chaos.IngestSIGKILL: c.ingests, chaos.ProducerSIGKILL: c.cams}[s.Fault]
-		p := ps[s.Target%len(ps)]
+		ps := map[chaos.Fault][]*proc{chaos.ForwarderSIGKILL: {c.fwds[s.Target%len(c.fwds)]},
+			chaos.IngestSIGKILL:   {c.ingests[s.Target%len(c.ingests)]},
+			chaos.ProducerSIGKILL: {c.cams[s.Target%len(c.cams)], c.temps[s.Target%len(c.temps)]}}[s.Fault]
 		ev.Injected = time.Now()
-		p.kill(t)
+		for _, p := range ps {
+			p.kill(t)
+		}
 		time.Sleep(s.Hold)
-		p.start(t)
+		for _, p := range ps {
+			p.start(t)
+		}
 	case chaos.IngestSIGTERMHDFSDown:
 		p := c.ingests[s.Target%len(c.ingests)]
 		ev.Injected = time.Now()
@@ -886,7 +980,7 @@ func (c *chaosRun) observe(t *testing.T) chaos.Observed {
 	if !c.cloudCommitted(t) {
 		o.Uncovered = append(o.Uncovered, "after draining, the ingest group's committed offsets are not at the end of every cloud partition")
 	}
-	for _, p := range append(append(append([]*proc{}, c.fwds...), c.ingests...), c.cams...) {
+	for _, p := range append(append(append(append([]*proc{}, c.fwds...), c.ingests...), c.cams...), c.temps...) {
 		if p.cmd == nil {
 			o.Crashes = append(o.Crashes, p.name+" is not running at the end")
 			continue

@@ -506,7 +506,7 @@ func (e *env) simulateNodes(t *testing.T, pace time.Duration) {
 					}
 					e.publish(t, p, &acks, bus.FromEncoded(e.tempTopic, renc))
 					e.mu.Lock()
-					e.wantReads[r.NodeID+"|"+r.ReadAt.UTC().Format(time.RFC3339Nano)+"|"+r.Source] = true
+					e.wantReads[r.Identity()] = true
 					e.mu.Unlock()
 				}
 				if pace > 0 {
@@ -557,7 +557,7 @@ func (e *env) waitIngestBusy(t *testing.T) {
 
 type hdfsContent struct {
 	pictures map[string][32]byte // path -> sha256
-	readings map[string]int      // identity -> occurrences
+	readings map[string]int      // identity (messages.ReadingIdentity) -> occurrences
 	other    []string            // unexpected files
 }
 
@@ -598,14 +598,15 @@ func (e *env) read(t testing.TB, withData bool) hdfsContent {
 			sc := bufio.NewScanner(strings.NewReader(string(b)))
 			for sc.Scan() {
 				var r struct {
-					Node   string    `json:"node"`
-					ReadAt time.Time `json:"read_at"`
-					Source string    `json:"source"`
+					Node    string    `json:"node"`
+					ReadAt  time.Time `json:"read_at"`
+					Celsius float64   `json:"celsius"`
+					Source  string    `json:"source"`
 				}
 				if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 					return fmt.Errorf("%s: %w", p, err)
 				}
-				out.readings[r.Node+"|"+r.ReadAt.UTC().Format(time.RFC3339Nano)+"|"+r.Source]++
+				out.readings[messages.ReadingIdentity(r.Node, r.ReadAt, r.Celsius, r.Source)]++
 			}
 		default:
 			out.other = append(out.other, p)

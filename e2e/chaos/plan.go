@@ -62,7 +62,7 @@ const (
 	// DataNodeRestart kills the (only) DataNode, mid-write, and starts it
 	// again.
 	DataNodeRestart Fault = "datanode-restart"
-	// ProducerSIGKILL kills a camera-producer and starts it again.
+	// ProducerSIGKILL kills a camera-producer and a temp-producer and starts them again.
 	ProducerSIGKILL Fault = "producer-sigkill"
 	// CloudTopicRecreate is an operator deleting and recreating a cloud
 	// topic: the edge-to-cloud link is cut, the driver waits until ingest

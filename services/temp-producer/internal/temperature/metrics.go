@@ -38,7 +38,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"The last plausible reading taken, in degrees Celsius."),
 		LastTimestamp: f.Gauge("sensornode_temp_last_reading_timestamp_seconds",
 			"When the last plausible reading was measured (Unix time)."),
-		Taken: f.Counter("sensornode_temp_readings_taken_total", "Plausible readings taken and queued for sending."),
+		Taken: f.Counter("sensornode_temp_readings_taken_total", "Plausible readings taken and queued for sending (with a spool, once written to it)."),
 		Rejected: f.CounterVec("sensornode_temp_readings_rejected_total",
 			"Readings not sent, by reason (unparsable, implausible, source-error, unchanged).",
 			svc.Label("reason", ReasonUnparsable, ReasonImplausible, ReasonSource, ReasonUnchanged)),

@@ -192,9 +192,6 @@ func (s *sender) take(ctx context.Context) {
 		}
 		s.srcFails, s.unchanged = 0, 0
 		s.probe.Set(condSource, nil)
-		s.m.LastCelsius.Set(r.TemperatureCelsius)
-		s.m.LastTimestamp.Set(float64(r.ReadAt.UnixNano()) / 1e9)
-		s.m.Taken.Inc()
 		p := &pending{id: s.nextID, r: r, takenAt: time.Now()}
 		s.nextID++
 		if s.wal != nil {
@@ -202,6 +199,11 @@ func (s *sender) take(ctx context.Context) {
 				s.log.Error("spool write failed; reading kept in memory only", "err", err)
 			}
 		}
+		// Counted as taken once it is in the spool (when there is one): a
+		// reading these metrics show survives a crash from here on.
+		s.m.LastCelsius.Set(r.TemperatureCelsius)
+		s.m.LastTimestamp.Set(float64(r.ReadAt.UnixNano()) / 1e9)
+		s.m.Taken.Inc()
 		s.push(p)
 		s.trim()
 		s.log.Debug("reading", "celsius", r.TemperatureCelsius, "raw", rd.Raw)
