@@ -27,6 +27,7 @@ import (
 	"github.com/colinmarc/hdfs/v2"
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/sensornode/sensornode/e2e/chaos"
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
@@ -506,7 +507,7 @@ func (e *env) simulateNodes(t *testing.T, pace time.Duration) {
 					}
 					e.publish(t, p, &acks, bus.FromEncoded(e.tempTopic, renc))
 					e.mu.Lock()
-					e.wantReads[r.NodeID+"|"+r.ReadAt.UTC().Format(time.RFC3339Nano)+"|"+r.Source] = true
+					e.wantReads[chaos.ReadingKey(r.NodeID, r.ReadAt, r.Source)] = true
 					e.mu.Unlock()
 				}
 				if pace > 0 {
@@ -605,7 +606,7 @@ func (e *env) read(t testing.TB, withData bool) hdfsContent {
 				if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 					return fmt.Errorf("%s: %w", p, err)
 				}
-				out.readings[r.Node+"|"+r.ReadAt.UTC().Format(time.RFC3339Nano)+"|"+r.Source]++
+				out.readings[chaos.ReadingKey(r.Node, r.ReadAt, r.Source)]++
 			}
 		default:
 			out.other = append(out.other, p)
@@ -642,7 +643,8 @@ func (e *env) waitAllStored(t *testing.T, timeout time.Duration) {
 
 // verify checks HDFS exactly: 500 pictures, each byte-identical to one
 // source, no source twice; every reading exactly once; nothing else but an
-// empty temporary directory.
+// empty temporary directory; every committed cloud record covered
+// (uncovered).
 func (e *env) verify(t *testing.T) {
 	t.Helper()
 	// Let anything late (a duplicate being written) land before counting.
@@ -681,6 +683,9 @@ func (e *env) verify(t *testing.T) {
 	}
 	for _, p := range c.other {
 		t.Errorf("unexpected file %s", p)
+	}
+	for _, u := range e.uncovered(t, c) {
+		t.Errorf("uncovered: %s", u)
 	}
 	dups := e.cloudMessages(t) - len(e.wantPics) - len(e.wantReads)
 	t.Logf("HDFS: %d pictures, %d readings; the cloud topics hold %d duplicates (forwarded twice), all dropped by ingest",
