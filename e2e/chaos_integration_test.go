@@ -980,6 +980,7 @@ func (c *chaosRun) observe(t *testing.T) chaos.Observed {
 	if !c.cloudCommitted(t) {
 		o.Uncovered = append(o.Uncovered, "after draining, the ingest group's committed offsets are not at the end of every cloud partition")
 	}
+	o.Uncovered = append(o.Uncovered, c.uncovered(t, got)...)
 	for _, p := range append(append(append(append([]*proc{}, c.fwds...), c.ingests...), c.cams...), c.temps...) {
 		if p.cmd == nil {
 			o.Crashes = append(o.Crashes, p.name+" is not running at the end")

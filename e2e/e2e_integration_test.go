@@ -643,7 +643,8 @@ func (e *env) waitAllStored(t *testing.T, timeout time.Duration) {
 
 // verify checks HDFS exactly: 500 pictures, each byte-identical to one
 // source, no source twice; every reading exactly once; nothing else but an
-// empty temporary directory.
+// empty temporary directory; every committed cloud record covered
+// (uncovered).
 func (e *env) verify(t *testing.T) {
 	t.Helper()
 	// Let anything late (a duplicate being written) land before counting.
@@ -682,6 +683,9 @@ func (e *env) verify(t *testing.T) {
 	}
 	for _, p := range c.other {
 		t.Errorf("unexpected file %s", p)
+	}
+	for _, u := range e.uncovered(t, c) {
+		t.Errorf("uncovered: %s", u)
 	}
 	dups := e.cloudMessages(t) - len(e.wantPics) - len(e.wantReads)
 	t.Logf("HDFS: %d pictures, %d readings; the cloud topics hold %d duplicates (forwarded twice), all dropped by ingest",
