@@ -82,7 +82,7 @@ func (fx *ifixture) config() Config {
 	c.TemperatureFormat = FormatJSONL
 	c.TemperatureRotateInterval, c.TemperatureFlushRecords, c.TemperatureIndexDirs = time.Second, 10000, 64
 	c.CommitInterval, c.RetryMaxInterval, c.CheckInterval = 200*time.Millisecond, 2*time.Second, time.Second
-	c.Kafka.Backend = os.Getenv("SENSORNODE_TEST_KAFKA_BACKEND") // confluent or franz; empty: the default
+	c.Kafka.Backend = devstacktest.KafkaBackend() // confluent or franz; empty: the default
 	return c
 }
 

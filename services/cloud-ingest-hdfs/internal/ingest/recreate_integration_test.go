@@ -3,12 +3,8 @@
 package ingest
 
 import (
-	"context"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
@@ -44,7 +40,7 @@ func TestIntegrationIngestTopicRecreatedSameOffsets(t *testing.T) {
 		t.Fatalf("Run() = %v", err)
 	}
 
-	deleteTopicForTest(t, fx.st.CloudBootstrap(), fx.tempTopic)
+	devstacktest.DeleteTopic(t, fx.st.CloudBootstrap(), fx.tempTopic)
 	devstacktest.CreateTopic(t, fx.st.CloudBootstrap(), fx.tempTopic, 1, 1)
 	publishAll(t, p, readings(10)) // offsets 0..4 again, other readings
 	// The deleted topic's committed offsets went with it: a group starts
@@ -62,38 +58,4 @@ func TestIntegrationIngestTopicRecreatedSameOffsets(t *testing.T) {
 	if got := run.metric("sensornode_ingest_reading_file_conflicts_total"); got != 1 {
 		t.Errorf("reading_file_conflicts_total = %v, want 1", got)
 	}
-}
-
-// deleteTopicForTest deletes a topic and waits until it is gone.
-func deleteTopicForTest(t *testing.T, bootstrap, name string) {
-	t.Helper()
-	a, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": bootstrap, "log_level": 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	res, err := a.DeleteTopics(ctx, []string{name})
-	if err == nil && len(res) == 1 && res[0].Error.Code() != kafka.ErrNoError {
-		err = res[0].Error
-	}
-	if err != nil {
-		t.Fatalf("delete topic %s: %v", name, err)
-	}
-	for {
-		md, err := a.GetMetadata(&name, false, 5000)
-		if err == nil {
-			if tm, ok := md.Topics[name]; !ok || tm.Error.Code() == kafka.ErrUnknownTopicOrPart {
-				break
-			}
-		} else if strings.Contains(err.Error(), "Unknown topic") {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("topic %s still there after delete", name)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	time.Sleep(2 * time.Second) // let the brokers finish removing the log
 }

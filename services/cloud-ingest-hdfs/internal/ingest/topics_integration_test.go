@@ -6,16 +6,14 @@ import (
 	"context"
 	"errors"
 	"image"
-	"os"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
+	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
 // With SENSORNODE_CREATE_TOPICS a fresh install on devstack's cloud broker
@@ -30,8 +28,8 @@ func TestIntegrationIngestCreatesTopics(t *testing.T) {
 	bootstrap := fx.st.CloudBootstrap()
 	camDLQ, tempDLQ := messages.DeadLetterTopic(fx.camTopic), messages.DeadLetterTopic(fx.tempTopic)
 	all := []string{fx.camTopic, camDLQ, fx.tempTopic, tempDLQ}
-	deleteTopicsAtEnd(t, bootstrap, all...)
-	adm := cloudAdmin(t, bootstrap)
+	devstacktest.DeleteTopicsAtEnd(t, bootstrap, all...)
+	adm := devstacktest.Admin(t, bootstrap, "ingest-test-admin")
 	for _, name := range all {
 		if n, err := adm.Partitions(context.Background(), name); !errors.Is(err, bus.ErrUnknownTopic) {
 			t.Fatalf("topic %s before the service: %d partitions, %v; want unknown", name, n, err)
@@ -110,42 +108,4 @@ func TestIntegrationIngestCreatesTopics(t *testing.T) {
 	if got := run.metric("sensornode_ingest_topic_errors_total"); got != 0 {
 		t.Errorf("topic_errors_total = %v on a reachable cluster, want 0", got)
 	}
-}
-
-// cloudAdmin is an admin client of the cloud cluster, closed with the test.
-func cloudAdmin(t *testing.T, bootstrap string) bus.Admin {
-	t.Helper()
-	a, err := bus.NewAdmin(bus.Config{Brokers: []string{bootstrap}, ClientID: "ingest-test-admin",
-		Backend: os.Getenv("SENSORNODE_TEST_KAFKA_BACKEND")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	return a
-}
-
-// deleteTopicsAtEnd deletes topics the service under test created, after
-// everything registered later (the service) has stopped.
-func deleteTopicsAtEnd(t *testing.T, bootstrap string, names ...string) {
-	t.Helper()
-	t.Cleanup(func() {
-		a, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": bootstrap, "log_level": 3})
-		if err != nil {
-			t.Logf("cleanup: %v", err)
-			return
-		}
-		defer a.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		res, err := a.DeleteTopics(ctx, names)
-		if err != nil {
-			t.Logf("cleanup: delete topics %v: %v", names, err)
-			return
-		}
-		for _, r := range res {
-			if r.Error.Code() != kafka.ErrNoError {
-				t.Logf("cleanup: delete topic %s: %v", r.Topic, r.Error)
-			}
-		}
-	})
 }
