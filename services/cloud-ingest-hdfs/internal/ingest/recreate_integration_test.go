@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/sensornode/sensornode/libs/bus"
-	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
@@ -19,26 +18,14 @@ func TestIntegrationIngestTopicRecreatedSameOffsets(t *testing.T) {
 	p := fx.producer(t)
 	at := time.Date(2026, 5, 3, 9, 0, 0, 0, time.UTC)
 	want := map[string]bool{}
-	readings := func(from int) []*bus.Message {
-		var out []*bus.Message
-		for i := from; i < from+5; i++ {
-			r := messages.TemperatureReading{NodeID: "node7", ReadAt: at.Add(time.Duration(i) * time.Second), TemperatureCelsius: 40, Source: "sysfs"}
-			out = append(out, readingMessage(t, fx.tempTopic, r))
-			want[identity(r.NodeID, r.ReadAt, r.TemperatureCelsius, r.Source)] = true
-		}
-		return out
-	}
+	readings := func(from int) []*bus.Message { return fx.readings(t, "node7", 40, at, from, 5, want) }
 	publishAll(t, p, readings(0))
 	cfg := fx.config()
 	run := fx.start(t, cfg)
 	waitUntil(t, "first incarnation stored and committed", time.Minute, func() bool {
 		return len(fx.readingCounts(t)) == 5 && fx.committed(t)[fx.tempTopic] == 5
 	})
-	run.cancel()
-	run.cancel = nil
-	if err := <-run.done; err != nil {
-		t.Fatalf("Run() = %v", err)
-	}
+	run.stop()
 
 	devstacktest.DeleteTopic(t, fx.st.CloudBootstrap(), fx.tempTopic)
 	devstacktest.CreateTopic(t, fx.st.CloudBootstrap(), fx.tempTopic, 1, 1)
