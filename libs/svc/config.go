@@ -4,9 +4,11 @@ import (
 	"encoding"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -114,6 +116,16 @@ type Problems []string
 
 // Addf records a problem.
 func (p *Problems) Addf(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
+
+// Positive records "<name> must be positive, got <d>" for every duration
+// of durations (by variable name) that is not positive, in name order.
+func (p *Problems) Positive(durations map[string]time.Duration) {
+	for _, name := range slices.Sorted(maps.Keys(durations)) {
+		if d := durations[name]; d <= 0 {
+			p.Addf("%s must be positive, got %v", name, d)
+		}
+	}
+}
 
 // Err returns nil without problems, else one error listing them.
 func (p Problems) Err() error {

@@ -392,3 +392,12 @@ func TestNoArgs(t *testing.T) {
 		t.Errorf("NoArgs([x]) = %v, want ErrUsage", err)
 	}
 }
+
+func TestProblemsPositive(t *testing.T) {
+	var p Problems
+	p.Positive(map[string]time.Duration{"B": 0, "A": -time.Second, "C": time.Second})
+	want := "invalid configuration: A must be positive, got -1s; B must be positive, got 0s"
+	if err := p.Err(); err == nil || err.Error() != want {
+		t.Errorf("Positive(A=-1s, B=0, C=1s): %v, want %s", err, want)
+	}
+}

@@ -115,20 +115,30 @@ func (s *SyncBuffer) String() string {
 // as a test error "<what>() = <err>"; stop runs when the test ends, and
 // calling it before is fine.
 func Start(t testing.TB, what string, run func(context.Context) error) (stop func()) {
+	halt := Background(run)
+	stop = func() {
+		if err := halt(); err != nil {
+			t.Errorf("%s() = %v", what, err)
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// Background runs run in a goroutine. halt cancels run's context, waits
+// until run returns and returns its error; later calls return nil at once.
+func Background(run func(context.Context) error) (halt func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx) }()
 	var once sync.Once
-	stop = func() {
+	return func() (err error) {
 		once.Do(func() {
 			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("%s() = %v", what, err)
-			}
+			err = <-done
 		})
+		return err
 	}
-	t.Cleanup(stop)
-	return stop
 }
 
 // Setenv sets the variables for the rest of the test (t.Setenv).

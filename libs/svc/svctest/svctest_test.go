@@ -1,6 +1,7 @@
 package svctest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -137,6 +138,30 @@ func TestSucceeds(t *testing.T) {
 			failed := run(func(ft testing.TB) { got = Succeeds(ft, "Load()", tt.err, tt.wantErr) })
 			if failed != tt.wantFailed || failed == "" && got != tt.want {
 				t.Errorf("Succeeds() = %v, failure %q; want %v, failure %q", got, failed, tt.want, tt.wantFailed)
+			}
+		})
+	}
+}
+
+func TestBackground(t *testing.T) {
+	boom := errors.New("boom")
+	for _, tt := range []struct {
+		name string
+		give error
+	}{{"nil", nil}, {"error", boom}} {
+		t.Run(tt.name, func(t *testing.T) {
+			started := make(chan struct{})
+			halt := Background(func(ctx context.Context) error {
+				close(started)
+				<-ctx.Done()
+				return tt.give
+			})
+			<-started
+			if err := halt(); err != tt.give {
+				t.Errorf("halt() = %v, want %v", err, tt.give)
+			}
+			if err := halt(); err != nil {
+				t.Errorf("second halt() = %v, want nil", err)
 			}
 		})
 	}

@@ -422,7 +422,7 @@ func CreateTopicWith(tb testing.TB, config map[string]string, name string, parti
 	if err != nil {
 		tb.Fatalf("create topic %s: %v", name, err)
 	}
-	tb.Cleanup(func() { deleteTopic(tb, cm, name) })
+	deleteAtEnd(tb, cm, name)
 	// Brokers learn about a new topic one by one: wait until each bootstrap
 	// broker's metadata has it with a leader for every partition, so that a
 	// client asking any of them next finds it.
@@ -478,22 +478,73 @@ func topicReady(a *kafka.AdminClient, name string, partitions int) error {
 	return nil
 }
 
-func deleteTopic(tb testing.TB, cm kafka.ConfigMap, name string) {
+// DeleteTopicsAtEnd deletes topics when the test ends, after everything
+// registered later (the service under test that created them) has stopped.
+// A failure is only logged.
+func DeleteTopicsAtEnd(tb testing.TB, bootstrap string, names ...string) {
+	deleteAtEnd(tb, kafka.ConfigMap{"bootstrap.servers": bootstrap, "log_level": 3}, names...)
+}
+
+func deleteAtEnd(tb testing.TB, cm kafka.ConfigMap, names ...string) {
+	tb.Cleanup(func() {
+		if err := deleteTopics(cm, 30*time.Second, false, names...); err != nil {
+			tb.Logf("cleanup: %v", err)
+		}
+	})
+}
+
+// DeleteTopic deletes a topic now and waits until the brokers have
+// forgotten it, so that it can be created again.
+func DeleteTopic(tb testing.TB, bootstrap, name string) {
+	tb.Helper()
+	cm := kafka.ConfigMap{"bootstrap.servers": bootstrap, "log_level": 3}
+	if err := deleteTopics(cm, time.Minute, true, name); err != nil {
+		tb.Fatal(err)
+	}
+	time.Sleep(2 * time.Second) // let the brokers finish removing the log
+}
+
+// deleteTopics deletes the topics within timeout and, with wait, waits
+// until the metadata no longer has them.
+func deleteTopics(cm kafka.ConfigMap, timeout time.Duration, wait bool, names ...string) error {
 	a, err := kafka.NewAdminClient(&cm)
 	if err != nil {
-		tb.Logf("cleanup: delete topic %s: %v", name, err)
-		return
+		return fmt.Errorf("delete topics %v: %w", names, err)
 	}
 	defer a.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	res, err := a.DeleteTopics(ctx, []string{name})
-	if err == nil && len(res) == 1 && res[0].Error.Code() != kafka.ErrNoError {
-		err = res[0].Error
-	}
+	res, err := a.DeleteTopics(ctx, names)
 	if err != nil {
-		tb.Logf("cleanup: delete topic %s: %v", name, err)
+		return fmt.Errorf("delete topics %v: %w", names, err)
 	}
+	var errs []error
+	for _, r := range res {
+		if r.Error.Code() != kafka.ErrNoError {
+			errs = append(errs, fmt.Errorf("delete topic %s: %w", r.Topic, r.Error))
+		}
+	}
+	if len(errs) > 0 || !wait {
+		return errors.Join(errs...)
+	}
+	for _, name := range names {
+		for !topicGone(a, name) {
+			if ctx.Err() != nil {
+				return fmt.Errorf("topic %s still there after delete", name)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+func topicGone(a *kafka.AdminClient, name string) bool {
+	md, err := a.GetMetadata(&name, false, 5000)
+	if err != nil {
+		return strings.Contains(err.Error(), "Unknown topic")
+	}
+	tm, ok := md.Topics[name]
+	return !ok || tm.Error.Code() == kafka.ErrUnknownTopicOrPart
 }
 
 // HDFSClient returns a client of the stack's NameNode, closed when the test

@@ -2,13 +2,11 @@ package ingest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/svc"
@@ -43,19 +41,15 @@ func Run(ctx context.Context, c *Config, log *slog.Logger, reg *prometheus.Regis
 	}
 	cc := cfg.Kafka
 	cc.Rebalance = in.Rebalance()
-	consMetrics := bus.NewMetrics(reg, "consumer")
-	cons, err := bus.NewConsumer(cc, bus.WithLogger(log.With("client", "consumer")), bus.WithMetrics(consMetrics))
-	if err != nil {
-		return fmt.Errorf("consumer: %w", err)
+	run := bus.ConsumerRun{
+		Client: "consumer", Consumer: cc,
+		Common: cfg.Common, Reg: reg, Probe: probe, Log: log, CheckInterval: cfg.CheckInterval,
+		Watch: svc.Watch{
+			Condition: condKafka,
+			Up:        "kafka reachable", Down: "kafka unreachable: nothing is consumed until it returns",
+		},
+		Work: in.Run, Worker: "ingest",
 	}
-	adm, err := svc.NewAdmin(cfg.AdminAddr, reg, probe, log, cfg.ShutdownTimeout)
-	if err != nil {
-		cons.Close()
-		return err
-	}
-
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return adm.Run(gctx) })
 	if cfg.CreateTopics {
 		specs, patterns := cfg.TopicSpecs()
 		if len(patterns) > 0 {
@@ -66,43 +60,15 @@ func Run(ctx context.Context, c *Config, log *slog.Logger, reg *prometheus.Regis
 			// topics that appear later (metadata refresh), and a dead
 			// letter for a missing topic is retried, so nothing is lost
 			// meanwhile.
-			probe.Register(condTopics)
-			tc := &bus.TopicCreator{
+			run.Topics = &bus.TopicCreator{
 				Specs: specs,
 				NewAdmin: func() (bus.Admin, error) {
 					return bus.NewAdmin(cfg.Kafka.Config, bus.WithLogger(log.With("client", "admin")))
 				},
-				Probe: probe, Condition: condTopics, Failures: m.topicErrors.WithLabelValues("create"),
-				Log: log, Backoff: svc.Backoff{Min: time.Second, Max: cfg.RetryMaxInterval},
+				Condition: condTopics, Failures: m.topicErrors.WithLabelValues("create"),
+				Backoff: svc.Backoff{Min: time.Second, Max: cfg.RetryMaxInterval},
 			}
-			g.Go(func() error {
-				tc.Run(gctx)
-				return nil
-			})
 		}
 	}
-	g.Go(func() error {
-		svc.Watch{
-			Condition: condKafka, Check: cons.Ping, Probe: probe, Log: log, Interval: cfg.CheckInterval,
-			Up: "kafka reachable", Down: "kafka unreachable: nothing is consumed until it returns",
-			After: func(context.Context, error) { consMetrics.ExportLag(cons) },
-		}.Run(gctx)
-		return nil
-	})
-	g.Go(func() error {
-		defer probe.Drain()
-		err := in.Run(gctx, cons)
-		if err != nil {
-			log.Error("ingest stopped", "err", err)
-		}
-		return err
-	})
-	err = g.Wait()
-	if cerr := cons.Close(); cerr != nil {
-		log.Warn("consumer close", "err", cerr)
-	}
-	if errors.Is(err, context.Canceled) {
-		err = nil
-	}
-	return err
+	return run.Run(ctx)
 }

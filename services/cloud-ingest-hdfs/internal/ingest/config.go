@@ -158,7 +158,7 @@ func (c *Config) Validate() error {
 	if c.TemperatureIndexDirs < 1 {
 		p.Addf("SENSORNODE_TEMPERATURE_INDEX_DIRS must be positive")
 	}
-	for name, d := range map[string]time.Duration{
+	p.Positive(map[string]time.Duration{
 		"SENSORNODE_HDFS_RPC_TIMEOUT":            c.HDFS.RPCTimeout,
 		"SENSORNODE_HDFS_WRITE_TIMEOUT":          c.HDFS.WriteTimeout,
 		"SENSORNODE_HDFS_CLOSE_TIMEOUT":          c.HDFS.CloseTimeout,
@@ -166,11 +166,7 @@ func (c *Config) Validate() error {
 		"SENSORNODE_COMMIT_INTERVAL":             c.CommitInterval,
 		"SENSORNODE_RETRY_MAX_INTERVAL":          c.RetryMaxInterval,
 		"SENSORNODE_CHECK_INTERVAL":              c.CheckInterval,
-	} {
-		if d <= 0 {
-			p.Addf("%s must be positive, got %v", name, d)
-		}
-	}
+	})
 	return p.Err()
 }
 

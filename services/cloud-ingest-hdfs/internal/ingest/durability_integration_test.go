@@ -4,13 +4,9 @@ package ingest
 
 import (
 	"context"
-	"image"
 	"testing"
 	"time"
 
-	"github.com/sensornode/sensornode/libs/bus"
-	"github.com/sensornode/sensornode/libs/messages"
-	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
 	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
@@ -26,20 +22,9 @@ import (
 func TestIntegrationIngestDurableAfterDataNodeKill(t *testing.T) {
 	fx := newIFixture(t, 1)
 	p := fx.producer(t)
-	scs := map[image.Point]*jpegsynth.Scene{}
-	at := time.Date(2026, 5, 3, 9, 0, 0, 0, time.UTC)
 	const n = 10
 	want := map[[32]byte]bool{}
-	var msgs []*bus.Message
-	for i := range n {
-		pic := messages.NewPicture("C3", "node3", at.Add(time.Duration(i)*time.Second), distinctJPEG(t, scs, jpegsynth.Size320x188, i))
-		enc, err := messages.EncodePicture(pic, messages.FormBinary)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs = append(msgs, bus.FromEncoded(fx.camTopic, enc))
-		want[pic.SHA256] = true
-	}
+	msgs := fx.pictures(t, "C3", "node3", time.Date(2026, 5, 3, 9, 0, 0, 0, time.UTC), 0, n, want)
 	fx.start(t, fx.config())
 	publishAll(t, p, msgs)
 	// Poll the committed offset tightly: the kill follows the commit as

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sensornode/sensornode/libs/bus"
-	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
@@ -19,14 +17,8 @@ import (
 func TestIntegrationIngestShutdownWithHDFSDownCommitsNothingUnwritten(t *testing.T) {
 	fx := newIFixture(t, 1)
 	p := fx.producer(t)
-	at := time.Date(2026, 5, 5, 7, 0, 0, 0, time.UTC)
 	want := map[string]bool{}
-	var msgs []*bus.Message
-	for i := range 10 {
-		r := messages.TemperatureReading{NodeID: "node5", ReadAt: at.Add(time.Duration(i) * time.Second), TemperatureCelsius: 39, Source: "sysfs"}
-		msgs = append(msgs, readingMessage(t, fx.tempTopic, r))
-		want[identity(r.NodeID, r.ReadAt, r.TemperatureCelsius, r.Source)] = true
-	}
+	msgs := fx.readings(t, "node5", 39, time.Date(2026, 5, 5, 7, 0, 0, 0, time.UTC), 0, 10, want)
 	cfg := fx.config()
 	cfg.TemperatureRotateInterval = time.Hour // buffered until shutdown
 	cfg.HDFS.RPCTimeout = 3 * time.Second
@@ -35,11 +27,7 @@ func TestIntegrationIngestShutdownWithHDFSDownCommitsNothingUnwritten(t *testing
 	waitUntil(t, "readings buffered", time.Minute, func() bool { return run.metric("sensornode_ingest_pending_readings") == 10 })
 
 	devstacktest.KillForTest(t, fx.st, devstack.NameNodeName)
-	run.cancel()
-	run.cancel = nil
-	if err := <-run.done; err != nil {
-		t.Fatalf("Run() = %v", err)
-	}
+	run.stop()
 	if c := fx.committed(t)[fx.tempTopic]; c != 0 {
 		t.Errorf("committed %d after a shutdown whose flush failed; want 0 (no reading written)", c)
 	}

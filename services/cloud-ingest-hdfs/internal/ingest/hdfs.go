@@ -12,6 +12,7 @@ import (
 
 	"github.com/colinmarc/hdfs/v2"
 	"github.com/sensornode/sensornode/libs/hdfsretry"
+	"github.com/sensornode/sensornode/libs/svc"
 )
 
 // FS is what ingest needs of HDFS. Implementations need not be safe for
@@ -65,7 +66,7 @@ type hdfsFS struct {
 
 // NewHDFS returns an FS that connects lazily.
 func NewHDFS(cfg HDFSConfig) FS {
-	return &hdfsFS{cfg: cfg, sleep: sleepCtx}
+	return &hdfsFS{cfg: cfg, sleep: svc.SleepCtx}
 }
 
 func (h *hdfsFS) client() (*hdfs.Client, error) {
@@ -115,16 +116,17 @@ type deadlineConn struct {
 
 func (c *deadlineConn) Read(b []byte) (int, error) {
 	_ = c.SetReadDeadline(time.Now().Add(c.timeout))
-	n, err := c.Conn.Read(b)
-	if err != nil {
-		_ = c.Conn.Close()
-	}
-	return n, err
+	return c.closeOnError(c.Conn.Read(b))
 }
 
 func (c *deadlineConn) Write(b []byte) (int, error) {
 	_ = c.SetWriteDeadline(time.Now().Add(c.timeout))
-	n, err := c.Conn.Write(b)
+	return c.closeOnError(c.Conn.Write(b))
+}
+
+// closeOnError passes a read's or write's result on, closing the
+// connection if it failed.
+func (c *deadlineConn) closeOnError(n int, err error) (int, error) {
 	if err != nil {
 		_ = c.Conn.Close()
 	}
@@ -280,15 +282,4 @@ func earliest(a, b time.Time) time.Time {
 		return b
 	}
 	return a
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -37,6 +37,7 @@ type ifixture struct {
 	root      string
 	fs        *hdfs.Client
 	logs      *svctest.SyncBuffer
+	scenes    map[image.Point]*jpegsynth.Scene // of pictures
 }
 
 func newIFixture(t *testing.T, partitions int) *ifixture {
@@ -82,15 +83,15 @@ func (fx *ifixture) config() Config {
 	c.TemperatureFormat = FormatJSONL
 	c.TemperatureRotateInterval, c.TemperatureFlushRecords, c.TemperatureIndexDirs = time.Second, 10000, 64
 	c.CommitInterval, c.RetryMaxInterval, c.CheckInterval = 200*time.Millisecond, 2*time.Second, time.Second
-	c.Kafka.Backend = os.Getenv("SENSORNODE_TEST_KAFKA_BACKEND") // confluent or franz; empty: the default
+	c.Kafka.Backend = devstacktest.KafkaBackend() // confluent or franz; empty: the default
 	return c
 }
 
+// irun is an ingester started in this process by start.
 type irun struct {
-	t      testing.TB
-	reg    *prometheus.Registry
-	cancel context.CancelFunc
-	done   chan error
+	t    testing.TB
+	reg  *prometheus.Registry
+	stop func() // cancels Run and waits; a Run error fails the test
 }
 
 func (fx *ifixture) start(t *testing.T, cfg Config) *irun {
@@ -99,18 +100,8 @@ func (fx *ifixture) start(t *testing.T, cfg Config) *irun {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(fx.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	r := &irun{t: t, reg: prometheus.NewRegistry(), done: make(chan error, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
-	go func() { r.done <- Run(ctx, &cfg, log, r.reg, Options{}) }()
-	t.Cleanup(func() {
-		if r.cancel != nil {
-			r.cancel()
-			if err := <-r.done; err != nil {
-				t.Errorf("Run() = %v", err)
-			}
-		}
-	})
+	r := &irun{t: t, reg: prometheus.NewRegistry()}
+	r.stop = svctest.Start(t, "Run", func(ctx context.Context) error { return Run(ctx, &cfg, log, r.reg, Options{}) })
 	return r
 }
 
@@ -206,6 +197,44 @@ func readingMessage(t *testing.T, topic string, r messages.TemperatureReading) *
 	return bus.FromEncoded(topic, e)
 }
 
+// readings are n readings of node at celsius, one a second from
+// at+from seconds, as binary messages for the temperature topic; their
+// identities are added to want (when not nil).
+func (fx *ifixture) readings(t *testing.T, node string, celsius float64, at time.Time, from, n int, want map[string]bool) []*bus.Message {
+	t.Helper()
+	var out []*bus.Message
+	for i := from; i < from+n; i++ {
+		r := messages.TemperatureReading{NodeID: node, ReadAt: at.Add(time.Duration(i) * time.Second), TemperatureCelsius: celsius, Source: "sysfs"}
+		out = append(out, readingMessage(t, fx.tempTopic, r))
+		if want != nil {
+			want[r.Identity()] = true
+		}
+	}
+	return out
+}
+
+// pictures are n distinct 320x188 pictures of camera on node, one a
+// second from at+from seconds, as binary messages for the camera topic;
+// their SHA-256 sums are added to want. Successive calls go on with the
+// fixture's scenes.
+func (fx *ifixture) pictures(t *testing.T, camera, node string, at time.Time, from, n int, want map[[32]byte]bool) []*bus.Message {
+	t.Helper()
+	if fx.scenes == nil {
+		fx.scenes = map[image.Point]*jpegsynth.Scene{}
+	}
+	var out []*bus.Message
+	for i := from; i < from+n; i++ {
+		pic := messages.NewPicture(camera, node, at.Add(time.Duration(i)*time.Second), distinctJPEG(t, fx.scenes, jpegsynth.Size320x188, i))
+		enc, err := messages.EncodePicture(pic, messages.FormBinary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, bus.FromEncoded(fx.camTopic, enc))
+		want[pic.SHA256] = true
+	}
+	return out
+}
+
 func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -264,6 +293,23 @@ func (fx *ifixture) deadLetters(t *testing.T, topic string, want int) []*bus.Mes
 		}
 	}
 	return out
+}
+
+// deadLetter is the one message in the dead-letter topic of topic,
+// checked for its reason; nil (the test failed) when there is not exactly
+// one or the reason differs.
+func (fx *ifixture) deadLetter(t *testing.T, topic, reason string) *bus.Message {
+	t.Helper()
+	dl := fx.deadLetters(t, topic, 1)
+	if len(dl) != 1 {
+		t.Errorf("dead-letter topic of %s holds %d messages, want 1", topic, len(dl))
+		return nil
+	}
+	if r, _ := messages.HeaderValue(dl[0].Headers, messages.HeaderDLQReason); string(r) != reason {
+		t.Errorf("dead letter of %s: reason %q, want %q", topic, r, reason)
+		return nil
+	}
+	return dl[0]
 }
 
 func distinctJPEG(t *testing.T, scs map[image.Point]*jpegsynth.Scene, size image.Point, i int) []byte {
@@ -375,16 +421,10 @@ func TestIntegrationIngestStoresEverythingOnce(t *testing.T) {
 		t.Errorf("%d distinct readings stored, want %d", len(counts), len(wantReadings))
 	}
 	for topic, reason := range map[string]string{fx.camTopic: "unknown-form", fx.tempTopic: "bad-temperature"} {
-		dl := fx.deadLetters(t, topic, 1)
-		if len(dl) != 1 {
-			t.Errorf("dead-letter topic of %s holds %d messages, want 1", topic, len(dl))
-			continue
-		}
-		if r, _ := messages.HeaderValue(dl[0].Headers, messages.HeaderDLQReason); string(r) != reason {
-			t.Errorf("dead letter of %s: reason %q, want %q", topic, r, reason)
-		}
-		if o, _ := messages.HeaderValue(dl[0].Headers, messages.HeaderDLQTopic); string(o) != topic {
-			t.Errorf("dead letter of %s: original topic header %q", topic, o)
+		if dl := fx.deadLetter(t, topic, reason); dl != nil {
+			if o, _ := messages.HeaderValue(dl.Headers, messages.HeaderDLQTopic); string(o) != topic {
+				t.Errorf("dead letter of %s: original topic header %q", topic, o)
+			}
 		}
 	}
 	if got := run.metric("sensornode_ingest_messages_total", "kind", "picture", "result", "duplicate"); got != 6 {
@@ -401,23 +441,11 @@ func TestIntegrationIngestStoresEverythingOnce(t *testing.T) {
 func TestIntegrationIngestNameNodeRestart(t *testing.T) {
 	fx := newIFixture(t, 2)
 	p := fx.producer(t)
-	scs := map[image.Point]*jpegsynth.Scene{}
 	at := time.Date(2026, 5, 2, 8, 0, 0, 0, time.UTC)
 	want := map[[32]byte]bool{}
 	wantReadings := map[string]bool{}
 	batch := func(from, to int) []*bus.Message {
-		var out []*bus.Message
-		for i := from; i < to; i++ {
-			pic := messages.NewPicture("C2", "node2", at.Add(time.Duration(i)*time.Second), distinctJPEG(t, scs, jpegsynth.Size320x188, i))
-			enc, _ := messages.EncodePicture(pic, messages.FormBinary)
-			out = append(out, bus.FromEncoded(fx.camTopic, enc))
-			want[pic.SHA256] = true
-			r := messages.TemperatureReading{NodeID: "node2", ReadAt: at.Add(time.Duration(i) * time.Second), TemperatureCelsius: 50, Source: "sysfs"}
-			e, _ := messages.EncodeTemperature(r, messages.FormBinary)
-			out = append(out, bus.FromEncoded(fx.tempTopic, e))
-			wantReadings[r.Identity()] = true
-		}
-		return out
+		return append(fx.pictures(t, "C2", "node2", at, from, to-from, want), fx.readings(t, "node2", 50, at, from, to-from, wantReadings)...)
 	}
 	run := fx.start(t, fx.config())
 	publishAll(t, p, batch(0, 20))

@@ -62,13 +62,13 @@ func newCluster(without ...string) *bustest.Cluster {
 // run is an ingester consuming from a cluster as member of group
 // cfg.Kafka.GroupID, dead-lettering to it.
 type run struct {
-	in     *Ingester
-	m      *Metrics
-	cl     *bustest.Cluster
-	cons   *bustest.Consumer
-	group  string
-	cancel context.CancelFunc
-	done   chan error
+	in    *Ingester
+	m     *Metrics
+	cl    *bustest.Cluster
+	cons  *bustest.Consumer
+	group string
+	// halt stops the ingester (once) and returns Run's error.
+	halt func() error
 }
 
 func start(t *testing.T, cfg Config, fs FS, cl *bustest.Cluster) *run {
@@ -96,24 +96,13 @@ func startWith(t *testing.T, cfg Config, fs FS, cl *bustest.Cluster, hook func(*
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &run{in: in, m: m, cl: cl, cons: cons, group: cc.GroupID, cancel: cancel, done: make(chan error, 1)}
+	r := &run{in: in, m: m, cl: cl, cons: cons, group: cc.GroupID}
 	if hook != nil {
 		hook(r)
 	}
-	go func() { r.done <- in.Run(ctx, cons) }()
+	r.halt = svctest.Background(func(ctx context.Context) error { return in.Run(ctx, cons) })
 	t.Cleanup(func() { r.stop() })
 	return r
-}
-
-// halt stops the ingester (once) and returns Run's error.
-func (r *run) halt() error {
-	if r.cancel == nil {
-		return nil
-	}
-	r.cancel()
-	r.cancel = nil
-	return <-r.done
 }
 
 // stop stops the ingester, then closes its consumer, in Serve's order.

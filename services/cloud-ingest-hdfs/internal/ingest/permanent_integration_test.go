@@ -25,9 +25,7 @@ func TestIntegrationIngestMissingDeadLetterTopicStopsOnlyItsPartition(t *testing
 	at := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
 	var msgs []*bus.Message
 	msgs = append(msgs, &bus.Message{Topic: fx.tempTopic, Key: []byte("bad"), Value: []byte("no reading")})
-	for i := range 3 {
-		msgs = append(msgs, readingMessage(t, fx.tempTopic, messages.TemperatureReading{NodeID: "node3", ReadAt: at.Add(time.Duration(i) * time.Second), TemperatureCelsius: 41, Source: "sysfs"}))
-	}
+	msgs = append(msgs, fx.readings(t, "node3", 41, at, 0, 3, nil)...)
 	for i := range 5 {
 		pic := messages.NewPicture("C4", "node3", at.Add(time.Duration(i)*time.Second), jpegsynth.Picture(jpegsynth.Size320x188, uint64(i)))
 		enc, err := messages.EncodePicture(pic, messages.FormBinary)

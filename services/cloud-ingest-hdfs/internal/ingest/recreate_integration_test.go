@@ -3,15 +3,10 @@
 package ingest
 
 import (
-	"context"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-
 	"github.com/sensornode/sensornode/libs/bus"
-	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
@@ -23,28 +18,16 @@ func TestIntegrationIngestTopicRecreatedSameOffsets(t *testing.T) {
 	p := fx.producer(t)
 	at := time.Date(2026, 5, 3, 9, 0, 0, 0, time.UTC)
 	want := map[string]bool{}
-	readings := func(from int) []*bus.Message {
-		var out []*bus.Message
-		for i := from; i < from+5; i++ {
-			r := messages.TemperatureReading{NodeID: "node7", ReadAt: at.Add(time.Duration(i) * time.Second), TemperatureCelsius: 40, Source: "sysfs"}
-			out = append(out, readingMessage(t, fx.tempTopic, r))
-			want[identity(r.NodeID, r.ReadAt, r.TemperatureCelsius, r.Source)] = true
-		}
-		return out
-	}
+	readings := func(from int) []*bus.Message { return fx.readings(t, "node7", 40, at, from, 5, want) }
 	publishAll(t, p, readings(0))
 	cfg := fx.config()
 	run := fx.start(t, cfg)
 	waitUntil(t, "first incarnation stored and committed", time.Minute, func() bool {
 		return len(fx.readingCounts(t)) == 5 && fx.committed(t)[fx.tempTopic] == 5
 	})
-	run.cancel()
-	run.cancel = nil
-	if err := <-run.done; err != nil {
-		t.Fatalf("Run() = %v", err)
-	}
+	run.stop()
 
-	deleteTopicForTest(t, fx.st.CloudBootstrap(), fx.tempTopic)
+	devstacktest.DeleteTopic(t, fx.st.CloudBootstrap(), fx.tempTopic)
 	devstacktest.CreateTopic(t, fx.st.CloudBootstrap(), fx.tempTopic, 1, 1)
 	publishAll(t, p, readings(10)) // offsets 0..4 again, other readings
 	// The deleted topic's committed offsets went with it: a group starts
@@ -62,38 +45,4 @@ func TestIntegrationIngestTopicRecreatedSameOffsets(t *testing.T) {
 	if got := run.metric("sensornode_ingest_reading_file_conflicts_total"); got != 1 {
 		t.Errorf("reading_file_conflicts_total = %v, want 1", got)
 	}
-}
-
-// deleteTopicForTest deletes a topic and waits until it is gone.
-func deleteTopicForTest(t *testing.T, bootstrap, name string) {
-	t.Helper()
-	a, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": bootstrap, "log_level": 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	res, err := a.DeleteTopics(ctx, []string{name})
-	if err == nil && len(res) == 1 && res[0].Error.Code() != kafka.ErrNoError {
-		err = res[0].Error
-	}
-	if err != nil {
-		t.Fatalf("delete topic %s: %v", name, err)
-	}
-	for {
-		md, err := a.GetMetadata(&name, false, 5000)
-		if err == nil {
-			if tm, ok := md.Topics[name]; !ok || tm.Error.Code() == kafka.ErrUnknownTopicOrPart {
-				break
-			}
-		} else if strings.Contains(err.Error(), "Unknown topic") {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("topic %s still there after delete", name)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	time.Sleep(2 * time.Second) // let the brokers finish removing the log
 }

@@ -2,13 +2,11 @@ package forwarder
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/svc"
@@ -54,68 +52,34 @@ func Run(ctx context.Context, c *Config, log *slog.Logger, reg *prometheus.Regis
 	f.probe = probe
 	ec := cfg.EdgeConsumerConfig()
 	ec.Rebalance = f.Rebalance()
-	consMetrics := bus.NewMetrics(reg, "edge-consumer")
-	cons, err := bus.NewConsumer(ec, bus.WithLogger(log.With("client", "edge-consumer")), bus.WithMetrics(consMetrics))
-	if err != nil {
-		return fmt.Errorf("edge consumer: %w", err)
+	var down downtime
+	run := bus.ConsumerRun{
+		Client: "edge-consumer", Consumer: ec,
+		Common: cfg.Common, Reg: reg, Probe: probe, Log: log, CheckInterval: cfg.CheckInterval,
+		Watch: svc.Watch{
+			Condition: condEdge,
+			Up:        "edge cluster reachable", Down: "edge cluster unreachable",
+		},
+		Watches: []svc.Watch{{
+			Condition: condCloud, Check: prod.Ping, After: down.after(m.disconnected),
+			Up: "cloud cluster reachable", Down: "cloud cluster unreachable; data waits in the edge cluster",
+		}},
+		Work: f.Run, Worker: "forwarder",
 	}
-	adm, err := svc.NewAdmin(cfg.AdminAddr, reg, probe, log, cfg.ShutdownTimeout)
-	if err != nil {
-		cons.Close()
-		return err
-	}
-
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return adm.Run(gctx) })
 	if cfg.CreateTopics {
 		// Alongside forwarding, not before it: a record for a topic that
 		// does not exist yet waits in the client, or fails and is sent
 		// again, so nothing is lost meanwhile.
-		probe.Register(condTopics)
-		tc := &bus.TopicCreator{
+		run.Topics = &bus.TopicCreator{
 			Specs: cfg.CloudTopicSpecs(),
 			NewAdmin: func() (bus.Admin, error) {
 				return bus.NewAdmin(cfg.Cloud.Config, bus.WithLogger(log.With("client", "cloud-admin")))
 			},
-			Probe: probe, Condition: condTopics, Failures: m.topicErrors.WithLabelValues("create"),
-			Log: log, Backoff: svc.Backoff{Min: time.Second, Max: cfg.RetryMaxInterval},
+			Condition: condTopics, Failures: m.topicErrors.WithLabelValues("create"),
+			Backoff: svc.Backoff{Min: time.Second, Max: cfg.RetryMaxInterval},
 		}
-		g.Go(func() error {
-			tc.Run(gctx)
-			return nil
-		})
 	}
-	var down downtime
-	for _, w := range []svc.Watch{{
-		Condition: condCloud, Check: prod.Ping, After: down.after(m.disconnected),
-		Up: "cloud cluster reachable", Down: "cloud cluster unreachable; data waits in the edge cluster",
-	}, {
-		Condition: condEdge, Check: cons.Ping, After: func(context.Context, error) { consMetrics.ExportLag(cons) },
-		Up: "edge cluster reachable", Down: "edge cluster unreachable",
-	}} {
-		w.Probe, w.Log, w.Interval = probe, log, cfg.CheckInterval
-		g.Go(func() error {
-			w.Run(gctx)
-			return nil
-		})
-	}
-	g.Go(func() error {
-		defer probe.Drain()
-		err := f.Run(gctx, cons)
-		if err != nil {
-			log.Error("forwarder stopped", "err", err)
-		}
-		return err
-	})
-	err = g.Wait()
-	// Leave the group only after the final commit (done by Run).
-	if cerr := cons.Close(); cerr != nil {
-		log.Warn("edge consumer close", "err", cerr)
-	}
-	if errors.Is(err, context.Canceled) {
-		err = nil
-	}
-	return err
+	return run.Run(ctx)
 }
 
 // downtime adds the seconds between checks that found the cloud cluster

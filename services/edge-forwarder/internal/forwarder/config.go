@@ -128,16 +128,12 @@ func (c *Config) Validate() error {
 		p.Addf("SENSORNODE_MAX_INFLIGHT_BYTES %d + SENSORNODE_CLOUD_KAFKA_MAX_MESSAGE_BYTES %d exceeds SENSORNODE_CLOUD_KAFKA_QUEUE_MAX_BYTES %d",
 			c.MaxInflightBytes, c.Cloud.MaxMessageBytes, c.Cloud.QueueMaxBytes)
 	}
-	for name, d := range map[string]time.Duration{
+	p.Positive(map[string]time.Duration{
 		"SENSORNODE_COMMIT_INTERVAL":    c.CommitInterval,
 		"SENSORNODE_REVOKE_TIMEOUT":     c.RevokeTimeout,
 		"SENSORNODE_RETRY_MAX_INTERVAL": c.RetryMaxInterval,
 		"SENSORNODE_CHECK_INTERVAL":     c.CheckInterval,
-	} {
-		if d <= 0 {
-			p.Addf("%s must be positive, got %v", name, d)
-		}
-	}
+	})
 	return p.Err()
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/svc"
+	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 	"github.com/sensornode/sensornode/tools/devstack/faultproxy"
 )
 
@@ -84,8 +85,8 @@ func TestIntegrationForwarderTLSAndSCRAM(t *testing.T) {
 		"SENSORNODE_CLOUD_KAFKA_SASL_MECHANISM":     st.SCRAMMechanism(),
 		"SENSORNODE_CLOUD_KAFKA_SASL_USERNAME":      st.SCRAMUser(),
 		"SENSORNODE_CLOUD_KAFKA_SASL_PASSWORD_FILE": st.SCRAMPasswordFile(),
-		"SENSORNODE_EDGE_KAFKA_BACKEND":             testBackend(),
-		"SENSORNODE_CLOUD_KAFKA_BACKEND":            testBackend(),
+		"SENSORNODE_EDGE_KAFKA_BACKEND":             devstacktest.KafkaBackend(),
+		"SENSORNODE_CLOUD_KAFKA_BACKEND":            devstacktest.KafkaBackend(),
 	}
 	for k, v := range env {
 		t.Setenv(k, v)
@@ -196,7 +197,7 @@ func TestIntegrationForwarderCloudOutage(t *testing.T) {
 	// sequence numbers, so over a cut link its records just wait. Either
 	// way every failed delivery must lead to a rewind.
 	failed := fwd.metric("sensornode_forwarder_messages_forwarded_total", "result", "error")
-	if failed == 0 && testBackend() != bus.BackendFranz {
+	if failed == 0 && devstacktest.KafkaBackend() != bus.BackendFranz {
 		t.Errorf("no delivery failed during a %v outage with a %v delivery timeout", outage, cfg.Cloud.DeliveryTimeout)
 	}
 	if got := fwd.metric("sensornode_forwarder_rewinds_total"); failed > 0 && got < 1 {

@@ -54,24 +54,23 @@ func testConfig() Config {
 // (two) it consumes as group member "forwarder", and the cloud one, with
 // the cloud topics and their dead-letter topics.
 type harness struct {
-	t      *testing.T
-	cfg    Config
-	f      *Forwarder
-	edge   *bustest.Cluster
-	cloud  *bustest.Cluster
-	cons   *checkedConsumer
-	prod   *recordingProducer
-	reg    *prometheus.Registry
-	probe  *svc.Probe
-	cancel context.CancelFunc
-	done   chan error
+	t     *testing.T
+	cfg   Config
+	f     *Forwarder
+	edge  *bustest.Cluster
+	cloud *bustest.Cluster
+	cons  *checkedConsumer
+	prod  *recordingProducer
+	reg   *prometheus.Registry
+	probe *svc.Probe
+	halt  func() error // stops the forwarder (once), returns Run's error
 }
 
 // startHarness fills the edge topics with fill, if not nil, then starts
 // the forwarder. Call it inside a synctest bubble.
 func startHarness(t *testing.T, cfg Config, fill func(h *harness)) *harness {
 	t.Helper()
-	h := &harness{t: t, cfg: cfg, reg: prometheus.NewRegistry(), done: make(chan error, 1),
+	h := &harness{t: t, cfg: cfg, reg: prometheus.NewRegistry(),
 		edge: bustest.NewCluster(bustest.SeedTopics(1, node1.Topic, node2.Topic), bustest.SeedTopics(2, tempL.Topic)),
 		cloud: bustest.NewCluster(bustest.SeedTopics(1, cfg.CloudPictureTopic, cfg.CloudTemperatureTopic,
 			messages.DeadLetterTopic(cfg.CloudPictureTopic), messages.DeadLetterTopic(cfg.CloudTemperatureTopic)))}
@@ -99,9 +98,7 @@ func startHarness(t *testing.T, cfg Config, fill func(h *harness)) *harness {
 	h.probe.Set(condPartitions, nil)
 	f.probe = h.probe
 	h.f = f
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	go func() { h.done <- f.Run(ctx, h.cons) }()
+	h.halt = svctest.Background(func(ctx context.Context) error { return f.Run(ctx, h.cons) })
 	t.Cleanup(func() { h.stop() })
 	return h
 }
@@ -109,12 +106,7 @@ func startHarness(t *testing.T, cfg Config, fill func(h *harness)) *harness {
 // stop stops the forwarder, then closes the edge consumer and the cloud
 // producer, in Serve's order.
 func (h *harness) stop() error {
-	if h.cancel == nil {
-		return nil
-	}
-	h.cancel()
-	h.cancel = nil
-	err := <-h.done
+	err := h.halt()
 	h.cons.Close()
 	h.prod.Close()
 	return err

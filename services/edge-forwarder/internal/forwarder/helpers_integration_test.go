@@ -89,13 +89,9 @@ func (fx *fixture) config() Config {
 	c.Form, c.MaxPictureBytes = FormPassThrough, 8<<20
 	c.MaxInflightBytes, c.MaxInflightMessages = 8<<20, 10000
 	c.CommitInterval, c.RevokeTimeout, c.RetryMaxInterval, c.CheckInterval = 200*time.Millisecond, 10*time.Second, 2*time.Second, time.Second
-	c.Edge.Backend, c.Cloud.Backend = testBackend(), testBackend()
+	c.Edge.Backend, c.Cloud.Backend = devstacktest.KafkaBackend(), devstacktest.KafkaBackend()
 	return c
 }
-
-// testBackend is the Kafka backend under test: SENSORNODE_TEST_KAFKA_BACKEND
-// (confluent or franz), else the default.
-func testBackend() string { return os.Getenv("SENSORNODE_TEST_KAFKA_BACKEND") }
 
 // running is a forwarder started in this process by start.
 type running struct {

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
@@ -29,8 +27,8 @@ func TestIntegrationForwarderCreatesCloudTopics(t *testing.T) {
 	picDLQ, tempDLQ := messages.DeadLetterTopic(fx.cloudPic), messages.DeadLetterTopic(fx.cloudTemp)
 	// One of the four exists already, with 1 partition: it stays so.
 	devstacktest.CreateTopic(t, bootstrap, tempDLQ, 1, 1)
-	deleteTopicsAtEnd(t, bootstrap, fx.cloudPic, fx.cloudTemp, picDLQ)
-	adm := cloudAdmin(t, bootstrap)
+	devstacktest.DeleteTopicsAtEnd(t, bootstrap, fx.cloudPic, fx.cloudTemp, picDLQ)
+	adm := devstacktest.Admin(t, bootstrap, "fwd-test-admin")
 	for _, name := range []string{fx.cloudPic, fx.cloudTemp, picDLQ} {
 		if n, err := adm.Partitions(context.Background(), name); !errors.Is(err, bus.ErrUnknownTopic) {
 			t.Fatalf("cloud topic %s before the forwarder: %d partitions, %v; want unknown", name, n, err)
@@ -110,41 +108,4 @@ func (r *cloudReader) distinctPerTopic() map[string]int {
 		out[topic]++
 	}
 	return out
-}
-
-// cloudAdmin is an admin client of the cloud cluster, closed with the test.
-func cloudAdmin(t *testing.T, bootstrap string) bus.Admin {
-	t.Helper()
-	a, err := bus.NewAdmin(bus.Config{Brokers: []string{bootstrap}, ClientID: "fwd-test-admin", Backend: testBackend()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	return a
-}
-
-// deleteTopicsAtEnd deletes topics the service under test created, after
-// everything registered later (the service) has stopped.
-func deleteTopicsAtEnd(t *testing.T, bootstrap string, names ...string) {
-	t.Helper()
-	t.Cleanup(func() {
-		a, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": bootstrap, "log_level": 3})
-		if err != nil {
-			t.Logf("cleanup: %v", err)
-			return
-		}
-		defer a.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		res, err := a.DeleteTopics(ctx, names)
-		if err != nil {
-			t.Logf("cleanup: delete topics %v: %v", names, err)
-			return
-		}
-		for _, r := range res {
-			if r.Error.Code() != kafka.ErrNoError {
-				t.Logf("cleanup: delete topic %s: %v", r.Topic, r.Error)
-			}
-		}
-	})
 }
