@@ -27,6 +27,7 @@ import (
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 	"github.com/sensornode/sensornode/tools/devstack"
 )
 
@@ -179,34 +180,20 @@ func regularFiles(t *testing.T, dir string) []string {
 	return out
 }
 
-// startInProcess runs the service in this process against the devstack.
+// startInProcess runs the service in this process against the devstack;
+// a failed test shows the end of the service's log.
 func startInProcess(t *testing.T, env map[string]string, opt Options) (*Config, *prometheus.Registry, func()) {
 	t.Helper()
 	cfg := loadConfig(t, env)
 	reg := prometheus.NewRegistry()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	var logs bytes.Buffer
-	var logMu sync.Mutex
-	log := slog.New(slog.NewJSONHandler(lockedWriter{&logs, &logMu}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	go func() { done <- Run(ctx, cfg, log, reg, opt) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run() = %v", err)
-		}
+	var logs svctest.SyncBuffer
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	t.Cleanup(func() { // after stop (cleanups run last first)
 		if t.Failed() {
-			logMu.Lock()
 			t.Logf("service log:\n%s", tail(logs.String(), 60))
-			logMu.Unlock()
 		}
-	}
-	t.Cleanup(stop)
+	})
+	stop := svctest.Start(t, "Run", func(ctx context.Context) error { return Run(ctx, cfg, log, reg, opt) })
 	return cfg, reg, stop
 }
 

@@ -33,9 +33,7 @@ import (
 
 func loadConfig(t *testing.T, env map[string]string) *Config {
 	t.Helper()
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
+	svctest.Setenv(t, env)
 	cfg := DefaultConfig()
 	if err := svc.LoadConfig(&cfg); err != nil {
 		t.Fatal(err)

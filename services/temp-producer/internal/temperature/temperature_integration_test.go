@@ -83,30 +83,19 @@ func runService(t *testing.T, env map[string]string) (*prometheus.Registry, stri
 	t.Helper()
 	cfg := loadConfig(t, env)
 	reg := prometheus.NewRegistry()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	addr := make(chan string, 1)
-	go func() {
-		done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, Options{AdminListening: func(a string) { addr <- a }})
-	}()
+	exited := make(chan struct{})
+	stop := svctest.Start(t, "Run", func(ctx context.Context) error {
+		defer close(exited)
+		return Run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, Options{AdminListening: func(a string) { addr <- a }})
+	})
 	var a string
 	select {
 	case a = <-addr:
-	case err := <-done:
-		t.Fatalf("Run() = %v", err)
+	case <-exited:
+		stop() // reports Run's error
+		t.Fatal("Run returned before its admin server listened")
 	}
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run() = %v", err)
-		}
-	}
-	t.Cleanup(stop)
 	return reg, a, stop
 }
 
