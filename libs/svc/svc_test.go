@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -390,5 +391,25 @@ func TestNoArgs(t *testing.T) {
 	}
 	if err := NoArgs([]string{"x"}); !errors.Is(err, ErrUsage) {
 		t.Errorf("NoArgs([x]) = %v, want ErrUsage", err)
+	}
+}
+
+func TestSplitList(t *testing.T) {
+	tests := []struct {
+		name string
+		give string
+		want []string
+	}{
+		{"empty", "", nil},
+		{"blanks only", " , ,", nil},
+		{"one", "a", []string{"a"}},
+		{"trimmed, empty items dropped", " a, b,,c ", []string{"a", "b", "c"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := SplitList(tt.give); !slices.Equal(got, tt.want) {
+				t.Errorf("SplitList(%q) = %q, want %q", tt.give, got, tt.want)
+			}
+		})
 	}
 }
