@@ -131,6 +131,28 @@ func Start(t testing.TB, what string, run func(context.Context) error) (stop fun
 	return stop
 }
 
+// StartListening is Start for a run that reports its admin server's
+// address through listening (a service's Options.AdminListening): it
+// returns once the address is reported. A run that returns before that
+// ends the test with its error.
+func StartListening(t testing.TB, what string, run func(ctx context.Context, listening func(addr string)) error) (addr string, stop func()) {
+	t.Helper()
+	addrc := make(chan string, 1)
+	exited := make(chan struct{})
+	stop = Start(t, what, func(ctx context.Context) error {
+		defer close(exited)
+		return run(ctx, func(a string) { addrc <- a })
+	})
+	select {
+	case addr = <-addrc:
+		return addr, stop
+	case <-exited:
+		stop() // reports run's error
+		t.Fatalf("%s() returned before its admin server listened", what)
+		return "", stop
+	}
+}
+
 // Setenv sets the variables for the rest of the test (t.Setenv).
 func Setenv(t testing.TB, env map[string]string) {
 	for k, v := range env {

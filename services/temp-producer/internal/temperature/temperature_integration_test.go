@@ -36,36 +36,21 @@ type readings struct {
 
 func consume(t *testing.T, st *devstack.Stack, topic string) *readings {
 	t.Helper()
-	c, err := bus.NewConsumer(bus.ConsumerConfig{
+	r := &readings{}
+	devstacktest.Consume(t, bus.ConsumerConfig{
 		Config:  bus.Config{Brokers: strings.Split(st.EdgeBootstrap(), ","), ClientID: "temp-producer-test"},
 		GroupID: topic + "-check", Topics: []string{topic}, MaxFetchBytes: 1 << 20, QueueMaxBytes: 4 << 20, SessionTimeout: 10 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &readings{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer c.Close()
-		for ctx.Err() == nil {
-			m, err := c.Poll(ctx, 200*time.Millisecond)
-			if err != nil || m == nil {
-				continue
-			}
-			rd, err := messages.DecodeTemperature(m.Value, m.Headers)
-			r.mu.Lock()
-			if err != nil {
-				r.bad = append(r.bad, err)
-			} else {
-				r.got = append(r.got, rd)
-				r.keys = append(r.keys, string(m.Key))
-			}
-			r.mu.Unlock()
+	}, func(m *bus.Message) {
+		rd, err := messages.DecodeTemperature(m.Value, m.Headers)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if err != nil {
+			r.bad = append(r.bad, err)
+			return
 		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+		r.got = append(r.got, rd)
+		r.keys = append(r.keys, string(m.Key))
+	})
 	return r
 }
 
@@ -83,19 +68,10 @@ func runService(t *testing.T, env map[string]string) (*prometheus.Registry, stri
 	t.Helper()
 	cfg := loadConfig(t, env)
 	reg := prometheus.NewRegistry()
-	addr := make(chan string, 1)
-	exited := make(chan struct{})
-	stop := svctest.Start(t, "Run", func(ctx context.Context) error {
-		defer close(exited)
-		return Run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, Options{AdminListening: func(a string) { addr <- a }})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, stop := svctest.StartListening(t, "Run", func(ctx context.Context, listening func(string)) error {
+		return Run(ctx, cfg, log, reg, Options{AdminListening: listening})
 	})
-	var a string
-	select {
-	case a = <-addr:
-	case <-exited:
-		stop() // reports Run's error
-		t.Fatal("Run returned before its admin server listened")
-	}
 	return reg, a, stop
 }
 
