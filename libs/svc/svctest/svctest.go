@@ -1,7 +1,7 @@
 // Package svctest holds the helpers every service's tests share: waiting
 // for a condition, reading a metric from a registry, a buffer a service's
-// logger and the test may use at once, and the environment and wanted
-// error of a config table test.
+// logger and the test may use at once, running a service for the length
+// of a test, and the environment and wanted error of a config table test.
 package svctest
 
 import (
