@@ -254,3 +254,15 @@ func UnknownEnv(cfg any) []string {
 	sort.Strings(out)
 	return out
 }
+
+// SplitList splits a comma-separated list (a flag's value): items are
+// trimmed and empty ones dropped, so "a, b,,c" is [a b c] and "" is nil.
+func SplitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -399,5 +400,25 @@ func TestProblemsPositive(t *testing.T) {
 	want := "invalid configuration: A must be positive, got -1s; B must be positive, got 0s"
 	if err := p.Err(); err == nil || err.Error() != want {
 		t.Errorf("Positive(A=-1s, B=0, C=1s): %v, want %s", err, want)
+	}
+}
+
+func TestSplitList(t *testing.T) {
+	tests := []struct {
+		name string
+		give string
+		want []string
+	}{
+		{"empty", "", nil},
+		{"blanks only", " , ,", nil},
+		{"one", "a", []string{"a"}},
+		{"trimmed, empty items dropped", " a, b,,c ", []string{"a", "b", "c"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := SplitList(tt.give); !slices.Equal(got, tt.want) {
+				t.Errorf("SplitList(%q) = %q, want %q", tt.give, got, tt.want)
+			}
+		})
 	}
 }

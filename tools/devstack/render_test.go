@@ -406,26 +406,6 @@ func TestEnsureTLSKeepsValidMaterial(t *testing.T) {
 	}
 }
 
-func TestParseSrvrMode(t *testing.T) {
-	tests := []struct {
-		name, give, want string
-		wantErr          bool
-	}{
-		{"leader", "Zookeeper version: 3.8.4\nLatency min/avg/max: 0/0.0/0\nMode: leader\nNode count: 5\n", "leader", false},
-		{"follower", "Mode: follower\n", "follower", false},
-		{"not serving", "This ZooKeeper instance is not currently serving requests\n", "", true},
-		{"empty", "", "", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseSrvrMode(tt.give)
-			if got != tt.want || (err != nil) != tt.wantErr {
-				t.Errorf("parseSrvrMode() = %q, %v, want %q, error %t", got, err, tt.want, tt.wantErr)
-			}
-		})
-	}
-}
-
 func TestParseProcStat(t *testing.T) {
 	tests := []struct {
 		name      string

@@ -1,19 +1,16 @@
 package devstack
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-zookeeper/zk"
+	"github.com/sensornode/sensornode/libs/zksrvr"
 )
 
 // zkServing asks a ZooKeeper server for its mode with the srvr four-letter
@@ -29,45 +26,17 @@ func zkServing(ctx context.Context, address string) (string, error) {
 	return mode, nil
 }
 
-// ZooKeeperMode returns the Mode line of a ZooKeeper server's srvr answer:
-// leader, follower, observer or standalone. A server outside a quorum
-// answers without a mode; that is an error.
+// ZooKeeperMode returns the Mode line of a ZooKeeper server's srvr answer
+// (zksrvr.Mode, within 3 s): leader, follower, observer or standalone. A
+// server outside a quorum answers without a mode; that is an error.
 func ZooKeeperMode(ctx context.Context, address string) (string, error) {
-	d := net.Dialer{Timeout: 3 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", address)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	deadline := time.Now().Add(3 * time.Second)
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
-	}
-	if err := conn.SetDeadline(deadline); err != nil {
-		return "", err
-	}
-	if _, err := io.WriteString(conn, "srvr"); err != nil {
-		return "", err
-	}
-	b, err := io.ReadAll(io.LimitReader(conn, 64<<10))
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	mode, err := zksrvr.Mode(ctx, address)
 	if err != nil {
 		return "", fmt.Errorf("srvr: %w", err)
 	}
-	return parseSrvrMode(string(b))
-}
-
-func parseSrvrMode(answer string) (string, error) {
-	sc := bufio.NewScanner(strings.NewReader(answer))
-	for sc.Scan() {
-		if mode, ok := strings.CutPrefix(sc.Text(), "Mode: "); ok {
-			return strings.TrimSpace(mode), nil
-		}
-	}
-	answer = strings.TrimSpace(answer)
-	if answer == "" {
-		answer = "empty answer"
-	}
-	return "", fmt.Errorf("srvr: no mode: %s", answer)
+	return mode, nil
 }
 
 // checkEnsemble requires every member in the quorum and exactly one leader.

@@ -1,7 +1,7 @@
 // Package svctest holds the helpers every service's tests share: waiting
 // for a condition, reading a metric from a registry, a buffer a service's
-// logger and the test may use at once, and the environment and wanted
-// error of a config table test.
+// logger and the test may use at once, running a service for the length
+// of a test, and the environment and wanted error of a config table test.
 package svctest
 
 import (
@@ -138,6 +138,28 @@ func Background(run func(context.Context) error) (halt func() error) {
 			err = <-done
 		})
 		return err
+	}
+}
+
+// StartListening is Start for a run that reports its admin server's
+// address through listening (a service's Options.AdminListening): it
+// returns once the address is reported. A run that returns before that
+// ends the test with its error.
+func StartListening(t testing.TB, what string, run func(ctx context.Context, listening func(addr string)) error) (addr string, stop func()) {
+	t.Helper()
+	addrc := make(chan string, 1)
+	exited := make(chan struct{})
+	stop = Start(t, what, func(ctx context.Context) error {
+		defer close(exited)
+		return run(ctx, func(a string) { addrc <- a })
+	})
+	select {
+	case addr = <-addrc:
+		return addr, stop
+	case <-exited:
+		stop() // reports run's error
+		t.Fatalf("%s() returned before its admin server listened", what)
+		return "", stop
 	}
 }
 

@@ -18,9 +18,16 @@ type fakeT struct {
 	testing.TB
 	mu     sync.Mutex
 	failed string
+	errors []string
 }
 
-func (f *fakeT) Helper() {}
+func (f *fakeT) Helper()        {}
+func (f *fakeT) Cleanup(func()) {} // the helpers under test are stopped by hand
+func (f *fakeT) Errorf(format string, args ...any) {
+	f.mu.Lock()
+	f.errors = append(f.errors, fmt.Sprintf(format, args...))
+	f.mu.Unlock()
+}
 func (f *fakeT) Fatalf(format string, args ...any) {
 	f.mu.Lock()
 	f.failed = fmt.Sprintf(format, args...)
@@ -165,4 +172,36 @@ func TestBackground(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestStartListening(t *testing.T) {
+	t.Run("listening", func(t *testing.T) {
+		stopped := false
+		addr, stop := StartListening(t, "Serve", func(ctx context.Context, listening func(string)) error {
+			listening("127.0.0.1:9")
+			<-ctx.Done()
+			stopped = true
+			return nil
+		})
+		if addr != "127.0.0.1:9" {
+			t.Errorf("StartListening() addr = %q, want 127.0.0.1:9", addr)
+		}
+		stop()
+		if !stopped {
+			t.Error("stop() returned before run did")
+		}
+	})
+	t.Run("run fails first", func(t *testing.T) {
+		var ft *fakeT
+		failed := run(func(tb testing.TB) {
+			ft = tb.(*fakeT)
+			StartListening(tb, "Serve", func(context.Context, func(string)) error { return errors.New("port taken") })
+		})
+		if !strings.Contains(failed, "Serve() returned before its admin server listened") {
+			t.Errorf("failure = %q, want the early return named", failed)
+		}
+		if len(ft.errors) != 1 || ft.errors[0] != "Serve() = port taken" {
+			t.Errorf("errors = %q, want [Serve() = port taken]", ft.errors)
+		}
+	})
 }

@@ -117,8 +117,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	cfg := harness.Config{
 		Profile: *profile, Command: "loadtest " + strings.Join(args, " "), Repo: repo,
 		ResultsBase: *results, WorkDir: *workDir, Cluster: cluster,
-		Sizes: splitList(*sizes), Cameras: *cameras, Rate: *rate, Steady: *duration, Form: *form,
-		Backends: splitList(*backends), DrainN: *drain, DrainMB: *drainMB, Baselines: *baselines, HeadToHead: *h2h,
+		Sizes: svc.SplitList(*sizes), Cameras: *cameras, Rate: *rate, Steady: *duration, Form: *form,
+		Backends: svc.SplitList(*backends), DrainN: *drain, DrainMB: *drainMB, Baselines: *baselines, HeadToHead: *h2h,
 		TempProducers: *temp, Verify: *verify, KeepData: *keep, ArrivalTimeout: *timeout, Out: stdout, Log: log,
 	}
 	if strings.TrimSpace(cfg.Command) == "loadtest" {
@@ -142,14 +142,4 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "PASSED\n")
 	return nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

@@ -27,7 +27,9 @@ import (
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 	"github.com/sensornode/sensornode/tools/devstack"
+	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
 // bases holds two real pictures per size; uniqueJPEG derives distinct
@@ -79,8 +81,6 @@ type collector struct {
 	mu      sync.Mutex
 	records []record
 	bad     []error
-	cancel  context.CancelFunc
-	done    chan struct{}
 }
 
 func collect(t *testing.T, st *devstack.Stack, topic string) *collector {
@@ -91,40 +91,21 @@ func collect(t *testing.T, st *devstack.Stack, topic string) *collector {
 // collectAs reads topic from its start as a member of consumer group group.
 func collectAs(t *testing.T, st *devstack.Stack, topic, group string) *collector {
 	t.Helper()
-	c, err := bus.NewConsumer(bus.ConsumerConfig{
+	col := &collector{}
+	devstacktest.Consume(t, bus.ConsumerConfig{
 		Config: bus.Config{Brokers: brokers(st), ClientID: "camera-producer-test"}, GroupID: group,
 		Topics: []string{topic}, MaxFetchBytes: 8 << 20, QueueMaxBytes: 16 << 20, SessionTimeout: 10 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	col := &collector{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(col.done)
-		defer c.Close()
-		for ctx.Err() == nil {
-			m, err := c.Poll(ctx, 200*time.Millisecond)
-			if err != nil || m == nil {
-				continue
-			}
-			p, err := messages.DecodePicture(m.Value, m.Headers, 0)
-			col.mu.Lock()
-			if err != nil {
-				col.bad = append(col.bad, fmt.Errorf("offset %d: %w", m.Offset, err))
-			} else {
-				col.records = append(col.records, record{key: string(m.Key), sum: p.SHA256, offset: m.Offset, size: len(p.Data)})
-			}
-			col.mu.Unlock()
+	}, func(m *bus.Message) {
+		p, err := messages.DecodePicture(m.Value, m.Headers, 0)
+		col.mu.Lock()
+		defer col.mu.Unlock()
+		if err != nil {
+			col.bad = append(col.bad, fmt.Errorf("offset %d: %w", m.Offset, err))
+			return
 		}
-	}()
-	t.Cleanup(col.stop)
+		col.records = append(col.records, record{key: string(m.Key), sum: p.SHA256, offset: m.Offset, size: len(p.Data)})
+	})
 	return col
-}
-
-func (c *collector) stop() {
-	c.cancel()
-	<-c.done
 }
 
 func (c *collector) snapshot() ([]record, []error) {
@@ -179,34 +160,20 @@ func regularFiles(t *testing.T, dir string) []string {
 	return out
 }
 
-// startInProcess runs the service in this process against the devstack.
+// startInProcess runs the service in this process against the devstack;
+// a failed test shows the end of the service's log.
 func startInProcess(t *testing.T, env map[string]string, opt Options) (*Config, *prometheus.Registry, func()) {
 	t.Helper()
 	cfg := loadConfig(t, env)
 	reg := prometheus.NewRegistry()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	var logs bytes.Buffer
-	var logMu sync.Mutex
-	log := slog.New(slog.NewJSONHandler(lockedWriter{&logs, &logMu}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	go func() { done <- Run(ctx, cfg, log, reg, opt) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run() = %v", err)
-		}
+	var logs svctest.SyncBuffer
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	t.Cleanup(func() { // after stop (cleanups run last first)
 		if t.Failed() {
-			logMu.Lock()
 			t.Logf("service log:\n%s", tail(logs.String(), 60))
-			logMu.Unlock()
 		}
-	}
-	t.Cleanup(stop)
+	})
+	stop := svctest.Start(t, "Run", func(ctx context.Context) error { return Run(ctx, cfg, log, reg, opt) })
 	return cfg, reg, stop
 }
 

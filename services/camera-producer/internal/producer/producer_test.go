@@ -33,9 +33,7 @@ import (
 
 func loadConfig(t *testing.T, env map[string]string) *Config {
 	t.Helper()
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
+	svctest.Setenv(t, env)
 	cfg := DefaultConfig()
 	if err := svc.LoadConfig(&cfg); err != nil {
 		t.Fatal(err)
@@ -111,8 +109,7 @@ type service struct {
 	topicMaxBytes string        // the topic's max.message.bytes
 	linger        time.Duration // the producer's (time.Hour: holdAcks)
 	addr          string
-	cancel        context.CancelFunc
-	done          chan error
+	stop          func() // stops Run and waits; a Run error fails the test
 	mu            sync.Mutex
 	acks          []string
 }
@@ -128,7 +125,7 @@ func startService(t *testing.T, env map[string]string, opt Options, setup ...fun
 		base[k] = v
 	}
 	cfg := loadConfig(t, base)
-	s := &service{t: t, cfg: cfg, cl: bustest.NewCluster(), reg: prometheus.NewRegistry(), done: make(chan error, 1),
+	s := &service{t: t, cfg: cfg, cl: bustest.NewCluster(), reg: prometheus.NewRegistry(),
 		topicMaxBytes: "8388608", linger: cfg.Kafka.Linger}
 	for _, f := range setup {
 		f(s)
@@ -146,37 +143,18 @@ func startService(t *testing.T, env map[string]string, opt Options, setup ...fun
 	}
 	s.prod = prod
 	opt.Producer, opt.Admin = s.prod, s.cl.NewAdmin()
-	addrc := make(chan string, 1)
-	opt.AdminListening = func(a string) { addrc <- a }
 	opt.OnAck = func(it spool.Item, _ spool.Result) {
 		s.mu.Lock()
 		s.acks = append(s.acks, it.Name)
 		s.mu.Unlock()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	go func() { s.done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), s.reg, opt) }()
-	select {
-	case s.addr = <-addrc:
-	case err := <-s.done:
-		t.Fatalf("Run() = %v", err)
-	}
-	t.Cleanup(func() {
-		s.stop()
-		s.prod.Close()
+	t.Cleanup(func() { s.prod.Close() }) // after Run stopped (cleanups run last first)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s.addr, s.stop = svctest.StartListening(t, "Run", func(ctx context.Context, listening func(string)) error {
+		opt.AdminListening = listening
+		return Run(ctx, cfg, log, s.reg, opt)
 	})
 	return s
-}
-
-func (s *service) stop() {
-	if s.cancel == nil {
-		return
-	}
-	s.cancel()
-	if err := <-s.done; err != nil {
-		s.t.Errorf("Run() = %v", err)
-	}
-	s.cancel = nil
 }
 
 // holdAcks makes the producer hold every picture (no acknowledgement)

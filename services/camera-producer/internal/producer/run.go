@@ -159,41 +159,26 @@ func newCaptureLoop(cfg *Config, log *slog.Logger, m *Metrics, probe *svc.Probe,
 // that fails) to size-check pictures before sending.
 func watchKafka(ctx context.Context, cfg *Config, prod bus.Producer, adm bus.Admin, limits *Limits, probe *svc.Probe,
 	m *Metrics, log *slog.Logger) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		svc.Watch{
-			Condition: condKafka, Check: prod.Ping, Probe: probe, Log: log, Interval: cfg.CheckInterval,
-			Up: "kafka reachable", Down: "kafka unreachable: pictures stay in the directory until it returns",
-		}.Run(ctx)
-		return nil
-	})
-	g.Go(func() error {
-		if cfg.CreateTopics {
-			tc := &bus.TopicCreator{
-				Specs: []bus.TopicSpec{cfg.TopicSpec(cfg.Topic, 0)},
-				Admin: adm,
-				Probe: probe, Condition: condTopic, Failures: m.TopicErrors.WithLabelValues("create"),
-				Log: log, Backoff: svc.Backoff{Min: cfg.CheckInterval, Max: max(cfg.CheckInterval, 30*time.Second)},
-			}
-			if !tc.Run(ctx) {
-				return nil
-			}
-		}
-		svc.Watch{
-			Condition: condTopic, Probe: probe, Log: log, Interval: cfg.TopicConfigInterval, Retry: cfg.CheckInterval,
-			Timeout: 15 * time.Second,
-			Check:   func(ctx context.Context) error { return describeTopic(ctx, cfg, adm, limits, m, log) },
-			Up:      "topic configuration read",
-			Down:    "cannot read the topic's configuration (does the topic exist?), will retry",
-			After: func(_ context.Context, err error) {
-				if err != nil {
-					m.TopicErrors.WithLabelValues("describe").Inc()
-				}
-			},
-		}.Run(ctx)
-		return nil
-	})
-	return g.Wait()
+	return bus.ProducerWatch{
+		Ping: prod.Ping, Probe: probe, Log: log, Interval: cfg.CheckInterval, KafkaCondition: condKafka,
+		Down:  "kafka unreachable: pictures stay in the directory until it returns",
+		Topic: cfg.Topic, Settings: cfg.TopicSettings, Admin: adm, TopicCondition: condTopic,
+		CreateFailures: m.TopicErrors.WithLabelValues("create"),
+		Then: func(ctx context.Context) {
+			svc.Watch{
+				Condition: condTopic, Probe: probe, Log: log, Interval: cfg.TopicConfigInterval, Retry: cfg.CheckInterval,
+				Timeout: 15 * time.Second,
+				Check:   func(ctx context.Context) error { return describeTopic(ctx, cfg, adm, limits, m, log) },
+				Up:      "topic configuration read",
+				Down:    "cannot read the topic's configuration (does the topic exist?), will retry",
+				After: func(_ context.Context, err error) {
+					if err != nil {
+						m.TopicErrors.WithLabelValues("describe").Inc()
+					}
+				},
+			}.Run(ctx)
+		},
+	}.Run(ctx)
 }
 
 func describeTopic(ctx context.Context, cfg *Config, adm bus.Admin, limits *Limits, m *Metrics, log *slog.Logger) error {

@@ -119,7 +119,7 @@ func (o *overrides) stringVar(dst *string, name, usage string) {
 
 func (o *overrides) listVar(dst *[]string, name, usage string) {
 	v := o.fs.String(name, "", usage)
-	o.sets[name] = func() { *dst = splitList(*v) }
+	o.sets[name] = func() { *dst = svc.SplitList(*v) }
 }
 
 func (o *overrides) durationVar(dst *time.Duration, name, usage string) {
@@ -147,16 +147,6 @@ func (o *overrides) parse(args []string) error {
 		return fmt.Errorf("%w: unexpected arguments %q", svc.ErrUsage, o.fs.Args())
 	}
 	return nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // StatusConfig configures `status`.

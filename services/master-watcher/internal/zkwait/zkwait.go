@@ -11,16 +11,15 @@
 package zkwait
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"strings"
 	"time"
 
+	"github.com/sensornode/sensornode/libs/zksrvr"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/zkconn"
 )
 
@@ -251,58 +250,13 @@ func Wait(ctx context.Context, cfg Config, log *slog.Logger, onAttempt func(Atte
 	}
 }
 
-// Srvr asks one server for its mode with the srvr four-letter word. A
-// server outside a quorum answers without a mode: an error.
+// Srvr asks one server for its mode with the srvr four-letter word
+// (zksrvr.Mode) within timeout. A server outside a quorum answers without
+// a mode: an error.
 func Srvr(ctx context.Context, addr string, timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return "", shortNetErr(err)
-	}
-	defer c.Close()
-	dl, _ := ctx.Deadline()
-	c.SetDeadline(dl)
-	if _, err := io.WriteString(c, "srvr"); err != nil {
-		return "", shortNetErr(err)
-	}
-	b, err := io.ReadAll(io.LimitReader(c, 64<<10))
-	if err != nil && len(b) == 0 {
-		return "", shortNetErr(err)
-	}
-	return ParseSrvr(string(b))
-}
-
-// ParseSrvr returns the Mode of a srvr answer.
-func ParseSrvr(answer string) (string, error) {
-	sc := bufio.NewScanner(strings.NewReader(answer))
-	for sc.Scan() {
-		if mode, ok := strings.CutPrefix(sc.Text(), "Mode: "); ok {
-			return strings.TrimSpace(mode), nil
-		}
-	}
-	answer = strings.TrimSpace(answer)
-	switch {
-	case answer == "":
-		return "", errors.New("empty answer")
-	case strings.Contains(answer, "not currently serving"):
-		return "", errors.New("not serving (no quorum)")
-	case strings.Contains(answer, "whitelist") || strings.Contains(answer, "allow list"):
-		return "", errors.New("srvr not allowed (4lw.commands.whitelist); use the session method")
-	}
-	if len(answer) > 80 {
-		answer = answer[:80] + "..."
-	}
-	return "", fmt.Errorf("no mode in answer %q", answer)
-}
-
-func shortNetErr(err error) error {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Err != nil {
-		return op.Err
-	}
-	return err
+	return zksrvr.Mode(ctx, addr)
 }
 
 // readRoot opens a session and reads "/".

@@ -26,26 +26,6 @@ const (
 	notAllowed = "srvr is not executed because it is not in the whitelist.\n"
 )
 
-func TestParseSrvr(t *testing.T) {
-	tests := []struct {
-		give, want, wantErr string
-	}{
-		{give: srvrFollower, want: "follower"},
-		{give: srvrLeader, want: "leader"},
-		{give: srvrStandalone, want: "standalone"},
-		{give: notServing, wantErr: "not serving"},
-		{give: notAllowed, wantErr: "4lw.commands.whitelist"},
-		{give: "", wantErr: "empty answer"},
-		{give: "garbage", wantErr: `no mode in answer "garbage"`},
-	}
-	for _, tt := range tests {
-		got, err := ParseSrvr(tt.give)
-		if got != tt.want || (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
-			t.Errorf("ParseSrvr(%.30q) = %q, %v; want %q, error containing %q", tt.give, got, err, tt.want, tt.wantErr)
-		}
-	}
-}
-
 func TestSplitChroot(t *testing.T) {
 	tests := []struct {
 		give        []string

@@ -408,25 +408,10 @@ func (s *sender) shutdown() {
 // CheckInterval) and, when configured to, creates the topic.
 func watchKafka(ctx context.Context, cfg *Config, prod bus.Producer, adm bus.Admin, probe *svc.Probe, m *Metrics,
 	log *slog.Logger) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		svc.Watch{
-			Condition: condKafka, Check: prod.Ping, Probe: probe, Log: log, Interval: cfg.CheckInterval,
-			Up: "kafka reachable", Down: "kafka unreachable: readings are buffered until it returns",
-		}.Run(ctx)
-		return nil
-	})
-	if cfg.CreateTopics {
-		tc := &bus.TopicCreator{
-			Specs: []bus.TopicSpec{cfg.TopicSpec(cfg.Topic, 0)},
-			Admin: adm,
-			Probe: probe, Condition: condTopic, Failures: m.TopicErrors.WithLabelValues("create"),
-			Log: log, Backoff: svc.Backoff{Min: cfg.CheckInterval, Max: max(cfg.CheckInterval, 30*time.Second)},
-		}
-		g.Go(func() error {
-			tc.Run(ctx)
-			return nil
-		})
-	}
-	return g.Wait()
+	return bus.ProducerWatch{
+		Ping: prod.Ping, Probe: probe, Log: log, Interval: cfg.CheckInterval, KafkaCondition: condKafka,
+		Down:  "kafka unreachable: readings are buffered until it returns",
+		Topic: cfg.Topic, Settings: cfg.TopicSettings, Admin: adm, TopicCondition: condTopic,
+		CreateFailures: m.TopicErrors.WithLabelValues("create"),
+	}.Run(ctx)
 }

@@ -55,15 +55,10 @@ func (s *script) done() bool {
 
 func loadConfig(t *testing.T, env map[string]string) *Config {
 	t.Helper()
-	base := map[string]string{"SENSORNODE_NODE_ID": "node3", "SENSORNODE_ADMIN_ADDR": "127.0.0.1:0",
+	svctest.Setenv(t, map[string]string{"SENSORNODE_NODE_ID": "node3", "SENSORNODE_ADMIN_ADDR": "127.0.0.1:0",
 		"SENSORNODE_READ_INTERVAL": "10ms", "SENSORNODE_CHECK_INTERVAL": "50ms",
-		"SENSORNODE_RETRY_MIN_INTERVAL": "20ms", "SENSORNODE_RETRY_MAX_INTERVAL": "50ms"}
-	for k, v := range env {
-		base[k] = v
-	}
-	for k, v := range base {
-		t.Setenv(k, v)
-	}
+		"SENSORNODE_RETRY_MIN_INTERVAL": "20ms", "SENSORNODE_RETRY_MAX_INTERVAL": "50ms"})
+	svctest.Setenv(t, env) // over the defaults above
 	cfg := DefaultConfig()
 	if err := svc.LoadConfig(&cfg); err != nil {
 		t.Fatal(err)

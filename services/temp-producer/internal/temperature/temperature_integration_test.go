@@ -36,36 +36,21 @@ type readings struct {
 
 func consume(t *testing.T, st *devstack.Stack, topic string) *readings {
 	t.Helper()
-	c, err := bus.NewConsumer(bus.ConsumerConfig{
+	r := &readings{}
+	devstacktest.Consume(t, bus.ConsumerConfig{
 		Config:  bus.Config{Brokers: strings.Split(st.EdgeBootstrap(), ","), ClientID: "temp-producer-test"},
 		GroupID: topic + "-check", Topics: []string{topic}, MaxFetchBytes: 1 << 20, QueueMaxBytes: 4 << 20, SessionTimeout: 10 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &readings{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer c.Close()
-		for ctx.Err() == nil {
-			m, err := c.Poll(ctx, 200*time.Millisecond)
-			if err != nil || m == nil {
-				continue
-			}
-			rd, err := messages.DecodeTemperature(m.Value, m.Headers)
-			r.mu.Lock()
-			if err != nil {
-				r.bad = append(r.bad, err)
-			} else {
-				r.got = append(r.got, rd)
-				r.keys = append(r.keys, string(m.Key))
-			}
-			r.mu.Unlock()
+	}, func(m *bus.Message) {
+		rd, err := messages.DecodeTemperature(m.Value, m.Headers)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if err != nil {
+			r.bad = append(r.bad, err)
+			return
 		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+		r.got = append(r.got, rd)
+		r.keys = append(r.keys, string(m.Key))
+	})
 	return r
 }
 
@@ -83,30 +68,10 @@ func runService(t *testing.T, env map[string]string) (*prometheus.Registry, stri
 	t.Helper()
 	cfg := loadConfig(t, env)
 	reg := prometheus.NewRegistry()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	addr := make(chan string, 1)
-	go func() {
-		done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, Options{AdminListening: func(a string) { addr <- a }})
-	}()
-	var a string
-	select {
-	case a = <-addr:
-	case err := <-done:
-		t.Fatalf("Run() = %v", err)
-	}
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run() = %v", err)
-		}
-	}
-	t.Cleanup(stop)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, stop := svctest.StartListening(t, "Run", func(ctx context.Context, listening func(string)) error {
+		return Run(ctx, cfg, log, reg, Options{AdminListening: listening})
+	})
 	return reg, a, stop
 }
 
