@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/sensornode/sensornode/e2e/chaos"
 	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 	"github.com/sensornode/sensornode/tools/devstack/faultproxy"
@@ -277,13 +277,19 @@ func (c *chaosRun) startCamera(t *testing.T, i int) {
 		"SENSORNODE_KAFKA_DELIVERY_TIMEOUT":  "30s",
 		"SENSORNODE_KAFKA_MAX_MESSAGE_BYTES": "2097152",
 	}
+	c.cams = append(c.cams, c.startProducer(t, fmt.Sprintf("camera-producer-%d", i+1), c.camera, vars))
+}
+
+// startProducer starts a producer binary with vars (and the test's Kafka
+// backend).
+func (c *chaosRun) startProducer(t *testing.T, name, bin string, vars map[string]string) *proc {
+	t.Helper()
 	if b := os.Getenv("SENSORNODE_TEST_KAFKA_BACKEND"); b != "" {
 		vars["SENSORNODE_KAFKA_BACKEND"] = b
 	}
-	p := &proc{name: fmt.Sprintf("camera-producer-%d", i+1), bin: c.camera, logPath: filepath.Join(c.logDir, fmt.Sprintf("camera-producer-%d.log", i+1))}
-	p.env = baseEnv(vars)
+	p := &proc{name: name, bin: bin, logPath: filepath.Join(c.logDir, name+".log"), env: baseEnv(vars)}
 	p.start(t)
-	c.cams = append(c.cams, p)
+	return p
 }
 
 // writePictures is the ledger writer of one camera: motion-style names
@@ -422,7 +428,7 @@ func (c *chaosRun) startTemperature(t *testing.T, n int) {
 	}
 	form := []string{"binary", "json"}[n%2]
 	vars := map[string]string{
-		"SENSORNODE_ADMIN_ADDR":         freeAddr(t),
+		"SENSORNODE_ADMIN_ADDR":         svctest.FreeAddr(t),
 		"SENSORNODE_NODE_ID":            fmt.Sprintf("node%d", n+1),
 		"SENSORNODE_TOPIC":              c.tempTopic,
 		"SENSORNODE_FORM":               form,
@@ -433,25 +439,8 @@ func (c *chaosRun) startTemperature(t *testing.T, n int) {
 		"SENSORNODE_RETRY_MAX_INTERVAL": "5s",
 		"SENSORNODE_KAFKA_BROKERS":      c.st.EdgeBootstrap(),
 	}
-	if b := os.Getenv("SENSORNODE_TEST_KAFKA_BACKEND"); b != "" {
-		vars["SENSORNODE_KAFKA_BACKEND"] = b
-	}
-	p := &proc{name: fmt.Sprintf("temp-producer-%d", n+1), bin: c.tempBin, logPath: filepath.Join(c.logDir, fmt.Sprintf("temp-producer-%d.log", n+1))}
-	p.env = baseEnv(vars)
-	p.start(t)
-	c.temps = append(c.temps, p)
+	c.temps = append(c.temps, c.startProducer(t, fmt.Sprintf("temp-producer-%d", n+1), c.tempBin, vars))
 	c.tempIn = append(c.tempIn, filepath.Join(dir, "reading"))
-}
-
-// freeAddr is a loopback address with a port free at the time of the call.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // writeReadings is the ledger writer of temp-producer n+1: every 0.1 s a

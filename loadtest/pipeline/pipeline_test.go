@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sensornode/sensornode/libs/bus"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 	"go.uber.org/goleak"
 )
 
@@ -285,18 +285,8 @@ func TestHelperService(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func TestStartReadyRetriesOnPortClash(t *testing.T) {
-	taken, spare := freeAddr(t), freeAddr(t)
+	taken, spare := svctest.FreeAddr(t), svctest.FreeAddr(t)
 	dir := t.TempDir()
 	g := NewGroup(nil)
 	spec := Spec{Name: "fake", Service: "fake", Path: os.Args[0], Args: []string{"-test.run=^TestHelperService$"},

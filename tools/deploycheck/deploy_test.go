@@ -17,6 +17,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 )
@@ -816,7 +817,7 @@ func standInEnv(t *testing.T, c corev1.Container) []string {
 		}
 		switch e.Name {
 		case "SENSORNODE_ADMIN_ADDR", "SENSORNODE_FORWARD_LISTEN_ADDR":
-			v = "127.0.0.1:" + freePort(t)
+			v = svctest.FreeAddr(t)
 		case "SENSORNODE_WAIT_TIMEOUT":
 			v = "2s" // wait-zookeeper: give up quickly (no ZooKeeper here)
 		}

@@ -7,6 +7,7 @@ package svctest
 import (
 	"bytes"
 	"context"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -186,4 +187,17 @@ func Succeeds(t testing.TB, call string, err error, wantErr string) bool {
 		t.Fatalf("%s error = %v", call, err)
 	}
 	return true
+}
+
+// FreeAddr is a loopback address ("127.0.0.1:port") whose port was free
+// when it was asked for: for a server that must keep one address across
+// restarts, or a port nothing listens on.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

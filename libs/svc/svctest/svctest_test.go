@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -204,4 +205,16 @@ func TestStartListening(t *testing.T) {
 			t.Errorf("errors = %q, want [Serve() = port taken]", ft.errors)
 		}
 	})
+}
+
+func TestFreeAddr(t *testing.T) {
+	addr := FreeAddr(t)
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("FreeAddr() = %s, not free: %v", addr, err)
+	}
+	l.Close()
+	if host, _, _ := net.SplitHostPort(addr); host != "127.0.0.1" {
+		t.Errorf("FreeAddr() = %s, want a 127.0.0.1 address", addr)
+	}
 }
