@@ -190,15 +190,18 @@ func Table(rows []string, results map[string][]Sample, thesis []string) string {
 		return ""
 	}
 	first := results[rows[0]]
-	b.WriteString("| per-image processing time (ms, mean) |")
-	for _, s := range first {
-		fmt.Fprintf(&b, " %dx%d |", s.Size.X, s.Size.Y)
+	header := func(title string) { // a column per picture size
+		fmt.Fprintf(&b, "| %s |", title)
+		for _, s := range first {
+			fmt.Fprintf(&b, " %dx%d |", s.Size.X, s.Size.Y)
+		}
+		b.WriteString("\n|---|")
+		for range first {
+			b.WriteString("---|")
+		}
+		b.WriteString("\n")
 	}
-	b.WriteString("\n|---|")
-	for range first {
-		b.WriteString("---|")
-	}
-	b.WriteString("\n")
+	header("per-image processing time (ms, mean)")
 	if len(thesis) == len(first) {
 		b.WriteString("| thesis forwarder, Raspberry Pi 2, Java, Kafka 0.9 (Table 5.2) |")
 		for _, v := range thesis {
@@ -213,15 +216,8 @@ func Table(rows []string, results map[string][]Sample, thesis []string) string {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\n| spread (ms): median / p95, n, mean JPEG size |")
-	for _, s := range first {
-		fmt.Fprintf(&b, " %dx%d |", s.Size.X, s.Size.Y)
-	}
-	b.WriteString("\n|---|")
-	for range first {
-		b.WriteString("---|")
-	}
 	b.WriteString("\n")
+	header("spread (ms): median / p95, n, mean JPEG size")
 	for _, r := range rows {
 		fmt.Fprintf(&b, "| %s |", r)
 		for _, s := range results[r] {
