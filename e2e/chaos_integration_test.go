@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -900,7 +901,56 @@ func (c *chaosRun) waitRecovered(t *testing.T, healed time.Time, limit time.Dura
 		}
 		time.Sleep(time.Second)
 	}
+	c.logMissing(t, healed)
 	return time.Time{}
+}
+
+// logMissing logs, per camera and node, how many of the ledger's items
+// written before healed HDFS does not hold yet: which producer's data a
+// stalled recovery waits for.
+func (c *chaosRun) logMissing(t *testing.T, healed time.Time) {
+	defer func() {
+		if recover() != nil {
+			t.Logf("not recovered; HDFS not readable to say what is missing")
+		}
+	}()
+	got := c.read(&fakeT{}, false)
+	stored := map[string]int{} // camera id or node -> pictures/readings stored
+	for p := range got.pictures {
+		if cam, _, ok := strings.Cut(strings.TrimPrefix(p, c.root+"/camera/"), "/"); ok {
+			stored["camera "+cam]++
+		}
+	}
+	missing := map[string]int{}
+	c.ledgerMu.Lock()
+	for _, it := range c.ledger.Pictures {
+		if it.At.Before(healed.Add(-2 * time.Second)) {
+			cam, _, _ := strings.Cut(it.What, "/") // camera1/...
+			missing["camera C"+strings.TrimPrefix(cam, "camera")]++
+		}
+	}
+	var readings []string
+	for id, it := range c.ledger.Readings {
+		if it.At.Before(healed) && got.readings[id] == 0 {
+			node, _, _ := strings.Cut(id, "|")
+			missing["node "+node]++
+			readings = append(readings, id)
+		}
+	}
+	c.ledgerMu.Unlock()
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(missing)) {
+		n := missing[k]
+		if strings.HasPrefix(k, "camera ") {
+			n -= stored[k] // pictures stored later count too: a lower bound
+		}
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%s: %d", k, n))
+		}
+	}
+	slices.Sort(readings)
+	t.Logf("not recovered: missing in HDFS, of what was written before healing: %s; readings (first 5): %q",
+		strings.Join(parts, ", "), readings[:min(5, len(readings))])
 }
 
 // drain waits until every picture file left the camera directories and
@@ -1047,4 +1097,24 @@ func (c *chaosRun) writeReport(t *testing.T, duration time.Duration, r chaos.Res
 		return
 	}
 	t.Logf("report: %s/report.md, %s/timeline.svg", dir, dir)
+	if !r.OK() {
+		// The services' whole logs, for finding out why (not committed:
+		// e2e/results/*/logs is ignored).
+		logs := filepath.Join(dir, "logs")
+		if err := os.MkdirAll(logs, 0o755); err != nil {
+			t.Errorf("keep logs: %v", err)
+			return
+		}
+		names, _ := filepath.Glob(filepath.Join(c.logDir, "*.log"))
+		for _, n := range names {
+			b, err := os.ReadFile(n)
+			if err == nil {
+				err = os.WriteFile(filepath.Join(logs, filepath.Base(n)), b, 0o644)
+			}
+			if err != nil {
+				t.Errorf("keep logs: %v", err)
+			}
+		}
+		t.Logf("service logs: %s", logs)
+	}
 }
