@@ -26,6 +26,13 @@ func commonConfluent(c Config) (kafka.ConfigMap, error) {
 		"reconnect.backoff.max.ms": 5000,
 		"socket.keepalive.enable":  true,
 		"log.connection.close":     false,
+		// librdkafka (since 2.10) drops the threads of brokers it finds
+		// unavailable; when every broker restarted at once a client can be
+		// left with none it will dial again, and it bootstraps anew only
+		// after this interval (librdkafka's default: 5 minutes, during
+		// which nothing is sent). Seen in the chaos suite: a temp-producer
+		// delivered nothing for 5 minutes after edge-brokers-all-down.
+		"metadata.recovery.rebootstrap.trigger.ms": 10000,
 	}
 	proto := "PLAINTEXT"
 	if c.TLS.Enabled {

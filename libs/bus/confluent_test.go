@@ -32,6 +32,7 @@ func TestConfluentCommonConfig(t *testing.T) {
 		{"plaintext", Config{Brokers: []string{"a:1", "b:2"}, ClientID: "c"}, map[string]string{
 			"bootstrap.servers": "a:1,b:2", "client.id": "c", "security.protocol": "PLAINTEXT",
 			"sasl.mechanisms": "<absent>", "ssl.ca.location": "<absent>",
+			"metadata.recovery.rebootstrap.trigger.ms": "10000",
 		}},
 		{"tls", Config{Brokers: []string{"a:1"}, TLS: TLSConfig{Enabled: true, CAFile: "/ca", CertFile: "/c", KeyFile: "/k"}}, map[string]string{
 			"security.protocol": "SSL", "ssl.ca.location": "/ca", "ssl.certificate.location": "/c", "ssl.key.location": "/k",
