@@ -28,14 +28,14 @@ type Config struct {
 // services started; rates per second over the last few minutes where the
 // source can tell, else NaN).
 type Node struct {
-	Node               string
-	PicturesProduced   float64
-	ReadingsProduced   float64
-	Forwarded          float64
-	Stored             float64
-	SpoolBacklog       float64 // pictures waiting in camera-producer's spool
-	Master             string  // the master this node's watcher uses ("" unknown)
-	LastHeartbeat      time.Time
+	Node             string
+	PicturesProduced float64
+	ReadingsProduced float64
+	Forwarded        float64
+	Stored           float64
+	SpoolBacklog     float64 // pictures waiting in camera-producer's spool
+	Master           string  // the master this node's watcher uses ("" unknown)
+	LastHeartbeat    time.Time
 }
 
 // Lag is one consumer group's lag.
@@ -55,8 +55,8 @@ type Snapshot struct {
 	Quarantined  float64            // pictures/files quarantined (camera-producer)
 	FleetMaster  string             // the master the fleet agrees on ("" none/unknown)
 	FleetAgrees  bool
-	MasterViewOK bool               // false: no ZooKeeper view configured or reachable
-	Problems     []string           // what could not be read, one line each
+	MasterViewOK bool     // false: no ZooKeeper view configured or reachable
+	Problems     []string // what could not be read, one line each
 }
 
 // Source makes snapshots.

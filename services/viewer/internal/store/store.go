@@ -75,7 +75,9 @@ func New(fsys FS, cfg Config, reg prometheus.Registerer) (*Store, error) {
 func (s *Store) Ping(ctx context.Context) error { return errors.New("not implemented") }
 
 // Cameras lists the cameras that have pictures, sorted.
-func (s *Store) Cameras(ctx context.Context) ([]string, error) { return nil, errors.New("not implemented") }
+func (s *Store) Cameras(ctx context.Context) ([]string, error) {
+	return nil, errors.New("not implemented")
+}
 
 // Latest is a camera's newest picture.
 func (s *Store) Latest(ctx context.Context, camera string) (Picture, error) {
@@ -109,7 +111,9 @@ func (s *Store) Thumbnail(ctx context.Context, camera, key string) ([]byte, erro
 }
 
 // Nodes lists the nodes that have readings, sorted.
-func (s *Store) Nodes(ctx context.Context) ([]string, error) { return nil, errors.New("not implemented") }
+func (s *Store) Nodes(ctx context.Context) ([]string, error) {
+	return nil, errors.New("not implemented")
+}
 
 // Readings lists a node's readings with from <= ReadAt < to, oldest first.
 func (s *Store) Readings(ctx context.Context, node string, from, to time.Time) ([]Reading, error) {
