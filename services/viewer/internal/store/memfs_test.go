@@ -1,32 +1,36 @@
 package store
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"io/fs"
-	"path"
-	"sort"
 	"strings"
 	"sync"
-	"time"
+	"testing/fstest"
 )
 
-// memFS is an in-memory fileSystem for the store's logic (no HDFS
-// behaviour beyond listing, stat and read). fail makes an operation fail.
+// memFS is an in-memory fileSystem over fstest.MapFS for the store's logic
+// (no HDFS behaviour beyond listing, stat and read). fail makes an
+// operation fail; ops counts them by op+" "+name.
 type memFS struct {
 	mu    sync.Mutex
-	files map[string][]byte
+	files fstest.MapFS // by path without the leading "/"
 	fail  func(op, name string) error
-	ops   map[string]int // by op+" "+name
+	ops   map[string]int
 }
 
-func newMemFS() *memFS { return &memFS{files: map[string][]byte{}, ops: map[string]int{}} }
+func newMemFS() *memFS { return &memFS{files: fstest.MapFS{}, ops: map[string]int{}} }
 
 func (f *memFS) put(name string, b []byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.files[name] = b
+	f.files[strings.TrimPrefix(name, "/")] = &fstest.MapFile{Data: b}
+}
+
+func (f *memFS) data(name string) []byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.files[strings.TrimPrefix(name, "/")].Data
 }
 
 func (f *memFS) count(op, name string) int {
@@ -35,85 +39,60 @@ func (f *memFS) count(op, name string) int {
 	return f.ops[op+" "+name]
 }
 
-func (f *memFS) check(op, name string) error {
+// check counts op and asks fail; it returns the unrooted name.
+func (f *memFS) check(op, name string) (string, error) {
 	f.ops[op+" "+name]++
 	if f.fail != nil {
-		return f.fail(op, name)
+		if err := f.fail(op, name); err != nil {
+			return "", err
+		}
 	}
-	return nil
+	if name = strings.Trim(name, "/"); name == "" {
+		name = "."
+	}
+	return name, nil
 }
-
-type memInfo struct {
-	name string
-	size int64
-	dir  bool
-}
-
-func (i memInfo) Name() string       { return i.name }
-func (i memInfo) Size() int64        { return i.size }
-func (i memInfo) Mode() fs.FileMode  { return 0o644 }
-func (i memInfo) ModTime() time.Time { return time.Time{} }
-func (i memInfo) IsDir() bool        { return i.dir }
-func (i memInfo) Sys() any           { return nil }
 
 func (f *memFS) ReadDir(dir string) ([]fs.FileInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.check("readdir", dir); err != nil {
+	name, err := f.check("readdir", dir)
+	if err != nil {
 		return nil, err
 	}
-	prefix := strings.TrimSuffix(dir, "/") + "/"
-	seen := map[string]memInfo{}
-	for name, b := range f.files {
-		rest, ok := strings.CutPrefix(name, prefix)
-		if !ok {
-			continue
+	des, err := fs.ReadDir(f.files, name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]fs.FileInfo, 0, len(des))
+	for _, de := range des {
+		fi, err := de.Info()
+		if err != nil {
+			return nil, err
 		}
-		if i := strings.IndexByte(rest, '/'); i >= 0 {
-			seen[rest[:i]] = memInfo{name: rest[:i], dir: true}
-		} else {
-			seen[rest] = memInfo{name: rest, size: int64(len(b))}
-		}
+		out = append(out, fi)
 	}
-	if len(seen) == 0 {
-		return nil, &fs.PathError{Op: "readdir", Path: dir, Err: fs.ErrNotExist}
-	}
-	out := make([]fs.FileInfo, 0, len(seen))
-	for _, i := range seen {
-		out = append(out, i)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
 	return out, nil
 }
 
 func (f *memFS) Stat(name string) (fs.FileInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.check("stat", name); err != nil {
+	n, err := f.check("stat", name)
+	if err != nil {
 		return nil, err
 	}
-	if b, ok := f.files[name]; ok {
-		return memInfo{name: path.Base(name), size: int64(len(b))}, nil
-	}
-	for n := range f.files {
-		if strings.HasPrefix(n, strings.TrimSuffix(name, "/")+"/") {
-			return memInfo{name: path.Base(name), dir: true}, nil
-		}
-	}
-	return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrNotExist}
+	return fs.Stat(f.files, n)
 }
 
 func (f *memFS) OpenReader(name string) (io.ReadCloser, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.check("open", name); err != nil {
+	n, err := f.check("open", name)
+	if err != nil {
 		return nil, err
 	}
-	b, ok := f.files[name]
-	if !ok {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-	}
-	return io.NopCloser(bytes.NewReader(b)), nil
+	return f.files.Open(n)
 }
 
 var errInjected = errors.New("injected hdfs failure")

@@ -334,7 +334,7 @@ func TestThumbnail(t *testing.T) {
 	if n := fsys.count("open", "/sensornode/camera/C1/2026/05/01/030005-"+k1+".jpg"); n != opens {
 		t.Errorf("picture opened again for a kept thumbnail")
 	}
-	if b, err := s.Thumbnail(ctx, "C1", small); err != nil || !bytes.Equal(b, fsys.files["/sensornode/camera/C1/2026/05/01/030007-"+small+".jpg"]) {
+	if b, err := s.Thumbnail(ctx, "C1", small); err != nil || !bytes.Equal(b, fsys.data("/sensornode/camera/C1/2026/05/01/030007-"+small+".jpg")) {
 		t.Errorf("Thumbnail of a picture narrower than the width = %v; want the picture itself", err)
 	}
 	if hit, made := testutil.ToFloat64(s.m.thumbs.WithLabelValues("hit")), testutil.ToFloat64(s.m.thumbs.WithLabelValues("made")); hit != 1 || made != 2 {
