@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -263,6 +264,23 @@ func etagMatch(r *http.Request, etag string) bool {
 }
 
 func (s *Server) picture(w http.ResponseWriter, r *http.Request) {
+	s.serveImage(w, r, "picture", func(ctx context.Context, cam, key string) (io.ReadCloser, int64, error) {
+		rc, p, err := s.opt.Pictures.Open(ctx, cam, key)
+		return rc, p.Size, err
+	})
+}
+
+func (s *Server) thumb(w http.ResponseWriter, r *http.Request) {
+	s.serveImage(w, r, "thumbnail", func(ctx context.Context, cam, key string) (io.ReadCloser, int64, error) {
+		b, err := s.opt.Pictures.Thumbnail(ctx, cam, key)
+		return io.NopCloser(bytes.NewReader(b)), int64(len(b)), err
+	})
+}
+
+// serveImage sends the JPEG that load gives for the request's camera and
+// key (size 0: unknown), checked first, with immutable caching.
+func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, what string,
+	load func(ctx context.Context, cam, key string) (io.ReadCloser, int64, error)) {
 	cam := r.PathValue("camera")
 	key := keyOfFile(cam, r.PathValue("file"))
 	if key == "" {
@@ -272,49 +290,24 @@ func (s *Server) picture(w http.ResponseWriter, r *http.Request) {
 	if immutable(w, r, key) {
 		return
 	}
-	rc, p, err := s.opt.Pictures.Open(r.Context(), cam, key)
+	rc, size, err := load(r.Context(), cam, key)
 	if err != nil {
 		w.Header().Del("ETag")
 		w.Header().Set("Cache-Control", "no-store")
-		s.storeErr(w, r, "picture", err)
+		s.storeErr(w, r, what, err)
 		return
 	}
 	defer rc.Close()
 	h := w.Header()
 	h.Set("Content-Type", "image/jpeg")
-	if p.Size > 0 {
-		h.Set("Content-Length", strconv.FormatInt(p.Size, 10))
+	if size > 0 {
+		h.Set("Content-Length", strconv.FormatInt(size, 10))
 	}
 	if r.Method == http.MethodHead {
 		return
 	}
 	if _, err := io.Copy(w, rc); err != nil && r.Context().Err() == nil {
-		s.log.Warn("picture", "camera", cam, "key", key, "err", err)
-	}
-}
-
-func (s *Server) thumb(w http.ResponseWriter, r *http.Request) {
-	cam := r.PathValue("camera")
-	key := keyOfFile(cam, r.PathValue("file"))
-	if key == "" {
-		s.fail(w, r, http.StatusNotFound, "not found")
-		return
-	}
-	if immutable(w, r, key) {
-		return
-	}
-	b, err := s.opt.Pictures.Thumbnail(r.Context(), cam, key)
-	if err != nil {
-		w.Header().Del("ETag")
-		w.Header().Set("Cache-Control", "no-store")
-		s.storeErr(w, r, "thumbnail", err)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "image/jpeg")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(b)
+		s.log.Warn("send "+what, "camera", cam, "key", key, "err", err)
 	}
 }
 
