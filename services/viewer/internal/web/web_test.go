@@ -695,3 +695,44 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// Behind a trusted proxy failed logins count against the client the proxy
+// names; anyone else's X-Forwarded-For is ignored.
+func TestClientIP(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")} })
+	tests := []struct {
+		name, remote string
+		xff          []string
+		want         string
+	}{
+		{"direct", "192.0.2.1:1234", nil, "192.0.2.1"},
+		{"direct with a forged header", "192.0.2.1:1234", []string{"203.0.113.9"}, "192.0.2.1"},
+		{"trusted proxy", "10.1.2.3:1234", []string{"203.0.113.9"}, "203.0.113.9"},
+		{"trusted proxy, client-sent entries first", "10.1.2.3:1234", []string{"1.1.1.1, 203.0.113.9"}, "203.0.113.9"},
+		{"trusted proxy, last header counts", "10.1.2.3:1234", []string{"1.1.1.1", "203.0.113.9"}, "203.0.113.9"},
+		{"trusted proxy, garbage", "10.1.2.3:1234", []string{"not-an-address"}, "10.1.2.3"},
+		{"ipv6", "[2001:db8::1]:1234", nil, "2001:db8::1"},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("POST", "/login", nil)
+		r.RemoteAddr = tt.remote
+		for _, v := range tt.xff {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		if got := e.srv.clientIP(r); got != tt.want {
+			t.Errorf("%s: clientIP = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestHead(t *testing.T) {
+	e := newEnv(t)
+	sess, _ := e.login()
+	key := e.store.pictures["C1"][0].Key
+	for _, p := range []string{"/", "/picture/C1/" + key + ".jpg", "/thumb/C1/" + key + ".jpg", "/static/app.js"} {
+		res := e.do("HEAD", p, nil, []*http.Cookie{sess}, nil)
+		if body := readBody(t, res); res.StatusCode != 200 || body != "" {
+			t.Errorf("HEAD %s = %d with %d body bytes, want 200 and none", p, res.StatusCode, len(body))
+		}
+	}
+}
