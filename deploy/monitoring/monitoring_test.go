@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 	"sigs.k8s.io/yaml"
@@ -94,12 +95,24 @@ func seriesNames(name string, typ dto.MetricType) []string {
 	return []string{name}
 }
 
+// collectorType tells histograms and summaries (whose series names differ
+// from the family's) from the rest.
 func collectorType(c prometheus.Collector) dto.MetricType {
-	switch c.(type) {
-	case prometheus.Histogram, *prometheus.HistogramVec:
+	switch v := c.(type) {
+	case *prometheus.HistogramVec:
 		return dto.MetricType_HISTOGRAM
-	case prometheus.Summary, *prometheus.SummaryVec:
+	case *prometheus.SummaryVec:
 		return dto.MetricType_SUMMARY
+	case prometheus.Metric: // Histogram and Summary are alike as interfaces
+		var m dto.Metric
+		if v.Write(&m) == nil {
+			switch {
+			case m.Histogram != nil:
+				return dto.MetricType_HISTOGRAM
+			case m.Summary != nil:
+				return dto.MetricType_SUMMARY
+			}
+		}
 	}
 	return dto.MetricType_UNTYPED
 }
@@ -208,7 +221,7 @@ func metricNames(expr string) ([]string, error) {
 			return nil
 		}
 		for _, m := range vs.LabelMatchers {
-			if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+			if m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual {
 				names = append(names, m.Value)
 			}
 		}
