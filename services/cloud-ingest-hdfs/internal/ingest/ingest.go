@@ -36,18 +36,23 @@ var errHDFS = errors.New("hdfs")
 // Ingester is one cloud-ingest-hdfs pipeline. Run owns everything but the
 // metrics and the probe; rebalance callbacks run inside its Poll.
 type Ingester struct {
-	cfg        Config
-	fs         FS
-	dlq        bus.Publisher
-	log        *slog.Logger
-	m          *Metrics
-	probe      *svc.Probe
-	now        func() time.Time
-	pictures   layout
-	tempDirs   layout
-	cons       bus.Consumer
-	parts      map[bus.TopicPartition]*partState
-	batches    map[bus.TopicPartition]*tempBatch
+	cfg      Config
+	fs       FS
+	dlq      bus.Publisher
+	log      *slog.Logger
+	m        *Metrics
+	probe    *svc.Probe
+	now      func() time.Time
+	pictures layout
+	tempDirs layout
+	cons     bus.Consumer
+	parts    map[bus.TopicPartition]*partState
+	batches  map[bus.TopicPartition]*tempBatch
+	bundles  map[bus.TopicPartition]*bundlePart
+	// schemaWritten: the bundle store's schema file is known to be there.
+	schemaWritten bool
+	// fatal ends Run: a partition that could not be sought back.
+	fatal      error
 	index      *readingIndex
 	assigned   map[bus.TopicPartition]bool
 	fresh      []bus.TopicPartition // assigned, pause state not applied yet
@@ -104,6 +109,7 @@ func New(cfg Config, fs FS, dlq bus.Publisher, log *slog.Logger, m *Metrics, pro
 		pictures: pl, tempDirs: tl,
 		parts:     map[bus.TopicPartition]*partState{},
 		batches:   map[bus.TopicPartition]*tempBatch{},
+		bundles:   map[bus.TopicPartition]*bundlePart{},
 		index:     newReadingIndex(cfg.TemperatureIndexDirs),
 		assigned:  map[bus.TopicPartition]bool{},
 		cleanup:   map[bus.TopicPartition]bool{},
@@ -173,6 +179,10 @@ func (in *Ingester) Run(ctx context.Context, cons bus.Consumer) error {
 		if in.blocked == nil {
 			in.maintain(ctx)
 		}
+		if in.fatal != nil {
+			err = in.fatal
+			break
+		}
 	}
 	in.finish()
 	return err
@@ -187,6 +197,9 @@ func (in *Ingester) finish() {
 				in.dropBatch(tp)
 			}
 		}
+		in.closeBundles(nil, false, abandonShutdown)
+	} else {
+		in.closeBundles(nil, true, abandonShutdown)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -196,6 +209,9 @@ func (in *Ingester) finish() {
 // process stores one message. It returns an error only for failures worth
 // retrying (HDFS, the dead-letter topic); bad messages are dead-lettered.
 func (in *Ingester) process(ctx context.Context, msg *bus.Message) error {
+	if in.bundleStale(msg) {
+		return nil
+	}
 	kind, _, err := messages.KindOf(msg.Value, msg.Headers)
 	switch {
 	case err != nil:
@@ -205,7 +221,11 @@ func (in *Ingester) process(ctx context.Context, msg *bus.Message) error {
 		if p, err = messages.DecodePicture(msg.Value, msg.Headers, in.cfg.MaxPictureBytes); err != nil {
 			err = in.deadLetter(ctx, msg, kindPicture, err)
 		} else {
-			err = in.storePicture(msg, p)
+			if in.cfg.PictureStore == StoreAvro {
+				err = in.storeBundled(msg, p)
+			} else {
+				err = in.storePicture(msg, p)
+			}
 			if errors.Is(err, messages.ErrBadID) {
 				err = in.deadLetter(ctx, msg, kindPicture, err)
 			}
@@ -286,6 +306,7 @@ func (in *Ingester) maintain(ctx context.Context) {
 			in.lastCommit = time.Time{} // commit right away
 		}
 	}
+	in.rollDue(now)
 	if len(in.cleanup) > 0 {
 		in.cleanTmp()
 	}

@@ -82,6 +82,8 @@ func (fx *ifixture) config() Config {
 	c.TemperatureDirLayout = fx.root + "/temperature/{node}/{yyyy}/{MM}/{dd}/{HH}"
 	c.TemperatureFormat = FormatJSONL
 	c.TemperatureRotateInterval, c.TemperatureFlushRecords, c.TemperatureIndexDirs = time.Second, 10000, 64
+	c.PictureStore, c.PictureBundleDir = StoreFiles, fx.root+"/bundles"
+	c.PictureBundleMaxBytes, c.PictureBundleMaxAge, c.PictureBundleIndexKeys = 128<<20, time.Second, 1000
 	c.CommitInterval, c.RetryMaxInterval, c.CheckInterval = 200*time.Millisecond, 2*time.Second, time.Second
 	c.Kafka.Backend = devstacktest.KafkaBackend() // confluent or franz; empty: the default
 	return c
