@@ -33,7 +33,7 @@ const (
 // The bundle store (SENSORNODE_PICTURE_STORE=avro) appends a partition's
 // pictures to one open bundle (libs/bundle: an Avro container file),
 // streamed to a temporary HDFS file. It is rolled by size or age: closed,
-// its index written, the bundle and then its index renamed into place
+// its index written, the index and then the bundle renamed into place
 // under a name holding its first and last offset; only then are its
 // offsets committed (commitPoint holds the commit at the open bundle's
 // first offset, as it does for a temperature batch). Whatever goes wrong
@@ -185,8 +185,8 @@ func (in *Ingester) openBundle(tp bus.TopicPartition, bp *bundlePart, offset int
 	return nil
 }
 
-// roll commits tp's open bundle: close, write the index, rename the bundle
-// and then the index into place (fenced by the work deadline). On failure
+// roll commits tp's open bundle: close, write the index, rename the index
+// and then the bundle into place (fenced by the work deadline). On failure
 // the bundle is abandoned (seek: the partition is sought back to its first
 // offset; false when it is being revoked) and the error returned.
 func (in *Ingester) roll(tp bus.TopicPartition, seek bool) error {
@@ -226,21 +226,22 @@ func (in *Ingester) roll(tp bus.TopicPartition, seek bool) error {
 	if err := in.writeFile(idxTmp, idx.Bytes(), deadline); err != nil {
 		return fail(reason(err), err)
 	}
+	// The index goes into place first, then the bundle: the bundle's
+	// rename is the commit, and a committed bundle always has its index.
+	// A crash between the two leaves an index without its bundle, which
+	// readers (who go by bundle names) ignore; the retry of the same
+	// offsets replaces it.
+	idxFinal := bundle.IndexName(final)
+	if err := in.fs.Rename(idxTmp, idxFinal, deadline); err != nil {
+		_ = in.fs.Remove(idxTmp)
+		return fail(reason(err), err)
+	}
 	if err := in.fs.Rename(ob.tmp, final, deadline); err != nil {
 		// A rename whose answer was lost may have happened.
 		if _, there, serr := in.fs.Stat(final); serr != nil || !there {
-			_ = in.fs.Remove(idxTmp)
+			_ = in.fs.Remove(idxFinal)
 			return fail(reason(err), err)
 		}
-	}
-	// The bundle is committed in HDFS: whatever happens to its index, its
-	// offsets are done.
-	if err := in.fs.Rename(idxTmp, bundle.IndexName(final), deadline); err != nil {
-		_ = in.fs.Remove(idxTmp)
-		in.m.hdfsErrors.WithLabelValues("write").Inc()
-		in.m.bundleNoIndex.Inc()
-		in.log.Error("bundle committed without its index: its pictures are readable with Avro tools, not by ranged reads; its keys are outside the duplicate key index",
-			"path", final, "err", err)
 	}
 	keys := make([]string, 0, len(x.Entries))
 	for _, e := range x.Entries {

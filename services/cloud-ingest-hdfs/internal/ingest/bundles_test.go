@@ -172,6 +172,12 @@ func TestBundleCommittedOnlyAfterRename(t *testing.T) {
 		if n := len(fs.under("/t/_tmp")); n != 0 {
 			t.Errorf("%d temporary files left", n)
 		}
+		files := fs.under("/t/bundles")
+		for name := range files {
+			if b, ok := strings.CutSuffix(name, ".idx"); ok && files[b] == nil {
+				t.Errorf("index %s without its bundle", name)
+			}
+		}
 	})
 }
 

@@ -98,12 +98,17 @@ type irun struct {
 
 func (fx *ifixture) start(t *testing.T, cfg Config) *irun {
 	t.Helper()
+	return fx.startOpts(t, cfg, Options{})
+}
+
+func (fx *ifixture) startOpts(t *testing.T, cfg Config, opts Options) *irun {
+	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(fx.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	r := &irun{t: t, reg: prometheus.NewRegistry()}
-	r.stop = svctest.Start(t, "Run", func(ctx context.Context) error { return Run(ctx, &cfg, log, r.reg, Options{}) })
+	r.stop = svctest.Start(t, "Run", func(ctx context.Context) error { return Run(ctx, &cfg, log, r.reg, opts) })
 	return r
 }
 

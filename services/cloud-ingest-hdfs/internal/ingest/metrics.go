@@ -90,6 +90,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		bundleAge: f.Gauge("sensornode_ingest_open_bundle_age_seconds",
 			"Age of the oldest open picture bundle (since its first picture was read); 0 when none is open. Rolled at SENSORNODE_PICTURE_BUNDLE_MAX_AGE."),
 		bundleNoIndex: f.Counter("sensornode_ingest_bundles_without_index_total",
-			"Committed bundles found without their index file (recovery, or a failed index rename): their keys are outside the duplicate key index."),
+			"Committed bundles found without a readable index file when their partition is recovered (written by something else, or the index was removed): their keys are outside the duplicate key index."),
 	}
 }
