@@ -423,18 +423,28 @@ func (in *Ingester) bundlePart(tp bus.TopicPartition) (*bundlePart, error) {
 	return bp, nil
 }
 
+// recoverSlackHours is how many hour directories recovery lists (names
+// only) past the one where the key index filled up: bundles go by their
+// writer's clock, so a newer bundle of a member whose clock was behind
+// may sit in an older hour.
+const recoverSlackHours = 24
+
 // recoverBundles lists tp's committed bundles, newest hour first, until
 // the indexes read hold PictureBundleIndexKeys keys (the hour where that
-// happens is read whole): the highest last offset among them (-1 none)
-// and their indexes, oldest first.
+// happens is read whole), and the names of recoverSlackHours hours more:
+// the highest last offset among them (-1 none) and the indexes read,
+// oldest first.
 func (in *Ingester) recoverBundles(tp bus.TopicPartition) (int64, []bundle.Index, error) {
 	high := int64(-1)
 	var found []bundle.Index
-	keys := 0
+	keys, slack := 0, -1
 	visit := func(dir string) (bool, error) {
 		fis, err := in.fs.ReadDir(dir)
 		if err != nil {
 			return false, err
+		}
+		if slack >= 0 {
+			slack++
 		}
 		for _, fi := range fis {
 			s, ok := bundle.ParseName(fi.Name())
@@ -442,6 +452,9 @@ func (in *Ingester) recoverBundles(tp bus.TopicPartition) (int64, []bundle.Index
 				continue
 			}
 			high = max(high, s.Last)
+			if slack >= 0 {
+				continue // names only
+			}
 			name := dir + "/" + bundle.IndexName(fi.Name())
 			b, err := in.fs.ReadFile(name)
 			if errors.Is(err, os.ErrNotExist) {
@@ -461,7 +474,10 @@ func (in *Ingester) recoverBundles(tp bus.TopicPartition) (int64, []bundle.Index
 			found = append(found, x)
 			keys += len(x.Entries)
 		}
-		return keys >= in.cfg.PictureBundleIndexKeys, nil
+		if slack < 0 && keys >= in.cfg.PictureBundleIndexKeys {
+			slack = 0
+		}
+		return slack >= recoverSlackHours, nil
 	}
 	if _, err := in.walkNewest(in.partitionDir(tp), 4, visit); err != nil {
 		return 0, nil, err

@@ -2,14 +2,19 @@ package ingest
 
 import (
 	"bytes"
+	"context"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sensornode/sensornode/libs/bundle"
+	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/bus/bustest"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/svc/svctest"
@@ -325,4 +330,110 @@ func TestBundleRenameRefusedOnOverlap(t *testing.T) {
 			t.Errorf("picture at offset 2 in %d bundles, want 1", count[want[2].Key()])
 		}
 	})
+}
+
+// openBundleIngester returns an ingester (not running) owning camTP with
+// three pictures in its open bundle (offsets 0..2, none committed), its
+// group's committed offsets, and fs.
+func openBundleIngester(t *testing.T) (*Ingester, func() int64, *memFS) {
+	t.Helper()
+	cfg := bundleConfig()
+	cfg.PictureBundleMaxAge = time.Hour
+	cl := newCluster()
+	appendPictures(t, cl, 1, 3)
+	fs := newMemFS()
+	cons, err := cl.NewConsumer(cfg.Kafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := New(cfg, fs, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), NewMetrics(prometheus.NewRegistry()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.cons = cons
+	in.pollStart = time.Now()
+	in.onAssigned([]bus.TopicPartition{camTP})
+	for _, m := range cl.Records(camTP.Topic) {
+		if err := in.process(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if bp := in.bundles[camTP]; bp == nil || bp.open == nil || bp.open.w.Len() != 3 {
+		t.Fatal("pictures not in an open bundle")
+	}
+	return in, func() int64 { return cl.Committed(cfg.Kafka.GroupID)[camTP] }, fs
+}
+
+// On revoke and shutdown the open bundle is committed, or abandoned with
+// nothing committed.
+func TestBundleClosedOnRevokeAndShutdown(t *testing.T) {
+	for _, tt := range []struct {
+		name          string
+		end           func(in *Ingester)
+		failRename    bool
+		wantCommitted int64
+		wantBundles   int
+	}{
+		{name: "revoke", end: func(in *Ingester) { in.onRevoked([]bus.TopicPartition{camTP}, false) }, wantCommitted: 3, wantBundles: 1},
+		{name: "revoke, rename fails", end: func(in *Ingester) { in.onRevoked([]bus.TopicPartition{camTP}, false) }, failRename: true},
+		{name: "lost", end: func(in *Ingester) { in.onRevoked([]bus.TopicPartition{camTP}, true) }},
+		{name: "shutdown", end: func(in *Ingester) { in.finish() }, wantCommitted: 3, wantBundles: 1},
+		{name: "shutdown, rename fails", end: func(in *Ingester) { in.finish() }, failRename: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in, committed, fs := openBundleIngester(t)
+			if tt.failRename {
+				fs.setFail(func(op, name string) bool { return op == "rename" && strings.Contains(name, ".avro") })
+			}
+			tt.end(in)
+			if c := committed(); c != tt.wantCommitted {
+				t.Errorf("committed %d, want %d", c, tt.wantCommitted)
+			}
+			fs.setFail(nil)
+			if _, _, spans := committedBundles(t, fs); len(spans) != tt.wantBundles {
+				t.Errorf("bundles = %v, want %d", spans, tt.wantBundles)
+			}
+			if n := len(fs.under("/t/_tmp")); n != 0 {
+				t.Errorf("%d temporary files left", n)
+			}
+		})
+	}
+}
+
+// Recovery reads the key index's worth of the newest hours, then only
+// names of 24 hour directories more: a newer bundle in an older hour (its
+// writer's clock was behind) still sets the position.
+func TestBundleRecoveryListsOlderHoursForNames(t *testing.T) {
+	cfg := bundleConfig()
+	cfg.PictureBundleIndexKeys = 1
+	in := &Ingester{cfg: cfg, fs: newMemFS(), m: NewMetrics(prometheus.NewRegistry()), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	fs := in.fs.(*memFS)
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	put := func(hour int, first, last int64) {
+		name := in.bundleDir(camTP, at.Add(time.Duration(hour)*time.Hour)) + "/" + bundle.Name(camTP.Topic, camTP.Partition, first, last)
+		var b bytes.Buffer
+		x := bundle.Index{Topic: camTP.Topic, Partition: camTP.Partition, HeaderBytes: 100,
+			Entries: []bundle.Entry{{Key: messages.PictureKey("C1", at, [32]byte{byte(first)}), Offset: first, CapturedAt: at, Start: 100, Length: 50}}}
+		_, _ = x.WriteTo(&b)
+		fs.files[name] = []byte("bundle")
+		fs.files[bundle.IndexName(name)] = b.Bytes()
+	}
+	put(0, 100, 100) // the newest hour fills the key index
+	for h := 1; h <= recoverSlackHours+1; h++ {
+		switch h {
+		case 3:
+			put(-h, 200, 200) // an older hour, newer offsets (a clock behind)
+		case recoverSlackHours + 1:
+			put(-h, 300, 300) // past the slack: not listed
+		default:
+			put(-h, int64(h), int64(h))
+		}
+	}
+	high, found, err := in.recoverBundles(camTP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if high != 200 || len(found) != 1 || found[0].Entries[0].Offset != 100 {
+		t.Errorf("recoverBundles = %d, %d indexes, want 200 and the newest hour's index", high, len(found))
+	}
 }

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -122,6 +123,9 @@ func (in *Ingester) cleanTmp() {
 func (in *Ingester) onAssigned(parts []bus.TopicPartition) {
 	for _, tp := range parts {
 		in.assigned[tp] = true
+		if bp := in.bundles[tp]; bp != nil && bp.open != nil {
+			in.abandon(tp, abandonRevoked, errors.New("partition assigned again without a revoke"), false)
+		}
 		delete(in.parts, tp)
 		delete(in.bundles, tp)
 	}
