@@ -1,8 +1,10 @@
 // Package ingest stores the cloud topics in HDFS: pictures as decoded JPEG
-// files named after their key, temperature readings in rolling per
-// node-hour files named after the Kafka offsets they hold. Offsets are
-// committed only once what they cover is durable in HDFS; redeliveries and
-// duplicates forwarded twice are recognised and skipped.
+// files named after their key (or, SENSORNODE_PICTURE_STORE=avro, in
+// bundles: Avro container files per partition, bundles.go), temperature
+// readings in rolling per node-hour files named after the Kafka offsets
+// they hold. Offsets are committed only once what they cover is durable in
+// HDFS; redeliveries and duplicates forwarded twice are recognised and
+// skipped.
 package ingest
 
 import (
@@ -36,23 +38,19 @@ var errHDFS = errors.New("hdfs")
 // Ingester is one cloud-ingest-hdfs pipeline. Run owns everything but the
 // metrics and the probe; rebalance callbacks run inside its Poll.
 type Ingester struct {
-	cfg      Config
-	fs       FS
-	dlq      bus.Publisher
-	log      *slog.Logger
-	m        *Metrics
-	probe    *svc.Probe
-	now      func() time.Time
-	pictures layout
-	tempDirs layout
-	cons     bus.Consumer
-	parts    map[bus.TopicPartition]*partState
-	batches  map[bus.TopicPartition]*tempBatch
-	bundles  map[bus.TopicPartition]*bundlePart
-	// schemaWritten: the bundle store's schema file is known to be there.
-	schemaWritten bool
-	// fatal ends Run: a partition that could not be sought back.
-	fatal      error
+	cfg        Config
+	fs         FS
+	dlq        bus.Publisher
+	log        *slog.Logger
+	m          *Metrics
+	probe      *svc.Probe
+	now        func() time.Time
+	pictures   layout
+	tempDirs   layout
+	cons       bus.Consumer
+	parts      map[bus.TopicPartition]*partState
+	batches    map[bus.TopicPartition]*tempBatch
+	bundles    map[bus.TopicPartition]*bundlePart
 	index      *readingIndex
 	assigned   map[bus.TopicPartition]bool
 	fresh      []bus.TopicPartition // assigned, pause state not applied yet
@@ -67,6 +65,10 @@ type Ingester struct {
 	// pollStart is when the last Poll began (time.Now, monotonic): the
 	// last moment this member is known to have been in the group.
 	pollStart time.Time
+	// schemaWritten: the bundle store's schema file is known to be there.
+	schemaWritten bool
+	// fatal ends Run: a partition that could not be sought back.
+	fatal error
 }
 
 // workDeadline is when HDFS work started after the last Poll must be done
