@@ -11,7 +11,6 @@ import (
 	"maps"
 	"math"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,6 +93,7 @@ type chaosRun struct {
 	camera  string   // camera-producer binary
 	temps   []*proc  // temp-producers, node1..
 	tempIn  []string // the reading file each temp-producer reads
+	tempAdm []string // each temp-producer's admin address (the same across restarts)
 	tempBin string   // temp-producer binary
 
 	ledgerMu sync.Mutex
@@ -442,6 +442,7 @@ func (c *chaosRun) startTemperature(t *testing.T, n int) {
 	}
 	c.temps = append(c.temps, c.startProducer(t, fmt.Sprintf("temp-producer-%d", n+1), c.tempBin, vars))
 	c.tempIn = append(c.tempIn, filepath.Join(dir, "reading"))
+	c.tempAdm = append(c.tempAdm, vars["SENSORNODE_ADMIN_ADDR"])
 }
 
 // writeReadings is the ledger writer of temp-producer n+1: every 0.1 s a
@@ -455,9 +456,8 @@ func (c *chaosRun) startTemperature(t *testing.T, n int) {
 // after its spool write, then read again) has one identity: ingest stores
 // it once.
 func (c *chaosRun) writeReadings(ctx context.Context, t *testing.T, n int) {
-	p, file := c.temps[n], c.tempIn[n]
+	p, file, admin := c.temps[n], c.tempIn[n], c.tempAdm[n]
 	node := fmt.Sprintf("node%d", n+1)
-	admin := envValue(p.env, "SENSORNODE_ADMIN_ADDR")
 	var last time.Time
 	for k := 0; ctx.Err() == nil; k++ {
 		at := time.Now().UTC().Truncate(time.Millisecond)
@@ -493,7 +493,7 @@ func (c *chaosRun) writeReadings(ctx context.Context, t *testing.T, n int) {
 		want := float64(at.UnixNano()) / 1e9
 		deadline := time.Now().Add(3 * time.Minute)
 		for {
-			if v, err := scrapeGauge(admin, "sensornode_temp_last_reading_timestamp_seconds"); err == nil && math.Abs(v-want) < 1e-4 {
+			if v, found, err := scrapeMetric(admin, "sensornode_temp_last_reading_timestamp_seconds"); err == nil && found && math.Abs(v-want) < 1e-4 {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -504,34 +504,6 @@ func (c *chaosRun) writeReadings(ctx context.Context, t *testing.T, n int) {
 		}
 		sleepCtx(ctx, chaosReadingsEvery)
 	}
-}
-
-// envValue is the value of name in env (KEY=value lines), or "".
-func envValue(env []string, name string) string {
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, name+"="); ok {
-			return v
-		}
-	}
-	return ""
-}
-
-// scrapeGauge reads one unlabelled gauge from an admin server; an error
-// when the process is down (killed, stopped, restarting).
-func scrapeGauge(addr, name string) (float64, error) {
-	cl := http.Client{Timeout: 2 * time.Second}
-	resp, err := cl.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			return strconv.ParseFloat(v, 64)
-		}
-	}
-	return 0, fmt.Errorf("%s: no %s", addr, name)
 }
 
 // ---------------------------------------------------------------- nemesis
@@ -999,8 +971,14 @@ func (c *chaosRun) drain(t *testing.T, timeout time.Duration) {
 
 func (c *chaosRun) observe(t *testing.T) chaos.Observed {
 	got := c.read(t, true)
+	dead, malformed, problems := c.deadLetters(t)
 	o := chaos.Observed{Pictures: got.pictures, Readings: got.readings, Other: got.other,
-		Quarantined: map[string]string{}, DeadLetters: c.deadLetters(t)}
+		Quarantined: map[string]string{}, DeadLetters: map[string]string{}}
+	for id, reason := range malformed {
+		if strings.HasPrefix(id, "chaos-malformed-") {
+			o.DeadLetters[id] = reason
+		}
+	}
 	for i, d := range c.camDirs {
 		es, _ := os.ReadDir(filepath.Join(d, ".quarantine"))
 		for _, e := range es {
@@ -1019,7 +997,8 @@ func (c *chaosRun) observe(t *testing.T) chaos.Observed {
 	if !c.cloudCommitted(t) {
 		o.Uncovered = append(o.Uncovered, "after draining, the ingest group's committed offsets are not at the end of every cloud partition")
 	}
-	o.Uncovered = append(o.Uncovered, c.uncovered(t, got)...)
+	o.Uncovered = append(o.Uncovered, problems...)
+	o.Uncovered = append(o.Uncovered, c.uncovered(t, got, dead)...)
 	for _, p := range append(append(append(append([]*proc{}, c.fwds...), c.ingests...), c.cams...), c.temps...) {
 		if p.cmd == nil {
 			o.Crashes = append(o.Crashes, p.name+" is not running at the end")
@@ -1033,42 +1012,6 @@ func (c *chaosRun) observe(t *testing.T) chaos.Observed {
 		}
 	}
 	return o
-}
-
-// deadLetters reads both cloud dead-letter topics: malformed id -> reason.
-func (c *chaosRun) deadLetters(t *testing.T) map[string]string {
-	out := map[string]string{}
-	cons, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": c.st.CloudBootstrap(), "group.id": c.prefix + "-chaos-dlq-reader",
-		"auto.offset.reset": "earliest", "enable.auto.commit": false, "log_level": 3})
-	if err != nil {
-		t.Errorf("dead-letter reader: %v", err)
-		return out
-	}
-	defer cons.Close()
-	if err := cons.SubscribeTopics([]string{messages.DeadLetterTopic(c.cloudPic), messages.DeadLetterTopic(c.cloudTemp)}, nil); err != nil {
-		t.Errorf("dead-letter reader: %v", err)
-		return out
-	}
-	quiet := time.Now().Add(15 * time.Second)
-	for time.Now().Before(quiet) {
-		ev := cons.Poll(500)
-		m, ok := ev.(*kafka.Message)
-		if !ok {
-			continue
-		}
-		quiet = time.Now().Add(5 * time.Second)
-		reason := ""
-		for _, h := range m.Headers {
-			if h.Key == messages.HeaderDLQReason {
-				reason = string(h.Value)
-			}
-		}
-		id, _, _ := strings.Cut(string(m.Value), ":")
-		if strings.HasPrefix(id, "chaos-malformed-") {
-			out[id] = reason
-		}
-	}
-	return out
 }
 
 func (c *chaosRun) writeReport(t *testing.T, duration time.Duration, r chaos.Result) {

@@ -5,6 +5,7 @@ package e2e
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,9 +24,10 @@ const coverReadTimeout = 2 * time.Minute
 // holds, read with data) does not cover (chaos.Cover): every record of
 // the cloud picture and temperature topics from its partition's log start
 // up to the ingest group's committed offset, matched against the pictures
-// and readings in HDFS and the records of both cloud dead-letter topics.
-// Read with plain consumers (assigned partitions, nothing committed).
-func (e *env) uncovered(t *testing.T, stored hdfsContent) []string {
+// and readings in HDFS and dead, the records of both cloud dead-letter
+// topics (deadLetters). Read with a plain consumer (assigned partitions,
+// nothing committed).
+func (e *env) uncovered(t *testing.T, stored hdfsContent, dead []chaos.DeadLetter) []string {
 	t.Helper()
 	a := e.admin(t, e.st.CloudBootstrap())
 	upTo := map[bus.TopicPartition]int64{}
@@ -40,12 +42,26 @@ func (e *env) uncovered(t *testing.T, stored hdfsContent) []string {
 	problems = append(problems, e.readCloud(t, upTo, func(m *kafka.Message) {
 		recs = append(recs, chaos.RecordOf(position(m), m.Key, m.Value, headersOf(m)))
 	})...)
-	var dead []chaos.DeadLetter
-	problems = append(problems, e.readCloud(t, e.toEnd(t, messages.DeadLetterTopic(e.cloudPic), messages.DeadLetterTopic(e.cloudTemp)), func(m *kafka.Message) {
-		dead = append(dead, chaos.DeadLetterOf(m.Value, headersOf(m)))
-	})...)
 	t.Logf("coverage: %d committed cloud records in %d partitions, %d dead letters", len(recs), len(upTo), len(dead))
 	return append(problems, chaos.Cover(recs, stored.pictures, stored.readings, dead)...)
+}
+
+// deadLetters reads both cloud dead-letter topics to their end, once:
+// every dead letter (for uncovered), and the reason (sn-dlq-reason) of
+// each by its original value's id, the text before the first ':' (the
+// chaos workload's malformed messages are "<id>:..."). What it could not
+// read comes back as uncovered entries.
+func (e *env) deadLetters(t *testing.T) (dead []chaos.DeadLetter, reasonByID map[string]string, problems []string) {
+	t.Helper()
+	reasonByID = map[string]string{}
+	problems = e.readCloud(t, e.toEnd(t, messages.DeadLetterTopic(e.cloudPic), messages.DeadLetterTopic(e.cloudTemp)), func(m *kafka.Message) {
+		hs := headersOf(m)
+		dead = append(dead, chaos.DeadLetterOf(m.Value, hs))
+		reason, _ := messages.HeaderValue(hs, messages.HeaderDLQReason)
+		id, _, _ := strings.Cut(string(m.Value), ":")
+		reasonByID[id] = string(reason)
+	})
+	return dead, reasonByID, problems
 }
 
 // toEnd is every partition of topics, each to be read to its end (-1).

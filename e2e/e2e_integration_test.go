@@ -259,13 +259,23 @@ func (p *proc) stop(t *testing.T) {
 // metric sums the series of a metric on the admin server.
 func (p *proc) metric(t *testing.T, name string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + p.admin + "/metrics")
+	sum, _, err := scrapeMetric(p.admin, name)
 	if err != nil {
 		t.Errorf("scrape %s: %v", p.name, err)
-		return 0
+	}
+	return sum
+}
+
+// scrapeMetric sums every series of metric name (labelled or not) on an
+// admin server's /metrics; found says whether it has any. An error when
+// the server does not answer (killed, stopped, restarting).
+func scrapeMetric(addr, name string) (sum float64, found bool, err error) {
+	cl := http.Client{Timeout: 2 * time.Second}
+	resp, err := cl.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, false, err
 	}
 	defer resp.Body.Close()
-	sum := 0.0
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
@@ -273,10 +283,13 @@ func (p *proc) metric(t *testing.T, name string) float64 {
 			continue
 		}
 		f := strings.Fields(line)
-		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-		sum += v
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			return 0, false, fmt.Errorf("%s: %q: %w", addr, line, err)
+		}
+		sum, found = sum+v, true
 	}
-	return sum
+	return sum, found, sc.Err()
 }
 
 func tail(name string) string {
@@ -678,7 +691,8 @@ func (e *env) verify(t *testing.T) {
 	for _, p := range c.other {
 		t.Errorf("unexpected file %s", p)
 	}
-	for _, u := range e.uncovered(t, c) {
+	dead, _, problems := e.deadLetters(t)
+	for _, u := range append(problems, e.uncovered(t, c, dead)...) {
 		t.Errorf("uncovered: %s", u)
 	}
 	dups := e.cloudMessages(t) - len(e.wantPics) - len(e.wantReads)

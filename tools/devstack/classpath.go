@@ -16,14 +16,29 @@ import (
 	"time"
 )
 
-//go:embed pom/kafka.xml pom/hadoop.xml
+//go:embed pom/kafka.xml pom/hadoop.xml pom/avro-tools.xml
 var poms embed.FS
 
 // Classpath names, one per embedded pom.
 const (
-	classpathKafka  = "kafka"
-	classpathHadoop = "hadoop"
+	classpathKafka     = "kafka"
+	classpathHadoop    = "hadoop"
+	classpathAvroTools = "avro-tools"
 )
+
+// AvroToolsJar resolves Apache Avro's avro-tools jar (from Maven Central,
+// cached like the stack's classpaths), for tests that read what the
+// project writes with the ecosystem's own tools: java -jar <it> tojson ...
+func AvroToolsJar(ctx context.Context, cfg Config) (string, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(cfg.CacheDir, 0o755); err != nil {
+		return "", err
+	}
+	return resolveClasspath(ctx, cfg, classpathAvroTools)
+}
 
 // resolveClasspath returns the classpath of an embedded pom. It is cached in
 // cacheDir under the pom's hash, so Maven only runs when the pom changed or

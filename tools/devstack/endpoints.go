@@ -129,6 +129,16 @@ func (s *Stack) KafkaClasspath() string { return s.st.KafkaCP }
 // without HDFS.
 func (s *Stack) HadoopClasspath() string { return s.st.HadoopCP }
 
+// FsShellArgs are the java arguments that run Hadoop's own shell (`hdfs
+// dfs`, org.apache.hadoop.fs.FsShell) against the stack's HDFS with args,
+// e.g. FsShellArgs("-text", "/x.avro"): the stack's Hadoop configuration
+// first on the classpath, tool logging on stderr. Run them with Java() and
+// HADOOP_USER_NAME=HDFSUser().
+func (s *Stack) FsShellArgs(args ...string) []string {
+	return append([]string{"-Dlog4j.configuration=file:" + toolsLog4jPath(s.dir),
+		"-cp", hadoopConfDir(s.dir) + ":" + s.st.HadoopCP, "org.apache.hadoop.fs.FsShell"}, args...)
+}
+
 // Log4jConfig is the log4j 1 properties file the stack's JVMs use (INFO
 // to stdout); pass it as -Dlog4j.configuration=file:PATH.
 func (s *Stack) Log4jConfig() string { return log4jPath(s.dir) }

@@ -16,12 +16,16 @@ import (
 const condTopics = "cloud-topics"
 
 // Options are hooks for tests; the zero value is what the service runs
-// with. There are none yet: the shape is every service's.
-type Options struct{}
+// with.
+type Options struct {
+	// WrapFS, if set, wraps the HDFS client (a test's FS that dies with
+	// the process it plays, mid-bundle).
+	WrapFS func(FS) FS
+}
 
 // Run runs the ingester with its admin server until ctx is done or a
 // fatal error occurs.
-func Run(ctx context.Context, c *Config, log *slog.Logger, reg *prometheus.Registry, _ Options) error {
+func Run(ctx context.Context, c *Config, log *slog.Logger, reg *prometheus.Registry, opts Options) error {
 	cfg := *c
 	m, probe, dlqMetrics := newMetrics(reg)
 	probe.Register(condKafka, condHDFS)
@@ -34,6 +38,9 @@ func Run(ctx context.Context, c *Config, log *slog.Logger, reg *prometheus.Regis
 	defer dlq.Close()
 	fs := NewHDFS(cfg.HDFS)
 	defer fs.Close()
+	if opts.WrapFS != nil {
+		fs = opts.WrapFS(fs)
+	}
 	in, err := New(cfg, fs, dlq, log, m, probe)
 	if err != nil {
 		return err

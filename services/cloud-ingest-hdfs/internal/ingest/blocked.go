@@ -151,6 +151,9 @@ func (in *Ingester) putBack(msg *bus.Message) error {
 }
 
 func (in *Ingester) putBackAt(tp bus.TopicPartition, offset int64) error {
+	if bp := in.bundles[tp]; bp != nil && bp.rewind >= 0 && offset > bp.rewind {
+		offset = bp.rewind // sought back to an abandoned bundle's start: not past it
+	}
 	if err := in.cons.Seek(bus.Offset{TopicPartition: tp, Offset: offset}); err != nil {
 		return fmt.Errorf("put back %s@%d while paused: %w", tp, offset, err)
 	}

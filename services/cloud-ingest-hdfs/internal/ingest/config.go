@@ -56,6 +56,23 @@ type Config struct {
 	// {key} (required: it makes the name unique and redeliveries
 	// idempotent).
 	PictureLayout string `envconfig:"PICTURE_LAYOUT" default:"/sensornode/camera/{camera}/{yyyy}/{MM}/{dd}/{HH}{mm}{ss}-{key}.jpg"`
+	// PictureStore is files (one HDFS file per picture, PictureLayout) or
+	// avro (pictures appended to bundles: Avro container files per
+	// partition under PictureBundleDir, see bundles.go).
+	PictureStore string `envconfig:"PICTURE_STORE" default:"files"`
+	// PictureBundleDir is the root of the bundle store: bundles go to
+	// <dir>/<topic>/<partition>/<yyyy>/<MM>/<dd>/<HH>/ (ingest time of
+	// their first picture, UTC), the schema file to <dir>/.
+	PictureBundleDir string `envconfig:"PICTURE_BUNDLE_DIR" default:"/sensornode/bundles"`
+	// PictureBundleMaxBytes rolls a bundle once it reaches this size.
+	PictureBundleMaxBytes int64 `envconfig:"PICTURE_BUNDLE_MAX_BYTES" default:"134217728"`
+	// PictureBundleMaxAge rolls a bundle this long after its first picture
+	// was read: a picture is visible in HDFS within about this long.
+	PictureBundleMaxAge time.Duration `envconfig:"PICTURE_BUNDLE_MAX_AGE" default:"60s"`
+	// PictureBundleIndexKeys bounds, per partition, the keys of committed
+	// bundles kept in memory to drop pictures forwarded again at new
+	// offsets.
+	PictureBundleIndexKeys int `envconfig:"PICTURE_BUNDLE_INDEX_KEYS" default:"100000"`
 	// MaxPictureBytes bounds a decoded picture.
 	MaxPictureBytes int `envconfig:"MAX_PICTURE_BYTES" default:"16777216"`
 
@@ -150,6 +167,20 @@ func (c *Config) Validate() error {
 	default:
 		p.Addf("SENSORNODE_TEMPERATURE_FORMAT %q: want %s or %s", c.TemperatureFormat, FormatJSONL, FormatCSV)
 	}
+	switch c.PictureStore {
+	case StoreFiles, StoreAvro:
+	default:
+		p.Addf("SENSORNODE_PICTURE_STORE %q: want %s or %s", c.PictureStore, StoreFiles, StoreAvro)
+	}
+	if !path.IsAbs(c.PictureBundleDir) || path.Clean(c.PictureBundleDir) == "/" {
+		p.Addf("SENSORNODE_PICTURE_BUNDLE_DIR %q must be an absolute directory below /", c.PictureBundleDir)
+	}
+	if c.PictureBundleMaxBytes < 1 {
+		p.Addf("SENSORNODE_PICTURE_BUNDLE_MAX_BYTES must be positive")
+	}
+	if c.PictureBundleIndexKeys < 1 {
+		p.Addf("SENSORNODE_PICTURE_BUNDLE_INDEX_KEYS must be positive")
+	}
 	if c.MaxPictureBytes < 1024 {
 		p.Addf("SENSORNODE_MAX_PICTURE_BYTES %d < 1024", c.MaxPictureBytes)
 	}
@@ -164,6 +195,7 @@ func (c *Config) Validate() error {
 		"SENSORNODE_HDFS_WRITE_TIMEOUT":          c.HDFS.WriteTimeout,
 		"SENSORNODE_HDFS_CLOSE_TIMEOUT":          c.HDFS.CloseTimeout,
 		"SENSORNODE_TEMPERATURE_ROTATE_INTERVAL": c.TemperatureRotateInterval,
+		"SENSORNODE_PICTURE_BUNDLE_MAX_AGE":      c.PictureBundleMaxAge,
 		"SENSORNODE_COMMIT_INTERVAL":             c.CommitInterval,
 		"SENSORNODE_RETRY_MAX_INTERVAL":          c.RetryMaxInterval,
 		"SENSORNODE_CHECK_INTERVAL":              c.CheckInterval,

@@ -30,6 +30,14 @@ type FS interface {
 	// the rename), final is left alone, tmp is removed (best effort) and
 	// the error wraps ErrFenced.
 	WriteAtomic(tmp, final string, data []byte, deadline time.Time) error
+	// Create starts writing tmp, creating its directory (an existing tmp
+	// is replaced): a file written piece by piece, never whole in memory.
+	Create(tmp string) (FileWriter, error)
+	// Rename moves a closed file to final, creating final's directory.
+	// It is fenced as WriteAtomic's rename is: if deadline has passed
+	// (checked right before the rename) nothing moves and the error wraps
+	// ErrFenced. An existing final is replaced: callers check names first.
+	Rename(tmp, final string, deadline time.Time) error
 	// ReadDir lists a directory; a missing one is empty.
 	ReadDir(dir string) ([]os.FileInfo, error)
 	// ReadFile reads a whole file.
@@ -39,6 +47,15 @@ type FS interface {
 	// Ping asks the NameNode a question.
 	Ping() error
 	Close() error
+}
+
+// FileWriter is a file being written (FS.Create).
+type FileWriter interface {
+	io.Writer
+	// Close makes the file durable (every DataNode acknowledged, the
+	// NameNode completed it), retrying while the last block is still
+	// replicating, up to deadline.
+	Close(deadline time.Time) error
 }
 
 // ErrFenced is returned by FS.WriteAtomic when its deadline passed before
@@ -162,16 +179,7 @@ func (h *hdfsFS) WriteAtomic(tmp, final string, data []byte, deadline time.Time)
 			err = h.fail(err)
 		}
 	}()
-	if err := c.MkdirAll(path.Dir(tmp), 0o755); err != nil {
-		return err
-	}
-	w, err := c.Create(tmp)
-	if errors.Is(err, os.ErrExist) {
-		if err := c.Remove(tmp); err != nil {
-			return err
-		}
-		w, err = c.Create(tmp)
-	}
+	w, err := create(c, tmp)
 	if err != nil {
 		return err
 	}
@@ -190,6 +198,27 @@ func (h *hdfsFS) WriteAtomic(tmp, final string, data []byte, deadline time.Time)
 		}
 		return err
 	}
+	return rename(c, tmp, final, deadline)
+}
+
+// create creates tmp and its directory, replacing an earlier tmp.
+func create(c *hdfs.Client, tmp string) (*hdfs.FileWriter, error) {
+	if err := c.MkdirAll(path.Dir(tmp), 0o755); err != nil {
+		return nil, err
+	}
+	w, err := c.Create(tmp)
+	if errors.Is(err, os.ErrExist) {
+		if err := c.Remove(tmp); err != nil {
+			return nil, err
+		}
+		w, err = c.Create(tmp)
+	}
+	return w, err
+}
+
+// rename moves tmp to final, creating final's directory, unless deadline
+// has passed.
+func rename(c *hdfs.Client, tmp, final string, deadline time.Time) error {
 	if err := c.MkdirAll(path.Dir(final), 0o755); err != nil {
 		return err
 	}
@@ -199,6 +228,47 @@ func (h *hdfsFS) WriteAtomic(tmp, final string, data []byte, deadline time.Time)
 		return err
 	}
 	return c.Rename(tmp, final)
+}
+
+func (h *hdfsFS) Create(tmp string) (FileWriter, error) {
+	c, err := h.client()
+	if err != nil {
+		return nil, err
+	}
+	w, err := create(c, tmp)
+	if err != nil {
+		return nil, h.fail(err)
+	}
+	return &hdfsWriter{h: h, w: w}, nil
+}
+
+func (h *hdfsFS) Rename(tmp, final string, deadline time.Time) error {
+	c, err := h.client()
+	if err != nil {
+		return err
+	}
+	return h.fail(rename(c, tmp, final, deadline))
+}
+
+// hdfsWriter is a file of Create: every Write is bounded by WriteTimeout.
+type hdfsWriter struct {
+	h *hdfsFS
+	w *hdfs.FileWriter
+}
+
+func (w *hdfsWriter) Write(p []byte) (int, error) {
+	if err := w.w.SetDeadline(time.Now().Add(w.h.cfg.WriteTimeout)); err != nil {
+		return 0, w.h.fail(err)
+	}
+	n, err := w.w.Write(p)
+	return n, w.h.fail(err)
+}
+
+func (w *hdfsWriter) Close(deadline time.Time) error {
+	if err := w.w.SetDeadline(earliest(time.Now().Add(w.h.cfg.WriteTimeout), deadline)); err != nil {
+		return w.h.fail(err)
+	}
+	return w.h.fail(w.h.closeRetrying(w.w, deadline))
 }
 
 // closeRetrying closes w, calling Close again while the NameNode answers

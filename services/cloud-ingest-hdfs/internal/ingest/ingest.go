@@ -1,8 +1,10 @@
 // Package ingest stores the cloud topics in HDFS: pictures as decoded JPEG
-// files named after their key, temperature readings in rolling per
-// node-hour files named after the Kafka offsets they hold. Offsets are
-// committed only once what they cover is durable in HDFS; redeliveries and
-// duplicates forwarded twice are recognised and skipped.
+// files named after their key (or, SENSORNODE_PICTURE_STORE=avro, in
+// bundles: Avro container files per partition, bundles.go), temperature
+// readings in rolling per node-hour files named after the Kafka offsets
+// they hold. Offsets are committed only once what they cover is durable in
+// HDFS; redeliveries and duplicates forwarded twice are recognised and
+// skipped.
 package ingest
 
 import (
@@ -49,6 +51,7 @@ type Ingester struct {
 	cons       bus.Consumer
 	parts      map[bus.TopicPartition]*partState
 	batches    map[bus.TopicPartition]*tempBatch
+	bundles    map[bus.TopicPartition]*bundlePart
 	index      *readingIndex
 	assigned   map[bus.TopicPartition]bool
 	fresh      []bus.TopicPartition // assigned, pause state not applied yet
@@ -63,6 +66,10 @@ type Ingester struct {
 	// pollStart is when the last Poll began (time.Now, monotonic): the
 	// last moment this member is known to have been in the group.
 	pollStart time.Time
+	// schemaWritten: the bundle store's schema file is known to be there.
+	schemaWritten bool
+	// fatal ends Run: a partition that could not be sought back.
+	fatal error
 }
 
 // workDeadline is when HDFS work started after the last Poll must be done
@@ -105,6 +112,7 @@ func New(cfg Config, fs FS, dlq bus.Publisher, log *slog.Logger, m *Metrics, pro
 		pictures: pl, tempDirs: tl,
 		parts:     map[bus.TopicPartition]*partState{},
 		batches:   map[bus.TopicPartition]*tempBatch{},
+		bundles:   map[bus.TopicPartition]*bundlePart{},
 		index:     newReadingIndex(cfg.TemperatureIndexDirs),
 		assigned:  map[bus.TopicPartition]bool{},
 		cleanup:   map[bus.TopicPartition]bool{},
@@ -174,6 +182,10 @@ func (in *Ingester) Run(ctx context.Context, cons bus.Consumer) error {
 		if in.blocked == nil {
 			in.maintain(ctx)
 		}
+		if in.fatal != nil {
+			err = in.fatal
+			break
+		}
 	}
 	in.finish()
 	return err
@@ -188,6 +200,9 @@ func (in *Ingester) finish() {
 				in.dropBatch(tp)
 			}
 		}
+		in.closeBundles(nil, false, abandonShutdown)
+	} else {
+		in.closeBundles(nil, true, abandonShutdown)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -197,6 +212,9 @@ func (in *Ingester) finish() {
 // process stores one message. It returns an error only for failures worth
 // retrying (HDFS, the dead-letter topic); bad messages are dead-lettered.
 func (in *Ingester) process(ctx context.Context, msg *bus.Message) error {
+	if in.bundleStale(msg) {
+		return nil
+	}
 	kind, _, err := messages.KindOf(msg.Value, msg.Headers)
 	switch {
 	case err != nil:
@@ -206,7 +224,11 @@ func (in *Ingester) process(ctx context.Context, msg *bus.Message) error {
 		if p, err = messages.DecodePicture(msg.Value, msg.Headers, in.cfg.MaxPictureBytes); err != nil {
 			err = in.deadLetter(ctx, msg, kindPicture, err)
 		} else {
-			err = in.storePicture(msg, p)
+			if in.cfg.PictureStore == StoreAvro {
+				err = in.storeBundled(msg, p)
+			} else {
+				err = in.storePicture(msg, p)
+			}
 			if errors.Is(err, messages.ErrBadID) {
 				err = in.deadLetter(ctx, msg, kindPicture, err)
 			}
@@ -287,6 +309,7 @@ func (in *Ingester) maintain(ctx context.Context) {
 			in.lastCommit = time.Time{} // commit right away
 		}
 	}
+	in.rollDue(now)
 	if len(in.cleanup) > 0 {
 		in.cleanTmp()
 	}

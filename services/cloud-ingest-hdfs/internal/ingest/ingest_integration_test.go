@@ -83,6 +83,8 @@ func (fx *ifixture) config() Config {
 	c.TemperatureDirLayout = fx.root + "/temperature/{node}/{yyyy}/{MM}/{dd}/{HH}"
 	c.TemperatureFormat = FormatJSONL
 	c.TemperatureRotateInterval, c.TemperatureFlushRecords, c.TemperatureIndexDirs = time.Second, 10000, 64
+	c.PictureStore, c.PictureBundleDir = StoreFiles, fx.root+"/bundles"
+	c.PictureBundleMaxBytes, c.PictureBundleMaxAge, c.PictureBundleIndexKeys = 128<<20, time.Second, 1000
 	c.CommitInterval, c.RetryMaxInterval, c.CheckInterval = 200*time.Millisecond, 2*time.Second, time.Second
 	c.Kafka.Backend = devstacktest.KafkaBackend() // confluent or franz; empty: the default
 	return c
@@ -97,12 +99,17 @@ type irun struct {
 
 func (fx *ifixture) start(t *testing.T, cfg Config) *irun {
 	t.Helper()
+	return fx.startOpts(t, cfg, Options{})
+}
+
+func (fx *ifixture) startOpts(t *testing.T, cfg Config, opts Options) *irun {
+	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(fx.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	r := &irun{t: t, reg: prometheus.NewRegistry()}
-	r.stop = svctest.Start(t, "Run", func(ctx context.Context) error { return Run(ctx, &cfg, log, r.reg, Options{}) })
+	r.stop = svctest.Start(t, "Run", func(ctx context.Context) error { return Run(ctx, &cfg, log, r.reg, opts) })
 	return r
 }
 

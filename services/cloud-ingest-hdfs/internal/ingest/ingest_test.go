@@ -40,6 +40,11 @@ func testConfig() Config {
 	c.TemperatureRotateInterval = 20 * time.Millisecond
 	c.TemperatureFlushRecords = 1000
 	c.TemperatureIndexDirs = 4
+	c.PictureStore = StoreFiles
+	c.PictureBundleDir = "/t/bundles"
+	c.PictureBundleMaxBytes = 128 << 20
+	c.PictureBundleMaxAge = 50 * time.Millisecond
+	c.PictureBundleIndexKeys = 1000
 	c.CommitInterval = 5 * time.Millisecond
 	c.RetryMaxInterval = 20 * time.Millisecond
 	c.CheckInterval = time.Hour

@@ -17,7 +17,10 @@ type memFS struct {
 	mu    sync.Mutex
 	files map[string][]byte
 	fail  func(op, name string) bool
-	ops   []string
+	// beforeClose, if set, runs (without the lock) before a Create'd
+	// file is closed.
+	beforeClose func(name string)
+	ops         []string
 }
 
 var errInjected = errors.New("injected hdfs failure")
@@ -64,16 +67,71 @@ func (f *memFS) WriteAtomic(tmp, final string, data []byte, deadline time.Time) 
 	return nil
 }
 
+func (f *memFS) Create(tmp string) (FileWriter, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("create", tmp); err != nil {
+		return nil, err
+	}
+	f.files[tmp] = nil
+	return &memWriter{f: f, name: tmp}, nil
+}
+
+func (f *memFS) Rename(tmp, final string, deadline time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := fenced(deadline, "rename "+tmp); err != nil {
+		return err
+	}
+	if err := f.check("rename", final); err != nil {
+		return err
+	}
+	b, ok := f.files[tmp]
+	if !ok {
+		return os.ErrNotExist
+	}
+	f.files[final] = b
+	delete(f.files, tmp)
+	return nil
+}
+
+// memWriter appends to its file as it goes: a reader sees the partial
+// file, as in HDFS.
+type memWriter struct {
+	f    *memFS
+	name string
+}
+
+func (w *memWriter) Write(p []byte) (int, error) {
+	w.f.mu.Lock()
+	defer w.f.mu.Unlock()
+	if err := w.f.check("write", w.name); err != nil {
+		return 0, err
+	}
+	w.f.files[w.name] = append(w.f.files[w.name], p...)
+	return len(p), nil
+}
+
+func (w *memWriter) Close(deadline time.Time) error {
+	if w.f.beforeClose != nil {
+		w.f.beforeClose(w.name)
+	}
+	w.f.mu.Lock()
+	defer w.f.mu.Unlock()
+	return w.f.check("close", w.name)
+}
+
 type memInfo struct {
 	name string
 	size int64
+	dir  bool
 }
 
 func (i memInfo) Name() string       { return i.name }
 func (i memInfo) Size() int64        { return i.size }
 func (i memInfo) Mode() fs.FileMode  { return 0o644 }
 func (i memInfo) ModTime() time.Time { return time.Time{} }
-func (i memInfo) IsDir() bool        { return false }
+func (i memInfo) IsDir() bool        { return i.dir }
 func (i memInfo) Sys() any           { return nil }
 
 func (f *memFS) ReadDir(dir string) ([]os.FileInfo, error) {
@@ -83,9 +141,16 @@ func (f *memFS) ReadDir(dir string) ([]os.FileInfo, error) {
 		return nil, err
 	}
 	var out []os.FileInfo
+	dirs := map[string]bool{}
 	for name, b := range f.files {
 		if path.Dir(name) == dir {
 			out = append(out, memInfo{name: path.Base(name), size: int64(len(b))})
+		} else if rest, ok := strings.CutPrefix(name, dir+"/"); ok {
+			sub, _, _ := strings.Cut(rest, "/")
+			if !dirs[sub] {
+				dirs[sub] = true
+				out = append(out, memInfo{name: sub, dir: true})
+			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })

@@ -37,6 +37,12 @@ type Metrics struct {
 	unreadable   prometheus.Counter
 	commits      *prometheus.CounterVec
 	topicErrors  *prometheus.CounterVec
+
+	bundlesCommitted prometheus.Counter
+	bundlesAbandoned *prometheus.CounterVec
+	bundleBytes      prometheus.Counter
+	bundleAge        prometheus.Gauge
+	bundleNoIndex    prometheus.Counter
 }
 
 // NewMetrics creates the metrics on reg.
@@ -76,6 +82,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		topicErrors: f.CounterVec("sensornode_ingest_topic_errors_total",
 			"Failed topic administration calls, by operation (create: SENSORNODE_CREATE_TOPICS, retried).",
 			svc.Label("op", "create")),
+		bundlesCommitted: f.Counter("sensornode_ingest_bundles_committed_total",
+			"Picture bundles renamed into place (SENSORNODE_PICTURE_STORE=avro); their offsets are committed after."),
+		bundlesAbandoned: f.CounterVec("sensornode_ingest_bundles_abandoned_total",
+			"Picture bundles given up before the rename, by reason (fenced: past the work deadline; error: HDFS failed; overlap: a committed bundle holds its offsets; revoked, shutdown); nothing of them is committed, their records are consumed again.",
+			svc.Label("reason", abandonFenced, abandonError, abandonOverlap, abandonRevoked, abandonShutdown)),
+		bundleBytes: f.Counter("sensornode_ingest_bundle_bytes_total", "Bytes of committed picture bundles."),
+		bundleAge: f.Gauge("sensornode_ingest_open_bundle_age_seconds",
+			"Age of the oldest open picture bundle (since its first picture was read); 0 when none is open. Rolled at SENSORNODE_PICTURE_BUNDLE_MAX_AGE."),
+		bundleNoIndex: f.Counter("sensornode_ingest_bundles_without_index_total",
+			"Committed bundles found without a readable index file when their partition is recovered (written by something else, or the index was removed): their keys are outside the duplicate key index."),
 	}
 }
 

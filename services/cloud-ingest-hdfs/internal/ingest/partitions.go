@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -27,6 +28,9 @@ func (in *Ingester) part(tp bus.TopicPartition) *partState {
 func (in *Ingester) commitPoint(tp bus.TopicPartition) int64 {
 	if b := in.batches[tp]; b != nil {
 		return b.first
+	}
+	if bp := in.bundles[tp]; bp != nil && bp.open != nil {
+		return bp.open.first()
 	}
 	if p := in.parts[tp]; p != nil {
 		return p.next
@@ -101,6 +105,9 @@ func (in *Ingester) cleanTmp() {
 				continue
 			}
 			name := strings.TrimSuffix(in.cfg.HDFS.TmpDir, "/") + "/" + fi.Name()
+			if bp := in.bundles[tp]; bp != nil && bp.open != nil && bp.open.tmp == name {
+				continue // our own open bundle, opened before this retried cleanup
+			}
 			if err := in.fs.Remove(name); err != nil {
 				in.m.hdfsErrors.WithLabelValues("remove").Inc()
 				in.log.Warn("cannot remove a leftover temporary file; retried later", "path", name, "err", err)
@@ -116,7 +123,11 @@ func (in *Ingester) cleanTmp() {
 func (in *Ingester) onAssigned(parts []bus.TopicPartition) {
 	for _, tp := range parts {
 		in.assigned[tp] = true
+		if bp := in.bundles[tp]; bp != nil && bp.open != nil {
+			in.abandon(tp, abandonRevoked, errors.New("partition assigned again without a revoke"), false)
+		}
 		delete(in.parts, tp)
+		delete(in.bundles, tp)
 	}
 	in.fresh = append(in.fresh, parts...)
 	// Directories may have been written by the partitions' former owners.
@@ -137,6 +148,7 @@ func (in *Ingester) onRevoked(parts []bus.TopicPartition, lost bool) {
 		}
 		in.dropBatch(tp)
 	}
+	in.closeBundles(parts, lost, abandonRevoked)
 	if !lost {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		in.commit(ctx, keep)
@@ -144,6 +156,7 @@ func (in *Ingester) onRevoked(parts []bus.TopicPartition, lost bool) {
 	}
 	for _, tp := range parts {
 		delete(in.parts, tp)
+		delete(in.bundles, tp)
 		delete(in.assigned, tp)
 		delete(in.cleanup, tp)
 		delete(in.stopped, tp)

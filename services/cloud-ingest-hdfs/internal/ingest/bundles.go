@@ -1,0 +1,513 @@
+package ingest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/sensornode/sensornode/libs/bundle"
+	"github.com/sensornode/sensornode/libs/bus"
+	"github.com/sensornode/sensornode/libs/messages"
+)
+
+// Picture stores (SENSORNODE_PICTURE_STORE).
+const (
+	StoreFiles = "files"
+	StoreAvro  = "avro"
+)
+
+// Reasons a bundle is abandoned (label values).
+const (
+	abandonFenced   = "fenced"
+	abandonError    = "error"
+	abandonOverlap  = "overlap"
+	abandonRevoked  = "revoked"
+	abandonShutdown = "shutdown"
+)
+
+// The bundle store (SENSORNODE_PICTURE_STORE=avro) appends a partition's
+// pictures to one open bundle (libs/bundle: an Avro container file),
+// streamed to a temporary HDFS file. It is rolled by size or age: closed,
+// its index written, the index and then the bundle renamed into place
+// under a name holding its first and last offset; only then are its
+// offsets committed (commitPoint holds the commit at the open bundle's
+// first offset, as it does for a temperature batch). Whatever goes wrong
+// before the rename abandons the bundle: the temporary file is removed,
+// nothing is committed, the partition is rewound to the bundle's first
+// offset and its records are consumed again.
+
+// openBundle is a bundle being written.
+type openBundle struct {
+	tmp    string
+	f      FileWriter
+	w      *bundle.Writer
+	opened time.Time // when its first picture was read: its directory, its age
+	keys   map[string]struct{}
+	closed bool
+}
+
+func (b *openBundle) first() int64 { return b.w.Index().Entries[0].Offset }
+
+// bundlePart is the bundle store's state of one assigned partition.
+type bundlePart struct {
+	recovered bool
+	// high is the last offset of the partition's newest committed bundle
+	// known (recovered from HDFS, or committed here); -1 none. Records up
+	// to it are in a committed bundle already.
+	high int64
+	open *openBundle
+	// rewind, after an abandon, is the offset the partition was sought
+	// back to: records above it fetched before the seek are dropped until
+	// it comes again; -1 none.
+	rewind int64
+	keys   *keyIndex
+}
+
+// keyIndex holds the keys of a partition's newest committed bundles, at
+// most max keys (whole bundles are evicted, oldest first; the newest
+// bundle stays even if it alone holds more).
+type keyIndex struct {
+	max     int
+	n       int
+	set     map[string]struct{}
+	bundles [][]string // oldest first
+}
+
+func newKeyIndex(max int) *keyIndex { return &keyIndex{max: max, set: map[string]struct{}{}} }
+
+func (x *keyIndex) has(key string) bool {
+	_, ok := x.set[key]
+	return ok
+}
+
+// add indexes the keys of a bundle newer than those indexed.
+func (x *keyIndex) add(keys []string) {
+	x.bundles = append(x.bundles, keys)
+	x.n += len(keys)
+	for _, k := range keys {
+		x.set[k] = struct{}{}
+	}
+	for x.n > x.max && len(x.bundles) > 1 {
+		for _, k := range x.bundles[0] {
+			delete(x.set, k)
+		}
+		x.n -= len(x.bundles[0])
+		x.bundles = x.bundles[1:]
+	}
+}
+
+// bundleStale reports whether msg, a record of a partition of the bundle
+// store, is one to drop unprocessed: fetched before the partition was
+// sought back (above rewind), or already processed (below next).
+func (in *Ingester) bundleStale(msg *bus.Message) bool {
+	bp := in.bundles[msg.TopicPartition()]
+	if bp == nil {
+		return false
+	}
+	if bp.rewind >= 0 {
+		if msg.Offset > bp.rewind {
+			return true
+		}
+		bp.rewind = -1
+	}
+	p := in.parts[msg.TopicPartition()]
+	return p != nil && p.next >= 0 && msg.Offset < p.next
+}
+
+// bundleDir is the directory of a bundle of tp whose first picture was
+// read at t.
+func (in *Ingester) bundleDir(tp bus.TopicPartition, t time.Time) string {
+	t = t.UTC()
+	return fmt.Sprintf("%s/%04d/%02d/%02d/%02d", in.partitionDir(tp), t.Year(), int(t.Month()), t.Day(), t.Hour())
+}
+
+func (in *Ingester) partitionDir(tp bus.TopicPartition) string {
+	return in.cfg.PictureBundleDir + "/" + tp.Topic + "/" + strconv.Itoa(int(tp.Partition))
+}
+
+// storeBundled appends a picture to its partition's open bundle (opening
+// one if none is), unless a committed bundle or the open one holds it
+// already (its offset, or its key).
+func (in *Ingester) storeBundled(msg *bus.Message, p messages.Picture) error {
+	if err := messages.CheckID("camera", p.CameraID); err != nil {
+		return err
+	}
+	tp := msg.TopicPartition()
+	bp, err := in.bundlePart(tp)
+	if err != nil {
+		return err
+	}
+	key := p.Key()
+	if msg.Offset <= bp.high || bp.keys.has(key) {
+		in.m.messages.WithLabelValues(kindPicture, resultDuplicate).Inc()
+		return nil
+	}
+	if bp.open != nil {
+		if _, dup := bp.open.keys[key]; dup {
+			in.m.messages.WithLabelValues(kindPicture, resultDuplicate).Inc()
+			return nil
+		}
+	} else if err := in.openBundle(tp, bp, msg.Offset); err != nil {
+		return err
+	}
+	if err := bp.open.w.Append(bundle.RecordOf(p, tp.Topic, tp.Partition, msg.Offset)); err != nil {
+		in.m.hdfsErrors.WithLabelValues("write").Inc()
+		in.abandon(tp, abandonError, err, true)
+		return fmt.Errorf("%w: append to bundle: %v", errHDFS, err)
+	}
+	bp.open.keys[key] = struct{}{}
+	if bp.open.w.Size() >= in.cfg.PictureBundleMaxBytes {
+		return in.roll(tp, true)
+	}
+	return nil
+}
+
+func (in *Ingester) openBundle(tp bus.TopicPartition, bp *bundlePart, offset int64) error {
+	tmp := in.tmpName(tp, offset)
+	f, err := in.fs.Create(tmp)
+	if err != nil {
+		in.m.hdfsErrors.WithLabelValues("write").Inc()
+		return fmt.Errorf("%w: create %s: %v", errHDFS, tmp, err)
+	}
+	w, err := bundle.NewWriter(f, tp.Topic, tp.Partition, [16]byte{})
+	if err != nil {
+		_ = f.Close(time.Now())
+		_ = in.fs.Remove(tmp)
+		in.m.hdfsErrors.WithLabelValues("write").Inc()
+		return fmt.Errorf("%w: start bundle %s: %v", errHDFS, tmp, err)
+	}
+	bp.open = &openBundle{tmp: tmp, f: f, w: w, opened: in.now(), keys: map[string]struct{}{}}
+	return nil
+}
+
+// roll commits tp's open bundle: close, write the index, rename the index
+// and then the bundle into place (fenced by the work deadline). On failure
+// the bundle is abandoned (seek: the partition is sought back to its first
+// offset; false when it is being revoked) and the error returned.
+func (in *Ingester) roll(tp bus.TopicPartition, seek bool) error {
+	bp := in.bundles[tp]
+	ob := bp.open
+	x := ob.w.Index()
+	span, _ := x.Span()
+	final := in.bundleDir(tp, ob.opened) + "/" + ob.w.Name()
+	deadline := in.workDeadline()
+	fail := func(reason string, err error) error {
+		in.abandon(tp, reason, err, seek)
+		return fmt.Errorf("%w: roll %s: %v", errHDFS, final, err)
+	}
+	reason := func(err error) string {
+		if errors.Is(err, ErrFenced) {
+			in.m.fenced.Inc()
+			return abandonFenced
+		}
+		in.m.hdfsErrors.WithLabelValues("write").Inc()
+		return abandonError
+	}
+	_ = ob.w.Close() // nothing buffered: every Append wrote its block
+	ob.closed = true
+	if err := ob.f.Close(deadline); err != nil {
+		return fail(reason(err), err)
+	}
+	if err := in.checkOverlap(tp, bp, span, final); err != nil {
+		bp.recovered = false // recovered again from HDFS before the next picture
+		return fail(abandonOverlap, err)
+	}
+	if err := in.writeSchema(tp, deadline); err != nil {
+		return fail(reason(err), err)
+	}
+	var idx bytes.Buffer
+	_, _ = x.WriteTo(&idx) // a bytes.Buffer does not fail
+	idxTmp := in.tmpName(tp, span.First)
+	if err := in.writeFile(idxTmp, idx.Bytes(), deadline); err != nil {
+		return fail(reason(err), err)
+	}
+	// The index goes into place first, then the bundle: the bundle's
+	// rename is the commit, and a committed bundle always has its index.
+	// A crash between the two leaves an index without its bundle, which
+	// readers (who go by bundle names) ignore; the retry of the same
+	// offsets replaces it.
+	idxFinal := bundle.IndexName(final)
+	if err := in.fs.Rename(idxTmp, idxFinal, deadline); err != nil {
+		_ = in.fs.Remove(idxTmp)
+		return fail(reason(err), err)
+	}
+	if err := in.fs.Rename(ob.tmp, final, deadline); err != nil {
+		// A rename whose answer was lost may have happened.
+		if _, there, serr := in.fs.Stat(final); serr != nil || !there {
+			_ = in.fs.Remove(idxFinal)
+			return fail(reason(err), err)
+		}
+	}
+	keys := make([]string, 0, len(x.Entries))
+	for _, e := range x.Entries {
+		keys = append(keys, e.Key)
+	}
+	bp.keys.add(keys)
+	bp.high = span.Last
+	bp.open = nil
+	in.m.bundlesCommitted.Inc()
+	in.m.bundleBytes.Add(float64(ob.w.Size()))
+	in.m.messages.WithLabelValues(kindPicture, resultStored).Add(float64(len(x.Entries)))
+	in.probe.Set(condHDFS, nil)
+	in.lastCommit = time.Time{} // commit right away
+	in.log.Info("bundle committed", "path", final, "pictures", len(x.Entries), "bytes", ob.w.Size(),
+		"first", span.First, "last", span.Last, "age", in.now().Sub(ob.opened).Round(time.Millisecond))
+	return nil
+}
+
+// checkOverlap refuses a bundle whose offsets a committed bundle of the
+// partition holds: one known here, or one in its directory (written by
+// another member).
+func (in *Ingester) checkOverlap(tp bus.TopicPartition, bp *bundlePart, span bundle.Span, final string) error {
+	if span.First <= bp.high {
+		return fmt.Errorf("offsets %d-%d: a committed bundle of %s ends at %d", span.First, span.Last, tp, bp.high)
+	}
+	dir := final[:len(final)-len(bundle.Name(span.Topic, span.Partition, span.First, span.Last))-1]
+	fis, err := in.fs.ReadDir(dir)
+	if err != nil {
+		in.m.hdfsErrors.WithLabelValues("list").Inc()
+		return fmt.Errorf("list %s: %w", dir, err)
+	}
+	for _, fi := range fis {
+		if s, ok := bundle.ParseName(fi.Name()); ok && s.Overlaps(span) {
+			return fmt.Errorf("offsets %d-%d: committed bundle %s/%s holds some", span.First, span.Last, dir, fi.Name())
+		}
+	}
+	return nil
+}
+
+// writeSchema writes the schema file beside the data once.
+func (in *Ingester) writeSchema(tp bus.TopicPartition, deadline time.Time) error {
+	if in.schemaWritten {
+		return nil
+	}
+	name := in.cfg.PictureBundleDir + "/" + bundle.SchemaFile
+	_, there, err := in.fs.Stat(name)
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", name, err)
+	}
+	if !there {
+		if err := in.fs.WriteAtomic(in.tmpName(tp, 0), name, []byte(bundle.SchemaJSON), deadline); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	in.schemaWritten = true
+	return nil
+}
+
+// writeFile writes a small file durably under a temporary name.
+func (in *Ingester) writeFile(tmp string, data []byte, deadline time.Time) error {
+	f, err := in.fs.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		_ = f.Close(deadline)
+		_ = in.fs.Remove(tmp)
+		return err
+	}
+	if err := f.Close(deadline); err != nil {
+		_ = in.fs.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// abandon gives up tp's open bundle: its temporary file is removed,
+// nothing of it is committed, and (seek) the partition is sought back to
+// its first offset so that its records come again.
+func (in *Ingester) abandon(tp bus.TopicPartition, reason string, cause error, seek bool) {
+	bp := in.bundles[tp]
+	ob := bp.open
+	if ob == nil {
+		return
+	}
+	bp.open = nil
+	if !ob.closed {
+		_ = ob.w.Close()
+		_ = ob.f.Close(time.Now()) // releases the lease; the file goes anyway
+	}
+	if err := in.fs.Remove(ob.tmp); err != nil {
+		in.log.Warn("cannot remove an abandoned bundle's temporary file; the partition's next owner removes it", "path", ob.tmp, "err", err)
+	}
+	first := ob.first()
+	if p := in.part(tp); p.next < 0 || first < p.next {
+		p.next = first
+	}
+	in.m.bundlesAbandoned.WithLabelValues(reason).Inc()
+	in.log.Warn("bundle abandoned: nothing of it committed, its records are consumed again", "partition", tp.String(),
+		"reason", reason, "first", first, "pictures", ob.w.Len(), "err", cause)
+	if !seek {
+		return
+	}
+	bp.rewind = first
+	if err := in.cons.Seek(bus.Offset{TopicPartition: tp, Offset: first}); err != nil && in.fatal == nil {
+		in.fatal = fmt.Errorf("seek %s back to %d after abandoning its bundle: %w", tp, first, err)
+	}
+}
+
+// rollDue rolls the open bundles that reached their age.
+func (in *Ingester) rollDue(now time.Time) {
+	var oldest time.Duration
+	for tp, bp := range in.bundles {
+		if bp.open == nil {
+			continue
+		}
+		age := now.Sub(bp.open.opened)
+		if age >= in.cfg.PictureBundleMaxAge {
+			_ = in.roll(tp, true) // an abandoned bundle's records come again
+			continue
+		}
+		oldest = max(oldest, age)
+	}
+	in.m.bundleAge.Set(oldest.Seconds())
+}
+
+// closeBundles rolls (or, when lost, abandons) the open bundles of parts
+// (all when nil), without seeking: the partitions are going away.
+func (in *Ingester) closeBundles(parts []bus.TopicPartition, lost bool, why string) {
+	if parts == nil {
+		for tp := range in.bundles {
+			parts = append(parts, tp)
+		}
+	}
+	for _, tp := range parts {
+		bp := in.bundles[tp]
+		if bp == nil || bp.open == nil {
+			continue
+		}
+		if lost {
+			in.abandon(tp, why, errors.New("partition lost"), false)
+			continue
+		}
+		if err := in.roll(tp, false); err != nil {
+			in.log.Warn(why+": open bundle not committed; its records are consumed again", "partition", tp.String(), "err", err)
+		}
+	}
+}
+
+// bundlePart returns tp's state, recovering it from HDFS first if needed:
+// the highest last offset of its committed bundles (records up to it are
+// skipped, so no two committed bundles overlap after a crash between a
+// rename and its commit), and the keys of its newest bundles.
+func (in *Ingester) bundlePart(tp bus.TopicPartition) (*bundlePart, error) {
+	bp := in.bundles[tp]
+	if bp == nil {
+		bp = &bundlePart{high: -1, rewind: -1}
+		in.bundles[tp] = bp
+	}
+	if bp.recovered {
+		return bp, nil
+	}
+	high, found, err := in.recoverBundles(tp)
+	if err != nil {
+		in.m.hdfsErrors.WithLabelValues("read").Inc()
+		return nil, fmt.Errorf("%w: recover %s from its bundles: %v", errHDFS, tp, err)
+	}
+	bp.high, bp.recovered = high, true
+	bp.keys = newKeyIndex(in.cfg.PictureBundleIndexKeys)
+	for _, x := range found {
+		keys := make([]string, 0, len(x.Entries))
+		for _, e := range x.Entries {
+			keys = append(keys, e.Key)
+		}
+		bp.keys.add(keys)
+	}
+	in.log.Info("bundle store: partition recovered from HDFS", "partition", tp.String(), "committed_up_to", high,
+		"bundles_indexed", len(bp.keys.bundles), "keys_indexed", bp.keys.n)
+	return bp, nil
+}
+
+// recoverSlackHours is how many hour directories recovery lists (names
+// only) past the one where the key index filled up: bundles go by their
+// writer's clock, so a newer bundle of a member whose clock was behind
+// may sit in an older hour.
+const recoverSlackHours = 24
+
+// recoverBundles lists tp's committed bundles, newest hour first, until
+// the indexes read hold PictureBundleIndexKeys keys (the hour where that
+// happens is read whole), and the names of recoverSlackHours hours more:
+// the highest last offset among them (-1 none) and the indexes read,
+// oldest first.
+func (in *Ingester) recoverBundles(tp bus.TopicPartition) (int64, []bundle.Index, error) {
+	high := int64(-1)
+	var found []bundle.Index
+	keys, slack := 0, -1
+	visit := func(dir string) (bool, error) {
+		fis, err := in.fs.ReadDir(dir)
+		if err != nil {
+			return false, err
+		}
+		if slack >= 0 {
+			slack++
+		}
+		for _, fi := range fis {
+			s, ok := bundle.ParseName(fi.Name())
+			if !ok || s.Topic != tp.Topic || s.Partition != tp.Partition {
+				continue
+			}
+			high = max(high, s.Last)
+			if slack >= 0 {
+				continue // names only
+			}
+			name := dir + "/" + bundle.IndexName(fi.Name())
+			b, err := in.fs.ReadFile(name)
+			if errors.Is(err, os.ErrNotExist) {
+				in.m.bundleNoIndex.Inc()
+				in.log.Warn("committed bundle without its index: its keys are outside the duplicate key index", "path", dir+"/"+fi.Name())
+				continue
+			}
+			if err != nil {
+				return false, err
+			}
+			x, err := bundle.ParseIndex(bytes.NewReader(b))
+			if err != nil {
+				in.m.bundleNoIndex.Inc()
+				in.log.Warn("bundle index does not parse: its keys are outside the duplicate key index", "path", name, "err", err)
+				continue
+			}
+			found = append(found, x)
+			keys += len(x.Entries)
+		}
+		if slack < 0 && keys >= in.cfg.PictureBundleIndexKeys {
+			slack = 0
+		}
+		return slack >= recoverSlackHours, nil
+	}
+	if _, err := in.walkNewest(in.partitionDir(tp), 4, visit); err != nil {
+		return 0, nil, err
+	}
+	found = slices.DeleteFunc(found, func(x bundle.Index) bool { return len(x.Entries) == 0 })
+	sort.Slice(found, func(i, j int) bool { return found[i].Entries[0].Offset < found[j].Entries[0].Offset })
+	return high, found, nil
+}
+
+// walkNewest visits the directories depth levels below dir, newest name
+// first, until visit says stop.
+func (in *Ingester) walkNewest(dir string, depth int, visit func(dir string) (bool, error)) (bool, error) {
+	if depth == 0 {
+		return visit(dir)
+	}
+	fis, err := in.fs.ReadDir(dir)
+	if err != nil {
+		return false, err
+	}
+	var subs []string
+	for _, fi := range fis {
+		if fi.IsDir() {
+			subs = append(subs, fi.Name())
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(subs)))
+	for _, s := range subs {
+		if stop, err := in.walkNewest(dir+"/"+s, depth-1, visit); err != nil || stop {
+			return stop, err
+		}
+	}
+	return false, nil
+}
