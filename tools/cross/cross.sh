@@ -17,7 +17,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-SERVICES=${SERVICES:-"camera-producer temp-producer edge-forwarder cloud-ingest-hdfs master-watcher"}
+SERVICES=${SERVICES:-"camera-producer temp-producer edge-forwarder cloud-ingest-hdfs master-watcher viewer"}
 PLATFORMS=${PLATFORMS:-"linux/amd64 linux/arm64 linux/arm/v7"}
 out=${CROSS_OUT:-$root/dist/cross}
 export VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
@@ -74,6 +74,18 @@ for platform in $PLATFORMS; do
     if [ "$platform" = linux/arm/v7 ]; then
       grep -q 'GOARM=7' <<<"$info" || bad "$svc: not built with GOARM=7"
       if grep -q 'confluent-kafka-go' <<<"$info"; then bad "$svc: links confluent-kafka-go on armv7"; fi
+    fi
+    # The viewer is pure Go and talks to no Kafka: no Kafka client module,
+    # and no cgo where build.sh decides per dependency (armv7).
+    if [ "$svc" = viewer ]; then
+      if grep -Eq 'dep[[:space:]]+(github.com/confluentinc/confluent-kafka-go|github.com/twmb/franz-go)' <<<"$info"; then
+        bad "viewer: links a Kafka client"
+      else
+        ok "viewer: links no Kafka client"
+      fi
+      if [ "$platform" = linux/arm/v7 ]; then
+        if grep -q 'CGO_ENABLED=0' <<<"$info"; then ok "viewer: no cgo on armv7"; else bad "viewer: built with cgo on armv7"; fi
+      fi
     fi
     # Services that use Kafka link libs/bus; master-watcher does not.
     uses_bus=0
