@@ -487,7 +487,7 @@ func (r *runner) check(start time.Time) error {
 	if len(problems) > 0 {
 		return fmt.Errorf("check failed:\n  %s", strings.Join(problems, "\n  "))
 	}
-	fmt.Fprintf(out, "check passed: pictures of every camera and readings of every node arrived in HDFS\n")
+	fmt.Fprintf(out, "check passed: pictures of every camera and readings of every node arrived in HDFS, and the viewer was ready\n")
 	return nil
 }
 
