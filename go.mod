@@ -17,6 +17,7 @@ require (
 	github.com/vladimirvivien/go4vl v0.3.0
 	go.uber.org/goleak v1.3.0
 	golang.org/x/crypto v0.57.0
+	golang.org/x/image v0.46.0
 	golang.org/x/sync v0.25.0
 	golang.org/x/sys v0.48.0
 	golang.org/x/tools v0.51.0

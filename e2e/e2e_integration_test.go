@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"image"
 	"io"
@@ -27,6 +26,7 @@ import (
 	"github.com/colinmarc/hdfs/v2"
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/sensornode/sensornode/libs/archive"
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
@@ -595,18 +595,12 @@ func (e *env) read(t testing.TB, withData bool) hdfsContent {
 			if err != nil {
 				return err
 			}
-			sc := bufio.NewScanner(strings.NewReader(string(b)))
-			for sc.Scan() {
-				var r struct {
-					Node    string    `json:"node"`
-					ReadAt  time.Time `json:"read_at"`
-					Celsius float64   `json:"celsius"`
-					Source  string    `json:"source"`
-				}
-				if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-					return fmt.Errorf("%s: %w", p, err)
-				}
-				out.readings[messages.ReadingIdentity(r.Node, r.ReadAt, r.Celsius, r.Source)]++
+			rs, err := archive.DecodeReadings(b, archive.FormatJSONL)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			for _, r := range rs {
+				out.readings[r.Identity()]++
 			}
 		default:
 			out.other = append(out.other, p)

@@ -1,17 +1,15 @@
 package harness
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"os"
 	"time"
 
+	"github.com/sensornode/sensornode/libs/archive"
 	"github.com/sensornode/sensornode/loadtest/pipeline"
 	"github.com/sensornode/sensornode/loadtest/report"
 	"github.com/sensornode/sensornode/loadtest/stats"
@@ -343,18 +341,11 @@ func (br *backendRun) storedReadings() (map[string]int, error) {
 		if err != nil {
 			return nil, err
 		}
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		for sc.Scan() {
-			if len(bytes.TrimSpace(sc.Bytes())) == 0 {
-				continue
-			}
-			var r struct {
-				Node   string    `json:"node"`
-				ReadAt time.Time `json:"read_at"`
-			}
-			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-				return nil, fmt.Errorf("%s: %w", f, err)
-			}
+		rs, err := archive.DecodeReadings(b, archive.FormatJSONL)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		for _, r := range rs {
 			out[readingID(r.Node, r.ReadAt)]++
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sensornode/sensornode/libs/archive"
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/svc"
@@ -12,8 +13,8 @@ import (
 
 // Temperature file formats.
 const (
-	FormatJSONL = "jsonl"
-	FormatCSV   = "csv"
+	FormatJSONL = archive.FormatJSONL
+	FormatCSV   = archive.FormatCSV
 )
 
 // HDFSConfig says how to reach HDFS.
@@ -138,10 +139,10 @@ func (c *Config) Validate() error {
 	if !path.IsAbs(c.HDFS.TmpDir) || path.Clean(c.HDFS.TmpDir) == "/" {
 		p.Addf("SENSORNODE_HDFS_TMP_DIR %q must be an absolute directory below /", c.HDFS.TmpDir)
 	}
-	if _, err := parseLayout(c.PictureLayout, []string{"key"}, nil); err != nil {
+	if _, err := archive.ParseLayout(c.PictureLayout, []string{"key"}, nil); err != nil {
 		p.Addf("SENSORNODE_PICTURE_LAYOUT: %v", err)
 	}
-	if _, err := parseLayout(c.TemperatureDirLayout, []string{"node", "yyyy", "MM", "dd", "HH"}, []string{"key", "camera"}); err != nil {
+	if _, err := archive.ParseLayout(c.TemperatureDirLayout, []string{"node", "yyyy", "MM", "dd", "HH"}, []string{"key", "camera"}); err != nil {
 		p.Addf("SENSORNODE_TEMPERATURE_DIR_LAYOUT: %v", err)
 	}
 	switch c.TemperatureFormat {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/sensornode/sensornode/libs/archive"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/svc/svctest"
 )
@@ -70,7 +71,7 @@ func TestCrossFormIdentity(t *testing.T) {
 		}
 		readings := map[float64]int{}
 		for name, b := range fs.under("/t/temperature") {
-			rs, err := parseReadings(b, testConfig().TemperatureFormat)
+			rs, err := archive.DecodeReadings(b, testConfig().TemperatureFormat)
 			if err != nil {
 				t.Fatalf("parse %s: %v", name, err)
 			}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sensornode/sensornode/libs/archive"
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/svc"
@@ -43,8 +44,8 @@ type Ingester struct {
 	m          *Metrics
 	probe      *svc.Probe
 	now        func() time.Time
-	pictures   layout
-	tempDirs   layout
+	pictures   archive.Layout
+	tempDirs   archive.Layout
 	cons       bus.Consumer
 	parts      map[bus.TopicPartition]*partState
 	batches    map[bus.TopicPartition]*tempBatch
@@ -88,11 +89,11 @@ func (in *Ingester) workDeadline() time.Time {
 // New creates an ingester writing to fs and dead-lettering with dlq. The
 // consumer must be created with Rebalance() as its callbacks.
 func New(cfg Config, fs FS, dlq bus.Publisher, log *slog.Logger, m *Metrics, probe *svc.Probe) (*Ingester, error) {
-	pl, err := parseLayout(cfg.PictureLayout, []string{"key"}, nil)
+	pl, err := archive.ParseLayout(cfg.PictureLayout, []string{"key"}, nil)
 	if err != nil {
 		return nil, err
 	}
-	tl, err := parseLayout(cfg.TemperatureDirLayout, []string{"node", "yyyy", "MM", "dd", "HH"}, nil)
+	tl, err := archive.ParseLayout(cfg.TemperatureDirLayout, []string{"node", "yyyy", "MM", "dd", "HH"}, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sensornode/sensornode/libs/archive"
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
@@ -150,12 +151,12 @@ func (fx *ifixture) readingCounts(t *testing.T) map[string]int {
 			t.Errorf("unexpected temperature file %s", p)
 			return nil
 		}
-		rs, err := parseReadings(b, FormatJSONL)
+		rs, err := archive.DecodeReadings(b, FormatJSONL)
 		if err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}
 		for _, r := range rs {
-			out[r.identity()]++
+			out[r.Identity()]++
 		}
 		return nil
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sensornode/sensornode/libs/archive"
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/bus/bustest"
 	"github.com/sensornode/sensornode/libs/messages"
@@ -176,12 +177,12 @@ func storedReadings(t *testing.T, fs *memFS, format string) map[string]int {
 	t.Helper()
 	out := map[string]int{}
 	for name, b := range fs.under("/t/temperature") {
-		rs, err := parseReadings(b, format)
+		rs, err := archive.DecodeReadings(b, format)
 		if err != nil {
 			t.Fatalf("parse %s: %v", name, err)
 		}
 		for _, r := range rs {
-			out[r.identity()]++
+			out[r.Identity()]++
 		}
 	}
 	return out
@@ -440,37 +441,6 @@ func TestMalformedGoToDeadLetterTopic(t *testing.T) {
 	})
 }
 
-func TestLayout(t *testing.T) {
-	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	tests := []struct {
-		name    string
-		give    string
-		vars    layoutVars
-		want    string
-		wantErr string
-	}{
-		{name: "default picture", give: "/sensornode/camera/{camera}/{yyyy}/{MM}/{dd}/{HH}{mm}{ss}-{key}.jpg",
-			vars: layoutVars{Camera: "C1", Key: "k", T: at}, want: "/sensornode/camera/C1/2026/01/02/030405-k.jpg"},
-		{name: "node unknown", give: "/p/{node}/{key}", vars: layoutVars{Key: "k"}, want: "/p/unknown/k"},
-		{name: "relative", give: "p/{key}", wantErr: "not an absolute path"},
-		{name: "dotdot", give: "/a/../{key}", wantErr: ".."},
-		{name: "unknown placeholder", give: "/a/{month}/{key}", wantErr: "unknown placeholder {month}"},
-		{name: "no key", give: "/a/{camera}", wantErr: "lacks {key}"},
-		{name: "unclosed", give: "/a/{key", wantErr: "unclosed"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			l, err := parseLayout(tt.give, []string{"key"}, nil)
-			if !svctest.Succeeds(t, fmt.Sprintf("parseLayout(%q)", tt.give), err, tt.wantErr) {
-				return
-			}
-			if got := l.render(tt.vars); got != tt.want {
-				t.Errorf("render = %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -492,20 +462,5 @@ func TestConfigValidate(t *testing.T) {
 			tt.mod(&c)
 			svctest.Succeeds(t, "Validate()", c.Validate(), tt.wantErr)
 		})
-	}
-}
-
-func TestReadingFormatsRoundTrip(t *testing.T) {
-	r := Reading{Node: "node1", ReadAt: time.Date(2026, 5, 1, 1, 2, 3, 456789, time.UTC), Celsius: -3.25, Source: `a,"b"`,
-		Topic: "temperatureData", Partition: 3, Offset: 99}
-	for _, f := range []string{FormatJSONL, FormatCSV} {
-		var b bytes.Buffer
-		appendReading(&b, f, r)
-		appendReading(&b, f, r)
-		got, err := parseReadings(b.Bytes(), f)
-		if err != nil || len(got) != 2 || !got[1].ReadAt.Equal(r.ReadAt) || got[1].Node != r.Node || got[1].Celsius != r.Celsius ||
-			got[1].Source != r.Source || got[1].Offset != 99 || got[1].Partition != 3 {
-			t.Errorf("%s: parseReadings(appendReading(r)) = %+v, %v; want r twice", f, got, err)
-		}
 	}
 }

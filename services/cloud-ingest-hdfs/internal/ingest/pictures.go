@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sensornode/sensornode/libs/archive"
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 )
@@ -37,7 +38,7 @@ func pictureKeys(recordKey []byte, p messages.Picture) (key string, legacy []str
 func (in *Ingester) storedLegacy(p messages.Picture, legacy []string) (bool, error) {
 	for _, k := range legacy {
 		_, at, _ := messages.ParsePictureKey(k)
-		name, err := in.pictures.renderPath(layoutVars{Camera: p.CameraID, Node: p.NodeID, Key: k, T: at})
+		name, err := in.pictures.RenderPath(archive.Vars{Camera: p.CameraID, Node: p.NodeID, Key: k, T: at})
 		if err != nil {
 			return false, err
 		}
@@ -56,7 +57,7 @@ func (in *Ingester) storedLegacy(p messages.Picture, legacy []string) (bool, err
 func (in *Ingester) storePicture(msg *bus.Message, p messages.Picture) error {
 	key, legacy := pictureKeys(msg.Key, p)
 	cam, at, _ := messages.ParsePictureKey(key)
-	final, err := in.pictures.renderPath(layoutVars{Camera: cam, Node: p.NodeID, Key: key, T: at})
+	final, err := in.pictures.RenderPath(archive.Vars{Camera: cam, Node: p.NodeID, Key: key, T: at})
 	if err != nil {
 		return err
 	}

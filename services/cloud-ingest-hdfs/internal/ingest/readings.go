@@ -6,14 +6,15 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/sensornode/sensornode/libs/archive"
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 )
 
 func (in *Ingester) bufferReading(msg *bus.Message, t messages.TemperatureReading) error {
 	r := readingOf(t, msg)
-	id := r.identity()
-	dir, err := in.tempDirs.renderPath(layoutVars{Node: r.Node, T: r.ReadAt})
+	id := r.Identity()
+	dir, err := in.tempDirs.RenderPath(archive.Vars{Node: r.Node, T: r.ReadAt})
 	if err != nil {
 		return err
 	}
@@ -88,14 +89,14 @@ func (in *Ingester) flush(tp bus.TopicPartition) error {
 }
 
 // fileFor returns the path f is written to, and whether it is already
-// there. The name is the offsets' (tempFileName). An existing file of that
+// there. The name is the offsets' (archive.TempFileName). An existing file of that
 // name counts as written only if it holds every reading of f (an earlier
 // attempt of this flush); if it holds other readings (the topic was
 // deleted and recreated, so its offsets restarted) or cannot be parsed, f
 // goes under the same name plus a hash of its content, which a retry finds
 // again. The existing file is kept as it is.
 func (in *Ingester) fileFor(tp bus.TopicPartition, f *tempFile) (string, bool, error) {
-	base := tempFileName(tp.Topic, tp.Partition, f.first, f.last, in.cfg.TemperatureFormat)
+	base := archive.TempFileName(tp.Topic, tp.Partition, f.first, f.last, in.cfg.TemperatureFormat)
 	name := f.dir + "/" + base
 	for attempt := 0; ; attempt++ {
 		_, exists, err := in.fs.Stat(name)
@@ -111,10 +112,10 @@ func (in *Ingester) fileFor(tp bus.TopicPartition, f *tempFile) (string, bool, e
 			in.m.hdfsErrors.WithLabelValues("read").Inc()
 			return "", false, fmt.Errorf("%w: read %s: %v", errHDFS, name, err)
 		}
-		rs, perr := parseReadings(data, in.cfg.TemperatureFormat)
+		rs, perr := archive.DecodeReadings(data, in.cfg.TemperatureFormat)
 		have := make(map[string]struct{}, len(rs))
 		for _, r := range rs {
-			have[r.identity()] = struct{}{}
+			have[r.Identity()] = struct{}{}
 		}
 		holds := perr == nil
 		for _, id := range f.ids {

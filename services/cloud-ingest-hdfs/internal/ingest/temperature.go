@@ -1,30 +1,19 @@
 package ingest
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/sensornode/sensornode/libs/archive"
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 )
 
-// Reading is one line of a temperature file.
-type Reading struct {
-	Node      string    `json:"node"`
-	ReadAt    time.Time `json:"read_at"`
-	Celsius   float64   `json:"celsius"`
-	Source    string    `json:"source"`
-	Topic     string    `json:"topic"`
-	Partition int32     `json:"partition"`
-	Offset    int64     `json:"offset"`
-}
+// Reading is one line of a temperature file (the libs/archive format).
+type Reading = archive.Reading
 
 // identity is what makes two readings the same reading:
 // messages.ReadingIdentity (node, read second, source, value), the same in
@@ -32,70 +21,6 @@ type Reading struct {
 // before issue 11 need no migration.
 func identity(node string, readAt time.Time, celsius float64, source string) string {
 	return messages.ReadingIdentity(node, readAt, celsius, source)
-}
-
-func (r Reading) identity() string { return identity(r.Node, r.ReadAt, r.Celsius, r.Source) }
-
-// csvHeader names the CSV columns (the files carry no header line, so that
-// they concatenate).
-var csvHeader = []string{"node", "read_at", "celsius", "source", "topic", "partition", "offset"}
-
-// appendReading appends r to b as one line of format.
-func appendReading(b *bytes.Buffer, format string, r Reading) {
-	if format == FormatCSV {
-		w := csv.NewWriter(b)
-		_ = w.Write([]string{r.Node, r.ReadAt.UTC().Format(time.RFC3339Nano),
-			strconv.FormatFloat(r.Celsius, 'f', -1, 64), r.Source, r.Topic,
-			strconv.Itoa(int(r.Partition)), strconv.FormatInt(r.Offset, 10)})
-		w.Flush() // writes to a bytes.Buffer cannot fail
-		return
-	}
-	line, _ := json.Marshal(r) // plain fields always marshal
-	b.Write(line)
-	b.WriteByte('\n')
-}
-
-// parseReadings parses a temperature file of format.
-func parseReadings(data []byte, format string) ([]Reading, error) {
-	var out []Reading
-	if format == FormatCSV {
-		rd := csv.NewReader(bytes.NewReader(data))
-		rd.FieldsPerRecord = len(csvHeader)
-		recs, err := rd.ReadAll()
-		if err != nil {
-			return nil, fmt.Errorf("csv: %w", err)
-		}
-		for _, rec := range recs {
-			at, err := time.Parse(time.RFC3339Nano, rec[1])
-			if err != nil {
-				return nil, fmt.Errorf("csv read_at %q: %w", rec[1], err)
-			}
-			c, _ := strconv.ParseFloat(rec[2], 64)
-			p, _ := strconv.Atoi(rec[5])
-			o, _ := strconv.ParseInt(rec[6], 10, 64)
-			out = append(out, Reading{Node: rec[0], ReadAt: at, Celsius: c, Source: rec[3], Topic: rec[4], Partition: int32(p), Offset: o})
-		}
-		return out, nil
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
-			continue
-		}
-		var r Reading
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return nil, fmt.Errorf("jsonl: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, sc.Err()
-}
-
-// tempFileName names a temperature file after the Kafka records it holds,
-// as the Kafka Connect HDFS sink does.
-func tempFileName(topic string, partition int32, first, last int64, format string) string {
-	return fmt.Sprintf("%s+%d+%d+%d.%s", topic, partition, first, last, format)
 }
 
 // tempBatch is one partition's readings not yet written to HDFS.
@@ -124,7 +49,7 @@ func (b *tempBatch) add(dir, format, id string, r Reading) {
 		f = &tempFile{dir: dir, first: r.Offset}
 		b.files[dir] = f
 	}
-	appendReading(&f.buf, format, r)
+	archive.AppendReading(&f.buf, format, r)
 	f.last = r.Offset
 	f.ids = append(f.ids, id)
 	b.records++
@@ -230,13 +155,13 @@ func loadDir(fs FS, dir, format string, unreadable func(name string, err error))
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", name, err)
 		}
-		rs, err := parseReadings(data, format)
+		rs, err := archive.DecodeReadings(data, format)
 		if err != nil {
 			unreadable(name, err)
 			continue
 		}
 		for _, r := range rs {
-			ids[r.identity()] = struct{}{}
+			ids[r.Identity()] = struct{}{}
 		}
 	}
 	return ids, nil

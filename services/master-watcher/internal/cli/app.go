@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sensornode/sensornode/libs/fleetview"
 	"github.com/sensornode/sensornode/libs/svc"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/watcher"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/zkview"
@@ -181,7 +182,7 @@ func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
 	var cfg StatusConfig
 	o := newFlags("status", stdout)
 	o.listVar(&cfg.ZooKeeperServers, "servers", "ZooKeeper servers, host:port,... (default $SENSORNODE_ZOOKEEPER_SERVERS)")
-	o.stringVar(&cfg.ZooKeeperViewPath, "path", "parent znode of the views (default $SENSORNODE_ZOOKEEPER_VIEW_PATH or "+zkview.DefaultPath+")")
+	o.stringVar(&cfg.ZooKeeperViewPath, "path", "parent znode of the views (default $SENSORNODE_ZOOKEEPER_VIEW_PATH or "+fleetview.DefaultPath+")")
 	o.durationVar(&cfg.StatusTimeout, "timeout", "give up connecting after this long (default $SENSORNODE_STATUS_TIMEOUT or 10s)")
 	if err := o.parse(args); err != nil {
 		return usageErr(err)

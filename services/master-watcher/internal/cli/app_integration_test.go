@@ -15,12 +15,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sensornode/sensornode/libs/fleetview"
 	"github.com/sensornode/sensornode/libs/svc"
 	"github.com/sensornode/sensornode/libs/svc/svctest"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/failover"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/watcher"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/zktest"
-	"github.com/sensornode/sensornode/services/master-watcher/internal/zkview"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
@@ -179,7 +179,7 @@ func TestIntegrationStatusDisagreement(t *testing.T) {
 	a.stop()
 	c.stop()
 	out, err = status(servers, root)
-	if got := exitCode(err); got != 2 || !errors.Is(err, zkview.ErrNoViews) {
+	if got := exitCode(err); got != 2 || !errors.Is(err, fleetview.ErrNoViews) {
 		t.Errorf("status with no watcher: exit %d (%v), want 2 and no views\n%s", got, err, out)
 	}
 }

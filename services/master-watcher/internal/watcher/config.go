@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/sensornode/sensornode/libs/fleetview"
 	"github.com/sensornode/sensornode/libs/svc"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/failover"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/masters"
@@ -90,7 +91,7 @@ func DefaultConfig() Config {
 		FailbackHoldDown: 30 * time.Second, FailbackHoldDownMax: 10 * time.Minute,
 		ForwardMaxConnections: 512, ForwardDialTimeout: 5 * time.Second,
 		KubeconfigCluster: "sensornode", KubeconfigUser: "default", KubeconfigContext: "default",
-		HookTimeout: 30 * time.Second, ZooKeeperViewPath: zkview.DefaultPath,
+		HookTimeout: 30 * time.Second, ZooKeeperViewPath: fleetview.DefaultPath,
 		ZooKeeperSessionTimeout: 10 * time.Second, ZooKeeperCheckInterval: 10 * time.Second,
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sensornode/sensornode/libs/fleetview"
 	"github.com/sensornode/sensornode/libs/svc"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/failover"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/masters"
@@ -303,7 +304,7 @@ func (w *Watcher) publish(d failover.Decision) {
 	if w.view == nil {
 		return
 	}
-	v := zkview.View{Index: d.Active, Ready: d.Ready, Since: d.Since, Masters: masters.URLs(w.masters), Version: w.version}
+	v := fleetview.View{Index: d.Active, Ready: d.Ready, Since: d.Since, Masters: masters.URLs(w.masters), Version: w.version}
 	if d.Active != failover.None {
 		v.Active = w.masters[d.Active].URL
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
-	"github.com/sensornode/sensornode/services/master-watcher/internal/zkconn"
+	"github.com/sensornode/sensornode/libs/zkconn"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 

@@ -15,8 +15,9 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sensornode/sensornode/libs/fleetview"
 	"github.com/sensornode/sensornode/libs/svc"
-	"github.com/sensornode/sensornode/services/master-watcher/internal/zkconn"
+	"github.com/sensornode/sensornode/libs/zkconn"
 )
 
 // Config configures a Publisher.
@@ -41,7 +42,7 @@ func (c Config) Validate() error {
 	case len(c.Servers) == 0:
 		return errors.New("zookeeper view: no servers")
 	case c.Path == "" || !strings.HasPrefix(c.Path, "/") || strings.HasSuffix(c.Path, "/") || path.Clean(c.Path) != c.Path:
-		return fmt.Errorf("zookeeper view: path %q: want an absolute znode path like %s", c.Path, DefaultPath)
+		return fmt.Errorf("zookeeper view: path %q: want an absolute znode path like %s", c.Path, fleetview.DefaultPath)
 	case c.Node == "" || strings.Contains(c.Node, "/"):
 		return fmt.Errorf("zookeeper view: node name %q: want a non-empty name without /", c.Node)
 	case c.SessionTimeout <= 0 || c.CheckInterval <= 0:
@@ -95,7 +96,7 @@ type Publisher struct {
 	wake   chan struct{}
 
 	mu        sync.Mutex
-	view      *View
+	view      *fleetview.View
 	disagreed bool
 	sessionID int64 // session that owns the published znode
 }
@@ -122,7 +123,7 @@ func NewPublisher(cfg Config, log *slog.Logger, m *Metrics, opts ...Option) (*Pu
 func (p *Publisher) ZNode() string { return path.Join(p.cfg.Path, p.cfg.Node) }
 
 // Update sets the view to publish.
-func (p *Publisher) Update(v View) {
+func (p *Publisher) Update(v fleetview.View) {
 	v.Node = p.cfg.Node
 	p.mu.Lock()
 	p.view = &v
@@ -214,7 +215,7 @@ func (p *Publisher) reconcile(conn *zk.Conn) {
 	p.observeFleet(conn, v)
 }
 
-func (p *Publisher) publish(conn *zk.Conn, v View) error {
+func (p *Publisher) publish(conn *zk.Conn, v fleetview.View) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -283,15 +284,15 @@ func ensurePath(conn *zk.Conn, p string) error {
 	return nil
 }
 
-func (p *Publisher) observeFleet(conn *zk.Conn, own *View) {
-	views, invalid, err := ReadViews(conn, p.cfg.Path)
+func (p *Publisher) observeFleet(conn *zk.Conn, own *fleetview.View) {
+	views, invalid, err := fleetview.ReadViews(conn, p.cfg.Path)
 	if err != nil {
-		if !errors.Is(err, ErrNoViews) {
+		if !errors.Is(err, fleetview.ErrNoViews) {
 			p.log.Warn("fleet views not read", "err", err)
 		}
 		return
 	}
-	s := Summarize(views, invalid)
+	s := fleetview.Summarize(views, invalid)
 	p.m.FleetNodes.Set(float64(len(views) + len(invalid)))
 	if own == nil {
 		return

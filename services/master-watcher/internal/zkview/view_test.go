@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sensornode/sensornode/libs/fleetview"
 )
 
 var (
@@ -19,59 +20,13 @@ var (
 	rev  = []string{"https://10.0.0.3:6443", "https://10.0.0.2:6443", "https://10.0.0.1:6443"}
 )
 
-func view(node, active string, idx int, masters []string, ready bool) View {
-	return View{Node: node, Active: active, Index: idx, Since: t0, Ready: ready, Masters: masters}
-}
-
-func TestSummarize(t *testing.T) {
-	tests := []struct {
-		name        string
-		views       []View
-		invalid     []InvalidView
-		wantAgree   bool
-		wantGroups  int
-		wantAgainst map[string]int // node -> Disagreeing
-	}{
-		{name: "all on primary", views: []View{
-			view("n1", list[0], 0, list, true), view("n2", list[0], 0, list, true), view("n3", list[0], 0, list, false)},
-			wantAgree: true, wantGroups: 1, wantAgainst: map[string]int{"n1": 0, "n3": 0}},
-		{name: "one node on the secondary", views: []View{
-			view("n1", list[0], 0, list, true), view("n2", list[0], 0, list, true), view("n3", list[1], 1, list, true)},
-			wantGroups: 2, wantAgainst: map[string]int{"n1": 1, "n3": 2}},
-		{name: "same active, different lists", views: []View{
-			view("n1", list[1], 1, list, true), view("n2", list[1], 1, rev, true)},
-			wantGroups: 2, wantAgainst: map[string]int{"n1": 1, "n2": 1}},
-		{name: "an invalid view", views: []View{view("n1", list[0], 0, list, true)},
-			invalid: []InvalidView{{Node: "n9", Err: errors.New("not a view")}}, wantGroups: 1, wantAgainst: map[string]int{"n1": 1}},
-		{name: "nothing chosen yet on one node", views: []View{
-			view("n1", list[0], 0, list, true), view("n2", "", -1, list, false)},
-			wantGroups: 2, wantAgainst: map[string]int{"n1": 1}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := Summarize(tt.views, tt.invalid)
-			if s.Agree() != tt.wantAgree || len(s.Groups) != tt.wantGroups {
-				t.Errorf("Agree() = %t with %d groups, want %t with %d", s.Agree(), len(s.Groups), tt.wantAgree, tt.wantGroups)
-			}
-			for node, want := range tt.wantAgainst {
-				for _, v := range tt.views {
-					if v.Node == node {
-						if got := s.Disagreeing(v); got != want {
-							t.Errorf("Disagreeing(%s) = %d, want %d", node, got, want)
-						}
-					}
-				}
-			}
-			if len(s.Groups) > 1 && len(s.Groups[0].Nodes) < len(s.Groups[1].Nodes) {
-				t.Errorf("groups not largest first: %+v", s.Groups)
-			}
-		})
-	}
+func view(node, active string, idx int, masters []string, ready bool) fleetview.View {
+	return fleetview.View{Node: node, Active: active, Index: idx, Since: t0, Ready: ready, Masters: masters}
 }
 
 func TestPrintStatus(t *testing.T) {
 	now := t0.Add(90 * time.Second)
-	agree := Summarize([]View{view("rpi-master-2", list[0], 0, list, true), view("rpi-node-1", list[0], 0, list, true)}, nil)
+	agree := fleetview.Summarize([]fleetview.View{view("rpi-master-2", list[0], 0, list, true), view("rpi-node-1", list[0], 0, list, true)}, nil)
 	var b bytes.Buffer
 	if err := PrintStatus(&b, agree, now); err != nil {
 		t.Fatal(err)
@@ -87,7 +42,7 @@ fleet agrees: 2 node(s) use https://10.0.0.1:6443
 	}
 
 	b.Reset()
-	dis := Summarize([]View{view("a", list[0], 0, list, true), view("b", rev[0], 0, rev, false)}, []InvalidView{{Node: "c", Err: errors.New("not a view")}})
+	dis := fleetview.Summarize([]fleetview.View{view("a", list[0], 0, list, true), view("b", rev[0], 0, rev, false)}, []fleetview.InvalidView{{Node: "c", Err: errors.New("not a view")}})
 	PrintStatus(&b, dis, now)
 	for _, w := range []string{
 		"fleet DISAGREES: 2 groups",
@@ -123,7 +78,7 @@ func TestStatusErrorExitCodes(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	ok := Config{Servers: []string{"127.0.0.1:2181"}, Path: DefaultPath, Node: "rpi-node-1", SessionTimeout: time.Second, CheckInterval: time.Second}
+	ok := Config{Servers: []string{"127.0.0.1:2181"}, Path: fleetview.DefaultPath, Node: "rpi-node-1", SessionTimeout: time.Second, CheckInterval: time.Second}
 	tests := []struct {
 		name   string
 		change func(*Config)
@@ -153,7 +108,7 @@ func TestConfigValidate(t *testing.T) {
 // go-zookeeper's Connect fail; Run keeps retrying (no crash loop) until it
 // is stopped.
 func TestPublisherNeverGivesUp(t *testing.T) {
-	p, err := NewPublisher(Config{Servers: []string{"zookeeper.invalid:2181"}, Path: DefaultPath, Node: "n1",
+	p, err := NewPublisher(Config{Servers: []string{"zookeeper.invalid:2181"}, Path: fleetview.DefaultPath, Node: "n1",
 		SessionTimeout: time.Second, CheckInterval: time.Second}, slog.New(slog.DiscardHandler), NewMetrics(prometheus.NewRegistry()))
 	if err != nil {
 		t.Fatal(err)

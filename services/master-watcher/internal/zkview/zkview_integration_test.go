@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sensornode/sensornode/libs/fleetview"
 	"github.com/sensornode/sensornode/libs/svc/svctest"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/zktest"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
@@ -23,14 +24,14 @@ import (
 func TestMain(m *testing.M) { devstacktest.Main(m) }
 
 // readView returns the stored view and its znode's owner session.
-func readView(conn *zk.Conn, znode string) (View, int64, error) {
+func readView(conn *zk.Conn, znode string) (fleetview.View, int64, error) {
 	b, st, err := conn.Get(znode)
 	if err != nil {
-		return View{}, 0, err
+		return fleetview.View{}, 0, err
 	}
-	var v View
+	var v fleetview.View
 	if err := json.Unmarshal(b, &v); err != nil {
-		return View{}, 0, err
+		return fleetview.View{}, 0, err
 	}
 	return v, st.EphemeralOwner, nil
 }
@@ -84,7 +85,7 @@ func TestIntegrationPublishUpdateAndLeave(t *testing.T) {
 		t.Fatal(err)
 	}
 	since := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	p.Update(View{Active: masters3[0], Index: 0, Since: since, Ready: true, Masters: masters3})
+	p.Update(fleetview.View{Active: masters3[0], Index: 0, Since: since, Ready: true, Masters: masters3})
 	stop := svctest.Start(t, "Publisher.Run", p.Run)
 
 	svctest.EventuallyNoError(t, 30*time.Second, "view published", func() error {
@@ -100,7 +101,7 @@ func TestIntegrationPublishUpdateAndLeave(t *testing.T) {
 		}
 		return nil
 	})
-	p.Update(View{Active: masters3[1], Index: 1, Since: since.Add(time.Minute), Ready: true, Masters: masters3})
+	p.Update(fleetview.View{Active: masters3[1], Index: 1, Since: since.Add(time.Minute), Ready: true, Masters: masters3})
 	svctest.EventuallyNoError(t, 30*time.Second, "view updated", func() error {
 		v, _, err := readView(obs, p.ZNode())
 		if err == nil && v.Active != masters3[1] {
@@ -108,7 +109,7 @@ func TestIntegrationPublishUpdateAndLeave(t *testing.T) {
 		}
 		return err
 	})
-	views, invalid, err := ReadViews(obs, root)
+	views, invalid, err := fleetview.ReadViews(obs, root)
 	if err != nil || len(views) != 1 || len(invalid) != 0 {
 		t.Fatalf("ReadViews = %v, %v, %v; want the one view", views, invalid, err)
 	}
@@ -141,7 +142,7 @@ func TestIntegrationSessionExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Update(View{Active: masters3[0], Index: 0, Since: time.Now(), Ready: true, Masters: masters3})
+	p.Update(fleetview.View{Active: masters3[0], Index: 0, Since: time.Now(), Ready: true, Masters: masters3})
 	svctest.Start(t, "Publisher.Run", p.Run)
 
 	var first int64
@@ -155,7 +156,7 @@ func TestIntegrationSessionExpiry(t *testing.T) {
 	net.set(true)
 	cutAt := time.Now()
 	// While cut off, the watcher decides on another master.
-	p.Update(View{Active: masters3[2], Index: 2, Since: time.Now(), Ready: true, Masters: masters3})
+	p.Update(fleetview.View{Active: masters3[2], Index: 2, Since: time.Now(), Ready: true, Masters: masters3})
 	svctest.EventuallyNoError(t, 90*time.Second, "ensemble to expire the session and delete the znode", func() error {
 		ok, _, err := obs.Exists(p.ZNode())
 		if err == nil && ok {
@@ -206,13 +207,13 @@ func TestIntegrationStaleViewReplaced(t *testing.T) {
 	if err := ensurePath(old, root); err != nil {
 		t.Fatal(err)
 	}
-	stale, _ := json.Marshal(View{Node: "rpi-node-3", Active: masters3[1], Index: 1, Masters: masters3})
+	stale, _ := json.Marshal(fleetview.View{Node: "rpi-node-3", Active: masters3[1], Index: 1, Masters: masters3})
 	if _, err := old.Create(path.Join(root, "rpi-node-3"), stale, zk.FlagEphemeral, zk.WorldACL(zk.PermAll)); err != nil {
 		t.Fatal(err)
 	}
 	p, _ := NewPublisher(Config{Servers: servers, Path: root, Node: "rpi-node-3", SessionTimeout: 10 * time.Second, CheckInterval: 200 * time.Millisecond},
 		zktest.Log().With("test", t.Name()), NewMetrics(prometheus.NewRegistry()))
-	p.Update(View{Active: masters3[0], Index: 0, Ready: true, Masters: masters3})
+	p.Update(fleetview.View{Active: masters3[0], Index: 0, Ready: true, Masters: masters3})
 	svctest.Start(t, "Publisher.Run", p.Run)
 	svctest.EventuallyNoError(t, 30*time.Second, "stale view replaced", func() error {
 		v, owner, err := readView(obs, p.ZNode())

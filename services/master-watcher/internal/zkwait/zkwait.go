@@ -19,8 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sensornode/sensornode/libs/zkconn"
 	"github.com/sensornode/sensornode/libs/zksrvr"
-	"github.com/sensornode/sensornode/services/master-watcher/internal/zkconn"
 )
 
 // Method selects the checks of an attempt.

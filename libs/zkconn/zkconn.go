@@ -1,6 +1,6 @@
 // Package zkconn opens go-zookeeper connections that log through slog: the
 // one way master-watcher's packages (the view publisher, status,
-// wait-zookeeper) connect to ZooKeeper.
+// wait-zookeeper) and the viewer's health page connect to ZooKeeper.
 package zkconn
 
 import (
