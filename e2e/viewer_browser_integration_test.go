@@ -90,6 +90,18 @@ func TestBrowserViewer(t *testing.T) {
 	t.Cleanup(func() {
 		viewer.stop(t)
 		e.ingest.stop(t)
+		// The binaries are built with -race: name a race plainly (the log's
+		// tail may have only its end).
+		for _, p := range []*proc{viewer, e.ingest} {
+			b, _ := os.ReadFile(p.logPath)
+			if i := strings.Index(string(b), "WARNING: DATA RACE"); i >= 0 {
+				race := string(b[i:])
+				if lines := strings.SplitN(race, "\n", 41); len(lines) > 40 {
+					race = strings.Join(lines[:40], "\n") + "\n..."
+				}
+				t.Errorf("%s: data race (log %s):\n%s", p.name, p.logPath, race)
+			}
+		}
 		if t.Failed() {
 			t.Logf("cloud-ingest-hdfs log (tail):\n%s", tail(e.ingest.logPath))
 			t.Logf("viewer log (tail):\n%s", tail(viewer.logPath))
