@@ -37,7 +37,7 @@ run: deps ## the whole pipeline locally: devstack + 5 simulated nodes + forwarde
 ##@ Test
 
 .PHONY: test
-test: deps lint test-unit test-deploy cross bus-armv7 test-integration test-integration-franz test-browser chaos-smoke loadtest-smoke run-smoke ## everything CI runs: lint, unit, deploy, cross, integration (both backends), browser, chaos and other smoke runs
+test: deps lint test-unit test-deploy test-monitoring cross bus-armv7 test-integration test-integration-franz test-browser chaos-smoke loadtest-smoke run-smoke ## everything CI runs: lint, unit, deploy, monitoring rules, cross, integration (both backends), browser, chaos and other smoke runs
 	$(DEVSTACK) down
 	@echo "make test: all passed"
 
@@ -89,6 +89,15 @@ test-deploy: deploy-tools helm-lint kustomize-check ## render chart + overlays, 
 	go vet -tags deploy ./tools/deploycheck/...
 	SENSORNODE_HELM=$(HELM) SENSORNODE_KUSTOMIZE=$(KUSTOMIZE) \
 	  $(GOTEST) -tags deploy -timeout 20m ./tools/deploycheck/...
+
+# The alerting rules (one file, which the chart's PrometheusRule renders):
+# promtool check and unit tests (deploy/monitoring/tests), then the Go test
+# that every metric a rule or dashboard uses is registered by a service.
+.PHONY: test-monitoring
+test-monitoring: promtool ## promtool check rules + test rules (deploy/monitoring/tests), metrics of rules and dashboards registered by the services
+	$(PROMTOOL) check rules $(CHART)/monitoring/rules.yaml
+	$(PROMTOOL) test rules deploy/monitoring/tests/*.yaml
+	$(GOTEST) ./deploy/monitoring/...
 
 .PHONY: bus-armv7
 bus-armv7: ## libs/bus on linux/arm/v7 (cgo off): vet, then its unit tests under qemu-arm-static
@@ -210,6 +219,9 @@ HELM_VERSION   := v3.22.0
 KUSTOMIZE_VERSION := v5.8.2
 HELM           := $(DEPLOY_BIN)/helm
 KUSTOMIZE      := $(DEPLOY_BIN)/kustomize
+# promtool of Prometheus v3.16 (its Go module is versioned v0.316.x).
+PROMETHEUS_VERSION := v0.316.0
+PROMTOOL       := $(DEPLOY_BIN)/promtool
 CHART          := deploy/helm/sensornode
 KUSTOMIZE_DIRS := $(sort $(dir $(wildcard deploy/kustomize/overlays/*/kustomization.yaml deploy/kustomize/tests/*/kustomization.yaml)))
 IMAGE_REGISTRY ?= ghcr.io/sensornode
@@ -227,7 +239,7 @@ images: ## docker buildx bake every service for linux/amd64, arm64, arm/v7 (need
 	  REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
 	  docker buildx bake -f images/docker-bake.hcl $(IMAGES_BAKE_FLAGS)
 
-# helm and kustomize are built from source with the Go toolchain (no
+# helm, kustomize and promtool are built from source with the Go toolchain (no
 # downloads outside the Go module proxy); a stamp per version reinstalls on
 # a version bump. kustomize after v5.8.2 needs Go 1.27.
 $(DEPLOY_BIN)/.helm-$(HELM_VERSION):
@@ -240,6 +252,18 @@ $(DEPLOY_BIN)/.kustomize-$(KUSTOMIZE_VERSION):
 	@echo "installing kustomize $(KUSTOMIZE_VERSION) into $(DEPLOY_BIN)"
 	GOBIN=$(DEPLOY_BIN) GOFLAGS= go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 	@touch $@
+
+# remove_all_sd leaves Prometheus's service discovery plugins (cloud SDKs,
+# client-go) out of promtool: the rule commands do not use them, and the
+# build takes a fraction of the time.
+$(DEPLOY_BIN)/.promtool-$(PROMETHEUS_VERSION):
+	@mkdir -p $(DEPLOY_BIN)
+	@echo "installing promtool $(PROMETHEUS_VERSION) into $(DEPLOY_BIN)"
+	GOBIN=$(DEPLOY_BIN) GOFLAGS= go install -tags remove_all_sd github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
+	@touch $@
+
+.PHONY: promtool
+promtool: $(DEPLOY_BIN)/.promtool-$(PROMETHEUS_VERSION) ## install pinned promtool into .cache/bin
 
 .PHONY: deploy-tools
 deploy-tools: $(DEPLOY_BIN)/.helm-$(HELM_VERSION) $(DEPLOY_BIN)/.kustomize-$(KUSTOMIZE_VERSION) ## install pinned helm and kustomize into .cache/bin

@@ -3,6 +3,7 @@ package producer
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/svc"
 	"github.com/sensornode/sensornode/services/camera-producer/internal/capture"
 	"github.com/sensornode/sensornode/services/camera-producer/internal/spool"
@@ -36,3 +37,14 @@ func NewMetrics(reg prometheus.Registerer, inflight func() float64) *Metrics {
 			"Pictures handed to the Kafka client and not yet acknowledged or failed.", inflight),
 	}
 }
+
+// newMetrics registers everything Run exports on reg: the service's own
+// metrics, the readiness probe's and the Kafka client's.
+func newMetrics(reg prometheus.Registerer, inflight func() float64) (*Metrics, *svc.Probe, *bus.Metrics) {
+	return NewMetrics(reg, inflight), svc.NewProbe(reg), bus.NewMetrics(reg, "camera-producer")
+}
+
+// RegisterMetrics registers on reg every metric Run registers, through the
+// same constructors (deploy/monitoring checks the alerts and dashboards
+// against it).
+func RegisterMetrics(reg prometheus.Registerer) { newMetrics(reg, func() float64 { return 0 }) }

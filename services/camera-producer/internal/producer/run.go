@@ -46,11 +46,10 @@ const (
 // (deleting those files), then closes the client.
 func Run(ctx context.Context, cfg *Config, log *slog.Logger, reg *prometheus.Registry, opt Options) error {
 	sender := &Sender{Topic: cfg.Topic, Form: cfg.MessageForm(), CameraID: cfg.CameraID, NodeID: cfg.NodeID, Log: log, OnAck: opt.OnAck}
-	m := NewMetrics(reg, func() float64 { return float64(sender.Inflight()) })
-	probe := svc.NewProbe(reg)
+	m, probe, kafkaMetrics := newMetrics(reg, func() float64 { return float64(sender.Inflight()) })
 	probe.Register(condKafka, condTopic)
 
-	prod, release, err := bus.ProducerOr(opt.Producer, cfg.Kafka, bus.WithLogger(log), bus.WithMetrics(bus.NewMetrics(reg, "camera-producer")))
+	prod, release, err := bus.ProducerOr(opt.Producer, cfg.Kafka, bus.WithLogger(log), bus.WithMetrics(kafkaMetrics))
 	if err != nil {
 		return err
 	}

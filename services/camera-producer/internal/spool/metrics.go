@@ -21,6 +21,7 @@ type Metrics struct {
 	SendDuration prometheus.Histogram
 	Rescans      prometheus.Counter
 	Errors       *prometheus.CounterVec
+	Heartbeat    prometheus.Gauge
 }
 
 // QuarantineReasons are the reason label values, pre-initialised.
@@ -54,5 +55,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"Full directory rescans (periodic, after an inotify overflow or a lost watch)."),
 		Errors: f.CounterVec("sensornode_camera_spool_errors_total",
 			"File system errors in the watched, quarantine or archive directory, by operation.", svc.Label("op")),
+		Heartbeat: f.Gauge("sensornode_camera_heartbeat_timestamp_seconds",
+			"When the watched directory was last listed (Unix time): at start and every SENSORNODE_RESCAN_INTERVAL. It stands still when the service hangs or cannot list the directory; pictures may be hours apart, this is not."),
 	}
 }

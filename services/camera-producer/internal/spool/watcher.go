@@ -292,7 +292,7 @@ func (w *Watcher) handleEvent(ev fsEvent) {
 
 // scan lists the directory: new files are tracked (sorted oldest first so
 // that, at start-up, what was there is sent first in capture order) and
-// vanished ones forgotten.
+// vanished ones forgotten. A successful listing is the service's heartbeat.
 func (w *Watcher) scan(initial bool) {
 	if !initial {
 		w.m.Rescans.Inc()
@@ -303,6 +303,7 @@ func (w *Watcher) scan(initial bool) {
 		w.log.Error("cannot list directory", "dir", w.cfg.Dir, "err", err)
 		return
 	}
+	w.m.Heartbeat.Set(float64(w.cfg.Now().UnixMilli()) / 1e3)
 	type found struct {
 		name string
 		t    time.Time

@@ -424,3 +424,36 @@ func TestQuarantineRetriedWhenReasonCannotBeWritten(t *testing.T) {
 		t.Errorf("notes.txt not moved to quarantine")
 	}
 }
+
+// The heartbeat is the time of the last directory listing: set at start,
+// renewed by every rescan, and standing still while the directory cannot
+// be listed (what the SensornodeCameraHeartbeatStopped alert watches).
+func TestHeartbeat(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.DisableInotify = true
+	var now atomic.Int64
+	now.Store(time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC).UnixMilli())
+	cfg.Now = func() time.Time { return time.UnixMilli(now.Load()) }
+	h := start(t, cfg)
+	beat := func() float64 { return testutil.ToFloat64(h.m.Heartbeat) }
+	seconds := func() float64 { return float64(now.Load()) / 1e3 }
+
+	svctest.Eventually(t, 5*time.Second, "the start-up listing's heartbeat", func() bool { return beat() == seconds() })
+	now.Add(time.Minute.Milliseconds())
+	svctest.Eventually(t, 5*time.Second, "a rescan's heartbeat", func() bool { return beat() == seconds() })
+
+	last := beat()
+	if err := os.RemoveAll(cfg.Dir); err != nil {
+		t.Fatal(err)
+	}
+	now.Add(time.Minute.Milliseconds())
+	rescans := testutil.ToFloat64(h.m.Rescans)
+	// Two more rescans: at least one ran wholly after the directory went.
+	svctest.Eventually(t, 5*time.Second, "two rescans", func() bool { return testutil.ToFloat64(h.m.Rescans) >= rescans+2 })
+	if got := beat(); got != last {
+		t.Errorf("heartbeat %v after the directory went, want it to stay %v", got, last)
+	}
+	if testutil.ToFloat64(h.m.Errors.WithLabelValues("scan")) == 0 {
+		t.Error("no scan error counted for the missing directory")
+	}
+}

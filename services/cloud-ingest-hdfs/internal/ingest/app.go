@@ -23,12 +23,11 @@ type Options struct{}
 // fatal error occurs.
 func Run(ctx context.Context, c *Config, log *slog.Logger, reg *prometheus.Registry, _ Options) error {
 	cfg := *c
-	probe := svc.NewProbe(reg)
+	m, probe, dlqMetrics := newMetrics(reg)
 	probe.Register(condKafka, condHDFS)
-	m := NewMetrics(reg)
 
 	dlq, err := bus.NewProducer(cfg.DLQProducerConfig(), bus.WithLogger(log.With("client", "dlq-producer")),
-		bus.WithMetrics(bus.NewMetrics(reg, "dlq-producer")))
+		bus.WithMetrics(dlqMetrics))
 	if err != nil {
 		return fmt.Errorf("dead-letter producer: %w", err)
 	}

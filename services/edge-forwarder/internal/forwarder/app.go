@@ -34,12 +34,11 @@ type Options struct {
 // fatal error occurs.
 func Run(ctx context.Context, c *Config, log *slog.Logger, reg *prometheus.Registry, opt Options) error {
 	cfg := *c
-	probe := svc.NewProbe(reg)
+	m, probe, cloudMetrics := newMetrics(reg)
 	probe.Register(condEdge, condCloud)
-	m := NewMetrics(reg)
 
 	prod, err := bus.NewProducer(cfg.Cloud, bus.WithLogger(log.With("client", "cloud-producer")),
-		bus.WithMetrics(bus.NewMetrics(reg, "cloud-producer")))
+		bus.WithMetrics(cloudMetrics))
 	if err != nil {
 		return fmt.Errorf("cloud producer: %w", err)
 	}

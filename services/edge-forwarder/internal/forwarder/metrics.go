@@ -3,6 +3,7 @@ package forwarder
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/svc"
 )
@@ -64,3 +65,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			svc.Label("reason", stopReasons()...)),
 	}
 }
+
+// newMetrics registers everything Run exports on reg: the forwarder's own
+// metrics, the readiness probe's and the Kafka clients' (the edge
+// consumer's families are the cloud producer's, told apart by client).
+func newMetrics(reg prometheus.Registerer) (*Metrics, *svc.Probe, *bus.Metrics) {
+	return NewMetrics(reg), svc.NewProbe(reg), bus.NewMetrics(reg, "cloud-producer")
+}
+
+// RegisterMetrics registers on reg every metric Run registers, through the
+// same constructors (deploy/monitoring checks the alerts and dashboards
+// against it).
+func RegisterMetrics(reg prometheus.Registerer) { newMetrics(reg) }

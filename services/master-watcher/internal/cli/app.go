@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sensornode/sensornode/libs/fleetview"
@@ -64,6 +65,14 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		return nil
 	}
 	return fmt.Errorf("%w: unknown command %q\n%s", svc.ErrUsage, cmd, usage)
+}
+
+// RegisterMetrics registers on reg every metric the daemon may register,
+// through the constructors runDaemon uses (deploy/monitoring checks the
+// alerts and dashboards against it).
+func RegisterMetrics(reg prometheus.Registerer) {
+	svc.NewProbe(reg)
+	watcher.RegisterMetrics(reg)
 }
 
 func runDaemon(ctx context.Context, stdout io.Writer) error {

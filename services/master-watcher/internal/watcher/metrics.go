@@ -5,6 +5,8 @@ import (
 
 	"github.com/sensornode/sensornode/libs/svc"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/masters"
+	"github.com/sensornode/sensornode/services/master-watcher/internal/sink"
+	"github.com/sensornode/sensornode/services/master-watcher/internal/zkview"
 )
 
 // Metrics of the probe loop. The master label is the master's index in
@@ -48,4 +50,14 @@ func NewMetrics(reg prometheus.Registerer, ms []masters.Master) *Metrics {
 	}
 	m.ActiveIndex.Set(-1)
 	return m
+}
+
+// RegisterMetrics registers on reg every metric a watcher may register,
+// through the constructors New uses (New registers the ZooKeeper view's
+// only with SENSORNODE_ZOOKEEPER_SERVERS); deploy/monitoring checks the
+// alerts and dashboards against it.
+func RegisterMetrics(reg prometheus.Registerer) {
+	NewMetrics(reg, nil)
+	sink.NewMetrics(reg)
+	zkview.NewMetrics(reg)
 }

@@ -50,8 +50,7 @@ func NewSource(cfg *Config) Source {
 
 // Run runs the service until ctx is done.
 func Run(ctx context.Context, cfg *Config, log *slog.Logger, reg *prometheus.Registry, opt Options) error {
-	m := NewMetrics(reg)
-	probe := svc.NewProbe(reg)
+	m, probe, kafkaMetrics := newMetrics(reg)
 	probe.Register(condKafka, condSource)
 	if cfg.CreateTopics {
 		probe.Register(condTopic)
@@ -60,7 +59,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger, reg *prometheus.Reg
 	if src == nil {
 		src = NewSource(cfg)
 	}
-	prod, release, err := bus.ProducerOr(opt.Producer, cfg.Kafka, bus.WithLogger(log), bus.WithMetrics(bus.NewMetrics(reg, "temp-producer")))
+	prod, release, err := bus.ProducerOr(opt.Producer, cfg.Kafka, bus.WithLogger(log), bus.WithMetrics(kafkaMetrics))
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,15 @@
+// Package masterwatcher is what the rest of the repository may use of the master-watcher
+// service, whose code is internal: the metrics it registers.
+package masterwatcher
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sensornode/sensornode/services/master-watcher/internal/cli"
+)
+
+// RegisterMetrics registers on reg every metric the service exports (as
+// its Run does, the Go, process and build-info collectors of
+// svc.NewRegistry aside); deploy/monitoring checks that the alerts and
+// dashboards use only these.
+func RegisterMetrics(reg prometheus.Registerer) { cli.RegisterMetrics(reg) }
