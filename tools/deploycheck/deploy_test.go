@@ -144,6 +144,17 @@ func checkServices(t *testing.T, objs []Object, ws []Workload) {
 	}
 }
 
+// objectsOf returns the decoded objects of type T (*networkingv1.Ingress, ...).
+func objectsOf[T any](objs []Object) []T {
+	var out []T
+	for _, o := range objs {
+		if x, ok := o.Typed.(T); ok {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
 func container(t *testing.T, w Workload, name string) corev1.Container {
 	t.Helper()
 	for _, c := range w.Containers() {
@@ -450,12 +461,7 @@ func TestHelmViewer(t *testing.T) {
 				sets := append([]string{"viewer.ingress.enabled=true", "viewer.ingress.host=viewer.example.net"}, tt.sets...)
 				objs := helmObjects(t, []string{"ci/cloud-values.yaml"}, sets...)
 				checkPolicy(t, objs)
-				var ings []*networkingv1.Ingress
-				for _, o := range objs {
-					if i, ok := o.Typed.(*networkingv1.Ingress); ok {
-						ings = append(ings, i)
-					}
-				}
+				ings := objectsOf[*networkingv1.Ingress](objs)
 				if len(ings) != 1 {
 					t.Fatalf("%d Ingresses, want 1", len(ings))
 				}
