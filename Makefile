@@ -37,7 +37,7 @@ run: deps ## the whole pipeline locally: devstack + 5 simulated nodes + forwarde
 ##@ Test
 
 .PHONY: test
-test: deps lint test-unit test-deploy test-monitoring cross bus-armv7 test-integration test-integration-franz chaos-smoke loadtest-smoke run-smoke ## everything CI runs: lint, unit, deploy, cross, integration (both backends), chaos and other smoke runs
+test: deps lint test-unit test-deploy test-monitoring cross bus-armv7 test-integration test-integration-franz test-browser chaos-smoke loadtest-smoke run-smoke ## everything CI runs: lint, unit, deploy, monitoring rules, cross, integration (both backends), browser, chaos and other smoke runs
 	$(DEVSTACK) down
 	@echo "make test: all passed"
 
@@ -73,6 +73,16 @@ test-integration-franz: ## the producer, forwarder and ingest integration suites
 test-e2e-hdfs: ## end-to-end: 5 simulated nodes -> edge-forwarder -> cloud-ingest-hdfs -> HDFS, clean and with faults
 	$(DEVSTACK) up
 	$(GOTEST) -tags integration -p 1 -timeout 20m -run '^TestIntegrationEndToEnd' ./e2e/...
+
+# The viewer in Debian's chromium (installed by make deps): about 20 s with
+# a warm build cache (17 s of it the test: data through cloud-ingest-hdfs,
+# then the browser); a cold cache adds the -race builds of the test,
+# cloud-ingest-hdfs and the viewer. The timeout is its budget.
+# Screenshots: e2e/results/*-viewer-browser/.
+.PHONY: test-browser
+test-browser: deps ## the viewer in headless chromium on the shared devstack: login, wall, camera/day/hour/picture, temperature charts
+	$(DEVSTACK) up
+	$(GOTEST) -tags integration -p 1 -timeout 5m -v -run '^TestBrowser' ./e2e/
 
 .PHONY: test-deploy
 test-deploy: deploy-tools helm-lint kustomize-check ## render chart + overlays, strict-decode, compare, check env against services

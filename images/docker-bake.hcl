@@ -10,7 +10,7 @@ variable "CREATED" { default = "" }
 variable "PLATFORMS" { default = "linux/amd64,linux/arm64,linux/arm/v7" }
 
 group "default" {
-  targets = ["camera-producer", "temp-producer", "edge-forwarder", "cloud-ingest-hdfs", "master-watcher"]
+  targets = ["camera-producer", "temp-producer", "edge-forwarder", "cloud-ingest-hdfs", "master-watcher", "viewer"]
 }
 
 target "_service" {
@@ -47,4 +47,10 @@ target "master-watcher" {
   inherits = ["_service"]
   args     = { SERVICE = "master-watcher", VERSION = VERSION, REVISION = REVISION, CREATED = CREATED }
   tags     = ["${REGISTRY}/master-watcher:${TAG}"]
+}
+
+target "viewer" {
+  inherits = ["_service"]
+  args     = { SERVICE = "viewer", VERSION = VERSION, REVISION = REVISION, CREATED = CREATED }
+  tags     = ["${REGISTRY}/viewer:${TAG}"]
 }

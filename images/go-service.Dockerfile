@@ -66,5 +66,6 @@ LABEL org.opencontainers.image.title="${SERVICE}" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build /out/service /usr/local/bin/service
 USER 65532:65532
-# The admin port is 9101..9105 depending on the service (SENSORNODE_ADMIN_ADDR).
+# The admin port is 9101..9106 depending on the service (SENSORNODE_ADMIN_ADDR);
+# the viewer also serves its pages on SENSORNODE_VIEWER_ADDR.
 ENTRYPOINT ["/usr/local/bin/service"]

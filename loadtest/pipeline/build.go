@@ -16,6 +16,8 @@ const (
 	TempProducer   = "temp-producer"
 	EdgeForwarder  = "edge-forwarder"
 	CloudIngest    = "cloud-ingest-hdfs"
+	// Viewer is the web viewer (make run starts it; the load test does not).
+	Viewer = "viewer"
 )
 
 // Services are the pipeline's services, in start order downstream first.

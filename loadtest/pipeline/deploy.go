@@ -104,6 +104,7 @@ const (
 	portForwarder = 41
 	portIngest    = 42
 	portExtra     = 43
+	portViewer    = 44
 )
 
 // admin is the admin address for a port offset: FreePortBase+offset when
@@ -281,22 +282,61 @@ func (d *Deployment) ExtraForwarderSpec(name, group, edgeTopic, cloudTopic, temp
 
 // IngestSpec starts cloud-ingest-hdfs.
 func (d *Deployment) IngestSpec() Spec {
+	env := []string{
+		"SENSORNODE_CLOUD_KAFKA_GROUP_ID=" + d.Prefix + CloudIngest,
+		"SENSORNODE_CLOUD_KAFKA_TOPICS=" + d.CloudCameraTopic() + "," + d.CloudTempTopic(),
+		"SENSORNODE_HDFS_TMP_DIR=" + d.HDFSRoot + "/_tmp",
+		"SENSORNODE_TEMPERATURE_ROTATE_INTERVAL=" + d.TemperatureRotate.String(),
+	}
+	env = append(env, d.hdfsEnv()...)
+	env = append(env, KafkaEnv("CLOUD_KAFKA", d.Cluster.Cloud, d.Backend)...)
+	return d.spec(CloudIngest, CloudIngest, d.admin(portIngest), env)
+}
+
+// hdfsEnv is where cloud-ingest-hdfs writes and the viewer reads: the
+// NameNodes, the user and the layouts (the same variable names in both).
+func (d *Deployment) hdfsEnv() []string {
 	layout := d.PictureDir() + "/{camera}/{yyyy}/{MM}/{dd}/{HH}{mm}{ss}-{key}.jpg"
 	if d.FlatPictures {
 		layout = d.PictureDir() + "/{camera}/{key}.jpg"
 	}
-	env := []string{
-		"SENSORNODE_CLOUD_KAFKA_GROUP_ID=" + d.Prefix + CloudIngest,
-		"SENSORNODE_CLOUD_KAFKA_TOPICS=" + d.CloudCameraTopic() + "," + d.CloudTempTopic(),
+	return []string{
 		"SENSORNODE_HDFS_NAMENODE_ADDR=" + strings.Join(d.Cluster.NameNodes, ","),
 		"SENSORNODE_HDFS_USER=" + d.Cluster.HDFSUser,
-		"SENSORNODE_HDFS_TMP_DIR=" + d.HDFSRoot + "/_tmp",
 		"SENSORNODE_PICTURE_LAYOUT=" + layout,
 		"SENSORNODE_TEMPERATURE_DIR_LAYOUT=" + d.TemperatureDir() + "/{node}/{yyyy}/{MM}/{dd}/{HH}",
-		"SENSORNODE_TEMPERATURE_ROTATE_INTERVAL=" + d.TemperatureRotate.String(),
 	}
-	env = append(env, KafkaEnv("CLOUD_KAFKA", d.Cluster.Cloud, d.Backend)...)
-	return d.spec(CloudIngest, CloudIngest, d.admin(portIngest), env)
+}
+
+// ViewerConfig is how the web viewer runs: where it serves its pages, who may
+// log in, and whose metrics its pipeline page scrapes.
+type ViewerConfig struct {
+	// Addr is host:port of the pages.
+	Addr string
+	// UsersFile holds htpasswd lines (user:bcrypt hash).
+	UsersFile string
+	// ThumbDir caches thumbnails.
+	ThumbDir string
+	// MetricsTargets are admin addresses (host:port) of the services.
+	MetricsTargets []string
+	// ZooKeeper is the ensemble with the fleet's master view ("" none).
+	ZooKeeper string
+}
+
+// ViewerSpec starts the web viewer on the pictures and readings
+// cloud-ingest-hdfs stores.
+func (d *Deployment) ViewerSpec(v ViewerConfig) Spec {
+	env := []string{
+		"SENSORNODE_VIEWER_ADDR=" + v.Addr,
+		"SENSORNODE_VIEWER_USERS_FILE=" + v.UsersFile,
+		"SENSORNODE_VIEWER_THUMB_DIR=" + v.ThumbDir,
+		"SENSORNODE_VIEWER_METRICS_TARGETS=" + strings.Join(v.MetricsTargets, ","),
+	}
+	if v.ZooKeeper != "" {
+		env = append(env, "SENSORNODE_ZOOKEEPER_SERVERS="+v.ZooKeeper)
+	}
+	env = append(env, d.hdfsEnv()...)
+	return d.spec(Viewer, Viewer, d.admin(portViewer), env)
 }
 
 // PictureKeyFromPath extracts the picture key from an HDFS file name of

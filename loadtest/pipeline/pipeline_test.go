@@ -244,6 +244,18 @@ func TestDeploymentSpecs(t *testing.T) {
 		!strings.Contains(env(in), "SENSORNODE_CLOUD_KAFKA_TOPICS=lt-1-cameraData,lt-1-temperatureData") {
 		t.Errorf("ingest env:\n%s", env(in))
 	}
+	vw := d.ViewerSpec(ViewerConfig{Addr: "127.0.0.1:8090", UsersFile: "/w/viewer/users", ThumbDir: "/w/viewer/thumbs",
+		MetricsTargets: []string{"127.0.0.1:1", "127.0.0.1:2"}})
+	for _, want := range []string{"SENSORNODE_PICTURE_LAYOUT=/lt/1/camera/{camera}/{key}.jpg", // what the ingest writes
+		"SENSORNODE_VIEWER_ADDR=127.0.0.1:8090", "SENSORNODE_VIEWER_USERS_FILE=/w/viewer/users",
+		"SENSORNODE_VIEWER_METRICS_TARGETS=127.0.0.1:1,127.0.0.1:2", "SENSORNODE_HDFS_USER="} {
+		if !strings.Contains(env(vw), want) {
+			t.Errorf("viewer env lacks %q:\n%s", want, env(vw))
+		}
+	}
+	if vw.Service != Viewer || strings.Contains(env(vw), "SENSORNODE_ZOOKEEPER_SERVERS") {
+		t.Errorf("viewer spec = %+v", vw)
+	}
 	re := regexp.MustCompile(d.NodeTopicPattern())
 	for topic, want := range map[string]bool{"lt-1-node1": true, "lt-1-node12": true, "lt-1-drain640x480": false, "lt-1-temperatureLocal": false, "node1": false, "lt-2-node1": false} {
 		if re.MatchString(topic) != want {

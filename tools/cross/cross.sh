@@ -17,7 +17,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-SERVICES=${SERVICES:-"camera-producer temp-producer edge-forwarder cloud-ingest-hdfs master-watcher"}
+SERVICES=${SERVICES:-"camera-producer temp-producer edge-forwarder cloud-ingest-hdfs master-watcher viewer"}
 PLATFORMS=${PLATFORMS:-"linux/amd64 linux/arm64 linux/arm/v7"}
 out=${CROSS_OUT:-$root/dist/cross}
 export VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
@@ -75,13 +75,25 @@ for platform in $PLATFORMS; do
       grep -q 'GOARM=7' <<<"$info" || bad "$svc: not built with GOARM=7"
       if grep -q 'confluent-kafka-go' <<<"$info"; then bad "$svc: links confluent-kafka-go on armv7"; fi
     fi
-    # Services that use Kafka link libs/bus; master-watcher does not.
+    # The viewer is pure Go: no cgo where build.sh decides per dependency
+    # (armv7).
+    if [ "$svc" = viewer ] && [ "$platform" = linux/arm/v7 ]; then
+      if grep -q 'CGO_ENABLED=0' <<<"$info"; then ok "viewer: no cgo on armv7"; else bad "viewer: built with cgo on armv7"; fi
+    fi
+    # Services that use Kafka link libs/bus, and with it the franz-go module
+    # on every platform; master-watcher and the viewer do not. (`go version
+    # -m` lists modules, not packages: libs/bus is in this repository's one
+    # module, so it never shows itself.)
     uses_bus=0
-    if grep -q 'dep[[:space:]]*github.com/sensornode/sensornode/libs/bus[[:space:]]' <<<"$info"; then uses_bus=1; fi
+    if grep -q 'dep[[:space:]]*github.com/twmb/franz-go[[:space:]]' <<<"$info"; then uses_bus=1; fi
     if [ $uses_bus = 1 ]; then
       if grep -q "dep[[:space:]]*$dep[[:space:]]" <<<"$info"; then ok "$svc: links $dep"; else bad "$svc: does not link $dep"; fi
     else
-      ok "$svc: no Kafka client (does not link libs/bus)"
+      if grep -q 'dep[[:space:]]*github.com/confluentinc/confluent-kafka-go' <<<"$info"; then
+        bad "$svc: links confluent-kafka-go but not libs/bus"
+      else
+        ok "$svc: no Kafka client (links neither franz-go, so no libs/bus, nor confluent-kafka-go)"
+      fi
     fi
 
     if [ "$svc" = selfcheck ]; then

@@ -60,6 +60,7 @@ var apiTypes = map[string]func() any{
 	"apps/v1/StatefulSet":                func() any { return &appsv1.StatefulSet{} },
 	"batch/v1/Job":                       func() any { return &batchv1.Job{} },
 	"networking.k8s.io/v1/NetworkPolicy": func() any { return &networkingv1.NetworkPolicy{} },
+	"networking.k8s.io/v1/Ingress":       func() any { return &networkingv1.Ingress{} },
 	"policy/v1/PodDisruptionBudget":      func() any { return &policyv1.PodDisruptionBudget{} },
 	// The Prometheus Operator's kinds (metrics.podMonitors, .prometheusRule).
 	"monitoring.coreos.com/v1/PodMonitor":     func() any { return &monitoringv1.PodMonitor{} },

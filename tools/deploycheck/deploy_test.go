@@ -20,6 +20,8 @@ import (
 	"github.com/sensornode/sensornode/libs/svc/svctest"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 var rend *Renderer
@@ -140,6 +142,17 @@ func checkServices(t *testing.T, objs []Object, ws []Workload) {
 			}
 		}
 	}
+}
+
+// objectsOf returns the decoded objects of type T (*networkingv1.Ingress, ...).
+func objectsOf[T any](objs []Object) []T {
+	var out []T
+	for _, o := range objs {
+		if x, ok := o.Typed.(T); ok {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 func container(t *testing.T, w Workload, name string) corev1.Container {
@@ -335,8 +348,8 @@ func TestHelmCloud(t *testing.T) {
 			comps = append(comps, w.Component())
 		}
 	}
-	if !slices.Equal(comps, []string{"cloud-ingest-hdfs"}) {
-		t.Fatalf("cloud workloads %v, want only cloud-ingest-hdfs", comps)
+	if !slices.Equal(comps, []string{"cloud-ingest-hdfs", "viewer"}) {
+		t.Fatalf("cloud workloads %v, want cloud-ingest-hdfs and viewer", comps)
 	}
 	w := byComponent(Workloads(objs), "cloud-ingest-hdfs")[0]
 	env := EnvMap(container(t, w, "cloud-ingest-hdfs"))
@@ -357,6 +370,139 @@ func TestHelmCloud(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, env[k], v)
 		}
 	}
+}
+
+// TestHelmViewer: the cloud values' viewer reads the ingest's HDFS, gets its
+// users from the Secret, caches thumbnails in a bounded emptyDir, serves
+// pages on a named port its Service and the optional Ingress point at, and
+// the Ingress appears only when enabled, with TLS when given a Secret.
+func TestHelmViewer(t *testing.T) {
+	objs := helmObjects(t, []string{"ci/cloud-values.yaml"})
+	ws := byComponent(Workloads(objs), "viewer")
+	if len(ws) != 1 || ws[0].Kind != "Deployment" || ws[0].Replicas == nil || *ws[0].Replicas != 1 {
+		t.Fatalf("viewer workloads %v, want one Deployment with 1 replica", ws)
+	}
+	w := ws[0]
+	c := container(t, w, "viewer")
+	env := EnvMap(c)
+	for k, v := range map[string]string{
+		"SENSORNODE_ADMIN_ADDR":             ":9106",
+		"SENSORNODE_VIEWER_ADDR":            ":8090",
+		"SENSORNODE_VIEWER_USERS_FILE":      "/etc/sensornode/viewer/users/users",
+		"SENSORNODE_VIEWER_COOKIE_SECURE":   "true",
+		"SENSORNODE_HDFS_NAMENODE_ADDR":     "namenode.hdfs.svc.cluster.local:8020",
+		"SENSORNODE_HDFS_USER":              "sensornode",
+		"SENSORNODE_VIEWER_THUMB_DIR":       "/var/cache/sensornode/thumbnails",
+		"SENSORNODE_VIEWER_THUMB_MAX_BYTES": "483183820", // 90% of 512 MiB
+		"SENSORNODE_VIEWER_METRICS_TARGETS": "sensornode-cloud-ingest-hdfs:9104",
+	} {
+		if env[k] != v {
+			t.Errorf("%s = %q, want %q", k, env[k], v)
+		}
+	}
+	for _, k := range []string{"SENSORNODE_PROMETHEUS_URL", "SENSORNODE_ZOOKEEPER_SERVERS"} {
+		if _, ok := env[k]; ok {
+			t.Errorf("%s rendered without its value set", k)
+		}
+	}
+	if resolvePort(c, intstr.FromString("http")) != 8090 {
+		t.Errorf("viewer container has no port http 8090: %v", c.Ports)
+	}
+	vols := map[string]corev1.Volume{}
+	for _, v := range w.Pod.Volumes {
+		vols[v.Name] = v
+	}
+	if th := vols["thumbnails"].EmptyDir; th == nil || th.SizeLimit == nil || th.SizeLimit.String() != "512Mi" {
+		t.Errorf("thumbnails volume %+v, want an emptyDir with sizeLimit 512Mi", vols["thumbnails"])
+	}
+	if u := vols["users"].Secret; u == nil || u.SecretName != "sensornode-viewer-users" {
+		t.Errorf("users volume %+v, want the Secret sensornode-viewer-users", vols["users"])
+	}
+	mounts := map[string]corev1.VolumeMount{}
+	for _, m := range c.VolumeMounts {
+		mounts[m.Name] = m
+	}
+	if m := mounts["users"]; m.MountPath != "/etc/sensornode/viewer/users" || !m.ReadOnly {
+		t.Errorf("users mount %+v, want read-only at /etc/sensornode/viewer/users", m)
+	}
+	if m := mounts["thumbnails"]; m.MountPath != "/var/cache/sensornode/thumbnails" {
+		t.Errorf("thumbnails mount %+v", m)
+	}
+	var svc *corev1.Service
+	for _, o := range objs {
+		if s, ok := o.Typed.(*corev1.Service); ok && o.Name == "sensornode-viewer" {
+			svc = s
+		}
+		if o.Kind == "Ingress" || o.Kind == "Secret" {
+			t.Errorf("%s %s rendered by default", o.Kind, o.Name)
+		}
+	}
+	if svc == nil {
+		t.Fatal("no Service sensornode-viewer")
+	}
+	ports := map[string]int32{}
+	for _, p := range svc.Spec.Ports {
+		ports[p.Name] = p.Port
+	}
+	if ports["http"] != 8090 || ports["admin"] != 9106 {
+		t.Errorf("viewer Service ports %v, want http 8090 and admin 9106", ports)
+	}
+
+	t.Run("ingress", func(t *testing.T) {
+		for _, tt := range []struct {
+			name string
+			sets []string
+			tls  bool
+		}{
+			{"with TLS", []string{"viewer.ingress.tlsSecretName=viewer-tls", "viewer.ingress.className=nginx"}, true},
+			{"TLS upstream", nil, false},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				sets := append([]string{"viewer.ingress.enabled=true", "viewer.ingress.host=viewer.example.net"}, tt.sets...)
+				objs := helmObjects(t, []string{"ci/cloud-values.yaml"}, sets...)
+				checkPolicy(t, objs)
+				ings := objectsOf[*networkingv1.Ingress](objs)
+				if len(ings) != 1 {
+					t.Fatalf("%d Ingresses, want 1", len(ings))
+				}
+				ing := ings[0]
+				if len(ing.Spec.Rules) != 1 || ing.Spec.Rules[0].Host != "viewer.example.net" || ing.Spec.Rules[0].HTTP == nil {
+					t.Fatalf("Ingress rules %+v, want one for viewer.example.net", ing.Spec.Rules)
+				}
+				for _, p := range ing.Spec.Rules[0].HTTP.Paths {
+					b := p.Backend.Service
+					if b == nil || b.Name != "sensornode-viewer" || b.Port.Name != "http" {
+						t.Errorf("Ingress backend %+v, want the viewer Service's http port (never admin)", p.Backend)
+					}
+				}
+				if got := len(ing.Spec.TLS) == 1 && ing.Spec.TLS[0].SecretName == "viewer-tls" && slices.Equal(ing.Spec.TLS[0].Hosts, []string{"viewer.example.net"}); got != tt.tls {
+					t.Errorf("Ingress TLS %+v, want TLS with viewer-tls: %v", ing.Spec.TLS, tt.tls)
+				}
+			})
+		}
+	})
+
+	t.Run("invalid", func(t *testing.T) {
+		for _, tt := range []struct {
+			name string
+			sets []string
+			want string
+		}{
+			{"no users Secret", []string{"viewer.auth.existingSecret="}, "needs viewer.auth.existingSecret"},
+			{"no HDFS", []string{"cloudIngestHdfs.enabled=false", "cloudIngestHdfs.namenodes=null"}, "needs HDFS"},
+			{"ingress without host", []string{"viewer.ingress.enabled=true"}, "needs viewer.ingress.host"},
+			{"service on the admin port", []string{"viewer.service.port=9106"}, "admin port"},
+			{"typo", []string{"viewer.ingres.enabled=true"}, "additional properties 'ingres' not allowed"},
+			{"tiny thumbnail cache", []string{"viewer.thumbnails.sizeLimitMi=1"}, "sizeLimitMi"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				_, err := rend.HelmTemplate([]string{"ci/cloud-values.yaml"}, tt.sets...)
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("helm template --set %v: error %v, want one containing %q", tt.sets, err, tt.want)
+				}
+			})
+		}
+	})
 }
 
 // cloudTopics renders the topic-creation variables on the edge-forwarder
@@ -605,6 +751,8 @@ var kustomizeCases = []struct {
 	{dir: "tests/edge-arm64", values: []string{"ci/edge-values.yaml"}, sets: []string{`nodeSelector.kubernetes\.io/arch=arm64`}},
 	{dir: "tests/edge-armv7", values: []string{"ci/edge-values.yaml"}, sets: []string{`nodeSelector.kubernetes\.io/arch=arm`}, subset: true},
 	{dir: "tests/edge-network-policies", values: []string{"ci/edge-values.yaml"}},
+	{dir: "tests/cloud-viewer-ingress", values: []string{"ci/cloud-values.yaml"}, sets: []string{"viewer.ingress.enabled=true",
+		"viewer.ingress.host=viewer.example.net", "viewer.ingress.tlsSecretName=sensornode-viewer-tls"}},
 }
 
 func TestKustomizeMatchesChart(t *testing.T) {
@@ -668,6 +816,9 @@ var renderings = []struct {
 	{"camera-mode", []string{"ci/edge-values.yaml"}, []string{"cameraProducer.source=camera", "tempProducer.source=file", "kafkaBackend=franz"}},
 	{"mtls", []string{"ci/cloud-values.yaml"}, []string{"cloudKafka.tls.certKey=tls.crt", "cloudKafka.tls.keyKey=tls.key", "cloudKafka.tls.serverName=kafka", "kafkaBackend=franz"}},
 	{"edge-cloud-topics", []string{"ci/edge-values.yaml"}, []string{"cloudTopics.create=true"}},
+	{"viewer-options", []string{"ci/cloud-values.yaml"}, []string{"viewer.prometheusURL=http://prometheus:9090",
+		"viewer.zookeeper.servers[0]=zk-1:2181", "viewer.zookeeper.viewPath=/sensornode/view", "viewer.cookieSecure=false",
+		"viewer.ingress.enabled=true", "viewer.ingress.host=viewer.example.net"}},
 }
 
 var (
@@ -816,8 +967,16 @@ func standInEnv(t *testing.T, c corev1.Container) []string {
 			}
 		}
 		switch e.Name {
-		case "SENSORNODE_ADMIN_ADDR", "SENSORNODE_FORWARD_LISTEN_ADDR":
+		case "SENSORNODE_ADMIN_ADDR", "SENSORNODE_FORWARD_LISTEN_ADDR", "SENSORNODE_VIEWER_ADDR":
 			v = svctest.FreeAddr(t)
+		case "SENSORNODE_VIEWER_USERS_FILE":
+			// The Secret's file: one user (password "secret").
+			v = filepath.Join(t.TempDir(), "users")
+			if err := os.WriteFile(v, []byte(standInUsers), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		case "SENSORNODE_VIEWER_THUMB_DIR":
+			v = t.TempDir() // the emptyDir
 		case "SENSORNODE_WAIT_TIMEOUT":
 			v = "2s" // wait-zookeeper: give up quickly (no ZooKeeper here)
 		}
@@ -826,3 +985,7 @@ func standInEnv(t *testing.T, c corev1.Container) []string {
 	sort.Strings(env)
 	return env
 }
+
+// standInUsers is a users file with the user admin, password "secret"
+// (bcrypt, cost 10).
+const standInUsers = "admin:$2b$10$JMxhJeXfoB30XNcEqybMMeFDHmXOtoA2kdcSzUd7DqU3HulbSkQme\n"

@@ -21,6 +21,8 @@ import (
 // baseLayout says where each component of a rendering goes.
 type baseLayout struct {
 	values string            // chart values file
+	sets   []string          // extra --set values
+	only   map[string]bool   // object kinds to keep; nil keeps all
 	dirs   map[string]string // component -> directory under deploy/kustomize
 	kinds  map[string]string // directory -> kustomization kind
 }
@@ -37,14 +39,25 @@ var layouts = []baseLayout{
 	},
 	{
 		values: "ci/cloud-values.yaml",
-		dirs:   map[string]string{"cloud-ingest-hdfs": "base/cloud"},
+		dirs:   map[string]string{"cloud-ingest-hdfs": "base/cloud", "viewer": "base/cloud"},
 		kinds:  map[string]string{"base/cloud": "Kustomization"},
+	},
+	{
+		// The viewer's optional Ingress, as the chart renders it with
+		// viewer.ingress enabled: patch host and Secret in your overlay.
+		values: "ci/cloud-values.yaml",
+		sets: []string{"viewer.ingress.enabled=true", "viewer.ingress.host=viewer.example.net",
+			"viewer.ingress.tlsSecretName=sensornode-viewer-tls"},
+		only:  map[string]bool{"Ingress": true},
+		dirs:  map[string]string{"viewer": "components/viewer-ingress"},
+		kinds: map[string]string{"components/viewer-ingress": "Component"},
 	},
 }
 
 var (
 	dropLine = regexp.MustCompile(`^\s*(# Source: |helm\.sh/chart: |app\.kubernetes\.io/managed-by: |helm\.sh/hook(-delete-policy)?: |# Runs after every install/upgrade)`)
 	nameRe   = regexp.MustCompile(`(?m)^    app\.kubernetes\.io/name: (\S+)$`)
+	kindRe   = regexp.MustCompile(`(?m)^kind: (\S+)$`)
 )
 
 // GenerateKustomize renders the chart with each layout's values and
@@ -52,7 +65,7 @@ var (
 func GenerateKustomize(r *Renderer) (map[string][]byte, error) {
 	files := map[string][]byte{}
 	for _, l := range layouts {
-		out, err := r.HelmTemplate([]string{l.values}, "tests.enabled=false")
+		out, err := r.HelmTemplate([]string{l.values}, append([]string{"tests.enabled=false"}, l.sets...)...)
 		if err != nil {
 			return nil, err
 		}
@@ -70,6 +83,9 @@ func GenerateKustomize(r *Renderer) (map[string][]byte, error) {
 			if strings.TrimSpace(text) == "" {
 				continue
 			}
+			if k := kindRe.FindStringSubmatch(text); l.only != nil && (k == nil || !l.only[k[1]]) {
+				continue
+			}
 			m := nameRe.FindStringSubmatch(text)
 			if m == nil {
 				return nil, fmt.Errorf("%s: document without app.kubernetes.io/name label:\n%s", l.values, text)
@@ -84,8 +100,12 @@ func GenerateKustomize(r *Renderer) (map[string][]byte, error) {
 		}
 		resources := map[string][]string{}
 		for path, docs := range byFile {
+			with := l.values
+			if len(l.sets) > 0 {
+				with += " --set " + strings.Join(l.sets, ",")
+			}
 			header := fmt.Sprintf("# Generated from deploy/helm/sensornode with %s by `make kustomize-gen`.\n"+
-				"# Do not edit: change the chart, then regenerate (TestKustomizeBaseUpToDate\n# fails while they differ).\n", l.values)
+				"# Do not edit: change the chart, then regenerate (TestKustomizeBaseUpToDate\n# fails while they differ).\n", with)
 			files[path] = []byte(header + "---\n" + strings.Join(docs, "---\n"))
 			dir := path[:strings.LastIndex(path, "/")]
 			resources[dir] = append(resources[dir], path[len(dir)+1:])

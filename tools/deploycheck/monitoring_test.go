@@ -19,7 +19,7 @@ import (
 
 // monitoringServices are the services ci/monitoring-values.yaml enables,
 // each of which gets a PodMonitor.
-var monitoringServices = []string{"camera-producer", "temp-producer", "edge-forwarder", "cloud-ingest-hdfs", "master-watcher"}
+var monitoringServices = []string{"camera-producer", "temp-producer", "edge-forwarder", "cloud-ingest-hdfs", "master-watcher", "viewer"}
 
 const thresholdRecord = "sensornode:cpu_temperature_threshold:celsius"
 

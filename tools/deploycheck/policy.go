@@ -17,10 +17,11 @@ var AdminPorts = map[string]int32{
 	"edge-forwarder":    9103,
 	"cloud-ingest-hdfs": 9104,
 	"master-watcher":    9105,
+	"viewer":            9106,
 }
 
 // Services lists the sensornode services, in a fixed order.
-var Services = []string{"camera-producer", "temp-producer", "edge-forwarder", "cloud-ingest-hdfs", "master-watcher"}
+var Services = []string{"camera-producer", "temp-producer", "edge-forwarder", "cloud-ingest-hdfs", "master-watcher", "viewer"}
 
 // ServiceOfImage returns the sensornode service an image runs ("" for
 // third-party images such as ZooKeeper or Kafka): the last path element

@@ -1,7 +1,8 @@
 // Package localrun is `make run`: the whole sensornode pipeline on one machine
-// (devstack, five simulated nodes, edge-forwarder, cloud-ingest-hdfs) with
-// a live dashboard, and `make run-smoke`, the same for a while with a
-// check that pictures from every camera and the readings arrived in HDFS.
+// (devstack, five simulated nodes, edge-forwarder, cloud-ingest-hdfs, the
+// web viewer) with a live dashboard, and `make run-smoke`, the same for a
+// while with a check that pictures from every camera and the readings
+// arrived in HDFS and that the viewer is ready.
 package localrun
 
 import (
@@ -43,6 +44,12 @@ type Snapshot struct {
 	IngestLag         float64
 	PendingReadings   float64
 	IngestUp          bool
+	// The web viewer: its pages, its user and, on a terminal, this run's
+	// password ("" hides it).
+	ViewerURL         string
+	ViewerUser        string
+	ViewerPassword    string
+	ViewerUp          bool
 	Memory            string // RSS per service
 	Problems          []string
 	LogDir, HDFSRoot  string
@@ -110,6 +117,13 @@ func Render(w io.Writer, s Snapshot) error {
 		"edge-forwarder "+up(s.ForwarderUp))
 	fmt.Fprintf(&b, "%-22s %10s %10s %10s  %s\n", "stored in HDFS", num(s.StoredPictures), num(s.StoredReadings), num(s.IngestLag),
 		"cloud-ingest-hdfs "+up(s.IngestUp))
+	if s.ViewerURL != "" {
+		login := "user " + s.ViewerUser
+		if s.ViewerPassword != "" {
+			login += ", password " + s.ViewerPassword
+		}
+		fmt.Fprintf(&b, "\nviewer %s  (%s)  %s\n", s.ViewerURL, login, up(s.ViewerUp))
+	}
 	fmt.Fprintf(&b, "\nsince start: %s duplicate pictures skipped, %s dead-lettered, %s forward errors; %s readings buffered for the next file\n",
 		num(s.DuplicatePictures), num(s.DeadLettered), num(s.ForwardErrors), num(s.PendingReadings))
 	if s.Memory != "" {

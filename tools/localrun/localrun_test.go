@@ -2,10 +2,14 @@ package localrun
 
 import (
 	"math"
+	"net"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 func TestRender(t *testing.T) {
@@ -20,6 +24,7 @@ func TestRender(t *testing.T) {
 		ForwardedPictures: 4, ForwardedReadings: 12, ForwarderUp: true, StoredPictures: 3, StoredReadings: 10, IngestLag: 1, IngestUp: true,
 		Memory: "camera-producer 40 MiB x5", Problems: []string{"temp-producer-2 exited: exit status 1"},
 		StopHint: "Ctrl-C stops", ClearScreenPrefix: "\033[H\033[2J",
+		ViewerURL: "http://127.0.0.1:8090/", ViewerUser: "admin", ViewerPassword: "PW23", ViewerUp: true,
 	}
 	var b strings.Builder
 	if err := Render(&b, s); err != nil {
@@ -44,6 +49,7 @@ func TestRender(t *testing.T) {
 		"memory (RSS, largest instance): camera-producer 40 MiB x5",
 		"! temp-producer-2 exited: exit status 1",
 		"Ctrl-C stops",
+		"viewer http://127.0.0.1:8090/  (user admin, password PW23)  up",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dashboard lacks %q:\n%s", want, out)
@@ -59,5 +65,42 @@ func TestDaysBetween(t *testing.T) {
 	}
 	if got := daysBetween(a, a); len(got) != 1 {
 		t.Errorf("daysBetween(same) = %v", got)
+	}
+}
+
+func TestNewViewerLogin(t *testing.T) {
+	dir := t.TempDir()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	v, err := newViewerLogin(dir, busy.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Addr == busy.Addr().String() || !strings.HasPrefix(v.Addr, "127.0.0.1:") {
+		t.Errorf("Addr = %q with %s taken, want another loopback port", v.Addr, busy.Addr())
+	}
+	b, err := os.ReadFile(v.UsersFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, hash, ok := strings.Cut(strings.TrimSpace(string(b)), ":")
+	if !ok || user != "admin" || v.User != "admin" {
+		t.Fatalf("users file %q, want admin:<bcrypt>", b)
+	}
+	if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(v.Password)); err != nil {
+		t.Errorf("the users file does not accept the printed password: %v", err)
+	}
+	if strings.Contains(string(b), v.Password) || len(v.Password) < 16 {
+		t.Errorf("password %q: in the file or too short", v.Password)
+	}
+	if fi, err := os.Stat(v.UsersFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("users file mode %v (%v), want 0600", fi.Mode(), err)
+	}
+	again, err := newViewerLogin(dir, "127.0.0.1:0")
+	if err != nil || again.Password == v.Password {
+		t.Errorf("second run: %v, same password %v", err, again.Password == v.Password)
 	}
 }

@@ -56,7 +56,10 @@ type Config struct {
 	Refresh time.Duration
 	// Interactive redraws the dashboard in place (a terminal).
 	Interactive bool
-	Out         io.Writer
+	// ViewerAddr is where the web viewer serves its pages (host:port); a
+	// free loopback port instead when it is taken.
+	ViewerAddr string
+	Out        io.Writer
 }
 
 // Run runs the pipeline until ctx ends or Duration passes, then stops it.
@@ -71,7 +74,7 @@ func Run(ctx context.Context, cfg Config) error {
 	cluster := pipeline.FromDevstack(st, cfg.CloudTLS)
 	fmt.Fprintf(out, "building the services into %s\n", filepath.Join(cfg.WorkDir, "bin"))
 	bins, err := pipeline.Build(ctx, cfg.Repo, filepath.Join(cfg.WorkDir, "bin"), []string{
-		pipeline.CameraProducer, pipeline.TempProducer, pipeline.EdgeForwarder, pipeline.CloudIngest})
+		pipeline.CameraProducer, pipeline.TempProducer, pipeline.EdgeForwarder, pipeline.CloudIngest, pipeline.Viewer})
 	if err != nil {
 		return err
 	}
@@ -114,11 +117,16 @@ func Run(ctx context.Context, cfg Config) error {
 	// context, since ctx may be the cancelled one.
 	defer func() { _ = group.StopAll(30 * time.Second) }()
 
+	if r.viewer, err = newViewerLogin(filepath.Join(cfg.WorkDir, "viewer"), cfg.ViewerAddr); err != nil {
+		return fmt.Errorf("viewer: %w", err)
+	}
 	start := time.Now()
 	if err := r.start(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "all services ready; logs in %s\n", d.LogDir)
+	fmt.Fprintf(out, "viewer: %s  user %s  password %s  (new every run; only its bcrypt hash is kept, in %s)\n",
+		r.viewer.URL(), r.viewer.User, r.viewer.Password, r.viewer.UsersFile)
 	runCtx := ctx
 	if cfg.Duration > 0 {
 		var cancel context.CancelFunc
@@ -126,7 +134,7 @@ func Run(ctx context.Context, cfg Config) error {
 		defer cancel()
 	}
 	crashed := r.dashboard(runCtx, start)
-	fmt.Fprintf(out, "\nstopping: camera and temperature producers first, then edge-forwarder and cloud-ingest-hdfs\n")
+	fmt.Fprintf(out, "\nstopping: camera and temperature producers first, then edge-forwarder, cloud-ingest-hdfs and the viewer\n")
 	if err := r.stop(start); err != nil {
 		crashed = errors.Join(crashed, err)
 	}
@@ -177,6 +185,10 @@ type runner struct {
 	// readingsSent is the largest acknowledged-readings count seen per
 	// node (the counters vanish with the producers).
 	readingsSent map[int]float64
+	viewer       viewerLogin
+	// viewerProblem is what the check found wrong with the viewer just
+	// before stopping it ("" fine).
+	viewerProblem string
 }
 
 func (r *runner) start(ctx context.Context) error {
@@ -185,6 +197,12 @@ func (r *runner) start(ctx context.Context) error {
 	for n := 1; n <= d.Nodes; n++ {
 		specs = append(specs, d.TempProducerSpec(n), d.CameraProducerSpec(n, ""))
 	}
+	var targets []string
+	for _, s := range specs {
+		targets = append(targets, s.AdminAddr)
+	}
+	specs = append(specs, d.ViewerSpec(pipeline.ViewerConfig{Addr: r.viewer.Addr, UsersFile: r.viewer.UsersFile,
+		ThumbDir: filepath.Join(r.cfg.WorkDir, "viewer", "thumbnails"), MetricsTargets: targets}))
 	errs := make([]error, len(specs))
 	var wg sync.WaitGroup
 	for i, s := range specs {
@@ -299,6 +317,13 @@ func (r *runner) snapshot(start time.Time, every time.Duration) Snapshot {
 	s.DeadLettered = sum(in, "sensornode_ingest_dead_lettered_total", nil)
 	s.IngestLag = sum(in, "sensornode_kafka_consumer_lag_messages", map[string]string{"client": "consumer"})
 	s.PendingReadings = sum(in, "sensornode_ingest_pending_readings", nil)
+	s.ViewerURL, s.ViewerUser = r.viewer.URL(), r.viewer.User
+	if r.cfg.Interactive { // the terminal is redrawn: the password must stay on it
+		s.ViewerPassword = r.viewer.Password
+	}
+	if p := r.procs[pipeline.Viewer]; p != nil && p.Running() {
+		s.ViewerUp = r.ready(sctx, p.Spec.AdminAddr) == nil
+	}
 	s.Memory = r.memory()
 	for _, p := range r.group.Crashed() {
 		s.Problems = append(s.Problems, fmt.Sprintf("%s exited: %v (log %s)", p.Spec.Name, p.ExitErr(), p.Spec.Log))
@@ -317,7 +342,7 @@ func (r *runner) memory() string {
 		}
 	}
 	var parts []string
-	for _, s := range []string{pipeline.CameraProducer, pipeline.TempProducer, pipeline.EdgeForwarder, pipeline.CloudIngest} {
+	for _, s := range []string{pipeline.CameraProducer, pipeline.TempProducer, pipeline.EdgeForwarder, pipeline.CloudIngest, pipeline.Viewer} {
 		v := per[s]
 		if len(v) == 0 {
 			continue
@@ -377,7 +402,10 @@ func (r *runner) stop(start time.Time) error {
 			}
 		}
 	}
-	for _, name := range []string{pipeline.EdgeForwarder, pipeline.CloudIngest} {
+	if r.cfg.Check {
+		r.viewerProblem = r.checkViewer()
+	}
+	for _, name := range []string{pipeline.EdgeForwarder, pipeline.CloudIngest, pipeline.Viewer} {
 		if p := r.procs[name]; p != nil {
 			if err := p.Stop(30 * time.Second); err != nil {
 				errs = append(errs, err)
@@ -451,10 +479,15 @@ func (r *runner) check(start time.Time) error {
 	if float64(total) < readingsSent {
 		problems = append(problems, fmt.Sprintf("%d readings in HDFS, but the producers had %0.f acknowledged", total, readingsSent))
 	}
+	if r.viewerProblem != "" {
+		problems = append(problems, "viewer: "+r.viewerProblem)
+	} else {
+		fmt.Fprintf(out, "  viewer: ready (/readyz 200) and serving its login page at %s\n", r.viewer.URL())
+	}
 	if len(problems) > 0 {
 		return fmt.Errorf("check failed:\n  %s", strings.Join(problems, "\n  "))
 	}
-	fmt.Fprintf(out, "check passed: pictures of every camera and readings of every node arrived in HDFS\n")
+	fmt.Fprintf(out, "check passed: pictures of every camera and readings of every node arrived in HDFS, and the viewer was ready\n")
 	return nil
 }
 
@@ -526,4 +559,45 @@ func storedReadings(c *hdfs.Client, root string, days []string, since time.Time)
 		}
 	}
 	return out, nil
+}
+
+// ready is nil when the admin server at addr answers /readyz with 200.
+func (r *runner) ready(ctx context.Context, addr string) error {
+	return get(ctx, r.http, "http://"+addr+"/readyz")
+}
+
+// checkViewer reports what is wrong with the running viewer: not ready, or
+// no login page; "" when both answer.
+func (r *runner) checkViewer() string {
+	p := r.procs[pipeline.Viewer]
+	if p == nil || !p.Running() {
+		return "not running"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.ready(ctx, p.Spec.AdminAddr); err != nil {
+		return fmt.Sprintf("/readyz on %s: %v (log %s)", p.Spec.AdminAddr, err, p.Spec.Log)
+	}
+	if err := get(ctx, r.http, r.viewer.URL()+"login"); err != nil {
+		return fmt.Sprintf("login page: %v (log %s)", err, p.Spec.Log)
+	}
+	return ""
+}
+
+// get is nil when a GET of url answers 200.
+func get(ctx context.Context, c *http.Client, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s", resp.Status)
+	}
+	return nil
 }

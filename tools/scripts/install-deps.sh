@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for `make test` and `make run`:
-# Debian packages (cross compilers, qemu-user-static, musl) and checks the
+# Debian packages (cross compilers, qemu-user-static, musl, chromium) and checks the
 # toolchains the project runs on (Go, Java 17+, Maven). Idempotent and quiet
 # when everything is present. Needs root (or sudo) only when installing.
 set -euo pipefail
@@ -20,6 +20,9 @@ want musl-tools
 want iproute2
 want procps
 want curl
+# The viewer's browser test (make test-browser) drives Debian's chromium
+# headless from Go (chromedp): no browser download by a test tool.
+want chromium
 command -v mvn  >/dev/null 2>&1 || need_pkgs+=(maven)
 command -v java >/dev/null 2>&1 || need_pkgs+=(openjdk-17-jre-headless)
 command -v make >/dev/null 2>&1 || need_pkgs+=(make)

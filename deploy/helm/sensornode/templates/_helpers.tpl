@@ -161,12 +161,17 @@ securityContext:
   {{- toYaml .Values.containerSecurityContext | nindent 2 }}
 {{- end -}}
 
-{{/* Admin port, probes (dict: port). */}}
+{{/* Admin port, probes (dict: port, extraPorts = optional list of name/port). */}}
 {{- define "sensornode.adminContainer" -}}
 ports:
   - name: admin
     containerPort: {{ .port }}
     protocol: TCP
+{{- range .extraPorts }}
+  - name: {{ .name }}
+    containerPort: {{ .port }}
+    protocol: TCP
+{{- end }}
 livenessProbe:
   httpGet:
     path: /livez

@@ -1,7 +1,8 @@
 // Command sensornode-run is `make run`: it starts (or reuses) the devstack,
 // then five simulated nodes (camera-producer with the synthetic camera and
 // temp-producer with a simulated thermal sensor each), edge-forwarder and
-// cloud-ingest-hdfs as local processes, and shows a dashboard until Ctrl-C.
+// cloud-ingest-hdfs and the web viewer as local processes, and shows a
+// dashboard (with the viewer's address and this run's password) until Ctrl-C.
 // With --duration and --check (`make run-smoke`) it stops by itself and
 // fails unless pictures of every camera and readings arrived in HDFS.
 package main
@@ -36,6 +37,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	tempEvery := fs.Duration("temp-interval", 5*time.Second, "temperature reading interval")
 	cloudTLS := fs.Bool("cloud-tls", true, "edge-forwarder and cloud-ingest-hdfs reach the cloud broker over SASL_SSL (SCRAM-SHA-512), as deployed")
 	refresh := fs.Duration("refresh", 3*time.Second, "dashboard refresh")
+	viewerAddr := fs.String("viewer-addr", "127.0.0.1:8090", "where the web viewer serves its pages (another free loopback port when taken)")
 	dsDir := fs.String("devstack-dir", "", "devstack directory (default $SENSORNODE_DEVSTACK_DIR, else the repo's .devstack)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", svc.ErrUsage, err)
@@ -59,6 +61,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return localrun.Run(ctx, localrun.Config{
 		Repo: repo, DevstackDir: *dsDir, WorkDir: filepath.Join(repo, ".run"), Nodes: *nodes, Backend: *backend, Form: *form,
 		Width: *width, Height: *height, Framerate: *fps, EventInterval: *events, TempInterval: *tempEvery, CloudTLS: *cloudTLS,
-		Duration: *duration, Check: *check, Refresh: *refresh, Interactive: interactive, Out: stdout,
+		Duration: *duration, Check: *check, Refresh: *refresh, Interactive: interactive, ViewerAddr: *viewerAddr, Out: stdout,
 	})
 }
