@@ -42,6 +42,13 @@ func (h *hdfsFS) client() (*hdfs.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hdfs connect %v: %w", h.cfg.NameNodes, err)
 	}
+	// colinmarc/hdfs caches the server defaults on first use without a
+	// lock, and every block read uses them: fetch them here, before the
+	// client is shared, or parallel reads (thumbnails) race on the cache.
+	if _, err := c.ServerDefaults(); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("hdfs server defaults %v: %w", h.cfg.NameNodes, err)
+	}
 	h.c = c
 	return c, nil
 }
