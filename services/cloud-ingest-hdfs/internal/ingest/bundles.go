@@ -48,6 +48,7 @@ type openBundle struct {
 	w      *bundle.Writer
 	opened time.Time // when its first picture was read: its directory, its age
 	keys   map[string]struct{}
+	nodes  map[string]int // pictures by node id, for the stored metric
 	closed bool
 }
 
@@ -161,6 +162,7 @@ func (in *Ingester) storeBundled(msg *bus.Message, p messages.Picture) error {
 		return fmt.Errorf("%w: append to bundle: %v", errHDFS, err)
 	}
 	bp.open.keys[key] = struct{}{}
+	bp.open.nodes[p.NodeID]++
 	if bp.open.w.Size() >= in.cfg.PictureBundleMaxBytes {
 		return in.roll(tp, true)
 	}
@@ -181,7 +183,7 @@ func (in *Ingester) openBundle(tp bus.TopicPartition, bp *bundlePart, offset int
 		in.m.hdfsErrors.WithLabelValues("write").Inc()
 		return fmt.Errorf("%w: start bundle %s: %v", errHDFS, tmp, err)
 	}
-	bp.open = &openBundle{tmp: tmp, f: f, w: w, opened: in.now(), keys: map[string]struct{}{}}
+	bp.open = &openBundle{tmp: tmp, f: f, w: w, opened: in.now(), keys: map[string]struct{}{}, nodes: map[string]int{}}
 	return nil
 }
 
@@ -252,7 +254,9 @@ func (in *Ingester) roll(tp bus.TopicPartition, seek bool) error {
 	bp.open = nil
 	in.m.bundlesCommitted.Inc()
 	in.m.bundleBytes.Add(float64(ob.w.Size()))
-	in.m.messages.WithLabelValues(kindPicture, resultStored).Add(float64(len(x.Entries)))
+	for node, n := range ob.nodes {
+		in.m.stored(kindPicture, node, n)
+	}
 	in.probe.Set(condHDFS, nil)
 	in.lastCommit = time.Time{} // commit right away
 	in.log.Info("bundle committed", "path", final, "pictures", len(x.Entries), "bytes", ob.w.Size(),

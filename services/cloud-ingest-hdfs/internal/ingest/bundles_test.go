@@ -131,6 +131,9 @@ func TestBundlesRollByAgeAndSize(t *testing.T) {
 				if got := testutil.ToFloat64(r.m.bundlesCommitted); got != float64(tt.bundles) {
 					t.Errorf("bundles committed = %v, want %d", got, tt.bundles)
 				}
+				if got := testutil.ToFloat64(r.m.storedByNode.WithLabelValues(kindPicture, "node1")); got != 6 {
+					t.Errorf("stored from node1 = %v, want 6", got)
+				}
 				if _, ok := fs.under("/t/bundles")["/t/bundles/"+bundle.SchemaFile]; !ok {
 					t.Errorf("no schema file")
 				}

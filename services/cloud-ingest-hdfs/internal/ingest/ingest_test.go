@@ -229,6 +229,12 @@ func TestPicturesStoredOnceByKey(t *testing.T) {
 		if got := testutil.ToFloat64(r.m.messages.WithLabelValues(kindPicture, resultDuplicate)); got != 3 {
 			t.Errorf("duplicates = %v, want 3", got)
 		}
+		// By node: the binary form names node1, the JSON form no node.
+		for node, want := range map[string]float64{"node1": 1, "unknown": 1} {
+			if got := testutil.ToFloat64(r.m.storedByNode.WithLabelValues(kindPicture, node)); got != want {
+				t.Errorf("stored pictures from %s = %v, want %v", node, got, want)
+			}
+		}
 		if n := len(fs.under("/t/_tmp")); n != 0 {
 			t.Errorf("%d temporary files left", n)
 		}
@@ -270,6 +276,11 @@ func TestReadingsExactlyOnceAcrossDuplicatesAndRestart(t *testing.T) {
 					t.Fatal(err)
 				}
 				checkReadings(t, storedReadings(t, fs, format), want)
+				for node, n := range map[string]float64{"node1": 14, "node2": 13, "node3": 13} {
+					if got := testutil.ToFloat64(r.m.storedByNode.WithLabelValues(kindTemperature, node)); got != n {
+						t.Errorf("stored readings from %s = %v, want %v", node, got, n)
+					}
+				}
 				// Names carry partition and offsets; node-hours are separate dirs.
 				for name := range fs.under("/t/temperature") {
 					if !strings.Contains(name, "/"+messages.TopicTemperature+"+2+") || !strings.HasSuffix(name, "."+format) {

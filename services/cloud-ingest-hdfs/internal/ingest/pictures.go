@@ -90,7 +90,7 @@ func (in *Ingester) storePicture(msg *bus.Message, p messages.Picture) error {
 	in.m.writeLatency.WithLabelValues(kindPicture).Observe(in.now().Sub(start).Seconds())
 	in.m.files.WithLabelValues(kindPicture).Inc()
 	in.m.bytes.WithLabelValues(kindPicture).Add(float64(len(p.Data)))
-	in.m.messages.WithLabelValues(kindPicture, resultStored).Inc()
+	in.m.stored(kindPicture, p.NodeID, 1)
 	in.probe.Set(condHDFS, nil)
 	return nil
 }

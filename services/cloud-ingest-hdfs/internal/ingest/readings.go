@@ -80,7 +80,7 @@ func (in *Ingester) flush(tp bus.TopicPartition) error {
 	}
 	for _, f := range files {
 		in.index.written(f.dir, f.ids)
-		in.m.messages.WithLabelValues(kindTemperature, resultStored).Add(float64(len(f.ids)))
+		in.m.stored(kindTemperature, f.node, len(f.ids))
 	}
 	delete(in.batches, tp)
 	in.m.pending.Set(float64(len(in.index.pending)))

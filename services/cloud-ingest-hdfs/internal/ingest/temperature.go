@@ -34,6 +34,7 @@ type tempBatch struct {
 // tempFile is the part of a batch that goes to one directory.
 type tempFile struct {
 	dir         string
+	node        string // the directory is one node's (the layout holds {node})
 	buf         bytes.Buffer
 	first, last int64
 	ids         []string
@@ -46,7 +47,7 @@ func newTempBatch(first int64, now time.Time) *tempBatch {
 func (b *tempBatch) add(dir, format, id string, r Reading) {
 	f := b.files[dir]
 	if f == nil {
-		f = &tempFile{dir: dir, first: r.Offset}
+		f = &tempFile{dir: dir, node: r.Node, first: r.Offset}
 		b.files[dir] = f
 	}
 	archive.AppendReading(&f.buf, format, r)

@@ -59,7 +59,7 @@ type Node struct {
 	PicturesProduced float64 // sensornode_camera_pictures_sent_total
 	ReadingsProduced float64 // sensornode_temp_readings_sent_total
 	Forwarded        float64 // sensornode_forwarder_messages_forwarded_total{result="ok"} of forwarders labelled with the node
-	Stored           float64 // NaN: cloud-ingest-hdfs counts stored messages per kind, not per node (see Snapshot.Stored)
+	Stored           float64 // messages from this node cloud-ingest-hdfs stored (sensornode_ingest_stored_by_node_total); NaN: not known
 	SpoolBacklog     float64 // pictures waiting in camera-producer's spool
 	Master           string  // the master this node's watcher uses ("" unknown)
 	LastHeartbeat    time.Time
@@ -373,6 +373,10 @@ var queries = []query{
 		}},
 	{metric: "sensornode_camera_pictures_quarantined_total", agg: "sum", by: nil,
 		set: func(s *Snapshot, _ func(string) *Node, _ map[string]string, v float64) { s.Quarantined += v }},
+	{metric: "sensornode_ingest_stored_by_node_total", agg: "sum", by: []string{"source_node"},
+		set: func(_ *Snapshot, n func(string) *Node, l map[string]string, v float64) {
+			n(l["source_node"]).Stored = v
+		}},
 	{metric: "sensornode_ingest_messages_total", match: map[string]string{"result": "stored"}, agg: "sum", by: []string{"kind"},
 		set: func(s *Snapshot, _ func(string) *Node, l map[string]string, v float64) { s.Stored[l["kind"]] += v }},
 }

@@ -63,6 +63,7 @@ func TestPrometheusSnapshot(t *testing.T) {
 		`sum by (reason) (sensornode_ingest_dead_lettered_total)`:           "[" + vec(`"reason":"bad-id"`, 3) + "]",
 		`sum(sensornode_camera_pictures_quarantined_total)`:                 "[" + vec(``, 4) + "]",
 		`sum by (kind) (sensornode_ingest_messages_total{result="stored"})`: "[" + vec(`"kind":"picture"`, 127) + "]",
+		`sum by (source_node) (sensornode_ingest_stored_by_node_total)`:     "[" + vec(`"source_node":"node1"`, 3700) + "]",
 	}
 	srv := promServer(t, answers, nil)
 	s, err := New(Config{PrometheusURL: srv.URL + "/"}, prometheus.NewRegistry())
@@ -80,10 +81,10 @@ func TestPrometheusSnapshot(t *testing.T) {
 		t.Fatalf("Nodes = %+v, want node1 and node2", snap.Nodes)
 	}
 	n1, n2 := snap.Nodes[0], snap.Nodes[1]
-	if n1.Node != "node1" || n1.PicturesProduced != 120 || n1.ReadingsProduced != 3600 || n1.Forwarded != 3720 || !n1.LastHeartbeat.Equal(hb) || !math.IsNaN(n1.Stored) {
+	if n1.Node != "node1" || n1.PicturesProduced != 120 || n1.ReadingsProduced != 3600 || n1.Forwarded != 3720 || !n1.LastHeartbeat.Equal(hb) || n1.Stored != 3700 {
 		t.Errorf("node1 = %+v", n1)
 	}
-	if n2.Node != "node2" || n2.SpoolBacklog != 42 || n2.PicturesProduced != 7 {
+	if n2.Node != "node2" || n2.SpoolBacklog != 42 || n2.PicturesProduced != 7 || !math.IsNaN(n2.Stored) {
 		t.Errorf("node2 = %+v", n2)
 	}
 	wantLags := []Lag{{"cloud-ingest-hdfs", "cameraData", 2}, {"edge-forwarder", "node1", 5}}
@@ -174,7 +175,10 @@ func TestScrapeSnapshot(t *testing.T) {
 		msgs.WithLabelValues("picture", "duplicate").Add(100)
 		dl := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sensornode_ingest_dead_lettered_total", Help: "h"}, []string{"reason"})
 		dl.WithLabelValues("bad-id").Add(1)
-		reg.MustRegister(lag, msgs, dl)
+		byNode := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sensornode_ingest_stored_by_node_total", Help: "h"}, []string{"kind", "source_node"})
+		byNode.WithLabelValues("picture", "node1").Add(8)
+		byNode.WithLabelValues("temperature", "node1").Add(1)
+		reg.MustRegister(lag, msgs, dl, byNode)
 	})
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
@@ -186,7 +190,7 @@ func TestScrapeSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(snap.Nodes) != 1 || snap.Nodes[0].Node != "node1" || snap.Nodes[0].PicturesProduced != 11 || snap.Nodes[0].SpoolBacklog != 3 {
+	if len(snap.Nodes) != 1 || snap.Nodes[0].Node != "node1" || snap.Nodes[0].PicturesProduced != 11 || snap.Nodes[0].SpoolBacklog != 3 || snap.Nodes[0].Stored != 9 {
 		t.Errorf("Nodes = %+v", snap.Nodes)
 	}
 	if len(snap.Lags) != 1 || snap.Lags[0] != (Lag{"cloud-ingest-hdfs", "cameraData", 10}) {
