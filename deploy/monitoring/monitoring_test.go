@@ -31,6 +31,7 @@ import (
 	edgeforwarder "github.com/sensornode/sensornode/services/edge-forwarder"
 	masterwatcher "github.com/sensornode/sensornode/services/master-watcher"
 	tempproducer "github.com/sensornode/sensornode/services/temp-producer"
+	"github.com/sensornode/sensornode/services/viewer"
 )
 
 const (
@@ -49,6 +50,7 @@ var services = []struct {
 	{"edge-forwarder", edgeforwarder.RegisterMetrics},
 	{"cloud-ingest-hdfs", cloudingesthdfs.RegisterMetrics},
 	{"master-watcher", masterwatcher.RegisterMetrics},
+	{"viewer", viewer.RegisterMetrics},
 }
 
 // prometheusOwn are series Prometheus itself writes: for every target, and

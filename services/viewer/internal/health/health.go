@@ -130,11 +130,7 @@ func New(cfg Config, reg prometheus.Registerer) (*Source, error) {
 		cfg.ZooKeeperView = fleetview.DefaultPath
 	}
 	hc := &http.Client{Timeout: cfg.Timeout}
-	s := &Source{cfg: cfg, log: cfg.Log, now: time.Now,
-		errs: svc.NewMetricFactory(reg).CounterVec("sensornode_viewer_health_errors_total",
-			"Failed reads of the pipeline's health, by source (prometheus, scrape, zookeeper).",
-			svc.Label("source", "prometheus", "scrape", "zookeeper")),
-	}
+	s := &Source{cfg: cfg, log: cfg.Log, now: time.Now, errs: RegisterMetrics(reg)}
 	switch {
 	case cfg.PrometheusURL != "":
 		if !strings.HasPrefix(cfg.PrometheusURL, "http://") && !strings.HasPrefix(cfg.PrometheusURL, "https://") {
@@ -379,4 +375,11 @@ var queries = []query{
 		}},
 	{metric: "sensornode_ingest_messages_total", match: map[string]string{"result": "stored"}, agg: "sum", by: []string{"kind"},
 		set: func(s *Snapshot, _ func(string) *Node, l map[string]string, v float64) { s.Stored[l["kind"]] += v }},
+}
+
+// RegisterMetrics registers the health source's metrics on reg (New does).
+func RegisterMetrics(reg prometheus.Registerer) *prometheus.CounterVec {
+	return svc.NewMetricFactory(reg).CounterVec("sensornode_viewer_health_errors_total",
+		"Failed reads of the pipeline's health, by source (prometheus, scrape, zookeeper).",
+		svc.Label("source", "prometheus", "scrape", "zookeeper"))
 }

@@ -16,6 +16,9 @@ type metrics struct {
 	skipped    *prometheus.CounterVec // kind: picture, readings
 }
 
+// RegisterMetrics registers the store's metrics on reg (New does).
+func RegisterMetrics(reg prometheus.Registerer) { newMetrics(reg) }
+
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := svc.NewMetricFactory(reg)
 	return &metrics{
