@@ -158,7 +158,10 @@ func (s *Store) isCurrent(vals []int) bool {
 // parsed indexes (those without an index, or whose index does not parse,
 // are left out).
 func (s *Store) bundlesIn(dir string, hour time.Time) ([]bundleIndex, error) {
-	entries, err := s.list(dir, !hour.Add(time.Hour).Before(s.now()))
+	// A bundle is committed into the hour its first picture was read in,
+	// up to its roll time later: an hour directory is current until the
+	// lookahead after it has passed too.
+	entries, err := s.list(dir, hour.Add(time.Hour+s.cfg.BundleLookahead).After(s.now()))
 	if err != nil {
 		return nil, err
 	}

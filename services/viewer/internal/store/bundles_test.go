@@ -33,30 +33,42 @@ type shot struct {
 // cloud-ingest-hdfs does); it returns the bundle's path and the keys.
 func putBundle(t *testing.T, fsys *memFS, topic string, partition int32, ingest time.Time, first int64, shots []shot) (string, []string) {
 	t.Helper()
-	var buf bytes.Buffer
+	name, data, idx, keys := makeBundle(t, topic, partition, first, shots)
+	path := bundlePath(bundleRoot, topic, partition, ingest, name)
+	fsys.put(path, data)
+	fsys.put(bundle.IndexName(path), idx)
+	return path, keys
+}
+
+// bundlePath is where cloud-ingest-hdfs commits bundle name of
+// topic/partition whose first picture it read at ingest.
+func bundlePath(root, topic string, partition int32, ingest time.Time, name string) string {
+	return hourDir(root+"/"+topic+"/"+strconv.Itoa(int(partition)), ingest.UTC().Truncate(time.Hour)) + "/" + name
+}
+
+// makeBundle writes the shots with libs/bundle: the bundle's committed
+// name, its bytes, its index's bytes and the pictures' keys.
+func makeBundle(tb testing.TB, topic string, partition int32, first int64, shots []shot) (name string, data, idx []byte, keys []string) {
+	tb.Helper()
+	var buf, ibuf bytes.Buffer
 	w, err := bundle.NewWriter(&buf, topic, partition, [16]byte{})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	var keys []string
 	for i, sh := range shots {
 		p := messages.NewPicture(sh.camera, "node1", sh.at, sh.data)
 		if err := w.Append(bundle.RecordOf(p, topic, partition, first+int64(i))); err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		keys = append(keys, p.Key())
 	}
 	if err := w.Close(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	path := hourDir(bundleRoot+"/"+topic+"/"+strconv.Itoa(int(partition)), ingest.UTC().Truncate(time.Hour)) + "/" + w.Name()
-	var idx bytes.Buffer
-	if _, err := w.Index().WriteTo(&idx); err != nil {
-		t.Fatal(err)
+	if _, err := w.Index().WriteTo(&ibuf); err != nil {
+		tb.Fatal(err)
 	}
-	fsys.put(path, buf.Bytes())
-	fsys.put(bundle.IndexName(path), idx.Bytes())
-	return path, keys
+	return w.Name(), buf.Bytes(), ibuf.Bytes(), keys
 }
 
 func bundled(c *Config) { c.PictureBundleDir = bundleRoot }
@@ -256,5 +268,32 @@ func TestNoBundleDirNoBundleReads(t *testing.T) {
 	}
 	if _, err := s.Latest(ctx, "C1"); err != nil {
 		t.Errorf("Latest = %v", err)
+	}
+}
+
+func TestBundleLatestSearchIsBounded(t *testing.T) {
+	ctx := context.Background()
+	newest := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	fsys := newMemFS()
+	// The newest directory holds a picture ingested 2 hours after its
+	// capture; the one before holds a newer capture; 3 hours before, an
+	// older one (not read: beyond the lookahead after the first hit).
+	putBundle(t, fsys, "cameraData", 0, newest, 30, []shot{{"C1", newest.Add(-2*time.Hour + 10*time.Minute), []byte("late")}})
+	_, k := putBundle(t, fsys, "cameraData", 0, newest.Add(-time.Hour), 20, []shot{{"C1", newest.Add(-30 * time.Minute), []byte("newer")}})
+	old, _ := putBundle(t, fsys, "cameraData", 0, newest.Add(-3*time.Hour), 10, []shot{{"C1", newest.Add(-3 * time.Hour), []byte("old")}})
+	// A camera last seen more than bundleLatestHours directories ago.
+	putBundle(t, fsys, "cameraData", 1, newest.Add(-bundleLatestHours*time.Hour), 0, []shot{{"C9", newest.Add(-bundleLatestHours * time.Hour), []byte("gone")}})
+	for i := range bundleLatestHours {
+		putBundle(t, fsys, "cameraData", 1, newest.Add(-time.Duration(i)*time.Hour), int64(i+1)*10, []shot{{"C2", newest.Add(-time.Duration(i) * time.Hour), []byte{byte(i)}}})
+	}
+	s, _ := testStore(t, fsys, defaultPictures, bundled)
+	if got, err := s.Latest(ctx, "C1"); err != nil || got.Key != k[0] {
+		t.Errorf("Latest(C1) = %+v, %v; want %s", got, err, k[0])
+	}
+	if n := fsys.count("open", bundle.IndexName(old)); n != 0 {
+		t.Errorf("an index beyond the lookahead after the newest hit was read %d times", n)
+	}
+	if _, err := s.Latest(ctx, "C9"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Latest(C9), %d hour directories back = %v; want ErrNotFound (bounded search)", bundleLatestHours, err)
 	}
 }
