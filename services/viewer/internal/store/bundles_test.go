@@ -258,7 +258,7 @@ func TestBundleBlockOfAnotherKeyRefused(t *testing.T) {
 	}
 }
 
-func TestNoBundleDirNoBundleReads(t *testing.T) {
+func TestNoBundleDirIsNoBundleStore(t *testing.T) {
 	ctx := context.Background()
 	fsys := newMemFS()
 	putPicture(t, fsys, defaultPictures, "C1", "", now, []byte("x"))
@@ -268,6 +268,9 @@ func TestNoBundleDirNoBundleReads(t *testing.T) {
 	}
 	if _, err := s.Latest(ctx, "C1"); err != nil {
 		t.Errorf("Latest = %v", err)
+	}
+	if n := fsys.count("readdir", bundleRoot); n != 1 {
+		t.Errorf("the missing bundle directory was listed %d times; want once (cached)", n)
 	}
 }
 
