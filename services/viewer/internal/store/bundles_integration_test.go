@@ -7,7 +7,6 @@ import (
 	"context"
 	"image"
 	"image/jpeg"
-	"io"
 	"slices"
 	"testing"
 	"time"
@@ -15,30 +14,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/sensornode/sensornode/libs/archive"
 	"github.com/sensornode/sensornode/libs/bundle"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
-	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
 // TestIntegrationStoreReadsBundles writes bundles with libs/bundle into
 // the devstack's HDFS under the bundle store's layout, beside a picture
 // file, and reads both through the store.
 func TestIntegrationStoreReadsBundles(t *testing.T) {
-	st := devstacktest.Stack(t)
-	c := devstacktest.HDFSClient(t, st)
-	root := devstacktest.UniquePath(t, "viewer-bundles")
-	t.Cleanup(func() { _ = c.RemoveAll(root) })
-	cfg := Config{
-		PictureLayout:        root + "/camera/{camera}/{yyyy}/{MM}/{dd}/{HH}{mm}{ss}-{key}.jpg",
-		TemperatureDirLayout: root + "/temperature/{node}/{yyyy}/{MM}/{dd}/{HH}",
-		PictureBundleDir:     root + "/bundles",
-		ThumbDir:             t.TempDir(), ThumbWidth: 160,
-	}
-	pl, err := archive.ParseLayout(cfg.PictureLayout, []string{"key"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, cfg, pl := hdfsTestConfig(t, "viewer-bundles")
 	h := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	fileKey := putHDFSPicture(t, c, pl, "C1", h.Add(time.Second), jpegsynth.Picture(image.Pt(320, 240), 1))
 	put := func(partition int32, ingest time.Time, first int64, shots []shot) (string, []string) {
@@ -86,14 +70,7 @@ func TestIntegrationStoreReadsBundles(t *testing.T) {
 		t.Errorf("Days(C2) = %v, %v", days, err)
 	}
 	for i, key := range k0 {
-		r, p, err := s.Open(ctx, "C1", key)
-		if err != nil {
-			t.Errorf("Open(%s) = %v", key, err)
-			continue
-		}
-		got, err := io.ReadAll(r)
-		r.Close()
-		if err != nil || !bytes.Equal(got, shots0[i].data) || p.Size != int64(len(got)) {
+		if got, p, err := readPicture(s, "C1", key); err != nil || !bytes.Equal(got, shots0[i].data) || p.Size != int64(len(got)) {
 			t.Errorf("Open(%s) read %d bytes (Size %d), %v; want the picture's %d", key, len(got), p.Size, err, len(shots0[i].data))
 		}
 	}

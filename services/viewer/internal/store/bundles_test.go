@@ -73,6 +73,17 @@ func makeBundle(tb testing.TB, topic string, partition int32, first int64, shots
 
 func bundled(c *Config) { c.PictureBundleDir = bundleRoot }
 
+// readPicture opens a picture and reads it whole.
+func readPicture(s *Store, camera, key string) ([]byte, Picture, error) {
+	r, p, err := s.Open(context.Background(), camera, key)
+	if err != nil {
+		return nil, Picture{}, err
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	return b, p, err
+}
+
 func keysOf(ps []Picture) []string {
 	var out []string
 	for _, p := range ps {
@@ -135,15 +146,8 @@ func TestBundlesMergedWithFiles(t *testing.T) {
 		t.Errorf("Latest(C3) = %+v, %v; want %s", got, err, k3[1])
 	}
 	for key, data := range map[string]string{fileKey: "file", both: "both", k1[1]: "bundle-a", k2[0]: "bundle-b"} {
-		r, p, err := s.Open(ctx, "C1", key)
-		if err != nil {
-			t.Errorf("Open(%s) = %v", key, err)
-			continue
-		}
-		b, _ := io.ReadAll(r)
-		r.Close()
-		if string(b) != data || p.Size != int64(len(data)) || p.Key != key {
-			t.Errorf("Open(%s) = %q, %+v; want %q", key, b, p, data)
+		if b, p, err := readPicture(s, "C1", key); err != nil || string(b) != data || p.Size != int64(len(data)) || p.Key != key {
+			t.Errorf("Open(%s) = %q, %+v, %v; want %q", key, b, p, err, data)
 		}
 	}
 	if _, _, err := s.Open(ctx, "C1", k3[0]); !errors.Is(err, ErrNotFound) {
@@ -207,14 +211,9 @@ func TestBundleOpenIsOneRangedRead(t *testing.T) {
 	fsys := newMemFS()
 	path, keys := putBundle(t, fsys, "cameraData", 0, h, 0, shots)
 	s, _ := testStore(t, fsys, defaultPictures, bundled)
-	r, p, err := s.Open(ctx, "C1", keys[2])
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(r)
-	r.Close()
-	if !bytes.Equal(b, shots[2].data) || p.Size != int64(len(b)) {
-		t.Errorf("Open read %d bytes (Size %d), want the %d of the picture", len(b), p.Size, len(shots[2].data))
+	b, p, err := readPicture(s, "C1", keys[2])
+	if err != nil || !bytes.Equal(b, shots[2].data) || p.Size != int64(len(b)) {
+		t.Errorf("Open read %d bytes (Size %d), %v; want the %d of the picture", len(b), p.Size, err, len(shots[2].data))
 	}
 	size := int64(len(fsys.data(path)))
 	if n, got := fsys.count("readrange", path), fsys.bytesRead(path); n != 1 || got > size/3 || got < int64(len(b)) {
