@@ -350,13 +350,27 @@ func newer(p, best found) bool {
 }
 
 // bundleDays adds the capture days of camera's pictures in all bundles.
+// An hour directory whose pictures can only be of days already found
+// (captured lookahead before it at the earliest) is not read, so a camera
+// with pictures on most days costs about one index read per day.
 func (s *Store) bundleDays(ctx context.Context, camera string, days map[time.Time]bool) error {
 	parts, err := s.partitions()
 	if err != nil {
 		return err
 	}
+	known := func(from, to time.Time) bool {
+		for d := from.Truncate(24 * time.Hour); !d.After(to); d = d.Add(24 * time.Hour) {
+			if !days[d] {
+				return false
+			}
+		}
+		return true
+	}
 	for _, part := range parts {
 		err := s.hourDirs(ctx, part, false, func(dir string, h time.Time) (bool, error) {
+			if known(h.Add(-s.cfg.BundleLookahead), h) {
+				return false, nil
+			}
 			bs, err := s.bundlesIn(dir, h)
 			for _, b := range bs {
 				for _, e := range b.x.Entries {

@@ -299,3 +299,28 @@ func TestBundleLatestSearchIsBounded(t *testing.T) {
 		t.Errorf("Latest(C9), %d hour directories back = %v; want ErrNotFound (bounded search)", bundleLatestHours, err)
 	}
 }
+
+func TestBundleDaysReadsAboutOneIndexADay(t *testing.T) {
+	day := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	fsys := newMemFS()
+	var idx []string
+	for i := range 48 {
+		h := day.Add(time.Duration(i) * time.Hour)
+		p, _ := putBundle(t, fsys, "cameraData", int32(i%2), h, int64(i)*10, []shot{{"C1", h.Add(time.Minute), []byte{byte(i)}}})
+		idx = append(idx, bundle.IndexName(p))
+	}
+	s, _ := testStore(t, fsys, defaultPictures, bundled)
+	want := []time.Time{day.Add(24 * time.Hour), day}
+	if got, err := s.Days(context.Background(), "C1"); err != nil || !slices.Equal(got, want) {
+		t.Errorf("Days(C1) = %v, %v; want %v", got, err, want)
+	}
+	read := 0
+	for _, name := range idx {
+		read += fsys.count("open", name)
+	}
+	// Per partition, the first hours of the first day (the day before
+	// might be in them) and the first hour of the next one.
+	if read > 8 {
+		t.Errorf("Days read %d of %d indexes; want about one a day", read, len(idx))
+	}
+}
