@@ -306,10 +306,13 @@ func (s *Store) bundleCameras(ctx context.Context, cams map[string]bool) error {
 	return nil
 }
 
-// bundleLatest finds camera's newest picture in bundles: in every
-// partition, the newest hour directories first, up to bundleLatestHours of
-// them, and once one holds a picture of camera, lookahead more (a newer
-// capture ingested earlier is in an older directory).
+// bundleLatest finds camera's newest picture in bundles, unless best (the
+// file store's) is newer: in every partition, the newest hour directories
+// first, up to bundleLatestHours of them, and once one holds a picture of
+// camera, lookahead more (a newer capture ingested earlier is in an older
+// directory); none older than best (a bundle holds pictures ingested, so
+// captured, before its hour and the lookahead, as margin for its roll,
+// have passed).
 func (s *Store) bundleLatest(ctx context.Context, camera string, best *found) error {
 	parts, err := s.partitions()
 	if err != nil {
@@ -319,7 +322,8 @@ func (s *Store) bundleLatest(ctx context.Context, camera string, best *found) er
 		n := 0
 		var hit time.Time
 		err := s.hourDirs(ctx, part, true, func(dir string, h time.Time) (bool, error) {
-			if n++; n > bundleLatestHours || !hit.IsZero() && h.Before(hit.Add(-s.cfg.BundleLookahead)) {
+			if n++; n > bundleLatestHours || !hit.IsZero() && h.Before(hit.Add(-s.cfg.BundleLookahead)) ||
+				best.Key != "" && !h.Add(time.Hour+s.cfg.BundleLookahead).After(best.Taken) {
 				return true, nil
 			}
 			bs, err := s.bundlesIn(dir, h)

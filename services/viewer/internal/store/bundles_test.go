@@ -285,8 +285,10 @@ func TestBundleLatestSearchIsBounded(t *testing.T) {
 	old, _ := putBundle(t, fsys, "cameraData", 0, newest.Add(-3*time.Hour), 10, []shot{{"C1", newest.Add(-3 * time.Hour), []byte("old")}})
 	// A camera last seen more than bundleLatestHours directories ago.
 	putBundle(t, fsys, "cameraData", 1, newest.Add(-bundleLatestHours*time.Hour), 0, []shot{{"C9", newest.Add(-bundleLatestHours * time.Hour), []byte("gone")}})
+	var idx []string
 	for i := range bundleLatestHours {
-		putBundle(t, fsys, "cameraData", 1, newest.Add(-time.Duration(i)*time.Hour), int64(i+1)*10, []shot{{"C2", newest.Add(-time.Duration(i) * time.Hour), []byte{byte(i)}}})
+		p, _ := putBundle(t, fsys, "cameraData", 1, newest.Add(-time.Duration(i)*time.Hour), int64(i+1)*10, []shot{{"C2", newest.Add(-time.Duration(i) * time.Hour), []byte{byte(i)}}})
+		idx = append(idx, bundle.IndexName(p))
 	}
 	s, _ := testStore(t, fsys, defaultPictures, bundled)
 	if got, err := s.Latest(ctx, "C1"); err != nil || got.Key != k[0] {
@@ -297,6 +299,24 @@ func TestBundleLatestSearchIsBounded(t *testing.T) {
 	}
 	if _, err := s.Latest(ctx, "C9"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Latest(C9), %d hour directories back = %v; want ErrNotFound (bounded search)", bundleLatestHours, err)
+	}
+	// A camera of the file store only: the bundles whose hour and the
+	// lookahead after it are older than its newest picture are not read.
+	opens := func() int {
+		n := 0
+		for _, name := range idx {
+			n += fsys.count("open", name)
+		}
+		return n
+	}
+	s, _ = testStore(t, fsys, defaultPictures, bundled) // cold index cache
+	before := opens()
+	file := putPicture(t, fsys, defaultPictures, "C5", "", newest.Add(-time.Hour), []byte("f"))
+	if got, err := s.Latest(ctx, "C5"); err != nil || got.Key != file {
+		t.Errorf("Latest(C5) = %+v, %v; want %s", got, err, file)
+	}
+	if read := opens() - before; read != 4 {
+		t.Errorf("Latest of a camera whose file is an hour old read %d bundle indexes of a partition; want 4 (that hour, lookahead 2h)", read)
 	}
 }
 
