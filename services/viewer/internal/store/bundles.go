@@ -147,9 +147,11 @@ func (s *Store) hourDirs(ctx context.Context, part string, newest bool, visit fu
 }
 
 // isCurrent reports whether the directory of the year/month/day prefix
-// vals may still change (it reaches now).
+// vals may still change: it reaches now less the lookahead (a bundle is
+// committed, and its hour directory made, up to its roll time after its
+// hour).
 func (s *Store) isCurrent(vals []int) bool {
-	n := s.now().UTC()
+	n := s.now().Add(-s.cfg.BundleLookahead).UTC()
 	now := []int{n.Year(), int(n.Month()), n.Day()}
 	return slices.Compare(vals, now[:len(vals)]) >= 0
 }
