@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"slices"
 	"strings"
 	"sync"
 	"testing/fstest"
@@ -11,15 +12,26 @@ import (
 
 // memFS is an in-memory fileSystem over fstest.MapFS for the store's logic
 // (no HDFS behaviour beyond listing, stat and read). fail makes an
-// operation fail; ops counts them by op+" "+name.
+// operation fail; ops counts them by op+" "+name, read the bytes read of
+// each file (by its name as asked).
 type memFS struct {
 	mu    sync.Mutex
 	files fstest.MapFS // by path without the leading "/"
 	fail  func(op, name string) error
 	ops   map[string]int
+	read  map[string]int64
 }
 
-func newMemFS() *memFS { return &memFS{files: fstest.MapFS{}, ops: map[string]int{}} }
+func newMemFS() *memFS {
+	return &memFS{files: fstest.MapFS{}, ops: map[string]int{}, read: map[string]int64{}}
+}
+
+// bytesRead is how many bytes of name were read.
+func (f *memFS) bytesRead(name string) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.read[name]
+}
 
 func (f *memFS) put(name string, b []byte) {
 	f.mu.Lock()
@@ -92,7 +104,44 @@ func (f *memFS) OpenReader(name string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return f.files.Open(n)
+	r, err := f.files.Open(n)
+	if err != nil {
+		return nil, err
+	}
+	return &countingFile{File: r, fs: f, name: name}, nil
+}
+
+// ReadRange reads [off, off+n) of a file, counting only those bytes.
+func (f *memFS) ReadRange(name string, off, n int64) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, err := f.check("readrange", name)
+	if err != nil {
+		return nil, err
+	}
+	mf, ok := f.files[p]
+	if !ok {
+		return nil, fs.ErrNotExist
+	}
+	if off < 0 || n < 0 || off+n > int64(len(mf.Data)) {
+		return nil, io.ErrUnexpectedEOF
+	}
+	f.read[name] += n
+	return slices.Clone(mf.Data[off : off+n]), nil
+}
+
+type countingFile struct {
+	fs.File
+	fs   *memFS
+	name string
+}
+
+func (c *countingFile) Read(b []byte) (int, error) {
+	n, err := c.File.Read(b)
+	c.fs.mu.Lock()
+	c.fs.read[c.name] += int64(n)
+	c.fs.mu.Unlock()
+	return n, err
 }
 
 var errInjected = errors.New("injected hdfs failure")

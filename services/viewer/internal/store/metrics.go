@@ -13,7 +13,7 @@ type metrics struct {
 	hdfsErrors *prometheus.CounterVec // op: readdir, stat, open, read
 	thumbs     *prometheus.CounterVec // result: hit, made
 	evicted    prometheus.Counter
-	skipped    *prometheus.CounterVec // kind: picture, readings
+	skipped    *prometheus.CounterVec // kind: picture, readings, bundle_index
 }
 
 // RegisterMetrics registers the store's metrics on reg (New does).
@@ -33,7 +33,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		evicted: f.Counter("sensornode_viewer_thumbnails_evicted_total",
 			"Thumbnails removed from the thumbnail directory to keep it under its size bound."),
 		skipped: f.CounterVec("sensornode_viewer_skipped_files_total",
-			"Files in picture or readings directories that are not pictures of the camera or do not parse as readings, by kind (picture, readings).",
-			svc.Label("kind", "picture", "readings")),
+			"Files in picture or readings directories that are not pictures of the camera or do not parse as readings, and bundle indexes that do not parse, by kind (picture, readings, bundle_index).",
+			svc.Label("kind", "picture", "readings", "bundle_index")),
 	}
 }

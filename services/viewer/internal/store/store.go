@@ -11,6 +11,7 @@
 package store
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -52,6 +53,15 @@ type Config struct {
 	ThumbMaxBytes        int64         // bound on ThumbDir, oldest-used evicted first
 	ThumbWidth           int           // pixels
 	MaxPictureBytes      int64         // a larger file is refused, not read
+
+	// PictureBundleDir is cloud-ingest-hdfs's SENSORNODE_PICTURE_BUNDLE_DIR:
+	// the bundle store, read beside the file store when it exists ("": off).
+	PictureBundleDir string
+	// BundleLookahead: a picture captured in hour H is searched in the
+	// bundle hour directories H .. H+BundleLookahead.
+	BundleLookahead time.Duration
+	// IndexCacheEntries bounds the parsed bundle indexes kept.
+	IndexCacheEntries int
 
 	// Log receives the skipped files; nil: slog.Default().
 	Log *slog.Logger
@@ -99,11 +109,27 @@ type fileSystem interface {
 	ReadDir(dirname string) ([]fs.FileInfo, error)
 	Stat(name string) (fs.FileInfo, error)
 	OpenReader(name string) (io.ReadCloser, error)
+	// ReadRange reads the n bytes at off of a file, and no others.
+	ReadRange(name string, off, n int64) ([]byte, error)
 }
 
 type hdfsFS struct{ FS }
 
 func (h hdfsFS) OpenReader(name string) (io.ReadCloser, error) { return h.Open(name) }
+
+// ReadRange is one Open and one ReadAt (a positioned read of those bytes).
+func (h hdfsFS) ReadRange(name string, off, n int64) ([]byte, error) {
+	r, err := h.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	buf := make([]byte, n)
+	if got, err := r.ReadAt(buf, off); got < len(buf) {
+		return nil, fmt.Errorf("read %d of %d bytes at %d: %w", got, n, off, cmp.Or(err, io.ErrUnexpectedEOF))
+	}
+	return buf, nil
+}
 
 // Store reads pictures and readings.
 type Store struct {
@@ -119,6 +145,7 @@ type Store struct {
 	nodeIndex int // component of {node}
 
 	listings *listCache
+	indexes  *indexCache
 	thumbs   *thumbs
 }
 
@@ -149,6 +176,12 @@ func newStore(fsys fileSystem, cfg Config, reg prometheus.Registerer) (*Store, e
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.BundleLookahead <= 0 {
+		cfg.BundleLookahead = DefaultBundleLookahead
+	}
+	if cfg.IndexCacheEntries <= 0 {
+		cfg.IndexCacheEntries = DefaultIndexCacheEntries
+	}
 	pl, err := archive.ParseLayout(cfg.PictureLayout, []string{"key"}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("picture layout: %w", err)
@@ -173,6 +206,7 @@ func newStore(fsys fileSystem, cfg Config, reg prometheus.Registerer) (*Store, e
 		pics: pl, camIndex: ci, temps: tl, nodeIndex: ni,
 	}
 	s.listings = newListCache(cfg.ListingCacheEntries, func() time.Time { return s.now() })
+	s.indexes = newIndexCache(cfg.IndexCacheEntries)
 	s.thumbs, err = newThumbs(cfg.ThumbDir, cfg.ThumbMaxBytes, s.m)
 	if err != nil {
 		return nil, err
@@ -207,9 +241,26 @@ func (s *Store) Ping(ctx context.Context) error {
 	return err
 }
 
-// Cameras lists the cameras that have pictures, sorted.
+// Cameras lists the cameras that have pictures, sorted: those of the file
+// store and those in the bundles of the newest hours.
 func (s *Store) Cameras(ctx context.Context) ([]string, error) {
-	return s.ids(s.pics, s.camIndex, "camera")
+	files, err := s.ids(s.pics, s.camIndex, "camera")
+	if err != nil {
+		return nil, err
+	}
+	cams := map[string]bool{}
+	if err := s.bundleCameras(ctx, cams); err != nil {
+		return nil, err
+	}
+	if len(cams) == 0 {
+		return files, nil
+	}
+	out := files
+	for c := range cams {
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
 // Nodes lists the nodes that have readings, sorted.
@@ -254,6 +305,9 @@ func (s *Store) Latest(ctx context.Context, camera string) (Picture, error) {
 	if err := s.latest(ctx, camera, dir, s.camIndex+1, s.pics.FieldsOf(s.camIndex+1, v), &best); err != nil {
 		return Picture{}, err
 	}
+	if err := s.bundleLatest(ctx, camera, &best); err != nil {
+		return Picture{}, err
+	}
 	if best.Key == "" {
 		return Picture{}, fmt.Errorf("camera %s: no picture: %w", camera, ErrNotFound)
 	}
@@ -272,7 +326,7 @@ func (s *Store) latest(ctx context.Context, camera, dir string, depth int, f arc
 	}
 	if depth == s.pics.Depth()-1 {
 		for _, p := range s.filePictures(camera, dir, f, entries, time.Time{}, time.Time{}) {
-			if p.Taken.After(best.Taken) || p.Taken.Equal(best.Taken) && p.Key > best.Key {
+			if newer(p, *best) {
 				*best = p
 			}
 		}
@@ -330,6 +384,9 @@ func (s *Store) Days(ctx context.Context, camera string) ([]time.Time, error) {
 	}
 	days := map[time.Time]bool{}
 	if err := s.days(ctx, camera, dir, s.camIndex+1, s.pics.FieldsOf(s.camIndex+1, v), days); err != nil {
+		return nil, err
+	}
+	if err := s.bundleDays(ctx, camera, days); err != nil {
 		return nil, err
 	}
 	out := make([]time.Time, 0, len(days))
@@ -413,14 +470,18 @@ func (s *Store) Hour(ctx context.Context, camera string, hour time.Time) ([]Pict
 	return out, nil
 }
 
-// found is a picture and where it is.
+// found is a picture and where it is: a file (path) or a block of a
+// bundle.
 type found struct {
 	Picture
-	path string
+	path   string
+	bundle *inBundle
 }
 
 // pictures lists a camera's pictures with from <= Taken < to, which lie
-// within one res (a day or an hour), oldest first.
+// within one res (a day or an hour), oldest first: those of the file store
+// and of the bundle store, one per key (a picture may be in both while an
+// installation moves from one to the other; the file is kept).
 func (s *Store) pictures(ctx context.Context, camera string, from, to time.Time, res archive.Resolution) ([]found, error) {
 	if err := messages.CheckID("camera", camera); err != nil {
 		return nil, fmt.Errorf("camera: %w", ErrNotFound)
@@ -443,10 +504,16 @@ func (s *Store) pictures(ctx context.Context, camera string, from, to time.Time,
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(out, func(a, b found) int {
+	bundled, err := s.bundlePictures(ctx, camera, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, bundled...)
+	// Files first among equal keys: SortStable keeps them ahead, Compact keeps the first.
+	slices.SortStableFunc(out, func(a, b found) int {
 		return cmp.Or(a.Taken.Compare(b.Taken), cmp.Compare(a.Key, b.Key))
 	})
-	return out, nil
+	return slices.CompactFunc(out, func(a, b found) bool { return a.Key == b.Key }), nil
 }
 
 // filePictures are the pictures of camera among the entries of dir (whose
@@ -471,7 +538,7 @@ func (s *Store) filePictures(camera, dir string, f archive.Fields, entries []fs.
 		if !from.IsZero() && (taken.Before(from) || !taken.Before(to)) {
 			continue
 		}
-		out = append(out, found{Picture{Camera: cam, Key: key, Taken: taken, Size: e.Size()}, dir + "/" + e.Name()})
+		out = append(out, found{Picture: Picture{Camera: cam, Key: key, Taken: taken, Size: e.Size()}, path: dir + "/" + e.Name()})
 	}
 	if skipped > 0 {
 		s.m.skipped.WithLabelValues("picture").Add(float64(skipped))
@@ -525,10 +592,19 @@ func consistent(f, g archive.Fields) bool {
 
 // Open opens one picture by camera and key; the key must be a picture key
 // of that camera. The caller closes the reader.
+// A picture in a bundle is read with one ranged read of its block.
 func (s *Store) Open(ctx context.Context, camera, key string) (io.ReadCloser, Picture, error) {
 	p, err := s.find(ctx, camera, key)
 	if err != nil {
 		return nil, Picture{}, err
+	}
+	if p.bundle != nil {
+		data, err := s.readBundled(p)
+		if err != nil {
+			return nil, Picture{}, err
+		}
+		p.Size = int64(len(data))
+		return io.NopCloser(bytes.NewReader(data)), p.Picture, nil
 	}
 	r, err := s.open(p.path)
 	if err != nil {
@@ -539,7 +615,8 @@ func (s *Store) Open(ctx context.Context, camera, key string) (io.ReadCloser, Pi
 
 // find renders a picture's path from the layout (or, when the layout holds
 // {node}, which a key does not give, finds it in the listing of its
-// second) and stats it.
+// second) and stats it; a picture not in the file store is looked for in
+// the bundles.
 func (s *Store) find(ctx context.Context, camera, key string) (found, error) {
 	if err := messages.CheckID("camera", camera); err != nil {
 		return found{}, fmt.Errorf("camera: %w", ErrNotFound)
@@ -555,13 +632,16 @@ func (s *Store) find(ctx context.Context, camera, key string) (found, error) {
 			return found{}, fmt.Errorf("picture key %q: %w", key, ErrNotFound)
 		}
 		fi, err := s.stat(name)
-		if errors.Is(err, fs.ErrNotExist) {
-			return found{}, fmt.Errorf("picture %s: %w", key, ErrNotFound)
-		}
-		if err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if p, err = s.findInBundle(ctx, camera, key, taken); err != nil {
+				return found{}, err
+			}
+		case err != nil:
 			return found{}, err
+		default:
+			p = found{Picture: Picture{Camera: camera, Key: key, Taken: taken, Size: fi.Size()}, path: name}
 		}
-		p = found{Picture{Camera: camera, Key: key, Taken: taken, Size: fi.Size()}, name}
 	} else {
 		sec := taken.Truncate(time.Second)
 		ps, err := s.pictures(ctx, camera, sec, sec.Add(time.Second), archive.Hour)
@@ -574,7 +654,8 @@ func (s *Store) find(ctx context.Context, camera, key string) (found, error) {
 		}
 		p = ps[i]
 	}
-	if p.Size > s.cfg.MaxPictureBytes {
+	// A bundled picture's size is its block's, the JPEG's is checked once read.
+	if p.bundle != nil && p.Size > s.cfg.MaxPictureBytes+maxRecordOverhead || p.bundle == nil && p.Size > s.cfg.MaxPictureBytes {
 		return found{}, fmt.Errorf("picture %s: %d bytes, limit %d: %w", key, p.Size, s.cfg.MaxPictureBytes, ErrTooLarge)
 	}
 	return p, nil

@@ -67,20 +67,31 @@ func putHDFSPicture(tb testing.TB, c *hdfs.Client, l archive.Layout, camera stri
 	return key
 }
 
-func TestIntegrationStoreReadsHDFS(t *testing.T) {
+// hdfsTestConfig is a store configuration over a fresh directory of the
+// devstack's HDFS (removed after the test): the default layouts and a
+// bundle store below it, 160-pixel thumbnails; the client writes the
+// fixtures through pl, the picture layout.
+func hdfsTestConfig(t *testing.T, name string) (c *hdfs.Client, cfg Config, pl archive.Layout) {
+	t.Helper()
 	st := devstacktest.Stack(t)
-	c := devstacktest.HDFSClient(t, st)
-	root := devstacktest.UniquePath(t, "viewer-store")
+	c = devstacktest.HDFSClient(t, st)
+	root := devstacktest.UniquePath(t, name)
 	t.Cleanup(func() { _ = c.RemoveAll(root) })
-	cfg := Config{
+	cfg = Config{
 		PictureLayout:        root + "/camera/{camera}/{yyyy}/{MM}/{dd}/{HH}{mm}{ss}-{key}.jpg",
 		TemperatureDirLayout: root + "/temperature/{node}/{yyyy}/{MM}/{dd}/{HH}",
+		PictureBundleDir:     root + "/bundles",
 		ThumbDir:             t.TempDir(), ThumbWidth: 160,
 	}
 	pl, err := archive.ParseLayout(cfg.PictureLayout, []string{"key"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c, cfg, pl
+}
+
+func TestIntegrationStoreReadsHDFS(t *testing.T) {
+	c, cfg, pl := hdfsTestConfig(t, "viewer-store")
 	at := time.Date(2026, 5, 1, 12, 30, 45, 0, time.UTC)
 	pic := jpegsynth.Picture(image.Pt(640, 480), 7)
 	k1 := putHDFSPicture(t, c, pl, "C1", at, pic)
@@ -125,13 +136,7 @@ func TestIntegrationStoreReadsHDFS(t *testing.T) {
 	if ps, err := s.Hour(ctx, "C1", at); err != nil || len(ps) != 1 || ps[0].Key != k1 || ps[0].Size != int64(len(pic)) {
 		t.Errorf("Hour(C1) = %+v, %v; want %s", ps, err, k1)
 	}
-	r, p, err := s.Open(ctx, "C1", k1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(r)
-	r.Close()
-	if err != nil || !bytes.Equal(got, pic) || p.Size != int64(len(pic)) {
+	if got, p, err := readPicture(s, "C1", k1); err != nil || !bytes.Equal(got, pic) || p.Size != int64(len(pic)) {
 		t.Errorf("Open(C1, %s) read %d bytes, %v; want the picture's %d", k1, len(got), err, len(pic))
 	}
 	if _, _, err := s.Open(ctx, "C2", k1); !errors.Is(err, ErrNotFound) {

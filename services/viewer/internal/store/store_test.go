@@ -7,7 +7,6 @@ import (
 	"errors"
 	"image"
 	"image/jpeg"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -156,15 +155,8 @@ func TestBrowse(t *testing.T) {
 				t.Errorf("Hour(C1, 05:00) = %+v, %v; want none", got, err)
 			}
 			for i, k := range keys {
-				r, p, err := s.Open(ctx, "C1", k)
-				if err != nil {
-					t.Errorf("Open(C1, %s) = %v", k, err)
-					continue
-				}
-				b, _ := io.ReadAll(r)
-				r.Close()
-				if !bytes.Equal(b, []byte{byte(i), 1, 2}) || p.Key != k || p.Size != 3 {
-					t.Errorf("Open(C1, %s) read %v, %+v", k, b, p)
+				if b, p, err := readPicture(s, "C1", k); err != nil || !bytes.Equal(b, []byte{byte(i), 1, 2}) || p.Key != k || p.Size != 3 {
+					t.Errorf("Open(C1, %s) read %v, %+v, %v", k, b, p, err)
 				}
 			}
 			if _, err := s.Latest(ctx, "C3"); !errors.Is(err, ErrNotFound) {

@@ -112,6 +112,13 @@ func (s *Store) Thumbnail(ctx context.Context, camera, key string) ([]byte, erro
 }
 
 func (s *Store) makeThumb(p found) ([]byte, error) {
+	if p.bundle != nil {
+		data, err := s.readBundled(p)
+		if err != nil {
+			return nil, err
+		}
+		return scaleJPEG(data, s.cfg.ThumbWidth)
+	}
 	r, err := s.open(p.path)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -68,6 +69,13 @@ type Config struct {
 	// PictureLayout and TemperatureDirLayout are cloud-ingest-hdfs's.
 	PictureLayout        string `envconfig:"PICTURE_LAYOUT" default:"/sensornode/camera/{camera}/{yyyy}/{MM}/{dd}/{HH}{mm}{ss}-{key}.jpg"`
 	TemperatureDirLayout string `envconfig:"TEMPERATURE_DIR_LAYOUT" default:"/sensornode/temperature/{node}/{yyyy}/{MM}/{dd}/{HH}"`
+	// PictureBundleDir is cloud-ingest-hdfs's bundle store: read beside
+	// the file store when it exists, both shown merged ("": not read).
+	PictureBundleDir string `envconfig:"PICTURE_BUNDLE_DIR" default:"/sensornode/bundles"`
+	// BundleLookahead: a picture captured in hour H is looked for in the
+	// bundle hour directories (its ingest hour) H .. H+BundleLookahead; one
+	// ingested later than that after its capture is not listed.
+	BundleLookahead time.Duration `envconfig:"VIEWER_BUNDLE_LOOKAHEAD" default:"2h"`
 	// MaxPictureBytes: a larger stored file is refused, not read.
 	MaxPictureBytes int64 `envconfig:"MAX_PICTURE_BYTES" default:"16777216"`
 	// ListingTTL is how long a listing of the current hour or day is
@@ -151,6 +159,9 @@ func (c *Config) Validate() error {
 	if !strings.Contains(c.PictureLayout, "{key}") {
 		p.Addf("SENSORNODE_PICTURE_LAYOUT %q has no {key}", c.PictureLayout)
 	}
+	if c.PictureBundleDir != "" && (!path.IsAbs(c.PictureBundleDir) || path.Clean(c.PictureBundleDir) == "/") {
+		p.Addf("SENSORNODE_PICTURE_BUNDLE_DIR %q must be an absolute directory below /", c.PictureBundleDir)
+	}
 	if !strings.Contains(c.TemperatureDirLayout, "{node}") {
 		p.Addf("SENSORNODE_TEMPERATURE_DIR_LAYOUT %q has no {node}", c.TemperatureDirLayout)
 	}
@@ -171,6 +182,7 @@ func (c *Config) Validate() error {
 		"SENSORNODE_VIEWER_WALL_REFRESH":         c.WallRefresh,
 		"SENSORNODE_VIEWER_MAX_RANGE":            c.MaxRange,
 		"SENSORNODE_VIEWER_LISTING_TTL":          c.ListingTTL,
+		"SENSORNODE_VIEWER_BUNDLE_LOOKAHEAD":     c.BundleLookahead,
 		"SENSORNODE_VIEWER_HEALTH_TIMEOUT":       c.HealthTimeout,
 		"SENSORNODE_VIEWER_HEALTH_CACHE_FOR":     c.HealthCacheFor,
 		"SENSORNODE_CHECK_INTERVAL":              c.CheckInterval,
@@ -201,7 +213,8 @@ func (c *Config) StoreConfig() store.Config {
 		PictureLayout: c.PictureLayout, TemperatureDirLayout: c.TemperatureDirLayout,
 		ListingTTL: c.ListingTTL, ListingCacheEntries: c.ListingCacheEntries,
 		ThumbDir: c.ThumbDir, ThumbMaxBytes: c.ThumbMaxBytes, ThumbWidth: c.ThumbWidth,
-		MaxPictureBytes: c.MaxPictureBytes,
+		MaxPictureBytes:  c.MaxPictureBytes,
+		PictureBundleDir: c.PictureBundleDir, BundleLookahead: c.BundleLookahead,
 	}
 }
 

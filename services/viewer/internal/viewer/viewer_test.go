@@ -39,6 +39,8 @@ func TestConfigFromEnv(t *testing.T) {
 			case c.PictureLayout != "/sensornode/camera/{camera}/{yyyy}/{MM}/{dd}/{HH}{mm}{ss}-{key}.jpg",
 				c.TemperatureDirLayout != "/sensornode/temperature/{node}/{yyyy}/{MM}/{dd}/{HH}":
 				return "layouts differ from cloud-ingest-hdfs's"
+			case c.StoreConfig().PictureBundleDir != "/sensornode/bundles" || c.StoreConfig().BundleLookahead != 2*time.Hour:
+				return "bundle store defaults"
 			case c.ZooKeeperViewPath != "/sensornode/masters" || c.healthConfigured():
 				return "health defaults"
 			}
@@ -66,7 +68,9 @@ func TestConfigFromEnv(t *testing.T) {
 		{name: "bad values", env: map[string]string{
 			"SENSORNODE_VIEWER_AUTH": "magic", "SENSORNODE_VIEWER_ADDR": "8090", "SENSORNODE_VIEWER_TRUSTED_PROXIES": "proxy.local",
 			"SENSORNODE_PROMETHEUS_URL": "prometheus:9090", "SENSORNODE_VIEWER_WALL_REFRESH": "0s",
+			"SENSORNODE_PICTURE_BUNDLE_DIR": "bundles", "SENSORNODE_VIEWER_BUNDLE_LOOKAHEAD": "-1h",
 		}, wantErr: []string{
+			"SENSORNODE_PICTURE_BUNDLE_DIR", "SENSORNODE_VIEWER_BUNDLE_LOOKAHEAD must be positive",
 			`SENSORNODE_VIEWER_AUTH "magic"`, `SENSORNODE_VIEWER_ADDR "8090"`, "SENSORNODE_VIEWER_TRUSTED_PROXIES",
 			"SENSORNODE_PROMETHEUS_URL", "SENSORNODE_VIEWER_WALL_REFRESH must be positive",
 		}},
