@@ -20,6 +20,8 @@ import (
 
 	"github.com/hamba/avro/v2"
 
+	"github.com/sensornode/sensornode/libs/hdfsretry"
+
 	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
@@ -89,7 +91,16 @@ func TestIntegrationEcosystemReadsBundles(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = c.RemoveAll(dir) })
 		p := path.Join(dir, filepath.Base(local))
-		if err := c.CopyToRemote(local, p); err != nil {
+		w, err := c.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(file); err != nil {
+			t.Fatal(err)
+		}
+		// Closed as ingest closes: again while the NameNode answers that
+		// replication is in progress (CopyToRemote gives up at once).
+		if err := hdfsretry.Close(w, time.Second, hdfsretry.UntilDone(ctx)); err != nil {
 			t.Fatal(err)
 		}
 		checkJSONLines(t, run(t, st.FsShellArgs("-text", p)...), want)
