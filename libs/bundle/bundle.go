@@ -239,7 +239,7 @@ func ParseName(name string) (s Span, ok bool) {
 	if !found {
 		return s, false
 	}
-	// The topic may hold '+'? Kafka topic names are [A-Za-z0-9._-]: no.
+	// Kafka topic names are [A-Za-z0-9._-]: '+' separates the fields.
 	parts := strings.Split(base, "+")
 	if len(parts) != 4 || parts[0] == "" {
 		return s, false

@@ -3,6 +3,7 @@ package bundle
 import (
 	"bytes"
 	"compress/flate"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"image"
@@ -93,6 +94,9 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("index: %d entries, size %d; want %d, %d", len(x.Entries), x.Size(), len(recs), len(file))
 	}
 	for i, r := range recs {
+		if k := x.Keys(); len(k) != len(recs) || k[i] != r.Key {
+			t.Fatalf("Keys = %v, want the records' keys in order", k)
+		}
 		e, ok := x.Lookup(r.Key)
 		if !ok || e.Offset != r.Offset || !e.CapturedAt.Equal(r.CapturedAt) {
 			t.Fatalf("Lookup(%s) = %+v, %v", r.Key, e, ok)
@@ -284,7 +288,7 @@ func TestGolden(t *testing.T) {
 	const bundleName = "cameraData+3+10+12.avro"
 	for name, got := range map[string][]byte{
 		"picture.v1.avsc":        []byte(SchemaJSON),
-		"picture.v1.fingerprint": []byte(Schema().String() + "\n" + string(hexBytes(fp)) + "\n"),
+		"picture.v1.fingerprint": []byte(Schema().String() + "\n" + hex.EncodeToString(fp) + "\n"),
 		bundleName:               file,
 		IndexName(bundleName):    ib.Bytes(),
 	} {
@@ -332,15 +336,6 @@ func comparable(t *testing.T, file []byte, header int64) []byte {
 		t.Fatalf("bundle of %d bytes, header %d", len(file), header)
 	}
 	return append(b.Bytes(), file[header-16:]...) // from the header's sync marker on
-}
-
-func hexBytes(b []byte) []byte {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 0, 2*len(b))
-	for _, c := range b {
-		out = append(out, digits[c>>4], digits[c&15])
-	}
-	return out
 }
 
 func FuzzParseIndex(f *testing.F) {

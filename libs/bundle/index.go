@@ -55,6 +55,15 @@ func (x Index) Span() (Span, bool) {
 	return Span{Topic: x.Topic, Partition: x.Partition, First: x.Entries[0].Offset, Last: x.Entries[n-1].Offset}, true
 }
 
+// Keys are the bundle's picture keys, in offset order.
+func (x Index) Keys() []string {
+	keys := make([]string, len(x.Entries))
+	for i, e := range x.Entries {
+		keys[i] = e.Key
+	}
+	return keys
+}
+
 // Lookup finds key's entry.
 func (x Index) Lookup(key string) (Entry, bool) {
 	for _, e := range x.Entries {

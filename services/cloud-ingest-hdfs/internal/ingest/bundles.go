@@ -245,11 +245,7 @@ func (in *Ingester) roll(tp bus.TopicPartition, seek bool) error {
 			return fail(reason(err), err)
 		}
 	}
-	keys := make([]string, 0, len(x.Entries))
-	for _, e := range x.Entries {
-		keys = append(keys, e.Key)
-	}
-	bp.keys.add(keys)
+	bp.keys.add(x.Keys())
 	bp.high = span.Last
 	bp.open = nil
 	in.m.bundlesCommitted.Inc()
@@ -416,11 +412,7 @@ func (in *Ingester) bundlePart(tp bus.TopicPartition) (*bundlePart, error) {
 	bp.high, bp.recovered = high, true
 	bp.keys = newKeyIndex(in.cfg.PictureBundleIndexKeys)
 	for _, x := range found {
-		keys := make([]string, 0, len(x.Entries))
-		for _, e := range x.Entries {
-			keys = append(keys, e.Key)
-		}
-		bp.keys.add(keys)
+		bp.keys.add(x.Keys())
 	}
 	in.log.Info("bundle store: partition recovered from HDFS", "partition", tp.String(), "committed_up_to", high,
 		"bundles_indexed", len(bp.keys.bundles), "keys_indexed", bp.keys.n)
