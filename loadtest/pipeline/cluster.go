@@ -22,6 +22,9 @@ type Cluster struct {
 	Cloud     bus.Config
 	NameNodes []string
 	HDFSUser  string
+	// NameNodeHTTP is the NameNode's HTTP address (host:port) for its JMX
+	// metrics; "" when unknown (NameNode objects are then not measured).
+	NameNodeHTTP string
 	// Replication of the topics the harness creates.
 	EdgeRF, EdgeMinISR, CloudRF, CloudMinISR int
 	Java, KafkaClasspath                     string
@@ -38,8 +41,8 @@ func FromDevstack(st *devstack.Stack, secureCloud bool) Cluster {
 		Name:      "devstack " + st.Dir(),
 		Edge:      bus.Config{Brokers: strings.Split(st.EdgeBootstrap(), ","), ClientID: "sensornode"},
 		Cloud:     bus.Config{Brokers: []string{st.CloudBootstrap()}, ClientID: "sensornode"},
-		NameNodes: []string{st.NameNodeAddr()},
-		HDFSUser:  devstack.HDFSUser(),
+		NameNodes: []string{st.NameNodeAddr()}, NameNodeHTTP: st.NameNodeHTTP(),
+		HDFSUser: devstack.HDFSUser(),
 		EdgeRF:    min(3, st.EdgeBrokers()), EdgeMinISR: min(2, st.EdgeBrokers()),
 		CloudRF: 1, CloudMinISR: 1,
 		Java: st.Java(), KafkaClasspath: st.KafkaClasspath(),
@@ -63,6 +66,7 @@ type envCluster struct {
 	Cloud          bus.Config `envconfig:"CLOUD_KAFKA"`
 	NameNodes      []string   `envconfig:"HDFS_NAMENODE_ADDR"`
 	HDFSUser       string     `envconfig:"HDFS_USER" default:"sensornode"`
+	NameNodeHTTP   string     `envconfig:"LOADTEST_NAMENODE_HTTP_ADDR"`
 	EdgeRF         int        `envconfig:"LOADTEST_EDGE_REPLICATION_FACTOR" default:"3"`
 	EdgeMinISR     int        `envconfig:"LOADTEST_EDGE_MIN_INSYNC_REPLICAS" default:"2"`
 	CloudRF        int        `envconfig:"LOADTEST_CLOUD_REPLICATION_FACTOR" default:"3"`
@@ -103,7 +107,7 @@ func ClusterFromEnv() (c Cluster, ok bool, err error) {
 		return Cluster{}, true, err
 	}
 	return Cluster{
-		Name: "environment", Edge: e.Edge, Cloud: e.Cloud, NameNodes: e.NameNodes, HDFSUser: e.HDFSUser,
+		Name: "environment", Edge: e.Edge, Cloud: e.Cloud, NameNodes: e.NameNodes, HDFSUser: e.HDFSUser, NameNodeHTTP: e.NameNodeHTTP,
 		EdgeRF: e.EdgeRF, EdgeMinISR: e.EdgeMinISR, CloudRF: e.CloudRF, CloudMinISR: e.CloudMinISR,
 		Java: e.Java, KafkaClasspath: e.KafkaClasspath, FreePortBase: e.AdminPortBase,
 	}, true, nil

@@ -44,6 +44,12 @@ type Deployment struct {
 	// HDFSRoot holds pictures (HDFSRoot/camera/...), readings
 	// (HDFSRoot/temperature/...) and temporary files (HDFSRoot/_tmp).
 	HDFSRoot string
+	// PictureStore is cloud-ingest-hdfs's picture store: "files" (or "",
+	// the service's default) or "avro" (bundles under BundleDir).
+	PictureStore string
+	// BundleMaxAge rolls a bundle this long after its first picture (0:
+	// the service's default).
+	BundleMaxAge time.Duration
 	// FlatPictures stores pictures as HDFSRoot/camera/<camera>/<key>.jpg
 	// instead of the dated default layout (cheaper to list in load tests).
 	FlatPictures bool
@@ -82,6 +88,10 @@ func (d *Deployment) CloudTempTopic() string { return d.Prefix + messages.TopicT
 
 // PictureDir is the HDFS directory holding the pictures.
 func (d *Deployment) PictureDir() string { return d.HDFSRoot + "/camera" }
+
+// BundleDir is the HDFS directory holding the picture bundles of the
+// avro store.
+func (d *Deployment) BundleDir() string { return d.HDFSRoot + "/bundles" }
 
 // TemperatureDir is the HDFS directory holding the readings.
 func (d *Deployment) TemperatureDir() string { return d.HDFSRoot + "/temperature" }
@@ -122,6 +132,22 @@ func (d *Deployment) admin(offset int) string {
 		}
 	}
 	return "127.0.0.1:" + strconv.Itoa(port)
+}
+
+// nodeAdmin is the admin address of node n's producer at offset base
+// (portCamera or portTemp): 20 ports per kind are reserved, so a larger
+// fleet's producers beyond them get a port the kernel picks (a clash is
+// retried on SpareAdmin as for any port).
+func (d *Deployment) nodeAdmin(base, n int) string {
+	if n < portTemp-portCamera {
+		return d.admin(base + n)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return d.SpareAdmin()
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // SpareAdmin is a free admin address of FreePortBase+50..99, picked at
@@ -234,7 +260,7 @@ func (d *Deployment) CameraProducerSpec(n int, topic string) Spec {
 		)
 	}
 	env = append(env, KafkaEnv("KAFKA", d.Cluster.Edge, d.Backend)...)
-	return d.spec(fmt.Sprintf("%s-%d", CameraProducer, n), CameraProducer, d.admin(portCamera+n), env)
+	return d.spec(fmt.Sprintf("%s-%d", CameraProducer, n), CameraProducer, d.nodeAdmin(portCamera, n), env)
 }
 
 // TempProducerSpec starts node n's temperature producer on the simulated
@@ -247,7 +273,7 @@ func (d *Deployment) TempProducerSpec(n int) Spec {
 		"SENSORNODE_READ_INTERVAL=" + d.TempInterval.String(),
 	}
 	env = append(env, KafkaEnv("KAFKA", d.Cluster.Edge, d.Backend)...)
-	return d.spec(fmt.Sprintf("%s-%d", TempProducer, n), TempProducer, d.admin(portTemp+n), env)
+	return d.spec(fmt.Sprintf("%s-%d", TempProducer, n), TempProducer, d.nodeAdmin(portTemp, n), env)
 }
 
 // ForwarderSpec starts the edge forwarder.
@@ -288,6 +314,12 @@ func (d *Deployment) IngestSpec() Spec {
 		"SENSORNODE_HDFS_TMP_DIR=" + d.HDFSRoot + "/_tmp",
 		"SENSORNODE_TEMPERATURE_ROTATE_INTERVAL=" + d.TemperatureRotate.String(),
 	}
+	if d.PictureStore != "" {
+		env = append(env, "SENSORNODE_PICTURE_STORE="+d.PictureStore)
+	}
+	if d.BundleMaxAge > 0 {
+		env = append(env, "SENSORNODE_PICTURE_BUNDLE_MAX_AGE="+d.BundleMaxAge.String())
+	}
 	env = append(env, d.hdfsEnv()...)
 	env = append(env, KafkaEnv("CLOUD_KAFKA", d.Cluster.Cloud, d.Backend)...)
 	return d.spec(CloudIngest, CloudIngest, d.admin(portIngest), env)
@@ -304,6 +336,7 @@ func (d *Deployment) hdfsEnv() []string {
 		"SENSORNODE_HDFS_NAMENODE_ADDR=" + strings.Join(d.Cluster.NameNodes, ","),
 		"SENSORNODE_HDFS_USER=" + d.Cluster.HDFSUser,
 		"SENSORNODE_PICTURE_LAYOUT=" + layout,
+		"SENSORNODE_PICTURE_BUNDLE_DIR=" + d.BundleDir(),
 		"SENSORNODE_TEMPERATURE_DIR_LAYOUT=" + d.TemperatureDir() + "/{node}/{yyyy}/{MM}/{dd}/{HH}",
 	}
 }

@@ -244,6 +244,20 @@ func TestDeploymentSpecs(t *testing.T) {
 		!strings.Contains(env(in), "SENSORNODE_CLOUD_KAFKA_TOPICS=lt-1-cameraData,lt-1-temperatureData") {
 		t.Errorf("ingest env:\n%s", env(in))
 	}
+	if strings.Contains(env(in), "SENSORNODE_PICTURE_STORE") || strings.Contains(env(in), "SENSORNODE_PICTURE_BUNDLE_MAX_AGE") {
+		t.Errorf("ingest env without a store sets one:\n%s", env(in))
+	}
+	d.PictureStore, d.BundleMaxAge = "avro", 2*time.Second
+	in = d.IngestSpec()
+	for _, want := range []string{"SENSORNODE_PICTURE_STORE=avro", "SENSORNODE_PICTURE_BUNDLE_DIR=/lt/1/bundles", "SENSORNODE_PICTURE_BUNDLE_MAX_AGE=2s"} {
+		if !strings.Contains(env(in), want) {
+			t.Errorf("avro ingest env lacks %q:\n%s", want, env(in))
+		}
+	}
+	// Producers of a fleet beyond the 20 reserved ports get distinct ports of their own.
+	if a, b := d.CameraProducerSpec(25, "").AdminAddr, d.TempProducerSpec(25).AdminAddr; a == b || strings.HasSuffix(a, ":29925") || strings.HasSuffix(b, ":29945") {
+		t.Errorf("admin addresses of node 25: camera %s, temp %s", a, b)
+	}
 	vw := d.ViewerSpec(ViewerConfig{Addr: "127.0.0.1:8090", UsersFile: "/w/viewer/users", ThumbDir: "/w/viewer/thumbs",
 		MetricsTargets: []string{"127.0.0.1:1", "127.0.0.1:2"}})
 	for _, want := range []string{"SENSORNODE_PICTURE_LAYOUT=/lt/1/camera/{camera}/{key}.jpg", // what the ingest writes
