@@ -43,7 +43,7 @@ func FromDevstack(st *devstack.Stack, secureCloud bool) Cluster {
 		Cloud:     bus.Config{Brokers: []string{st.CloudBootstrap()}, ClientID: "sensornode"},
 		NameNodes: []string{st.NameNodeAddr()}, NameNodeHTTP: st.NameNodeHTTP(),
 		HDFSUser: devstack.HDFSUser(),
-		EdgeRF:    min(3, st.EdgeBrokers()), EdgeMinISR: min(2, st.EdgeBrokers()),
+		EdgeRF:   min(3, st.EdgeBrokers()), EdgeMinISR: min(2, st.EdgeBrokers()),
 		CloudRF: 1, CloudMinISR: 1,
 		Java: st.Java(), KafkaClasspath: st.KafkaClasspath(),
 		Stack: st,
