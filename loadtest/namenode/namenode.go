@@ -1,0 +1,68 @@
+// Package namenode reads what a picture store costs the HDFS NameNode: its
+// object counts (FilesTotal, which counts every inode, files and
+// directories, and BlocksTotal) from the NameNode's own JMX HTTP endpoint.
+package namenode
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+)
+
+// Query is the JMX bean holding the object counts.
+const Query = "Hadoop:service=NameNode,name=FSNamesystem"
+
+// Objects are the NameNode's object counts at one moment.
+type Objects struct {
+	Files  int64 `json:"files"`  // inodes: files and directories
+	Blocks int64 `json:"blocks"` // blocks
+}
+
+// Total is files plus blocks: the objects the NameNode keeps in its heap.
+func (o Objects) Total() int64 { return o.Files + o.Blocks }
+
+// Sub is o - b.
+func (o Objects) Sub(b Objects) Objects {
+	return Objects{Files: o.Files - b.Files, Blocks: o.Blocks - b.Blocks}
+}
+
+// Read fetches the counts from the NameNode's HTTP address (host:port).
+func Read(ctx context.Context, client *http.Client, httpAddr string) (Objects, error) {
+	var o Objects
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/jmx?qry="+Query, nil)
+	if err != nil {
+		return o, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return o, fmt.Errorf("namenode jmx: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return o, fmt.Errorf("namenode jmx %s: %s", Query, resp.Status)
+	}
+	var body struct {
+		Beans []struct {
+			FilesTotal  *int64
+			BlocksTotal *int64
+		} `json:"beans"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return o, fmt.Errorf("namenode jmx %s: %w", Query, err)
+	}
+	if len(body.Beans) == 0 || body.Beans[0].FilesTotal == nil || body.Beans[0].BlocksTotal == nil {
+		return o, fmt.Errorf("namenode jmx %s: no FilesTotal and BlocksTotal", Query)
+	}
+	return Objects{Files: *body.Beans[0].FilesTotal, Blocks: *body.Beans[0].BlocksTotal}, nil
+}
+
+// PerPicture is the objects added between before and after per picture
+// stored; NaN without pictures.
+func PerPicture(before, after Objects, pictures int) float64 {
+	if pictures <= 0 {
+		return math.NaN()
+	}
+	return float64(after.Sub(before).Total()) / float64(pictures)
+}

@@ -1,0 +1,73 @@
+package namenode
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestPerPicture(t *testing.T) {
+	tests := []struct {
+		name          string
+		before, after Objects
+		pictures      int
+		want          float64
+	}{
+		{"files store: a file and a block per picture", Objects{10, 4}, Objects{110, 104}, 100, 2},
+		{"bundles: a bundle, its index, their blocks, the schema, dirs", Objects{10, 4}, Objects{18, 8}, 1000, 0.012},
+		{"nothing added", Objects{10, 4}, Objects{10, 4}, 5, 0},
+		{"objects removed meanwhile", Objects{10, 4}, Objects{8, 4}, 2, -1},
+		{"no pictures", Objects{10, 4}, Objects{12, 6}, 0, math.NaN()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := PerPicture(tt.before, tt.after, tt.pictures)
+			same := math.Abs(got-tt.want) < 1e-9 || math.IsNaN(got) && math.IsNaN(tt.want)
+			if !same {
+				t.Errorf("PerPicture(%v, %v, %d) = %v, want %v", tt.before, tt.after, tt.pictures, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRead(t *testing.T) {
+	tests := []struct {
+		name    string
+		status  int
+		body    string
+		want    Objects
+		wantErr string
+	}{
+		{"counts", 200, `{"beans":[{"name":"Hadoop:service=NameNode,name=FSNamesystem","FilesTotal":42,"BlocksTotal":17,"CapacityTotal":1}]}`, Objects{42, 17}, ""},
+		{"no bean", 200, `{"beans":[]}`, Objects{}, "no FilesTotal"},
+		{"bean without blocks", 200, `{"beans":[{"FilesTotal":3}]}`, Objects{}, "no FilesTotal"},
+		{"not json", 200, `<html>`, Objects{}, "invalid character"},
+		{"error status", 500, ``, Objects{}, "500"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/jmx" || r.URL.Query().Get("qry") != Query {
+					http.NotFound(w, r)
+					return
+				}
+				w.WriteHeader(tt.status)
+				_, _ = w.Write([]byte(tt.body))
+			}))
+			defer srv.Close()
+			got, err := Read(context.Background(), srv.Client(), strings.TrimPrefix(srv.URL, "http://"))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("Read() = %v, %v, want error containing %q", got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("Read() = %v, %v, want %v", got, err, tt.want)
+			}
+		})
+	}
+}
