@@ -219,7 +219,7 @@ func (br *backendRun) startObservers(ctx context.Context) error {
 	for n := 1; n <= d.Nodes; n++ {
 		dirs = append(dirs, d.PictureDir()+"/"+messages.CameraID(n))
 	}
-	br.hdfsObs = observeHDFS(ctx, h.hdfs, dirs, br.ledger, time.Second, h.log.With("observer", "hdfs"))
+	br.hdfsObs = observeHDFS(ctx, h.hdfs, dirs, d.BundleDir(), br.ledger, time.Second, h.log.With("observer", "hdfs"))
 	return nil
 }
 

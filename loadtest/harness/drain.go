@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sensornode/sensornode/libs/archive"
+	"github.com/sensornode/sensornode/libs/bundle"
 	"github.com/sensornode/sensornode/loadtest/pipeline"
 	"github.com/sensornode/sensornode/loadtest/report"
 	"github.com/sensornode/sensornode/loadtest/stats"
@@ -306,8 +307,8 @@ func (br *backendRun) completeness(ctx context.Context, pics []Pic, verify int) 
 			continue
 		}
 		c.HDFS++
-		c.Unexpected += p.HDFSN - 1 // a second file with the same key
-		if p.HDFSSize != int64(p.Bytes) {
+		c.Unexpected += p.HDFSN - 1 // a second file (or bundle entry) with the same key
+		if p.HDFSSize >= 0 && p.HDFSSize != int64(p.Bytes) { // in a bundle: checked when read back
 			c.SizeMismatch++
 		}
 		stored = append(stored, p)
@@ -318,13 +319,41 @@ func (br *backendRun) completeness(ctx context.Context, pics []Pic, verify int) 
 	}
 	for i := 0; i < want && ctx.Err() == nil; i++ {
 		p := stored[i*len(stored)/want]
-		b, err := br.h.hdfs.ReadFile(p.HDFSPath)
+		b, err := br.readPicture(p)
 		c.Verified++
-		if err != nil || sha256.Sum256(b) != p.SHA {
+		switch {
+		case err != nil || sha256.Sum256(b) != p.SHA:
 			c.ChecksumMismatch++
+		case p.HDFSSize < 0 && len(b) != p.Bytes:
+			c.SizeMismatch++
 		}
 	}
 	return c
+}
+
+// readPicture reads a stored picture's bytes back: its file, or its block
+// of its bundle (one ranged read, as any reader of the bundle store does).
+func (br *backendRun) readPicture(p Pic) ([]byte, error) {
+	if p.HDFSBlock == nil {
+		return br.h.hdfs.ReadFile(p.HDFSPath)
+	}
+	f, err := br.h.hdfs.Open(p.HDFSPath)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	blk := make([]byte, p.HDFSBlock.Length)
+	if _, err := f.ReadAt(blk, p.HDFSBlock.Start); err != nil {
+		return nil, fmt.Errorf("%s at %d: %w", p.HDFSPath, p.HDFSBlock.Start, err)
+	}
+	r, err := bundle.ReadBlock(blk, p.HDFSBlock.Sync)
+	if err != nil {
+		return nil, fmt.Errorf("%s at %d: %w", p.HDFSPath, p.HDFSBlock.Start, err)
+	}
+	if r.Key != p.Key {
+		return nil, fmt.Errorf("%s at %d: key %s, want %s", p.HDFSPath, p.HDFSBlock.Start, r.Key, p.Key)
+	}
+	return r.JPEG, nil
 }
 
 // storedReadings reads every temperature file and counts readings by

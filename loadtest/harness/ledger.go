@@ -32,8 +32,19 @@ type Pic struct {
 	MirrorN     int
 	HDFS        time.Time
 	HDFSN       int
-	HDFSSize    int64
+	HDFSSize    int64 // -1 in a bundle (known once read back)
 	HDFSPath    string
+	// HDFSStore is the picture store it was found in: "files" or "avro";
+	// in a bundle, HDFSBlock locates its Avro block.
+	HDFSStore string
+	HDFSBlock *BundleBlock
+}
+
+// BundleBlock is where a picture's Avro block is in its bundle
+// (HDFSPath), from the bundle's index.
+type BundleBlock struct {
+	Sync          [16]byte
+	Start, Length int64
 }
 
 // Ledger tracks every picture by key.
@@ -96,10 +107,32 @@ func (l *Ledger) Seen(stage, key string, t time.Time, size, value int, where str
 		first(&p.Mirror, &p.MirrorN)
 	case StageHDFS:
 		if first(&p.HDFS, &p.HDFSN) {
-			p.HDFSSize, p.HDFSPath = int64(size), where
+			p.HDFSSize, p.HDFSPath, p.HDFSStore = int64(size), where, StoreFiles
 		}
 	}
 }
+
+// SeenInBundle notes that key was found in the committed bundle at path,
+// made durable at t, its block at blk.
+func (l *Ledger) SeenInBundle(key string, t time.Time, path string, blk BundleBlock) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, ok := l.pics[key]
+	if !ok {
+		l.unknown[StageHDFS]++
+		return
+	}
+	p.HDFSN++
+	if p.HDFSN == 1 {
+		p.HDFS, p.HDFSSize, p.HDFSPath, p.HDFSStore, p.HDFSBlock = t, -1, path, StoreAvro, &blk
+	}
+}
+
+// Picture stores of cloud-ingest-hdfs (SENSORNODE_PICTURE_STORE).
+const (
+	StoreFiles = "files"
+	StoreAvro  = "avro"
+)
 
 // Unknown is how many records or files of stage had keys the harness never
 // wrote.
