@@ -109,7 +109,7 @@ func (br *backendRun) run(ctx context.Context) error {
 	}
 	br.steadyWin[1] = time.Now()
 	br.result.Usage = br.usage(br.steadyWin[0], br.steadyWin[1], func(s string) bool { return isService(s) })
-	if h.cfg.DrainN > 0 {
+	if h.cfg.DrainMB > 0 {
 		for i, size := range h.cfg.Sizes {
 			dr, sb, err := br.drain(ctx, size)
 			br.result.Sizes[i].Drain = dr
@@ -139,7 +139,7 @@ func (br *backendRun) createTopics(ctx context.Context) error {
 	d := br.d
 	edge := d.EdgeTopicSpecs(logAppendTime)
 	cloud := d.CloudTopicSpecs(logAppendTime, 1)
-	if br.h.cfg.DrainN > 0 {
+	if br.h.cfg.DrainMB > 0 {
 		for _, size := range br.h.cfg.Sizes {
 			edge = append(edge, d.EdgeTopic(br.drainTopic(size), 1, logAppendTime), d.EdgeTopic(br.drainTempTopic(size), 1, nil))
 			cloud = append(cloud, d.CloudTopic(br.drainCloudTopic(size), 1, logAppendTime))
@@ -183,14 +183,14 @@ func (br *backendRun) startObservers(ctx context.Context) error {
 	for n := 1; n <= d.Nodes; n++ {
 		edgeTopics = append(edgeTopics, d.NodeTopic(n))
 	}
-	if h.cfg.DrainN > 0 {
+	if h.cfg.DrainMB > 0 {
 		for _, size := range h.cfg.Sizes {
 			edgeTopics = append(edgeTopics, br.drainTopic(size))
 		}
 	}
 	edgeTopics = append(edgeTopics, d.LocalTempTopic())
 	cloudTopics := []string{d.CloudCameraTopic()}
-	if h.cfg.DrainN > 0 {
+	if h.cfg.DrainMB > 0 {
 		for _, size := range h.cfg.Sizes {
 			cloudTopics = append(cloudTopics, br.drainCloudTopic(size))
 			if br.baselines {

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"os"
+	"path"
 	"time"
 
 	"github.com/sensornode/sensornode/libs/archive"
 	"github.com/sensornode/sensornode/libs/bundle"
+	"github.com/sensornode/sensornode/loadtest/namenode"
 	"github.com/sensornode/sensornode/loadtest/pipeline"
 	"github.com/sensornode/sensornode/loadtest/report"
 	"github.com/sensornode/sensornode/loadtest/stats"
@@ -19,9 +22,9 @@ import (
 
 func sha(b []byte) [32]byte { return sha256.Sum256(b) }
 
-// kafkaN is the Kafka drain backlog at size: DrainMB megabytes of
-// pictures (at least 100, at most 10000), so that it spans many produce
-// batches.
+// kafkaN is the drain backlog at size: DrainMB megabytes of pictures (at
+// least 100, at most 10000), so that it spans many produce batches; every
+// stage drains as many (ingest once per store).
 func (br *backendRun) kafkaN(size string) int {
 	b := br.h.factory.BaseSize(size, 1)
 	n := int(math.Ceil(float64(br.h.cfg.DrainMB) * 1e6 / float64(max(b, 1))))
@@ -36,12 +39,13 @@ func (br *backendRun) kafkaN(size string) int {
 //   - (baselines) MirrorMaker 2 mirrors that backlog to the cloud;
 //   - a second edge-forwarder instance forwards the same backlog to its own
 //     cloud topic; (baselines) then both forward new pictures side by side;
-//   - cloud-ingest-hdfs, stopped while DrainPictures pictures flow through
-//     the pipeline to the cloud topic, drains them into HDFS;
+//   - per picture store, cloud-ingest-hdfs, stopped while as many pictures
+//     flow through the pipeline to the cloud topic, drains them into HDFS;
 //   - (baselines) a plain HDFS client writes the same pictures.
 func (br *backendRun) drain(ctx context.Context, size string) (*report.Drain, *report.SizeBaselines, error) {
 	h := br.h
-	dr := &report.Drain{KafkaN: br.kafkaN(size), HDFSN: h.cfg.DrainN}
+	n := br.kafkaN(size)
+	dr := &report.Drain{KafkaN: n, HDFSN: n}
 	var sb *report.SizeBaselines
 	if br.baselines {
 		sb = &report.SizeBaselines{Size: size, Pictures: dr.KafkaN, HDFSFiles: dr.HDFSN}
@@ -168,46 +172,166 @@ func (br *backendRun) kafkaDrain(ctx context.Context, size string, dr *report.Dr
 
 func (br *backendRun) hdfsDrain(ctx context.Context, size string, dr *report.Drain, sb *report.SizeBaselines) error {
 	h := br.h
-	n := dr.HDFSN
-	phase := "hdrain/" + size
+	for i, store := range h.cfg.Stores {
+		sd, err := br.storeDrain(ctx, size, store, dr.HDFSN)
+		sd.RatioToForwarder = report.DrainRatio(sd.Ingest, dr.Forwarder)
+		dr.Stores = append(dr.Stores, sd)
+		if i == 0 {
+			dr.Ingest = sd.Ingest
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if sb != nil {
+		pics := br.ledger.Phase(hdrainPhase(size, h.cfg.Stores[0]))
+		h.progress("%s hdrain/%s: plain HDFS client writes the same %d pictures", br.backend, size, len(pics))
+		raw, lat := br.rawHDFS(ctx, size, pics)
+		sb.RawHDFS, sb.RawHDFSLatency = &raw, lat
+		h.progress("%s hdrain/%s: plain HDFS client %.1f files/s (%.2f MB/s)", br.backend, size, raw.PerSec, raw.MBPerSec)
+	}
+	return nil
+}
+
+func hdrainPhase(size, store string) string { return "hdrain/" + size + "/" + store }
+
+// storeDrain stops cloud-ingest-hdfs while n pictures flow to the cloud
+// topic, then starts it on store and measures how it drains them: its
+// rate, the NameNode objects it added per picture (JMX before the start
+// and after the last picture was committed, and by listing the store's
+// directory) and its RSS.
+func (br *backendRun) storeDrain(ctx context.Context, size, store string, n int) (report.StoreDrain, error) {
+	h, d := br.h, br.d
+	sd := report.StoreDrain{Store: store}
+	if store == StoreAvro {
+		sd.BundleMaxAge = report.Duration(d.BundleMaxAge)
+	}
+	phase := hdrainPhase(size, store)
 	timeout := h.cfg.ArrivalTimeout
 	h.progress("%s %s: cloud-ingest-hdfs stopped while %d pictures flow to the cloud topic", br.backend, phase, n)
 	if p := br.proc(pipeline.CloudIngest); p != nil {
 		if err := p.Stop(stopTimeout); err != nil {
-			return err
+			return sd, err
 		}
 	}
 	for i := range n {
 		if err := br.drop(1+i%h.cfg.Cameras, size, phase); err != nil {
-			return err
+			return sd, err
 		}
 	}
 	if err := br.waitArrived(ctx, phase, StageCloud, timeout); err != nil {
-		return err
+		return sd, err
 	}
-	in, err := br.startProc(ctx, br.d.IngestSpec())
+	storeDir := d.PictureDir()
+	if store == StoreAvro {
+		storeDir = d.BundleDir()
+	}
+	before, beforeErr := br.nameNodeObjects(ctx, storeDir)
+	d.PictureStore = store
+	in, err := br.startProc(ctx, d.IngestSpec())
 	if err != nil {
-		dr.Ingest.Err = err.Error()
-		return err
+		sd.Ingest.Err = err.Error()
+		return sd, err
 	}
 	err = br.waitArrived(ctx, phase, StageHDFS, timeout)
-	dr.Ingest = br.rate(phase, StageHDFS, in.Started(), in.Spec.Name)
-	h.progress("%s %s: cloud-ingest-hdfs stored %d pictures at %.1f/s (%.2f MB/s)", br.backend, phase, dr.Ingest.N, dr.Ingest.PerSec, dr.Ingest.MBPerSec)
+	sd.Ingest = br.rate(phase, StageHDFS, in.Started(), in.Spec.Name)
+	h.progress("%s %s: cloud-ingest-hdfs stored %d pictures at %.1f/s (%.2f MB/s), peak RSS %s MiB", br.backend, phase,
+		sd.Ingest.N, sd.Ingest.PerSec, sd.Ingest.MBPerSec, peakMiB(sd.Ingest.Usage))
 	if err != nil {
-		dr.Ingest.Err = err.Error()
-		return err
+		sd.Ingest.Err = err.Error()
+		return sd, err
+	}
+	after, afterErr := br.nameNodeObjects(ctx, storeDir)
+	sd.NameNode = objectsPerPicture(before, after, sd.Ingest.N, errors.Join(beforeErr, afterErr))
+	if sd.NameNode.Err == "" {
+		h.progress("%s %s: NameNode objects per picture %.3f (JMX), %.3f (store directory)", br.backend, phase,
+			sd.NameNode.PerPicture, sd.NameNode.StorePerPicture)
+	} else {
+		h.note("%s %s: NameNode objects not measured: %s", br.backend, phase, sd.NameNode.Err)
 	}
 	if c := br.completeness(ctx, br.ledger.Phase(phase), 0); !c.OK() {
 		h.fail("%s %s incomplete: %+v", br.backend, phase, c)
 	}
-	if sb != nil {
-		pics := br.ledger.Phase(phase)
-		h.progress("%s %s: plain HDFS client writes the same %d pictures", br.backend, phase, len(pics))
-		raw, lat := br.rawHDFS(ctx, size, pics)
-		sb.RawHDFS, sb.RawHDFSLatency = &raw, lat
-		h.progress("%s %s: plain HDFS client %.1f files/s (%.2f MB/s)", br.backend, phase, raw.PerSec, raw.MBPerSec)
+	return sd, nil
+}
+
+func peakMiB(u *report.Usage) string {
+	if u == nil {
+		return "?"
 	}
-	return nil
+	return fmt.Sprintf("%.1f", float64(u.RSSMax)/(1<<20))
+}
+
+// objectCounts are the NameNode's objects (JMX) and those of a store's
+// directory (listing) at one moment.
+type objectCounts struct {
+	jmx, store namenode.Objects
+}
+
+// objectsPerPicture is what a drain of pictures cost the NameNode.
+func objectsPerPicture(before, after objectCounts, pictures int, err error) report.NameNodeObjects {
+	o := report.NameNodeObjects{Pictures: pictures}
+	if err != nil {
+		o.Err = err.Error()
+		return o
+	}
+	o.Before, o.After = before.jmx, after.jmx
+	o.PerPicture = namenode.PerPicture(before.jmx, after.jmx, pictures)
+	o.Store = after.store.Sub(before.store)
+	o.StorePerPicture = namenode.PerPicture(before.store, after.store, pictures)
+	return o
+}
+
+// nameNodeObjects reads the NameNode's object counts from its JMX and
+// counts the objects under dir by listing it.
+func (br *backendRun) nameNodeObjects(ctx context.Context, dir string) (objectCounts, error) {
+	var c objectCounts
+	addr := br.d.Cluster.NameNodeHTTP
+	if addr == "" {
+		return c, errors.New("the NameNode's HTTP address is unknown (SENSORNODE_LOADTEST_NAMENODE_HTTP_ADDR)")
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var err error
+	if c.jmx, err = namenode.Read(rctx, http.DefaultClient, addr); err != nil {
+		return c, err
+	}
+	c.store, err = br.listObjects(dir)
+	return c, err
+}
+
+// listObjects counts the inodes (directories and files, dir itself
+// included) and blocks under dir: a file of size s has ceil(s/block size)
+// blocks.
+func (br *backendRun) listObjects(dir string) (namenode.Objects, error) {
+	var o namenode.Objects
+	defs, err := br.h.hdfs.ServerDefaults()
+	if err != nil {
+		return o, fmt.Errorf("hdfs server defaults: %w", err)
+	}
+	var walk func(string) error
+	walk = func(p string) error {
+		entries, err := br.h.hdfs.ReadDir(p)
+		if err != nil {
+			return err
+		}
+		o.Files++
+		for _, e := range entries {
+			if e.IsDir() {
+				if err := walk(path.Join(p, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return err
+				}
+				continue
+			}
+			o.Files++
+			o.Blocks += namenode.Blocks(e.Size(), defs.BlockSize)
+		}
+		return nil
+	}
+	if err := walk(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return o, fmt.Errorf("listing %s: %w", dir, err)
+	}
+	return o, nil
 }
 
 // burstRate is the throughput of pictures written at once: n pictures
@@ -265,11 +389,19 @@ func (br *backendRun) rate(phase, stage string, procStart time.Time, procName st
 			later += int64(p.Bytes)
 		}
 	}
-	if last.After(first) {
+	switch {
+	case last.After(first):
 		secs := last.Sub(first).Seconds()
 		r.Seconds = secs
 		r.PerSec = float64(n-r.Batched) / secs
 		r.MBPerSec = float64(later) / 1e6 / secs
+	case first.After(procStart):
+		// All in one batch (one bundle): process start to arrival, a lower
+		// bound that includes the start.
+		secs := first.Sub(procStart).Seconds()
+		r.Seconds, r.IncludesStartup = secs, true
+		r.PerSec = float64(n) / secs
+		r.MBPerSec = float64(r.Bytes) / 1e6 / secs
 	}
 	r.StartupSeconds = first.Sub(procStart).Seconds()
 	r.Usage = br.procUsage(procName, procStart, last)

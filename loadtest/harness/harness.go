@@ -44,13 +44,16 @@ type Config struct {
 	Form string
 	// Backends are the Kafka backends to run the services on, in order.
 	Backends []string
-	// DrainN is the backlog of pictures cloud-ingest-hdfs (and the plain
-	// HDFS client) drains per size; 0 skips every drain phase.
-	DrainN int
-	// DrainMB sizes the backlog of the Kafka stages (camera-producer,
-	// edge-forwarder, and the ProducerPerformance and MirrorMaker 2
-	// baselines) in megabytes of pictures per size.
+	// DrainMB sizes the backlog every stage drains per size, in megabytes
+	// of pictures (camera-producer, edge-forwarder, cloud-ingest-hdfs per
+	// store, and the baselines); 0 skips every drain phase.
 	DrainMB int
+	// Stores are cloud-ingest-hdfs's picture stores ("files", "avro"):
+	// the steady phases run on the first, the ingest drain on each.
+	Stores []string
+	// BundleMaxAge is SENSORNODE_PICTURE_BUNDLE_MAX_AGE for the avro store
+	// (0: the service's default, 60 s).
+	BundleMaxAge time.Duration
 	// Baselines runs ProducerPerformance, MirrorMaker 2 and the plain HDFS
 	// client (on the first backend only; they do not depend on it).
 	Baselines bool
@@ -84,8 +87,8 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if c.Cameras < 1 || c.Cameras > 20 {
-		errs = append(errs, fmt.Errorf("cameras %d: want 1..20", c.Cameras))
+	if c.Cameras < 1 || c.Cameras > MaxCameras {
+		errs = append(errs, fmt.Errorf("cameras %d: want 1..%d", c.Cameras, MaxCameras))
 	}
 	if c.Rate <= 0 || c.Rate > 1000 {
 		errs = append(errs, fmt.Errorf("rate %v: want (0, 1000] pictures/s per camera", c.Rate))
@@ -104,17 +107,31 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("backend %q: want confluent or franz", b))
 		}
 	}
-	if c.DrainN < 0 || (c.DrainN > 0 && c.DrainN < 10) {
-		errs = append(errs, fmt.Errorf("drain pictures %d: want 0 or >= 10", c.DrainN))
+	if c.DrainMB < 0 {
+		errs = append(errs, fmt.Errorf("drain megabytes %d: want >= 0", c.DrainMB))
 	}
-	if c.DrainN > 0 && c.DrainMB < 1 {
-		errs = append(errs, fmt.Errorf("drain megabytes %d: want >= 1", c.DrainMB))
+	if c.Baselines && c.DrainMB == 0 {
+		errs = append(errs, errors.New("baselines need drains (drain megabytes > 0)"))
 	}
-	if c.Baselines && c.DrainN == 0 {
-		errs = append(errs, errors.New("baselines need drains (drain pictures > 0)"))
+	if len(c.Stores) == 0 {
+		errs = append(errs, errors.New("no picture stores"))
+	}
+	for i, s := range c.Stores {
+		if s != StoreFiles && s != StoreAvro {
+			errs = append(errs, fmt.Errorf("picture store %q: want %s or %s", s, StoreFiles, StoreAvro))
+		}
+		if slices.Contains(c.Stores[:i], s) {
+			errs = append(errs, fmt.Errorf("picture store %q given twice", s))
+		}
+	}
+	if c.BundleMaxAge < 0 {
+		errs = append(errs, fmt.Errorf("bundle max age %v: want >= 0", c.BundleMaxAge))
 	}
 	return errors.Join(errs...)
 }
+
+// MaxCameras bounds the simulated nodes (a process pair each).
+const MaxCameras = 200
 
 // Harness runs one load test.
 type Harness struct {
@@ -274,6 +291,7 @@ func (h *Harness) newBackendRun(backend string, baselines bool) *backendRun {
 	d := &pipeline.Deployment{
 		Cluster: h.cfg.Cluster, Bins: h.bins, Backend: backend, Form: h.cfg.Form, Nodes: h.cfg.Cameras,
 		Prefix: prefix, HDFSRoot: "/loadtest/" + h.runID + "/" + backend, FlatPictures: true,
+		PictureStore: h.cfg.Stores[0], BundleMaxAge: h.cfg.BundleMaxAge,
 		WorkDir: filepath.Join(h.workRunDir(), backend), LogDir: filepath.Join(h.resultsDir, "logs", backend),
 		Camera:            pipeline.Camera{Source: "directory"},
 		TempInterval:      h.cfg.TempInterval,

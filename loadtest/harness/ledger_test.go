@@ -92,14 +92,19 @@ func TestRateCountsAfterTheFirstBatch(t *testing.T) {
 	if math.Abs(r.StartupSeconds-0.6) > 1e-9 {
 		t.Errorf("StartupSeconds = %v, want 0.6", r.StartupSeconds)
 	}
-	// Everything in one batch: no measurable time, no rate.
+	// Everything in one batch (one bundle): process start to the arrival,
+	// a lower bound marked as such.
 	br2 := newTestRun()
 	for _, k := range []string{"a", "b"} {
 		br2.ledger.Add(&Pic{Key: k, Phase: "p", Bytes: 1})
-		br2.ledger.Seen(StageCloud, k, ms(5), 0, 0, "c")
+		br2.ledger.Seen(StageCloud, k, ms(500), 0, 0, "c")
 	}
-	if r := br2.rate("p", StageCloud, ms(0), "x"); r.N != 2 || r.PerSec != 0 || r.Batched != 2 {
-		t.Errorf("rate(one batch) = %+v, want n 2, no rate", r)
+	if r := br2.rate("p", StageCloud, ms(0), "x"); r.N != 2 || math.Abs(r.PerSec-4) > 1e-9 || r.Batched != 2 || !r.IncludesStartup {
+		t.Errorf("rate(one batch) = %+v, want n 2, 4/s including the start", r)
+	}
+	// ... and none when it arrived before the process started (not its work).
+	if r := br2.rate("p", StageCloud, ms(600), "x"); r.PerSec != 0 || r.IncludesStartup {
+		t.Errorf("rate(one batch before the start) = %+v, want no rate", r)
 	}
 }
 
@@ -148,7 +153,8 @@ func TestCompletenessWithoutReadBack(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	good := Config{Sizes: []string{"640x480"}, Cameras: 5, Rate: 1, Steady: 10 * time.Second, Form: "binary", Backends: []string{"confluent"}}
+	good := Config{Sizes: []string{"640x480"}, Cameras: 5, Rate: 1, Steady: 10 * time.Second, Form: "binary", Backends: []string{"confluent"},
+		Stores: []string{"files", "avro"}}
 	if err := good.Validate(); err != nil {
 		t.Errorf("Validate(good) = %v", err)
 	}
@@ -162,8 +168,12 @@ func TestConfigValidate(t *testing.T) {
 		{"short phase", func(c *Config) { c.Steady = time.Millisecond }},
 		{"bad form", func(c *Config) { c.Form = "xml" }},
 		{"bad backend", func(c *Config) { c.Backends = []string{"sarama"} }},
-		{"tiny drain", func(c *Config) { c.DrainN = 3 }},
-		{"drain without megabytes", func(c *Config) { c.DrainN = 100 }},
+		{"negative drain", func(c *Config) { c.DrainMB = -1 }},
+		{"too many cameras", func(c *Config) { c.Cameras = MaxCameras + 1 }},
+		{"no store", func(c *Config) { c.Stores = nil }},
+		{"bad store", func(c *Config) { c.Stores = []string{"parquet"} }},
+		{"store twice", func(c *Config) { c.Stores = []string{"avro", "avro"} }},
+		{"negative bundle age", func(c *Config) { c.BundleMaxAge = -time.Second }},
 		{"baselines without drains", func(c *Config) { c.Baselines = true }},
 	}
 	for _, tt := range tests {

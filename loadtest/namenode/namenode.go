@@ -66,3 +66,11 @@ func PerPicture(before, after Objects, pictures int) float64 {
 	}
 	return float64(after.Sub(before).Total()) / float64(pictures)
 }
+
+// Blocks is how many blocks a file of size bytes takes at blockSize.
+func Blocks(size, blockSize int64) int64 {
+	if size <= 0 || blockSize <= 0 {
+		return 0
+	}
+	return (size + blockSize - 1) / blockSize
+}

@@ -71,3 +71,24 @@ func TestRead(t *testing.T) {
 		})
 	}
 }
+
+func TestBlocks(t *testing.T) {
+	const mib = 1 << 20
+	tests := []struct {
+		name              string
+		size, block, want int64
+	}{
+		{"empty file", 0, 128 * mib, 0},
+		{"picture", 80_000, 128 * mib, 1},
+		{"exactly a block", 128 * mib, 128 * mib, 1},
+		{"bundle one picture past the roll size", 128*mib + 80_000, 128 * mib, 2},
+		{"unknown block size", 10, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Blocks(tt.size, tt.block); got != tt.want {
+				t.Errorf("Blocks(%d, %d) = %d, want %d", tt.size, tt.block, got, tt.want)
+			}
+		})
+	}
+}

@@ -5,8 +5,10 @@ package report
 
 import (
 	"encoding/json"
+	"math"
 	"time"
 
+	"github.com/sensornode/sensornode/loadtest/namenode"
 	"github.com/sensornode/sensornode/loadtest/perfparse"
 	"github.com/sensornode/sensornode/loadtest/stats"
 )
@@ -73,16 +75,19 @@ type Settings struct {
 	Form           string   `json:"form"`
 	Sizes          []string `json:"sizes"`
 	Backends       []string `json:"backends"`
-	DrainPictures  int      `json:"drain_pictures"`
 	DrainMB        int      `json:"drain_mb"`
-	HeadToHead     Duration `json:"head_to_head_duration"`
-	EdgeRF         int      `json:"edge_rf"`
-	EdgeMinISR     int      `json:"edge_min_isr"`
-	CloudRF        int      `json:"cloud_rf"`
-	CloudTLS       bool     `json:"cloud_tls"`
-	Prefix         string   `json:"prefix"`
-	HDFSRoot       string   `json:"hdfs_root"`
-	TempProducers  bool     `json:"temp_producers"`
+	// Stores are cloud-ingest-hdfs's picture stores: the steady phases
+	// use the first, the ingest drains run on each.
+	Stores        []string `json:"stores"`
+	BundleMaxAge  Duration `json:"bundle_max_age"`
+	HeadToHead    Duration `json:"head_to_head_duration"`
+	EdgeRF        int      `json:"edge_rf"`
+	EdgeMinISR    int      `json:"edge_min_isr"`
+	CloudRF       int      `json:"cloud_rf"`
+	CloudTLS      bool     `json:"cloud_tls"`
+	Prefix        string   `json:"prefix"`
+	HDFSRoot      string   `json:"hdfs_root"`
+	TempProducers bool     `json:"temp_producers"`
 	// ServiceEnv is the non-secret environment of each service kind.
 	ServiceEnv map[string][]string `json:"service_env,omitempty"`
 }
@@ -226,6 +231,9 @@ type Rate struct {
 	// timestamp (one produce batch shares its append time); the rate
 	// counts the others over first..last arrival.
 	Batched int `json:"first_batch"`
+	// IncludesStartup: everything arrived in one batch (one bundle), so
+	// the rate is over process start to arrival, a lower bound.
+	IncludesStartup bool `json:"includes_startup,omitempty"`
 	// StartupSeconds is from the process start to the first arrival.
 	StartupSeconds float64 `json:"startup_seconds"`
 	Usage          *Usage  `json:"usage,omitempty"`
@@ -234,13 +242,57 @@ type Rate struct {
 
 // Drain is the capacity of each stage, each draining a backlog alone: the
 // Kafka stages a backlog of KafkaN pictures (sized in bytes, so that it
-// spans many produce batches), cloud-ingest-hdfs one of HDFSN.
+// spans many produce batches), cloud-ingest-hdfs one of HDFSN pictures of
+// the same size (the same megabytes) per picture store.
 type Drain struct {
 	KafkaN    int  `json:"kafka_n"`
 	HDFSN     int  `json:"hdfs_n"`
 	Producer  Rate `json:"producer"`
 	Forwarder Rate `json:"forwarder"`
-	Ingest    Rate `json:"ingest"`
+	// Ingest is the first picture store's drain (Stores[0].Ingest).
+	Ingest Rate `json:"ingest"`
+	// Stores are cloud-ingest-hdfs's drains, one per picture store.
+	Stores []StoreDrain `json:"stores,omitempty"`
+}
+
+// StoreDrain is cloud-ingest-hdfs draining a backlog into one picture
+// store.
+type StoreDrain struct {
+	Store  string `json:"store"` // files or avro
+	Ingest Rate   `json:"ingest"`
+	// BundleMaxAge is the bundles' roll age during the drain (avro).
+	BundleMaxAge Duration `json:"bundle_max_age,omitempty"`
+	// RatioToForwarder is ingest / forwarder drain pictures/s on the same
+	// backlog; NaN when either is unknown.
+	RatioToForwarder float64         `json:"ratio_to_forwarder"`
+	NameNode         NameNodeObjects `json:"namenode"`
+}
+
+// NameNodeObjects is what a drain cost the NameNode: files (inodes, with
+// directories) and blocks, from its JMX before the drain and after every
+// picture was committed (bundles rolled: indexes and the schema file
+// included), and counted by listing the store's own directory.
+type NameNodeObjects struct {
+	Pictures int              `json:"pictures"`
+	Before   namenode.Objects `json:"jmx_before"`
+	After    namenode.Objects `json:"jmx_after"`
+	// PerPicture is the JMX delta per picture: every client of the
+	// NameNode counts (a shared NameNode, the run's temperature files).
+	PerPicture float64 `json:"per_picture"`
+	// Store is the delta in the store's directory, by listing it: its
+	// inodes and blocks (by size and the server's block size).
+	Store           namenode.Objects `json:"store_delta"`
+	StorePerPicture float64          `json:"store_per_picture"`
+	Err             string           `json:"error,omitempty"`
+}
+
+// DrainRatio is a's drain rate over b's (pictures/s); NaN when either
+// failed or measured nothing.
+func DrainRatio(a, b Rate) float64 {
+	if a.Err != "" || b.Err != "" || a.PerSec <= 0 || b.PerSec <= 0 || math.IsNaN(a.PerSec) || math.IsNaN(b.PerSec) {
+		return math.NaN()
+	}
+	return a.PerSec / b.PerSec
 }
 
 // Baselines are the alternatives measured on the same stack, per size.

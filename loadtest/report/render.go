@@ -87,25 +87,48 @@ func renderHeadline(b *strings.Builder, r *Result) {
 		return
 	}
 	fmt.Fprintf(b, "## Headline\n\n")
-	fmt.Fprintf(b, "| backend | size | end-to-end p50 / p99 (ms) | producer mean (ms) | forwarder mean (ms) | delivered pictures/s | producer drain pictures/s | forwarder drain pictures/s | ingest drain pictures/s | complete |\n")
-	fmt.Fprintf(b, "|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(b, "| backend | size | end-to-end p50 / p99 (ms) | producer mean (ms) | forwarder mean (ms) | delivered pictures/s | producer drain pictures/s | forwarder drain pictures/s | ingest drain pictures/s | ingest / forwarder drain | complete |\n")
+	fmt.Fprintf(b, "|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, be := range r.Backends {
 		for _, sr := range be.Sizes {
 			if sr.Steady == nil {
 				continue
 			}
 			st := sr.Steady
-			var pd, fd, id string = "—", "—", "—"
+			var pd, fd, id, rt string = "—", "—", "—", "—"
 			if sr.Drain != nil {
-				pd, fd, id = rate(sr.Drain.Producer), rate(sr.Drain.Forwarder), rate(sr.Drain.Ingest)
+				pd, fd = rate(sr.Drain.Producer), rate(sr.Drain.Forwarder)
+				id, rt = storeCells(sr.Drain)
 			}
-			fmt.Fprintf(b, "| %s | %s | %s / %s | %s | %s | %s | %s | %s | %s | %s |\n", be.Backend, sr.Size,
+			fmt.Fprintf(b, "| %s | %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", be.Backend, sr.Size,
 				ms(st.Stages.EndToEnd.P50, st.Stages.EndToEnd.N), ms(st.Stages.EndToEnd.P99, st.Stages.EndToEnd.N),
 				ms(st.Stages.Producer.Mean, st.Stages.Producer.N), ms(st.Stages.Forwarder.Mean, st.Stages.Forwarder.N),
-				f1(st.PicturesPerSec), pd, fd, id, yesno(st.Completeness.OK()))
+				f1(st.PicturesPerSec), pd, fd, id, rt, yesno(st.Completeness.OK()))
 		}
 	}
 	fmt.Fprintf(b, "\n")
+}
+
+// storeCells are the ingest drain rate and its ratio to the forwarder's,
+// per store ("files 120.5, avro 980.1").
+func storeCells(d *Drain) (rates, ratios string) {
+	if len(d.Stores) == 0 {
+		return rate(d.Ingest), ratio(d.Ingest.PerSec, d.Forwarder.PerSec, d.Ingest.Err+d.Forwarder.Err)
+	}
+	var rs, qs []string
+	for _, sd := range d.Stores {
+		rs = append(rs, sd.Store+" "+rate(sd.Ingest))
+		qs = append(qs, sd.Store+" "+times(sd.RatioToForwarder))
+	}
+	return strings.Join(rs, ", "), strings.Join(qs, ", ")
+}
+
+// times is a ratio as "0.95×", "—" when unknown.
+func times(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", v)
 }
 
 func renderMachine(b *strings.Builder, r *Result) {
@@ -134,8 +157,11 @@ func renderSettings(b *strings.Builder, r *Result) {
 	fmt.Fprintf(b, "| message form | %s |\n", s.Form)
 	fmt.Fprintf(b, "| sizes | %s |\n", strings.Join(s.Sizes, ", "))
 	fmt.Fprintf(b, "| Kafka backends | %s |\n", strings.Join(s.Backends, ", "))
-	if s.DrainPictures > 0 {
-		fmt.Fprintf(b, "| drain backlogs per size | Kafka stages: %d MB of pictures (at least 100 pictures); cloud-ingest-hdfs: %d pictures |\n", s.DrainMB, s.DrainPictures)
+	if len(s.Stores) > 0 {
+		fmt.Fprintf(b, "| cloud-ingest-hdfs picture stores | %s (steady phases on %s); bundles roll after %s |\n", strings.Join(s.Stores, ", "), s.Stores[0], s.BundleMaxAge)
+	}
+	if s.DrainMB > 0 {
+		fmt.Fprintf(b, "| drain backlogs per size | %d MB of pictures (at least 100 pictures), the same for every stage and store |\n", s.DrainMB)
 	} else {
 		fmt.Fprintf(b, "| backlog drains | off |\n")
 	}
@@ -252,6 +278,7 @@ func renderBackend(b *strings.Builder, r *Result, be Backend) {
 	drainRow("drain: edge-forwarder pictures/s (MB/s)", func(d *Drain) Rate { return d.Forwarder })
 	drainRow("drain: cloud-ingest-hdfs pictures/s (MB/s)", func(d *Drain) Rate { return d.Ingest })
 	fmt.Fprintf(b, "\n")
+	renderStoreDrains(b, be)
 
 	if len(be.Usage) > 0 {
 		fmt.Fprintf(b, "### CPU and memory over the steady phases\n\n")
@@ -268,6 +295,42 @@ func renderBackend(b *strings.Builder, r *Result, be Backend) {
 		fmt.Fprintf(b, " Temperature readings: %d on the edge topic, %d in HDFS, %d missing, %d duplicated, %d unexpected.", rd.Edge, rd.HDFS, rd.Missing, rd.Duplicates, rd.Unexpected)
 	}
 	fmt.Fprintf(b, "\n\n")
+}
+
+// renderStoreDrains is cloud-ingest-hdfs draining the same backlog as the
+// forwarder into each picture store: rate, ratio, NameNode objects per
+// picture, peak RSS (issue 13).
+func renderStoreDrains(b *strings.Builder, be Backend) {
+	found := false
+	for _, sr := range be.Sizes {
+		found = found || sr.Drain != nil && len(sr.Drain.Stores) > 0
+	}
+	if !found {
+		return
+	}
+	fmt.Fprintf(b, "### Ingest drains by picture store\n\n")
+	fmt.Fprintf(b, "cloud-ingest-hdfs drains the same backlog (megabytes) as the edge-forwarder, once per store. NameNode objects are files (inodes, directories included) plus blocks: from the NameNode's JMX before the drain and after every picture was committed (bundles rolled, indexes and the schema file included), and by listing the store's directory (only this run's objects; the JMX figure counts every client of the NameNode, the run's temperature files too). Peak RSS is the highest 1-second sample of cloud-ingest-hdfs during the drain.\n\n")
+	fmt.Fprintf(b, "| size | store | pictures | ingest pictures/s (MB/s) | forwarder pictures/s | ingest / forwarder | NameNode objects per picture: JMX (store listing) | peak RSS (MiB) |\n|---|---|---|---|---|---|---|---|\n")
+	for _, sr := range be.Sizes {
+		if sr.Drain == nil {
+			continue
+		}
+		for _, sd := range sr.Drain.Stores {
+			store := sd.Store
+			if sd.BundleMaxAge > 0 {
+				store += fmt.Sprintf(" (roll %s)", sd.BundleMaxAge)
+			}
+			nn := "—"
+			if sd.NameNode.Err != "" {
+				nn = "failed: " + oneLine(sd.NameNode.Err)
+			} else if sd.NameNode.Pictures > 0 {
+				nn = fmt.Sprintf("%s (%s)", f3(sd.NameNode.PerPicture), f3(sd.NameNode.StorePerPicture))
+			}
+			fmt.Fprintf(b, "| %s | %s | %d | %s | %s | %s | %s | %s |\n", sr.Size, store, sd.Ingest.N, rateMB(sd.Ingest),
+				rate(sr.Drain.Forwarder), times(sd.RatioToForwarder), nn, usageMax(sd.Ingest.Usage))
+		}
+	}
+	fmt.Fprintf(b, "\n")
 }
 
 // renderRSSByBackend puts each service's memory on both backends side by
@@ -456,6 +519,9 @@ func rateMB(r Rate) string {
 	}
 	if r.N == 0 {
 		return "—"
+	}
+	if r.IncludesStartup {
+		return fmt.Sprintf("≥ %s (%s), one batch", f1(r.PerSec), f2(r.MBPerSec))
 	}
 	return fmt.Sprintf("%s (%s)", f1(r.PerSec), f2(r.MBPerSec))
 }

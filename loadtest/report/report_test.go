@@ -24,11 +24,18 @@ func fixture() *Result {
 		Machine:  Machine{CPUModel: "AMD EPYC", CPUs: 2, MemBytes: 24 << 30, Kernel: "Linux 6.1 amd64"},
 		Versions: Versions{Go: "go1.26.8", Kafka: "3.9.2", Hadoop: "3.4.2", Git: "abc123"},
 		Settings: Settings{Cluster: "devstack /x", Cameras: 5, RatePerCamera: 1, SteadyDuration: Duration(20 * time.Second),
-			Form: "binary", Sizes: []string{"640x480"}, Backends: []string{"confluent", "franz"}, DrainPictures: 100, DrainMB: 48, EdgeRF: 3, EdgeMinISR: 2, CloudRF: 1},
+			Form: "binary", Sizes: []string{"640x480"}, Backends: []string{"confluent", "franz"}, DrainMB: 48,
+			Stores: []string{"files", "avro"}, BundleMaxAge: Duration(2 * time.Second), EdgeRF: 3, EdgeMinISR: 2, CloudRF: 1},
 		Backends: []Backend{
 			{Backend: "confluent", Sizes: []SizeResult{{Size: "640x480", MeanPictureBytes: 79000, MeanRecordBytes: 79300, Steady: steady,
-				Drain: &Drain{KafkaN: 608, HDFSN: 100, Producer: Rate{N: 608, PerSec: 300, MBPerSec: 24}, Forwarder: Rate{N: 608, PerSec: 150, MBPerSec: 12},
-					Ingest: Rate{N: 100, PerSec: 40, MBPerSec: 3.2}}}},
+				Drain: &Drain{KafkaN: 608, HDFSN: 608, Producer: Rate{N: 608, PerSec: 300, MBPerSec: 24}, Forwarder: Rate{N: 608, PerSec: 150, MBPerSec: 12},
+					Ingest: Rate{N: 100, PerSec: 40, MBPerSec: 3.2},
+					Stores: []StoreDrain{
+						{Store: "files", Ingest: Rate{N: 608, PerSec: 40, MBPerSec: 3.2, Usage: &Usage{RSSMax: 40 << 20}}, RatioToForwarder: 40.0 / 150,
+							NameNode: NameNodeObjects{Pictures: 608, PerPicture: 2.01, StorePerPicture: 2}},
+						{Store: "avro", BundleMaxAge: Duration(2 * time.Second), Ingest: Rate{N: 608, PerSec: 141, MBPerSec: 11.3, Usage: &Usage{RSSMax: 55 << 20}},
+							RatioToForwarder: 141.0 / 150, NameNode: NameNodeObjects{Err: "jmx: connection refused"}},
+					}}}},
 				Usage:        []Usage{{Service: "camera-producer", Instances: 5, CPUCores: 0.01, RSSMean: 30 << 20, RSSMax: 32 << 20}},
 				Completeness: complete,
 				Phases:       []PhaseCompleteness{{Phase: "steady/640x480", Completeness: complete}}},
@@ -79,7 +86,36 @@ func TestRender(t *testing.T) {
 		"| camera-producer | 30.0 / 32.0 | 20.0 / 22.0 |",
 		"| CPU | AMD EPYC, 2 logical CPUs |",
 		"Kafka buffer-size error",
+		// per store: ratio to the forwarder's drain of the same backlog, objects per picture, peak RSS
+		"| 640x480 | files | 608 | 40.0 (3.20) | 150.0 | 0.27× | 2.010 (2.000) | 40.0 |",
+		"| 640x480 | avro (roll 2s) | 608 | 141.0 (11.30) | 150.0 | 0.94× | failed: jmx: connection refused | 55.0 |",
+		"| files 40.0, avro 141.0 | files 0.27×, avro 0.94× |",
+		"| cloud-ingest-hdfs picture stores | files, avro (steady phases on files); bundles roll after 2s |",
 	)
+}
+
+func TestDrainRatio(t *testing.T) {
+	tests := []struct {
+		name       string
+		give, over Rate
+		want       float64
+	}{
+		{"ingest slower", Rate{N: 600, PerSec: 150}, Rate{N: 600, PerSec: 1500}, 0.1},
+		{"ingest keeps up", Rate{N: 600, PerSec: 1425}, Rate{N: 600, PerSec: 1500}, 0.95},
+		{"ingest faster", Rate{N: 600, PerSec: 3000}, Rate{N: 600, PerSec: 1500}, 2},
+		{"ingest failed", Rate{Err: "timeout", PerSec: 10}, Rate{PerSec: 1500}, math.NaN()},
+		{"forwarder failed", Rate{PerSec: 10}, Rate{Err: "crashed", PerSec: 1500}, math.NaN()},
+		{"nothing measured", Rate{}, Rate{PerSec: 1500}, math.NaN()},
+		{"forwarder NaN", Rate{PerSec: 10}, Rate{PerSec: math.NaN()}, math.NaN()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := DrainRatio(tt.give, tt.over)
+			if same := math.Abs(got-tt.want) < 1e-9 || math.IsNaN(got) && math.IsNaN(tt.want); !same {
+				t.Errorf("DrainRatio(%v, %v) = %v, want %v", tt.give.PerSec, tt.over.PerSec, got, tt.want)
+			}
+		})
+	}
 }
 
 func TestRenderFailed(t *testing.T) {

@@ -27,26 +27,35 @@ func main() { svc.Main("loadtest", run, nil) }
 
 // profiles are the named parameter sets; flags given explicitly override.
 var profiles = map[string]map[string]string{
-	// About a minute: one size, both backends, no baselines.
+	// About two minutes: one size, both backends, steady phases and a small
+	// drain (100 pictures) on the bundle store, no baselines.
 	"smoke": {"sizes": "640x480", "cameras": "5", "rate": "2", "duration": "20s", "backends": "confluent,franz",
-		"drain": "0", "drain-mb": "0", "baselines": "false", "temp": "true", "verify": "-1"},
-	// About ten minutes on a 2-core machine: every size, the drains and
-	// every baseline on the first backend, the second backend too.
+		"stores": "avro", "bundle-max-age": "2s", "drain-mb": "1", "baselines": "false", "temp": "true", "verify": "-1"},
+	// About fifteen minutes on a 2-core machine: every size, the drains
+	// (ingest on both stores) and every baseline on the first backend, the
+	// second backend too.
 	"standard": {"sizes": "320x188,640x480,1280x720,1920x1080", "cameras": "5", "rate": "1", "duration": "30s",
-		"backends": "confluent,franz", "drain": "100", "drain-mb": "48", "baselines": "true", "head-to-head": "10s", "temp": "true", "verify": "50"},
+		"backends": "confluent,franz", "stores": "files,avro", "bundle-max-age": "2s", "drain-mb": "48", "baselines": "true",
+		"head-to-head": "10s", "temp": "true", "verify": "50"},
+	// A fleet: 100 cameras at 1 picture/s for 5 minutes, edge -> cloud ->
+	// HDFS in bundles (default roll age), no drains; the report says
+	// whether and where the machine saturated.
+	"fleet": {"sizes": "640x480", "cameras": "100", "rate": "1", "duration": "5m", "backends": "confluent",
+		"stores": "avro", "bundle-max-age": "0s", "drain-mb": "0", "baselines": "false", "temp": "false", "verify": "50", "timeout": "5m"},
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
-	profile := fs.String("profile", "standard", "parameter set: smoke or standard (flags below override it)")
+	profile := fs.String("profile", "standard", "parameter set: smoke, standard or fleet (flags below override it)")
 	sizes := fs.String("sizes", "", "picture sizes, comma separated (320x188, 640x480, 1280x720, 1920x1080 or any WxH)")
 	cameras := fs.Int("cameras", 0, "simulated nodes: one camera-producer (and temp-producer) each")
 	rate := fs.Float64("rate", 0, "pictures per second per camera in the steady phases")
 	duration := fs.Duration("duration", 0, "steady phase length per size")
 	form := fs.String("form", "binary", "message form of the camera producers: binary or json (thesis)")
 	backends := fs.String("backends", "", "Kafka backends of the services, in order: confluent,franz")
-	drain := fs.Int("drain", -1, "backlog of pictures cloud-ingest-hdfs drains per size (0: no drain phases at all)")
-	drainMB := fs.Int("drain-mb", 0, "backlog of the Kafka stages per size, in MB of pictures")
+	drainMB := fs.Int("drain-mb", -1, "backlog every stage drains per size (cloud-ingest-hdfs once per store), in MB of pictures (0: no drain phases)")
+	stores := fs.String("stores", "", "cloud-ingest-hdfs picture stores, in order: files,avro (steady phases on the first, an ingest drain on each)")
+	bundleAge := fs.Duration("bundle-max-age", -1, "avro store: SENSORNODE_PICTURE_BUNDLE_MAX_AGE (0: the service's default, 60s)")
 	baselines := fs.Bool("baselines", false, "run ProducerPerformance, MirrorMaker 2 and the plain HDFS client (needs -drain)")
 	h2h := fs.Duration("head-to-head", 0, "with baselines: how long edge-forwarder and MirrorMaker 2 forward side by side per size")
 	temp := fs.Bool("temp", false, "run a temp-producer per node too")
@@ -64,7 +73,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	prof, ok := profiles[*profile]
 	if !ok {
-		return fmt.Errorf("%w: unknown profile %q (smoke, standard)", svc.ErrUsage, *profile)
+		return fmt.Errorf("%w: unknown profile %q (smoke, standard, fleet)", svc.ErrUsage, *profile)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -118,7 +127,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		Profile: *profile, Command: "loadtest " + strings.Join(args, " "), Repo: repo,
 		ResultsBase: *results, WorkDir: *workDir, Cluster: cluster,
 		Sizes: svc.SplitList(*sizes), Cameras: *cameras, Rate: *rate, Steady: *duration, Form: *form,
-		Backends: svc.SplitList(*backends), DrainN: *drain, DrainMB: *drainMB, Baselines: *baselines, HeadToHead: *h2h,
+		Backends: svc.SplitList(*backends), DrainMB: *drainMB, Stores: svc.SplitList(*stores), BundleMaxAge: *bundleAge,
+		Baselines: *baselines, HeadToHead: *h2h,
 		TempProducers: *temp, Verify: *verify, KeepData: *keep, ArrivalTimeout: *timeout, Out: stdout, Log: log,
 	}
 	if strings.TrimSpace(cfg.Command) == "loadtest" {
