@@ -290,10 +290,18 @@ func (br *backendRun) nameNodeObjects(ctx context.Context, dir string) (objectCo
 	if addr == "" {
 		return c, errors.New("the NameNode's HTTP address is unknown (SENSORNODE_LOADTEST_NAMENODE_HTTP_ADDR)")
 	}
-	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
+	// A busy NameNode may not answer at once: three tries.
 	var err error
-	if c.jmx, err = namenode.Read(rctx, http.DefaultClient, addr); err != nil {
+	for try := 1; ; try++ {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		c.jmx, err = namenode.Read(rctx, http.DefaultClient, addr)
+		cancel()
+		if err == nil || try == 3 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if err != nil {
 		return c, err
 	}
 	c.store, err = br.listObjects(dir)
