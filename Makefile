@@ -194,8 +194,13 @@ loadtest: deps ## standard load test (~10 min): 4 sizes, both Kafka backends, al
 	@go build -o $(BIN)/loadtest ./loadtest/cmd/loadtest
 	$(BIN)/loadtest -profile standard $(LOADTEST_ARGS)
 
+.PHONY: loadtest-fleet
+loadtest-fleet: deps ## fleet load test (~10 min, heavy): 100 cameras at 1 picture/s for 5 min into bundles; says where the machine saturates
+	@go build -o $(BIN)/loadtest ./loadtest/cmd/loadtest
+	$(BIN)/loadtest -profile fleet $(LOADTEST_ARGS)
+
 .PHONY: loadtest-smoke
-loadtest-smoke: deps ## 1-minute load test (640x480, both backends); fails on incomplete delivery or a crashed service
+loadtest-smoke: deps ## 2-minute load test (640x480, both backends, bundle store, small drains); fails on incomplete delivery or a crashed service
 	@go build -o $(BIN)/loadtest ./loadtest/cmd/loadtest
 	$(BIN)/loadtest -profile smoke $(LOADTEST_ARGS)
 

@@ -14,7 +14,9 @@ import (
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/loadtest/pipeline"
+	"github.com/sensornode/sensornode/loadtest/procfs"
 	"github.com/sensornode/sensornode/loadtest/report"
+	"github.com/sensornode/sensornode/loadtest/saturation"
 	"github.com/sensornode/sensornode/loadtest/stats"
 )
 
@@ -419,6 +421,11 @@ writing:
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	written := time.Now()
+	load1 := math.NaN()
+	if la, err := procfs.LoadAvg(); err == nil {
+		load1 = la[0]
+	}
 	err := br.waitArrived(ctx, phase, StageHDFS, cfg.ArrivalTimeout)
 	end := time.Now()
 	h.mark(br.backend, phase, start, end)
@@ -446,6 +453,10 @@ writing:
 		st.PicturesPerSec = float64(n) / last.Sub(first).Seconds()
 		st.MBPerSec = float64(bytes) / 1e6 / last.Sub(first).Seconds()
 	}
+	st.Saturation = br.saturation(pics, start, written, load1, st.OfferedPerSec, st.PicturesPerSec)
+	if v := st.Saturation; v.Saturated {
+		h.progress("%s %s: saturated: %s", br.backend, phase, strings.Join(v.Reasons, "; "))
+	}
 	e2e := st.Stages.EndToEnd
 	h.progress("%s %s: %d pictures, end to end p50 %.1f ms p99 %.1f ms, producer mean %.1f ms, forwarder mean %.1f ms, ingest mean %.1f ms",
 		br.backend, phase, len(pics), e2e.P50, e2e.P99, st.Stages.Producer.Mean, st.Stages.Forwarder.Mean, st.Stages.Ingest.Mean)
@@ -456,6 +467,42 @@ writing:
 		h.fail("%s %s incomplete: %+v", br.backend, phase, st.Completeness)
 	}
 	return st, nil
+}
+
+// saturation judges whether the machine kept up while the pictures of a
+// steady phase were written (from start to written): every sampled
+// process's CPU (services and devstack JVMs), the load average when the
+// writing ended, each stage's backlog per second, offered and delivered
+// pictures/s.
+func (br *backendRun) saturation(pics []Pic, start, written time.Time, load1, offered, delivered float64) *saturation.Verdict {
+	in := saturation.Input{Cores: br.h.res.Machine.CPUs, Load1: load1, Offered: offered, Delivered: delivered}
+	if math.IsNaN(load1) {
+		in.Load1 = 0
+	}
+	for _, sr := range br.h.sampler.Snapshot() {
+		if u := pipeline.UsageIn(sr, start, written); u.Samples > 1 {
+			in.Processes = append(in.Processes, saturation.Process{Name: sr.Name, CPUCores: u.CPUCore})
+		}
+	}
+	times := func(stage string) []time.Time {
+		out := make([]time.Time, len(pics))
+		for i, p := range pics {
+			if stage == "ready" {
+				out[i] = p.Ready
+			} else {
+				out[i] = at(p, stage)
+			}
+		}
+		return out
+	}
+	for _, q := range []struct{ name, from, to string }{
+		{"producer", "ready", StageEdge}, {"forwarder", StageEdge, StageCloud}, {"ingest", StageCloud, StageHDFS},
+	} {
+		in.Backlogs = append(in.Backlogs, saturation.Backlog{Stage: q.name,
+			Samples: saturation.Queue(times(q.from), times(q.to), start, written, time.Second)})
+	}
+	v := saturation.Judge(in)
+	return &v
 }
 
 func stages(pics []Pic) report.Stages {

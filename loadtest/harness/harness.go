@@ -130,6 +130,9 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// devstackProc names the sampled devstack processes ("devstack/edge-kafka-1").
+const devstackProc = "devstack/"
+
 // MaxCameras bounds the simulated nodes (a process pair each).
 const MaxCameras = 200
 
@@ -251,6 +254,13 @@ func (h *Harness) run(ctx context.Context) error {
 	sctx, stopSampler := context.WithCancel(ctx)
 	defer stopSampler()
 	go h.sampler.Run(sctx)
+	if st := cfg.Cluster.Stack; st != nil {
+		// The devstack's JVMs too, for the saturation verdict (which
+		// process was CPU-bound); the report's tables show the services.
+		for name, pid := range st.PIDs() {
+			h.sampler.Track(devstackProc+name, devstackProc, pid)
+		}
+	}
 
 	h.hdfs, err = hdfs.NewClient(hdfs.ClientOptions{Addresses: cfg.Cluster.NameNodes, User: cfg.Cluster.HDFSUser})
 	if err != nil {

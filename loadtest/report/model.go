@@ -10,6 +10,7 @@ import (
 
 	"github.com/sensornode/sensornode/loadtest/namenode"
 	"github.com/sensornode/sensornode/loadtest/perfparse"
+	"github.com/sensornode/sensornode/loadtest/saturation"
 	"github.com/sensornode/sensornode/loadtest/stats"
 )
 
@@ -151,6 +152,9 @@ type Steady struct {
 	MBPerSec       float64      `json:"mb_per_sec"`
 	Completeness   Completeness `json:"completeness"`
 	Usage          []Usage      `json:"usage"`
+	// Saturation says whether the machine kept up with the offered load
+	// while the pictures were written, and if not where it did not.
+	Saturation *saturation.Verdict `json:"saturation,omitempty"`
 }
 
 // Completeness compares what was produced with what arrived.

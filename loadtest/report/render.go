@@ -266,6 +266,15 @@ func renderBackend(b *strings.Builder, r *Result, be Backend) {
 		}
 		return fmt.Sprintf("%s → %s (%s)", f1(sr.Steady.OfferedPerSec), f1(sr.Steady.PicturesPerSec), f2(sr.Steady.MBPerSec))
 	})
+	row("steady: machine saturated", func(sr SizeResult) string {
+		if sr.Steady == nil || sr.Steady.Saturation == nil {
+			return "—"
+		}
+		if sr.Steady.Saturation.Saturated {
+			return "**yes** (below)"
+		}
+		return "no"
+	})
 	drainRow := func(name string, f func(*Drain) Rate) {
 		row(name, func(sr SizeResult) string {
 			if sr.Drain == nil {
@@ -278,6 +287,15 @@ func renderBackend(b *strings.Builder, r *Result, be Backend) {
 	drainRow("drain: edge-forwarder pictures/s (MB/s)", func(d *Drain) Rate { return d.Forwarder })
 	drainRow("drain: cloud-ingest-hdfs pictures/s (MB/s)", func(d *Drain) Rate { return d.Ingest })
 	fmt.Fprintf(b, "\n")
+	for _, sr := range be.Sizes {
+		if sr.Steady != nil && sr.Steady.Saturation != nil && sr.Steady.Saturation.Saturated {
+			fmt.Fprintf(b, "Saturated at %s while the pictures were written:\n\n", sr.Size)
+			for _, r := range sr.Steady.Saturation.Reasons {
+				fmt.Fprintf(b, "- %s\n", oneLine(r))
+			}
+			fmt.Fprintf(b, "\n")
+		}
+	}
 	renderStoreDrains(b, be)
 
 	if len(be.Usage) > 0 {

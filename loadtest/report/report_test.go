@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sensornode/sensornode/loadtest/perfparse"
+	"github.com/sensornode/sensornode/loadtest/saturation"
 	"github.com/sensornode/sensornode/loadtest/stats"
 )
 
@@ -51,6 +52,21 @@ func fixture() *Result {
 		}}},
 		Notes: []string{"MirrorMaker 2 at 640x480 failed: exit status 1"},
 	}
+}
+
+func TestRenderSaturation(t *testing.T) {
+	r := fixture()
+	st := *r.Backends[0].Sizes[0].Steady
+	st.Saturation = &saturation.Verdict{Saturated: true, Reasons: []string{"CPU-bound (at least 0.9 cores): cloud-ingest-hdfs (0.97 cores)"}}
+	r.Backends[0].Sizes[0].Steady = &st
+	franz := *r.Backends[1].Sizes[0].Steady
+	franz.Saturation = &saturation.Verdict{}
+	r.Backends[1].Sizes[0].Steady = &franz
+	renderHas(t, r,
+		"| steady: machine saturated | **yes** (below) |",
+		"Saturated at 640x480 while the pictures were written:\n\n- CPU-bound (at least 0.9 cores): cloud-ingest-hdfs (0.97 cores)\n",
+		"| steady: machine saturated | no |",
+	)
 }
 
 // renderHas renders r and fails t for each of want the report lacks.

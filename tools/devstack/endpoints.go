@@ -40,6 +40,23 @@ func (s *Stack) Processes() []string {
 	return out
 }
 
+// PIDs maps each process name to its process id as recorded in the state
+// file now (a process restarted meanwhile has its new id); empty when the
+// state cannot be read.
+func (s *Stack) PIDs() map[string]int {
+	out := map[string]int{}
+	st, err := s.load()
+	if err != nil {
+		return out
+	}
+	for _, p := range st.Processes {
+		if p.PID > 0 {
+			out[p.Name] = p.PID
+		}
+	}
+	return out
+}
+
 // Layout is the stack's port layout.
 func (s *Stack) Layout() Layout { return s.st.layout() }
 
