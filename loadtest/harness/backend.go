@@ -453,7 +453,7 @@ writing:
 		st.PicturesPerSec = float64(n) / last.Sub(first).Seconds()
 		st.MBPerSec = float64(bytes) / 1e6 / last.Sub(first).Seconds()
 	}
-	st.Saturation = br.saturation(pics, start, written, load1, st.OfferedPerSec, st.PicturesPerSec)
+	st.Saturation = br.saturation(pics, start, written, load1, st.OfferedPerSec)
 	if v := st.Saturation; v.Saturated {
 		h.progress("%s %s: saturated: %s", br.backend, phase, strings.Join(v.Reasons, "; "))
 	}
@@ -472,10 +472,10 @@ writing:
 // saturation judges whether the machine kept up while the pictures of a
 // steady phase were written (from start to written): every sampled
 // process's CPU (services and devstack JVMs), the load average when the
-// writing ended, each stage's backlog per second, offered and delivered
+// writing ended, each stage's backlog per second and the offered
 // pictures/s.
-func (br *backendRun) saturation(pics []Pic, start, written time.Time, load1, offered, delivered float64) *saturation.Verdict {
-	in := saturation.Input{Cores: br.h.res.Machine.CPUs, Load1: load1, Offered: offered, Delivered: delivered}
+func (br *backendRun) saturation(pics []Pic, start, written time.Time, load1, offered float64) *saturation.Verdict {
+	in := saturation.Input{Cores: br.h.res.Machine.CPUs, Load1: load1, Offered: offered}
 	if math.IsNaN(load1) {
 		in.Load1 = 0
 	}

@@ -447,8 +447,10 @@ func (br *backendRun) completeness(ctx context.Context, pics []Pic, verify int) 
 			continue
 		}
 		c.HDFS++
-		c.Unexpected += p.HDFSN - 1 // a second file (or bundle entry) with the same key
-		if p.HDFSSize >= 0 && p.HDFSSize != int64(p.Bytes) { // in a bundle: checked when read back
+		// A second file (or bundle entry) with the same key is unexpected;
+		// a bundled picture's size is checked when it is read back.
+		c.Unexpected += p.HDFSN - 1
+		if p.HDFSSize >= 0 && p.HDFSSize != int64(p.Bytes) {
 			c.SizeMismatch++
 		}
 		stored = append(stored, p)

@@ -109,9 +109,9 @@ type hdfsObserver struct {
 	bundleDir string
 	ledger    *Ledger
 	seen      map[string]bool
-	log    *slog.Logger
-	cancel context.CancelFunc
-	done   chan struct{}
+	log       *slog.Logger
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
 func observeHDFS(ctx context.Context, client *hdfs.Client, dirs []string, bundleDir string, ledger *Ledger, every time.Duration, log *slog.Logger) *hdfsObserver {

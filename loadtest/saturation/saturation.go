@@ -16,9 +16,12 @@
 //     of the offered rate: a stage that keeps up holds a backlog that
 //     stays level (a bundle store's backlog rises and falls with each roll,
 //     by up to its roll age, hence a quarter of at least one roll and a
-//     margin of GrowthSeconds);
-//   - delivery falls short when fewer than Shortfall of the offered
-//     pictures per second were delivered.
+//     margin of GrowthSeconds).
+//
+// Delivered pictures per second is not a criterion: with bundles, pictures
+// become durable a roll at a time, and a phase's last bundle, rolled up to
+// a roll age after the writing ended, would make a machine that kept up
+// look short (a stage that does not keep up shows as its growing backlog).
 //
 // The phase saturated when any of these holds; the verdict lists each
 // finding with its figures.
@@ -35,7 +38,6 @@ import (
 const (
 	CPUBound      = 0.9
 	GrowthSeconds = 20.0
-	Shortfall     = 0.95
 )
 
 // Process is one process's mean CPU over the window.
@@ -57,8 +59,8 @@ type Input struct {
 	Load1     float64 // 1-minute load average at the end of the window
 	Processes []Process
 	Backlogs  []Backlog
-	// Offered and Delivered are pictures per second.
-	Offered, Delivered float64
+	// Offered is pictures per second.
+	Offered float64
 }
 
 // Verdict is the finding.
@@ -102,9 +104,6 @@ func Judge(in Input) Verdict {
 	}
 	if len(v.Growing) > 0 {
 		v.Reasons = append(v.Reasons, fmt.Sprintf("lag growing (backlog, first -> last quarter, by more than %.0f s of the offered rate): %s", GrowthSeconds, strings.Join(v.Growing, ", ")))
-	}
-	if in.Offered > 0 && in.Delivered < Shortfall*in.Offered {
-		v.Reasons = append(v.Reasons, fmt.Sprintf("delivered %.1f of %.1f offered pictures/s", in.Delivered, in.Offered))
 	}
 	v.Saturated = len(v.Reasons) > 0
 	return v
