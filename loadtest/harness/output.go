@@ -144,14 +144,14 @@ func msBetween(a, b time.Time) string {
 // writePictures writes one row per picture with its times and latencies.
 func (h *Harness) writePictures() error {
 	header := []string{"backend", "phase", "size", "camera", "seq", "key", "bytes", "record_bytes", "ready", "edge", "cloud", "mirror", "hdfs",
-		"edge_n", "cloud_n", "mirror_n", "hdfs_n", "producer_ms", "forwarder_ms", "mirror_ms", "ingest_ms", "end_to_end_ms"}
+		"edge_n", "cloud_n", "mirror_n", "hdfs_n", "hdfs_store", "hdfs_path", "producer_ms", "forwarder_ms", "mirror_ms", "ingest_ms", "end_to_end_ms"}
 	return h.writeCSV("pictures.csv", header, func(w *csv.Writer) {
 		for _, br := range h.runs {
 			for _, p := range br.ledger.All() {
 				_ = w.Write([]string{br.backend, p.Phase, p.Size, strconv.Itoa(p.Camera), strconv.FormatUint(p.Seq, 10), p.Key,
 					strconv.Itoa(p.Bytes), strconv.Itoa(p.RecordBytes), tsv(p.Ready), tsv(p.Edge), tsv(p.Cloud), tsv(p.Mirror), tsv(p.HDFS),
 					strconv.Itoa(p.EdgeN), strconv.Itoa(p.CloudN), strconv.Itoa(p.MirrorN), strconv.Itoa(p.HDFSN),
-					msBetween(p.Ready, p.Edge), msBetween(p.Edge, p.Cloud), msBetween(p.Edge, p.Mirror), msBetween(p.Cloud, p.HDFS), msBetween(p.Ready, p.HDFS)})
+					p.HDFSStore, p.HDFSPath, msBetween(p.Ready, p.Edge), msBetween(p.Edge, p.Cloud), msBetween(p.Edge, p.Mirror), msBetween(p.Cloud, p.HDFS), msBetween(p.Ready, p.HDFS)})
 			}
 		}
 	})
