@@ -528,6 +528,9 @@ func rate(r Rate) string {
 	if r.N == 0 {
 		return "—"
 	}
+	if r.IncludesStartup {
+		return "≥ " + f1(r.PerSec)
+	}
 	return f1(r.PerSec)
 }
 
