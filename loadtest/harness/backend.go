@@ -373,6 +373,8 @@ func (br *backendRun) steady(ctx context.Context, size string) (*report.Steady, 
 	perCam := max(1, int(math.Round(cfg.Rate*cfg.Steady.Seconds())))
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
 	h.progress("%s %s: %d cameras x %d pictures at %g/s each", br.backend, phase, cfg.Cameras, perCam, cfg.Rate)
+	storeDir := br.storeDir(br.d.PictureStore)
+	nnBefore, nnBeforeErr := br.nameNodeObjects(ctx, storeDir)
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make([]error, cfg.Cameras+1)
@@ -428,6 +430,14 @@ writing:
 	}
 	err := br.waitArrived(ctx, phase, StageHDFS, cfg.ArrivalTimeout)
 	end := time.Now()
+	var nn *report.NameNodeObjects
+	if err == nil {
+		// Every picture committed (in the bundle store: rolled).
+		nnAfter, nnAfterErr := br.nameNodeObjects(ctx, storeDir)
+		_, hdfsN := br.ledger.Count(phase, StageHDFS)
+		o := objectsPerPicture(nnBefore, nnAfter, hdfsN, errors.Join(nnBeforeErr, nnAfterErr))
+		nn = &o
+	}
 	h.mark(br.backend, phase, start, end)
 	pics := br.ledger.Phase(phase)
 	st := &report.Steady{
@@ -436,6 +446,8 @@ writing:
 		Stages:        stages(pics),
 		Completeness:  br.completeness(ctx, pics, 0),
 		Usage:         br.usage(start, end, isService),
+		Store:         br.d.PictureStore,
+		NameNode:      nn,
 	}
 	first := pics[0].Ready
 	for _, p := range pics {

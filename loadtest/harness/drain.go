@@ -222,10 +222,7 @@ func (br *backendRun) storeDrain(ctx context.Context, size, store string, n int)
 	if err := br.waitArrived(ctx, phase, StageCloud, timeout); err != nil {
 		return sd, err
 	}
-	storeDir := d.PictureDir()
-	if store == StoreAvro {
-		storeDir = d.BundleDir()
-	}
+	storeDir := br.storeDir(store)
 	before, beforeErr := br.nameNodeObjects(ctx, storeDir)
 	d.PictureStore = store
 	in, err := br.startProc(ctx, d.IngestSpec())
@@ -244,7 +241,7 @@ func (br *backendRun) storeDrain(ctx context.Context, size, store string, n int)
 	after, afterErr := br.nameNodeObjects(ctx, storeDir)
 	sd.NameNode = objectsPerPicture(before, after, sd.Ingest.N, errors.Join(beforeErr, afterErr))
 	if sd.NameNode.Err == "" {
-		h.progress("%s %s: NameNode objects per picture %.3f (JMX), %.3f (store directory)", br.backend, phase,
+		h.progress("%s %s: NameNode objects per picture %.4f (JMX), %.4f (store directory)", br.backend, phase,
 			sd.NameNode.PerPicture, sd.NameNode.StorePerPicture)
 	} else {
 		h.note("%s %s: NameNode objects not measured: %s", br.backend, phase, sd.NameNode.Err)
@@ -260,6 +257,15 @@ func peakMiB(u *report.Usage) string {
 		return "?"
 	}
 	return fmt.Sprintf("%.1f", float64(u.RSSMax)/(1<<20))
+}
+
+// storeDir is the HDFS directory of a picture store ("" = files, the
+// service's default).
+func (br *backendRun) storeDir(store string) string {
+	if store == StoreAvro {
+		return br.d.BundleDir()
+	}
+	return br.d.PictureDir()
 }
 
 // objectCounts are the NameNode's objects (JMX) and those of a store's

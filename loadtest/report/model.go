@@ -152,6 +152,11 @@ type Steady struct {
 	MBPerSec       float64      `json:"mb_per_sec"`
 	Completeness   Completeness `json:"completeness"`
 	Usage          []Usage      `json:"usage"`
+	// Store is cloud-ingest-hdfs's picture store in the phase.
+	Store string `json:"store,omitempty"`
+	// NameNode is what the phase's pictures cost the NameNode, once all
+	// were committed (nil when they were not).
+	NameNode *NameNodeObjects `json:"namenode,omitempty"`
 	// Saturation says whether the machine kept up with the offered load
 	// while the pictures were written, and if not where it did not.
 	Saturation *saturation.Verdict `json:"saturation,omitempty"`

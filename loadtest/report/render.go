@@ -266,6 +266,12 @@ func renderBackend(b *strings.Builder, r *Result, be Backend) {
 		}
 		return fmt.Sprintf("%s → %s (%s)", f1(sr.Steady.OfferedPerSec), f1(sr.Steady.PicturesPerSec), f2(sr.Steady.MBPerSec))
 	})
+	row("steady: store; NameNode objects per picture, JMX (store listing)", func(sr SizeResult) string {
+		if sr.Steady == nil || sr.Steady.NameNode == nil {
+			return "—"
+		}
+		return sr.Steady.Store + "; " + objects(*sr.Steady.NameNode)
+	})
 	row("steady: machine saturated", func(sr SizeResult) string {
 		if sr.Steady == nil || sr.Steady.Saturation == nil {
 			return "—"
@@ -338,17 +344,28 @@ func renderStoreDrains(b *strings.Builder, be Backend) {
 			if sd.BundleMaxAge > 0 {
 				store += fmt.Sprintf(" (roll %s)", sd.BundleMaxAge)
 			}
-			nn := "—"
-			if sd.NameNode.Err != "" {
-				nn = "failed: " + oneLine(sd.NameNode.Err)
-			} else if sd.NameNode.Pictures > 0 {
-				nn = fmt.Sprintf("%s (%s)", f3(sd.NameNode.PerPicture), f3(sd.NameNode.StorePerPicture))
-			}
 			fmt.Fprintf(b, "| %s | %s | %d | %s | %s | %s | %s | %s |\n", sr.Size, store, sd.Ingest.N, rateMB(sd.Ingest),
-				rate(sr.Drain.Forwarder), times(sd.RatioToForwarder), nn, usageMax(sd.Ingest.Usage))
+				rate(sr.Drain.Forwarder), times(sd.RatioToForwarder), objects(sd.NameNode), usageMax(sd.Ingest.Usage))
 		}
 	}
 	fmt.Fprintf(b, "\n")
+}
+
+// objects is NameNode objects per picture: "JMX (store listing)".
+func objects(o NameNodeObjects) string {
+	switch {
+	case o.Err != "":
+		return "failed: " + oneLine(o.Err)
+	case o.Pictures == 0:
+		return "—"
+	}
+	f4 := func(v float64) string {
+		if math.IsNaN(v) {
+			return "—"
+		}
+		return fmt.Sprintf("%.4f", v)
+	}
+	return fmt.Sprintf("%s (%s)", f4(o.PerPicture), f4(o.StorePerPicture))
 }
 
 // renderRSSByBackend puts each service's memory on both backends side by

@@ -59,6 +59,7 @@ func TestRenderSaturation(t *testing.T) {
 	st := *r.Backends[0].Sizes[0].Steady
 	st.Saturation = &saturation.Verdict{Saturated: true, Reasons: []string{"CPU-bound (at least 0.9 cores): cloud-ingest-hdfs (0.97 cores)"}}
 	r.Backends[0].Sizes[0].Steady = &st
+	st.Store, st.NameNode = "avro", &NameNodeObjects{Pictures: 30000, PerPicture: 0.0011, StorePerPicture: 0.0008}
 	franz := *r.Backends[1].Sizes[0].Steady
 	franz.Saturation = &saturation.Verdict{}
 	r.Backends[1].Sizes[0].Steady = &franz
@@ -66,6 +67,7 @@ func TestRenderSaturation(t *testing.T) {
 		"| steady: machine saturated | **yes** (below) |",
 		"Saturated at 640x480 while the pictures were written:\n\n- CPU-bound (at least 0.9 cores): cloud-ingest-hdfs (0.97 cores)\n",
 		"| steady: machine saturated | no |",
+		"| steady: store; NameNode objects per picture, JMX (store listing) | avro; 0.0011 (0.0008) |",
 	)
 }
 
@@ -103,7 +105,7 @@ func TestRender(t *testing.T) {
 		"| CPU | AMD EPYC, 2 logical CPUs |",
 		"Kafka buffer-size error",
 		// per store: ratio to the forwarder's drain of the same backlog, objects per picture, peak RSS
-		"| 640x480 | files | 608 | 40.0 (3.20) | 150.0 | 0.27× | 2.010 (2.000) | 40.0 |",
+		"| 640x480 | files | 608 | 40.0 (3.20) | 150.0 | 0.27× | 2.0100 (2.0000) | 40.0 |",
 		"| 640x480 | avro (roll 2s) | 608 | 141.0 (11.30) | 150.0 | 0.94× | failed: jmx: connection refused | 55.0 |",
 		"| files 40.0, avro 141.0 | files 0.27×, avro 0.94× |",
 		"| cloud-ingest-hdfs picture stores | files, avro (steady phases on files); bundles roll after 2s |",
