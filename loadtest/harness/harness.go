@@ -54,6 +54,9 @@ type Config struct {
 	// BundleMaxAge is SENSORNODE_PICTURE_BUNDLE_MAX_AGE for the avro store
 	// (0: the service's default, 60 s).
 	BundleMaxAge time.Duration
+	// BundleMaxMB is SENSORNODE_PICTURE_BUNDLE_MAX_BYTES in MiB (0: the
+	// service's default, 128 MiB).
+	BundleMaxMB int
 	// Baselines runs ProducerPerformance, MirrorMaker 2 and the plain HDFS
 	// client (on the first backend only; they do not depend on it).
 	Baselines bool
@@ -123,6 +126,9 @@ func (c *Config) Validate() error {
 		if slices.Contains(c.Stores[:i], s) {
 			errs = append(errs, fmt.Errorf("picture store %q given twice", s))
 		}
+	}
+	if c.BundleMaxMB < 0 {
+		errs = append(errs, fmt.Errorf("bundle max MiB %d: want >= 0", c.BundleMaxMB))
 	}
 	if c.BundleMaxAge < 0 {
 		errs = append(errs, fmt.Errorf("bundle max age %v: want >= 0", c.BundleMaxAge))
@@ -301,7 +307,7 @@ func (h *Harness) newBackendRun(backend string, baselines bool) *backendRun {
 	d := &pipeline.Deployment{
 		Cluster: h.cfg.Cluster, Bins: h.bins, Backend: backend, Form: h.cfg.Form, Nodes: h.cfg.Cameras,
 		Prefix: prefix, HDFSRoot: "/loadtest/" + h.runID + "/" + backend, FlatPictures: true,
-		PictureStore: h.cfg.Stores[0], BundleMaxAge: h.cfg.BundleMaxAge,
+		PictureStore: h.cfg.Stores[0], BundleMaxAge: h.cfg.BundleMaxAge, BundleMaxBytes: int64(h.cfg.BundleMaxMB) << 20,
 		WorkDir: filepath.Join(h.workRunDir(), backend), LogDir: filepath.Join(h.resultsDir, "logs", backend),
 		Camera:            pipeline.Camera{Source: "directory"},
 		TempInterval:      h.cfg.TempInterval,

@@ -174,6 +174,7 @@ func TestConfigValidate(t *testing.T) {
 		{"bad store", func(c *Config) { c.Stores = []string{"parquet"} }},
 		{"store twice", func(c *Config) { c.Stores = []string{"avro", "avro"} }},
 		{"negative bundle age", func(c *Config) { c.BundleMaxAge = -time.Second }},
+		{"negative bundle size", func(c *Config) { c.BundleMaxMB = -1 }},
 		{"baselines without drains", func(c *Config) { c.Baselines = true }},
 	}
 	for _, tt := range tests {

@@ -65,7 +65,7 @@ func (h *Harness) describe(ctx context.Context) {
 	s.Cluster = cfg.Cluster.Name
 	s.Cameras, s.RatePerCamera, s.SteadyDuration = cfg.Cameras, cfg.Rate, report.Duration(cfg.Steady)
 	s.Form, s.Sizes, s.Backends, s.DrainMB = cfg.Form, cfg.Sizes, cfg.Backends, cfg.DrainMB
-	s.Stores, s.BundleMaxAge = cfg.Stores, report.Duration(cfg.BundleMaxAge)
+	s.Stores, s.BundleMaxAge, s.BundleMaxMB = cfg.Stores, report.Duration(cfg.BundleMaxAge), cfg.BundleMaxMB
 	s.HeadToHead = report.Duration(cfg.HeadToHead)
 	s.EdgeRF, s.EdgeMinISR, s.CloudRF = cfg.Cluster.EdgeRF, cfg.Cluster.EdgeMinISR, cfg.Cluster.CloudRF
 	s.CloudTLS = cfg.Cluster.Cloud.TLS.Enabled

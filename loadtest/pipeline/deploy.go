@@ -50,6 +50,9 @@ type Deployment struct {
 	// BundleMaxAge rolls a bundle this long after its first picture (0:
 	// the service's default).
 	BundleMaxAge time.Duration
+	// BundleMaxBytes rolls a bundle at this size (0: the service's
+	// default, 128 MiB).
+	BundleMaxBytes int64
 	// FlatPictures stores pictures as HDFSRoot/camera/<camera>/<key>.jpg
 	// instead of the dated default layout (cheaper to list in load tests).
 	FlatPictures bool
@@ -319,6 +322,9 @@ func (d *Deployment) IngestSpec() Spec {
 	}
 	if d.BundleMaxAge > 0 {
 		env = append(env, "SENSORNODE_PICTURE_BUNDLE_MAX_AGE="+d.BundleMaxAge.String())
+	}
+	if d.BundleMaxBytes > 0 {
+		env = append(env, "SENSORNODE_PICTURE_BUNDLE_MAX_BYTES="+strconv.FormatInt(d.BundleMaxBytes, 10))
 	}
 	env = append(env, d.hdfsEnv()...)
 	env = append(env, KafkaEnv("CLOUD_KAFKA", d.Cluster.Cloud, d.Backend)...)

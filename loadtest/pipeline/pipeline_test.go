@@ -247,9 +247,10 @@ func TestDeploymentSpecs(t *testing.T) {
 	if strings.Contains(env(in), "SENSORNODE_PICTURE_STORE") || strings.Contains(env(in), "SENSORNODE_PICTURE_BUNDLE_MAX_AGE") {
 		t.Errorf("ingest env without a store sets one:\n%s", env(in))
 	}
-	d.PictureStore, d.BundleMaxAge = "avro", 2*time.Second
+	d.PictureStore, d.BundleMaxAge, d.BundleMaxBytes = "avro", 2*time.Second, 8<<20
 	in = d.IngestSpec()
-	for _, want := range []string{"SENSORNODE_PICTURE_STORE=avro", "SENSORNODE_PICTURE_BUNDLE_DIR=/lt/1/bundles", "SENSORNODE_PICTURE_BUNDLE_MAX_AGE=2s"} {
+	for _, want := range []string{"SENSORNODE_PICTURE_STORE=avro", "SENSORNODE_PICTURE_BUNDLE_DIR=/lt/1/bundles", "SENSORNODE_PICTURE_BUNDLE_MAX_AGE=2s",
+		"SENSORNODE_PICTURE_BUNDLE_MAX_BYTES=8388608"} {
 		if !strings.Contains(env(in), want) {
 			t.Errorf("avro ingest env lacks %q:\n%s", want, env(in))
 		}

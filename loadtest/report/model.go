@@ -80,7 +80,8 @@ type Settings struct {
 	// Stores are cloud-ingest-hdfs's picture stores: the steady phases
 	// use the first, the ingest drains run on each.
 	Stores        []string `json:"stores"`
-	BundleMaxAge  Duration `json:"bundle_max_age"`
+	BundleMaxAge  Duration `json:"bundle_max_age"` // 0: the service's default
+	BundleMaxMB   int      `json:"bundle_max_mb"`  // 0: the service's default
 	HeadToHead    Duration `json:"head_to_head_duration"`
 	EdgeRF        int      `json:"edge_rf"`
 	EdgeMinISR    int      `json:"edge_min_isr"`

@@ -158,7 +158,14 @@ func renderSettings(b *strings.Builder, r *Result) {
 	fmt.Fprintf(b, "| sizes | %s |\n", strings.Join(s.Sizes, ", "))
 	fmt.Fprintf(b, "| Kafka backends | %s |\n", strings.Join(s.Backends, ", "))
 	if len(s.Stores) > 0 {
-		fmt.Fprintf(b, "| cloud-ingest-hdfs picture stores | %s (steady phases on %s); bundles roll after %s |\n", strings.Join(s.Stores, ", "), s.Stores[0], s.BundleMaxAge)
+		age, size := "60s (default)", "128 MiB (default)"
+		if s.BundleMaxAge > 0 {
+			age = s.BundleMaxAge.String()
+		}
+		if s.BundleMaxMB > 0 {
+			size = fmt.Sprintf("%d MiB", s.BundleMaxMB)
+		}
+		fmt.Fprintf(b, "| cloud-ingest-hdfs picture stores | %s (steady phases on %s); bundles roll after %s or at %s |\n", strings.Join(s.Stores, ", "), s.Stores[0], age, size)
 	}
 	if s.DrainMB > 0 {
 		fmt.Fprintf(b, "| drain backlogs per size | %d MB of pictures (at least 100 pictures), the same for every stage and store |\n", s.DrainMB)

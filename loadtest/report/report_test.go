@@ -108,7 +108,7 @@ func TestRender(t *testing.T) {
 		"| 640x480 | files | 608 | 40.0 (3.20) | 150.0 | 0.27× | 2.0100 (2.0000) | 40.0 |",
 		"| 640x480 | avro (roll 2s) | 608 | 141.0 (11.30) | 150.0 | 0.94× | failed: jmx: connection refused | 55.0 |",
 		"| files 40.0, avro 141.0 | files 0.27×, avro 0.94× |",
-		"| cloud-ingest-hdfs picture stores | files, avro (steady phases on files); bundles roll after 2s |",
+		"| cloud-ingest-hdfs picture stores | files, avro (steady phases on files); bundles roll after 2s or at 128 MiB (default) |",
 	)
 }
 

@@ -56,6 +56,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	drainMB := fs.Int("drain-mb", -1, "backlog every stage drains per size (cloud-ingest-hdfs once per store), in MB of pictures (0: no drain phases)")
 	stores := fs.String("stores", "", "cloud-ingest-hdfs picture stores, in order: files,avro (steady phases on the first, an ingest drain on each)")
 	bundleAge := fs.Duration("bundle-max-age", -1, "avro store: SENSORNODE_PICTURE_BUNDLE_MAX_AGE (0: the service's default, 60s)")
+	bundleMB := fs.Int("bundle-max-mb", 0, "avro store: SENSORNODE_PICTURE_BUNDLE_MAX_BYTES in MiB (0: the service's default, 128)")
 	baselines := fs.Bool("baselines", false, "run ProducerPerformance, MirrorMaker 2 and the plain HDFS client (needs -drain)")
 	h2h := fs.Duration("head-to-head", 0, "with baselines: how long edge-forwarder and MirrorMaker 2 forward side by side per size")
 	temp := fs.Bool("temp", false, "run a temp-producer per node too")
@@ -127,7 +128,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		Profile: *profile, Command: "loadtest " + strings.Join(args, " "), Repo: repo,
 		ResultsBase: *results, WorkDir: *workDir, Cluster: cluster,
 		Sizes: svc.SplitList(*sizes), Cameras: *cameras, Rate: *rate, Steady: *duration, Form: *form,
-		Backends: svc.SplitList(*backends), DrainMB: *drainMB, Stores: svc.SplitList(*stores), BundleMaxAge: *bundleAge,
+		Backends: svc.SplitList(*backends), DrainMB: *drainMB, Stores: svc.SplitList(*stores), BundleMaxAge: *bundleAge, BundleMaxMB: *bundleMB,
 		Baselines: *baselines, HeadToHead: *h2h,
 		TempProducers: *temp, Verify: *verify, KeepData: *keep, ArrivalTimeout: *timeout, Out: stdout, Log: log,
 	}
