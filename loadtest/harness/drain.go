@@ -231,7 +231,11 @@ func (br *backendRun) storeDrain(ctx context.Context, size, store string, n int)
 		return sd, err
 	}
 	err = br.waitArrived(ctx, phase, StageHDFS, timeout)
+	// One more sample at the end: a drain shorter than the sampling
+	// interval would otherwise have only the one taken at the start.
+	h.sampler.SampleAll()
 	sd.Ingest = br.rate(phase, StageHDFS, in.Started(), in.Spec.Name)
+	sd.Ingest.Usage = br.procUsage(in.Spec.Name, in.Started(), time.Now())
 	h.progress("%s %s: cloud-ingest-hdfs stored %d pictures at %.1f/s (%.2f MB/s), peak RSS %s MiB", br.backend, phase,
 		sd.Ingest.N, sd.Ingest.PerSec, sd.Ingest.MBPerSec, peakMiB(sd.Ingest.Usage))
 	if err != nil {

@@ -340,7 +340,7 @@ func renderStoreDrains(b *strings.Builder, be Backend) {
 		return
 	}
 	fmt.Fprintf(b, "### Ingest drains by picture store\n\n")
-	fmt.Fprintf(b, "cloud-ingest-hdfs drains the same backlog (megabytes) as the edge-forwarder, once per store. NameNode objects are files (inodes, directories included) plus blocks: from the NameNode's JMX before the drain and after every picture was committed (bundles rolled, indexes and the schema file included), and by listing the store's directory (only this run's objects; the JMX figure counts every client of the NameNode, the run's temperature files too). Peak RSS is the highest 1-second sample of cloud-ingest-hdfs during the drain.\n\n")
+	fmt.Fprintf(b, "cloud-ingest-hdfs drains the same backlog (megabytes) as the edge-forwarder, once per store. NameNode objects are files (inodes, directories included) plus blocks: from the NameNode's JMX before the drain and after every picture was committed (bundles rolled, indexes and the schema file included), and by listing the store's directory (only this run's objects; the JMX figure counts every client of the NameNode, the run's temperature files too). Peak RSS is the highest sample of cloud-ingest-hdfs's RSS during the drain (every second and at its end).\n\n")
 	fmt.Fprintf(b, "| size | store | pictures | ingest pictures/s (MB/s) | forwarder pictures/s | ingest / forwarder | NameNode objects per picture: JMX (store listing) | peak RSS (MiB) |\n|---|---|---|---|---|---|---|---|\n")
 	for _, sr := range be.Sizes {
 		if sr.Drain == nil {
