@@ -204,7 +204,7 @@ func (br *backendRun) storeDrain(ctx context.Context, size, store string, n int)
 	h, d := br.h, br.d
 	sd := report.StoreDrain{Store: store}
 	if store == StoreAvro {
-		sd.BundleMaxAge = report.Duration(d.BundleMaxAge)
+		sd.BundleMaxAge, sd.BundleMaxMB = report.Duration(d.BundleMaxAge), int(d.BundleMaxBytes>>20)
 	}
 	phase := hdrainPhase(size, store)
 	timeout := h.cfg.ArrivalTimeout

@@ -272,6 +272,8 @@ type StoreDrain struct {
 	Ingest Rate   `json:"ingest"`
 	// BundleMaxAge is the bundles' roll age during the drain (avro).
 	BundleMaxAge Duration `json:"bundle_max_age,omitempty"`
+	// BundleMaxMB is the bundles' roll size in MiB (avro; 0: default).
+	BundleMaxMB int `json:"bundle_max_mb,omitempty"`
 	// RatioToForwarder is ingest / forwarder drain pictures/s on the same
 	// backlog; NaN when either is unknown.
 	RatioToForwarder float64         `json:"ratio_to_forwarder"`

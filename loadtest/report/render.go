@@ -348,8 +348,13 @@ func renderStoreDrains(b *strings.Builder, be Backend) {
 		}
 		for _, sd := range sr.Drain.Stores {
 			store := sd.Store
-			if sd.BundleMaxAge > 0 {
+			switch {
+			case sd.BundleMaxAge > 0 && sd.BundleMaxMB > 0:
+				store += fmt.Sprintf(" (roll %s or %d MiB)", sd.BundleMaxAge, sd.BundleMaxMB)
+			case sd.BundleMaxAge > 0:
 				store += fmt.Sprintf(" (roll %s)", sd.BundleMaxAge)
+			case sd.BundleMaxMB > 0:
+				store += fmt.Sprintf(" (roll %d MiB)", sd.BundleMaxMB)
 			}
 			fmt.Fprintf(b, "| %s | %s | %d | %s | %s | %s | %s | %s |\n", sr.Size, store, sd.Ingest.N, rateMB(sd.Ingest),
 				rate(sr.Drain.Forwarder), times(sd.RatioToForwarder), objects(sd.NameNode), usageMax(sd.Ingest.Usage))
