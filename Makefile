@@ -190,7 +190,7 @@ bench-master-watcher: ## master-watcher benchmarks: proxy (forwarder sink) throu
 	go test -run '^$$' -bench . -benchmem ./services/master-watcher/...
 
 .PHONY: loadtest
-loadtest: deps ## standard load test (~10 min): 4 sizes, both Kafka backends, all baselines; report in loadtest/results/
+loadtest: deps ## standard load test (~10-15 min): 4 sizes, both Kafka backends, both picture stores, all baselines; report in loadtest/results/
 	@go build -o $(BIN)/loadtest ./loadtest/cmd/loadtest
 	$(BIN)/loadtest -profile standard $(LOADTEST_ARGS)
 
