@@ -2,10 +2,12 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"math"
 	"testing"
 	"time"
 
+	"github.com/sensornode/sensornode/loadtest/namenode"
 	"github.com/sensornode/sensornode/loadtest/pipeline"
 	"github.com/sensornode/sensornode/loadtest/report"
 )
@@ -204,5 +206,37 @@ func TestLedgerSeenInBundle(t *testing.T) {
 	}
 	if got := l.Unknown(StageHDFS); got != 1 {
 		t.Errorf("Unknown(hdfs) = %d, want 1", got)
+	}
+}
+
+func TestObjectsPerPicture(t *testing.T) {
+	objs := func(files, blocks int64) namenode.Objects { return namenode.Objects{Files: files, Blocks: blocks} }
+	tests := []struct {
+		name          string
+		before, after objectCounts
+		pictures      int
+		err           error
+		wantJMX       float64
+		wantStore     float64
+		wantErr       bool
+	}{
+		{"files", objectCounts{objs(100, 50), objs(1, 0)}, objectCounts{objs(310, 250), objs(201, 200)}, 100, nil, 4.1, 4, false},
+		{"bundles, others wrote meanwhile", objectCounts{objs(100, 50), objs(0, 0)}, objectCounts{objs(130, 60), objs(12, 6)}, 600, nil, 0.0667, 0.03, false},
+		{"jmx failed", objectCounts{}, objectCounts{}, 100, errors.New("connection refused"), 0, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := objectsPerPicture(tt.before, tt.after, tt.pictures, tt.err)
+			if tt.wantErr {
+				if got.Err == "" || got.Pictures != tt.pictures {
+					t.Errorf("objectsPerPicture() = %+v, want an error", got)
+				}
+				return
+			}
+			if got.Err != "" || math.Abs(got.PerPicture-tt.wantJMX) > 1e-3 || math.Abs(got.StorePerPicture-tt.wantStore) > 1e-3 ||
+				got.Store != tt.after.store.Sub(tt.before.store) || got.Before != tt.before.jmx || got.After != tt.after.jmx {
+				t.Errorf("objectsPerPicture() = %+v, want %.4f (JMX), %.4f (store)", got, tt.wantJMX, tt.wantStore)
+			}
+		})
 	}
 }
