@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sensornode/sensornode/libs/bundle"
+	"github.com/sensornode/sensornode/libs/bundlestore"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
 )
@@ -43,7 +44,7 @@ func putBundle(t *testing.T, fsys *memFS, topic string, partition int32, ingest 
 // bundlePath is where cloud-ingest-hdfs commits bundle name of
 // topic/partition whose first picture it read at ingest.
 func bundlePath(root, topic string, partition int32, ingest time.Time, name string) string {
-	return hourDir(root+"/"+topic+"/"+strconv.Itoa(int(partition)), ingest.UTC().Truncate(time.Hour)) + "/" + name
+	return bundlestore.HourDir(root+"/"+topic+"/"+strconv.Itoa(int(partition)), ingest.UTC().Truncate(time.Hour)) + "/" + name
 }
 
 // makeBundle writes the shots with libs/bundle: the bundle's committed
@@ -119,7 +120,7 @@ func TestBundlesMergedWithFiles(t *testing.T) {
 		t.Fatalf("the same picture has keys %s and %s", k1[0], both)
 	}
 	// Foreign and uncommitted files beside the bundles.
-	dir := hourDir(bundleRoot+"/cameraData/0", h3)
+	dir := bundlestore.HourDir(bundleRoot+"/cameraData/0", h3)
 	fsys.put(dir+"/cameraData+0+30+31.avro.tmp", []byte("partial"))
 	fsys.put(dir+"/README", []byte("hello"))
 	fsys.put(dir+"/cameraData+0+40+41.avro", []byte("no index"))
