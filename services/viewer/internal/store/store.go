@@ -337,7 +337,7 @@ func (s *Store) latest(ctx context.Context, camera, dir string, depth int, f arc
 			continue
 		}
 		g, ok := s.pics.Match(depth, e.Name())
-		if !ok || !consistent(f, g) {
+		if !ok || !f.Consistent(g) {
 			continue
 		}
 		m := f.Merge(g)
@@ -421,7 +421,7 @@ func (s *Store) days(ctx context.Context, camera, dir string, depth int, f archi
 		if !e.IsDir() {
 			continue
 		}
-		if g, ok := s.pics.Match(depth, e.Name()); ok && consistent(f, g) {
+		if g, ok := s.pics.Match(depth, e.Name()); ok && f.Consistent(g) {
 			if err := s.days(ctx, camera, dir+"/"+e.Name(), depth+1, f.Merge(g), days); err != nil {
 				return err
 			}
@@ -485,7 +485,7 @@ func (s *Store) pictures(ctx context.Context, camera string, from, to time.Time,
 		return nil, fmt.Errorf("camera: %w", ErrNotFound)
 	}
 	var out []found
-	err = s.walk(ctx, s.pics, dir, depth, s.pics.Depth()-1, s.pics.FieldsOf(depth, v), from, to,
+	err = s.pics.Walk(ctx, dir, depth, s.pics.Depth()-1, s.pics.FieldsOf(depth, v), from, to, s.listFor,
 		func(dir string, f archive.Fields) error {
 			entries, err := s.listFor(dir, f)
 			if err != nil {
@@ -515,74 +515,16 @@ func (s *Store) pictures(ctx context.Context, camera string, from, to time.Time,
 // path gave f), taken in [from, to) unless from is zero. Other files are
 // skipped and counted.
 func (s *Store) filePictures(camera, dir string, f archive.Fields, entries []fs.FileInfo, from, to time.Time) []found {
-	var out []found
-	skipped := 0
-	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		key, cam, taken, err := s.pics.PictureOf(e.Name())
-		if err != nil || cam != camera || !f.Agrees(taken) {
-			skipped++
-			continue
-		}
-		if c, ok := f["camera"]; ok && c != cam {
-			skipped++
-			continue
-		}
-		if !from.IsZero() && (taken.Before(from) || !taken.Before(to)) {
-			continue
-		}
-		out = append(out, found{Picture: Picture{Camera: cam, Key: key, Taken: taken, Size: e.Size()}, path: dir + "/" + e.Name()})
-	}
+	files, skipped := s.pics.Files(camera, dir, f, entries, from, to)
 	if skipped > 0 {
 		s.m.skipped.WithLabelValues("picture").Add(float64(skipped))
 		s.log.Debug("files that are not pictures of the camera skipped", "dir", dir, "camera", camera, "files", skipped)
 	}
+	out := make([]found, len(files))
+	for i, p := range files {
+		out[i] = found{Picture: Picture{Camera: p.Camera, Key: p.Key, Taken: p.Taken, Size: p.Size}, path: p.Path}
+	}
 	return out
-}
-
-// walk visits the directories of layout l at component depth end below
-// dir (at component depth, its path giving f) whose paths can hold times
-// in [from, to).
-func (s *Store) walk(ctx context.Context, l archive.Layout, dir string, depth, end int, f archive.Fields, from, to time.Time, visit func(string, archive.Fields) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if depth == end {
-		return visit(dir, f)
-	}
-	entries, err := s.listFor(dir, f)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		g, ok := l.Match(depth, e.Name())
-		if !ok || !consistent(f, g) {
-			continue
-		}
-		m := f.Merge(g)
-		if lo, hi, timed := m.Span(); timed && (!hi.After(from) || !lo.Before(to)) {
-			continue
-		}
-		if err := s.walk(ctx, l, dir+"/"+e.Name(), depth+1, end, m, from, to, visit); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// consistent reports whether g agrees with f on the placeholders both hold.
-func consistent(f, g archive.Fields) bool {
-	for k, v := range g {
-		if w, ok := f[k]; ok && w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // Open opens one picture by camera and key; the key must be a picture key
@@ -689,7 +631,7 @@ func (s *Store) Readings(ctx context.Context, node string, from, to time.Time) (
 		return nil, fmt.Errorf("node: %w", ErrNotFound)
 	}
 	var out []Reading
-	err = s.walk(ctx, s.temps, dir, depth, s.temps.Depth(), s.temps.FieldsOf(depth, v), from, to,
+	err = s.temps.Walk(ctx, dir, depth, s.temps.Depth(), s.temps.FieldsOf(depth, v), from, to, s.listFor,
 		func(dir string, f archive.Fields) error {
 			entries, err := s.listFor(dir, f)
 			if err != nil {
