@@ -1,4 +1,4 @@
-package bundlestore
+package bundlestore_test
 
 import (
 	"bytes"
@@ -10,29 +10,45 @@ import (
 	"time"
 
 	"github.com/sensornode/sensornode/libs/bundle"
+	"github.com/sensornode/sensornode/libs/bundlestore"
+	"github.com/sensornode/sensornode/libs/bundlestore/bundlestoretest"
 )
+
+const root = "/sensornode/bundles"
+
+func shot(camera string, at time.Time, data []byte) bundlestoretest.Shot {
+	return bundlestoretest.Shot{Camera: camera, At: at, Data: data}
+}
+
+func keysOf(ps []bundlestore.Picture) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.Key)
+	}
+	return out
+}
 
 var h3 = time.Date(2026, 5, 1, 3, 0, 0, 0, time.UTC)
 
 // now is well after every hour the tests use.
 func now() time.Time { return h3.Add(30 * 24 * time.Hour) }
 
-func newReader(fsys FS, mod func(*Config)) *Reader {
-	cfg := Config{Dir: root, Now: now}
+func newReader(fsys bundlestore.FS, mod func(*bundlestore.Config)) *bundlestore.Reader {
+	cfg := bundlestore.Config{Dir: root, Now: now}
 	if mod != nil {
 		mod(&cfg)
 	}
-	return New(fsys, cfg)
+	return bundlestore.New(fsys, cfg)
 }
 
 func TestPartitions(t *testing.T) {
-	fsys := newMemFS()
+	fsys := bundlestoretest.NewMemFS()
 	for _, p := range []string{
 		"/cameraData/0/x", "/cameraData/12/x", "/other.topic/3/x",
 		"/cameraData/01/x", "/cameraData/-1/x", "/cameraData/p/x", "/cameraData/7", // not partitions
 		"/bad topic/0/x", "/_tmp/0/x", "/picture.v1.avsc",
 	} {
-		fsys.put(root+p, []byte("x"))
+		fsys.Put(root+p, []byte("x"))
 	}
 	for _, tc := range []struct {
 		name string
@@ -45,7 +61,7 @@ func TestPartitions(t *testing.T) {
 		{"off", "", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := newReader(fsys, func(c *Config) { c.Dir = tc.give }).Partitions()
+			got, err := newReader(fsys, func(c *bundlestore.Config) { c.Dir = tc.give }).Partitions()
 			if err != nil || !slices.Equal(got, tc.want) {
 				t.Errorf("Partitions() = %v, %v; want %v", got, err, tc.want)
 			}
@@ -54,24 +70,24 @@ func TestPartitions(t *testing.T) {
 }
 
 func TestPictures(t *testing.T) {
-	fsys := newMemFS()
+	fsys := bundlestoretest.NewMemFS()
 	// p0 ingested in the capture hour, p1 an hour later, p0 again 5 hours
 	// later (beyond the default lookahead).
-	_, r1 := putBundle(t, fsys, "cameraData", 0, h3, 10, []shot{
-		{"C1", h3.Add(2 * time.Second), []byte("a")},
-		{"C2", h3.Add(3 * time.Second), []byte("c2")},
-		{"C1", h3.Add(4 * time.Second), []byte("b")},
+	_, r1 := bundlestoretest.Put(t, fsys, root, "cameraData", 0, h3, 10, []bundlestoretest.Shot{
+		shot("C1", h3.Add(2*time.Second), []byte("a")),
+		shot("C2", h3.Add(3*time.Second), []byte("c2")),
+		shot("C1", h3.Add(4*time.Second), []byte("b")),
 	})
-	_, r2 := putBundle(t, fsys, "cameraData", 1, h3.Add(time.Hour), 0, []shot{
-		{"C1", h3.Add(59 * time.Minute), []byte("c")},
-		{"C1", h3.Add(time.Hour), []byte("next hour")},
+	_, r2 := bundlestoretest.Put(t, fsys, root, "cameraData", 1, h3.Add(time.Hour), 0, []bundlestoretest.Shot{
+		shot("C1", h3.Add(59*time.Minute), []byte("c")),
+		shot("C1", h3.Add(time.Hour), []byte("next hour")),
 	})
-	_, r3 := putBundle(t, fsys, "cameraData", 0, h3.Add(5*time.Hour), 20, []shot{{"C1", h3.Add(time.Minute), []byte("late")}})
+	_, r3 := bundlestoretest.Put(t, fsys, root, "cameraData", 0, h3.Add(5*time.Hour), 20, []bundlestoretest.Shot{shot("C1", h3.Add(time.Minute), []byte("late"))})
 	// Beside them: a temporary file, a bundle without an index, a foreign file.
-	dir := HourDir(root+"/cameraData/0", h3)
-	fsys.put(dir+"/cameraData+0+30+31.avro.tmp", []byte("partial"))
-	fsys.put(dir+"/cameraData+0+40+41.avro", []byte("no index"))
-	fsys.put(dir+"/README", []byte("hello"))
+	dir := bundlestore.HourDir(root+"/cameraData/0", h3)
+	fsys.Put(dir+"/cameraData+0+30+31.avro.tmp", []byte("partial"))
+	fsys.Put(dir+"/cameraData+0+40+41.avro", []byte("no index"))
+	fsys.Put(dir+"/README", []byte("hello"))
 	for _, tc := range []struct {
 		name      string
 		camera    string
@@ -89,7 +105,7 @@ func TestPictures(t *testing.T) {
 		{"hour before", "C1", h3.Add(-time.Hour), h3, 0, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newReader(fsys, func(c *Config) { c.Lookahead = tc.lookahead })
+			r := newReader(fsys, func(c *bundlestore.Config) { c.Lookahead = tc.lookahead })
 			got, err := r.Pictures(context.Background(), tc.camera, tc.from, tc.to)
 			if err != nil || !slices.Equal(keysOf(got), tc.want) {
 				t.Errorf("Pictures(%q, %v, %v) = %v, %v; want %v", tc.camera, tc.from, tc.to, keysOf(got), err, tc.want)
@@ -99,10 +115,10 @@ func TestPictures(t *testing.T) {
 }
 
 func TestBundles(t *testing.T) {
-	fsys := newMemFS()
-	a, _ := putBundle(t, fsys, "cameraData", 0, h3, 0, []shot{{"C1", h3, []byte("a")}})
-	b, _ := putBundle(t, fsys, "cameraData", 1, h3.Add(time.Hour), 0, []shot{{"C1", h3, []byte("b")}})
-	c, _ := putBundle(t, fsys, "cameraData", 0, h3.Add(time.Hour), 1, []shot{{"C1", h3, []byte("c")}})
+	fsys := bundlestoretest.NewMemFS()
+	a, _ := bundlestoretest.Put(t, fsys, root, "cameraData", 0, h3, 0, []bundlestoretest.Shot{shot("C1", h3, []byte("a"))})
+	b, _ := bundlestoretest.Put(t, fsys, root, "cameraData", 1, h3.Add(time.Hour), 0, []bundlestoretest.Shot{shot("C1", h3, []byte("b"))})
+	c, _ := bundlestoretest.Put(t, fsys, root, "cameraData", 0, h3.Add(time.Hour), 1, []bundlestoretest.Shot{shot("C1", h3, []byte("c"))})
 	for _, tc := range []struct {
 		name     string
 		from, to time.Time
@@ -127,12 +143,12 @@ func TestBundles(t *testing.T) {
 }
 
 func TestIndexCachedAndBadIndexReportedOnce(t *testing.T) {
-	fsys := newMemFS()
-	good, recs := putBundle(t, fsys, "cameraData", 0, h3, 0, []shot{{"C1", h3, []byte("x")}})
-	bad, _ := putBundle(t, fsys, "cameraData", 0, h3, 5, []shot{{"C1", h3.Add(time.Second), []byte("y")}})
-	fsys.put(bundle.IndexName(bad), []byte("sensornode-bundle-index 1\ntopic cameraData\n"))
+	fsys := bundlestoretest.NewMemFS()
+	good, recs := bundlestoretest.Put(t, fsys, root, "cameraData", 0, h3, 0, []bundlestoretest.Shot{shot("C1", h3, []byte("x"))})
+	bad, _ := bundlestoretest.Put(t, fsys, root, "cameraData", 0, h3, 5, []bundlestoretest.Shot{shot("C1", h3.Add(time.Second), []byte("y"))})
+	fsys.Put(bundle.IndexName(bad), []byte("sensornode-bundle-index 1\ntopic cameraData\n"))
 	var reported []string
-	r := newReader(fsys, func(c *Config) { c.OnBadIndex = func(p string, _ error) { reported = append(reported, p) } })
+	r := newReader(fsys, func(c *bundlestore.Config) { c.OnBadIndex = func(p string, _ error) { reported = append(reported, p) } })
 	for range 3 {
 		got, err := r.Pictures(context.Background(), "C1", h3, h3.Add(time.Hour))
 		if err != nil || !slices.Equal(keysOf(got), []string{recs[0].Key}) {
@@ -140,7 +156,7 @@ func TestIndexCachedAndBadIndexReportedOnce(t *testing.T) {
 		}
 	}
 	for _, p := range []string{good, bad} {
-		if n := fsys.count("open", bundle.IndexName(p)); n != 1 {
+		if n := fsys.Count("open", bundle.IndexName(p)); n != 1 {
 			t.Errorf("index %s opened %d times; want 1 (cached)", p, n)
 		}
 	}
@@ -150,19 +166,19 @@ func TestIndexCachedAndBadIndexReportedOnce(t *testing.T) {
 }
 
 func TestFindAndRead(t *testing.T) {
-	fsys := newMemFS()
-	path, recs := putBundle(t, fsys, "cameraData", 0, h3.Add(time.Hour), 0, []shot{
-		{"C1", h3, bytes.Repeat([]byte("a"), 5000)},
-		{"C1", h3.Add(time.Second), bytes.Repeat([]byte("b"), 5000)},
-		{"C2", h3.Add(time.Second), bytes.Repeat([]byte("c"), 5000)},
+	fsys := bundlestoretest.NewMemFS()
+	path, recs := bundlestoretest.Put(t, fsys, root, "cameraData", 0, h3.Add(time.Hour), 0, []bundlestoretest.Shot{
+		shot("C1", h3, bytes.Repeat([]byte("a"), 5000)),
+		shot("C1", h3.Add(time.Second), bytes.Repeat([]byte("b"), 5000)),
+		shot("C2", h3.Add(time.Second), bytes.Repeat([]byte("c"), 5000)),
 	})
 	// Ingested 4 hours after its capture: beyond the default lookahead.
-	_, late := putBundle(t, fsys, "cameraData", 0, h3.Add(4*time.Hour), 3, []shot{{"C1", h3.Add(2 * time.Second), []byte("late")}})
+	_, late := bundlestoretest.Put(t, fsys, root, "cameraData", 0, h3.Add(4*time.Hour), 3, []bundlestoretest.Shot{shot("C1", h3.Add(2*time.Second), []byte("late"))})
 	other := strings.Replace(recs[0].Key, "C1-", "C3-", 1)
 	for _, tc := range []struct {
 		name string
 		give string
-		want []byte // nil: ErrNotFound
+		want []byte // nil: bundlestore.ErrNotFound
 	}{
 		{"first", recs[0].Key, recs[0].JPEG},
 		{"second", recs[1].Key, recs[1].JPEG},
@@ -176,23 +192,23 @@ func TestFindAndRead(t *testing.T) {
 			r := newReader(fsys, nil)
 			p, err := r.Find(context.Background(), tc.give)
 			if tc.want == nil {
-				if !errors.Is(err, ErrNotFound) {
-					t.Errorf("Find(%q) = %+v, %v; want ErrNotFound", tc.give, p, err)
+				if !errors.Is(err, bundlestore.ErrNotFound) {
+					t.Errorf("Find(%q) = %+v, %v; want bundlestore.ErrNotFound", tc.give, p, err)
 				}
 				return
 			}
 			if err != nil || p.Bundle != path {
 				t.Fatalf("Find(%q) = %+v, %v; want it in %s", tc.give, p, err, path)
 			}
-			before := fsys.count("readrange", path)
+			before := fsys.Count("readrange", path)
 			rec, err := r.Read(p)
 			if err != nil || !bytes.Equal(rec.JPEG, tc.want) || rec.Key != tc.give {
 				t.Errorf("Read(%s) = %s, %d bytes, %v; want %d bytes", tc.give, rec.Key, len(rec.JPEG), err, len(tc.want))
 			}
-			if n := fsys.count("readrange", path) - before; n != 1 {
+			if n := fsys.Count("readrange", path) - before; n != 1 {
 				t.Errorf("Read made %d ranged reads; want 1", n)
 			}
-			if n := fsys.count("open", path); n != 0 {
+			if n := fsys.Count("open", path); n != 0 {
 				t.Errorf("the bundle was opened for a sequential read %d times", n)
 			}
 		})
@@ -200,8 +216,8 @@ func TestFindAndRead(t *testing.T) {
 }
 
 func TestReadRefusesAnotherPicture(t *testing.T) {
-	fsys := newMemFS()
-	path, recs := putBundle(t, fsys, "cameraData", 0, h3, 0, []shot{{"C1", h3, []byte("a")}, {"C1", h3.Add(time.Second), []byte("b")}})
+	fsys := bundlestoretest.NewMemFS()
+	path, recs := bundlestoretest.Put(t, fsys, root, "cameraData", 0, h3, 0, []bundlestoretest.Shot{shot("C1", h3, []byte("a")), shot("C1", h3.Add(time.Second), []byte("b"))})
 	r := newReader(fsys, nil)
 	p, err := r.Find(context.Background(), recs[0].Key)
 	if err != nil {
@@ -213,12 +229,12 @@ func TestReadRefusesAnotherPicture(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		give func(Picture) Picture
+		give func(bundlestore.Picture) bundlestore.Picture
 		want error
 	}{
-		{"block of another key", func(p Picture) Picture { p.Entry = x.Entries[1]; return p }, ErrBadPicture},
-		{"other sync marker", func(p Picture) Picture { p.Sync[0] ^= 1; return p }, bundle.ErrCorrupt},
-		{"block cut short", func(p Picture) Picture { p.Entry.Length--; return p }, bundle.ErrCorrupt},
+		{"block of another key", func(p bundlestore.Picture) bundlestore.Picture { p.Entry = x.Entries[1]; return p }, bundlestore.ErrBadPicture},
+		{"other sync marker", func(p bundlestore.Picture) bundlestore.Picture { p.Sync[0] ^= 1; return p }, bundle.ErrCorrupt},
+		{"block cut short", func(p bundlestore.Picture) bundlestore.Picture { p.Entry.Length--; return p }, bundle.ErrCorrupt},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := r.Read(tc.give(p)); !errors.Is(err, tc.want) {
@@ -229,7 +245,7 @@ func TestReadRefusesAnotherPicture(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	_, _, _, recs := makeBundle(t, "cameraData", 0, 0, []shot{{"C1", h3, []byte("jpeg")}})
+	_, _, _, recs := bundlestoretest.Make(t, "cameraData", 0, 0, []bundlestoretest.Shot{shot("C1", h3, []byte("jpeg"))})
 	good := recs[0]
 	badSum := good
 	badSum.JPEG = []byte("jpef")
@@ -240,11 +256,11 @@ func TestCheck(t *testing.T) {
 		want error
 	}{
 		{"good", good, good.Key, nil},
-		{"other key", good, strings.Replace(good.Key, "C1", "C2", 1), ErrBadPicture},
-		{"bytes differ from their SHA-256", badSum, good.Key, ErrBadPicture},
+		{"other key", good, strings.Replace(good.Key, "C1", "C2", 1), bundlestore.ErrBadPicture},
+		{"bytes differ from their SHA-256", badSum, good.Key, bundlestore.ErrBadPicture},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := Check(tc.rec, tc.key); !errors.Is(err, tc.want) || (err == nil) != (tc.want == nil) {
+			if err := bundlestore.Check(tc.rec, tc.key); !errors.Is(err, tc.want) || (err == nil) != (tc.want == nil) {
 				t.Errorf("Check = %v; want %v", err, tc.want)
 			}
 		})
@@ -252,17 +268,17 @@ func TestCheck(t *testing.T) {
 }
 
 func TestRecords(t *testing.T) {
-	shots := []shot{{"C1", h3, []byte("a")}, {"C2", h3.Add(time.Second), bytes.Repeat([]byte("b"), 100)}, {"C1", h3.Add(2 * time.Second), []byte("ccc")}}
-	fsys := newMemFS()
-	path, recs := putBundle(t, fsys, "cameraData", 0, h3, 0, shots)
-	dir := HourDir(root+"/cameraData/0", h3)
+	shots := []bundlestoretest.Shot{shot("C1", h3, []byte("a")), shot("C2", h3.Add(time.Second), bytes.Repeat([]byte("b"), 100)), shot("C1", h3.Add(2*time.Second), []byte("ccc"))}
+	fsys := bundlestoretest.NewMemFS()
+	path, recs := bundlestoretest.Put(t, fsys, root, "cameraData", 0, h3, 0, shots)
+	dir := bundlestore.HourDir(root+"/cameraData/0", h3)
 	// Damaged copies: a truncated bundle, one with a flipped byte in its
 	// second picture, one without an index, one whose index does not parse.
-	name, data, idx, _ := makeBundle(t, "cameraData", 0, 100, shots)
+	name, data, idx, _ := bundlestoretest.Make(t, "cameraData", 0, 100, shots)
 	trunc := dir + "/" + strings.Replace(name, "+100+", "+200+", 1)
 	trunc = strings.Replace(trunc, "+102.", "+202.", 1)
-	fsys.put(trunc, data[:len(data)-10])
-	fsys.put(bundle.IndexName(trunc), idx)
+	fsys.Put(trunc, data[:len(data)-10])
+	fsys.Put(bundle.IndexName(trunc), idx)
 	flipped := dir + "/cameraData+0+300+302.avro"
 	bad := bytes.Clone(data)
 	x, err := bundle.ParseIndex(bytes.NewReader(idx))
@@ -270,18 +286,18 @@ func TestRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := x.Entries[1]
-	at := bytes.Index(bad[e.Start:e.Start+e.Length], shots[1].data)
+	at := bytes.Index(bad[e.Start:e.Start+e.Length], shots[1].Data)
 	if at < 0 {
 		t.Fatal("the second picture's bytes are not in its block")
 	}
 	bad[e.Start+int64(at)+50] ^= 0xff // in the JPEG bytes
-	fsys.put(flipped, bad)
-	fsys.put(bundle.IndexName(flipped), idx)
+	fsys.Put(flipped, bad)
+	fsys.Put(bundle.IndexName(flipped), idx)
 	noIndex := dir + "/cameraData+0+400+402.avro"
-	fsys.put(noIndex, data)
+	fsys.Put(noIndex, data)
 	badIndex := dir + "/cameraData+0+500+502.avro"
-	fsys.put(badIndex, data)
-	fsys.put(bundle.IndexName(badIndex), []byte("junk\n"))
+	fsys.Put(badIndex, data)
+	fsys.Put(bundle.IndexName(badIndex), []byte("junk\n"))
 
 	for _, tc := range []struct {
 		name    string
@@ -318,16 +334,16 @@ func TestRecords(t *testing.T) {
 			}
 		})
 	}
-	if n := fsys.count("readrange", path); n != 0 {
+	if n := fsys.Count("readrange", path); n != 0 {
 		t.Errorf("Records made %d ranged reads; want one sequential read", n)
 	}
 }
 
 func TestLatestAndDaysAndCameras(t *testing.T) {
 	ctx := context.Background()
-	fsys := newMemFS()
-	_, r1 := putBundle(t, fsys, "cameraData", 0, h3, 0, []shot{{"C1", h3, []byte("a")}, {"C2", h3, []byte("b")}})
-	_, r2 := putBundle(t, fsys, "cameraData", 1, h3.Add(26*time.Hour), 0, []shot{{"C1", h3.Add(25 * time.Hour), []byte("c")}})
+	fsys := bundlestoretest.NewMemFS()
+	_, r1 := bundlestoretest.Put(t, fsys, root, "cameraData", 0, h3, 0, []bundlestoretest.Shot{shot("C1", h3, []byte("a")), shot("C2", h3, []byte("b"))})
+	_, r2 := bundlestoretest.Put(t, fsys, root, "cameraData", 1, h3.Add(26*time.Hour), 0, []bundlestoretest.Shot{shot("C1", h3.Add(25*time.Hour), []byte("c"))})
 	r := newReader(fsys, nil)
 	for _, tc := range []struct {
 		name       string

@@ -1,6 +1,6 @@
 //go:build !integration
 
-package bundlestore
+package bundlestore_test
 
 import (
 	"testing"
