@@ -304,8 +304,13 @@ func (r *Reader) Bundles(ctx context.Context, from, to time.Time) ([]Bundle, err
 // Index is the parsed index of bundle p, cached; ok is false for one that
 // does not parse (reported to OnBadIndex once).
 func (r *Reader) Index(p string) (bundle.Index, bool, error) {
+	c, err := r.index(p)
+	return c.x, c.bad == nil, err
+}
+
+func (r *Reader) index(p string) (cachedIndex, error) {
 	if c, hit := r.indexes.get(p); hit {
-		return c.x, c.ok, nil
+		return c, nil
 	}
 	v, err, _ := r.indexes.group.Do(p, func() (any, error) {
 		if c, hit := r.indexes.get(p); hit {
@@ -319,10 +324,9 @@ func (r *Reader) Index(p string) (bundle.Index, bool, error) {
 		return c, nil
 	})
 	if err != nil {
-		return bundle.Index{}, false, err
+		return cachedIndex{}, err
 	}
-	c := v.(cachedIndex)
-	return c.x, c.ok, nil
+	return v.(cachedIndex), nil
 }
 
 func (r *Reader) readIndex(p string) (cachedIndex, error) {
@@ -336,15 +340,14 @@ func (r *Reader) readIndex(p string) (cachedIndex, error) {
 	if err != nil {
 		return cachedIndex{}, fmt.Errorf("read %s: %w", name, err)
 	}
-	c := cachedIndex{ok: true}
+	var c cachedIndex
 	if len(data) > maxIndexFile {
-		err = fmt.Errorf("over %d bytes", maxIndexFile)
-	} else {
-		c.x, err = bundle.ParseIndex(bytes.NewReader(data))
+		c.bad = fmt.Errorf("over %d bytes", maxIndexFile)
+	} else if c.x, err = bundle.ParseIndex(bytes.NewReader(data)); err != nil {
+		c = cachedIndex{bad: err}
 	}
-	if err != nil {
-		r.cfg.OnBadIndex(name, err)
-		return cachedIndex{}, nil
+	if c.bad != nil {
+		r.cfg.OnBadIndex(name, c.bad)
 	}
 	return c, nil
 }
@@ -446,14 +449,15 @@ func (r *Reader) Records(p string) iter.Seq2[bundle.Record, error] {
 			yield(bundle.Record{}, fmt.Errorf("%s: not a committed bundle name (<topic>+<partition>+<first offset>+<last offset>.avro)", p))
 			return
 		}
-		x, ok, err := r.Index(p)
-		if err == nil && !ok {
-			err = errors.New("its index does not parse")
+		c, err := r.index(p)
+		if err == nil && c.bad != nil {
+			err = fmt.Errorf("its index does not parse: %w", c.bad)
 		}
 		if err != nil {
 			yield(bundle.Record{}, fmt.Errorf("bundle %s: %w", p, err))
 			return
 		}
+		x := c.x
 		rd, err := r.fs.OpenReader(p)
 		if err != nil {
 			yield(bundle.Record{}, fmt.Errorf("bundle %s: %w", p, err))

@@ -9,10 +9,10 @@ import (
 	"github.com/sensornode/sensornode/libs/bundle"
 )
 
-// cachedIndex is a parsed index (ok false: it did not parse).
+// cachedIndex is a parsed index, or why it did not parse (bad).
 type cachedIndex struct {
-	x  bundle.Index
-	ok bool
+	x   bundle.Index
+	bad error
 }
 
 // indexCache keeps parsed indexes, at most max (least recently used
