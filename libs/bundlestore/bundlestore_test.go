@@ -100,7 +100,7 @@ func TestPictures(t *testing.T) {
 		{"day", "C1", h3.Truncate(24 * time.Hour), h3.Truncate(24 * time.Hour).Add(24 * time.Hour), 0, []string{r1[0].Key, r1[2].Key, r2[0].Key, r2[1].Key}},
 		{"one second", "C1", h3.Add(4 * time.Second), h3.Add(5 * time.Second), 0, []string{r1[2].Key}},
 		{"other camera", "C2", h3, h3.Add(time.Hour), 0, []string{r1[1].Key}},
-		{"every camera", "", h3, h3.Add(2 * time.Second), 0, nil},
+		{"every camera", "", h3, h3.Add(4 * time.Second), 0, []string{r1[0].Key, r1[1].Key}},
 		{"unknown camera", "C9", h3, h3.Add(time.Hour), 0, nil},
 		{"hour before", "C1", h3.Add(-time.Hour), h3, 0, nil},
 	} {
@@ -371,5 +371,35 @@ func TestLatestAndDaysAndCameras(t *testing.T) {
 	cams := map[string]bool{}
 	if err := r.Cameras(ctx, 1, cams); err != nil || len(cams) != 2 {
 		t.Errorf("Cameras(newest hour of each partition) = %v, %v; want C1, C2", cams, err)
+	}
+}
+
+func TestHourReadsOnlyItsIndexes(t *testing.T) {
+	fsys := bundlestoretest.NewMemFS()
+	var paths []string
+	for i := range 12 {
+		h := h3.Add(time.Duration(i-4) * time.Hour)
+		p, _ := bundlestoretest.Put(t, fsys, root, "cameraData", int32(i%2), h, int64(i)*10, []bundlestoretest.Shot{shot("C1", h, []byte{byte(i)})})
+		paths = append(paths, p)
+	}
+	r := bundlestore.New(fsys, bundlestore.Config{Dir: root, Now: now})
+	got, err := r.Pictures(context.Background(), "C1", h3, h3.Add(time.Hour))
+	if err != nil || len(got) != 1 {
+		t.Fatalf("Pictures(C1, 03:00) = %v, %v; want one picture", keysOf(got), err)
+	}
+	read := 0
+	for i, p := range paths {
+		n := fsys.Count("open", bundle.IndexName(p))
+		read += n
+		// Hours 03, 04, 05 (the lookahead) of both partitions.
+		if want := i >= 4 && i <= 6; (n == 1) != want {
+			t.Errorf("index of hour %d read %d times; want read: %v", i-4+3, n, want)
+		}
+		if n := fsys.Count("open", p) + fsys.Count("readrange", p); n != 0 {
+			t.Errorf("bundle %s read %d times while listing", p, n)
+		}
+	}
+	if read != 3 {
+		t.Errorf("%d indexes read; want 3", read)
 	}
 }
