@@ -98,6 +98,16 @@ func TestPictureStore(t *testing.T) {
 				envMaxBytes: "268435456", envMaxAge: "2m", envIndexKeys: "200000"},
 		},
 		{
+			// helm upgrade --reuse-values from a chart without pictureStore
+			// keeps that chart's defaults: nothing is set, the services'
+			// defaults (files, the same directory) apply.
+			name: "no pictureStore",
+			give: func(t *testing.T) []Object {
+				return helmObjects(t, []string{"ci/cloud-values.yaml"}, "cloudIngestHdfs.pictureStore=null")
+			},
+			want: map[string]string{},
+		},
+		{
 			name: "kustomize overlays/cloud",
 			give: func(t *testing.T) []Object { return kustomizeObjects(t, "overlays/cloud") },
 			want: map[string]string{envStore: "files", envBundleDir: "/sensornode/bundles"},
@@ -120,7 +130,11 @@ func TestPictureStore(t *testing.T) {
 				t.Errorf("cloud-ingest-hdfs picture-store env = %v, want %v", got, tt.want)
 			}
 			vgot := pictureStoreEnv(EnvMap(container(t, viewer[0], "viewer")))
-			if vwant := map[string]string{envBundleDir: tt.want[envBundleDir]}; !maps.Equal(vgot, vwant) {
+			vwant := map[string]string{}
+			if dir, ok := tt.want[envBundleDir]; ok {
+				vwant[envBundleDir] = dir
+			}
+			if !maps.Equal(vgot, vwant) {
 				t.Errorf("viewer picture-store env = %v, want %v (ingest's bundle directory)", vgot, vwant)
 			}
 			for name := range got {
