@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/sensornode/sensornode/libs/svc/svctest"
@@ -97,23 +98,7 @@ func TestAdminEndpoints(t *testing.T) {
 	reg := NewRegistry(bi)
 	probe := NewProbe(reg)
 	probe.Register("kafka")
-	adm, err := NewAdmin("127.0.0.1:0", reg, probe, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- adm.Run(ctx) }()
-	get := func(path string) (int, string) {
-		t.Helper()
-		resp, err := http.Get("http://" + adm.Addr() + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := startAdmin(t, Common{AdminAddr: "127.0.0.1:0", ShutdownTimeout: time.Second}, reg, probe)
 	tests := []struct {
 		name     string
 		before   func()
@@ -138,9 +123,64 @@ func TestAdminEndpoints(t *testing.T) {
 			t.Errorf("%s: GET %s = %d %q, want %d containing %q", tt.name, tt.path, code, body, tt.wantCode, tt.wantBody)
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Run() after cancel = %v, want nil", err)
+}
+
+// startAdmin runs an admin server for c until the test ends and returns a
+// GET of a path on it (status code and body).
+func startAdmin(t *testing.T, c Common, reg *prometheus.Registry, probe *Probe) func(path string) (int, string) {
+	t.Helper()
+	adm, err := NewAdmin(c, reg, probe, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- adm.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run() after cancel = %v, want nil", err)
+		}
+	})
+	return func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + adm.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+}
+
+// The pprof endpoints exist only with SENSORNODE_ADMIN_PPROF_ENABLED.
+func TestAdminPprof(t *testing.T) {
+	paths := []string{"/debug/pprof/", "/debug/pprof/heap?debug=1", "/debug/pprof/allocs?debug=1",
+		"/debug/pprof/goroutine?debug=1", "/debug/pprof/cmdline", "/debug/pprof/symbol",
+		"/debug/pprof/profile?seconds=1"}
+	tests := []struct {
+		name     string
+		give     bool
+		wantCode int
+	}{
+		{"disabled by default", false, http.StatusNotFound},
+		{"enabled", true, http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := NewRegistry(BuildInfo{Service: "svc-test"})
+			get := startAdmin(t, Common{AdminAddr: "127.0.0.1:0", AdminPprofEnabled: tt.give, ShutdownTimeout: 5 * time.Second},
+				reg, NewProbe(reg))
+			for _, p := range paths {
+				if code, body := get(p); code != tt.wantCode {
+					t.Errorf("GET %s = %d %.80q, want %d", p, code, body, tt.wantCode)
+				}
+			}
+			if code, _ := get("/metrics"); code != http.StatusOK {
+				t.Errorf("GET /metrics = %d, want 200", code)
+			}
+		})
 	}
 }
 
