@@ -316,7 +316,7 @@ func TestStart(t *testing.T) {
 	log.Debug("visible at debug")
 	got := out.String()
 	for _, want := range []string{`"msg":"starting"`, `"Token":"<redacted>"`, `SENSORNODE_TOKNE`, `"msg":"visible at debug"`, `"service":"demo"`,
-		`"LogLevel":"debug"`, `"AdminAddr":":9100"`, `"ShutdownTimeout":"20s"`} {
+		`"LogLevel":"debug"`, `"AdminAddr":":9100"`, `"ShutdownTimeout":"20s"`, `"msg":"go memory limit"`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("Start() output lacks %s:\n%s", want, got)
 		}
@@ -356,10 +356,12 @@ func TestCommon(t *testing.T) {
 	}{
 		{name: "defaults", want: Common{LogLevel: "info", AdminAddr: ":9100", ShutdownTimeout: 20 * time.Second}},
 		{name: "set", env: map[string]string{"SENSORNODE_LOG_LEVEL": "warn", "SENSORNODE_ADMIN_ADDR": "127.0.0.1:1",
-			"SENSORNODE_SHUTDOWN_TIMEOUT": "3s"}, want: Common{LogLevel: "warn", AdminAddr: "127.0.0.1:1", ShutdownTimeout: 3 * time.Second}},
+			"SENSORNODE_SHUTDOWN_TIMEOUT": "3s", "SENSORNODE_ADMIN_PPROF_ENABLED": "true", "SENSORNODE_MEMORY_LIMIT_BYTES": "134217728"},
+			want: Common{LogLevel: "warn", AdminAddr: "127.0.0.1:1", AdminPprofEnabled: true, ShutdownTimeout: 3 * time.Second,
+				MemoryLimitBytes: 134217728}},
 		{name: "invalid", env: map[string]string{"SENSORNODE_LOG_LEVEL": "loud", "SENSORNODE_ADMIN_ADDR": "",
-			"SENSORNODE_SHUTDOWN_TIMEOUT": "0s"},
-			wantErr: `SENSORNODE_LOG_LEVEL "loud": want debug, info, warn or error; SENSORNODE_ADMIN_ADDR is empty; SENSORNODE_SHUTDOWN_TIMEOUT 0s must be positive`},
+			"SENSORNODE_SHUTDOWN_TIMEOUT": "0s", "SENSORNODE_MEMORY_LIMIT_BYTES": "-1"},
+			wantErr: `SENSORNODE_LOG_LEVEL "loud": want debug, info, warn or error; SENSORNODE_ADMIN_ADDR is empty; SENSORNODE_SHUTDOWN_TIMEOUT 0s must be positive; SENSORNODE_MEMORY_LIMIT_BYTES -1 must not be negative (0: from the cgroup)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
