@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sensornode/sensornode/libs/bundlestore"
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/loadtest/pipeline"
@@ -43,6 +44,7 @@ type backendRun struct {
 	edgeObs   *kafkaObserver
 	cloudObs  *kafkaObserver
 	hdfsObs   *hdfsObserver
+	bundles   *bundlestore.Reader // the run's bundle store
 	seqMu     sync.Mutex
 	seq       map[int]uint64
 	result    report.Backend
@@ -221,7 +223,7 @@ func (br *backendRun) startObservers(ctx context.Context) error {
 	for n := 1; n <= d.Nodes; n++ {
 		dirs = append(dirs, d.PictureDir()+"/"+messages.CameraID(n))
 	}
-	br.hdfsObs = observeHDFS(ctx, h.hdfs, dirs, d.BundleDir(), br.ledger, time.Second, h.log.With("observer", "hdfs"))
+	br.hdfsObs = observeHDFS(ctx, h.hdfs, dirs, br.bundles, br.ledger, time.Second, h.log.With("observer", "hdfs"))
 	return nil
 }
 

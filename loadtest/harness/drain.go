@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/sensornode/sensornode/libs/archive"
-	"github.com/sensornode/sensornode/libs/bundle"
 	"github.com/sensornode/sensornode/loadtest/namenode"
 	"github.com/sensornode/sensornode/loadtest/pipeline"
 	"github.com/sensornode/sensornode/loadtest/report"
@@ -484,28 +483,14 @@ func (br *backendRun) completeness(ctx context.Context, pics []Pic, verify int) 
 }
 
 // readPicture reads a stored picture's bytes back: its file, or its block
-// of its bundle (one ranged read, as any reader of the bundle store does).
+// of its bundle (one ranged read, checked to be the picture of its key, as
+// any reader of the bundle store does).
 func (br *backendRun) readPicture(p Pic) ([]byte, error) {
-	if p.HDFSBlock == nil {
+	if p.HDFSBundled == nil {
 		return br.h.hdfs.ReadFile(p.HDFSPath)
 	}
-	f, err := br.h.hdfs.Open(p.HDFSPath)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	blk := make([]byte, p.HDFSBlock.Length)
-	if _, err := f.ReadAt(blk, p.HDFSBlock.Start); err != nil {
-		return nil, fmt.Errorf("%s at %d: %w", p.HDFSPath, p.HDFSBlock.Start, err)
-	}
-	r, err := bundle.ReadBlock(blk, p.HDFSBlock.Sync)
-	if err != nil {
-		return nil, fmt.Errorf("%s at %d: %w", p.HDFSPath, p.HDFSBlock.Start, err)
-	}
-	if r.Key != p.Key {
-		return nil, fmt.Errorf("%s at %d: key %s, want %s", p.HDFSPath, p.HDFSBlock.Start, r.Key, p.Key)
-	}
-	return r.JPEG, nil
+	rec, err := br.bundles.Read(*p.HDFSBundled)
+	return rec.JPEG, err
 }
 
 // storedReadings reads every temperature file and counts readings by

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/colinmarc/hdfs/v2"
+	"github.com/sensornode/sensornode/libs/bundlestore"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/loadtest/pipeline"
 	"github.com/sensornode/sensornode/loadtest/procfs"
@@ -313,8 +314,11 @@ func (h *Harness) newBackendRun(backend string, baselines bool) *backendRun {
 		TempInterval:      h.cfg.TempInterval,
 		TemperatureRotate: 5 * time.Second,
 	}
+	log := h.log.With("backend", backend)
+	bundles := bundlestore.New(bundlestore.HDFS(h.hdfs), bundlestore.Config{Dir: d.BundleDir(),
+		OnBadIndex: func(index string, err error) { log.Warn("a bundle index does not parse", "index", index, "err", err) }})
 	return &backendRun{
-		h: h, backend: backend, d: d, baselines: baselines,
+		h: h, backend: backend, d: d, baselines: baselines, bundles: bundles,
 		ledger: NewLedger(), readings: newReadings(), seq: map[int]uint64{}, procs: map[string]*pipeline.Proc{},
 		result: report.Backend{Backend: backend},
 	}

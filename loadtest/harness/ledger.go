@@ -4,6 +4,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/sensornode/sensornode/libs/bundlestore"
 )
 
 // Pic is one picture the harness wrote and what became of it.
@@ -35,16 +37,9 @@ type Pic struct {
 	HDFSSize    int64 // -1 in a bundle (known once read back)
 	HDFSPath    string
 	// HDFSStore is the picture store it was found in: "files" or "avro";
-	// in a bundle, HDFSBlock locates its Avro block.
-	HDFSStore string
-	HDFSBlock *BundleBlock
-}
-
-// BundleBlock is where a picture's Avro block is in its bundle
-// (HDFSPath), from the bundle's index.
-type BundleBlock struct {
-	Sync          [16]byte
-	Start, Length int64
+	// in a bundle, HDFSBundled locates its Avro block.
+	HDFSStore   string
+	HDFSBundled *bundlestore.Picture
 }
 
 // Ledger tracks every picture by key.
@@ -112,19 +107,19 @@ func (l *Ledger) Seen(stage, key string, t time.Time, size, value int, where str
 	}
 }
 
-// SeenInBundle notes that key was found in the committed bundle at path,
-// made durable at t, its block at blk.
-func (l *Ledger) SeenInBundle(key string, t time.Time, path string, blk BundleBlock) {
+// SeenInBundle notes that picture bp was found in its committed bundle,
+// made durable at t.
+func (l *Ledger) SeenInBundle(bp bundlestore.Picture, t time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	p, ok := l.pics[key]
+	p, ok := l.pics[bp.Key]
 	if !ok {
 		l.unknown[StageHDFS]++
 		return
 	}
 	p.HDFSN++
 	if p.HDFSN == 1 {
-		p.HDFS, p.HDFSSize, p.HDFSPath, p.HDFSStore, p.HDFSBlock = t, -1, path, StoreAvro, &blk
+		p.HDFS, p.HDFSSize, p.HDFSPath, p.HDFSStore, p.HDFSBundled = t, -1, bp.Bundle, StoreAvro, &bp
 	}
 }
 

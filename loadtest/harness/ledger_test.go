@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensornode/sensornode/libs/bundle"
+	"github.com/sensornode/sensornode/libs/bundlestore"
 	"github.com/sensornode/sensornode/loadtest/namenode"
 	"github.com/sensornode/sensornode/loadtest/pipeline"
 	"github.com/sensornode/sensornode/loadtest/report"
@@ -191,17 +193,17 @@ func TestConfigValidate(t *testing.T) {
 func TestLedgerSeenInBundle(t *testing.T) {
 	l := NewLedger()
 	l.Add(&Pic{Key: "a", Phase: "hdrain/x/avro", Bytes: 10, Ready: ms(0), Final: StageHDFS})
-	blk := BundleBlock{Start: 100, Length: 50}
-	l.SeenInBundle("a", ms(2000), "/b/t+0+0+9.avro", blk)
-	l.SeenInBundle("a", ms(4000), "/b/t+0+10+19.avro", BundleBlock{Start: 7}) // a second bundle with the key
-	l.SeenInBundle("zzz", ms(1), "/b/t+0+0+9.avro", blk)
+	bp := bundlestore.Picture{Key: "a", Bundle: "/b/t+0+0+9.avro", Entry: bundle.Entry{Key: "a", Start: 100, Length: 50}}
+	l.SeenInBundle(bp, ms(2000))
+	l.SeenInBundle(bundlestore.Picture{Key: "a", Bundle: "/b/t+0+10+19.avro"}, ms(4000)) // a second bundle with the key
+	l.SeenInBundle(bundlestore.Picture{Key: "zzz", Bundle: "/b/t+0+0+9.avro"}, ms(1))
 	ps := l.Phase("hdrain/x/avro")
 	if len(ps) != 1 {
 		t.Fatalf("Phase() = %+v", ps)
 	}
 	p := ps[0]
 	if p.HDFSN != 2 || !p.HDFS.Equal(ms(2000)) || p.HDFSPath != "/b/t+0+0+9.avro" || p.HDFSStore != StoreAvro ||
-		p.HDFSSize != -1 || p.HDFSBlock == nil || *p.HDFSBlock != blk {
+		p.HDFSSize != -1 || p.HDFSBundled == nil || p.HDFSBundled.Entry != bp.Entry {
 		t.Errorf("SeenInBundle: pic = %+v", p)
 	}
 	if got := l.Unknown(StageHDFS); got != 1 {

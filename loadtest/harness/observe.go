@@ -1,19 +1,17 @@
 package harness
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"os"
-	"path"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/colinmarc/hdfs/v2"
-	"github.com/sensornode/sensornode/libs/bundle"
+	"github.com/sensornode/sensornode/libs/bundlestore"
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/loadtest/pipeline"
@@ -101,22 +99,22 @@ func (r *readings) snapshot() map[string]int {
 }
 
 // hdfsObserver lists the picture directories every interval and reports
-// new files to the ledger; under bundleDir it finds the committed bundles
-// (bundle.ParseName) and reports every picture their index lists.
+// new files to the ledger; through bundles it finds the committed bundles
+// and reports every picture their index lists.
 type hdfsObserver struct {
-	client    *hdfs.Client
-	dirs      []string
-	bundleDir string
-	ledger    *Ledger
-	seen      map[string]bool
-	log       *slog.Logger
-	cancel    context.CancelFunc
-	done      chan struct{}
+	client  *hdfs.Client
+	dirs    []string
+	bundles *bundlestore.Reader
+	ledger  *Ledger
+	seen    map[string]bool
+	log     *slog.Logger
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
-func observeHDFS(ctx context.Context, client *hdfs.Client, dirs []string, bundleDir string, ledger *Ledger, every time.Duration, log *slog.Logger) *hdfsObserver {
+func observeHDFS(ctx context.Context, client *hdfs.Client, dirs []string, bundles *bundlestore.Reader, ledger *Ledger, every time.Duration, log *slog.Logger) *hdfsObserver {
 	ctx, cancel := context.WithCancel(ctx)
-	o := &hdfsObserver{client: client, dirs: dirs, bundleDir: bundleDir, ledger: ledger, seen: map[string]bool{}, log: log, cancel: cancel, done: make(chan struct{})}
+	o := &hdfsObserver{client: client, dirs: dirs, bundles: bundles, ledger: ledger, seen: map[string]bool{}, log: log, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(o.done)
 		t := time.NewTicker(every)
@@ -153,47 +151,46 @@ func (o *hdfsObserver) listOnce() {
 			o.log.Warn("listing hdfs", "dir", d, "err", err)
 		}
 	}
-	if o.bundleDir != "" {
+	if o.bundles != nil {
 		o.listBundles()
 	}
 }
 
 // listBundles reports the pictures of every committed bundle not seen
-// yet, read from its index; the bundle's modification time (set when it
-// was closed, just before its commit by rename) is when they became
-// durable. A bundle whose index cannot be read is tried again next time.
+// yet, from its index (libs/bundlestore: committed names with their index
+// only); the bundle's modification time (set when it was closed, just
+// before its commit by rename) is when they became durable.
 func (o *hdfsObserver) listBundles() {
-	err := hdfscli.Walk(o.client, o.bundleDir, func(p string, fi os.FileInfo) {
-		if o.seen[p] {
-			return
-		}
-		name := path.Base(p)
-		if _, ok := bundle.ParseName(name); !ok {
-			// The schema file, indexes (read with their bundle) and
-			// indexes of bundles not committed yet.
-			if !strings.HasSuffix(name, ".idx") && !strings.HasSuffix(name, ".avsc") {
-				o.log.Warn("unexpected file in the bundle directory", "path", p)
-				o.seen[p] = true
-			}
-			return
-		}
-		b, err := o.client.ReadFile(bundle.IndexName(p))
-		if err != nil {
-			o.log.Warn("reading a bundle index", "bundle", p, "err", err)
-			return
-		}
-		x, err := bundle.ParseIndex(bytes.NewReader(b))
-		if err != nil {
-			o.log.Warn("parsing a bundle index", "bundle", p, "err", err)
-			return
-		}
-		o.seen[p] = true
-		for _, e := range x.Entries {
-			o.ledger.SeenInBundle(e.Key, fi.ModTime(), p, BundleBlock{Sync: x.Sync, Start: e.Start, Length: e.Length})
-		}
-	})
+	ctx := context.Background() // the listing is bounded: one run's few partitions and hours
+	parts, err := o.bundles.Partitions()
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		o.log.Warn("listing hdfs", "dir", o.bundleDir, "err", err)
+		o.log.Warn("listing bundle partitions", "err", err)
+		return
+	}
+	for _, part := range parts {
+		err := o.bundles.HourDirs(ctx, part, false, func(dir string, hour time.Time) (bool, error) {
+			bs, err := o.bundles.BundlesIn(dir, hour)
+			if err != nil {
+				return false, err
+			}
+			for _, b := range bs {
+				if o.seen[b.Path] {
+					continue
+				}
+				fi, err := o.client.Stat(b.Path)
+				if err != nil {
+					return false, err
+				}
+				o.seen[b.Path] = true
+				for _, e := range b.Index.Entries {
+					o.ledger.SeenInBundle(bundlestore.Picture{Key: e.Key, Bundle: b.Path, Entry: e, Sync: b.Index.Sync}, fi.ModTime())
+				}
+			}
+			return false, nil
+		})
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			o.log.Warn("listing bundles", "partition", part, "err", err)
+		}
 	}
 }
 
