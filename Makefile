@@ -200,7 +200,7 @@ loadtest-fleet: deps ## fleet load test (~10 min, heavy): 100 cameras at 1 pictu
 	$(BIN)/loadtest -profile fleet $(LOADTEST_ARGS)
 
 .PHONY: loadtest-smoke
-loadtest-smoke: deps ## 2-minute load test (640x480, both backends, bundle store, small drains); fails on incomplete delivery or a crashed service
+loadtest-smoke: deps ## 1-minute load test (640x480, both backends, bundle store, small drains); fails on incomplete delivery or a crashed service
 	@go build -o $(BIN)/loadtest ./loadtest/cmd/loadtest
 	$(BIN)/loadtest -profile smoke $(LOADTEST_ARGS)
 

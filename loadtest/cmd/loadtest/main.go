@@ -27,7 +27,7 @@ func main() { svc.Main("loadtest", run, nil) }
 
 // profiles are the named parameter sets; flags given explicitly override.
 var profiles = map[string]map[string]string{
-	// About two minutes: one size, both backends, steady phases and a small
+	// About a minute: one size, both backends, steady phases and a small
 	// drain (100 pictures) on the bundle store, no baselines.
 	"smoke": {"sizes": "640x480", "cameras": "5", "rate": "2", "duration": "20s", "backends": "confluent,franz",
 		"stores": "avro", "bundle-max-age": "2s", "drain-mb": "1", "baselines": "false", "temp": "true", "verify": "-1"},
