@@ -24,7 +24,9 @@ type memFS struct {
 	// beforeClose, if set, runs (without the lock) before a Create'd
 	// file is closed.
 	beforeClose func(name string)
-	ops         []string
+	// beforeRename, if set, runs (without the lock) before a Rename.
+	beforeRename func(tmp, final string)
+	ops          []string
 }
 
 var errInjected = errors.New("injected hdfs failure")
@@ -103,6 +105,9 @@ func (f *memFS) Create(tmp string) (FileWriter, error) {
 }
 
 func (f *memFS) Rename(tmp, final string, deadline time.Time) error {
+	if f.beforeRename != nil {
+		f.beforeRename(tmp, final)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := fenced(deadline, "rename "+tmp); err != nil {
