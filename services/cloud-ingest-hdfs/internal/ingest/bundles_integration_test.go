@@ -280,3 +280,68 @@ func (fx *ifixture) tmpFiles(t *testing.T) []string {
 	})
 	return out
 }
+
+// TestIntegrationBundleStoreRebalance: two replicas split the picture
+// topic's two partitions; one dies with a bundle open (its HDFS client
+// first, as in TestIntegrationBundleStoreKilledMidBundle) and a third
+// replica is added: the group splits the partitions between the two left,
+// and whoever gets the dead one's partition removes its takeover
+// directory (its open bundle) before recovering. Every picture is then in
+// exactly one committed bundle, no two bundles overlap, and no temporary
+// file is left.
+func TestIntegrationBundleStoreRebalance(t *testing.T) {
+	fx := newIFixture(t, 2)
+	p := fx.producer(t)
+	want := map[[32]byte]bool{}
+	at := time.Date(2026, 5, 9, 9, 0, 0, 0, time.UTC)
+	cfg := fx.config()
+	cfg.PictureStore = StoreAvro
+	cfg.PictureBundleMaxBytes = int64(len(fx.pictures(t, "C9", "node9", at, 0, 1, map[[32]byte]bool{})[0].Value)) * 7 / 2 // about four pictures a bundle
+	cfg.Kafka.SessionTimeout = 6 * time.Second
+
+	cfgA := cfg
+	cfgA.PictureBundleMaxAge = time.Hour // A rolls by size only: its last bundle stays open
+	kfs := &killableFS{}
+	a := fx.startOpts(t, cfgA, Options{WrapFS: func(f FS) FS { kfs.FS = f; return kfs }})
+	b := fx.start(t, cfg)
+	// Pictures one by one (the key picks the partition) until both
+	// replicas committed bundles and A has one open.
+	n := 0
+	for a.metric("sensornode_ingest_bundles_committed_total") == 0 || b.metric("sensornode_ingest_bundles_committed_total") == 0 ||
+		a.metric("sensornode_ingest_open_bundle_age_seconds") == 0 {
+		if n == 150 {
+			t.Fatalf("after %d pictures: A committed %v bundles, B %v, A's open bundle age %v", n,
+				a.metric("sensornode_ingest_bundles_committed_total"), b.metric("sensornode_ingest_bundles_committed_total"),
+				a.metric("sensornode_ingest_open_bundle_age_seconds"))
+		}
+		publishAll(t, p, fx.pictures(t, "C9", "node9", at, n, 1, want))
+		n++
+		time.Sleep(200 * time.Millisecond)
+	}
+	kfs.killed.Store(true)
+	a.stop()
+	kfs.release()
+	if tmps := fx.tmpFiles(t); len(tmps) == 0 {
+		t.Fatal("no temporary bundle left by the kill: the test did not kill mid-bundle")
+	}
+
+	c := fx.start(t, cfg) // added: takes one of the partitions over from B
+	for i := 0; c.metric("sensornode_ingest_bundles_committed_total") == 0; i++ {
+		if i == 60 {
+			t.Fatal("the added replica never committed a bundle")
+		}
+		publishAll(t, p, fx.pictures(t, "C9", "node9", at, n, 1, want))
+		n++
+		time.Sleep(500 * time.Millisecond)
+	}
+	waitUntil(t, "every picture committed", 2*time.Minute, func() bool { return fx.committed(t)[fx.camTopic] == int64(n) })
+	b.stop()
+	c.stop()
+	if got := b.metric("sensornode_ingest_tmp_files_removed_total") + c.metric("sensornode_ingest_tmp_files_removed_total"); got < 1 {
+		t.Errorf("temporary files removed = %v, want A's open bundle", got)
+	}
+	fx.checkBundles(t, want)
+	if tmps := fx.tmpFiles(t); len(tmps) != 0 {
+		t.Errorf("temporary files left: %q", tmps)
+	}
+}
