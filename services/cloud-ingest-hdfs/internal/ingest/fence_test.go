@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -169,6 +170,19 @@ func TestBundleZombieRollFencedByTakeover(t *testing.T) {
 			}
 			if _, there, _ := fs.Stat(b.bundles[camTP].tmpDir); !there {
 				t.Error("A took the partition over again at once: B's directory removed")
+			}
+			// Still assigned a session timeout later (no rebalance came):
+			// A takes it over again, recovers B's bundle and skips its
+			// offsets.
+			a.now = func() time.Time { return time.Now().Add(cfg.Kafka.SessionTimeout) }
+			if err := a.process(context.Background(), recs[3]); err != nil {
+				t.Fatalf("A's picture a session timeout later: %v", err)
+			}
+			if _, there, _ := fs.Stat(b.bundles[camTP].tmpDir); there {
+				t.Error("A took the partition over again without removing B's directory")
+			}
+			if bp := a.bundles[camTP]; bp.high != 4 || bp.open != nil {
+				t.Errorf("A after taking over again: committed up to %d, open bundle %v; want 4 and none", bp.high, bp.open != nil)
 			}
 		})
 	}
