@@ -21,6 +21,10 @@ type Options struct {
 	// WrapFS, if set, wraps the HDFS client (a test's FS that dies with
 	// the process it plays, mid-bundle).
 	WrapFS func(FS) FS
+	// BeforeRename, if set, runs when an HDFS rename has passed its time
+	// fence, right before the NameNode call: a test pauses a member
+	// there, the window the time fence leaves open.
+	BeforeRename func(tmp, final string)
 }
 
 // Run runs the ingester with its admin server until ctx is done or a
@@ -36,7 +40,9 @@ func Run(ctx context.Context, c *Config, log *slog.Logger, reg *prometheus.Regis
 		return fmt.Errorf("dead-letter producer: %w", err)
 	}
 	defer dlq.Close()
-	fs := NewHDFS(cfg.HDFS)
+	hfs := newHDFS(cfg.HDFS)
+	hfs.beforeRename = opts.BeforeRename
+	var fs FS = hfs
 	defer fs.Close()
 	if opts.WrapFS != nil {
 		fs = opts.WrapFS(fs)

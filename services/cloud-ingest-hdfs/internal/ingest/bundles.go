@@ -2,12 +2,15 @@ package ingest
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sensornode/sensornode/libs/bundle"
@@ -40,9 +43,25 @@ const (
 // before the rename abandons the bundle: the temporary file is removed,
 // nothing is committed, the partition is rewound to the bundle's first
 // offset and its records are consumed again.
+//
+// Fence. Every takeover (the partition assigned to this member) has its
+// own temporary directory, <tmp>/<topic>+<partition>/<random token>. On
+// the first picture after the assignment, before recovery lists the
+// committed bundles, the new owner removes every other token's directory
+// of the partition (its former owners', dead or zombie: one recursive
+// delete each) and makes its own; bundles and their indexes are written
+// there and renamed from there, and Create never makes a missing
+// directory. HDFS executes renames and deletes one at a time at the
+// NameNode, so a zombie's rename either came before the new owner's
+// delete, and then the new owner's recovery, which lists after the
+// delete, sees that bundle and skips its offsets; or it came after, and
+// its source is gone and it fails. A zombie can therefore never commit a
+// bundle the new owner does not know of, however long it was paused
+// between the time fence (workDeadline) and the NameNode.
 
 // openBundle is a bundle being written.
 type openBundle struct {
+	start  int64 // the offset it was opened for (its first once appended)
 	tmp    string
 	f      FileWriter
 	w      *bundle.Writer
@@ -52,7 +71,7 @@ type openBundle struct {
 	closed bool
 }
 
-func (b *openBundle) first() int64 { return b.w.Index().Entries[0].Offset }
+func (b *openBundle) first() int64 { return b.start }
 
 // bundlePart is the bundle store's state of one assigned partition.
 type bundlePart struct {
@@ -67,6 +86,13 @@ type bundlePart struct {
 	// it comes again; -1 none.
 	rewind int64
 	keys   *keyIndex
+	// tmpDir is this takeover's temporary directory; "" until the
+	// takeover is done (takeOver) or after it was lost.
+	tmpDir string
+	// lostAt is when this member found tmpDir removed by another member
+	// (zero: never): it takes the partition over again no sooner than a
+	// session timeout later, if it still has it by then.
+	lostAt time.Time
 }
 
 // keyIndex holds the keys of a partition's newest committed bundles, at
@@ -157,8 +183,7 @@ func (in *Ingester) storeBundled(msg *bus.Message, p messages.Picture) error {
 		return err
 	}
 	if err := bp.open.w.Append(bundle.RecordOf(p, tp.Topic, tp.Partition, msg.Offset)); err != nil {
-		in.m.hdfsErrors.WithLabelValues("write").Inc()
-		in.abandon(tp, abandonError, err, true)
+		in.abandon(tp, in.classify(tp, bp, err), err, true)
 		return fmt.Errorf("%w: append to bundle: %v", errHDFS, err)
 	}
 	bp.open.keys[key] = struct{}{}
@@ -170,10 +195,12 @@ func (in *Ingester) storeBundled(msg *bus.Message, p messages.Picture) error {
 }
 
 func (in *Ingester) openBundle(tp bus.TopicPartition, bp *bundlePart, offset int64) error {
-	tmp := in.tmpName(tp, offset)
+	tmp := bp.tmpName(offset)
 	f, err := in.fs.Create(tmp)
 	if err != nil {
-		in.m.hdfsErrors.WithLabelValues("write").Inc()
+		if in.classify(tp, bp, err) == abandonFenced {
+			return fmt.Errorf("%w: create %s: %v", errTakenOver, tmp, err)
+		}
 		return fmt.Errorf("%w: create %s: %v", errHDFS, tmp, err)
 	}
 	w, err := bundle.NewWriter(f, tp.Topic, tp.Partition, [16]byte{})
@@ -183,14 +210,15 @@ func (in *Ingester) openBundle(tp bus.TopicPartition, bp *bundlePart, offset int
 		in.m.hdfsErrors.WithLabelValues("write").Inc()
 		return fmt.Errorf("%w: start bundle %s: %v", errHDFS, tmp, err)
 	}
-	bp.open = &openBundle{tmp: tmp, f: f, w: w, opened: in.now(), keys: map[string]struct{}{}, nodes: map[string]int{}}
+	bp.open = &openBundle{start: offset, tmp: tmp, f: f, w: w, opened: in.now(), keys: map[string]struct{}{}, nodes: map[string]int{}}
 	return nil
 }
 
 // roll commits tp's open bundle: close, write the index, rename the index
-// and then the bundle into place (fenced by the work deadline). On failure
-// the bundle is abandoned (seek: the partition is sought back to its first
-// offset; false when it is being revoked) and the error returned.
+// and then the bundle into place (fenced by the work deadline and by the
+// takeover's temporary directory). On failure the bundle is abandoned
+// (seek: the partition is sought back to its first offset; false when it
+// is being revoked) and the error returned.
 func (in *Ingester) roll(tp bus.TopicPartition, seek bool) error {
 	bp := in.bundles[tp]
 	ob := bp.open
@@ -202,14 +230,7 @@ func (in *Ingester) roll(tp bus.TopicPartition, seek bool) error {
 		in.abandon(tp, reason, err, seek)
 		return fmt.Errorf("%w: roll %s: %v", errHDFS, final, err)
 	}
-	reason := func(err error) string {
-		if errors.Is(err, ErrFenced) {
-			in.m.fenced.Inc()
-			return abandonFenced
-		}
-		in.m.hdfsErrors.WithLabelValues("write").Inc()
-		return abandonError
-	}
+	reason := func(err error) string { return in.classify(tp, bp, err) }
 	_ = ob.w.Close() // nothing buffered: every Append wrote its block
 	ob.closed = true
 	if err := ob.f.Close(deadline); err != nil {
@@ -224,7 +245,7 @@ func (in *Ingester) roll(tp bus.TopicPartition, seek bool) error {
 	}
 	var idx bytes.Buffer
 	_, _ = x.WriteTo(&idx) // a bytes.Buffer does not fail
-	idxTmp := in.tmpName(tp, span.First)
+	idxTmp := bp.tmpName(span.First)
 	if err := in.writeFile(idxTmp, idx.Bytes(), deadline); err != nil {
 		return fail(reason(err), err)
 	}
@@ -232,16 +253,31 @@ func (in *Ingester) roll(tp bus.TopicPartition, seek bool) error {
 	// rename is the commit, and a committed bundle always has its index.
 	// A crash between the two leaves an index without its bundle, which
 	// readers (who go by bundle names) ignore; the retry of the same
-	// offsets replaces it.
+	// offsets replaces it. So does a fence between the two (the
+	// temporary directory removed by a new owner): the bundle's rename
+	// fails and the index is left, as it may by then be the new owner's
+	// index of a bundle of the same name.
 	idxFinal := bundle.IndexName(final)
 	if err := in.fs.Rename(idxTmp, idxFinal, deadline); err != nil {
 		_ = in.fs.Remove(idxTmp)
 		return fail(reason(err), err)
 	}
 	if err := in.fs.Rename(ob.tmp, final, deadline); err != nil {
-		// A rename whose answer was lost may have happened.
-		if _, there, serr := in.fs.Stat(final); serr != nil || !there {
-			_ = in.fs.Remove(idxFinal)
+		// A rename whose answer was lost may have happened; but a
+		// bundle there is ours only if no one took the partition over
+		// (checked after: a takeover comes before the new owner's
+		// bundles).
+		_, there, serr := in.fs.Stat(final)
+		owned, oerr := in.ownsTmpDir(bp)
+		switch {
+		case serr == nil && there && oerr == nil && owned:
+			// It happened.
+		case oerr == nil && !owned:
+			return fail(in.classify(tp, bp, err), err)
+		default:
+			if oerr == nil {
+				_ = in.fs.Remove(idxFinal)
+			}
 			return fail(reason(err), err)
 		}
 	}
@@ -279,6 +315,109 @@ func (in *Ingester) checkOverlap(tp bus.TopicPartition, bp *bundlePart, span bun
 		}
 	}
 	return nil
+}
+
+// errTakenOver marks work refused because another member took the
+// partition over (removed this member's temporary directory): nothing is
+// written until the rebalance takes the partition away, or, if it does
+// not, a session timeout later (see takeOver).
+var errTakenOver = errors.New("partition taken over by another member")
+
+// tmpName is a unique temporary path in the takeover's directory.
+func (bp *bundlePart) tmpName(offset int64) string {
+	var r [4]byte
+	_, _ = rand.Read(r[:])
+	return fmt.Sprintf("%s/%d-%s.tmp", bp.tmpDir, offset, hex.EncodeToString(r[:]))
+}
+
+// partTmpDir holds the takeover directories of tp.
+func (in *Ingester) partTmpDir(tp bus.TopicPartition) string {
+	return strings.TrimSuffix(in.cfg.HDFS.TmpDir, "/") + "/" + tp.Topic + "+" + strconv.Itoa(int(tp.Partition))
+}
+
+// takeOver fences tp's former owners: it removes every takeover
+// directory of tp (theirs: this member has none yet) and makes its own.
+// Recovery must come after it. A member that lost its directory to
+// another waits a session timeout first (the rebalance should take the
+// partition away meanwhile).
+func (in *Ingester) takeOver(tp bus.TopicPartition, bp *bundlePart) error {
+	if bp.tmpDir != "" {
+		return nil
+	}
+	if !bp.lostAt.IsZero() {
+		if until := bp.lostAt.Add(in.cfg.Kafka.SessionTimeout); in.now().Before(until) {
+			return fmt.Errorf("%w: %s: waiting for the rebalance (taken over again at %s if still assigned)", errTakenOver, tp, until.Format(time.RFC3339Nano))
+		}
+		in.log.Warn("bundle store: partition still assigned a session timeout after another member took it over; taking it over again", "partition", tp.String())
+	}
+	root := in.partTmpDir(tp)
+	fis, err := in.fs.ReadDir(root)
+	if err != nil {
+		in.m.hdfsErrors.WithLabelValues("list").Inc()
+		return fmt.Errorf("%w: take over %s: list %s: %v", errHDFS, tp, root, err)
+	}
+	for _, fi := range fis {
+		name := root + "/" + fi.Name()
+		files := 1
+		if fi.IsDir() {
+			left, err := in.fs.ReadDir(name)
+			if err != nil {
+				in.m.hdfsErrors.WithLabelValues("list").Inc()
+				return fmt.Errorf("%w: take over %s: list %s: %v", errHDFS, tp, name, err)
+			}
+			files = len(left)
+		}
+		if err := in.fs.RemoveAll(name); err != nil {
+			in.m.hdfsErrors.WithLabelValues("remove").Inc()
+			return fmt.Errorf("%w: take over %s: remove %s: %v", errHDFS, tp, name, err)
+		}
+		in.m.tmpRemoved.Add(float64(files))
+		in.log.Info("bundle store: removed a former owner's temporary directory (fenced: its renames from there fail)",
+			"partition", tp.String(), "path", name, "files", files)
+	}
+	var token [8]byte
+	_, _ = rand.Read(token[:])
+	dir := root + "/" + hex.EncodeToString(token[:])
+	if err := in.fs.MkdirAll(dir); err != nil {
+		in.m.hdfsErrors.WithLabelValues("write").Inc()
+		return fmt.Errorf("%w: take over %s: make %s: %v", errHDFS, tp, dir, err)
+	}
+	bp.tmpDir, bp.lostAt = dir, time.Time{}
+	return nil
+}
+
+// ownsTmpDir reports whether bp's takeover directory is still there (no
+// other member took the partition over since).
+func (in *Ingester) ownsTmpDir(bp *bundlePart) (bool, error) {
+	if bp.tmpDir == "" {
+		return false, nil
+	}
+	_, there, err := in.fs.Stat(bp.tmpDir)
+	if err != nil {
+		in.m.hdfsErrors.WithLabelValues("stat").Inc()
+	}
+	return there, err
+}
+
+// classify names (and counts) the reason of a failed bundle operation:
+// fenced by time (ErrFenced), fenced by a takeover (the temporary
+// directory removed by another member: the takeover is lost, bp must be
+// taken over and recovered again), or an HDFS error.
+func (in *Ingester) classify(tp bus.TopicPartition, bp *bundlePart, err error) string {
+	if errors.Is(err, ErrFenced) {
+		in.m.fenced.Inc()
+		return abandonFenced
+	}
+	if owned, oerr := in.ownsTmpDir(bp); oerr == nil && !owned && bp.tmpDir != "" {
+		in.m.fenced.Inc()
+		in.log.Warn("bundle store: this member's temporary directory was removed: another member took the partition over; "+
+			"nothing of it is committed here (this member was probably paused past its session)",
+			"partition", tp.String(), "tmp_dir", bp.tmpDir, "err", err)
+		bp.tmpDir, bp.recovered, bp.lostAt = "", false, in.now()
+		return abandonFenced
+	}
+	in.m.hdfsErrors.WithLabelValues("write").Inc()
+	return abandonError
 }
 
 // writeSchema writes the schema file beside the data once.
@@ -335,13 +474,16 @@ func (in *Ingester) abandon(tp bus.TopicPartition, reason string, cause error, s
 	if err := in.fs.Remove(ob.tmp); err != nil {
 		in.log.Warn("cannot remove an abandoned bundle's temporary file; the partition's next owner removes it", "path", ob.tmp, "err", err)
 	}
-	first := ob.first()
+	first, last := ob.first(), ob.first()
+	if n := ob.w.Len(); n > 0 {
+		last = ob.w.Index().Entries[n-1].Offset
+	}
 	if p := in.part(tp); p.next < 0 || first < p.next {
 		p.next = first
 	}
 	in.m.bundlesAbandoned.WithLabelValues(reason).Inc()
 	in.log.Warn("bundle abandoned: nothing of it committed, its records are consumed again", "partition", tp.String(),
-		"reason", reason, "first", first, "pictures", ob.w.Len(), "err", cause)
+		"reason", reason, "first", first, "last", last, "pictures", ob.w.Len(), "err", cause)
 	if !seek {
 		return
 	}
@@ -403,6 +545,12 @@ func (in *Ingester) bundlePart(tp bus.TopicPartition) (*bundlePart, error) {
 	}
 	if bp.recovered {
 		return bp, nil
+	}
+	// The fence comes first: recovery lists what was committed before
+	// the former owners' directories were removed, and nothing of theirs
+	// can be committed after.
+	if err := in.takeOver(tp, bp); err != nil {
+		return nil, err
 	}
 	high, found, err := in.recoverBundles(tp)
 	if err != nil {

@@ -155,9 +155,8 @@ func TestIntegrationBundleStoreKilledMidBundle(t *testing.T) {
 	kfs.killed.Store(true)
 	r.stop()
 	kfs.release()
-	tmps, err := fx.fs.ReadDir(fx.root + "/_tmp")
-	if err != nil || len(tmps) == 0 {
-		t.Fatalf("no temporary bundle left by the kill (%v): the test did not kill mid-bundle", err)
+	if tmps := fx.tmpFiles(t); len(tmps) == 0 {
+		t.Fatal("no temporary bundle left by the kill: the test did not kill mid-bundle")
 	}
 	committedBefore := fx.committed(t)[fx.camTopic]
 
@@ -171,12 +170,51 @@ func TestIntegrationBundleStoreKilledMidBundle(t *testing.T) {
 	if got := r2.metric("sensornode_ingest_tmp_files_removed_total"); got < 1 {
 		t.Errorf("temporary files removed = %v, want the killed member's open bundle", got)
 	}
-	if tmps, _ := fx.fs.ReadDir(fx.root + "/_tmp"); len(tmps) != 0 {
-		t.Errorf("temporary files left: %d", len(tmps))
+	if tmps := fx.tmpFiles(t); len(tmps) != 0 {
+		t.Errorf("temporary files left: %q", tmps)
 	}
 
-	// Every picture in exactly one committed bundle, read through the
-	// index with one ranged read each.
+	files := fx.checkBundles(t, want)
+	if _, err := fx.fs.Stat(fx.root + "/bundles/" + bundle.SchemaFile); err != nil {
+		t.Errorf("schema file: %v", err)
+	}
+
+	// avro-tools count over the committed bundles agrees.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	jar, err := devstack.AvroToolsJar(ctx, devstack.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, p := range files {
+		local := filepath.Join(t.TempDir(), path.Base(p))
+		if err := fx.fs.CopyToLocal(p, local); err != nil {
+			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		cmd := exec.CommandContext(ctx, fx.st.Java(), "-jar", jar, "count", local)
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("avro-tools count %s: %v\n%s", local, err, errb.String())
+		}
+		c, err := strconv.Atoi(strings.TrimSpace(out.String()))
+		if err != nil {
+			t.Fatalf("avro-tools count %s: %q", local, out.String())
+		}
+		total += c
+	}
+	if total != n {
+		t.Errorf("avro-tools count over %d bundles = %d, want %d", len(files), total, n)
+	}
+}
+
+// checkBundles checks that every picture of want (by SHA-256) is in
+// exactly one committed bundle, byte-identical when read through the
+// index with one ranged read, that no two bundles overlap and that no
+// other picture is there; it returns the committed bundles' paths.
+func (fx *ifixture) checkBundles(t *testing.T, want map[[32]byte]bool) []string {
+	t.Helper()
 	seen := map[[32]byte]int{}
 	var spans []bundle.Span
 	var files []string
@@ -228,36 +266,82 @@ func TestIntegrationBundleStoreKilledMidBundle(t *testing.T) {
 			t.Errorf("picture %x in %d committed bundles, want 1", sum[:6], seen[sum])
 		}
 	}
-	if _, err := fx.fs.Stat(fx.root + "/bundles/" + bundle.SchemaFile); err != nil {
-		t.Errorf("schema file: %v", err)
+	return files
+}
+
+// tmpFiles lists the files (not directories) below the temporary
+// directory.
+func (fx *ifixture) tmpFiles(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	fx.walkFiles(t, fx.root+"/_tmp", func(p string, _ []byte) error {
+		out = append(out, p)
+		return nil
+	})
+	return out
+}
+
+// TestIntegrationBundleStoreRebalance: two replicas split the picture
+// topic's two partitions; one dies with a bundle open (its HDFS client
+// first, as in TestIntegrationBundleStoreKilledMidBundle) and a third
+// replica is added: the group splits the partitions between the two left,
+// and whoever gets the dead one's partition removes its takeover
+// directory (its open bundle) before recovering. Every picture is then in
+// exactly one committed bundle, no two bundles overlap, and no temporary
+// file is left.
+func TestIntegrationBundleStoreRebalance(t *testing.T) {
+	fx := newIFixture(t, 2)
+	p := fx.producer(t)
+	want := map[[32]byte]bool{}
+	at := time.Date(2026, 5, 9, 9, 0, 0, 0, time.UTC)
+	cfg := fx.config()
+	cfg.PictureStore = StoreAvro
+	cfg.PictureBundleMaxBytes = int64(len(fx.pictures(t, "C9", "node9", at, 0, 1, map[[32]byte]bool{})[0].Value)) * 7 / 2 // about four pictures a bundle
+	cfg.Kafka.SessionTimeout = 6 * time.Second
+
+	cfgA := cfg
+	cfgA.PictureBundleMaxAge = time.Hour // A rolls by size only: its last bundle stays open
+	kfs := &killableFS{}
+	a := fx.startOpts(t, cfgA, Options{WrapFS: func(f FS) FS { kfs.FS = f; return kfs }})
+	b := fx.start(t, cfg)
+	// Pictures one by one (the key picks the partition) until both
+	// replicas committed bundles and A has one open.
+	n := 0
+	for a.metric("sensornode_ingest_bundles_committed_total") == 0 || b.metric("sensornode_ingest_bundles_committed_total") == 0 ||
+		a.metric("sensornode_ingest_open_bundle_age_seconds") == 0 {
+		if n == 150 {
+			t.Fatalf("after %d pictures: A committed %v bundles, B %v, A's open bundle age %v", n,
+				a.metric("sensornode_ingest_bundles_committed_total"), b.metric("sensornode_ingest_bundles_committed_total"),
+				a.metric("sensornode_ingest_open_bundle_age_seconds"))
+		}
+		publishAll(t, p, fx.pictures(t, "C9", "node9", at, n, 1, want))
+		n++
+		time.Sleep(200 * time.Millisecond)
+	}
+	kfs.killed.Store(true)
+	a.stop()
+	kfs.release()
+	if tmps := fx.tmpFiles(t); len(tmps) == 0 {
+		t.Fatal("no temporary bundle left by the kill: the test did not kill mid-bundle")
 	}
 
-	// avro-tools count over the committed bundles agrees.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	jar, err := devstack.AvroToolsJar(ctx, devstack.Config{})
-	if err != nil {
-		t.Fatal(err)
+	c := fx.start(t, cfg) // added: takes one of the partitions over from B
+	for i := 0; c.metric("sensornode_ingest_bundles_committed_total") == 0; i++ {
+		if i == 60 {
+			t.Fatal("the added replica never committed a bundle")
+		}
+		publishAll(t, p, fx.pictures(t, "C9", "node9", at, n, 1, want))
+		n++
+		time.Sleep(500 * time.Millisecond)
 	}
-	total := 0
-	for _, p := range files {
-		local := filepath.Join(t.TempDir(), path.Base(p))
-		if err := fx.fs.CopyToLocal(p, local); err != nil {
-			t.Fatal(err)
-		}
-		var out, errb bytes.Buffer
-		cmd := exec.CommandContext(ctx, fx.st.Java(), "-jar", jar, "count", local)
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("avro-tools count %s: %v\n%s", local, err, errb.String())
-		}
-		c, err := strconv.Atoi(strings.TrimSpace(out.String()))
-		if err != nil {
-			t.Fatalf("avro-tools count %s: %q", local, out.String())
-		}
-		total += c
+	waitUntil(t, "every picture committed", 2*time.Minute, func() bool { return fx.committed(t)[fx.camTopic] == int64(n) })
+	b.stop()
+	c.stop()
+	if got := b.metric("sensornode_ingest_tmp_files_removed_total") + c.metric("sensornode_ingest_tmp_files_removed_total"); got < 1 {
+		t.Errorf("temporary files removed = %v, want A's open bundle", got)
 	}
-	if total != n {
-		t.Errorf("avro-tools count over %d bundles = %d, want %d", len(files), total, n)
+	fx.checkBundles(t, want)
+	if tmps := fx.tmpFiles(t); len(tmps) != 0 {
+		t.Errorf("temporary files left: %q", tmps)
 	}
 }

@@ -335,6 +335,24 @@ func TestBundleRenameRefusedOnOverlap(t *testing.T) {
 	})
 }
 
+// manualIngester returns an ingester (not running: the test calls its
+// methods) that was just assigned camTP, logging to log.
+func manualIngester(t *testing.T, cfg Config, fs FS, cl *bustest.Cluster, log io.Writer) *Ingester {
+	t.Helper()
+	cons, err := cl.NewConsumer(cfg.Kafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := New(cfg, fs, nil, slog.New(slog.NewTextHandler(log, nil)), NewMetrics(prometheus.NewRegistry()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.cons = cons
+	in.pollStart = time.Now()
+	in.onAssigned([]bus.TopicPartition{camTP})
+	return in
+}
+
 // openBundleIngester returns an ingester (not running) owning camTP with
 // three pictures in its open bundle (offsets 0..2, none committed), its
 // group's committed offsets, and fs.
@@ -345,17 +363,7 @@ func openBundleIngester(t *testing.T) (*Ingester, func() int64, *memFS) {
 	cl := newCluster()
 	appendPictures(t, cl, 1, 3)
 	fs := newMemFS()
-	cons, err := cl.NewConsumer(cfg.Kafka)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := New(cfg, fs, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), NewMetrics(prometheus.NewRegistry()), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in.cons = cons
-	in.pollStart = time.Now()
-	in.onAssigned([]bus.TopicPartition{camTP})
+	in := manualIngester(t, cfg, fs, cl, io.Discard)
 	for _, m := range cl.Records(camTP.Topic) {
 		if err := in.process(context.Background(), m); err != nil {
 			t.Fatal(err)

@@ -5,8 +5,14 @@ package ingest
 import (
 	"errors"
 	"os"
+	"path"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
+	"github.com/sensornode/sensornode/tools/devstack/faultproxy"
 )
 
 // On real HDFS, a write whose deadline has passed is not renamed into
@@ -31,5 +37,162 @@ func TestIntegrationHDFSWriteAtomicFenced(t *testing.T) {
 	}
 	if b, err := fx.fs.ReadFile(final); err != nil || string(b) != "in time" {
 		t.Errorf("%s = %q, %v; want %q", final, b, err, "in time")
+	}
+}
+
+// What the bundle store's fence rests on, on real HDFS: a directory is
+// removed with a file in it still open for write by another client (whose
+// Close then fails), Create does not make a missing directory, and a
+// rename whose source directory was removed fails and moves nothing.
+func TestIntegrationHDFSTakeoverPrimitives(t *testing.T) {
+	fx := newIFixtureNoTopics(t)
+	cfg := fx.config()
+	zombie, owner := NewHDFS(cfg.HDFS), NewHDFS(cfg.HDFS) // two clients: two leases
+	t.Cleanup(func() { _, _ = zombie.Close(), owner.Close() })
+	dir := cfg.HDFS.TmpDir + "/part+0/zombie"
+	if err := zombie.MkdirAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	open, err := zombie.Create(dir + "/0-open.tmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open.Write([]byte("a bundle being written")); err != nil {
+		t.Fatal(err)
+	}
+	closed := dir + "/1-closed.tmp"
+	w, err := zombie.Create(closed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("a bundle about to be renamed")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := owner.RemoveAll(dir); err != nil {
+		t.Fatalf("remove a directory with a file open for write by another client: %v", err)
+	}
+	final := fx.root + "/bundles/x/0/x+0+1+1.avro"
+	if err := zombie.Rename(closed, final, time.Now().Add(time.Minute)); err == nil {
+		t.Error("rename from a removed directory succeeded")
+	}
+	if _, err := fx.fs.Stat(final); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s after the failed rename: stat err %v, want not found", final, err)
+	}
+	if err := open.Close(time.Now().Add(10 * time.Second)); err == nil {
+		t.Error("close of a file whose directory was removed while it was open succeeded")
+	}
+	if _, err := zombie.Create(dir + "/2-new.tmp"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("create in the removed directory: %v, want not found (Create must not make it again)", err)
+	}
+	if _, err := fx.fs.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s: stat err %v, want not found", dir, err)
+	}
+}
+
+// TestIntegrationBundleZombieRenameFenced: member A of two passes the time
+// fence of its first bundle's rename and is paused right before the
+// NameNode call (the window the time fence leaves open); its link to
+// Kafka is cut, so the group gives its partition to member B, which takes
+// it over (removing A's temporary directory) and stores the pictures.
+// Then A goes on: its rename fails, its bundle is abandoned as fenced and
+// it commits nothing; every picture is in exactly one committed bundle,
+// and no two bundles overlap.
+func TestIntegrationBundleZombieRenameFenced(t *testing.T) {
+	fx := newIFixture(t, 1)
+	// The cloud faultproxy's port first, then the stack to ourselves: the
+	// order of the end-to-end chaos test, which takes Exclusive (through
+	// KillForTest) while it holds the port.
+	var proxy *faultproxy.Proxy
+	waitUntil(t, "the cloud faultproxy's port", 5*time.Minute, func() bool {
+		var err error
+		proxy, err = faultproxy.New(fx.st.CloudProxiedBootstrap(), fx.st.CloudProxiedTarget())
+		return err == nil
+	})
+	devstacktest.Exclusive(t, fx.st)
+	t.Cleanup(func() { _ = proxy.Close() })
+	p := fx.producer(t)
+	const n = 12
+	want := map[[32]byte]bool{}
+	msgs := fx.pictures(t, "C8", "node8", time.Date(2026, 5, 8, 9, 0, 0, 0, time.UTC), 0, n, want)
+	cfg := fx.config()
+	cfg.PictureStore = StoreAvro
+	cfg.PictureBundleMaxBytes = int64(len(msgs[0].Value)) * 7 / 2 // about four pictures a bundle
+	cfg.PictureBundleMaxAge = time.Hour                           // A rolls by size only
+	cfg.Kafka.SessionTimeout = 6 * time.Second
+
+	// A: through the proxy, paused before its first bundle's rename.
+	paused, release := make(chan string, 1), make(chan struct{})
+	var once sync.Once
+	cfgA := cfg
+	cfgA.Kafka.Brokers = []string{fx.st.CloudProxiedBootstrap()}
+	a := fx.startOpts(t, cfgA, Options{BeforeRename: func(tmp, final string) {
+		if strings.HasSuffix(final, ".avro") {
+			once.Do(func() {
+				paused <- final
+				<-release
+			})
+		}
+	}})
+	t.Cleanup(func() { closeOnce(release) }) // before a's stop: cleanups run last first
+	publishAll(t, p, msgs)
+	var final string
+	select {
+	case final = <-paused:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("A never reached its first bundle's rename")
+	}
+	t.Logf("A paused before renaming %s", path.Base(final))
+	commitsBefore := a.metric("sensornode_ingest_commits_total", "result", "ok") // of offset 0: nothing
+
+	// A's link to Kafka is cut: its session times out and the group gives
+	// the partition to B, which takes it over and stores the pictures.
+	proxy.Cut()
+	cfgB := cfg
+	cfgB.PictureBundleMaxAge = time.Second
+	b := fx.start(t, cfgB)
+	waitUntil(t, "B committed every picture", 2*time.Minute, func() bool { return fx.committed(t)[fx.camTopic] == n })
+	if got := b.metric("sensornode_ingest_tmp_files_removed_total"); got < 1 {
+		t.Errorf("B removed %v temporary files, want A's bundle", got)
+	}
+
+	// A goes on: its rename fails, nothing of it is committed.
+	closeOnce(release)
+	waitUntil(t, "A abandoned its bundle as fenced", time.Minute, func() bool {
+		return a.metric("sensornode_ingest_bundles_abandoned_total", "reason", "fenced") >= 1
+	})
+	a.stop()
+	if got := a.metric("sensornode_ingest_bundles_committed_total"); got != 0 {
+		t.Errorf("A committed %v bundles", got)
+	}
+	if got := a.metric("sensornode_ingest_commits_total", "result", "ok"); got != commitsBefore {
+		t.Errorf("A committed offsets %v times after its pause", got-commitsBefore)
+	}
+	if !strings.Contains(fx.logs.String(), "reason=fenced first=0 last=3") {
+		t.Errorf("no WARN naming A's fenced bundle (offsets 0-3)")
+	}
+	b.stop()
+	if c := fx.committed(t)[fx.camTopic]; c != n {
+		t.Errorf("committed %d, want %d", c, n)
+	}
+	if _, err := fx.fs.Stat(final); err == nil {
+		// B's first bundle may have A's name (same offsets): then it is
+		// B's, and checkBundles reads it through B's index.
+		t.Logf("%s committed (by B: A's rename failed)", path.Base(final))
+	}
+	fx.checkBundles(t, want)
+	if tmps := fx.tmpFiles(t); len(tmps) != 0 {
+		t.Errorf("temporary files left: %q", tmps)
+	}
+}
+
+func closeOnce(c chan struct{}) {
+	select {
+	case <-c:
+	default:
+		close(c)
 	}
 }

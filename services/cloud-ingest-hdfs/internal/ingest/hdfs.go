@@ -30,8 +30,11 @@ type FS interface {
 	// the rename), final is left alone, tmp is removed (best effort) and
 	// the error wraps ErrFenced.
 	WriteAtomic(tmp, final string, data []byte, deadline time.Time) error
-	// Create starts writing tmp, creating its directory (an existing tmp
-	// is replaced): a file written piece by piece, never whole in memory.
+	// Create starts writing tmp (an existing tmp is replaced): a file
+	// written piece by piece, never whole in memory. tmp's directory must
+	// exist: Create does not make it (a missing one is an error wrapping
+	// os.ErrNotExist), so that a directory another member removed stays
+	// removed (the bundle store's fence, bundles.go).
 	Create(tmp string) (FileWriter, error)
 	// Rename moves a closed file to final, creating final's directory.
 	// It is fenced as WriteAtomic's rename is: if deadline has passed
@@ -44,6 +47,12 @@ type FS interface {
 	ReadFile(name string) ([]byte, error)
 	// Remove removes a file; a missing one is no error.
 	Remove(name string) error
+	// MkdirAll makes a directory and its parents.
+	MkdirAll(dir string) error
+	// RemoveAll removes a file or a directory with everything below it,
+	// in one NameNode call (files still open for write by other clients
+	// included); a missing one is no error.
+	RemoveAll(name string) error
 	// Ping asks the NameNode a question.
 	Ping() error
 	Close() error
@@ -79,10 +88,17 @@ type hdfsFS struct {
 	cfg   HDFSConfig
 	c     *hdfs.Client
 	sleep func(ctx context.Context, d time.Duration) error
+	// beforeRename, if set, runs after a rename passed its time fence,
+	// right before the NameNode call (Options.BeforeRename, tests only).
+	beforeRename func(tmp, final string)
 }
 
 // NewHDFS returns an FS that connects lazily.
 func NewHDFS(cfg HDFSConfig) FS {
+	return newHDFS(cfg)
+}
+
+func newHDFS(cfg HDFSConfig) *hdfsFS {
 	return &hdfsFS{cfg: cfg, sleep: svc.SleepCtx}
 }
 
@@ -179,7 +195,7 @@ func (h *hdfsFS) WriteAtomic(tmp, final string, data []byte, deadline time.Time)
 			err = h.fail(err)
 		}
 	}()
-	w, err := create(c, tmp)
+	w, err := create(c, tmp, true)
 	if err != nil {
 		return err
 	}
@@ -198,13 +214,16 @@ func (h *hdfsFS) WriteAtomic(tmp, final string, data []byte, deadline time.Time)
 		}
 		return err
 	}
-	return rename(c, tmp, final, deadline)
+	return h.rename(c, tmp, final, deadline)
 }
 
-// create creates tmp and its directory, replacing an earlier tmp.
-func create(c *hdfs.Client, tmp string) (*hdfs.FileWriter, error) {
-	if err := c.MkdirAll(path.Dir(tmp), 0o755); err != nil {
-		return nil, err
+// create creates tmp (and, mkdir, its directory), replacing an earlier
+// tmp.
+func create(c *hdfs.Client, tmp string, mkdir bool) (*hdfs.FileWriter, error) {
+	if mkdir {
+		if err := c.MkdirAll(path.Dir(tmp), 0o755); err != nil {
+			return nil, err
+		}
 	}
 	w, err := c.Create(tmp)
 	if errors.Is(err, os.ErrExist) {
@@ -218,14 +237,18 @@ func create(c *hdfs.Client, tmp string) (*hdfs.FileWriter, error) {
 
 // rename moves tmp to final, creating final's directory, unless deadline
 // has passed.
-func rename(c *hdfs.Client, tmp, final string, deadline time.Time) error {
+func (h *hdfsFS) rename(c *hdfs.Client, tmp, final string, deadline time.Time) error {
 	if err := c.MkdirAll(path.Dir(final), 0o755); err != nil {
 		return err
 	}
 	// The fence: checked right before the rename. What remains is the
-	// time between this check and the NameNode executing the rename.
+	// time between this check and the NameNode executing the rename
+	// (the bundle store closes it with its temporary directories).
 	if err := fenced(deadline, "rename "+tmp+" to "+final); err != nil {
 		return err
+	}
+	if h.beforeRename != nil {
+		h.beforeRename(tmp, final)
 	}
 	return c.Rename(tmp, final)
 }
@@ -235,7 +258,7 @@ func (h *hdfsFS) Create(tmp string) (FileWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := create(c, tmp)
+	w, err := create(c, tmp, false)
 	if err != nil {
 		return nil, h.fail(err)
 	}
@@ -247,7 +270,7 @@ func (h *hdfsFS) Rename(tmp, final string, deadline time.Time) error {
 	if err != nil {
 		return err
 	}
-	return h.fail(rename(c, tmp, final, deadline))
+	return h.fail(h.rename(c, tmp, final, deadline))
 }
 
 // hdfsWriter is a file of Create: every Write is bounded by WriteTimeout.
@@ -327,6 +350,22 @@ func (h *hdfsFS) Remove(name string) error {
 		return nil
 	}
 	return h.fail(err)
+}
+
+func (h *hdfsFS) MkdirAll(dir string) error {
+	c, err := h.client()
+	if err != nil {
+		return err
+	}
+	return h.fail(c.MkdirAll(dir, 0o755))
+}
+
+func (h *hdfsFS) RemoveAll(name string) error {
+	c, err := h.client()
+	if err != nil {
+		return err
+	}
+	return h.fail(c.RemoveAll(name))
 }
 
 func (h *hdfsFS) Ping() error {

@@ -88,7 +88,8 @@ type Ingester struct {
 // ours, else the new owner consumes it again. What remains: a rename that
 // passes the check and then takes longer than the other quarter of the
 // session timeout to reach the NameNode (a pause or SIGSTOP exactly
-// between the check and the RPC).
+// between the check and the RPC); the bundle store closes that window
+// with its per-takeover temporary directories (bundles.go).
 func (in *Ingester) workDeadline() time.Time {
 	return in.pollStart.Add(in.cfg.Kafka.SessionTimeout / 2)
 }

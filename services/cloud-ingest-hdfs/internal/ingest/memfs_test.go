@@ -13,19 +13,43 @@ import (
 )
 
 // memFS is an in-memory FS. fail decides whether an operation fails.
+// Directories exist when made (MkdirAll) or when a file is below them;
+// Create, like HDFS's, needs its directory, and a file removed while
+// being written stays removed (its Write and Close fail).
 type memFS struct {
 	mu    sync.Mutex
 	files map[string][]byte
+	dirs  map[string]bool
 	fail  func(op, name string) bool
 	// beforeClose, if set, runs (without the lock) before a Create'd
 	// file is closed.
 	beforeClose func(name string)
-	ops         []string
+	// beforeRename, if set, runs (without the lock) before a Rename.
+	beforeRename func(tmp, final string)
+	ops          []string
 }
 
 var errInjected = errors.New("injected hdfs failure")
 
-func newMemFS() *memFS { return &memFS{files: map[string][]byte{}} }
+func newMemFS() *memFS { return &memFS{files: map[string][]byte{}, dirs: map[string]bool{}} }
+
+// isDir reports whether dir exists; the lock is held.
+func (f *memFS) isDir(dir string) bool {
+	if dir == "/" || f.dirs[dir] {
+		return true
+	}
+	for name := range f.files {
+		if strings.HasPrefix(name, dir+"/") {
+			return true
+		}
+	}
+	for d := range f.dirs {
+		if strings.HasPrefix(d, dir+"/") {
+			return true
+		}
+	}
+	return false
+}
 
 func (f *memFS) check(op, name string) error {
 	f.ops = append(f.ops, op+" "+name)
@@ -42,7 +66,7 @@ func (f *memFS) Stat(name string) (int64, bool, error) {
 		return 0, false, err
 	}
 	b, ok := f.files[name]
-	return int64(len(b)), ok, nil
+	return int64(len(b)), ok || f.isDir(name), nil
 }
 
 func (f *memFS) WriteAtomic(tmp, final string, data []byte, deadline time.Time) error {
@@ -73,11 +97,17 @@ func (f *memFS) Create(tmp string) (FileWriter, error) {
 	if err := f.check("create", tmp); err != nil {
 		return nil, err
 	}
+	if !f.isDir(path.Dir(tmp)) {
+		return nil, &os.PathError{Op: "create", Path: tmp, Err: os.ErrNotExist}
+	}
 	f.files[tmp] = nil
 	return &memWriter{f: f, name: tmp}, nil
 }
 
 func (f *memFS) Rename(tmp, final string, deadline time.Time) error {
+	if f.beforeRename != nil {
+		f.beforeRename(tmp, final)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := fenced(deadline, "rename "+tmp); err != nil {
@@ -108,7 +138,11 @@ func (w *memWriter) Write(p []byte) (int, error) {
 	if err := w.f.check("write", w.name); err != nil {
 		return 0, err
 	}
-	w.f.files[w.name] = append(w.f.files[w.name], p...)
+	b, ok := w.f.files[w.name]
+	if !ok {
+		return 0, &os.PathError{Op: "write", Path: w.name, Err: os.ErrNotExist}
+	}
+	w.f.files[w.name] = append(b, p...)
 	return len(p), nil
 }
 
@@ -118,7 +152,13 @@ func (w *memWriter) Close(deadline time.Time) error {
 	}
 	w.f.mu.Lock()
 	defer w.f.mu.Unlock()
-	return w.f.check("close", w.name)
+	if err := w.f.check("close", w.name); err != nil {
+		return err
+	}
+	if _, ok := w.f.files[w.name]; !ok {
+		return &os.PathError{Op: "close", Path: w.name, Err: os.ErrNotExist}
+	}
+	return nil
 }
 
 type memInfo struct {
@@ -142,16 +182,24 @@ func (f *memFS) ReadDir(dir string) ([]os.FileInfo, error) {
 	}
 	var out []os.FileInfo
 	dirs := map[string]bool{}
-	for name, b := range f.files {
-		if path.Dir(name) == dir {
-			out = append(out, memInfo{name: path.Base(name), size: int64(len(b))})
-		} else if rest, ok := strings.CutPrefix(name, dir+"/"); ok {
+	addDir := func(name string) {
+		if rest, ok := strings.CutPrefix(name, dir+"/"); ok {
 			sub, _, _ := strings.Cut(rest, "/")
 			if !dirs[sub] {
 				dirs[sub] = true
 				out = append(out, memInfo{name: sub, dir: true})
 			}
 		}
+	}
+	for name, b := range f.files {
+		if path.Dir(name) == dir {
+			out = append(out, memInfo{name: path.Base(name), size: int64(len(b))})
+		} else {
+			addDir(name)
+		}
+	}
+	for d := range f.dirs {
+		addDir(d)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
 	return out, nil
@@ -177,6 +225,35 @@ func (f *memFS) Remove(name string) error {
 		return err
 	}
 	delete(f.files, name)
+	return nil
+}
+
+func (f *memFS) MkdirAll(dir string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("mkdir", dir); err != nil {
+		return err
+	}
+	f.dirs[dir] = true
+	return nil
+}
+
+func (f *memFS) RemoveAll(name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("removeall", name); err != nil {
+		return err
+	}
+	for n := range f.files {
+		if n == name || strings.HasPrefix(n, name+"/") {
+			delete(f.files, n)
+		}
+	}
+	for d := range f.dirs {
+		if d == name || strings.HasPrefix(d, name+"/") {
+			delete(f.dirs, d)
+		}
+	}
 	return nil
 }
 

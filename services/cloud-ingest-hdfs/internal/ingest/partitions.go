@@ -105,9 +105,6 @@ func (in *Ingester) cleanTmp() {
 				continue
 			}
 			name := strings.TrimSuffix(in.cfg.HDFS.TmpDir, "/") + "/" + fi.Name()
-			if bp := in.bundles[tp]; bp != nil && bp.open != nil && bp.open.tmp == name {
-				continue // our own open bundle, opened before this retried cleanup
-			}
 			if err := in.fs.Remove(name); err != nil {
 				in.m.hdfsErrors.WithLabelValues("remove").Inc()
 				in.log.Warn("cannot remove a leftover temporary file; retried later", "path", name, "err", err)
