@@ -603,12 +603,15 @@ func (e *env) read(t testing.TB, withData bool) hdfsContent {
 				sum = sha256.Sum256(b)
 			}
 			out.pictures[p] = sum
-		case strings.HasPrefix(p, e.root+"/temperature/") && strings.HasPrefix(path.Base(p), e.cloudTemp+"+") && strings.HasSuffix(p, ".jsonl"):
+		case p == e.root+"/temperature/"+archive.ReadingSchemaFile:
+			// The Avro readings' schema (SENSORNODE_TEMPERATURE_FORMAT=avro).
+		case strings.HasPrefix(p, e.root+"/temperature/") && strings.HasPrefix(path.Base(p), e.cloudTemp+"+") && isReadings(p):
 			b, err := c.ReadFile(p)
 			if err != nil {
 				return err
 			}
-			rs, err := archive.DecodeReadings(b, archive.FormatJSONL)
+			format, _ := archive.FormatOf(p)
+			rs, err := archive.DecodeReadings(b, format)
 			if err != nil {
 				return fmt.Errorf("%s: %w", p, err)
 			}
@@ -624,6 +627,12 @@ func (e *env) read(t testing.TB, withData bool) hdfsContent {
 		t.Fatalf("walk %s: %v", e.root, err)
 	}
 	return out
+}
+
+// isReadings reports whether p is a temperature file of any format.
+func isReadings(p string) bool {
+	_, ok := archive.FormatOf(p)
+	return ok
 }
 
 // waitAllStored waits until HDFS holds as many pictures and readings as
