@@ -25,8 +25,10 @@ import (
 // Deflate. A reading is a few short strings and numbers, repeated with
 // little change from record to record (the same node, source and topic,
 // times and offsets that grow): unlike a bundle's JPEG bytes it
-// compresses well (TestAvroReadingsDeflate pins the gain), and it costs
-// nothing worth counting at tens of readings a second. Blocks hold up to
+// compresses well: a node-hour of 3,600 readings takes 25,415 bytes
+// deflated, 180,455 in the null codec, 538,912 as JSON Lines
+// (TestAvroReadingsDeflate pins the gain), and encoding it takes about 5
+// ms of CPU (BenchmarkEncodeAvroReadings). Blocks hold up to
 // avroBlockReadings records.
 
 // ReadingSchemaVersion is the version of the reading record schema: the

@@ -214,3 +214,14 @@ func comparable(t *testing.T, file []byte) []byte {
 	}
 	return append(b.Bytes(), file[i:]...)
 }
+
+// BenchmarkEncodeAvroReadings encodes a node-hour of readings (3,600) as
+// an Avro readings file with deflate.
+func BenchmarkEncodeAvroReadings(b *testing.B) {
+	rs := readings(3600)
+	for b.Loop() {
+		if _, err := archive.EncodeReadings(rs, archive.FormatAvro); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
