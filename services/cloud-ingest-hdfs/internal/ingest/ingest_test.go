@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
+	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -360,6 +362,87 @@ func TestReadingsFormatSwitchStoresNothingTwice(t *testing.T) {
 				r2 := start(t, cfg, fs, cl)
 				svctest.Eventually(t, 10*time.Second, "all committed again", func() bool { return r2.committed(tempTP) == 10 })
 				checkReadings(t, storedReadings(t, fs, ""), want)
+			})
+		})
+	}
+}
+
+// A readings file name already taken by other readings (the topic was
+// deleted and recreated, so its offsets restarted) keeps them; the new
+// readings go to a content-hash name that a retry of the flush finds
+// again (for Avro, whose header holds a random sync marker, too): here
+// the flush's next file fails once, and the whole flush is retried.
+func TestReadingsFileNameTakenByOtherReadings(t *testing.T) {
+	for _, format := range archive.Formats {
+		t.Run(format, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := testConfig()
+				cfg.TemperatureFormat = format
+				at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+				fs := newMemFS()
+				want := map[string]int{}
+				var old []Reading
+				for i := range 2 {
+					ts := at.Add(time.Duration(i) * time.Second)
+					old = append(old, Reading{Node: "node1", ReadAt: ts, Celsius: 30, Source: "synthetic", Topic: tempTP.Topic, Partition: tempTP.Partition, Offset: int64(2 * i)})
+					want[identity("node1", ts, 30, "synthetic")] = 1
+				}
+				b, err := archive.EncodeReadings(old, format)
+				if err != nil {
+					t.Fatal(err)
+				}
+				taken := "/t/temperature/node1/2026/05/01/12/" + archive.TempFileName(tempTP.Topic, tempTP.Partition, 0, 2, format)
+				fs.files[taken] = b
+				cl := newCluster()
+				for i := range 4 { // node1 at offsets 0 and 2, node2 at 1 and 3
+					node := fmt.Sprintf("node%d", i%2+1)
+					ts := at.Add(time.Duration(i) * time.Second)
+					appendMsg(t, cl, tempTP, mustReading(t, node, ts, 50))
+					want[identity(node, ts, 50, "synthetic")] = 1
+				}
+				failed := false
+				fs.setFail(func(op, name string) bool {
+					if op == "rename" && strings.Contains(name, "/node2/") && !failed {
+						failed = true
+						return true
+					}
+					return false
+				})
+				r := start(t, cfg, fs, cl)
+				svctest.Eventually(t, 10*time.Second, "all committed", func() bool { return r.committed(tempTP) == 4 })
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
+				}
+				if !failed {
+					t.Fatal("node2's file never failed")
+				}
+				checkReadings(t, storedReadings(t, fs, format), want)
+				if !bytes.Equal(fs.files[taken], b) {
+					t.Errorf("%s was changed", taken)
+				}
+				files := readingFiles(t, fs)
+				if len(files) != 3 {
+					t.Errorf("files: %v, want the taken one, node1's under a content-hash name and node2's", keys(files))
+				}
+				// The hash in the name: of the file's content, or of its
+				// readings as JSON Lines for Avro.
+				for name, b := range files {
+					parts := strings.Split(strings.TrimSuffix(path.Base(name), "."+format), "+")
+					if len(parts) != 5 {
+						continue
+					}
+					content := b
+					if format == FormatAvro {
+						rs, err := archive.DecodeReadings(b, format)
+						if err != nil {
+							t.Fatal(err)
+						}
+						content, _ = archive.EncodeReadings(rs, FormatJSONL)
+					}
+					if sum := sha256.Sum256(content); parts[4] != hex.EncodeToString(sum[:4]) {
+						t.Errorf("%s: hash in the name is not %x of its content", name, sum[:4])
+					}
+				}
 			})
 		})
 	}

@@ -123,12 +123,12 @@ func (in *Ingester) fileFor(tp bus.TopicPartition, f *tempFile, data []byte) (st
 		if !exists {
 			return name, false, nil
 		}
-		data, err := in.fs.ReadFile(name)
+		there, err := in.fs.ReadFile(name)
 		if err != nil {
 			in.m.hdfsErrors.WithLabelValues("read").Inc()
 			return "", false, fmt.Errorf("%w: read %s: %v", errHDFS, name, err)
 		}
-		rs, perr := archive.DecodeReadings(data, in.cfg.TemperatureFormat)
+		rs, perr := archive.DecodeReadings(there, in.cfg.TemperatureFormat)
 		have := make(map[string]struct{}, len(rs))
 		for _, r := range rs {
 			have[r.Identity()] = struct{}{}
