@@ -3,6 +3,7 @@ package archive
 import (
 	"bytes"
 	_ "embed"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"time"
@@ -91,6 +92,9 @@ func encodeAvro(rs []Reading, sync [16]byte) ([]byte, error) {
 // version adds fields, which are skipped); any other Avro file is refused
 // rather than read as empty readings.
 func decodeAvro(data []byte) ([]Reading, error) {
+	if err := checkContainer(data); err != nil {
+		return nil, err
+	}
 	dec, err := ocf.NewDecoder(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("avro: %w", err)
@@ -111,6 +115,81 @@ func decodeAvro(data []byte) ([]Reading, error) {
 		return nil, fmt.Errorf("avro: %w", err)
 	}
 	return out, nil
+}
+
+// checkContainer walks the frame of an Avro container file before the
+// decoder sees it: the header's metadata map, then every block's record
+// count, size and sync marker. Every length must fit in what is left of
+// data: hamba/avro's decoder allocates a block's stated size before
+// reading it, so a corrupt size would panic (negative) or exhaust memory
+// (huge), and one bad file in a readings directory must be an error, not
+// a crash (FuzzDecodeAvroReadings).
+func checkContainer(data []byte) error {
+	corrupt := func(what string, p int) error {
+		return fmt.Errorf("avro: not a container file: %s at byte %d", what, p)
+	}
+	if !bytes.HasPrefix(data, []byte("Obj\x01")) {
+		return corrupt("no magic", 0)
+	}
+	p := 4
+	long := func() (int64, bool) { // Avro longs are zigzag varints
+		v, n := binary.Varint(data[p:])
+		if n <= 0 {
+			return 0, false
+		}
+		p += n
+		return v, true
+	}
+	skip := func(n int64) bool {
+		if n < 0 || n > int64(len(data)-p) {
+			return false
+		}
+		p += int(n)
+		return true
+	}
+	for { // the metadata map: blocks of key/value pairs, then 0
+		c, ok := long()
+		if !ok {
+			return corrupt("bad metadata", p)
+		}
+		if c == 0 {
+			break
+		}
+		if c < 0 { // a block with its byte size
+			c = -c
+			if _, ok := long(); !ok {
+				return corrupt("bad metadata", p)
+			}
+		}
+		for ; c > 0; c-- { // each pair takes at least 2 bytes
+			k, ok1 := long()
+			if !ok1 || !skip(k) {
+				return corrupt("bad metadata key", p)
+			}
+			v, ok2 := long()
+			if !ok2 || !skip(v) {
+				return corrupt("bad metadata value", p)
+			}
+		}
+	}
+	if len(data)-p < 16 {
+		return corrupt("no sync marker", p)
+	}
+	sync := data[p : p+16]
+	p += 16
+	for p < len(data) {
+		count, ok1 := long()
+		size, ok2 := long()
+		if !ok1 || !ok2 || count < 0 || size < 0 || size > int64(len(data)-p-16) {
+			return corrupt("bad block", p)
+		}
+		p += int(size)
+		if !bytes.Equal(data[p:p+16], sync) {
+			return corrupt("sync marker differs", p)
+		}
+		p += 16
+	}
+	return nil
 }
 
 func checkWriterSchema(js []byte) error {

@@ -225,3 +225,17 @@ func BenchmarkEncodeAvroReadings(b *testing.B) {
 		}
 	}
 }
+
+// FuzzDecodeAvroReadings: any bytes in a readings directory (a corrupt or
+// foreign .avro file) give readings or an error, never a panic.
+func FuzzDecodeAvroReadings(f *testing.F) {
+	good, err := archive.EncodeReadings(readings(3), archive.FormatAvro)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = archive.DecodeReadings(b, archive.FormatAvro)
+	})
+}
