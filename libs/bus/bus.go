@@ -279,17 +279,40 @@ type ProducerConfig struct {
 	// QueueMaxBytes bounds the memory of messages waiting for delivery.
 	// PublishAsync blocks when it is full. It must exceed MaxMessageBytes.
 	QueueMaxBytes int `envconfig:"QUEUE_MAX_BYTES"`
+	// QueueMaxMessages bounds the count of messages waiting for delivery
+	// (librdkafka's queue.buffering.max.messages, franz-go's
+	// MaxBufferedRecords): it bounds the per-message overhead of many
+	// small messages, which QueueMaxBytes does not see. PublishAsync
+	// blocks when it is reached. 0 means DefaultQueueMaxMessages.
+	QueueMaxMessages int `envconfig:"QUEUE_MAX_MESSAGES"`
 	// DeliveryTimeout bounds how long the client retries one message before
 	// reporting failure; 0 retries forever.
 	DeliveryTimeout time.Duration `envconfig:"DELIVERY_TIMEOUT"`
 }
 
 // DefaultProducerConfig is the producer tuning a service starts from: 5ms
-// linger, 8 MiB records, a 16 MiB queue and a 2m delivery timeout. Config
-// is left empty; its fields have default tags.
+// linger, 8 MiB records, a queue of 16 MiB and at most
+// DefaultQueueMaxMessages messages, and a 2m delivery timeout. Config is
+// left empty; its fields have default tags.
 func DefaultProducerConfig() ProducerConfig {
-	return ProducerConfig{Linger: 5 * time.Millisecond, MaxMessageBytes: 8 << 20, QueueMaxBytes: 16 << 20, DeliveryTimeout: 2 * time.Minute}
+	return ProducerConfig{Linger: 5 * time.Millisecond, MaxMessageBytes: 8 << 20, QueueMaxBytes: 16 << 20,
+		QueueMaxMessages: DefaultQueueMaxMessages, DeliveryTimeout: 2 * time.Minute}
 }
+
+// queueMaxMessages is QueueMaxMessages with 0 meaning the default.
+func (c ProducerConfig) queueMaxMessages() int {
+	if c.QueueMaxMessages == 0 {
+		return DefaultQueueMaxMessages
+	}
+	return c.QueueMaxMessages
+}
+
+// DefaultQueueMaxMessages is the default producer queue length. Pictures
+// reach QueueMaxBytes long before it; 10 000 temperature readings (about
+// 200 bytes each) are about 2 MiB with librdkafka's per-message overhead,
+// and still fill several 5 ms batches per broker. librdkafka's own default
+// (100 000) would let small messages take tens of MiB.
+const DefaultQueueMaxMessages = 10000
 
 // Validate checks the producer config.
 func (c ProducerConfig) Validate() error {
@@ -301,6 +324,11 @@ func (c ProducerConfig) Validate() error {
 	}
 	if c.QueueMaxBytes <= c.MaxMessageBytes {
 		return fmt.Errorf("kafka producer: queue max bytes %d must exceed max message bytes %d", c.QueueMaxBytes, c.MaxMessageBytes)
+	}
+	// librdkafka's range for queue.buffering.max.messages.
+	if c.QueueMaxMessages < 0 || c.QueueMaxMessages > 2147483647 {
+		return fmt.Errorf("kafka producer: queue max messages %d must be between 1 and 2147483647 (0: %d)",
+			c.QueueMaxMessages, DefaultQueueMaxMessages)
 	}
 	if c.Linger < 0 || c.DeliveryTimeout < 0 {
 		return errors.New("kafka producer: negative linger or delivery timeout")

@@ -27,7 +27,8 @@ func TestConfigFromEnv(t *testing.T) {
 				if w.Edge.Backend != "" || !slices.Equal(w.Edge.Brokers, []string{"127.0.0.1:9092"}) {
 					p = append(p, "edge defaults")
 				}
-				if w.Edge.Linger != 5*time.Millisecond || w.Edge.MaxMessageBytes != 8<<20 || w.Edge.QueueMaxBytes != 16<<20 || w.Edge.DeliveryTimeout != 2*time.Minute {
+				if w.Edge.Linger != 5*time.Millisecond || w.Edge.MaxMessageBytes != 8<<20 || w.Edge.QueueMaxBytes != 16<<20 ||
+					w.Edge.QueueMaxMessages != 10000 || w.Edge.DeliveryTimeout != 2*time.Minute {
 					p = append(p, "producer knob defaults")
 				}
 				if w.Cloud.MaxFetchBytes != 8<<20 || w.Cloud.QueueMaxBytes != 16<<20 || w.Cloud.SessionTimeout != 10*time.Second || w.Cloud.FromLatest {
@@ -43,6 +44,7 @@ func TestConfigFromEnv(t *testing.T) {
 				"SENSORNODE_EDGE_KAFKA_BROKERS":                   "127.0.0.1:1,127.0.0.1:2",
 				"SENSORNODE_EDGE_KAFKA_DELIVERY_TIMEOUT":          "0s",
 				"SENSORNODE_EDGE_KAFKA_QUEUE_MAX_BYTES":           "20000000",
+				"SENSORNODE_EDGE_KAFKA_QUEUE_MAX_MESSAGES":        "2000",
 				"SENSORNODE_CLOUD_KAFKA_BACKEND":                  "confluent",
 				"SENSORNODE_CLOUD_KAFKA_GROUP_ID":                 "ingest",
 				"SENSORNODE_CLOUD_KAFKA_TOPICS":                   "cameraData,^node[0-9]+$",
@@ -58,7 +60,7 @@ func TestConfigFromEnv(t *testing.T) {
 			want: func(w wrapper) []string {
 				var p []string
 				if w.Edge.Backend != BackendFranz || !slices.Equal(w.Edge.Brokers, []string{"127.0.0.1:1", "127.0.0.1:2"}) ||
-					w.Edge.DeliveryTimeout != 0 || w.Edge.QueueMaxBytes != 20000000 {
+					w.Edge.DeliveryTimeout != 0 || w.Edge.QueueMaxBytes != 20000000 || w.Edge.QueueMaxMessages != 2000 {
 					p = append(p, "edge")
 				}
 				c := w.Cloud
@@ -125,6 +127,8 @@ func TestValidate(t *testing.T) {
 		{"ok producer", okp, ""},
 		{"producer tiny max", func() ProducerConfig { p := okp; p.MaxMessageBytes = 10; return p }(), "max message bytes"},
 		{"producer queue <= max", func() ProducerConfig { p := okp; p.QueueMaxBytes = p.MaxMessageBytes; return p }(), "must exceed"},
+		{"producer negative queue messages", func() ProducerConfig { p := okp; p.QueueMaxMessages = -1; return p }(), "queue max messages"},
+		{"producer huge queue messages", func() ProducerConfig { p := okp; p.QueueMaxMessages = 1 << 31; return p }(), "queue max messages"},
 		{"producer negative linger", func() ProducerConfig { p := okp; p.Linger = -1; return p }(), "negative"},
 		{"ok consumer", okcc, ""},
 		{"consumer no group", func() ConsumerConfig { c := okcc; c.GroupID = ""; return c }(), "group"},

@@ -197,3 +197,21 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// statsIntervalMs is librdkafka's statistics.interval.ms for o.
+func statsIntervalMs(o options) int {
+	return max(1, int(o.statsInterval/time.Millisecond))
+}
+
+// confluentStats sets m's buffered gauges from a librdkafka statistics
+// event; one it cannot read is counted and logged, and the gauges keep
+// their last values.
+func confluentStats(m *Metrics, log *slog.Logger, e *kafka.Stats) {
+	msgs, bytes, err := rdkafkaBuffered([]byte(e.String()))
+	if err != nil {
+		m.error("stats")
+		log.Warn("kafka client: statistics unreadable", "err", err)
+		return
+	}
+	m.buffered(msgs, bytes)
+}

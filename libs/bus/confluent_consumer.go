@@ -67,6 +67,7 @@ func newConfluentConsumer(cfg ConsumerConfig, o options) (*confluentConsumer, er
 	if err != nil {
 		return nil, err
 	}
+	m["statistics.interval.ms"] = statsIntervalMs(o)
 	logs := newLogBridge(m, o.log)
 	c, err := kafka.NewConsumer(&m)
 	if err != nil {
@@ -170,6 +171,9 @@ func (cc *confluentConsumer) Poll(ctx context.Context, maxWait time.Duration) (*
 				cc.m.error("transport")
 				cc.log.Debug("kafka consumer error", "err", e)
 			}
+		case *kafka.Stats:
+			// Delivered by Poll, behind the messages queued before it.
+			confluentStats(cc.m, cc.log, e)
 		}
 	}
 }
@@ -336,6 +340,7 @@ func (cc *confluentConsumer) Ping(ctx context.Context) error {
 func (cc *confluentConsumer) Close() error {
 	err := cc.c.Close()
 	cc.logs.stop()
+	cc.m.buffered(0, 0)
 	if err != nil {
 		return fmt.Errorf("consumer close: %w", err)
 	}

@@ -46,7 +46,7 @@ func confluentProducerConfig(cfg ProducerConfig) (kafka.ConfigMap, error) {
 		"linger.ms":                             int(cfg.Linger / time.Millisecond),
 		"message.max.bytes":                     cfg.MaxMessageBytes + 64*1024, // record overhead
 		"queue.buffering.max.kbytes":            cfg.QueueMaxBytes / 1024,
-		"queue.buffering.max.messages":          maxQueuedMessages,
+		"queue.buffering.max.messages":          cfg.queueMaxMessages(),
 		"message.timeout.ms":                    int(cfg.DeliveryTimeout / time.Millisecond),
 		"compression.type":                      "none", // JPEG does not compress
 		// Java's (and franz-go's) partitioner: a key lands on the same
@@ -73,6 +73,7 @@ func newConfluentProducer(cfg ProducerConfig, o options) (*confluentProducer, er
 	if err != nil {
 		return nil, err
 	}
+	m["statistics.interval.ms"] = statsIntervalMs(o)
 	logs := newLogBridge(m, o.log)
 	p, err := kafka.NewProducer(&m)
 	if err != nil {
@@ -80,7 +81,7 @@ func newConfluentProducer(cfg ProducerConfig, o options) (*confluentProducer, er
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
 	cp := &confluentProducer{p: p, log: o.log, m: o.metrics, space: make(chan struct{}, 1), done: make(chan struct{}),
-		maxMsg: cfg.MaxMessageBytes, logs: logs, gate: newMemGate(int64(cfg.QueueMaxBytes), maxQueuedMessages)}
+		maxMsg: cfg.MaxMessageBytes, logs: logs, gate: newMemGate(int64(cfg.QueueMaxBytes), cfg.queueMaxMessages())}
 	go cp.events()
 	return cp, nil
 }
@@ -108,6 +109,8 @@ func (cp *confluentProducer) events() {
 			cp.report(d, pm, false)
 		case kafka.Error:
 			cp.clientError(e)
+		case *kafka.Stats:
+			confluentStats(cp.m, cp.log, e)
 		}
 	}
 }
@@ -275,6 +278,7 @@ func (cp *confluentProducer) Close() error {
 	cp.p.Close()
 	<-cp.done
 	cp.logs.stop()
+	cp.m.buffered(0, 0)
 	return nil
 }
 

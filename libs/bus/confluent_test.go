@@ -74,8 +74,9 @@ func TestConfluentProducerConfig(t *testing.T) {
 			"acks": "all", "enable.idempotence": "true", "linger.ms": "5",
 			"message.max.bytes": fmt.Sprint(8<<20 + 64*1024), "queue.buffering.max.kbytes": fmt.Sprint(16 << 10),
 			"message.timeout.ms": "120000", "compression.type": "none", "partitioner": "murmur2_random",
-			"queue.buffering.max.messages": "100000", "go.delivery.report.fields": "none",
+			"queue.buffering.max.messages": "10000", "go.delivery.report.fields": "none",
 		}},
+		{"queue of 500 messages", func(c *ProducerConfig) { c.QueueMaxMessages = 500 }, map[string]string{"queue.buffering.max.messages": "500"}},
 		{"retry forever", func(c *ProducerConfig) { c.DeliveryTimeout = 0 }, map[string]string{"message.timeout.ms": "0"}},
 	}
 	for _, tt := range tests {

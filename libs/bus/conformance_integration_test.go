@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -608,4 +609,116 @@ func recreateTopic(t testing.TB, bootstrap, topic string, partitions int) {
 		})
 		one.Close()
 	}
+}
+
+// ---------------------------------------------------------------- buffered gauges
+
+// clientGauge is the value of gauge name of client on reg (-1: absent).
+func clientGauge(t *testing.T, reg *prometheus.Registry, name, client string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "client" && l.GetValue() == client {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return -1
+}
+
+// The buffered gauges move with what the client holds: a producer
+// lingering on its messages reports all of them and 0 once they are
+// delivered; a consumer that polls slowly reports what it fetched ahead,
+// never more than was produced (a confluent consumer's partitions share one
+// queue, which must be counted once), and 0 once everything was polled.
+func TestIntegrationBufferedGauges(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, st *devstack.Stack, backend string) {
+		const (
+			every = 20 * time.Millisecond // stats interval
+			n     = 100
+			size  = 1000
+		)
+		msgsGauge, bytesGauge := "sensornode_kafka_client_buffered_messages", "sensornode_kafka_client_buffered_bytes"
+		topic := devstacktest.UniqueTopic(t, "conf")
+		devstacktest.CreateTopic(t, st.EdgeBootstrap(), topic, 3, 3)
+		reg := prometheus.NewRegistry()
+		rng := rand.New(rand.NewPCG(21, 22))
+
+		// Producer: a linger far longer than the test keeps the messages
+		// in the client until Flush.
+		cfg := producerCfg(edge(st, backend))
+		cfg.Linger = time.Minute // franz-go's maximum
+		p := newProducer(t, cfg, bus.WithMetrics(bus.NewMetrics(reg, "producer")), bus.WithStatsInterval(every))
+		var delivered atomic.Int64
+		ctx := testCtx(t, 2*time.Minute)
+		for i := range n {
+			if err := p.PublishAsync(ctx, testMessage(topic, i, size, rng), func(d bus.Delivery) {
+				if d.Err == nil {
+					delivered.Add(1)
+				}
+			}); err != nil {
+				t.Fatalf("PublishAsync #%d: %v", i, err)
+			}
+		}
+		waitFor(t, "producer buffered gauge to count the lingering messages", 30*time.Second, func() bool {
+			return clientGauge(t, reg, msgsGauge, "producer") == n
+		})
+		if b := clientGauge(t, reg, bytesGauge, "producer"); b < n*size {
+			t.Errorf("producer %s = %v with %d messages of %d bytes lingering, want at least %d", bytesGauge, b, n, size, n*size)
+		}
+		if got := delivered.Load(); got != 0 {
+			t.Fatalf("%d messages delivered during a one minute linger, want 0 (the gauge counted messages that had left)", got)
+		}
+		if err := p.Flush(ctx); err != nil {
+			t.Fatalf("Flush: %v", err)
+		}
+		waitFor(t, "producer buffered gauges back to 0 after Flush", time.Minute, func() bool {
+			return clientGauge(t, reg, msgsGauge, "producer") == 0 && clientGauge(t, reg, bytesGauge, "producer") == 0
+		})
+
+		// Consumer: one message polled per stats interval, so the rest
+		// waits in the client for many intervals.
+		c, err := bus.NewConsumer(consumerCfg(edge(st, backend), devstacktest.UniqueTopic(t, "group"), topic),
+			bus.WithMetrics(bus.NewMetrics(reg, "consumer")), bus.WithStatsInterval(every))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		var peakMsgs, peakBytes float64
+		for got := 0; got < n; {
+			m, err := c.Poll(ctx, 200*time.Millisecond)
+			if err != nil {
+				t.Fatalf("Poll after %d of %d messages: %v", got, n, err)
+			}
+			if m == nil {
+				continue
+			}
+			got++
+			time.Sleep(every)
+			peakMsgs = max(peakMsgs, clientGauge(t, reg, msgsGauge, "consumer"))
+			peakBytes = max(peakBytes, clientGauge(t, reg, bytesGauge, "consumer"))
+		}
+		t.Logf("consumer peak: %v messages, %v bytes buffered of %d messages in 3 partitions", peakMsgs, peakBytes, n)
+		if peakMsgs <= 0 || peakMsgs > n {
+			t.Errorf("consumer %s peaked at %v while %d messages were polled slowly, want 1..%d", msgsGauge, peakMsgs, n, n)
+		}
+		if peakBytes < peakMsgs*size {
+			t.Errorf("consumer %s peaked at %v with %v messages of %d bytes, want at least %v", bytesGauge, peakBytes, peakMsgs, size, peakMsgs*size)
+		}
+		waitFor(t, "consumer buffered gauges back to 0 once everything was polled", time.Minute, func() bool {
+			if _, err := c.Poll(ctx, every); err != nil {
+				t.Fatalf("Poll: %v", err)
+			}
+			return clientGauge(t, reg, msgsGauge, "consumer") == 0 && clientGauge(t, reg, bytesGauge, "consumer") == 0
+		})
+	})
 }

@@ -68,7 +68,7 @@ func (r ConsumerRun) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	adm, err := svc.NewAdmin(r.Common.AdminAddr, r.Reg, r.Probe, r.Log, r.Common.ShutdownTimeout)
+	adm, err := svc.NewAdmin(r.Common, r.Reg, r.Probe, r.Log)
 	if err != nil {
 		cons.Close()
 		return err

@@ -26,6 +26,8 @@ type franzConsumer struct {
 	reb    Rebalance
 	regex  bool // Topics has a pattern: franz-go rediscovers a purged topic itself
 	closed atomic.Bool
+	// stopStats ends the buffered gauges' refresh.
+	stopStats func()
 
 	mu       sync.Mutex
 	assigned map[TopicPartition]bool
@@ -130,6 +132,9 @@ func newFranzConsumer(cfg ConsumerConfig, o options) (*franzConsumer, error) {
 		return nil, fmt.Errorf("kafka consumer: %w", err)
 	}
 	fc.cl = cl
+	fc.stopStats = pollBuffered(o.metrics, o.statsInterval, func() (int64, int64) {
+		return cl.BufferedFetchRecords(), cl.BufferedFetchBytes()
+	})
 	return fc, nil
 }
 
@@ -467,6 +472,7 @@ func (fc *franzConsumer) Close() error {
 	}
 	fc.cl.AllowRebalance() // leaving the group revokes: let it run
 	fc.cl.Close()
+	fc.stopStats()
 	return nil
 }
 

@@ -20,6 +20,8 @@ type franzProducer struct {
 	m      *Metrics
 	maxMsg int
 	gate   *memGate
+	// stopStats ends the buffered gauges' refresh.
+	stopStats func()
 
 	mu      sync.RWMutex // read-held while enqueueing; Close takes it to fence
 	closed  atomic.Bool
@@ -45,7 +47,7 @@ func franzProducerOpts(cfg ProducerConfig) []kgo.Opt {
 		// Backstop only: memGate keeps us at QueueMaxBytes; one more record
 		// may be counted by franz-go while its promise runs.
 		kgo.MaxBufferedBytes(cfg.QueueMaxBytes + cfg.MaxMessageBytes),
-		kgo.MaxBufferedRecords(maxQueuedMessages + 1),
+		kgo.MaxBufferedRecords(cfg.queueMaxMessages() + 1),
 		kgo.RecordRetries(math.MaxInt32),
 		kgo.DisableClientMetrics(),
 	}
@@ -66,7 +68,10 @@ func newFranzProducer(cfg ProducerConfig, o options) (*franzProducer, error) {
 	}
 	return &franzProducer{
 		cl: cl, log: o.log, m: o.metrics, maxMsg: cfg.MaxMessageBytes,
-		gate: newMemGate(int64(cfg.QueueMaxBytes), maxQueuedMessages),
+		gate: newMemGate(int64(cfg.QueueMaxBytes), cfg.queueMaxMessages()),
+		stopStats: pollBuffered(o.metrics, o.statsInterval, func() (int64, int64) {
+			return cl.BufferedProduceRecords(), cl.BufferedProduceBytes()
+		}),
 	}, nil
 }
 
@@ -246,6 +251,7 @@ func (fp *franzProducer) Close() error {
 	for fp.pending.Load() > 0 {
 		time.Sleep(time.Millisecond)
 	}
+	fp.stopStats()
 	return nil
 }
 

@@ -70,10 +70,13 @@ func TestFranzProducerOptions(t *testing.T) {
 			{"ProducerLinger", "5ms"},
 			{"ProducerBatchMaxBytes", fmt.Sprint(8 << 20)},
 			{"MaxBufferedBytes", fmt.Sprint(16<<20 + 8<<20)},
-			{"MaxBufferedRecords", fmt.Sprint(maxQueuedMessages + 1)},
+			{"MaxBufferedRecords", fmt.Sprint(DefaultQueueMaxMessages + 1)},
 			{"RecordDeliveryTimeout", "2m0s"},
 			{"ProducerBatchCompression", "[{0 0}]"}, // none
 			{"MetadataMaxAge", "10s"},
+		}},
+		{"queue of 500 messages", func(c *ProducerConfig) { c.QueueMaxMessages = 500 }, []optWant{
+			{"MaxBufferedRecords", "501"},
 		}},
 		{"retry forever", func(c *ProducerConfig) { c.DeliveryTimeout = 0 }, []optWant{
 			{"RecordDeliveryTimeout", "0s"},

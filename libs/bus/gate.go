@@ -5,10 +5,6 @@ import (
 	"sync"
 )
 
-// maxQueuedMessages bounds the count of messages awaiting delivery
-// (librdkafka's queue.buffering.max.messages).
-const maxQueuedMessages = 100000
-
 // memGate bounds the bytes and count of messages between PublishAsync and
 // the end of their delivery callbacks, for both backends. The clients'
 // own limits are only backstops: franz-go's MaxBufferedBytes blocks with

@@ -4,6 +4,8 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -14,9 +16,15 @@ import (
 type Option func(*options)
 
 type options struct {
-	log     *slog.Logger
-	metrics *Metrics
+	log           *slog.Logger
+	metrics       *Metrics
+	statsInterval time.Duration
 }
+
+// DefaultStatsInterval is how often a client refreshes its
+// sensornode_kafka_client_buffered_* gauges unless WithStatsInterval says
+// otherwise.
+const DefaultStatsInterval = 5 * time.Second
 
 // WithLogger sends the client's own log lines (broker errors, rebalances)
 // to l.
@@ -25,8 +33,20 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 // WithMetrics exports the client's metrics through m (see NewMetrics).
 func WithMetrics(m *Metrics) Option { return func(o *options) { o.metrics = m } }
 
+// WithStatsInterval sets how often the client refreshes its buffered
+// messages and bytes gauges (confluent: librdkafka's
+// statistics.interval.ms; franz: a read of its buffered counters); d <= 0
+// keeps DefaultStatsInterval.
+func WithStatsInterval(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.statsInterval = d
+		}
+	}
+}
+
 func buildOptions(opts []Option) options {
-	o := options{log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+	o := options{log: slog.New(slog.NewJSONHandler(io.Discard, nil)), statsInterval: DefaultStatsInterval}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -46,6 +66,8 @@ type Metrics struct {
 	brokersDown     *prometheus.GaugeVec
 	deliveryLatency *prometheus.HistogramVec
 	lag             *prometheus.GaugeVec
+	bufferedMsgs    *prometheus.GaugeVec
+	bufferedBytes   *prometheus.GaugeVec
 }
 
 // NewMetrics registers the client metrics on reg (nil: kept unregistered)
@@ -71,6 +93,45 @@ func NewMetrics(reg prometheus.Registerer, client string) *Metrics {
 		lag: f.GaugeVec("sensornode_kafka_consumer_lag_messages",
 			"Consumer lag of each owned partition: high watermark minus the consumer's position (updated by the service's health check).",
 			byClient, svc.Label("topic"), svc.Label("partition")),
+		bufferedMsgs: f.GaugeVec("sensornode_kafka_client_buffered_messages",
+			"Messages held in the Kafka client's own memory: a producer's queued and unacknowledged messages, a consumer's fetched and not yet polled ones (confluent: librdkafka statistics; franz: its buffered records).",
+			byClient),
+		bufferedBytes: f.GaugeVec("sensornode_kafka_client_buffered_bytes",
+			"Bytes of the messages counted by sensornode_kafka_client_buffered_messages.", byClient),
+	}
+}
+
+// buffered sets the client's buffered gauges.
+func (m *Metrics) buffered(msgs, bytes int64) {
+	m.bufferedMsgs.WithLabelValues(m.client).Set(float64(msgs))
+	m.bufferedBytes.WithLabelValues(m.client).Set(float64(bytes))
+}
+
+// pollBuffered sets m's buffered gauges from read every interval until
+// the returned stop is called (franz-go has counters, not statistics
+// events); stop waits for the loop and zeroes the gauges.
+func pollBuffered(m *Metrics, every time.Duration, read func() (msgs, bytes int64)) (stop func()) {
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			m.buffered(read())
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(done)
+			<-stopped
+			m.buffered(0, 0)
+		})
 	}
 }
 

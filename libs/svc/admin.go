@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -103,7 +104,9 @@ func (p *Probe) Ready() error {
 	return nil
 }
 
-// Admin is the admin HTTP server: /metrics, /livez, /readyz.
+// Admin is the admin HTTP server: /metrics, /livez, /readyz and, when
+// SENSORNODE_ADMIN_PPROF_ENABLED is true, the Go profiles under
+// /debug/pprof/.
 type Admin struct {
 	srv      *http.Server
 	ln       net.Listener
@@ -111,13 +114,13 @@ type Admin struct {
 	shutdown time.Duration
 }
 
-// NewAdmin listens on addr (host:port; port 0 picks one) and prepares the
-// handlers. shutdownTimeout bounds the graceful shutdown; keep it below
-// the pod's terminationGracePeriodSeconds.
-func NewAdmin(addr string, reg *prometheus.Registry, probe *Probe, log *slog.Logger, shutdownTimeout time.Duration) (*Admin, error) {
-	ln, err := net.Listen("tcp", addr)
+// NewAdmin listens on c.AdminAddr (host:port; port 0 picks one) and
+// prepares the handlers; c.ShutdownTimeout bounds the graceful shutdown
+// and c.AdminPprofEnabled adds the pprof handlers.
+func NewAdmin(c Common, reg *prometheus.Registry, probe *Probe, log *slog.Logger) (*Admin, error) {
+	ln, err := net.Listen("tcp", c.AdminAddr)
 	if err != nil {
-		return nil, fmt.Errorf("admin listen %s: %w", addr, err)
+		return nil, fmt.Errorf("admin listen %s: %w", c.AdminAddr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
@@ -131,12 +134,29 @@ func NewAdmin(addr string, reg *prometheus.Registry, probe *Probe, log *slog.Log
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	if c.AdminPprofEnabled {
+		// /debug/pprof/profile and /trace stream for ?seconds=N (30 s by
+		// default): the server sets no write timeout.
+		handlePprof(mux)
+		log.Info("pprof enabled on the admin server", "path", "/debug/pprof/")
+	}
 	return &Admin{
 		srv:      &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
 		ln:       ln,
 		log:      log,
-		shutdown: shutdownTimeout,
+		shutdown: c.ShutdownTimeout,
 	}, nil
+}
+
+// handlePprof registers net/http/pprof's handlers on mux (its init
+// registers them on http.DefaultServeMux, which the admin server does not
+// use). Index serves the named profiles (heap, allocs, goroutine, ...).
+func handlePprof(mux *http.ServeMux) {
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
 
 // Addr is the address the server listens on.

@@ -9,7 +9,8 @@ import (
 )
 
 // Common are the settings every service has: SENSORNODE_LOG_LEVEL,
-// SENSORNODE_ADMIN_ADDR and SENSORNODE_SHUTDOWN_TIMEOUT. A service embeds
+// SENSORNODE_ADMIN_ADDR, SENSORNODE_ADMIN_PPROF_ENABLED,
+// SENSORNODE_SHUTDOWN_TIMEOUT and SENSORNODE_MEMORY_LIMIT_BYTES. A service embeds
 // it (anonymously, so the names keep no extra prefix) in its Config, and
 // its DefaultConfig sets the defaults with DefaultCommon: they differ per
 // service (each has its own admin port), so the fields carry no default
@@ -17,9 +18,18 @@ import (
 type Common struct {
 	LogLevel  string `envconfig:"LOG_LEVEL"`
 	AdminAddr string `envconfig:"ADMIN_ADDR"`
+	// AdminPprofEnabled serves the Go profiles (net/http/pprof) under
+	// /debug/pprof/ on the admin server. Off by default: a CPU profile or
+	// trace costs CPU while it runs and the heap profile shows internals.
+	AdminPprofEnabled bool `envconfig:"ADMIN_PPROF_ENABLED"`
 	// ShutdownTimeout bounds the graceful shutdown; keep it below the
 	// pod's terminationGracePeriodSeconds.
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT"`
+	// MemoryLimitBytes is the container's memory limit (the chart sets it
+	// from resources.limits.memory); 0: read the cgroup's memory.max.
+	// Start sets the Go memory limit to 90% of it unless GOMEMLIMIT is
+	// set (see MemoryLimit).
+	MemoryLimitBytes int64 `envconfig:"MEMORY_LIMIT_BYTES"`
 }
 
 // DefaultCommon is Common with log level info, the given admin address and
@@ -41,6 +51,9 @@ func (c *Common) Check(p *Problems) {
 	}
 	if c.ShutdownTimeout <= 0 {
 		p.Addf("SENSORNODE_SHUTDOWN_TIMEOUT %v must be positive", c.ShutdownTimeout)
+	}
+	if c.MemoryLimitBytes < 0 {
+		p.Addf("SENSORNODE_MEMORY_LIMIT_BYTES %d must not be negative (0: from the cgroup)", c.MemoryLimitBytes)
 	}
 }
 

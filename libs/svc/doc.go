@@ -6,8 +6,8 @@
 //
 // Every service has the same shape:
 //
-//   - a Config struct that embeds Common (log level, admin address,
-//     shutdown timeout) and, if it creates topics, bus.TopicSettings; its
+//   - a Config struct that embeds Common (log level, admin address and
+//     pprof switch, shutdown timeout, memory limit) and, if it creates topics, bus.TopicSettings; its
 //     own fields carry envconfig default tags, and DefaultConfig() sets the
 //     blocks' per-service defaults (the admin port);
 //   - one vocabulary for the same setting: SENSORNODE_CHECK_INTERVAL (how
@@ -19,6 +19,7 @@
 //   - a main of a few lines: Main → NoArgs → DefaultConfig → Start → Run;
 //   - dependency checks as Watch loops that keep readiness conditions current.
 //
-// Only Main and LoadConfig touch the process environment; everything else
-// takes its inputs as arguments.
+// Only Main, LoadConfig and Start (GOMEMLIMIT and the cgroup's memory.max
+// for the Go memory limit, see ComputeMemoryLimit) touch the process
+// environment; everything else takes its inputs as arguments.
 package svc

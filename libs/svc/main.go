@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"runtime"
@@ -110,7 +111,8 @@ func run(service string, prog Program, extra map[string]string, args []string, s
 // logs the configuration (secrets redacted), deprecated variable names in
 // use and any unknown SENSORNODE_ variables, and creates the registry with
 // build info (extra adds labels to sensornode_build_info, e.g. the Kafka
-// backend).
+// backend). It also sets the Go memory limit from the container's (see
+// ComputeMemoryLimit), logs it and exports it.
 func Start(name string, cfg Config, out io.Writer, extra map[string]string) (*slog.Logger, *prometheus.Registry, error) {
 	warnings, err := loadConfig(cfg)
 	if err != nil {
@@ -129,5 +131,33 @@ func Start(name string, cfg Config, out io.Writer, extra map[string]string) (*sl
 	}
 	bi := ReadBuildInfo(name)
 	bi.Extra = extra
-	return log, NewRegistry(bi), nil
+	reg := NewRegistry(bi)
+	ml, err := ComputeMemoryLimit(os.Getenv("GOMEMLIMIT") != "", cfg.common().MemoryLimitBytes, os.DirFS("/sys/fs/cgroup"))
+	if err != nil {
+		log.Warn("go memory limit left unset", "err", err)
+	}
+	applyMemoryLimit(ml, log, reg)
+	return log, reg, nil
+}
+
+// applyMemoryLimit sets the Go runtime's soft memory limit to
+// ml.GoLimit (when positive), logs the outcome and exports it on reg.
+func applyMemoryLimit(ml MemoryLimit, log *slog.Logger, reg prometheus.Registerer) {
+	if ml.GoLimit > 0 {
+		debug.SetMemoryLimit(ml.GoLimit)
+	}
+	goLimit := func() float64 {
+		if l := debug.SetMemoryLimit(-1); l != math.MaxInt64 {
+			return float64(l)
+		}
+		return 0 // the runtime's "no limit"
+	}
+	log.Info("go memory limit", "source", ml.Source, "container_limit_bytes", ml.Container,
+		"go_limit_bytes", int64(goLimit()), "percent", MemoryLimitPercent)
+	f := NewMetricFactory(reg)
+	f.GaugeFunc("sensornode_go_memory_limit_bytes",
+		"The Go runtime's soft memory limit (GOMEMLIMIT or a share of the container's limit); 0: none.", goLimit)
+	f.Gauge("sensornode_container_memory_limit_bytes",
+		"The container memory limit the Go limit was derived from (SENSORNODE_MEMORY_LIMIT_BYTES or the cgroup's memory.max); 0: unknown or not used.").
+		Set(float64(ml.Container))
 }

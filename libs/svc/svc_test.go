@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/sensornode/sensornode/libs/svc/svctest"
@@ -97,23 +98,7 @@ func TestAdminEndpoints(t *testing.T) {
 	reg := NewRegistry(bi)
 	probe := NewProbe(reg)
 	probe.Register("kafka")
-	adm, err := NewAdmin("127.0.0.1:0", reg, probe, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- adm.Run(ctx) }()
-	get := func(path string) (int, string) {
-		t.Helper()
-		resp, err := http.Get("http://" + adm.Addr() + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := startAdmin(t, Common{AdminAddr: "127.0.0.1:0", ShutdownTimeout: time.Second}, reg, probe)
 	tests := []struct {
 		name     string
 		before   func()
@@ -138,9 +123,64 @@ func TestAdminEndpoints(t *testing.T) {
 			t.Errorf("%s: GET %s = %d %q, want %d containing %q", tt.name, tt.path, code, body, tt.wantCode, tt.wantBody)
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Run() after cancel = %v, want nil", err)
+}
+
+// startAdmin runs an admin server for c until the test ends and returns a
+// GET of a path on it (status code and body).
+func startAdmin(t *testing.T, c Common, reg *prometheus.Registry, probe *Probe) func(path string) (int, string) {
+	t.Helper()
+	adm, err := NewAdmin(c, reg, probe, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- adm.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run() after cancel = %v, want nil", err)
+		}
+	})
+	return func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + adm.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+}
+
+// The pprof endpoints exist only with SENSORNODE_ADMIN_PPROF_ENABLED.
+func TestAdminPprof(t *testing.T) {
+	paths := []string{"/debug/pprof/", "/debug/pprof/heap?debug=1", "/debug/pprof/allocs?debug=1",
+		"/debug/pprof/goroutine?debug=1", "/debug/pprof/cmdline", "/debug/pprof/symbol",
+		"/debug/pprof/profile?seconds=1"}
+	tests := []struct {
+		name     string
+		give     bool
+		wantCode int
+	}{
+		{"disabled by default", false, http.StatusNotFound},
+		{"enabled", true, http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := NewRegistry(BuildInfo{Service: "svc-test"})
+			get := startAdmin(t, Common{AdminAddr: "127.0.0.1:0", AdminPprofEnabled: tt.give, ShutdownTimeout: 5 * time.Second},
+				reg, NewProbe(reg))
+			for _, p := range paths {
+				if code, body := get(p); code != tt.wantCode {
+					t.Errorf("GET %s = %d %.80q, want %d", p, code, body, tt.wantCode)
+				}
+			}
+			if code, _ := get("/metrics"); code != http.StatusOK {
+				t.Errorf("GET /metrics = %d, want 200", code)
+			}
+		})
 	}
 }
 
@@ -276,7 +316,7 @@ func TestStart(t *testing.T) {
 	log.Debug("visible at debug")
 	got := out.String()
 	for _, want := range []string{`"msg":"starting"`, `"Token":"<redacted>"`, `SENSORNODE_TOKNE`, `"msg":"visible at debug"`, `"service":"demo"`,
-		`"LogLevel":"debug"`, `"AdminAddr":":9100"`, `"ShutdownTimeout":"20s"`} {
+		`"LogLevel":"debug"`, `"AdminAddr":":9100"`, `"ShutdownTimeout":"20s"`, `"msg":"go memory limit"`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("Start() output lacks %s:\n%s", want, got)
 		}
@@ -316,10 +356,12 @@ func TestCommon(t *testing.T) {
 	}{
 		{name: "defaults", want: Common{LogLevel: "info", AdminAddr: ":9100", ShutdownTimeout: 20 * time.Second}},
 		{name: "set", env: map[string]string{"SENSORNODE_LOG_LEVEL": "warn", "SENSORNODE_ADMIN_ADDR": "127.0.0.1:1",
-			"SENSORNODE_SHUTDOWN_TIMEOUT": "3s"}, want: Common{LogLevel: "warn", AdminAddr: "127.0.0.1:1", ShutdownTimeout: 3 * time.Second}},
+			"SENSORNODE_SHUTDOWN_TIMEOUT": "3s", "SENSORNODE_ADMIN_PPROF_ENABLED": "true", "SENSORNODE_MEMORY_LIMIT_BYTES": "134217728"},
+			want: Common{LogLevel: "warn", AdminAddr: "127.0.0.1:1", AdminPprofEnabled: true, ShutdownTimeout: 3 * time.Second,
+				MemoryLimitBytes: 134217728}},
 		{name: "invalid", env: map[string]string{"SENSORNODE_LOG_LEVEL": "loud", "SENSORNODE_ADMIN_ADDR": "",
-			"SENSORNODE_SHUTDOWN_TIMEOUT": "0s"},
-			wantErr: `SENSORNODE_LOG_LEVEL "loud": want debug, info, warn or error; SENSORNODE_ADMIN_ADDR is empty; SENSORNODE_SHUTDOWN_TIMEOUT 0s must be positive`},
+			"SENSORNODE_SHUTDOWN_TIMEOUT": "0s", "SENSORNODE_MEMORY_LIMIT_BYTES": "-1"},
+			wantErr: `SENSORNODE_LOG_LEVEL "loud": want debug, info, warn or error; SENSORNODE_ADMIN_ADDR is empty; SENSORNODE_SHUTDOWN_TIMEOUT 0s must be positive; SENSORNODE_MEMORY_LIMIT_BYTES -1 must not be negative (0: from the cgroup)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

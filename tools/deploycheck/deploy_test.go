@@ -753,6 +753,7 @@ var kustomizeCases = []struct {
 	{dir: "tests/edge-network-policies", values: []string{"ci/edge-values.yaml"}},
 	{dir: "tests/cloud-viewer-ingress", values: []string{"ci/cloud-values.yaml"}, sets: []string{"viewer.ingress.enabled=true",
 		"viewer.ingress.host=viewer.example.net", "viewer.ingress.tlsSecretName=sensornode-viewer-tls"}},
+	{dir: "tests/cloud-bundle-store", values: []string{"ci/cloud-values.yaml"}, sets: []string{"cloudIngestHdfs.pictureStore.type=avro"}},
 }
 
 func TestKustomizeMatchesChart(t *testing.T) {
@@ -811,6 +812,7 @@ var renderings = []struct {
 }{
 	{"edge", []string{"ci/edge-values.yaml"}, nil},
 	{"cloud", []string{"ci/cloud-values.yaml"}, nil},
+	{"cloud-bundles", []string{"ci/cloud-bundles-values.yaml"}, nil},
 	{"dev", []string{"ci/dev-values.yaml"}, nil},
 	{"edge-rc", []string{"ci/edge-rc-values.yaml"}, nil},
 	{"camera-mode", []string{"ci/edge-values.yaml"}, []string{"cameraProducer.source=camera", "tempProducer.source=file", "kafkaBackend=franz"}},

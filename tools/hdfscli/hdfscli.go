@@ -5,6 +5,7 @@
 package hdfscli
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/colinmarc/hdfs/v2"
+	"github.com/sensornode/sensornode/libs/bundlestore"
 	"github.com/sensornode/sensornode/libs/svc"
 	"github.com/sensornode/sensornode/tools/devstack"
 )
@@ -74,6 +76,21 @@ func (f *Flags) Parse(args []string) error {
 		return fmt.Errorf("%w: %v", svc.ErrUsage, err)
 	}
 	return nil
+}
+
+// AddStoreFlags adds the flags saying where the picture stores are:
+// -layout (default $SENSORNODE_PICTURE_LAYOUT, else cloud-ingest-hdfs's
+// default), -bundles ($SENSORNODE_PICTURE_BUNDLE_DIR, else its default)
+// and -lookahead.
+func (f *Flags) AddStoreFlags() *StoreConfig {
+	cfg := &StoreConfig{}
+	f.StringVar(&cfg.PictureLayout, "layout", cmp.Or(os.Getenv("SENSORNODE_PICTURE_LAYOUT"), DefaultPictureLayout),
+		"the files store's picture layout (cloud-ingest-hdfs's SENSORNODE_PICTURE_LAYOUT)")
+	f.StringVar(&cfg.BundleDir, "bundles", cmp.Or(os.Getenv("SENSORNODE_PICTURE_BUNDLE_DIR"), DefaultBundleDir),
+		`the bundle store's directory (cloud-ingest-hdfs's SENSORNODE_PICTURE_BUNDLE_DIR; "" reads no bundles)`)
+	f.DurationVar(&cfg.Lookahead, "lookahead", bundlestore.DefaultLookahead,
+		"a picture captured in hour H is looked for in the bundles of the hour directories H .. H+lookahead (its ingest hour)")
+	return cfg
 }
 
 // Connect connects to the NameNode of -namenode (see NameNode).

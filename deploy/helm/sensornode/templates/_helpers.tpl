@@ -191,7 +191,8 @@ readinessProbe:
 
 {{/*
 Environment shared by every sensornode service (dict: ctx, port, container =
-name of the container whose memory limit sets GOMEMLIMIT).
+name of the container whose memory limit is SENSORNODE_MEMORY_LIMIT_BYTES; the
+service sets its Go memory limit to 90% of it, unless GOMEMLIMIT is set).
 */}}
 {{- define "sensornode.commonEnv" -}}
 - name: SENSORNODE_LOG_LEVEL
@@ -200,7 +201,7 @@ name of the container whose memory limit sets GOMEMLIMIT).
   value: {{ printf ":%d" (int .port) | quote }}
 - name: SENSORNODE_SHUTDOWN_TIMEOUT
   value: {{ printf "%ds" (sub (int .ctx.Values.terminationGracePeriodSeconds) 5 | int) | quote }}
-- name: GOMEMLIMIT
+- name: SENSORNODE_MEMORY_LIMIT_BYTES
   valueFrom:
     resourceFieldRef:
       containerName: {{ .container }}

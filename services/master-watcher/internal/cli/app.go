@@ -86,7 +86,7 @@ func runDaemon(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	admin, err := svc.NewAdmin(cfg.AdminAddr, reg, ready, log, cfg.ShutdownTimeout)
+	admin, err := svc.NewAdmin(cfg.Common, reg, ready, log)
 	if err != nil {
 		return err
 	}

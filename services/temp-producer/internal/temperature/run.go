@@ -96,7 +96,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger, reg *prometheus.Reg
 		m.SpoolBytes.Set(float64(w.bytes))
 	}
 
-	adm, err := svc.NewAdmin(cfg.AdminAddr, reg, probe, log, cfg.ShutdownTimeout)
+	adm, err := svc.NewAdmin(cfg.Common, reg, probe, log)
 	if err != nil {
 		return err
 	}

@@ -8,14 +8,14 @@ import (
 	"image/jpeg"
 	"io"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sensornode/sensornode/libs/bundle"
-	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/libs/bundlestore"
+	"github.com/sensornode/sensornode/libs/bundlestore/bundlestoretest"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
 )
 
@@ -43,32 +43,22 @@ func putBundle(t *testing.T, fsys *memFS, topic string, partition int32, ingest 
 // bundlePath is where cloud-ingest-hdfs commits bundle name of
 // topic/partition whose first picture it read at ingest.
 func bundlePath(root, topic string, partition int32, ingest time.Time, name string) string {
-	return hourDir(root+"/"+topic+"/"+strconv.Itoa(int(partition)), ingest.UTC().Truncate(time.Hour)) + "/" + name
+	return bundlestoretest.Path(root, topic, partition, ingest, name)
 }
 
 // makeBundle writes the shots with libs/bundle: the bundle's committed
 // name, its bytes, its index's bytes and the pictures' keys.
 func makeBundle(tb testing.TB, topic string, partition int32, first int64, shots []shot) (name string, data, idx []byte, keys []string) {
 	tb.Helper()
-	var buf, ibuf bytes.Buffer
-	w, err := bundle.NewWriter(&buf, topic, partition, [16]byte{})
-	if err != nil {
-		tb.Fatal(err)
+	var ss []bundlestoretest.Shot
+	for _, sh := range shots {
+		ss = append(ss, bundlestoretest.Shot{Camera: sh.camera, At: sh.at, Data: sh.data})
 	}
-	for i, sh := range shots {
-		p := messages.NewPicture(sh.camera, "node1", sh.at, sh.data)
-		if err := w.Append(bundle.RecordOf(p, topic, partition, first+int64(i))); err != nil {
-			tb.Fatal(err)
-		}
-		keys = append(keys, p.Key())
+	name, data, idx, recs := bundlestoretest.Make(tb, topic, partition, first, ss)
+	for _, r := range recs {
+		keys = append(keys, r.Key)
 	}
-	if err := w.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := w.Index().WriteTo(&ibuf); err != nil {
-		tb.Fatal(err)
-	}
-	return w.Name(), buf.Bytes(), ibuf.Bytes(), keys
+	return name, data, idx, keys
 }
 
 func bundled(c *Config) { c.PictureBundleDir = bundleRoot }
@@ -119,7 +109,7 @@ func TestBundlesMergedWithFiles(t *testing.T) {
 		t.Fatalf("the same picture has keys %s and %s", k1[0], both)
 	}
 	// Foreign and uncommitted files beside the bundles.
-	dir := hourDir(bundleRoot+"/cameraData/0", h3)
+	dir := bundlestore.HourDir(bundleRoot+"/cameraData/0", h3)
 	fsys.put(dir+"/cameraData+0+30+31.avro.tmp", []byte("partial"))
 	fsys.put(dir+"/README", []byte("hello"))
 	fsys.put(dir+"/cameraData+0+40+41.avro", []byte("no index"))

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sensornode/sensornode/libs/archive"
+	"github.com/sensornode/sensornode/libs/bundlestore"
 	"github.com/sensornode/sensornode/libs/messages"
 )
 
@@ -119,16 +120,7 @@ func (h hdfsFS) OpenReader(name string) (io.ReadCloser, error) { return h.Open(n
 
 // ReadRange is one Open and one ReadAt (a positioned read of those bytes).
 func (h hdfsFS) ReadRange(name string, off, n int64) ([]byte, error) {
-	r, err := h.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	buf := make([]byte, n)
-	if got, err := r.ReadAt(buf, off); got < len(buf) {
-		return nil, fmt.Errorf("read %d of %d bytes at %d: %w", got, n, off, cmp.Or(err, io.ErrUnexpectedEOF))
-	}
-	return buf, nil
+	return bundlestore.ReadRange(h.Open, name, off, n)
 }
 
 // Store reads pictures and readings.
@@ -145,7 +137,7 @@ type Store struct {
 	nodeIndex int // component of {node}
 
 	listings *listCache
-	indexes  *indexCache
+	bundles  *bundlestore.Reader
 	thumbs   *thumbs
 }
 
@@ -176,12 +168,6 @@ func newStore(fsys fileSystem, cfg Config, reg prometheus.Registerer) (*Store, e
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	if cfg.BundleLookahead <= 0 {
-		cfg.BundleLookahead = DefaultBundleLookahead
-	}
-	if cfg.IndexCacheEntries <= 0 {
-		cfg.IndexCacheEntries = DefaultIndexCacheEntries
-	}
 	pl, err := archive.ParseLayout(cfg.PictureLayout, []string{"key"}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("picture layout: %w", err)
@@ -206,7 +192,10 @@ func newStore(fsys fileSystem, cfg Config, reg prometheus.Registerer) (*Store, e
 		pics: pl, camIndex: ci, temps: tl, nodeIndex: ni,
 	}
 	s.listings = newListCache(cfg.ListingCacheEntries, func() time.Time { return s.now() })
-	s.indexes = newIndexCache(cfg.IndexCacheEntries)
+	s.bundles = bundlestore.New(bundleFS{s}, bundlestore.Config{
+		Dir: cfg.PictureBundleDir, Lookahead: cfg.BundleLookahead, IndexCacheEntries: cfg.IndexCacheEntries,
+		Now: func() time.Time { return s.now() }, OnBadIndex: s.onBadIndex,
+	})
 	s.thumbs, err = newThumbs(cfg.ThumbDir, cfg.ThumbMaxBytes, s.m)
 	if err != nil {
 		return nil, err
@@ -249,7 +238,7 @@ func (s *Store) Cameras(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	cams := map[string]bool{}
-	if err := s.bundleCameras(ctx, cams); err != nil {
+	if err := s.bundles.Cameras(ctx, bundleRecentHours, cams); err != nil {
 		return nil, err
 	}
 	if len(cams) == 0 {
@@ -305,8 +294,12 @@ func (s *Store) Latest(ctx context.Context, camera string) (Picture, error) {
 	if err := s.latest(ctx, camera, dir, s.camIndex+1, s.pics.FieldsOf(s.camIndex+1, v), &best); err != nil {
 		return Picture{}, err
 	}
-	if err := s.bundleLatest(ctx, camera, &best); err != nil {
+	p, ok, err := s.bundles.Latest(ctx, camera, best.Taken, best.Key)
+	if err != nil {
 		return Picture{}, err
+	}
+	if ok {
+		best = bundledFound(p)
 	}
 	if best.Key == "" {
 		return Picture{}, fmt.Errorf("camera %s: no picture: %w", camera, ErrNotFound)
@@ -344,7 +337,7 @@ func (s *Store) latest(ctx context.Context, camera, dir string, depth int, f arc
 			continue
 		}
 		g, ok := s.pics.Match(depth, e.Name())
-		if !ok || !consistent(f, g) {
+		if !ok || !f.Consistent(g) {
 			continue
 		}
 		m := f.Merge(g)
@@ -386,7 +379,7 @@ func (s *Store) Days(ctx context.Context, camera string) ([]time.Time, error) {
 	if err := s.days(ctx, camera, dir, s.camIndex+1, s.pics.FieldsOf(s.camIndex+1, v), days); err != nil {
 		return nil, err
 	}
-	if err := s.bundleDays(ctx, camera, days); err != nil {
+	if err := s.bundles.Days(ctx, camera, days); err != nil {
 		return nil, err
 	}
 	out := make([]time.Time, 0, len(days))
@@ -428,7 +421,7 @@ func (s *Store) days(ctx context.Context, camera, dir string, depth int, f archi
 		if !e.IsDir() {
 			continue
 		}
-		if g, ok := s.pics.Match(depth, e.Name()); ok && consistent(f, g) {
+		if g, ok := s.pics.Match(depth, e.Name()); ok && f.Consistent(g) {
 			if err := s.days(ctx, camera, dir+"/"+e.Name(), depth+1, f.Merge(g), days); err != nil {
 				return err
 			}
@@ -475,7 +468,7 @@ func (s *Store) Hour(ctx context.Context, camera string, hour time.Time) ([]Pict
 type found struct {
 	Picture
 	path   string
-	bundle *inBundle
+	bundle *bundlestore.Picture
 }
 
 // pictures lists a camera's pictures with from <= Taken < to, which lie
@@ -492,7 +485,7 @@ func (s *Store) pictures(ctx context.Context, camera string, from, to time.Time,
 		return nil, fmt.Errorf("camera: %w", ErrNotFound)
 	}
 	var out []found
-	err = s.walk(ctx, s.pics, dir, depth, s.pics.Depth()-1, s.pics.FieldsOf(depth, v), from, to,
+	err = s.pics.Walk(ctx, dir, depth, s.pics.Depth()-1, s.pics.FieldsOf(depth, v), from, to, s.listFor,
 		func(dir string, f archive.Fields) error {
 			entries, err := s.listFor(dir, f)
 			if err != nil {
@@ -504,11 +497,13 @@ func (s *Store) pictures(ctx context.Context, camera string, from, to time.Time,
 	if err != nil {
 		return nil, err
 	}
-	bundled, err := s.bundlePictures(ctx, camera, from, to)
+	bundled, err := s.bundles.Pictures(ctx, camera, from, to)
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, bundled...)
+	for _, p := range bundled {
+		out = append(out, bundledFound(p))
+	}
 	// Files first among equal keys: SortStable keeps them ahead, Compact keeps the first.
 	slices.SortStableFunc(out, func(a, b found) int {
 		return cmp.Or(a.Taken.Compare(b.Taken), cmp.Compare(a.Key, b.Key))
@@ -520,74 +515,16 @@ func (s *Store) pictures(ctx context.Context, camera string, from, to time.Time,
 // path gave f), taken in [from, to) unless from is zero. Other files are
 // skipped and counted.
 func (s *Store) filePictures(camera, dir string, f archive.Fields, entries []fs.FileInfo, from, to time.Time) []found {
-	var out []found
-	skipped := 0
-	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		key, cam, taken, err := s.pics.PictureOf(e.Name())
-		if err != nil || cam != camera || !f.Agrees(taken) {
-			skipped++
-			continue
-		}
-		if c, ok := f["camera"]; ok && c != cam {
-			skipped++
-			continue
-		}
-		if !from.IsZero() && (taken.Before(from) || !taken.Before(to)) {
-			continue
-		}
-		out = append(out, found{Picture: Picture{Camera: cam, Key: key, Taken: taken, Size: e.Size()}, path: dir + "/" + e.Name()})
-	}
+	files, skipped := s.pics.Files(camera, dir, f, entries, from, to)
 	if skipped > 0 {
 		s.m.skipped.WithLabelValues("picture").Add(float64(skipped))
 		s.log.Debug("files that are not pictures of the camera skipped", "dir", dir, "camera", camera, "files", skipped)
 	}
+	out := make([]found, len(files))
+	for i, p := range files {
+		out[i] = found{Picture: Picture{Camera: p.Camera, Key: p.Key, Taken: p.Taken, Size: p.Size}, path: p.Path}
+	}
 	return out
-}
-
-// walk visits the directories of layout l at component depth end below
-// dir (at component depth, its path giving f) whose paths can hold times
-// in [from, to).
-func (s *Store) walk(ctx context.Context, l archive.Layout, dir string, depth, end int, f archive.Fields, from, to time.Time, visit func(string, archive.Fields) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if depth == end {
-		return visit(dir, f)
-	}
-	entries, err := s.listFor(dir, f)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		g, ok := l.Match(depth, e.Name())
-		if !ok || !consistent(f, g) {
-			continue
-		}
-		m := f.Merge(g)
-		if lo, hi, timed := m.Span(); timed && (!hi.After(from) || !lo.Before(to)) {
-			continue
-		}
-		if err := s.walk(ctx, l, dir+"/"+e.Name(), depth+1, end, m, from, to, visit); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// consistent reports whether g agrees with f on the placeholders both hold.
-func consistent(f, g archive.Fields) bool {
-	for k, v := range g {
-		if w, ok := f[k]; ok && w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // Open opens one picture by camera and key; the key must be a picture key
@@ -634,9 +571,14 @@ func (s *Store) find(ctx context.Context, camera, key string) (found, error) {
 		fi, err := s.stat(name)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			if p, err = s.findInBundle(ctx, camera, key, taken); err != nil {
+			b, err := s.bundles.Find(ctx, key)
+			if errors.Is(err, bundlestore.ErrNotFound) {
+				return found{}, fmt.Errorf("picture %s: %w", key, ErrNotFound)
+			}
+			if err != nil {
 				return found{}, err
 			}
+			p = bundledFound(b)
 		case err != nil:
 			return found{}, err
 		default:
@@ -655,7 +597,7 @@ func (s *Store) find(ctx context.Context, camera, key string) (found, error) {
 		p = ps[i]
 	}
 	// A bundled picture's size is its block's, the JPEG's is checked once read.
-	if p.bundle != nil && p.Size > s.cfg.MaxPictureBytes+maxRecordOverhead || p.bundle == nil && p.Size > s.cfg.MaxPictureBytes {
+	if p.bundle != nil && p.Size > s.cfg.MaxPictureBytes+bundlestore.MaxRecordOverhead || p.bundle == nil && p.Size > s.cfg.MaxPictureBytes {
 		return found{}, fmt.Errorf("picture %s: %d bytes, limit %d: %w", key, p.Size, s.cfg.MaxPictureBytes, ErrTooLarge)
 	}
 	return p, nil
@@ -689,7 +631,7 @@ func (s *Store) Readings(ctx context.Context, node string, from, to time.Time) (
 		return nil, fmt.Errorf("node: %w", ErrNotFound)
 	}
 	var out []Reading
-	err = s.walk(ctx, s.temps, dir, depth, s.temps.Depth(), s.temps.FieldsOf(depth, v), from, to,
+	err = s.temps.Walk(ctx, dir, depth, s.temps.Depth(), s.temps.FieldsOf(depth, v), from, to, s.listFor,
 		func(dir string, f archive.Fields) error {
 			entries, err := s.listFor(dir, f)
 			if err != nil {

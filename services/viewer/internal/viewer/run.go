@@ -104,7 +104,7 @@ func Run(ctx context.Context, c *Config, log *slog.Logger, reg *prometheus.Regis
 	if err != nil {
 		return fmt.Errorf("web listen %s: %w", cfg.Addr, err)
 	}
-	admin, err := svc.NewAdmin(cfg.AdminAddr, reg, probe, log, cfg.ShutdownTimeout)
+	admin, err := svc.NewAdmin(cfg.Common, reg, probe, log)
 	if err != nil {
 		ln.Close()
 		return err
