@@ -457,9 +457,11 @@ func (e *env) startIngest(t *testing.T) {
 	e.ingest.start(t)
 }
 
-// ingestEnv is the environment of a cloud-ingest-hdfs replica.
+// ingestEnv is the environment of a cloud-ingest-hdfs replica. The
+// readings format under test is SENSORNODE_TEST_TEMPERATURE_FORMAT (jsonl,
+// csv or avro; empty: the default).
 func (e *env) ingestEnv() []string {
-	return baseEnv(map[string]string{
+	vars := map[string]string{
 		"SENSORNODE_ADMIN_ADDR":                  "127.0.0.1:0",
 		"SENSORNODE_CLOUD_KAFKA_BROKERS":         e.st.CloudBootstrap(),
 		"SENSORNODE_CLOUD_KAFKA_GROUP_ID":        e.prefix + "-ingest",
@@ -473,7 +475,9 @@ func (e *env) ingestEnv() []string {
 		"SENSORNODE_TEMPERATURE_ROTATE_INTERVAL": "2s",
 		"SENSORNODE_CHECK_INTERVAL":              "1s",
 		"SENSORNODE_RETRY_MAX_INTERVAL":          "5s",
-	})
+	}
+	vars["SENSORNODE_TEMPERATURE_FORMAT"] = testFormat()
+	return baseEnv(vars)
 }
 
 // simulateNodes produces, for each node concurrently, its 100 pictures to
@@ -603,12 +607,15 @@ func (e *env) read(t testing.TB, withData bool) hdfsContent {
 				sum = sha256.Sum256(b)
 			}
 			out.pictures[p] = sum
-		case strings.HasPrefix(p, e.root+"/temperature/") && strings.HasPrefix(path.Base(p), e.cloudTemp+"+") && strings.HasSuffix(p, ".jsonl"):
+		case p == e.root+"/temperature/"+archive.ReadingSchemaFile && testFormat() == archive.FormatAvro:
+			// The Avro readings' schema.
+		case strings.HasPrefix(p, e.root+"/temperature/") && strings.HasPrefix(path.Base(p), e.cloudTemp+"+") && isReadings(p):
 			b, err := c.ReadFile(p)
 			if err != nil {
 				return err
 			}
-			rs, err := archive.DecodeReadings(b, archive.FormatJSONL)
+			format, _ := archive.FormatOf(p)
+			rs, err := archive.DecodeReadings(b, format)
 			if err != nil {
 				return fmt.Errorf("%s: %w", p, err)
 			}
@@ -624,6 +631,22 @@ func (e *env) read(t testing.TB, withData bool) hdfsContent {
 		t.Fatalf("walk %s: %v", e.root, err)
 	}
 	return out
+}
+
+// isReadings reports whether p is a temperature file of the format under
+// test (a file of another is unexpected).
+func isReadings(p string) bool {
+	f, ok := archive.FormatOf(p)
+	return ok && f == testFormat()
+}
+
+// testFormat is the readings format under test:
+// SENSORNODE_TEST_TEMPERATURE_FORMAT, else the default (jsonl).
+func testFormat() string {
+	if f := os.Getenv("SENSORNODE_TEST_TEMPERATURE_FORMAT"); f != "" {
+		return f
+	}
+	return archive.FormatJSONL
 }
 
 // waitAllStored waits until HDFS holds as many pictures and readings as

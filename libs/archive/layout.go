@@ -1,6 +1,6 @@
 // Package archive is the HDFS layout contract: where cloud-ingest-hdfs
-// writes pictures and temperature readings, and the format of a stored
-// reading line. Ingest writes through it; the viewer, the load test, the
+// writes pictures and temperature readings, and the formats of a stored
+// readings file (JSON Lines, CSV, Avro). Ingest writes through it; the viewer, the load test, the
 // local runner and the end-to-end test read through it, so the writer and
 // its readers cannot drift apart.
 package archive
@@ -205,4 +205,23 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
+}
+
+// Root is the directory of the layout's leading literal components ("/"
+// when the first component holds a placeholder): the directory above
+// every path the layout renders.
+func (l Layout) Root() string {
+	n := 0
+	for n < len(l.comps) && l.Literal(n) {
+		n++
+	}
+	var b strings.Builder
+	for _, c := range l.comps[:n] {
+		b.WriteByte('/')
+		renderParts(&b, c, Vars{})
+	}
+	if b.Len() == 0 {
+		return "/"
+	}
+	return b.String()
 }

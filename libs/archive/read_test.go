@@ -182,6 +182,9 @@ func TestDecodeReadingsRefusesCorrupt(t *testing.T) {
 	if f, ok := archive.FormatOf("t+0+1+2.csv"); !ok || f != archive.FormatCSV {
 		t.Errorf("FormatOf(.csv) = %q, %t", f, ok)
 	}
+	if f, ok := archive.FormatOf("t+0+1+2.avro"); !ok || f != archive.FormatAvro {
+		t.Errorf("FormatOf(.avro) = %q, %t", f, ok)
+	}
 	if _, ok := archive.FormatOf("x.tmp"); ok {
 		t.Error("FormatOf(x.tmp) is a format")
 	}

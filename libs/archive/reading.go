@@ -17,17 +17,22 @@ import (
 const (
 	FormatJSONL = "jsonl"
 	FormatCSV   = "csv"
+	FormatAvro  = "avro" // an Avro Object Container File (avro.go)
 )
 
-// Reading is one line of a temperature file.
+// Formats are the formats of a temperature file.
+var Formats = []string{FormatJSONL, FormatCSV, FormatAvro}
+
+// Reading is one line (one Avro record) of a temperature file. The Avro
+// field names are the messages library's (reading.v1.avsc).
 type Reading struct {
-	Node      string    `json:"node"`
-	ReadAt    time.Time `json:"read_at"`
-	Celsius   float64   `json:"celsius"`
-	Source    string    `json:"source"`
-	Topic     string    `json:"topic"`
-	Partition int32     `json:"partition"`
-	Offset    int64     `json:"offset"`
+	Node      string    `json:"node" avro:"node_id"`
+	ReadAt    time.Time `json:"read_at" avro:"read_at"`
+	Celsius   float64   `json:"celsius" avro:"temperature_celsius"`
+	Source    string    `json:"source" avro:"source"`
+	Topic     string    `json:"topic" avro:"topic"`
+	Partition int32     `json:"partition" avro:"partition"`
+	Offset    int64     `json:"offset" avro:"offset"`
 }
 
 // Identity is what makes two readings the same reading:
@@ -41,8 +46,21 @@ func (r Reading) Identity() string {
 // they concatenate).
 var CSVHeader = []string{"node", "read_at", "celsius", "source", "topic", "partition", "offset"}
 
-// AppendReading appends r to b as one line of format (FormatCSV, else
-// JSON Lines).
+// EncodeReadings is the content of a temperature file of format holding
+// rs, in this order.
+func EncodeReadings(rs []Reading, format string) ([]byte, error) {
+	if format == FormatAvro {
+		return encodeAvro(rs, [16]byte{})
+	}
+	var b bytes.Buffer
+	for _, r := range rs {
+		AppendReading(&b, format, r)
+	}
+	return b.Bytes(), nil
+}
+
+// AppendReading appends r to b as one line of a text format (FormatCSV,
+// else JSON Lines; an Avro file is written whole by EncodeReadings).
 func AppendReading(b *bytes.Buffer, format string, r Reading) {
 	if format == FormatCSV {
 		w := csv.NewWriter(b)
@@ -57,10 +75,13 @@ func AppendReading(b *bytes.Buffer, format string, r Reading) {
 	b.WriteByte('\n')
 }
 
-// DecodeReadings parses a temperature file of format (FormatCSV, else JSON
-// Lines; blank JSON lines are skipped).
+// DecodeReadings parses a temperature file of format (FormatAvro,
+// FormatCSV, else JSON Lines; blank JSON lines are skipped).
 func DecodeReadings(data []byte, format string) ([]Reading, error) {
 	var out []Reading
+	if format == FormatAvro {
+		return decodeAvro(data)
+	}
 	if format == FormatCSV {
 		rd := csv.NewReader(bytes.NewReader(data))
 		rd.FieldsPerRecord = len(CSVHeader)
@@ -103,6 +124,8 @@ func FormatOf(name string) (string, bool) {
 		return FormatJSONL, true
 	case "." + FormatCSV:
 		return FormatCSV, true
+	case "." + FormatAvro:
+		return FormatAvro, true
 	}
 	return "", false
 }

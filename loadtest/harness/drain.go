@@ -493,8 +493,9 @@ func (br *backendRun) readPicture(p Pic) ([]byte, error) {
 	return rec.JPEG, err
 }
 
-// storedReadings reads every temperature file and counts readings by
-// identity (node and read time).
+// storedReadings reads every temperature file, of any format, and counts
+// readings by identity (node and read time); other files (the Avro
+// readings' schema file) are skipped.
 func (br *backendRun) storedReadings() (map[string]int, error) {
 	out := map[string]int{}
 	var files []string
@@ -503,11 +504,15 @@ func (br *backendRun) storedReadings() (map[string]int, error) {
 		return nil, err
 	}
 	for _, f := range files {
+		format, ok := archive.FormatOf(f)
+		if !ok {
+			continue
+		}
 		b, err := br.h.hdfs.ReadFile(f)
 		if err != nil {
 			return nil, err
 		}
-		rs, err := archive.DecodeReadings(b, archive.FormatJSONL)
+		rs, err := archive.DecodeReadings(b, format)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/colinmarc/hdfs/v2"
+	"github.com/sensornode/sensornode/libs/archive"
 	"github.com/sensornode/sensornode/libs/bundlestore"
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
@@ -79,7 +80,9 @@ type readings struct {
 func newReadings() *readings { return &readings{edge: map[string]int{}} }
 
 func readingID(node string, t time.Time) string {
-	return node + "|" + t.UTC().Format(time.RFC3339Nano)
+	// To the microsecond: what every readings format keeps (Avro's
+	// timestamp-micros).
+	return node + "|" + archive.AvroReadAt(t).Format(time.RFC3339Nano)
 }
 
 func (r *readings) seen(id string) {

@@ -240,7 +240,7 @@ func (in *Ingester) roll(tp bus.TopicPartition, seek bool) error {
 		bp.recovered = false // recovered again from HDFS before the next picture
 		return fail(abandonOverlap, err)
 	}
-	if err := in.writeSchema(tp, deadline); err != nil {
+	if err := in.writeSchema(tp, in.cfg.PictureBundleDir+"/"+bundle.SchemaFile, bundle.SchemaJSON, deadline); err != nil {
 		return fail(reason(err), err)
 	}
 	var idx bytes.Buffer
@@ -420,22 +420,22 @@ func (in *Ingester) classify(tp bus.TopicPartition, bp *bundlePart, err error) s
 	return abandonError
 }
 
-// writeSchema writes the schema file beside the data once.
-func (in *Ingester) writeSchema(tp bus.TopicPartition, deadline time.Time) error {
-	if in.schemaWritten {
+// writeSchema writes a schema file (name) beside the data, once: the
+// bundle store's, and the Avro readings'.
+func (in *Ingester) writeSchema(tp bus.TopicPartition, name, schema string, deadline time.Time) error {
+	if in.schemas[name] {
 		return nil
 	}
-	name := in.cfg.PictureBundleDir + "/" + bundle.SchemaFile
 	_, there, err := in.fs.Stat(name)
 	if err != nil {
 		return fmt.Errorf("stat %s: %w", name, err)
 	}
 	if !there {
-		if err := in.fs.WriteAtomic(in.tmpName(tp, 0), name, []byte(bundle.SchemaJSON), deadline); err != nil {
+		if err := in.fs.WriteAtomic(in.tmpName(tp, 0), name, []byte(schema), deadline); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)
 		}
 	}
-	in.schemaWritten = true
+	in.schemas[name] = true
 	return nil
 }
 

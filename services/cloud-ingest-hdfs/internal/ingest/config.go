@@ -15,6 +15,7 @@ import (
 const (
 	FormatJSONL = archive.FormatJSONL
 	FormatCSV   = archive.FormatCSV
+	FormatAvro  = archive.FormatAvro
 )
 
 // HDFSConfig says how to reach HDFS.
@@ -80,7 +81,9 @@ type Config struct {
 	// readings; it must hold {node}, {yyyy}, {MM}, {dd} and {HH}. Files in it
 	// are named <topic>+<partition>+<first offset>+<last offset>.<format>.
 	TemperatureDirLayout string `envconfig:"TEMPERATURE_DIR_LAYOUT" default:"/sensornode/temperature/{node}/{yyyy}/{MM}/{dd}/{HH}"`
-	// TemperatureFormat is jsonl or csv.
+	// TemperatureFormat is jsonl, csv or avro (Avro container files; the
+	// schema file goes to the layout's root directory, its leading
+	// literal components).
 	TemperatureFormat string `envconfig:"TEMPERATURE_FORMAT" default:"jsonl"`
 	// TemperatureRotateInterval: a partition's buffered readings are written
 	// out (one file per node-hour) this long after the first one arrived.
@@ -159,13 +162,18 @@ func (c *Config) Validate() error {
 	if _, err := archive.ParseLayout(c.PictureLayout, []string{"key"}, nil); err != nil {
 		p.Addf("SENSORNODE_PICTURE_LAYOUT: %v", err)
 	}
-	if _, err := archive.ParseLayout(c.TemperatureDirLayout, []string{"node", "yyyy", "MM", "dd", "HH"}, []string{"key", "camera"}); err != nil {
+	tl, err := archive.ParseLayout(c.TemperatureDirLayout, []string{"node", "yyyy", "MM", "dd", "HH"}, []string{"key", "camera"})
+	if err != nil {
 		p.Addf("SENSORNODE_TEMPERATURE_DIR_LAYOUT: %v", err)
 	}
 	switch c.TemperatureFormat {
 	case FormatJSONL, FormatCSV:
+	case FormatAvro:
+		if err == nil && tl.Root() == "/" {
+			p.Addf("SENSORNODE_TEMPERATURE_DIR_LAYOUT %q: with SENSORNODE_TEMPERATURE_FORMAT=avro it must start with a fixed directory (the schema file goes there)", c.TemperatureDirLayout)
+		}
 	default:
-		p.Addf("SENSORNODE_TEMPERATURE_FORMAT %q: want %s or %s", c.TemperatureFormat, FormatJSONL, FormatCSV)
+		p.Addf("SENSORNODE_TEMPERATURE_FORMAT %q: want %s, %s or %s", c.TemperatureFormat, FormatJSONL, FormatCSV, FormatAvro)
 	}
 	switch c.PictureStore {
 	case StoreFiles, StoreAvro:

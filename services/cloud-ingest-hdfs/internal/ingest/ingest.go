@@ -66,8 +66,8 @@ type Ingester struct {
 	// pollStart is when the last Poll began (time.Now, monotonic): the
 	// last moment this member is known to have been in the group.
 	pollStart time.Time
-	// schemaWritten: the bundle store's schema file is known to be there.
-	schemaWritten bool
+	// schemas are the schema files known to be there (writeSchema).
+	schemas map[string]bool
 	// fatal ends Run: a partition that could not be sought back.
 	fatal error
 }
@@ -118,6 +118,7 @@ func New(cfg Config, fs FS, dlq bus.Publisher, log *slog.Logger, m *Metrics, pro
 		assigned:  map[bus.TopicPartition]bool{},
 		cleanup:   map[bus.TopicPartition]bool{},
 		stopped:   map[bus.TopicPartition]*blockedOp{},
+		schemas:   map[string]bool{},
 		stopRetry: stoppedRetry,
 		backoff:   svc.Backoff{Min: 200 * time.Millisecond, Max: cfg.RetryMaxInterval},
 	}, nil

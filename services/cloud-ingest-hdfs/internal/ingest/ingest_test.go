@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
+	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -177,12 +179,18 @@ func mustReading(t *testing.T, node string, at time.Time, c float64) messages.En
 	return e
 }
 
-// storedReadings parses every temperature file and counts identities.
+// storedReadings parses every temperature file, which must all be of
+// format ("": any), and counts identities. The only other file allowed is
+// the Avro schema file at the layout's root.
 func storedReadings(t *testing.T, fs *memFS, format string) map[string]int {
 	t.Helper()
 	out := map[string]int{}
-	for name, b := range fs.under("/t/temperature") {
-		rs, err := archive.DecodeReadings(b, format)
+	for name, b := range readingFiles(t, fs) {
+		f, ok := archive.FormatOf(name)
+		if !ok || format != "" && f != format {
+			t.Errorf("%s: not a %s readings file", name, format)
+		}
+		rs, err := archive.DecodeReadings(b, f)
 		if err != nil {
 			t.Fatalf("parse %s: %v", name, err)
 		}
@@ -191,6 +199,19 @@ func storedReadings(t *testing.T, fs *memFS, format string) map[string]int {
 		}
 	}
 	return out
+}
+
+// readingFiles are the files under /t/temperature but the Avro schema
+// file, which must hold the schema if it is there.
+func readingFiles(t *testing.T, fs *memFS) map[string][]byte {
+	t.Helper()
+	files := fs.under("/t/temperature")
+	const schema = "/t/temperature/" + "reading.v1.avsc"
+	if b, ok := files[schema]; ok && string(b) != archive.ReadingSchemaJSON {
+		t.Errorf("%s does not hold the schema", schema)
+	}
+	delete(files, schema)
+	return files
 }
 
 func TestPicturesStoredOnceByKey(t *testing.T) {
@@ -250,7 +271,7 @@ func keys[V any](m map[string]V) []string {
 }
 
 func TestReadingsExactlyOnceAcrossDuplicatesAndRestart(t *testing.T) {
-	for _, format := range []string{FormatJSONL, FormatCSV} {
+	for _, format := range archive.Formats {
 		t.Run(format, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				cfg := testConfig()
@@ -282,24 +303,146 @@ func TestReadingsExactlyOnceAcrossDuplicatesAndRestart(t *testing.T) {
 					}
 				}
 				// Names carry partition and offsets; node-hours are separate dirs.
-				for name := range fs.under("/t/temperature") {
+				for name := range readingFiles(t, fs) {
 					if !strings.Contains(name, "/"+messages.TopicTemperature+"+2+") || !strings.HasSuffix(name, "."+format) {
 						t.Errorf("file name %s lacks topic+partition+offsets.%s", name, format)
 					}
 				}
 				hours := map[string]bool{}
-				for name := range fs.under("/t/temperature") {
+				for name := range readingFiles(t, fs) {
 					hours[name[:len("/t/temperature/nodeX/2026/05/01/HH")]] = true
 				}
 				if len(hours) != 6 {
 					t.Errorf("node-hour dirs = %v, want 3 nodes x 2 hours", hours)
 				}
+				if _, ok := fs.under("/t/temperature")["/t/temperature/"+archive.ReadingSchemaFile]; ok != (format == FormatAvro) {
+					t.Errorf("schema file %s written: %v, want %v", archive.ReadingSchemaFile, ok, format == FormatAvro)
+				}
 
-				// Restart from scratch (offsets lost): nothing is written twice.
+				// Restart from scratch (offsets lost), with other batch
+				// boundaries, so other file names: what is stored is known
+				// by reading the files back, and nothing is written twice.
 				cfg.Kafka.GroupID += "-restarted"
+				cfg.TemperatureFlushRecords = 7
 				r2 := start(t, cfg, fs, cl)
 				svctest.Eventually(t, 10*time.Second, "all committed again", func() bool { return r2.committed(tempTP) == end })
 				checkReadings(t, storedReadings(t, fs, format), want)
+				if got := testutil.ToFloat64(r2.m.messages.WithLabelValues(kindTemperature, resultDuplicate)); got != float64(end) {
+					t.Errorf("duplicates after the restart = %v, want all %d records", got, end)
+				}
+			})
+		})
+	}
+}
+
+// A change of SENSORNODE_TEMPERATURE_FORMAT stores nothing twice: the
+// files of the format before count when a directory is read back.
+func TestReadingsFormatSwitchStoresNothingTwice(t *testing.T) {
+	for _, tt := range []struct{ from, to string }{{FormatJSONL, FormatAvro}, {FormatAvro, FormatCSV}} {
+		t.Run(tt.from+"-"+tt.to, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := testConfig()
+				cfg.TemperatureFormat = tt.from
+				cl := newCluster()
+				at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+				want := map[string]int{}
+				for i := range 10 {
+					appendMsg(t, cl, tempTP, mustReading(t, "node1", at.Add(time.Duration(i)*time.Second), 45))
+					want[identity("node1", at.Add(time.Duration(i)*time.Second), 45, "synthetic")] = 1
+				}
+				fs := newMemFS()
+				r := start(t, cfg, fs, cl)
+				svctest.Eventually(t, 10*time.Second, "all committed", func() bool { return r.committed(tempTP) == 10 })
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
+				}
+				// The same records again (offsets lost), in the new format.
+				cfg.TemperatureFormat = tt.to
+				cfg.Kafka.GroupID += "-switched"
+				r2 := start(t, cfg, fs, cl)
+				svctest.Eventually(t, 10*time.Second, "all committed again", func() bool { return r2.committed(tempTP) == 10 })
+				checkReadings(t, storedReadings(t, fs, ""), want)
+			})
+		})
+	}
+}
+
+// A readings file name already taken by other readings (the topic was
+// deleted and recreated, so its offsets restarted) keeps them; the new
+// readings go to a content-hash name that a retry of the flush finds
+// again (for Avro, whose header holds a random sync marker, too): here
+// the flush's next file fails once, and the whole flush is retried.
+func TestReadingsFileNameTakenByOtherReadings(t *testing.T) {
+	for _, format := range archive.Formats {
+		t.Run(format, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := testConfig()
+				cfg.TemperatureFormat = format
+				at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+				fs := newMemFS()
+				want := map[string]int{}
+				var old []Reading
+				for i := range 2 {
+					ts := at.Add(time.Duration(i) * time.Second)
+					old = append(old, Reading{Node: "node1", ReadAt: ts, Celsius: 30, Source: "synthetic", Topic: tempTP.Topic, Partition: tempTP.Partition, Offset: int64(2 * i)})
+					want[identity("node1", ts, 30, "synthetic")] = 1
+				}
+				b, err := archive.EncodeReadings(old, format)
+				if err != nil {
+					t.Fatal(err)
+				}
+				taken := "/t/temperature/node1/2026/05/01/12/" + archive.TempFileName(tempTP.Topic, tempTP.Partition, 0, 2, format)
+				fs.files[taken] = b
+				cl := newCluster()
+				for i := range 4 { // node1 at offsets 0 and 2, node2 at 1 and 3
+					node := fmt.Sprintf("node%d", i%2+1)
+					ts := at.Add(time.Duration(i) * time.Second)
+					appendMsg(t, cl, tempTP, mustReading(t, node, ts, 50))
+					want[identity(node, ts, 50, "synthetic")] = 1
+				}
+				failed := false
+				fs.setFail(func(op, name string) bool {
+					if op == "rename" && strings.Contains(name, "/node2/") && !failed {
+						failed = true
+						return true
+					}
+					return false
+				})
+				r := start(t, cfg, fs, cl)
+				svctest.Eventually(t, 10*time.Second, "all committed", func() bool { return r.committed(tempTP) == 4 })
+				if err := r.stop(); err != nil {
+					t.Fatal(err)
+				}
+				if !failed {
+					t.Fatal("node2's file never failed")
+				}
+				checkReadings(t, storedReadings(t, fs, format), want)
+				if !bytes.Equal(fs.files[taken], b) {
+					t.Errorf("%s was changed", taken)
+				}
+				files := readingFiles(t, fs)
+				if len(files) != 3 {
+					t.Errorf("files: %v, want the taken one, node1's under a content-hash name and node2's", keys(files))
+				}
+				// The hash in the name: of the file's content, or of its
+				// readings as JSON Lines for Avro.
+				for name, b := range files {
+					parts := strings.Split(strings.TrimSuffix(path.Base(name), "."+format), "+")
+					if len(parts) != 5 {
+						continue
+					}
+					content := b
+					if format == FormatAvro {
+						rs, err := archive.DecodeReadings(b, format)
+						if err != nil {
+							t.Fatal(err)
+						}
+						content, _ = archive.EncodeReadings(rs, FormatJSONL)
+					}
+					if sum := sha256.Sum256(content); parts[4] != hex.EncodeToString(sum[:4]) {
+						t.Errorf("%s: hash in the name is not %x of its content", name, sum[:4])
+					}
+				}
 			})
 		})
 	}
@@ -322,8 +465,15 @@ func checkReadings(t *testing.T, got, want map[string]int) {
 // A crash in the middle of a flush (some node-hour files renamed, others
 // not, offsets not committed) loses nothing and duplicates nothing.
 func TestTornFlushRecovers(t *testing.T) {
+	for _, format := range archive.Formats {
+		t.Run(format, func(t *testing.T) { testTornFlushRecovers(t, format) })
+	}
+}
+
+func testTornFlushRecovers(t *testing.T, format string) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig()
+		cfg.TemperatureFormat = format
 		cfg.TemperatureRotateInterval = time.Hour
 		cfg.TemperatureFlushRecords = 30
 		cl := newCluster()
@@ -355,7 +505,7 @@ func TestTornFlushRecovers(t *testing.T) {
 		cfg.TemperatureRotateInterval = 20 * time.Millisecond
 		r2 := start(t, cfg, fs, cl)
 		svctest.Eventually(t, 10*time.Second, "all committed", func() bool { return r2.committed(tempTP) == 30 })
-		checkReadings(t, storedReadings(t, fs, FormatJSONL), want)
+		checkReadings(t, storedReadings(t, fs, format), want)
 		if n := len(fs.under("/t/_tmp")); n != 0 {
 			t.Errorf("%d temporary files left after restart", n)
 		}
@@ -466,6 +616,11 @@ func TestConfigValidate(t *testing.T) {
 		{name: "ok", mod: func(*Config) {}},
 		{name: "temperature layout lacks hour", mod: func(c *Config) { c.TemperatureDirLayout = "/t/{node}/{yyyy}/{MM}/{dd}" }, wantErr: "lacks {HH}"},
 		{name: "format", mod: func(c *Config) { c.TemperatureFormat = "parquet" }, wantErr: "SENSORNODE_TEMPERATURE_FORMAT"},
+		{name: "avro", mod: func(c *Config) { c.TemperatureFormat = FormatAvro }},
+		{name: "avro schema without a fixed root", mod: func(c *Config) {
+			c.TemperatureFormat = FormatAvro
+			c.TemperatureDirLayout = "/{node}/{yyyy}/{MM}/{dd}/{HH}"
+		}, wantErr: "fixed directory"},
 		{name: "tmp dir root", mod: func(c *Config) { c.HDFS.TmpDir = "/" }, wantErr: "SENSORNODE_HDFS_TMP_DIR"},
 		{name: "namenode", mod: func(c *Config) { c.HDFS.NameNodes = []string{"nn"} }, wantErr: "not host:port"},
 		{name: "no topics", mod: func(c *Config) { c.Kafka.Topics = nil }, wantErr: "no topics"},

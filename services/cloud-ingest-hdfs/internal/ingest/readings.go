@@ -24,7 +24,7 @@ func (in *Ingester) bufferReading(msg *bus.Message, t messages.TemperatureReadin
 	}
 	d := in.index.dir(dir)
 	if d == nil {
-		ids, err := loadDir(in.fs, dir, in.cfg.TemperatureFormat, func(name string, err error) {
+		ids, err := loadDir(in.fs, dir, func(name string, err error) {
 			in.m.unreadable.Inc()
 			in.log.Warn("a file in a readings directory does not parse as readings; it is kept and left out of duplicate detection (move it away if it does not belong there)",
 				"path", name, "err", err)
@@ -45,7 +45,7 @@ func (in *Ingester) bufferReading(msg *bus.Message, t messages.TemperatureReadin
 		b = newTempBatch(msg.Offset, in.now())
 		in.batches[tp] = b
 	}
-	b.add(dir, in.cfg.TemperatureFormat, id, r)
+	b.add(dir, id, r)
 	in.index.pending[id] = struct{}{}
 	in.m.pending.Set(float64(len(in.index.pending)))
 	return nil
@@ -54,15 +54,29 @@ func (in *Ingester) bufferReading(msg *bus.Message, t messages.TemperatureReadin
 // flush writes a partition's buffered readings, one file per node-hour
 // directory, each named after the offsets it holds. A file that already
 // exists was written by an earlier attempt of this same flush (same
-// records, same name) and is kept.
+// records, same name) and is kept. Avro files have their schema file
+// written first (once), so a committed one always has it beside it.
 func (in *Ingester) flush(tp bus.TopicPartition) error {
 	b := in.batches[tp]
 	if b == nil {
 		return nil
 	}
+	format := in.cfg.TemperatureFormat
+	if format == FormatAvro {
+		name := in.tempDirs.Root() + "/" + archive.ReadingSchemaFile
+		if err := in.writeSchema(tp, name, archive.ReadingSchemaJSON, in.workDeadline()); err != nil {
+			in.writeFailed(tp, name, err)
+			return fmt.Errorf("%w: %v", errHDFS, err)
+		}
+	}
 	files := b.sorted()
 	for _, f := range files {
-		name, done, err := in.fileFor(tp, f)
+		data, err := archive.EncodeReadings(f.rs, format)
+		if err != nil {
+			// Readings of one partition and plain fields: cannot happen.
+			return bus.Permanent(fmt.Errorf("encode readings of %s: %w", f.dir, err))
+		}
+		name, done, err := in.fileFor(tp, f, data)
 		if err != nil {
 			return err
 		}
@@ -70,13 +84,13 @@ func (in *Ingester) flush(tp bus.TopicPartition) error {
 			continue
 		}
 		start := in.now()
-		if err := in.fs.WriteAtomic(in.tmpName(tp, f.first), name, f.buf.Bytes(), in.workDeadline()); err != nil {
+		if err := in.fs.WriteAtomic(in.tmpName(tp, f.first), name, data, in.workDeadline()); err != nil {
 			in.writeFailed(tp, name, err)
 			return fmt.Errorf("%w: write %s: %v", errHDFS, name, err)
 		}
 		in.m.writeLatency.WithLabelValues(kindTemperature).Observe(in.now().Sub(start).Seconds())
 		in.m.files.WithLabelValues(kindTemperature).Inc()
-		in.m.bytes.WithLabelValues(kindTemperature).Add(float64(f.buf.Len()))
+		in.m.bytes.WithLabelValues(kindTemperature).Add(float64(len(data)))
 	}
 	for _, f := range files {
 		in.index.written(f.dir, f.ids)
@@ -94,8 +108,10 @@ func (in *Ingester) flush(tp bus.TopicPartition) error {
 // attempt of this flush); if it holds other readings (the topic was
 // deleted and recreated, so its offsets restarted) or cannot be parsed, f
 // goes under the same name plus a hash of its content, which a retry finds
-// again. The existing file is kept as it is.
-func (in *Ingester) fileFor(tp bus.TopicPartition, f *tempFile) (string, bool, error) {
+// again: the hash is of data, f's file content, or for Avro (whose
+// header holds a random sync marker) of f's readings as JSON Lines. The
+// existing file is kept as it is.
+func (in *Ingester) fileFor(tp bus.TopicPartition, f *tempFile, data []byte) (string, bool, error) {
 	base := archive.TempFileName(tp.Topic, tp.Partition, f.first, f.last, in.cfg.TemperatureFormat)
 	name := f.dir + "/" + base
 	for attempt := 0; ; attempt++ {
@@ -107,12 +123,12 @@ func (in *Ingester) fileFor(tp bus.TopicPartition, f *tempFile) (string, bool, e
 		if !exists {
 			return name, false, nil
 		}
-		data, err := in.fs.ReadFile(name)
+		there, err := in.fs.ReadFile(name)
 		if err != nil {
 			in.m.hdfsErrors.WithLabelValues("read").Inc()
 			return "", false, fmt.Errorf("%w: read %s: %v", errHDFS, name, err)
 		}
-		rs, perr := archive.DecodeReadings(data, in.cfg.TemperatureFormat)
+		rs, perr := archive.DecodeReadings(there, in.cfg.TemperatureFormat)
 		have := make(map[string]struct{}, len(rs))
 		for _, r := range rs {
 			have[r.Identity()] = struct{}{}
@@ -132,7 +148,11 @@ func (in *Ingester) fileFor(tp bus.TopicPartition, f *tempFile) (string, bool, e
 			// short of a hash collision or a foreign writer.
 			return "", false, bus.Permanent(fmt.Errorf("readings file %s exists with other readings", name))
 		}
-		sum := sha256.Sum256(f.buf.Bytes())
+		content := data
+		if in.cfg.TemperatureFormat == FormatAvro {
+			content, _ = archive.EncodeReadings(f.rs, FormatJSONL) // text never fails
+		}
+		sum := sha256.Sum256(content)
 		alt := strings.TrimSuffix(base, "."+in.cfg.TemperatureFormat) + "+" + hex.EncodeToString(sum[:4]) + "." + in.cfg.TemperatureFormat
 		in.m.fileClashes.Inc()
 		in.log.Warn("a readings file of the same offsets holds other readings (was the topic deleted and recreated?); it is kept, the new readings go to another name",

@@ -1,10 +1,8 @@
 package ingest
 
 import (
-	"bytes"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/sensornode/sensornode/libs/archive"
@@ -35,7 +33,7 @@ type tempBatch struct {
 type tempFile struct {
 	dir         string
 	node        string // the directory is one node's (the layout holds {node})
-	buf         bytes.Buffer
+	rs          []Reading
 	first, last int64
 	ids         []string
 }
@@ -44,13 +42,13 @@ func newTempBatch(first int64, now time.Time) *tempBatch {
 	return &tempBatch{first: first, started: now, files: map[string]*tempFile{}}
 }
 
-func (b *tempBatch) add(dir, format, id string, r Reading) {
+func (b *tempBatch) add(dir, id string, r Reading) {
 	f := b.files[dir]
 	if f == nil {
 		f = &tempFile{dir: dir, node: r.Node, first: r.Offset}
 		b.files[dir] = f
 	}
-	archive.AppendReading(&f.buf, format, r)
+	f.rs = append(f.rs, r)
 	f.last = r.Offset
 	f.ids = append(f.ids, id)
 	b.records++
@@ -137,18 +135,22 @@ func (x *readingIndex) forget(ids []string) {
 // have written since).
 func (x *readingIndex) reset() { x.stored = map[string]*dirIndex{} }
 
-// loadDir reads the identities of every temperature file in dir. A file
-// that does not parse (foreign, corrupt) is skipped and passed to
-// unreadable: it is kept as it is (never deleted or moved: it may be
-// someone's data), and it must not stop the directory from being written.
-func loadDir(fs FS, dir, format string, unreadable func(name string, err error)) (map[string]struct{}, error) {
+// loadDir reads the identities of every temperature file in dir, of
+// every format (archive.FormatOf: the files of a format configured before
+// count too, so a change of SENSORNODE_TEMPERATURE_FORMAT stores nothing
+// twice). A file that does not parse (foreign, corrupt) is skipped and
+// passed to unreadable: it is kept as it is (never deleted or moved: it
+// may be someone's data), and it must not stop the directory from being
+// written.
+func loadDir(fs FS, dir string, unreadable func(name string, err error)) (map[string]struct{}, error) {
 	fis, err := fs.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", dir, err)
 	}
 	ids := map[string]struct{}{}
 	for _, fi := range fis {
-		if fi.IsDir() || !strings.HasSuffix(fi.Name(), "."+format) {
+		format, ok := archive.FormatOf(fi.Name())
+		if fi.IsDir() || !ok {
 			continue
 		}
 		name := dir + "/" + fi.Name()

@@ -106,10 +106,12 @@ func TestIntegrationStoreReadsHDFS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, format := range []string{archive.FormatJSONL, archive.FormatCSV} {
-		var b bytes.Buffer
-		archive.AppendReading(&b, format, archive.Reading{Node: "node1", ReadAt: at.Add(time.Duration(i) * time.Minute), Celsius: 40 + float64(i), Source: "sysfs"})
-		writeHDFS(t, c, dir+"/"+archive.TempFileName("temperatureData", int32(i), 1, 1, format), b.Bytes())
+	for i, format := range archive.Formats {
+		b, err := archive.EncodeReadings([]archive.Reading{{Node: "node1", ReadAt: at.Add(time.Duration(i) * time.Minute), Celsius: 40 + float64(i), Source: "sysfs"}}, format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeHDFS(t, c, dir+"/"+archive.TempFileName("temperatureData", int32(i), 1, 1, format), b)
 	}
 	writeHDFS(t, c, dir+"/temperatureData+9+1+1.jsonl", []byte("garbage\n"))
 
@@ -150,8 +152,8 @@ func TestIntegrationStoreReadsHDFS(t *testing.T) {
 		t.Errorf("Nodes() = %v, %v", nodes, err)
 	}
 	rs, err := s.Readings(ctx, "node1", at.Add(-time.Hour), at.Add(time.Hour))
-	if err != nil || len(rs) != 2 || rs[0].Celsius != 40 || rs[1].Celsius != 41 {
-		t.Errorf("Readings(node1) = %+v, %v; want 40 and 41 (the corrupt file skipped)", rs, err)
+	if err != nil || len(rs) != 3 || rs[0].Celsius != 40 || rs[1].Celsius != 41 || rs[2].Celsius != 42 {
+		t.Errorf("Readings(node1) = %+v, %v; want 40, 41 and 42 (one of each format; the corrupt file skipped)", rs, err)
 	}
 }
 

@@ -362,11 +362,11 @@ func TestReadings(t *testing.T) {
 	fsys := newMemFS()
 	h0 := time.Date(2026, 5, 1, 23, 0, 0, 0, time.UTC)
 	write := func(dir, name, format string, rs ...archive.Reading) {
-		var b bytes.Buffer
-		for _, r := range rs {
-			archive.AppendReading(&b, format, r)
+		b, err := archive.EncodeReadings(rs, format)
+		if err != nil {
+			t.Fatal(err)
 		}
-		fsys.put(dir+"/"+name, b.Bytes())
+		fsys.put(dir+"/"+name, b)
 	}
 	r := func(node string, at time.Time, c float64) archive.Reading {
 		return archive.Reading{Node: node, ReadAt: at, Celsius: c, Source: "sysfs", Topic: "temperatureData"}
@@ -374,6 +374,8 @@ func TestReadings(t *testing.T) {
 	d0, d1 := "/sensornode/temperature/node1/2026/05/01/23", "/sensornode/temperature/node1/2026/05/02/00"
 	write(d0, "temperatureData+0+1+2.jsonl", archive.FormatJSONL, r("node1", h0.Add(10*time.Minute), 40), r("node1", h0.Add(5*time.Minute), 41))
 	write(d0, "temperatureData+1+1+1.csv", archive.FormatCSV, r("node1", h0.Add(20*time.Minute), 42))
+	write(d0, "temperatureData+2+1+1.avro", archive.FormatAvro, r("node1", h0.Add(30*time.Minute), 46))
+	fsys.put("/sensornode/temperature/"+archive.ReadingSchemaFile, []byte(archive.ReadingSchemaJSON))
 	write(d1, "temperatureData+0+3+4.jsonl", archive.FormatJSONL, r("node1", h0.Add(70*time.Minute), 43), r("node1", h0.Add(3*time.Hour), 44))
 	fsys.put(d1+"/corrupt+0+5+5.jsonl", []byte("{not json\n"))
 	fsys.put(d1+"/notes.txt", []byte("foreign"))
@@ -389,10 +391,10 @@ func TestReadings(t *testing.T) {
 		from, to time.Time
 		want     []float64
 	}{
-		{name: "two hours across midnight", from: h0, to: h0.Add(2 * time.Hour), want: []float64{41, 40, 42, 43}},
-		{name: "one hour", from: h0, to: h0.Add(time.Hour), want: []float64{41, 40, 42}},
+		{name: "two hours across midnight", from: h0, to: h0.Add(2 * time.Hour), want: []float64{41, 40, 42, 46, 43}},
+		{name: "one hour", from: h0, to: h0.Add(time.Hour), want: []float64{41, 40, 42, 46}},
 		{name: "within an hour", from: h0.Add(6 * time.Minute), to: h0.Add(20 * time.Minute), want: []float64{40}},
-		{name: "a week", from: h0.Add(-72 * time.Hour), to: h0.Add(96 * time.Hour), want: []float64{41, 40, 42, 43, 44}},
+		{name: "a week", from: h0.Add(-72 * time.Hour), to: h0.Add(96 * time.Hour), want: []float64{41, 40, 42, 46, 43, 44}},
 		{name: "empty range", from: h0, to: h0},
 		{name: "nothing stored", from: h0.Add(-48 * time.Hour), to: h0.Add(-47 * time.Hour)},
 	}
