@@ -26,7 +26,9 @@ import (
 	"github.com/colinmarc/hdfs/v2"
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/sensornode/sensornode/e2e/chaos"
 	"github.com/sensornode/sensornode/libs/archive"
+	"github.com/sensornode/sensornode/libs/bundle"
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
@@ -367,6 +369,10 @@ type env struct {
 	fwd, ingest    *proc
 	logDir         string
 	started        time.Time
+	store          string // picture store of cloud-ingest-hdfs: storeFiles or storeAvro
+
+	idxMu   sync.Mutex
+	indexes map[string]bundle.Index // committed bundle path -> its parsed index (immutable)
 
 	mu        sync.Mutex
 	wantPics  map[[32]byte]string // sha256 -> description
@@ -380,7 +386,8 @@ func newEnv(t *testing.T, st *devstack.Stack, bins binaries, pics *pictureSet) *
 	e := &env{st: st, bins: bins, pics: pics, prefix: prefix, tempTopic: prefix + "-temperatureLocal",
 		cloudPic: prefix + "-cameraData", cloudTemp: prefix + "-temperatureData",
 		root: devstacktest.UniquePath(t, "e2e"), forwarderCloud: st.CloudBootstrap(), logDir: t.TempDir(),
-		wantPics: map[[32]byte]string{}, wantReads: map[string]bool{}, edgeEnd: map[bus.TopicPartition]int64{}}
+		wantPics: map[[32]byte]string{}, wantReads: map[string]bool{}, edgeEnd: map[bus.TopicPartition]int64{},
+		store: testPictureStore(t), indexes: map[string]bundle.Index{}}
 	for n := 1; n <= nodes; n++ {
 		e.nodeTopics = append(e.nodeTopics, fmt.Sprintf("%s-node%d", prefix, n))
 	}
@@ -469,6 +476,9 @@ func (e *env) ingestEnv() []string {
 		"SENSORNODE_HDFS_USER":                   devstack.HDFSUser(),
 		"SENSORNODE_HDFS_TMP_DIR":                e.root + "/_tmp",
 		"SENSORNODE_PICTURE_LAYOUT":              e.root + "/camera/{camera}/{yyyy}/{MM}/{dd}/{HH}{mm}{ss}-{key}.jpg",
+		"SENSORNODE_PICTURE_STORE":               e.store,
+		"SENSORNODE_PICTURE_BUNDLE_DIR":          e.bundleDir(),
+		"SENSORNODE_PICTURE_BUNDLE_MAX_AGE":      bundleMaxAge,
 		"SENSORNODE_TEMPERATURE_DIR_LAYOUT":      e.root + "/temperature/{node}/{yyyy}/{MM}/{dd}/{HH}",
 		"SENSORNODE_TEMPERATURE_ROTATE_INTERVAL": "2s",
 		"SENSORNODE_CHECK_INTERVAL":              "1s",
@@ -569,9 +579,13 @@ func (e *env) waitIngestBusy(t *testing.T) {
 // ---------------------------------------------------------------- checks
 
 type hdfsContent struct {
-	pictures map[string][32]byte // path -> sha256
-	readings map[string]int      // identity (messages.ReadingIdentity) -> occurrences
-	other    []string            // unexpected files
+	// pictures: path -> sha256 (files store), or <bundle path>#<key> ->
+	// sha256 (bundle store); the sha256 is zero when read without data.
+	pictures map[string][32]byte
+	readings map[string]int // identity (messages.ReadingIdentity) -> occurrences
+	other    []string       // unexpected files
+	bundles  []chaos.Bundle // committed bundles (bundle store)
+	problems []string       // what could not be read back or disagrees with its index
 }
 
 func (e *env) read(t testing.TB, withData bool) hdfsContent {
@@ -582,6 +596,7 @@ func (e *env) read(t testing.TB, withData bool) hdfsContent {
 	}
 	defer c.Close()
 	out := hdfsContent{pictures: map[string][32]byte{}, readings: map[string]int{}}
+	bundles := map[string]bundle.Span{}
 	err = c.Walk(e.root, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			if os.IsNotExist(err) {
@@ -593,6 +608,8 @@ func (e *env) read(t testing.TB, withData bool) hdfsContent {
 			return nil
 		}
 		switch {
+		case strings.HasPrefix(p, e.bundleDir()+"/"):
+			e.walkBundle(p, bundles, &out)
 		case strings.HasPrefix(p, e.root+"/camera/") && strings.HasSuffix(p, ".jpg"):
 			var sum [32]byte
 			if withData {
@@ -623,6 +640,7 @@ func (e *env) read(t testing.TB, withData bool) hdfsContent {
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatalf("walk %s: %v", e.root, err)
 	}
+	e.readBundles(c, bundles, &out, withData)
 	return out
 }
 
@@ -691,13 +709,22 @@ func (e *env) verify(t *testing.T) {
 	for _, p := range c.other {
 		t.Errorf("unexpected file %s", p)
 	}
+	for _, p := range c.problems {
+		t.Errorf("bundle not readable through its index: %s", p)
+	}
+	for _, p := range chaos.CheckBundles(c.bundles) {
+		t.Errorf("bundles: %s", p)
+	}
+	if e.store == storeAvro && len(c.bundles) == 0 {
+		t.Errorf("the bundle store committed no bundle")
+	}
 	dead, _, problems := e.deadLetters(t)
 	for _, u := range append(problems, e.uncovered(t, c, dead)...) {
 		t.Errorf("uncovered: %s", u)
 	}
 	dups := e.cloudMessages(t) - len(e.wantPics) - len(e.wantReads)
-	t.Logf("HDFS: %d pictures, %d readings; the cloud topics hold %d duplicates (forwarded twice), all dropped by ingest",
-		len(c.pictures), len(c.readings), dups)
+	t.Logf("HDFS (%s store): %d pictures (%d bundles), %d readings; the cloud topics hold %d duplicates (forwarded twice), all dropped by ingest",
+		e.store, len(c.pictures), len(c.bundles), len(c.readings), dups)
 }
 
 func (e *env) admin(t *testing.T, bootstrap string) *kafka.AdminClient {
