@@ -980,6 +980,7 @@ func (c *chaosRun) observe(t *testing.T) chaos.Observed {
 	if c.store == storeAvro && len(got.bundles) == 0 {
 		o.Unreadable = append(o.Unreadable, "the bundle store committed no bundle")
 	}
+	t.Logf("HDFS (%s store): %d pictures (%d committed bundles), %d readings", c.store, len(got.pictures), len(got.bundles), len(got.readings))
 	for id, reason := range malformed {
 		if strings.HasPrefix(id, "chaos-malformed-") {
 			o.DeadLetters[id] = reason
