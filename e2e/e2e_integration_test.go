@@ -32,6 +32,7 @@ import (
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 	"github.com/sensornode/sensornode/tools/devstack/faultproxy"
@@ -47,10 +48,11 @@ const (
 
 // TestIntegrationEndToEnd runs five simulated nodes x 100 pictures (mixed
 // sizes) plus temperature readings through the real edge-forwarder and
-// cloud-ingest-hdfs binaries: once undisturbed, once through a 30 s cloud
-// outage, a SIGKILL of each service and an edge broker restart. Both times
-// HDFS must hold exactly the 500 pictures, byte-identical, and every
-// reading exactly once.
+// cloud-ingest-hdfs binaries: once undisturbed, once forwarded twice
+// around an ingest restart (Replay), once through a 30 s cloud outage, a
+// SIGKILL of each service and an edge broker restart. Each time HDFS must
+// hold exactly the 500 pictures, byte-identical, and every reading exactly
+// once (on the bundle store also: no key in two bundles, no overlap).
 func TestIntegrationEndToEnd(t *testing.T) {
 	st := devstacktest.Stack(t)
 	bins := build(t)
@@ -62,6 +64,30 @@ func TestIntegrationEndToEnd(t *testing.T) {
 		e.startForwarder(t)
 		e.simulateNodes(t, 0)
 		t.Logf("nodes sent everything after %v", time.Since(e.started).Round(time.Second))
+		e.waitAllStored(t, 2*time.Minute)
+		e.verify(t)
+	})
+
+	// Replay: a forwarder that forwards everything again (a new consumer
+	// group reads the edge topics from their start), after ingest was
+	// killed and started again, so ingest recognises the replayed pictures
+	// and readings at their new cloud offsets from what it finds in HDFS
+	// (the bundle store: its key index, loaded from the committed bundles'
+	// indexes on recovery), not from its memory.
+	t.Run("Replay", func(t *testing.T) {
+		e := newEnv(t, st, bins, pics)
+		e.startIngest(t)
+		e.startForwarder(t)
+		e.simulateNodes(t, 50*time.Millisecond) // about 5 s: several bundles per partition
+		e.waitAllStored(t, 2*time.Minute)
+		sent := e.cloudMessages(t)
+		t.Log("SIGKILL cloud-ingest-hdfs, start it again; a forwarder of a new group forwards everything again")
+		e.ingest.kill(t)
+		e.startIngest(t)
+		e.fwd.stop(t)
+		e.fwdGroup = e.prefix + "-forwarder-replay"
+		e.startForwarder(t)
+		svctest.Eventually(t, 2*time.Minute, "the forwarder forwards everything again", func() bool { return e.cloudMessages(t) >= 2*sent })
 		e.waitAllStored(t, 2*time.Minute)
 		e.verify(t)
 	})
@@ -366,6 +392,7 @@ type env struct {
 	cloudTemp      string
 	root           string
 	forwarderCloud string
+	fwdGroup       string // the forwarders' consumer group
 	fwd, ingest    *proc
 	logDir         string
 	started        time.Time
@@ -387,7 +414,7 @@ func newEnv(t *testing.T, st *devstack.Stack, bins binaries, pics *pictureSet) *
 		cloudPic: prefix + "-cameraData", cloudTemp: prefix + "-temperatureData",
 		root: devstacktest.UniquePath(t, "e2e"), forwarderCloud: st.CloudBootstrap(), logDir: t.TempDir(),
 		wantPics: map[[32]byte]string{}, wantReads: map[string]bool{}, edgeEnd: map[bus.TopicPartition]int64{},
-		store: testPictureStore(t), indexes: map[string]bundle.Index{}}
+		store: testPictureStore(t), indexes: map[string]bundle.Index{}, fwdGroup: prefix + "-forwarder"}
 	for n := 1; n <= nodes; n++ {
 		e.nodeTopics = append(e.nodeTopics, fmt.Sprintf("%s-node%d", prefix, n))
 	}
@@ -445,7 +472,7 @@ func (e *env) forwarderEnv() []string {
 	return baseEnv(map[string]string{
 		"SENSORNODE_ADMIN_ADDR":                   "127.0.0.1:0",
 		"SENSORNODE_EDGE_KAFKA_BROKERS":           e.st.EdgeBootstrap(),
-		"SENSORNODE_EDGE_KAFKA_GROUP_ID":          e.prefix + "-forwarder",
+		"SENSORNODE_EDGE_KAFKA_GROUP_ID":          e.fwdGroup,
 		"SENSORNODE_EDGE_KAFKA_SESSION_TIMEOUT":   "6s",
 		"SENSORNODE_CLOUD_KAFKA_BROKERS":          e.forwarderCloud,
 		"SENSORNODE_CLOUD_KAFKA_DELIVERY_TIMEOUT": "10s", // shorter than the outage: resends are exercised
@@ -761,7 +788,7 @@ func committed(t *testing.T, a *kafka.AdminClient, group string) map[bus.TopicPa
 func (e *env) edgeCommitted(t *testing.T) bool {
 	a := e.admin(t, e.st.EdgeBootstrap())
 	defer a.Close()
-	got := committed(t, a, e.prefix+"-forwarder")
+	got := committed(t, a, e.fwdGroup)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for tp, end := range e.edgeEnd {
