@@ -81,9 +81,9 @@ test-e2e-hdfs: ## end-to-end: 5 simulated nodes -> edge-forwarder -> cloud-inges
 	SENSORNODE_TEST_PICTURE_STORE=$(E2E_STORE) $(GOTEST) -tags integration -p 1 -timeout 20m -run '^TestIntegrationEndToEnd' ./e2e/...
 
 .PHONY: test-e2e-avro
-test-e2e-avro: ## the end-to-end suite (clean and with faults) on the bundle store, SENSORNODE_PICTURE_STORE=avro (part of make test)
+test-e2e-avro: ## the end-to-end suite on the bundle store (SENSORNODE_PICTURE_STORE=avro): Clean and IngestKillReplay, about 1 minute (part of make test; all of it: make test-e2e-hdfs E2E_STORE=avro)
 	$(DEVSTACK) up
-	SENSORNODE_TEST_PICTURE_STORE=avro $(GOTEST) -tags integration -p 1 -timeout 10m -run '^TestIntegrationEndToEnd' ./e2e/
+	SENSORNODE_TEST_PICTURE_STORE=avro $(GOTEST) -tags integration -p 1 -timeout 10m -run '^TestIntegrationEndToEnd$$/^(Clean|IngestKillReplay)$$' ./e2e/
 
 # The viewer in Debian's chromium (installed by make deps): about 20 s with
 # a warm build cache (17 s of it the test: data through cloud-ingest-hdfs,

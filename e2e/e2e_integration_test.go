@@ -48,8 +48,9 @@ const (
 
 // TestIntegrationEndToEnd runs five simulated nodes x 100 pictures (mixed
 // sizes) plus temperature readings through the real edge-forwarder and
-// cloud-ingest-hdfs binaries: once undisturbed, once forwarded twice
-// around an ingest restart (Replay), once through a 30 s cloud outage, a
+// cloud-ingest-hdfs binaries: once undisturbed, once through an ingest
+// SIGKILL while it writes and then forwarded all over again
+// (IngestKillReplay), once through a 30 s cloud outage, a
 // SIGKILL of each service and an edge broker restart. Each time HDFS must
 // hold exactly the 500 pictures, byte-identical, and every reading exactly
 // once (on the bundle store also: no key in two bundles, no overlap).
@@ -68,22 +69,31 @@ func TestIntegrationEndToEnd(t *testing.T) {
 		e.verify(t)
 	})
 
-	// Replay: a forwarder that forwards everything again (a new consumer
-	// group reads the edge topics from their start), after ingest was
-	// killed and started again, so ingest recognises the replayed pictures
-	// and readings at their new cloud offsets from what it finds in HDFS
-	// (the bundle store: its key index, loaded from the committed bundles'
+	// IngestKillReplay: cloud-ingest-hdfs SIGKILLed while it writes (on
+	// the bundle store: with bundles committed and bundles open), started
+	// again; once everything is stored, a forwarder of a new consumer group
+	// forwards everything again (the edge topics from their start), so
+	// ingest must recognise every picture and reading at its new cloud
+	// offset, those stored before the kill from what it finds in HDFS (the
+	// bundle store: its key index, loaded from the committed bundles'
 	// indexes on recovery), not from its memory.
-	t.Run("Replay", func(t *testing.T) {
+	t.Run("IngestKillReplay", func(t *testing.T) {
 		e := newEnv(t, st, bins, pics)
 		e.startIngest(t)
 		e.startForwarder(t)
-		e.simulateNodes(t, 50*time.Millisecond) // about 5 s: several bundles per partition
-		e.waitAllStored(t, 2*time.Minute)
-		sent := e.cloudMessages(t)
-		t.Log("SIGKILL cloud-ingest-hdfs, start it again; a forwarder of a new group forwards everything again")
+		nodesDone := make(chan struct{})
+		go func() {
+			defer close(nodesDone)
+			e.simulateNodes(t, 50*time.Millisecond) // about 5 s: several bundles per partition
+		}()
+		svctest.Eventually(t, time.Minute, "HDFS holds 100 pictures", func() bool { return len(e.read(t, false).pictures) >= 100 })
+		t.Log("SIGKILL cloud-ingest-hdfs while it writes, start it again")
 		e.ingest.kill(t)
 		e.startIngest(t)
+		<-nodesDone
+		e.waitAllStored(t, 2*time.Minute)
+		sent := e.cloudMessages(t)
+		t.Log("a forwarder of a new group forwards everything again")
 		e.fwd.stop(t)
 		e.fwdGroup = e.prefix + "-forwarder-replay"
 		e.startForwarder(t)
