@@ -696,8 +696,8 @@ func (e *env) waitAllStored(t *testing.T, timeout time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %d of %d pictures, %d of %d readings in HDFS (edge committed: %t, cloud committed: %t)",
-				timeout, len(c.pictures), np, len(c.readings), nr, e.edgeCommitted(t), e.cloudCommitted(t))
+			t.Fatalf("after %v: %d of %d pictures, %d of %d readings in HDFS (edge committed: %t, cloud committed: %t); not readable: %q",
+				timeout, len(c.pictures), np, len(c.readings), nr, e.edgeCommitted(t), e.cloudCommitted(t), c.problems)
 		}
 		time.Sleep(2 * time.Second)
 	}
