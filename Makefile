@@ -37,7 +37,7 @@ run: deps ## the whole pipeline locally: devstack + 5 simulated nodes + forwarde
 ##@ Test
 
 .PHONY: test
-test: deps lint test-unit test-deploy test-monitoring cross bus-armv7 test-integration test-integration-franz test-browser chaos-smoke loadtest-smoke run-smoke ## everything CI runs: lint, unit, deploy, monitoring rules, cross, integration (both backends), browser, chaos and other smoke runs
+test: deps lint test-unit test-deploy test-monitoring cross bus-armv7 test-integration test-integration-franz test-e2e-avro test-browser chaos-smoke loadtest-smoke run-smoke ## everything CI runs: lint, unit, deploy, monitoring rules, cross, integration (both backends), end-to-end on the bundle store, browser, chaos and other smoke runs
 	$(DEVSTACK) down
 	@echo "make test: all passed"
 
@@ -69,10 +69,21 @@ test-integration-franz: ## the producer, forwarder and ingest integration suites
 	SENSORNODE_TEST_KAFKA_BACKEND=franz SENSORNODE_KAFKA_BACKEND=franz \
 	  $(GOTEST) -tags integration -p 1 -timeout 30m -run '^TestIntegration' -skip 'CrossBuild' $(FRANZ_SUITES)
 
+# The picture store cloud-ingest-hdfs runs with in the end-to-end suite
+# (E2E_STORE) and the chaos suite (CHAOS_STORE): files (one HDFS file per
+# picture, the default) or avro (bundles, read back through their index
+# and checked for keys in two bundles and overlapping offsets).
+E2E_STORE ?= files
+
 .PHONY: test-e2e-hdfs
-test-e2e-hdfs: ## end-to-end: 5 simulated nodes -> edge-forwarder -> cloud-ingest-hdfs -> HDFS, clean and with faults
+test-e2e-hdfs: ## end-to-end: 5 simulated nodes -> edge-forwarder -> cloud-ingest-hdfs -> HDFS, clean and with faults (E2E_STORE=files|avro)
 	$(DEVSTACK) up
-	$(GOTEST) -tags integration -p 1 -timeout 20m -run '^TestIntegrationEndToEnd' ./e2e/...
+	SENSORNODE_TEST_PICTURE_STORE=$(E2E_STORE) $(GOTEST) -tags integration -p 1 -timeout 20m -run '^TestIntegrationEndToEnd' ./e2e/...
+
+.PHONY: test-e2e-avro
+test-e2e-avro: ## the end-to-end suite on the bundle store (SENSORNODE_PICTURE_STORE=avro): Clean and IngestKillReplay, about 1 minute (part of make test; all of it: make test-e2e-hdfs E2E_STORE=avro)
+	$(DEVSTACK) up
+	SENSORNODE_TEST_PICTURE_STORE=avro $(GOTEST) -tags integration -p 1 -timeout 10m -run '^TestIntegrationEndToEnd$$/^(Clean|IngestKillReplay)$$' ./e2e/
 
 # The viewer in Debian's chromium (installed by make deps): about 20 s with
 # a warm build cache (17 s of it the test: data through cloud-ingest-hdfs,
@@ -119,17 +130,18 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 ##@ Chaos
 
 # e2e/README.md describes the faults and the checker.
-# make chaos CHAOS_SEED=42 CHAOS_DURATION=30m CHAOS_FAULTS=all CHAOS_BACKEND=both
+# make chaos CHAOS_SEED=42 CHAOS_DURATION=30m CHAOS_FAULTS=all CHAOS_BACKEND=both CHAOS_STORE=avro
 CHAOS_SEED     ?=
 CHAOS_DURATION ?= 10m
 CHAOS_FAULTS   ?= all
 CHAOS_BACKEND  ?= confluent
+CHAOS_STORE    ?= files
 CHAOS_TIMEOUT  ?= 3h
 CHAOS_RUN = for b in $(if $(filter both,$(CHAOS_BACKEND)),confluent franz,$(CHAOS_BACKEND)); do \
-	  echo "chaos: backend $$b, seed $${CHAOS_SEED:-random}, duration $(1), faults $(2)"; \
+	  echo "chaos: backend $$b, store $(CHAOS_STORE), seed $${CHAOS_SEED:-random}, duration $(1), faults $(2)"; \
 	  CHAOS=1 CHAOS_SEED=$(CHAOS_SEED) CHAOS_DURATION=$(1) CHAOS_FAULTS=$(2) \
-	  CHAOS_COMMAND="make $@ CHAOS_SEED=$(CHAOS_SEED) CHAOS_DURATION=$(1) CHAOS_FAULTS=$(2) CHAOS_BACKEND=$$b" \
-	  SENSORNODE_TEST_KAFKA_BACKEND=$$b SENSORNODE_KAFKA_BACKEND=$$b \
+	  CHAOS_COMMAND="make $@ CHAOS_SEED=$(CHAOS_SEED) CHAOS_DURATION=$(1) CHAOS_FAULTS=$(2) CHAOS_BACKEND=$$b CHAOS_STORE=$(CHAOS_STORE)" \
+	  SENSORNODE_TEST_KAFKA_BACKEND=$$b SENSORNODE_KAFKA_BACKEND=$$b SENSORNODE_TEST_PICTURE_STORE=$(CHAOS_STORE) \
 	  go test -count=1 -tags integration -p 1 -timeout $(CHAOS_TIMEOUT) -v -run '^TestChaos$$' ./e2e || exit 1; done
 
 # make chaos runs on a stack of its own with 5 edge brokers (edge-brokers-2of5
@@ -139,7 +151,7 @@ CHAOS_PORT_BASE ?= 27000
 CHAOS_DEVSTACK   = SENSORNODE_DEVSTACK_DIR=$(CHAOS_STACK) $(DEVSTACK)
 
 .PHONY: chaos
-chaos: ## seeded fault injection over the whole pipeline (CHAOS_SEED, CHAOS_DURATION, CHAOS_FAULTS, CHAOS_BACKEND=confluent|franz|both) on a 5-broker stack; report in e2e/results/
+chaos: ## seeded fault injection over the whole pipeline (CHAOS_SEED, CHAOS_DURATION, CHAOS_FAULTS, CHAOS_BACKEND=confluent|franz|both, CHAOS_STORE=files|avro) on a 5-broker stack; report in e2e/results/
 	$(CHAOS_DEVSTACK) up --port-base $(CHAOS_PORT_BASE) --edge-brokers 5
 	@export SENSORNODE_DEVSTACK_DIR=$(CHAOS_STACK); $(call CHAOS_RUN,$(CHAOS_DURATION),$(CHAOS_FAULTS))
 
@@ -148,12 +160,12 @@ chaos-down: ## stop make chaos's stack
 	$(CHAOS_DEVSTACK) down
 
 .PHONY: chaos-smoke
-chaos-smoke: ## chaos with the mandatory faults once each on the shared stack, about 2.5 minutes (part of make test)
+chaos-smoke: ## chaos with the mandatory faults once each on the shared stack, about 2.5 minutes (part of make test; CHAOS_STORE=avro: on the bundle store)
 	$(DEVSTACK) up
 	@$(call CHAOS_RUN,2m,smoke)
 
 .PHONY: chaos-selftest
-chaos-selftest: ## the chaos checker's self-test: a planted defect (one dropped reading) must fail the checker
+chaos-selftest: ## the chaos checker's self-test: each planted defect (one dropped reading, one key in two bundles) must fail the checker
 	$(GOTEST) -tags chaos_planted_defect -run 'TestChecker' ./e2e/chaos/...
 
 ##@ Benchmarks & load

@@ -217,6 +217,9 @@ func (c *chaosRun) run(t *testing.T, duration time.Duration) {
 	o := c.observe(t)
 	if chaos.PlantedDefect {
 		t.Logf("planted defect (build tag chaos_planted_defect): dropped reading %s", chaos.DropOneReading(&o))
+		if c.store == storeAvro {
+			t.Logf("planted defect (build tag chaos_planted_defect): key %s committed in a second bundle", chaos.DuplicateOneBundleKey(&o))
+		}
 	}
 	c.ledgerMu.Lock()
 	r := chaos.Check(c.ledger, o, c.tl, c.plan, chaosSession*time.Second+60*time.Second)
@@ -889,7 +892,7 @@ func (c *chaosRun) logMissing(t *testing.T, healed time.Time) {
 	got := c.read(&fakeT{}, false)
 	stored := map[string]int{} // camera id or node -> pictures/readings stored
 	for p := range got.pictures {
-		if cam, _, ok := strings.Cut(strings.TrimPrefix(p, c.root+"/camera/"), "/"); ok {
+		if cam, ok := c.pictureCamera(p); ok {
 			stored["camera "+cam]++
 		}
 	}
@@ -972,8 +975,12 @@ func (c *chaosRun) drain(t *testing.T, timeout time.Duration) {
 func (c *chaosRun) observe(t *testing.T) chaos.Observed {
 	got := c.read(t, true)
 	dead, malformed, problems := c.deadLetters(t)
-	o := chaos.Observed{Pictures: got.pictures, Readings: got.readings, Other: got.other,
+	o := chaos.Observed{Pictures: got.pictures, Readings: got.readings, Other: got.other, Bundles: got.bundles, Unreadable: got.problems,
 		Quarantined: map[string]string{}, DeadLetters: map[string]string{}}
+	if c.store == storeAvro && len(got.bundles) == 0 {
+		o.Unreadable = append(o.Unreadable, "the bundle store committed no bundle")
+	}
+	t.Logf("HDFS (%s store): %d pictures (%d committed bundles), %d readings", c.store, len(got.pictures), len(got.bundles), len(got.readings))
 	for id, reason := range malformed {
 		if strings.HasPrefix(id, "chaos-malformed-") {
 			o.DeadLetters[id] = reason
@@ -1026,16 +1033,20 @@ func (c *chaosRun) writeReport(t *testing.T, duration time.Duration, r chaos.Res
 	}
 	cmd := os.Getenv("CHAOS_COMMAND")
 	if cmd == "" {
-		cmd = fmt.Sprintf("CHAOS=1 CHAOS_SEED=%d CHAOS_DURATION=%v CHAOS_FAULTS=%s go test -tags integration -run '^TestChaos$' ./e2e", c.plan.Seed, duration, os.Getenv("CHAOS_FAULTS"))
+		cmd = fmt.Sprintf("CHAOS=1 CHAOS_SEED=%d CHAOS_DURATION=%v CHAOS_FAULTS=%s SENSORNODE_TEST_PICTURE_STORE=%s go test -tags integration -run '^TestChaos$' ./e2e", c.plan.Seed, duration, os.Getenv("CHAOS_FAULTS"), c.store)
 	}
 	dir := os.Getenv("CHAOS_RESULTS")
 	if dir == "" {
 		dir = filepath.Join(root, "e2e", "results")
 	}
-	dir = filepath.Join(dir, fmt.Sprintf("%s-seed%d-%s", c.tl.Start.UTC().Format("20060102T150405Z"), c.plan.Seed, strings.Fields(backend)[0]))
+	name := fmt.Sprintf("%s-seed%d-%s", c.tl.Start.UTC().Format("20060102T150405Z"), c.plan.Seed, strings.Fields(backend)[0])
+	if c.store != storeFiles {
+		name += "-" + c.store
+	}
+	dir = filepath.Join(dir, name)
 	c.sampleMu.Lock()
 	defer c.sampleMu.Unlock()
-	if err := chaos.Write(dir, chaos.Header{Commit: commit, Command: cmd, Backend: backend, Duration: duration}, c.tl, r); err != nil {
+	if err := chaos.Write(dir, chaos.Header{Commit: commit, Command: cmd, Backend: backend, Store: c.store, Duration: duration}, c.tl, r); err != nil {
 		t.Errorf("write report: %v", err)
 		return
 	}

@@ -26,10 +26,13 @@ import (
 	"github.com/colinmarc/hdfs/v2"
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/sensornode/sensornode/e2e/chaos"
 	"github.com/sensornode/sensornode/libs/archive"
+	"github.com/sensornode/sensornode/libs/bundle"
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 	"github.com/sensornode/sensornode/tools/devstack/faultproxy"
@@ -45,10 +48,12 @@ const (
 
 // TestIntegrationEndToEnd runs five simulated nodes x 100 pictures (mixed
 // sizes) plus temperature readings through the real edge-forwarder and
-// cloud-ingest-hdfs binaries: once undisturbed, once through a 30 s cloud
-// outage, a SIGKILL of each service and an edge broker restart. Both times
-// HDFS must hold exactly the 500 pictures, byte-identical, and every
-// reading exactly once.
+// cloud-ingest-hdfs binaries: once undisturbed, once through an ingest
+// SIGKILL while it writes and then forwarded all over again
+// (IngestKillReplay), once through a 30 s cloud outage, a
+// SIGKILL of each service and an edge broker restart. Each time HDFS must
+// hold exactly the 500 pictures, byte-identical, and every reading exactly
+// once (on the bundle store also: no key in two bundles, no overlap).
 func TestIntegrationEndToEnd(t *testing.T) {
 	st := devstacktest.Stack(t)
 	bins := build(t)
@@ -60,6 +65,39 @@ func TestIntegrationEndToEnd(t *testing.T) {
 		e.startForwarder(t)
 		e.simulateNodes(t, 0)
 		t.Logf("nodes sent everything after %v", time.Since(e.started).Round(time.Second))
+		e.waitAllStored(t, 2*time.Minute)
+		e.verify(t)
+	})
+
+	// IngestKillReplay: cloud-ingest-hdfs SIGKILLed while it writes (on
+	// the bundle store: with bundles committed and bundles open), started
+	// again; once everything is stored, a forwarder of a new consumer group
+	// forwards everything again (the edge topics from their start), so
+	// ingest must recognise every picture and reading at its new cloud
+	// offset, those stored before the kill from what it finds in HDFS (the
+	// bundle store: its key index, loaded from the committed bundles'
+	// indexes on recovery), not from its memory.
+	t.Run("IngestKillReplay", func(t *testing.T) {
+		e := newEnv(t, st, bins, pics)
+		e.startIngest(t)
+		e.startForwarder(t)
+		nodesDone := make(chan struct{})
+		go func() {
+			defer close(nodesDone)
+			e.simulateNodes(t, 50*time.Millisecond) // about 5 s: several bundles per partition
+		}()
+		svctest.Eventually(t, time.Minute, "HDFS holds 100 pictures", func() bool { return len(e.read(t, false).pictures) >= 100 })
+		t.Log("SIGKILL cloud-ingest-hdfs while it writes, start it again")
+		e.ingest.kill(t)
+		e.startIngest(t)
+		<-nodesDone
+		e.waitAllStored(t, 2*time.Minute)
+		sent := e.cloudMessages(t)
+		t.Log("a forwarder of a new group forwards everything again")
+		e.fwd.stop(t)
+		e.fwdGroup = e.prefix + "-forwarder-replay"
+		e.startForwarder(t)
+		svctest.Eventually(t, 2*time.Minute, "the forwarder forwards everything again", func() bool { return e.cloudMessages(t) >= 2*sent })
 		e.waitAllStored(t, 2*time.Minute)
 		e.verify(t)
 	})
@@ -364,9 +402,14 @@ type env struct {
 	cloudTemp      string
 	root           string
 	forwarderCloud string
+	fwdGroup       string // the forwarders' consumer group
 	fwd, ingest    *proc
 	logDir         string
 	started        time.Time
+	store          string // picture store of cloud-ingest-hdfs: storeFiles or storeAvro
+
+	idxMu   sync.Mutex
+	indexes map[string]bundle.Index // committed bundle path -> its parsed index (immutable)
 
 	mu        sync.Mutex
 	wantPics  map[[32]byte]string // sha256 -> description
@@ -380,7 +423,8 @@ func newEnv(t *testing.T, st *devstack.Stack, bins binaries, pics *pictureSet) *
 	e := &env{st: st, bins: bins, pics: pics, prefix: prefix, tempTopic: prefix + "-temperatureLocal",
 		cloudPic: prefix + "-cameraData", cloudTemp: prefix + "-temperatureData",
 		root: devstacktest.UniquePath(t, "e2e"), forwarderCloud: st.CloudBootstrap(), logDir: t.TempDir(),
-		wantPics: map[[32]byte]string{}, wantReads: map[string]bool{}, edgeEnd: map[bus.TopicPartition]int64{}}
+		wantPics: map[[32]byte]string{}, wantReads: map[string]bool{}, edgeEnd: map[bus.TopicPartition]int64{},
+		store: testPictureStore(t), indexes: map[string]bundle.Index{}, fwdGroup: prefix + "-forwarder"}
 	for n := 1; n <= nodes; n++ {
 		e.nodeTopics = append(e.nodeTopics, fmt.Sprintf("%s-node%d", prefix, n))
 	}
@@ -438,7 +482,7 @@ func (e *env) forwarderEnv() []string {
 	return baseEnv(map[string]string{
 		"SENSORNODE_ADMIN_ADDR":                   "127.0.0.1:0",
 		"SENSORNODE_EDGE_KAFKA_BROKERS":           e.st.EdgeBootstrap(),
-		"SENSORNODE_EDGE_KAFKA_GROUP_ID":          e.prefix + "-forwarder",
+		"SENSORNODE_EDGE_KAFKA_GROUP_ID":          e.fwdGroup,
 		"SENSORNODE_EDGE_KAFKA_SESSION_TIMEOUT":   "6s",
 		"SENSORNODE_CLOUD_KAFKA_BROKERS":          e.forwarderCloud,
 		"SENSORNODE_CLOUD_KAFKA_DELIVERY_TIMEOUT": "10s", // shorter than the outage: resends are exercised
@@ -471,6 +515,9 @@ func (e *env) ingestEnv() []string {
 		"SENSORNODE_HDFS_USER":                   devstack.HDFSUser(),
 		"SENSORNODE_HDFS_TMP_DIR":                e.root + "/_tmp",
 		"SENSORNODE_PICTURE_LAYOUT":              e.root + "/camera/{camera}/{yyyy}/{MM}/{dd}/{HH}{mm}{ss}-{key}.jpg",
+		"SENSORNODE_PICTURE_STORE":               e.store,
+		"SENSORNODE_PICTURE_BUNDLE_DIR":          e.bundleDir(),
+		"SENSORNODE_PICTURE_BUNDLE_MAX_AGE":      bundleMaxAge,
 		"SENSORNODE_TEMPERATURE_DIR_LAYOUT":      e.root + "/temperature/{node}/{yyyy}/{MM}/{dd}/{HH}",
 		"SENSORNODE_TEMPERATURE_ROTATE_INTERVAL": "2s",
 		"SENSORNODE_CHECK_INTERVAL":              "1s",
@@ -573,9 +620,13 @@ func (e *env) waitIngestBusy(t *testing.T) {
 // ---------------------------------------------------------------- checks
 
 type hdfsContent struct {
-	pictures map[string][32]byte // path -> sha256
-	readings map[string]int      // identity (messages.ReadingIdentity) -> occurrences
-	other    []string            // unexpected files
+	// pictures: path -> sha256 (files store), or <bundle path>#<key> ->
+	// sha256 (bundle store); the sha256 is zero when read without data.
+	pictures map[string][32]byte
+	readings map[string]int // identity (messages.ReadingIdentity) -> occurrences
+	other    []string       // unexpected files
+	bundles  []chaos.Bundle // committed bundles (bundle store)
+	problems []string       // what could not be read back or disagrees with its index
 }
 
 func (e *env) read(t testing.TB, withData bool) hdfsContent {
@@ -586,6 +637,7 @@ func (e *env) read(t testing.TB, withData bool) hdfsContent {
 	}
 	defer c.Close()
 	out := hdfsContent{pictures: map[string][32]byte{}, readings: map[string]int{}}
+	bundles := map[string]bundle.Span{}
 	err = c.Walk(e.root, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			if os.IsNotExist(err) {
@@ -597,6 +649,8 @@ func (e *env) read(t testing.TB, withData bool) hdfsContent {
 			return nil
 		}
 		switch {
+		case strings.HasPrefix(p, e.bundleDir()+"/"):
+			e.walkBundle(p, bundles, &out)
 		case strings.HasPrefix(p, e.root+"/camera/") && strings.HasSuffix(p, ".jpg"):
 			var sum [32]byte
 			if withData {
@@ -630,6 +684,7 @@ func (e *env) read(t testing.TB, withData bool) hdfsContent {
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatalf("walk %s: %v", e.root, err)
 	}
+	e.readBundles(c, bundles, &out, withData)
 	return out
 }
 
@@ -664,8 +719,8 @@ func (e *env) waitAllStored(t *testing.T, timeout time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %d of %d pictures, %d of %d readings in HDFS (edge committed: %t, cloud committed: %t)",
-				timeout, len(c.pictures), np, len(c.readings), nr, e.edgeCommitted(t), e.cloudCommitted(t))
+			t.Fatalf("after %v: %d of %d pictures, %d of %d readings in HDFS (edge committed: %t, cloud committed: %t); not readable: %q",
+				timeout, len(c.pictures), np, len(c.readings), nr, e.edgeCommitted(t), e.cloudCommitted(t), c.problems)
 		}
 		time.Sleep(2 * time.Second)
 	}
@@ -714,13 +769,22 @@ func (e *env) verify(t *testing.T) {
 	for _, p := range c.other {
 		t.Errorf("unexpected file %s", p)
 	}
+	for _, p := range c.problems {
+		t.Errorf("bundle not readable through its index: %s", p)
+	}
+	for _, p := range chaos.CheckBundles(c.bundles) {
+		t.Errorf("bundles: %s", p)
+	}
+	if e.store == storeAvro && len(c.bundles) == 0 {
+		t.Errorf("the bundle store committed no bundle")
+	}
 	dead, _, problems := e.deadLetters(t)
 	for _, u := range append(problems, e.uncovered(t, c, dead)...) {
 		t.Errorf("uncovered: %s", u)
 	}
 	dups := e.cloudMessages(t) - len(e.wantPics) - len(e.wantReads)
-	t.Logf("HDFS: %d pictures, %d readings; the cloud topics hold %d duplicates (forwarded twice), all dropped by ingest",
-		len(c.pictures), len(c.readings), dups)
+	t.Logf("HDFS (%s store): %d pictures (%d bundles), %d readings; the cloud topics hold %d duplicates (forwarded twice), all dropped by ingest",
+		e.store, len(c.pictures), len(c.bundles), len(c.readings), dups)
 }
 
 func (e *env) admin(t *testing.T, bootstrap string) *kafka.AdminClient {
@@ -757,7 +821,7 @@ func committed(t *testing.T, a *kafka.AdminClient, group string) map[bus.TopicPa
 func (e *env) edgeCommitted(t *testing.T) bool {
 	a := e.admin(t, e.st.EdgeBootstrap())
 	defer a.Close()
-	got := committed(t, a, e.prefix+"-forwarder")
+	got := committed(t, a, e.fwdGroup)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for tp, end := range e.edgeEnd {

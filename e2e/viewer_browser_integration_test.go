@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/sensornode/sensornode/libs/bundle"
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
@@ -79,7 +80,8 @@ func TestBrowserViewer(t *testing.T) {
 	// cloud topics what edge-forwarder would have forwarded.
 	prefix := devstacktest.UniqueTopic(t, "viewer")
 	e := &env{st: st, prefix: prefix, cloudPic: prefix + "-cameraData", cloudTemp: prefix + "-temperatureData",
-		root: devstacktest.UniquePath(t, "viewer"), logDir: t.TempDir(), started: time.Now()}
+		root: devstacktest.UniquePath(t, "viewer"), logDir: t.TempDir(), started: time.Now(),
+		store: testPictureStore(t), indexes: map[string]bundle.Index{}}
 	for _, tp := range []string{e.cloudPic, e.cloudTemp} {
 		devstacktest.CreateTopic(t, st.CloudBootstrap(), tp, 1, 1)
 		devstacktest.CreateTopic(t, st.CloudBootstrap(), messages.DeadLetterTopic(tp), 1, 1)
@@ -143,6 +145,7 @@ func TestBrowserViewer(t *testing.T) {
 		"SENSORNODE_HDFS_NAMENODE_ADDR":     st.NameNodeAddr(),
 		"SENSORNODE_HDFS_USER":              devstack.HDFSUser(),
 		"SENSORNODE_PICTURE_LAYOUT":         e.root + "/camera/{camera}/{yyyy}/{MM}/{dd}/{HH}{mm}{ss}-{key}.jpg",
+		"SENSORNODE_PICTURE_BUNDLE_DIR":     e.bundleDir(), // ingest's (SENSORNODE_TEST_PICTURE_STORE=avro)
 		"SENSORNODE_TEMPERATURE_DIR_LAYOUT": e.root + "/temperature/{node}/{yyyy}/{MM}/{dd}/{HH}",
 		"SENSORNODE_VIEWER_THUMB_DIR":       filepath.Join(dir, "thumbnails"),
 		"SENSORNODE_VIEWER_METRICS_TARGETS": e.ingest.admin,

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sensornode/sensornode/libs/bundle"
 )
 
 func TestPlanSameSeedSamePlan(t *testing.T) {
@@ -90,6 +92,15 @@ func fixture() (*Ledger, Observed, Timeline, Plan) {
 		l.Readings[id] = Item{What: id, At: at}
 		o.Readings[id] = 1
 	}
+	// The same 20 pictures in two committed bundles of partition 0.
+	for b := range 2 {
+		s := bundle.Span{Topic: "cameraData", Partition: 0, First: int64(b * 10), Last: int64(b*10 + 9)}
+		bu := Bundle{Path: "/bundles/cameraData/0/2026/12/05/16/" + bundle.Name(s.Topic, s.Partition, s.First, s.Last), Span: s}
+		for i := range 10 {
+			bu.Keys = append(bu.Keys, fmt.Sprintf("cam1-20261205T16%02d00Z-%016x", b*10+i, b*10+i))
+		}
+		o.Bundles = append(o.Bundles, bu)
+	}
 	l.Junk["junk-1.jpg"] = Item{What: "not a JPEG", At: start}
 	o.Quarantined["junk-1.jpg"] = "not a JPEG: missing SOI"
 	l.Malformed["m1"] = Item{What: "edge picture topic", At: start}
@@ -104,21 +115,85 @@ func TestCheckCleanRunPasses(t *testing.T) {
 	}
 }
 
-// TestCheckerSelfTest is the checker's self-test: the planted defect (one
-// committed reading dropped, as with build tag chaos_planted_defect) must
-// fail the check, and the failure must name the seed and the timeline.
+// TestCheckerSelfTest is the checker's self-test: each planted defect (one
+// committed reading dropped, as with build tag chaos_planted_defect; one
+// picture key committed in a second bundle, as that build does on the
+// bundle store) must fail the check, and the failure must name it, the
+// seed and the timeline.
 func TestCheckerSelfTest(t *testing.T) {
-	l, o, tl, plan := fixture()
-	dropped := DropOneReading(&o)
-	r := Check(l, o, tl, plan, time.Minute)
-	if r.OK() {
-		t.Fatal("the checker passed a run that lost a committed reading")
+	tests := []struct {
+		name  string
+		plant func(*Observed) string
+		kind  string
+	}{
+		{name: "dropped reading", plant: DropOneReading, kind: "lost"},
+		{name: "key in two bundles", plant: DuplicateOneBundleKey, kind: "bundle"},
 	}
-	msg := r.Failure(tl, 20)
-	for _, want := range []string{"lost", dropped, "CHAOS_SEED=7", "link-cut", "forwarder-sigkill"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("failure message lacks %q:\n%s", want, msg)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, o, tl, plan := fixture()
+			planted := tt.plant(&o)
+			if planted == "" {
+				t.Fatal("nothing planted")
+			}
+			r := Check(l, o, tl, plan, time.Minute)
+			if r.OK() {
+				t.Fatalf("the checker passed a run with a planted defect (%s %s)", tt.name, planted)
+			}
+			msg := r.Failure(tl, 20)
+			for _, want := range []string{tt.kind, planted, "CHAOS_SEED=7", "link-cut", "forwarder-sigkill"} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("failure message lacks %q:\n%s", want, msg)
+				}
+			}
+		})
+	}
+}
+
+func TestCheckBundles(t *testing.T) {
+	span := func(p int32, first, last int64) bundle.Span {
+		return bundle.Span{Topic: "cameraData", Partition: p, First: first, Last: last}
+	}
+	tests := []struct {
+		name string
+		give []Bundle
+		want []string // substrings, one per problem, in order
+	}{
+		{name: "none", give: nil},
+		{name: "disjoint", give: []Bundle{
+			{Path: "a", Span: span(0, 0, 9), Keys: []string{"k1", "k2"}},
+			{Path: "b", Span: span(0, 10, 19), Keys: []string{"k3"}},
+			{Path: "c", Span: span(1, 0, 9), Keys: []string{"k4"}}, // same offsets, other partition
+		}},
+		{name: "key in two bundles", give: []Bundle{
+			{Path: "a", Span: span(0, 0, 9), Keys: []string{"k1"}},
+			{Path: "b", Span: span(1, 0, 9), Keys: []string{"k1"}},
+		}, want: []string{"key k1 in 2 committed bundle entries: a, b"}},
+		{name: "key twice in one bundle", give: []Bundle{
+			{Path: "a", Span: span(0, 0, 9), Keys: []string{"k1", "k1"}},
+		}, want: []string{"key k1 in 2 committed bundle entries: a, a"}},
+		{name: "overlap", give: []Bundle{
+			{Path: "b", Span: span(0, 9, 12), Keys: []string{"k2"}},
+			{Path: "a", Span: span(0, 0, 9), Keys: []string{"k1"}},
+		}, want: []string{"overlap: a (offsets 0..9) and b (offsets 9..12)"}},
+		{name: "overlap past a short bundle", give: []Bundle{
+			{Path: "a", Span: span(0, 0, 100), Keys: []string{"k1"}},
+			{Path: "b", Span: span(0, 10, 20), Keys: []string{"k2"}},
+			{Path: "c", Span: span(0, 50, 60), Keys: []string{"k3"}},
+		}, want: []string{"a (offsets 0..100) and b", "a (offsets 0..100) and c"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := CheckBundles(tt.give)
+			if len(got) != len(tt.want) {
+				t.Fatalf("CheckBundles = %q, want %d problems like %q", got, len(tt.want), tt.want)
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("CheckBundles[%d] = %q, want it to hold %q", i, got[i], w)
+				}
+			}
+		})
 	}
 }
 
@@ -131,6 +206,7 @@ func TestCheckFindsEachViolation(t *testing.T) {
 			}
 		},
 		"corrupt":           func(_ *Ledger, o *Observed, _ *Timeline) { o.Pictures["/camera/x.jpg"] = sha256.Sum256([]byte("x")) },
+		"corrupt bundle":    func(_ *Ledger, o *Observed, _ *Timeline) { o.Unreadable = []string{"/bundles/x.avro: no index"} },
 		"not-quarantined":   func(_ *Ledger, o *Observed, _ *Timeline) { o.Quarantined["junk-1.jpg"] = "" },
 		"not-dead-lettered": func(_ *Ledger, o *Observed, _ *Timeline) { delete(o.DeadLetters, "m1") },
 		"uncovered":         func(_ *Ledger, o *Observed, _ *Timeline) { o.Uncovered = []string{"cloud-temp/1 offset 7"} },
@@ -139,14 +215,18 @@ func TestCheckFindsEachViolation(t *testing.T) {
 			tl.Events[0].Recovered = tl.Events[0].Healed.Add(2 * time.Minute)
 		},
 		"not-injected": func(_ *Ledger, _ *Observed, tl *Timeline) { tl.Events = tl.Events[:1] },
+		"bundle": func(_ *Ledger, o *Observed, _ *Timeline) {
+			o.Bundles[1].Span.First = o.Bundles[0].Span.Last // overlap by one offset
+		},
 	}
 	for kind, mutate := range cases {
 		t.Run(kind, func(t *testing.T) {
 			l, o, tl, plan := fixture()
 			mutate(l, &o, &tl)
 			r := Check(l, o, tl, plan, time.Minute)
-			if !slices.ContainsFunc(r.Violations, func(v Violation) bool { return v.Kind == kind }) {
-				t.Errorf("no %s violation: %v", kind, r.Violations)
+			want := strings.Fields(kind)[0] // "corrupt bundle": a corrupt violation
+			if !slices.ContainsFunc(r.Violations, func(v Violation) bool { return v.Kind == want }) {
+				t.Errorf("no %s violation: %v", want, r.Violations)
 			}
 		})
 	}

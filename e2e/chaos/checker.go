@@ -39,11 +39,16 @@ type Observed struct {
 	Crashes []string
 	// Other lists unexpected HDFS files.
 	Other []string
+	// Bundles are the committed bundles when ingest runs the bundle store
+	// (CheckBundles); Unreadable names what of them could not be read back
+	// through its index or disagrees with it.
+	Bundles    []Bundle
+	Unreadable []string
 }
 
 // Violation is one broken promise.
 type Violation struct {
-	Kind  string // lost, duplicated, corrupt, unexpected, not-quarantined, not-dead-lettered, uncovered, crash, recovery, not-injected
+	Kind  string // lost, duplicated, corrupt, unexpected, bundle, not-quarantined, not-dead-lettered, uncovered, crash, recovery, not-injected
 	Fault Fault  // the fault whose window the item was written in ("" if none)
 	Text  string
 }
@@ -132,6 +137,15 @@ func Check(l *Ledger, o Observed, tl Timeline, plan Plan, recoveryLimit time.Dur
 	}
 	for _, p := range o.Other {
 		add("unexpected", zero, "file %s", p)
+	}
+	// Bundles: readable through their index, no key in two, no overlap.
+	// (A key stored twice is a picture stored twice, counted as duplicated
+	// above by its content; this names the bundles.)
+	for _, u := range o.Unreadable {
+		add("corrupt", zero, "%s", u)
+	}
+	for _, b := range CheckBundles(o.Bundles) {
+		add("bundle", zero, "%s", b)
 	}
 	// Junk quarantined with a reason, malformed messages dead-lettered with one.
 	for _, name := range sortedKeys(l.Junk) {

@@ -15,6 +15,7 @@ type Header struct {
 	Commit   string
 	Command  string
 	Backend  string
+	Store    string // cloud-ingest-hdfs's picture store: files or avro
 	Duration time.Duration
 }
 
@@ -22,8 +23,8 @@ type Header struct {
 // p50 and max, and items lost and duplicated in its windows.
 func Matrix(h Header, tl Timeline, r Result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Chaos run\n\n- commit: `%s`\n- seed: `%d`\n- command: `%s`\n- backend: %s\n- workload duration: %v\n- checked against the ledger: %s\n- verdict: %s\n\n",
-		h.Commit, tl.Seed, h.Command, h.Backend, h.Duration, r.Checked, verdict(r))
+	fmt.Fprintf(&b, "# Chaos run\n\n- commit: `%s`\n- seed: `%d`\n- command: `%s`\n- backend: %s\n- picture store: %s\n- workload duration: %v\n- checked against the ledger: %s\n- verdict: %s\n\n",
+		h.Commit, tl.Seed, h.Command, h.Backend, h.Store, h.Duration, r.Checked, verdict(r))
 	b.WriteString("| fault | injected | recovery p50 | recovery max | lost | duplicated |\n|---|---:|---:|---:|---:|---:|\n")
 	byFault := map[Fault][]time.Duration{}
 	var order []Fault
