@@ -40,17 +40,19 @@ eval "$("$HERE/engine.sh" env)"
 make_builder() {
 	log "builder-rootfs.tar: mmdebstrap bookworm + gcc, git + Go $GOVERSION_HOST (a few minutes)"
 	command -v mmdebstrap >/dev/null || { echo "bases: needs mmdebstrap (apt-get install mmdebstrap)" >&2; exit 1; }
-	nice -n 19 mmdebstrap --mode=root --variant=required \
-		--include=apt,ca-certificates,curl,file,gcc,git,libc6-dev,make,pkg-config,procps,tzdata,xz-utils \
+	nice -n 19 mmdebstrap --mode=root --format=tar --variant=required \
+		--include=apt,ca-certificates,curl,file,gcc,git,libc6-dev,make,netbase,pkg-config,procps,tzdata,xz-utils \
+		--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+		--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
 		--customize-hook="mkdir -p \"\$1/usr/local/share/ca-certificates\" && cp -a /usr/local/share/ca-certificates/. \"\$1/usr/local/share/ca-certificates/\"" \
 		--customize-hook='chroot "$1" update-ca-certificates' \
 		--customize-hook="cp -a '$GOROOT_HOST' \"\$1/usr/local/go\"" \
-		--customize-hook='mkdir -p "$1/go" && chmod 1777 "$1/go"' \
-		bookworm "$OUT/builder-rootfs.tar.new" \
+		--customize-hook='mkdir -p "$1/go/src" "$1/go/bin" && chmod -R 1777 "$1/go"' \
+		bookworm "$OUT/builder-rootfs.new.tar" \
 		"deb http://deb.debian.org/debian bookworm main" \
 		"deb http://deb.debian.org/debian bookworm-updates main" \
 		"deb http://deb.debian.org/debian-security bookworm-security main"
-	mv "$OUT/builder-rootfs.tar.new" "$OUT/builder-rootfs.tar"
+	mv "$OUT/builder-rootfs.new.tar" "$OUT/builder-rootfs.tar"
 }
 
 # tar_dir DIR OUT: a reproducible tarball of DIR (owners as in DIR).
@@ -95,8 +97,11 @@ EOF
 	local g=$t/glibc-amd64 f
 	mkdir -p "$g"
 	while read -r f; do
-		[[ -f $f || -L $f ]] && [[ ! -d $f ]] || continue
-		cp -a --parents "$f" "$g/"
+		[[ -d $f ]] && continue
+		# Not cp --parents: here it fails on this machine's merged /usr
+		# (/lib -> usr/lib) and makes the parents 0700.
+		install -d -m 755 "$g$(dirname "$f")"
+		cp -a "$f" "$g$f"
 	done < <(dpkg -L libc6 | grep -E '^/(lib|lib64|usr/lib|etc/ld\.so\.conf\.d)/' | grep -vE '^/usr/lib/(locale|x86_64-linux-gnu/audit)')
 	tar_dir "$g" "$OUT/glibc-amd64.tar"
 	# arm64, arm: Debian's cross packages, moved from /usr/TRIPLET/lib to /lib
@@ -138,6 +143,7 @@ if [[ $(cat "$OUT/.stamp" 2>/dev/null) != "$STAMP" ]]; then
 	echo "$STAMP" >"$OUT/.stamp"
 fi
 cp "$HERE/bases.Dockerfile" "$OUT/Dockerfile"
+"$HERE/engine.sh" status >/dev/null || { echo "bases: the engine is not running: $HERE/engine.sh start" >&2; exit 1; }
 
 # build TARGET PLATFORMS REF [ARGS...]
 build() {
