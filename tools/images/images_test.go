@@ -250,3 +250,99 @@ func checkRun(t *testing.T, e env, svc, p string, img image) {
 		t.Errorf("--version = %q, want kafka %s", out, want)
 	}
 }
+
+type bakePrint struct {
+	Group  map[string]struct{ Targets []string } `json:"group"`
+	Target map[string]struct {
+		Args      map[string]string `json:"args"`
+		Platforms []string          `json:"platforms"`
+	} `json:"target"`
+}
+
+// bake runs `docker buildx bake --print` at the repository root with the
+// base-image variables unset, then set as in extra.
+func bake(t *testing.T, extra ...string) bakePrint {
+	t.Helper()
+	cmd := exec.Command("docker", "buildx", "bake", "-f", "images/docker-bake.hcl", "--print", "--progress=quiet")
+	cmd.Dir = "../.."
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains([]string{"BASE_REGISTRY", "GO_IMAGE", "RUNTIME_STATIC", "RUNTIME_GLIBC", "DOCKERFILE_SYNTAX"}, k) {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, extra...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("bake --print %v: %v: %s", extra, err, stderr.String())
+	}
+	var p bakePrint
+	decode(t, "bake --print", string(out), &p)
+	return p
+}
+
+// TestImagesBakePrint checks the bake file without building: a target per
+// service directory, three platforms each, and the base images: upstream
+// ones without overrides, only stand-ins with BASE_REGISTRY. The frontend
+// named in BUILDKIT_SYNTAX is the Dockerfile's own # syntax= line.
+func TestImagesBakePrint(t *testing.T) {
+	dirs, err := os.ReadDir("../../services")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var services []string
+	for _, d := range dirs {
+		if d.IsDir() {
+			services = append(services, d.Name())
+		}
+	}
+	df, err := os.ReadFile("../../images/go-service.Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	syntax, _, _ := strings.Cut(string(df), "\n")
+	syntax = strings.TrimPrefix(syntax, "# syntax=")
+
+	upstream := map[string]string{
+		"GO_IMAGE":        "golang:1.26-bookworm",
+		"RUNTIME_STATIC":  "gcr.io/distroless/static-debian12:nonroot",
+		"RUNTIME_GLIBC":   "gcr.io/distroless/base-debian12:nonroot",
+		"BUILDKIT_SYNTAX": syntax,
+	}
+	standin := map[string]string{
+		"GO_IMAGE":        "r.example:5000/b/library/golang:1.26-bookworm",
+		"RUNTIME_STATIC":  "r.example:5000/b/distroless/static-debian12:nonroot",
+		"RUNTIME_GLIBC":   "r.example:5000/b/distroless/base-debian12:nonroot",
+		"BUILDKIT_SYNTAX": "r.example:5000/b/" + syntax,
+	}
+	tests := []struct {
+		name string
+		give []string
+		want map[string]string
+	}{
+		{"upstream", nil, upstream},
+		{"stand-ins", []string{"BASE_REGISTRY=r.example:5000/b"}, standin},
+		{"digest dropped for stand-ins", []string{"BASE_REGISTRY=r.example:5000/b", "GO_IMAGE=golang:1.26-bookworm@sha256:0123"}, standin},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := bake(t, tt.give...)
+			if got := slices.Sorted(slices.Values(p.Group["default"].Targets)); !slices.Equal(got, services) {
+				t.Errorf("default group = %v, want a target per service directory %v", got, services)
+			}
+			for _, svc := range services {
+				tg := p.Target[svc]
+				if !slices.Equal(tg.Platforms, platforms) {
+					t.Errorf("%s platforms = %v, want %v", svc, tg.Platforms, platforms)
+				}
+				for k, want := range tt.want {
+					if got := tg.Args[k]; got != want {
+						t.Errorf("%s %s = %q, want %q", svc, k, got, want)
+					}
+				}
+			}
+		})
+	}
+}
