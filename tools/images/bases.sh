@@ -35,6 +35,9 @@ STAMP="$FORMAT $GOROOT_HOST $GOVERSION_HOST $BUILDKIT_VERSION"
 
 log() { echo "bases: $*" >&2; }
 
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sensornode-bases.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
 eval "$("$HERE/engine.sh" env)"
 
 make_builder() {
@@ -62,8 +65,7 @@ tar_dir() {
 
 make_runtime() {
 	log "runtime-common.tar and glibc-{amd64,arm64,arm}.tar"
-	local t
-	t=$(mktemp -d "${TMPDIR:-/tmp}/sensornode-bases.XXXXXX")
+	local t=$WORK/runtime
 	local r=$t/common
 	mkdir -p "$r/etc/ssl/certs" "$r/usr/share" "$r/home/nonroot" "$r/root" "$r/tmp"
 	cat >"$r/etc/passwd" <<'EOF'
@@ -120,18 +122,15 @@ EOF
 		done < <(dpkg -L "$pkg" | grep "^/usr/$triplet/lib/[^/]*$")
 		tar_dir "$g" "$OUT/glibc-$arch.tar"
 	done
-	rm -rf "$t"
 }
 
 make_frontend() {
 	log "frontend-rootfs.tar: dockerfile-frontend $BUILDKIT_VERSION"
 	"$HERE/engine.sh" tools dockerfile-frontend
-	local t
-	t=$(mktemp -d "${TMPDIR:-/tmp}/sensornode-bases.XXXXXX")
+	local t=$WORK/frontend
 	mkdir -p "$t/bin"
 	cp "$CACHE/bin/dockerfile-frontend" "$t/bin/"
 	tar_dir "$t" "$OUT/frontend-rootfs.tar"
-	rm -rf "$t"
 }
 
 mkdir -p "$OUT"
