@@ -9,6 +9,35 @@ variable "REVISION" { default = "unknown" }
 variable "CREATED" { default = "" }
 variable "PLATFORMS" { default = "linux/amd64,linux/arm64,linux/arm/v7" }
 
+# Base images: the upstream ones (by tag; pin a digest with e.g.
+# GO_IMAGE=golang:1.26-bookworm@sha256:...). The Dockerfile's defaults are the
+# same; naming them here makes `docker buildx bake --print` show them.
+variable "GO_IMAGE" { default = "golang:1.26-bookworm" }
+variable "RUNTIME_STATIC" { default = "gcr.io/distroless/static-debian12:nonroot" }
+variable "RUNTIME_GLIBC" { default = "gcr.io/distroless/base-debian12:nonroot" }
+# The Dockerfile frontend of the `# syntax=` line of go-service.Dockerfile.
+variable "DOCKERFILE_SYNTAX" { default = "docker/dockerfile:1.7" }
+
+# BASE_REGISTRY, when set, takes every base image above from that registry
+# under its upstream path without registry host or digest:
+# golang:1.26-bookworm -> $BASE_REGISTRY/library/golang:1.26-bookworm,
+# gcr.io/distroless/static-debian12:nonroot ->
+# $BASE_REGISTRY/distroless/static-debian12:nonroot. make images sets it to
+# the stand-ins tools/images/bases.sh builds offline (no public registry is
+# reachable where this is developed); users leave it empty.
+variable "BASE_REGISTRY" { default = "" }
+
+function "base" {
+  params = [ref]
+  result = BASE_REGISTRY == "" ? ref : "${BASE_REGISTRY}/${base_path(split("@", ref)[0])}"
+}
+
+# base_path("gcr.io/distroless/x:t") = "distroless/x:t", base_path("golang:t") = "library/golang:t".
+function "base_path" {
+  params = [ref]
+  result = length(regexall("^[^/]*[.:][^/]*/", ref)) > 0 ? regex_replace(ref, "^[^/]*/", "") : (length(regexall("/", ref)) > 0 ? ref : "library/${ref}")
+}
+
 group "default" {
   targets = ["camera-producer", "temp-producer", "edge-forwarder", "cloud-ingest-hdfs", "master-watcher", "viewer"]
 }
@@ -17,6 +46,12 @@ target "_service" {
   context    = "."
   dockerfile = "images/go-service.Dockerfile"
   platforms  = split(",", PLATFORMS)
+  args = {
+    GO_IMAGE        = base(GO_IMAGE)
+    RUNTIME_STATIC  = base(RUNTIME_STATIC)
+    RUNTIME_GLIBC   = base(RUNTIME_GLIBC)
+    BUILDKIT_SYNTAX = base(DOCKERFILE_SYNTAX)
+  }
 }
 
 target "camera-producer" {

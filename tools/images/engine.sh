@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# tools/images/engine.sh: a container engine of our own for `make images`, all
+# state under $SENSORNODE_IMAGES_CACHE (default ~/.cache/sensornode/images).
+#
+#   engine.sh tools [NAME...]  build buildkitd, buildctl, docker-buildx, crane and the
+#                      Dockerfile frontend from the Go module proxy (cached;
+#                      a stamp .NAME-VERSION per binary)
+#   engine.sh start    tools, then start (idempotent): a registry on
+#                      127.0.0.1:5000 (crane registry serve, blobs on disk),
+#                      dockerd and buildkitd, and the buildx builder
+#                      "sensornode" (remote driver to our buildkitd)
+#   engine.sh stop     stop what start started (by pid file)
+#   engine.sh status   what runs
+#   engine.sh env      the environment the docker CLI needs, for eval
+#
+# dockerd runs with --bridge=none --iptables=false --ip-forward=false
+# --ip-masq=false and its own data and exec roots: it does not touch the
+# host's network. Containers it runs use the host network (loopback).
+# buildx's docker-container driver would need a public BuildKit image; the
+# remote driver talks to a buildkitd we start (OCI worker, runc, host network:
+# apt-get in the builder stage reaches Debian's mirror, Go modules the proxy).
+set -euo pipefail
+
+CACHE=${SENSORNODE_IMAGES_CACHE:-$HOME/.cache/sensornode/images}
+BIN=$CACHE/bin
+RUN=$CACHE/run
+LOG=$CACHE/log
+REGISTRY_ADDR=${SENSORNODE_IMAGES_REGISTRY_ADDR:-127.0.0.1:5000}
+BUILDER=sensornode
+
+BUILDKIT_VERSION=v0.34.2
+BUILDX_VERSION=v0.38.2
+CRANE_VERSION=v0.22.1
+
+export DOCKER_HOST=unix://$RUN/docker.sock
+export DOCKER_CONFIG=$CACHE/docker-config
+export BUILDX_BUILDER=$BUILDER
+
+log() { echo "engine: $*" >&2; }
+die() { echo "engine: $*" >&2; exit 1; }
+
+# build_tool NAME VERSION MODULE PACKAGE [CGO_ENABLED]: build PACKAGE of
+# MODULE@VERSION into $BIN/NAME. `go install pkg@version` refuses modules
+# whose go.mod has replace or exclude directives (buildkit has excludes), so
+# build inside a generated wrapper module that requires MODULE@VERSION and
+# copies its replace, exclude and godebug lines: the build list is then the
+# one MODULE's own go.mod gives.
+build_tool() {
+	local name=$1 version=$2 module=$3 pkg=$4 cgo=${5:-1}
+	local stamp=$BIN/.$name-$version
+	[[ -f $stamp && -x $BIN/$name ]] && return 0
+	log "building $name $version (wrapper module; a few minutes)"
+	local w
+	w=$(mktemp -d "${TMPDIR:-/tmp}/sensornode-wrap-$name.XXXXXX")
+	(
+		cd "$w"
+		export GOWORK=off GOFLAGS=-buildvcs=false
+		go mod init sensornode.local/wrap/"$name" >/dev/null 2>&1
+		local gomod
+		gomod=$(go mod download -json "$module@$version" | jq -r .GoMod)
+		local edits=()
+		mapfile -t edits < <(go mod edit -json "$gomod" | jq -r '
+			def mv: .Path + (if .Version then "@" + .Version else "" end);
+			(.Replace // [])[] | "-replace=" + (.Old | mv) + "=" + (.New | mv)')
+		mapfile -t -O "${#edits[@]}" edits < <(go mod edit -json "$gomod" | jq -r '
+			(.Exclude // [])[] | "-exclude=" + .Path + "@" + .Version')
+		mapfile -t -O "${#edits[@]}" edits < <(go mod edit -json "$gomod" | jq -r '
+			(.Godebug // [])[] | "-godebug=" + .Key + "=" + .Value')
+		local gover
+		gover=$(go mod edit -json "$gomod" | jq -r .Go)
+		go mod edit -go="$gover" -require="$module@$version" "${edits[@]}"
+		# Resolve the package's imports (and go.sum) against that build list.
+		go get "$pkg@$version" >/dev/null
+		CGO_ENABLED=$cgo nice -n 19 go build -trimpath -o "$BIN/$name.new" \
+			-ldflags "-s -w -X $module/version.Version=$version -X $module/version.Package=$module" "$pkg"
+	)
+	mv "$BIN/$name.new" "$BIN/$name"
+	rm -rf "$w"
+	rm -f "$BIN/.$name-"*
+	touch "$stamp"
+}
+
+# cmd_tools [NAME...]: build the tools (all, or the NAMEs) whose stamp is missing.
+cmd_tools() {
+	mkdir -p "$BIN"
+	command -v jq >/dev/null || die "jq is needed (apt-get install jq)"
+	if (($#)); then
+		local n
+		for n in "$@"; do tool_"${n//-/_}"; done
+		return
+	fi
+	local n
+	for n in buildkitd buildctl dockerfile-frontend docker-buildx crane; do tool_"${n//-/_}"; done
+	mkdir -p "$DOCKER_CONFIG/cli-plugins"
+	ln -sfn "$BIN/docker-buildx" "$DOCKER_CONFIG/cli-plugins/docker-buildx"
+}
+
+tool_buildkitd() {
+	build_tool buildkitd "$BUILDKIT_VERSION" github.com/moby/buildkit github.com/moby/buildkit/cmd/buildkitd
+}
+tool_buildctl() {
+	build_tool buildctl "$BUILDKIT_VERSION" github.com/moby/buildkit github.com/moby/buildkit/cmd/buildctl
+}
+# Runs inside the frontend image (FROM scratch): static.
+tool_dockerfile_frontend() {
+	build_tool dockerfile-frontend "$BUILDKIT_VERSION" github.com/moby/buildkit \
+		github.com/moby/buildkit/frontend/dockerfile/cmd/dockerfile-frontend 0
+}
+tool_docker_buildx() {
+	build_tool docker-buildx "$BUILDX_VERSION" github.com/docker/buildx github.com/docker/buildx/cmd/buildx
+}
+tool_crane() {
+	build_tool crane "$CRANE_VERSION" github.com/google/go-containerregistry \
+		github.com/google/go-containerregistry/cmd/crane
+}
+
+# alive NAME: the process in $RUN/NAME.pid runs.
+alive() {
+	local pid
+	[[ -f $RUN/$1.pid ]] || return 1
+	pid=$(cat "$RUN/$1.pid")
+	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
+}
+
+# wait_for WHAT SECONDS COMMAND...: retry COMMAND until it succeeds.
+wait_for() {
+	local what=$1 secs=$2
+	shift 2
+	local i
+	for ((i = 0; i < secs * 5; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	die "$what did not come up in ${secs}s (logs in $LOG)"
+}
+
+write_configs() {
+	cat >"$CACHE/daemon.json" <<EOF
+{"deprecated-key-path": "$CACHE/docker-key.json"}
+EOF
+	cat >"$CACHE/buildkitd.toml" <<EOF
+# Generated by tools/images/engine.sh.
+[otel]
+  # not the default /run/buildkit/otel-grpc.sock: nothing of ours outside the cache
+  socketPath = "$RUN/buildkitd-otel.sock"
+[worker.oci]
+  enabled = true
+  # As many build steps at once as there are cores (15 images would
+  # otherwise compile at once on a shared machine).
+  max-parallelism = 2
+  gc = true
+  gckeepstorage = "20GB"
+[worker.containerd]
+  enabled = false
+[registry."$REGISTRY_ADDR"]
+  http = true
+EOF
+}
+
+start_registry() {
+	alive registry && return 0
+	log "registry on $REGISTRY_ADDR (blobs in $CACHE/registry; manifests live in memory)"
+	mkdir -p "$CACHE/registry"
+	setsid "$BIN/crane" registry serve --address "$REGISTRY_ADDR" --disk "$CACHE/registry" \
+		>>"$LOG/registry.log" 2>&1 </dev/null &
+	echo $! >"$RUN/registry.pid"
+	wait_for registry 20 curl -fsS "http://$REGISTRY_ADDR/v2/"
+}
+
+start_dockerd() {
+	alive dockerd && return 0
+	log "dockerd (data root $CACHE/docker, socket $RUN/docker.sock)"
+	rm -f "$RUN/docker.sock"
+	setsid nice -n 19 dockerd \
+		--config-file "$CACHE/daemon.json" \
+		--data-root "$CACHE/docker" \
+		--exec-root "$RUN/docker" \
+		--pidfile "$RUN/dockerd.docker-pid" \
+		--host "$DOCKER_HOST" \
+		--bridge=none --iptables=false --ip-forward=false --ip-masq=false \
+		>>"$LOG/dockerd.log" 2>&1 </dev/null &
+	echo $! >"$RUN/dockerd.pid"
+	wait_for dockerd 60 docker info
+}
+
+start_buildkitd() {
+	alive buildkitd && return 0
+	log "buildkitd (root $CACHE/buildkit, socket $RUN/buildkitd.sock)"
+	rm -f "$RUN/buildkitd.sock"
+	setsid nice -n 19 "$BIN/buildkitd" \
+		--config "$CACHE/buildkitd.toml" \
+		--root "$CACHE/buildkit" \
+		--addr "unix://$RUN/buildkitd.sock" \
+		>>"$LOG/buildkitd.log" 2>&1 </dev/null &
+	echo $! >"$RUN/buildkitd.pid"
+	wait_for buildkitd 60 "$BIN/buildctl" --addr "unix://$RUN/buildkitd.sock" debug workers
+}
+
+ensure_builder() {
+	if ! docker buildx inspect "$BUILDER" >/dev/null 2>&1; then
+		docker buildx create --name "$BUILDER" --driver remote "unix://$RUN/buildkitd.sock" >/dev/null
+	fi
+	docker buildx inspect --bootstrap "$BUILDER" >/dev/null
+}
+
+cmd_start() {
+	command -v dockerd >/dev/null || die "no dockerd (Debian: apt-get install docker.io)"
+	command -v docker >/dev/null || die "no docker CLI"
+	[[ $(id -u) == 0 ]] || die "dockerd and buildkitd (rootful runc) need root"
+	cmd_tools
+	mkdir -p "$RUN" "$LOG"
+	write_configs
+	start_registry
+	start_dockerd
+	start_buildkitd
+	ensure_builder
+	log "up: registry $REGISTRY_ADDR, builder $BUILDER; eval \"\$($0 env)\" for the docker CLI"
+}
+
+# stop_one NAME: TERM the process of $RUN/NAME.pid, KILL after 30 s.
+stop_one() {
+	local name=$1 pid i
+	[[ -f $RUN/$name.pid ]] || return 0
+	pid=$(cat "$RUN/$name.pid")
+	if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+		log "stopping $name ($pid)"
+		kill -TERM "$pid"
+		for ((i = 0; i < 150; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.2
+		done
+		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+	fi
+	rm -f "$RUN/$name.pid"
+}
+
+cmd_stop() {
+	stop_one buildkitd
+	stop_one dockerd
+	stop_one registry
+}
+
+cmd_status() {
+	local n rc=0
+	for n in registry dockerd buildkitd; do
+		if alive "$n"; then echo "$n: running (pid $(cat "$RUN/$n.pid"))"; else echo "$n: stopped"; rc=1; fi
+	done
+	return $rc
+}
+
+cmd_env() {
+	echo "export DOCKER_HOST=$DOCKER_HOST DOCKER_CONFIG=$DOCKER_CONFIG BUILDX_BUILDER=$BUILDX_BUILDER"
+}
+
+case ${1:-} in
+tools) shift; cmd_tools "$@" ;;
+start) cmd_start ;;
+stop) cmd_stop ;;
+status) cmd_status ;;
+env) cmd_env ;;
+*) die "usage: $0 tools|start|stop|status|env" ;;
+esac
