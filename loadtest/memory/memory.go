@@ -50,6 +50,8 @@ type Proc struct {
 type Window struct {
 	Phase    string
 	From, To time.Time
+	// Label names the window on a chart ("drain 640x480"); "" : Phase.
+	Label string
 }
 
 // Stat is a mean and a peak over samples; both NaN when N is 0.
@@ -208,9 +210,9 @@ type Span struct {
 }
 
 // Spans returns the windows of phase as seconds since t0, clipped to
-// [t0, end], in time order, for marking them on a chart. Windows entirely
-// outside are left out.
-func Spans(windows []Window, phase string, t0, end time.Time, label func(Window) string) []Span {
+// [t0, end], in time order, labelled, for marking them on a chart.
+// Windows entirely outside are left out.
+func Spans(windows []Window, phase string, t0, end time.Time) []Span {
 	var out []Span
 	for _, w := range windows {
 		if w.Phase != phase || !w.To.After(t0) || !w.From.Before(end) || !w.To.After(w.From) {
@@ -223,9 +225,9 @@ func Spans(windows []Window, phase string, t0, end time.Time, label func(Window)
 		if to.After(end) {
 			to = end
 		}
-		l := w.Phase
-		if label != nil {
-			l = label(w)
+		l := w.Label
+		if l == "" {
+			l = w.Phase
 		}
 		out = append(out, Span{Label: l, From: from.Sub(t0).Seconds(), To: to.Sub(t0).Seconds()})
 	}

@@ -35,10 +35,10 @@ func eq(a, b Stat) bool {
 
 func TestTable(t *testing.T) {
 	windows := []Window{
-		{PhaseRest, at(0), at(2)},
-		{PhaseSteady, at(10), at(13)},
-		{PhaseDrain, at(20), at(21)}, // two drains (two sizes) pool
-		{PhaseDrain, at(30), at(30)},
+		{PhaseRest, at(0), at(2), ""},
+		{PhaseSteady, at(10), at(13), ""},
+		{PhaseDrain, at(20), at(21), ""}, // two drains (two sizes) pool
+		{PhaseDrain, at(30), at(30), ""},
 	}
 	tests := []struct {
 		name     string
@@ -60,7 +60,7 @@ func TestTable(t *testing.T) {
 			name: "instances: mean of the means, peak of any; drains pooled",
 			give: []Proc{
 				{Name: "cam-1", Service: "cam", Samples: append(samples(20, 10, 30), samples(30, 50)...)}, // mean 30, peak 50
-				{Name: "cam-2", Service: "cam", Samples: samples(20, 10, 10)},                           // mean 10
+				{Name: "cam-2", Service: "cam", Samples: samples(20, 10, 10)},                             // mean 10
 			},
 			services: []string{"cam"},
 			want:     []Row{{Service: "cam", Phase: PhaseDrain, Instances: 2, RSS: Stat{20, 50, 5}, Heap: Stat{10, 25, 5}, Kafka: Stat{5, 12.5, 5}}},
@@ -166,32 +166,30 @@ func TestRatio(t *testing.T) {
 
 func TestSpans(t *testing.T) {
 	windows := []Window{
-		{PhaseDrain, at(30), at(40)},
-		{PhaseSteady, at(5), at(25)},
-		{PhaseDrain, at(10), at(20)},
-		{PhaseDrain, at(-10), at(2)},  // starts before the origin: clipped
-		{PhaseDrain, at(90), at(120)}, // ends after the end: clipped
-		{PhaseDrain, at(-5), at(-1)},  // before: left out
-		{PhaseDrain, at(101), at(110)},
-		{PhaseDrain, at(50), at(50)}, // empty: left out
+		{PhaseDrain, at(30), at(40), ""},
+		{PhaseSteady, at(5), at(25), "steady 640x480"},
+		{PhaseDrain, at(10), at(20), ""},
+		{PhaseDrain, at(-10), at(2), ""},  // starts before the origin: clipped
+		{PhaseDrain, at(90), at(120), ""}, // ends after the end: clipped
+		{PhaseDrain, at(-5), at(-1), ""},  // before: left out
+		{PhaseDrain, at(101), at(110), ""},
+		{PhaseDrain, at(50), at(50), ""}, // empty: left out
 	}
-	label := func(w Window) string { return w.Phase + "@" + w.From.Sub(t0).String() }
 	tests := []struct {
 		name  string
 		phase string
 		end   int
-		label func(Window) string
 		want  []Span
 	}{
-		{"drains in time order, clipped", PhaseDrain, 100, nil, []Span{
+		{"drains in time order, clipped", PhaseDrain, 100, []Span{
 			{PhaseDrain, 0, 2}, {PhaseDrain, 10, 20}, {PhaseDrain, 30, 40}, {PhaseDrain, 90, 100}}},
-		{"labels", PhaseSteady, 100, label, []Span{{"steady@5s", 5, 25}}},
-		{"no such phase", PhaseRest, 100, nil, nil},
-		{"window after the end", PhaseDrain, 1, nil, []Span{{PhaseDrain, 0, 1}}},
+		{"labels", PhaseSteady, 100, []Span{{"steady 640x480", 5, 25}}},
+		{"no such phase", PhaseRest, 100, nil},
+		{"window after the end", PhaseDrain, 1, []Span{{PhaseDrain, 0, 1}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Spans(windows, tt.phase, t0, at(tt.end), tt.label)
+			got := Spans(windows, tt.phase, t0, at(tt.end))
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Spans(%s) = %v, want %v", tt.phase, got, tt.want)
 			}

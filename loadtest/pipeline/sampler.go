@@ -68,8 +68,9 @@ func (s *Sampler) ScrapeMetrics(timeout time.Duration) {
 	s.scrape = &http.Client{Timeout: timeout}
 }
 
-// OnPoint calls f (from the sampling goroutine, without the sampler's
-// lock; sr has no points) after every point recorded. Call it before Run.
+// OnPoint calls f (from a sampling goroutine, several at once, without
+// the sampler's lock; sr has no points) after every point recorded. Call
+// it before Run.
 func (s *Sampler) OnPoint(f func(sr Series, p Point)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -119,14 +120,25 @@ func (s *Sampler) Run(ctx context.Context) {
 	}
 }
 
+// sampleWorkers bounds the processes sampled at once (a /proc read, and
+// with ScrapeMetrics a local HTTP scrape, each).
+const sampleWorkers = 8
+
 // SampleAll takes one sample of every tracked live process.
 func (s *Sampler) SampleAll() {
 	s.mu.Lock()
 	names := append([]string(nil), s.order...)
 	s.mu.Unlock()
+	sem := make(chan struct{}, sampleWorkers)
+	var wg sync.WaitGroup
 	for _, n := range names {
-		s.sampleOne(n)
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			s.sampleOne(n)
+		})
 	}
+	wg.Wait()
 }
 
 func (s *Sampler) sampleOne(name string) {
