@@ -109,6 +109,13 @@ type profileState struct {
 	prof     report.HeapProfile
 	backend  string
 	inflight bool
+	// next is a higher sample seen during a fetch: fetched after it.
+	next *profilePoint
+}
+
+type profilePoint struct {
+	sr pipeline.Series
+	p  pipeline.Point
 }
 
 func newProfiler(dir string) *profiler {
@@ -154,24 +161,35 @@ func (pr *profiler) point(sr pipeline.Series, p pipeline.Point) {
 	}
 	st.prof.PeakRSS = rss
 	if st.inflight {
+		st.next = &profilePoint{sr, p}
 		return
 	}
+	pr.start(st, sr, p)
+}
+
+// start fetches a profile for the sample p of sr (under pr.mu); when it
+// is done, it fetches again for a higher sample seen meanwhile.
+func (pr *profiler) start(st *profileState, sr pipeline.Series, p pipeline.Point) {
 	st.inflight = true
 	pr.wg.Go(func() {
 		err := pr.fetch(sr.Admin, st.prof.File)
 		pr.mu.Lock()
 		defer pr.mu.Unlock()
 		st.inflight = false
-		if err != nil {
-			if st.prof.Instance == "" { // keep an earlier good profile
-				st.prof.Err = err.Error()
-				st.prof.Instance, st.prof.At, st.prof.RSS = sr.Name, p.At, rss
-			}
-			return
+		switch {
+		case err == nil:
+			st.prof.Err = ""
+			st.prof.Instance, st.prof.At, st.prof.RSS = sr.Name, p.At, float64(p.RSSBytes)
+			st.prof.HeapInuse, st.prof.KafkaBuffered = p.HeapInuse, p.KafkaBuffered
+		case st.prof.Instance == "": // keep an earlier good profile
+			st.prof.Err = err.Error()
+			st.prof.Instance, st.prof.At, st.prof.RSS = sr.Name, p.At, float64(p.RSSBytes)
+			st.prof.HeapInuse, st.prof.KafkaBuffered = math.NaN(), math.NaN()
 		}
-		st.prof.Err = ""
-		st.prof.Instance, st.prof.At, st.prof.RSS = sr.Name, p.At, rss
-		st.prof.HeapInuse, st.prof.KafkaBuffered = p.HeapInuse, p.KafkaBuffered
+		if n := st.next; n != nil {
+			st.next = nil
+			pr.start(st, n.sr, n.p)
+		}
 	})
 }
 

@@ -174,3 +174,33 @@ func TestProfilerRecordsFailure(t *testing.T) {
 		t.Errorf("profiles() = %+v, want one with the fetch error", got)
 	}
 }
+
+// TestProfilerFetchesAgainAfterRise: a rise while a fetch is under way is
+// fetched once that one is done (the highest of the rises), so the peak
+// is not missed.
+func TestProfilerFetchesAgainAfterRise(t *testing.T) {
+	var fetches atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fetches.Add(1) == 1 {
+			<-release
+		}
+		w.Write([]byte("p"))
+	}))
+	defer srv.Close()
+	pr := newProfiler(t.TempDir())
+	pr.setPhase("franz", "drain/640x480")
+	fw := pipeline.Series{Name: "edge-forwarder-drain", Service: pipeline.EdgeForwarder, Admin: strings.TrimPrefix(srv.URL, "http://")}
+	for i, mib := range []int64{50, 60, 70, 65} {
+		pr.point(fw, pipeline.Point{At: sec(float64(i)), RSSBytes: mib << 20, HeapInuse: 1, KafkaBuffered: 2})
+	}
+	close(release)
+	pr.wait()
+	if n := fetches.Load(); n != 2 {
+		t.Errorf("fetches = %d, want 2 (the first, then one for the rise to 70 MiB)", n)
+	}
+	got := pr.profiles("franz")
+	if len(got) != 1 || got[0].RSS != 70<<20 || got[0].PeakRSS != 70<<20 || !got[0].At.Equal(sec(2)) {
+		t.Errorf("profiles() = %+v, want one at 70 MiB (the peak)", got)
+	}
+}

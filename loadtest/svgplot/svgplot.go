@@ -58,7 +58,8 @@ type LineChart struct {
 	// instead of the upper right.
 	LegendBottom bool
 	// Spans are shaded x intervals drawn behind the series (phases of a
-	// run), each labelled at its top; ignored on a log x axis.
+	// run), each labelled at its bottom left (clear of the legend);
+	// ignored on a log x axis.
 	Spans []Span
 	// Width and Height in pixels; 0 means 760x420.
 	Width, Height int
@@ -192,7 +193,7 @@ func (c LineChart) Render(w io.Writer) error {
 }
 
 // spans shades each span, clipped to the x range, with its label at the
-// top (the series are drawn over them).
+// bottom (the series are drawn over them).
 func spans(b *bufio.Writer, f frame, ss []Span) {
 	for _, s := range ss {
 		from, to := math.Max(s.From, f.x0), math.Min(s.To, f.x1)
@@ -203,7 +204,7 @@ func spans(b *bufio.Writer, f frame, ss []Span) {
 		fmt.Fprintf(b, `<rect class="span" x="%.1f" y="%d" width="%.1f" height="%d" fill="#999999" fill-opacity="0.18"/>`+"\n",
 			x0, marginTop, x1-x0, f.h-marginTop-marginBottom)
 		if s.Label != "" {
-			fmt.Fprintf(b, `<text x="%.1f" y="%d" class="note" font-size="10">%s</text>`+"\n", x0+2, marginTop+10, esc(s.Label))
+			fmt.Fprintf(b, `<text x="%.1f" y="%d" class="note" font-size="10">%s</text>`+"\n", x0+2, f.h-marginBottom-4, esc(s.Label))
 		}
 	}
 }
