@@ -73,7 +73,7 @@ type Config struct {
 	// ArrivalTimeout bounds the wait for the last picture of a phase.
 	ArrivalTimeout time.Duration
 	// Rest is how long the services are sampled at rest (ready, no
-	// picture yet) per backend, for the memory table (0: 5 s).
+	// picture yet) per backend, for the memory table (0: 3 s).
 	Rest time.Duration
 	// KeepData leaves the run's topics, HDFS files and spool directories
 	// in place (by default they are deleted at the end).

@@ -21,8 +21,10 @@ import (
 // no picture yet.
 const restPhase = "rest"
 
-// defaultRest is how long the services are sampled at rest per backend.
-const defaultRest = 5 * time.Second
+// defaultRest is how long the services are sampled at rest per backend:
+// an idle process's RSS is flat, so a few samples (one per second, and
+// one at the end) give its mean.
+const defaultRest = 3 * time.Second
 
 // memoryServices are the services of the memory table, in its order.
 var memoryServices = []string{pipeline.CameraProducer, pipeline.TempProducer, pipeline.EdgeForwarder, pipeline.CloudIngest}
