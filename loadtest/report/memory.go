@@ -72,7 +72,7 @@ func renderMemory(b *strings.Builder, r *Result) {
 		}
 		fmt.Fprintf(b, "Per-node services at rest, one instance each (%s), mean RSS summed, %s: **%s MiB**", strings.Join(be.PerNodeServices, " + "), be.Backend, mib0(be.PerNodeRestRSS))
 		if be.Backend == "franz" {
-			fmt.Fprintf(b, " (goal ≤ %d MiB: %s)", GoalPerNodeRestMiB, goal(be.PerNodeRestRSS/(1<<20), GoalPerNodeRestMiB))
+			fmt.Fprintf(b, " (%s)", perNodeGoal(be))
 		}
 		fmt.Fprintf(b, ".\n")
 	}
@@ -142,6 +142,26 @@ func renderHeapProfiles(b *strings.Builder, r *Result) {
 		}
 	}
 	fmt.Fprintf(b, "\n")
+}
+
+// masterWatcher is the third per-node service, which the harness does
+// not run.
+const masterWatcher = "master-watcher"
+
+// perNodeGoal states the per-node sum at rest against the goal for all
+// three per-node services; without master-watcher's figure, what is left
+// for it.
+func perNodeGoal(be Backend) string {
+	sum := be.PerNodeRestRSS / (1 << 20)
+	switch {
+	case math.IsNaN(sum):
+		return fmt.Sprintf("goal ≤ %d MiB: not measured", GoalPerNodeRestMiB)
+	case slices.Contains(be.PerNodeServices, masterWatcher):
+		return fmt.Sprintf("goal ≤ %d MiB: %s", GoalPerNodeRestMiB, goal(sum, GoalPerNodeRestMiB))
+	case sum > GoalPerNodeRestMiB:
+		return fmt.Sprintf("goal ≤ %d MiB with %s, not run here: **not met** without it", GoalPerNodeRestMiB, masterWatcher)
+	}
+	return fmt.Sprintf("goal ≤ %d MiB with %s, not run here: %.1f MiB left for it", GoalPerNodeRestMiB, masterWatcher, GoalPerNodeRestMiB-sum)
 }
 
 func peakOf(u *Usage) float64 {
