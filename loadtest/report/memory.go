@@ -32,7 +32,7 @@ func renderMemory(b *strings.Builder, r *Result) {
 	fmt.Fprintf(b, "## Memory per service and phase\n\n")
 	fmt.Fprintf(b, "Per service and phase, mean / peak in MiB: the process's resident memory (RSS, `/proc`), the Go heap in use (`go_memstats_heap_inuse_bytes`) and the bytes its Kafka clients hold (`sensornode_kafka_client_buffered_bytes`, all its clients), all sampled every second at the same moments. ")
 	fmt.Fprintf(b, "RSS minus heap is the runtime's floor (binary, stacks, heap not yet returned to the OS) plus, on confluent, librdkafka's own memory, of which its buffered messages are the Kafka column (outside the Go heap); on franz the Kafka column is part of the Go heap. ")
-	fmt.Fprintf(b, "Phases: **rest** is every service ready before the first picture; **steady** the steady phases; **drain** the drains (Kafka and HDFS, every size), where each service also has a drain instance (edge-forwarder's second instance, camera-producer-1 on the drain topic, cloud-ingest-hdfs restarted). Mean is per instance (the mean of the instances' means), peak of any instance. The Kafka gauges refresh every 5 s (`bus.DefaultStatsInterval`).\n\n")
+	fmt.Fprintf(b, "Phases: **rest** is every service ready before the first picture; **steady** the steady phases; **drain** the drains (Kafka and HDFS, every size), in which camera-producer-1 (on the drain topic), a second edge-forwarder and the restarted cloud-ingest-hdfs drain the backlogs while the other instances idle. Mean is per instance (the mean of the instances' means), peak of any instance. The Kafka gauges refresh every 5 s (`bus.DefaultStatsInterval`).\n\n")
 	fmt.Fprintf(b, "| service | phase |")
 	for _, be := range r.Backends {
 		fmt.Fprintf(b, " %s: RSS | Go heap | Kafka buffered |", be.Backend)
