@@ -98,6 +98,9 @@ func (br *backendRun) run(ctx context.Context) error {
 	if err := br.startServices(ctx); err != nil {
 		return err
 	}
+	if err := br.rest(ctx); err != nil {
+		return err
+	}
 	// Steady phases, every size, then the drains.
 	br.steadyWin[0] = time.Now()
 	for _, size := range h.cfg.Sizes {
@@ -115,7 +118,9 @@ func (br *backendRun) run(ctx context.Context) error {
 	br.result.Usage = br.usage(br.steadyWin[0], br.steadyWin[1], func(s string) bool { return isService(s) })
 	if h.cfg.DrainMB > 0 {
 		for i, size := range h.cfg.Sizes {
+			h.profiler.setPhase(br.backend, "drain/"+size)
 			dr, sb, err := br.drain(ctx, size)
+			h.profiler.setPhase(br.backend, "")
 			br.result.Sizes[i].Drain = dr
 			if sb != nil {
 				br.baseline = append(br.baseline, *sb)
@@ -127,6 +132,21 @@ func (br *backendRun) run(ctx context.Context) error {
 	}
 	br.fillSizes()
 	return br.finish(ctx)
+}
+
+// rest samples the services, ready and idle, for the memory table.
+func (br *backendRun) rest(ctx context.Context) error {
+	h := br.h
+	h.progress("%s rest: every service ready, no pictures for %v", br.backend, h.cfg.Rest)
+	start := time.Now()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(h.cfg.Rest):
+	}
+	h.sampler.SampleAll()
+	h.mark(br.backend, restPhase, start, time.Now())
+	return br.crashCheck()
 }
 
 func isService(s string) bool {

@@ -72,6 +72,9 @@ type Config struct {
 	Verify int
 	// ArrivalTimeout bounds the wait for the last picture of a phase.
 	ArrivalTimeout time.Duration
+	// Rest is how long the services are sampled at rest (ready, no
+	// picture yet) per backend, for the memory table (0: 3 s).
+	Rest time.Duration
 	// KeepData leaves the run's topics, HDFS files and spool directories
 	// in place (by default they are deleted at the end).
 	KeepData bool
@@ -153,6 +156,7 @@ type Harness struct {
 	start      time.Time
 	bins       pipeline.Binaries
 	sampler    *pipeline.Sampler
+	profiler   *profiler
 	factory    *Factory
 	hdfs       *hdfs.Client
 	res        *report.Result
@@ -189,6 +193,9 @@ func Run(ctx context.Context, cfg Config) (string, *report.Result, error) {
 	if cfg.TempInterval <= 0 {
 		cfg.TempInterval = time.Second
 	}
+	if cfg.Rest <= 0 {
+		cfg.Rest = defaultRest
+	}
 	form, _ := messages.ParseForm(cfg.Form)
 	now := time.Now().UTC()
 	h := &Harness{
@@ -197,6 +204,11 @@ func Run(ctx context.Context, cfg Config) (string, *report.Result, error) {
 		sampler: pipeline.NewSampler(time.Second),
 	}
 	h.resultsDir = filepath.Join(cfg.ResultsBase, now.Format("20060102T150405Z")+"-"+cfg.Profile)
+	// Go heap and Kafka buffers beside every RSS sample; heap profiles at
+	// the drains' peaks.
+	h.sampler.ScrapeMetrics(time.Second)
+	h.profiler = newProfiler(h.resultsDir)
+	h.sampler.OnPoint(h.profiler.point)
 	if err := os.MkdirAll(filepath.Join(h.resultsDir, "logs"), 0o755); err != nil {
 		return "", nil, err
 	}
@@ -309,7 +321,7 @@ func (h *Harness) newBackendRun(backend string, baselines bool) *backendRun {
 		Cluster: h.cfg.Cluster, Bins: h.bins, Backend: backend, Form: h.cfg.Form, Nodes: h.cfg.Cameras,
 		Prefix: prefix, HDFSRoot: "/loadtest/" + h.runID + "/" + backend, FlatPictures: true,
 		PictureStore: h.cfg.Stores[0], BundleMaxAge: h.cfg.BundleMaxAge, BundleMaxBytes: int64(h.cfg.BundleMaxMB) << 20,
-		WorkDir: filepath.Join(h.workRunDir(), backend), LogDir: filepath.Join(h.resultsDir, "logs", backend),
+		WorkDir: filepath.Join(h.workRunDir(), backend), LogDir: filepath.Join(h.resultsDir, "logs", backend), Pprof: true,
 		Camera:            pipeline.Camera{Source: "directory"},
 		TempInterval:      h.cfg.TempInterval,
 		TemperatureRotate: 5 * time.Second,

@@ -98,6 +98,7 @@ func (h *Harness) writeResults() error {
 			errs = append(errs, err)
 		}
 	}
+	h.fillMemory()
 	keep(h.writePictures())
 	keep(h.writeSamples())
 	keep(h.plots())
@@ -159,10 +160,17 @@ func (h *Harness) writePictures() error {
 
 // writeSamples writes every /proc sample.
 func (h *Harness) writeSamples() error {
-	return h.writeCSV("samples.csv", []string{"process", "service", "pid", "time", "cpu_seconds", "rss_bytes"}, func(w *csv.Writer) {
+	num := func(v float64) string {
+		if math.IsNaN(v) {
+			return ""
+		}
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return h.writeCSV("samples.csv", []string{"process", "service", "pid", "time", "cpu_seconds", "rss_bytes", "heap_inuse_bytes", "kafka_buffered_bytes"}, func(w *csv.Writer) {
 		for _, sr := range h.sampler.Snapshot() {
 			for _, p := range sr.Points {
-				_ = w.Write([]string{sr.Name, sr.Service, strconv.Itoa(p.PID), tsv(p.At), strconv.FormatFloat(p.CPU.Seconds(), 'f', 2, 64), strconv.FormatInt(p.RSSBytes, 10)})
+				_ = w.Write([]string{sr.Name, sr.Service, strconv.Itoa(p.PID), tsv(p.At), strconv.FormatFloat(p.CPU.Seconds(), 'f', 2, 64), strconv.FormatInt(p.RSSBytes, 10),
+					num(p.HeapInuse), num(p.KafkaBuffered)})
 			}
 		}
 	})
@@ -225,7 +233,7 @@ func (h *Harness) plots() error {
 		}
 		errs = append(errs, h.writeSVG("throughput-"+br.backend+".svg", "Pictures per second reaching each stage during the steady phases ("+br.backend+")",
 			h.throughputChart(br).Render))
-		errs = append(errs, h.writeSVG("rss-"+br.backend+".svg", "Resident memory over time, largest instance per service ("+br.backend+")",
+		errs = append(errs, h.writeSVG("rss-"+br.backend+".svg", "Resident memory over time, largest instance per service, drains shaded ("+br.backend+")",
 			h.rssChart(br).Render))
 	}
 	if len(h.runs) > 1 {
@@ -323,7 +331,15 @@ func (h *Harness) rssChart(br *backendRun) svgplot.LineChart {
 		}
 		series = append(series, svgplot.Series{Name: n, X: x, Y: y})
 	}
-	return svgplot.LineChart{Title: "RSS over time, largest instance per service (" + br.backend + ")", XLabel: "seconds since the backend's start", YLabel: "MiB", Series: series, YFrom0: true}
+	h.mu.Lock()
+	timeline := append([]span(nil), h.timeline...)
+	h.mu.Unlock()
+	var marks []svgplot.Span
+	for _, s := range drainSpans(timeline, br.backend, from, to) {
+		marks = append(marks, svgplot.Span{Label: s.Label, From: s.From, To: s.To})
+	}
+	return svgplot.LineChart{Title: "RSS over time, largest instance per service, drains shaded (" + br.backend + ")", XLabel: "seconds since the backend's start", YLabel: "MiB",
+		Series: series, YFrom0: true, Spans: marks}
 }
 
 func (h *Harness) rssBars() svgplot.BarChart {

@@ -67,6 +67,10 @@ type Deployment struct {
 	TempInterval time.Duration
 	// TemperatureRotate is how long cloud-ingest-hdfs buffers readings.
 	TemperatureRotate time.Duration
+	// Pprof serves the Go profiles on every service's admin server
+	// (SENSORNODE_ADMIN_PPROF_ENABLED=true): the load test fetches heap
+	// profiles at the drains' peaks.
+	Pprof bool
 	// Extra environment per service name.
 	Extra map[string][]string
 }
@@ -225,7 +229,11 @@ func baseEnv() []string {
 }
 
 func (d *Deployment) spec(name, service, admin string, env []string) Spec {
-	env = append(append(append(baseEnv(), "SENSORNODE_ADMIN_ADDR="+admin), env...), d.Extra[service]...)
+	env = append(append(baseEnv(), "SENSORNODE_ADMIN_ADDR="+admin), env...)
+	if d.Pprof {
+		env = append(env, "SENSORNODE_ADMIN_PPROF_ENABLED=true")
+	}
+	env = append(env, d.Extra[service]...)
 	return Spec{
 		Name: name, Service: service, Path: d.Bins[service], Env: env, Dir: d.WorkDir,
 		Log: filepath.Join(d.LogDir, name+".log"), AdminAddr: admin,

@@ -233,6 +233,16 @@ func TestDeploymentSpecs(t *testing.T) {
 	if cp.Name != "camera-producer-3" || cp.Log != "/w/logs/camera-producer-3.log" || cp.Path != "/b/cp" {
 		t.Errorf("camera producer spec = %+v", cp)
 	}
+	if strings.Contains(env(cp), "PPROF") {
+		t.Errorf("camera producer env has pprof without Pprof:\n%s", env(cp))
+	}
+	d.Pprof = true
+	for _, s := range []Spec{d.CameraProducerSpec(1, ""), d.TempProducerSpec(1), d.ForwarderSpec(), d.IngestSpec()} {
+		if !strings.Contains(env(s), "SENSORNODE_ADMIN_PPROF_ENABLED=true") {
+			t.Errorf("%s env with Pprof lacks SENSORNODE_ADMIN_PPROF_ENABLED=true", s.Name)
+		}
+	}
+	d.Pprof = false
 	fw := d.ForwarderSpec()
 	if !strings.Contains(env(fw), `SENSORNODE_PICTURE_TOPICS=^lt-1-node[0-9]+$`) ||
 		!strings.Contains(env(fw), "SENSORNODE_CLOUD_PICTURE_TOPIC=lt-1-cameraData") ||

@@ -251,7 +251,7 @@ func (g *Group) Start(spec Spec) (*Proc, error) {
 	g.procs = append(g.procs, p)
 	g.mu.Unlock()
 	if g.sampler != nil {
-		g.sampler.Track(spec.Name, spec.Service, p.PID())
+		g.sampler.TrackAdmin(spec.Name, spec.Service, p.PID(), spec.AdminAddr)
 	}
 	go func() {
 		<-p.done

@@ -4,11 +4,19 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net/http"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/sensornode/sensornode/loadtest/procfs"
+	"github.com/sensornode/sensornode/tools/localrun/promtext"
+)
+
+// Metrics a Sampler scrapes with ScrapeMetrics, beside each /proc sample.
+const (
+	MetricHeapInuse     = "go_memstats_heap_inuse_bytes"
+	MetricKafkaBuffered = "sensornode_kafka_client_buffered_bytes"
 )
 
 // Point is one /proc sample of a process.
@@ -17,6 +25,12 @@ type Point struct {
 	At       time.Time
 	CPU      time.Duration // cumulative user+system
 	RSSBytes int64
+	// HeapInuse and KafkaBuffered are the process's MetricHeapInuse and
+	// MetricKafkaBuffered (summed over its clients), scraped right after
+	// the /proc read; NaN when not scraped (ScrapeMetrics off, no admin
+	// address, the scrape failed or lacked the metric).
+	HeapInuse     float64
+	KafkaBuffered float64
 }
 
 // Series is the samples of one process.
@@ -24,7 +38,9 @@ type Series struct {
 	Name    string
 	Service string
 	PID     int
-	Points  []Point
+	// Admin is the process's admin address (its /metrics), if any.
+	Admin  string
+	Points []Point
 	// Err is the last sampling error other than the process being gone.
 	Err error
 }
@@ -36,6 +52,29 @@ type Sampler struct {
 	series   map[string]*Series
 	order    []string
 	gone     map[string]bool
+	// scrape fetches metrics from admin addresses; nil: /proc only.
+	scrape *http.Client
+	// onPoint, when set, sees every point after it was recorded.
+	onPoint func(sr Series, p Point)
+}
+
+// ScrapeMetrics makes the sampler scrape MetricHeapInuse and
+// MetricKafkaBuffered from the /metrics of every process tracked with an
+// admin address at each of its samples, each scrape bounded by timeout.
+// Call it before Run.
+func (s *Sampler) ScrapeMetrics(timeout time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scrape = &http.Client{Timeout: timeout}
+}
+
+// OnPoint calls f (from a sampling goroutine, several at once, without
+// the sampler's lock; sr has no points) after every point recorded. Call
+// it before Run.
+func (s *Sampler) OnPoint(f func(sr Series, p Point)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onPoint = f
 }
 
 // NewSampler samples every interval (1 s when zero).
@@ -49,7 +88,11 @@ func NewSampler(interval time.Duration) *Sampler {
 // Track starts sampling process pid under name (a restarted process with
 // the same name continues its series under the new pid). It takes a first
 // sample right away.
-func (s *Sampler) Track(name, service string, pid int) {
+func (s *Sampler) Track(name, service string, pid int) { s.TrackAdmin(name, service, pid, "") }
+
+// TrackAdmin is Track for a process with an admin server at admin
+// (host:port), whose metrics are scraped when ScrapeMetrics is on.
+func (s *Sampler) TrackAdmin(name, service string, pid int, admin string) {
 	s.mu.Lock()
 	sr, ok := s.series[name]
 	if !ok {
@@ -57,7 +100,7 @@ func (s *Sampler) Track(name, service string, pid int) {
 		s.series[name] = sr
 		s.order = append(s.order, name)
 	}
-	sr.PID = pid
+	sr.PID, sr.Admin = pid, admin
 	s.gone[name] = false
 	s.mu.Unlock()
 	s.sampleOne(name)
@@ -77,28 +120,43 @@ func (s *Sampler) Run(ctx context.Context) {
 	}
 }
 
+// sampleWorkers bounds the processes sampled at once (a /proc read, and
+// with ScrapeMetrics a local HTTP scrape, each).
+const sampleWorkers = 8
+
 // SampleAll takes one sample of every tracked live process.
 func (s *Sampler) SampleAll() {
 	s.mu.Lock()
 	names := append([]string(nil), s.order...)
 	s.mu.Unlock()
+	sem := make(chan struct{}, sampleWorkers)
+	var wg sync.WaitGroup
 	for _, n := range names {
-		s.sampleOne(n)
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			s.sampleOne(n)
+		})
 	}
+	wg.Wait()
 }
 
 func (s *Sampler) sampleOne(name string) {
 	s.mu.Lock()
 	sr := s.series[name]
-	pid, gone := sr.PID, s.gone[name]
+	pid, gone, admin, client, onPoint := sr.PID, s.gone[name], sr.Admin, s.scrape, s.onPoint
 	s.mu.Unlock()
 	if gone {
 		return
 	}
 	smp, err := procfs.Read(pid)
+	pt := Point{PID: pid, At: smp.At, CPU: smp.CPU, RSSBytes: smp.RSSBytes, HeapInuse: math.NaN(), KafkaBuffered: math.NaN()}
+	if err == nil && client != nil && admin != "" {
+		pt.HeapInuse, pt.KafkaBuffered = scrapeMemory(client, admin)
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if sr.PID != pid { // restarted meanwhile
+		s.mu.Unlock()
 		return
 	}
 	switch {
@@ -107,8 +165,33 @@ func (s *Sampler) sampleOne(name string) {
 	case err != nil:
 		sr.Err = err
 	default:
-		sr.Points = append(sr.Points, Point{PID: pid, At: smp.At, CPU: smp.CPU, RSSBytes: smp.RSSBytes})
+		sr.Points = append(sr.Points, pt)
 	}
+	cp := *sr
+	cp.Points = nil
+	s.mu.Unlock()
+	if err == nil && onPoint != nil {
+		onPoint(cp, pt)
+	}
+}
+
+// scrapeMemory reads a process's Go heap in use and Kafka client buffers
+// from its /metrics; NaN for what it could not get.
+func scrapeMemory(client *http.Client, admin string) (heap, kafka float64) {
+	heap, kafka = math.NaN(), math.NaN()
+	ctx, cancel := context.WithTimeout(context.Background(), client.Timeout)
+	defer cancel()
+	ss, err := promtext.Scrape(ctx, client, admin)
+	if err != nil {
+		return heap, kafka
+	}
+	if v, ok := ss.Sum(MetricHeapInuse, nil); ok {
+		heap = v
+	}
+	if v, ok := ss.Sum(MetricKafkaBuffered, nil); ok {
+		kafka = v
+	}
+	return heap, kafka
 }
 
 // Snapshot copies every series.

@@ -8,6 +8,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/sensornode/sensornode/loadtest/memory"
 	"github.com/sensornode/sensornode/loadtest/namenode"
 	"github.com/sensornode/sensornode/loadtest/perfparse"
 	"github.com/sensornode/sensornode/loadtest/saturation"
@@ -104,6 +105,35 @@ type Backend struct {
 	// Phases is the final completeness check of every phase.
 	Phases   []PhaseCompleteness `json:"phases"`
 	Readings Readings            `json:"readings"`
+	// Memory is each service's RSS, Go heap in use and Kafka client
+	// buffers per phase (rest, steady, drain), package memory.
+	Memory []memory.Row `json:"memory,omitempty"`
+	// PerNodeServices run once per node; PerNodeRestRSS is their mean RSS
+	// per instance at rest, summed: what one node's share costs (NaN when
+	// one of them was not measured).
+	PerNodeServices []string `json:"per_node_services,omitempty"`
+	PerNodeRestRSS  float64  `json:"per_node_rest_rss_bytes"`
+	// HeapProfiles are the Go heap profiles fetched at the drains' peaks.
+	HeapProfiles []HeapProfile `json:"heap_profiles,omitempty"`
+}
+
+// HeapProfile is a Go heap profile (/debug/pprof/heap) of a service
+// instance, fetched when its RSS was the highest of the service in a drain
+// phase so far: the last one fetched is the one closest to the peak.
+type HeapProfile struct {
+	Service  string    `json:"service"`
+	Instance string    `json:"instance"`
+	Phase    string    `json:"phase"` // drain/<size>
+	File     string    `json:"file"`  // relative to the results directory
+	At       time.Time `json:"at"`
+	// RSS, HeapInuse and KafkaBuffered are the sample that triggered the
+	// fetch (metrics NaN when not scraped); PeakRSS is the service's
+	// highest sample in the phase, which a later fetch may have missed.
+	RSS           float64 `json:"rss_bytes"`
+	HeapInuse     float64 `json:"heap_inuse_bytes"`
+	KafkaBuffered float64 `json:"kafka_buffered_bytes"`
+	PeakRSS       float64 `json:"peak_rss_bytes"`
+	Err           string  `json:"error,omitempty"`
 }
 
 // PhaseCompleteness is the completeness of one phase ("steady/640x480",

@@ -38,6 +38,7 @@ func Render(w io.Writer, r *Result) error {
 		renderBackend(&b, r, be)
 	}
 	renderRSSByBackend(&b, r)
+	renderMemory(&b, r)
 	renderBaselines(&b, r)
 	renderThesis(&b)
 	renderCompleteness(&b, r)

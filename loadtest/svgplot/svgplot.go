@@ -57,8 +57,18 @@ type LineChart struct {
 	// LegendBottom puts the legend in the lower right corner (CDFs)
 	// instead of the upper right.
 	LegendBottom bool
+	// Spans are shaded x intervals drawn behind the series (phases of a
+	// run), each labelled at its bottom left (clear of the legend);
+	// ignored on a log x axis.
+	Spans []Span
 	// Width and Height in pixels; 0 means 760x420.
 	Width, Height int
+}
+
+// Span is a shaded interval [From, To] of the x axis.
+type Span struct {
+	Label    string
+	From, To float64
 }
 
 const (
@@ -142,6 +152,9 @@ func (c LineChart) Render(w io.Writer) error {
 	}
 	yt, f.y0, f.y1 = niceTicks(ymin, ymax, 6)
 	axes(b, f, xt, yt, c.XLabel, c.YLabel)
+	if !c.LogX {
+		spans(b, f, c.Spans)
+	}
 	for i, s := range c.Series {
 		color := Palette[i%len(Palette)]
 		var pts []string
@@ -177,6 +190,23 @@ func (c LineChart) Render(w io.Writer) error {
 	legend(b, width, top, c.Series)
 	b.WriteString("</svg>\n")
 	return b.Flush()
+}
+
+// spans shades each span, clipped to the x range, with its label at the
+// bottom (the series are drawn over them).
+func spans(b *bufio.Writer, f frame, ss []Span) {
+	for _, s := range ss {
+		from, to := math.Max(s.From, f.x0), math.Min(s.To, f.x1)
+		if math.IsNaN(from) || math.IsNaN(to) || to <= from {
+			continue
+		}
+		x0, x1 := f.px(from), f.px(to)
+		fmt.Fprintf(b, `<rect class="span" x="%.1f" y="%d" width="%.1f" height="%d" fill="#999999" fill-opacity="0.18"/>`+"\n",
+			x0, marginTop, x1-x0, f.h-marginTop-marginBottom)
+		if s.Label != "" {
+			fmt.Fprintf(b, `<text x="%.1f" y="%d" class="note" font-size="10">%s</text>`+"\n", x0+2, f.h-marginBottom-4, esc(s.Label))
+		}
+	}
 }
 
 // Group is one cluster of bars in a BarChart, one bar per BarChart.Keys.

@@ -3,6 +3,7 @@ package svgplot
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"math"
 	"slices"
@@ -179,5 +180,60 @@ func TestTickLabel(t *testing.T) {
 	want := []string{"0", "0.25", "250", "2e+06", "0.0001", "4.6"}
 	if !slices.Equal(got, want) {
 		t.Errorf("tickLabel = %v, want %v", got, want)
+	}
+}
+
+func TestLineChartSpans(t *testing.T) {
+	series := []Series{{Name: "rss", X: []float64{0, 50, 100}, Y: []float64{10, 20, 15}}}
+	tests := []struct {
+		name      string
+		logX      bool
+		spans     []Span
+		wantRects int
+		wantText  []string
+	}{
+		{"inside and clipped", false, []Span{{"drain 640x480", 10, 20}, {"drain 1280x720", 90, 150}}, 2, []string{"drain 640x480", "drain 1280x720"}},
+		{"outside the axis: not drawn", false, []Span{{"late", 200, 300}}, 0, nil},
+		{"empty or reversed: not drawn", false, []Span{{"", 30, 30}, {"", 40, 35}}, 0, nil},
+		{"label escaped", false, []Span{{"a<b", 10, 20}}, 1, []string{"a&lt;b"}},
+		{"log axis: no spans", true, []Span{{"drain", 10, 20}}, 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			c := LineChart{Series: series, Spans: tt.spans, LogX: tt.logX}
+			if err := c.Render(&buf); err != nil {
+				t.Fatalf("Render() error = %v", err)
+			}
+			wellFormed(t, buf.Bytes())
+			doc := buf.String()
+			if got := strings.Count(doc, `class="span"`); got != tt.wantRects {
+				t.Errorf("span rects = %d, want %d", got, tt.wantRects)
+			}
+			for _, s := range tt.wantText {
+				if !strings.Contains(doc, s) {
+					t.Errorf("SVG lacks %q", s)
+				}
+			}
+			// Spans lie within the plot area and behind the lines.
+			if i, j := strings.LastIndex(doc, `class="span"`), strings.Index(doc, "<polyline"); i >= 0 && j < i {
+				t.Errorf("a span is drawn after the series")
+			}
+			f := frame{w: 760, h: 420}
+			_, f.x0, f.x1 = niceTicks(0, 100, 8)
+			for _, m := range strings.Split(doc, `<rect class="span" x="`)[1:] {
+				var x, w float64
+				if _, err := fmt.Sscanf(strings.ReplaceAll(m, `" y="`, " "), "%f", &x); err != nil {
+					t.Fatal(err)
+				}
+				wi := strings.Index(m, `width="`)
+				if _, err := fmt.Sscanf(m[wi+7:], "%f", &w); err != nil {
+					t.Fatal(err)
+				}
+				if x < f.px(f.x0)-0.1 || x+w > f.px(f.x1)+0.1 {
+					t.Errorf("span [%.1f, %.1f] px outside the plot area [%.1f, %.1f]", x, x+w, f.px(f.x0), f.px(f.x1))
+				}
+			}
+		})
 	}
 }
