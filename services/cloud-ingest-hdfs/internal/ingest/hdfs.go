@@ -208,7 +208,7 @@ func (h *hdfsFS) WriteAtomic(tmp, final string, data []byte, deadline time.Time)
 		}
 		return fmt.Errorf("write %s: %w", tmp, err)
 	}
-	if err := h.closeRetrying(w, deadline); err != nil {
+	if err := h.closeRetrying(w, deadline, hdfsretry.FirstDelay, 2*time.Second); err != nil {
 		if ferr := fenced(deadline, "close "+tmp); ferr != nil {
 			return fmt.Errorf("%w: %v", ferr, err)
 		}
@@ -287,22 +287,35 @@ func (w *hdfsWriter) Write(p []byte) (int, error) {
 	return n, w.h.fail(err)
 }
 
+// Close closes a Create'd file (the bundle store's bundles and indexes)
+// on the bundle schedule: see closeRetrying.
 func (w *hdfsWriter) Close(deadline time.Time) error {
 	if err := w.w.SetDeadline(earliest(time.Now().Add(w.h.cfg.WriteTimeout), deadline)); err != nil {
 		return w.h.fail(err)
 	}
-	return w.h.fail(w.h.closeRetrying(w.w, deadline))
+	return w.h.fail(w.h.closeRetrying(w.w, deadline, bundleCloseFirst, bundleCloseMax))
 }
+
+// The close-retry schedule of the bundle store's files: a roll closes the
+// bundle and then its index while the partition waits, so the first
+// retry comes sooner than hdfsretry.FirstDelay, and the cap is lower, so
+// that a late block report (a busy DataNode) is noticed within a quarter
+// of a second. BenchmarkIntegrationBundleRoll measures a roll.
+const (
+	bundleCloseFirst = time.Millisecond
+	bundleCloseMax   = 250 * time.Millisecond
+)
 
 // closeRetrying closes w, calling Close again while the NameNode answers
 // that the last block is not yet minimally replicated (ErrReplicating): the
 // data is on the DataNodes but the file is not complete yet. This is what
 // the Java client does (with exponential backoff); hdfsretry has the
-// schedule (first retry after 5 ms, here doubling up to 2 s). A Close
+// loop: first retry after first, doubling up to maxDelay (the files
+// store: 5 ms up to 2 s; the bundle store: 1 ms up to 250 ms). A Close
 // that still fails after the deadline ends the retries.
-func (h *hdfsFS) closeRetrying(w *hdfs.FileWriter, fence time.Time) error {
+func (h *hdfsFS) closeRetrying(w io.Closer, fence time.Time, first, maxDelay time.Duration) error {
 	deadline := earliest(time.Now().Add(h.cfg.CloseTimeout), fence)
-	return hdfsretry.Close(w, 2*time.Second, func(err error, delay time.Duration) error {
+	return hdfsretry.CloseFrom(w, first, maxDelay, func(err error, delay time.Duration) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("close: still replicating at its deadline (at most %v): %w", h.cfg.CloseTimeout, err)
 		}
