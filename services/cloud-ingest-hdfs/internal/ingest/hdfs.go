@@ -91,7 +91,17 @@ type hdfsFS struct {
 	// beforeRename, if set, runs after a rename passed its time fence,
 	// right before the NameNode call (Options.BeforeRename, tests only).
 	beforeRename func(tmp, final string)
+	// made holds directories renames went into (made or found by
+	// MkdirAll, at most maxMadeDirs): a rename into one of them skips
+	// the MkdirAll, a NameNode call. Forgotten with the client, and a
+	// directory is forgotten when a rename into it finds it missing
+	// (removed meanwhile): see rename.
+	made map[string]bool
 }
+
+// maxMadeDirs bounds hdfsFS.made (it is cleared when full): the files
+// store renames into a directory per camera and hour.
+const maxMadeDirs = 4096
 
 // NewHDFS returns an FS that connects lazily.
 func NewHDFS(cfg HDFSConfig) FS {
@@ -127,6 +137,7 @@ func (h *hdfsFS) fail(err error) error {
 		_ = h.c.Close()
 		h.c = nil
 	}
+	clear(h.made)
 	return err
 }
 
@@ -236,11 +247,43 @@ func create(c *hdfs.Client, tmp string, mkdir bool) (*hdfs.FileWriter, error) {
 }
 
 // rename moves tmp to final, creating final's directory, unless deadline
-// has passed.
+// has passed. The directory is made (MkdirAll) only if no rename went
+// into it before; if the rename then finds something missing (the
+// directory removed meanwhile, or tmp gone), the directory is made and
+// the rename tried once more.
 func (h *hdfsFS) rename(c *hdfs.Client, tmp, final string, deadline time.Time) error {
-	if err := c.MkdirAll(path.Dir(final), 0o755); err != nil {
+	dir := path.Dir(final)
+	known := h.made[dir]
+	if !known {
+		if err := h.mkdirFor(c, dir); err != nil {
+			return err
+		}
+	}
+	err := h.renameFenced(c, tmp, final, deadline)
+	if known && errors.Is(err, os.ErrNotExist) {
+		delete(h.made, dir)
+		if err := h.mkdirFor(c, dir); err != nil {
+			return err
+		}
+		err = h.renameFenced(c, tmp, final, deadline)
+	}
+	return err
+}
+
+// mkdirFor makes dir for renames into it and remembers it.
+func (h *hdfsFS) mkdirFor(c *hdfs.Client, dir string) error {
+	if err := c.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	if h.made == nil || len(h.made) >= maxMadeDirs {
+		h.made = map[string]bool{}
+	}
+	h.made[dir] = true
+	return nil
+}
+
+// renameFenced renames tmp to final unless deadline has passed.
+func (h *hdfsFS) renameFenced(c *hdfs.Client, tmp, final string, deadline time.Time) error {
 	// The fence: checked right before the rename. What remains is the
 	// time between this check and the NameNode executing the rename
 	// (the bundle store closes it with its temporary directories).
