@@ -45,6 +45,7 @@ func TestClose(t *testing.T) {
 	tests := []struct {
 		name       string
 		give       []error
+		first      time.Duration // 0: Close (FirstDelay)
 		maxDelay   time.Duration
 		giveUpAt   int // the wait call that gives up, 0 for none
 		wantErr    error
@@ -60,6 +61,8 @@ func TestClose(t *testing.T) {
 			wantDelays: []time.Duration{5 * ms, 10 * ms, 20 * ms, 40 * ms, 80 * ms, 160 * ms, 320 * ms, 640 * ms, time.Second, time.Second}},
 		{name: "cloud-ingest-hdfs cap", give: replicating(11), maxDelay: 2 * time.Second, wantCalls: 12,
 			wantDelays: []time.Duration{5 * ms, 10 * ms, 20 * ms, 40 * ms, 80 * ms, 160 * ms, 320 * ms, 640 * ms, 1280 * ms, 2 * time.Second, 2 * time.Second}},
+		{name: "first delay given", give: replicating(5), first: ms, maxDelay: 8 * ms, wantCalls: 6,
+			wantDelays: []time.Duration{ms, 2 * ms, 4 * ms, 8 * ms, 8 * ms}},
 		{name: "wait gives up", give: replicating(5), maxDelay: time.Second, giveUpAt: 3,
 			wantErr: errGiveUp, wantCalls: 3, wantDelays: []time.Duration{5 * ms, 10 * ms, 20 * ms}},
 	}
@@ -77,7 +80,12 @@ func TestClose(t *testing.T) {
 				}
 				return nil
 			}
-			err := Close(c, tt.maxDelay, wait)
+			var err error
+			if tt.first > 0 {
+				err = CloseFrom(c, tt.first, tt.maxDelay, wait)
+			} else {
+				err = Close(c, tt.maxDelay, wait)
+			}
 			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
 				t.Errorf("Close() = %v, want %v", err, tt.wantErr)
 			}

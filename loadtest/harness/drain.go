@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"slices"
 	"time"
 
 	"github.com/sensornode/sensornode/libs/archive"
@@ -233,7 +234,11 @@ func (br *backendRun) storeDrain(ctx context.Context, size, store string, n int)
 	// One more sample at the end: a drain shorter than the sampling
 	// interval would otherwise have only the one taken at the start.
 	h.sampler.SampleAll()
-	sd.Ingest = br.rate(phase, StageHDFS, in.Started(), in.Spec.Name)
+	if store == StoreAvro {
+		sd.Ingest = br.bundleRate(phase, in.Started(), in.Spec.Name)
+	} else {
+		sd.Ingest = br.rate(phase, StageHDFS, in.Started(), in.Spec.Name)
+	}
 	sd.Ingest.Usage = br.procUsage(in.Spec.Name, in.Started(), time.Now())
 	h.progress("%s %s: cloud-ingest-hdfs stored %d pictures at %.1f/s (%.2f MB/s), peak RSS %s MiB", br.backend, phase,
 		sd.Ingest.N, sd.Ingest.PerSec, sd.Ingest.MBPerSec, peakMiB(sd.Ingest.Usage))
@@ -422,6 +427,50 @@ func (br *backendRun) rate(phase, stage string, procStart time.Time, procName st
 	}
 	r.StartupSeconds = first.Sub(procStart).Seconds()
 	r.Usage = br.procUsage(procName, procStart, last)
+	return r
+}
+
+// bundleRate is the drain throughput of phase into the bundle store (one
+// cloud partition): rate's, over the bundles rolled by size. The last
+// bundle holds the backlog's remainder and rolls by age
+// (-bundle-max-age after its first picture), however fast the ingest
+// read it: when at least two bundles came between the first and it, its
+// pictures and its wait (from the bundle before it) are left out of the
+// rate and reported apart (Tail). With fewer, the rate is rate's, the
+// tail included.
+func (br *backendRun) bundleRate(phase string, procStart time.Time, procName string) report.Rate {
+	r := br.rate(phase, StageHDFS, procStart, procName)
+	if r.N == 0 || r.Err != "" {
+		return r
+	}
+	pics := br.ledger.Phase(phase)
+	var ts []time.Time
+	for _, p := range pics {
+		if t := at(p, StageHDFS); !t.IsZero() {
+			ts = append(ts, t)
+		}
+	}
+	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+	ts = slices.CompactFunc(ts, func(a, b time.Time) bool { return a.Equal(b) })
+	if len(ts) < 4 { // first, two more, the tail
+		return r
+	}
+	first, tail, prev := ts[0], ts[len(ts)-1], ts[len(ts)-2]
+	var n int
+	var later int64
+	for _, p := range pics {
+		switch t := at(p, StageHDFS); {
+		case t.Equal(tail):
+			r.TailN++
+		case !t.IsZero() && !t.Equal(first):
+			n++
+			later += int64(p.Bytes)
+		}
+	}
+	secs := prev.Sub(first).Seconds()
+	r.Seconds, r.TailSeconds = secs, tail.Sub(prev).Seconds()
+	r.PerSec = float64(n) / secs
+	r.MBPerSec = float64(later) / 1e6 / secs
 	return r
 }
 

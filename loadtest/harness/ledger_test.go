@@ -112,6 +112,41 @@ func TestRateCountsAfterTheFirstBatch(t *testing.T) {
 	}
 }
 
+func TestBundleRateLeavesOutTheAgeRolledTail(t *testing.T) {
+	tests := []struct {
+		name        string
+		give        []float64 // arrival (bundle modification) times, ms, one picture of 1 MB each
+		wantPerSec  float64
+		wantSeconds float64
+		wantTailN   int
+		wantTailSec float64
+	}{
+		// First bundle at 1000 (2 pictures, batched), size-rolled ones at
+		// 1100 and 1200 (2 each), the tail at 3200 (1, its age roll).
+		{name: "tail left out", give: []float64{1000, 1000, 1100, 1100, 1200, 1200, 3200},
+			wantPerSec: 20, wantSeconds: 0.2, wantTailN: 1, wantTailSec: 2},
+		// Too few bundles to tell the tail apart: rate's figure.
+		{name: "three bundles", give: []float64{1000, 1100, 1100, 3100},
+			wantPerSec: 3 / 2.1, wantSeconds: 2.1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			br := newTestRun()
+			for i, a := range tt.give {
+				key := string(rune('a' + i))
+				br.ledger.Add(&Pic{Key: key, Phase: "hdrain/x/avro", Bytes: 1e6, Ready: ms(0)})
+				br.ledger.Seen(StageHDFS, key, ms(a), 0, 0, "b")
+			}
+			r := br.bundleRate("hdrain/x/avro", ms(400), "nobody")
+			if r.N != len(tt.give) || math.Abs(r.PerSec-tt.wantPerSec) > 1e-9 || math.Abs(r.MBPerSec-tt.wantPerSec) > 1e-9 ||
+				math.Abs(r.Seconds-tt.wantSeconds) > 1e-9 || r.TailN != tt.wantTailN || math.Abs(r.TailSeconds-tt.wantTailSec) > 1e-9 {
+				t.Errorf("bundleRate() = n %d, %.3f/s, %.3f MB/s over %.3f s, tail %d after %.3f s; want n %d, %v/s and MB/s over %v s, tail %d after %v s",
+					r.N, r.PerSec, r.MBPerSec, r.Seconds, r.TailN, r.TailSeconds, len(tt.give), tt.wantPerSec, tt.wantSeconds, tt.wantTailN, tt.wantTailSec)
+			}
+		})
+	}
+}
+
 func TestBurstRate(t *testing.T) {
 	br := newTestRun()
 	for i, ready := range []float64{0, 10, 20, 30} {

@@ -276,8 +276,13 @@ type Rate struct {
 	IncludesStartup bool `json:"includes_startup,omitempty"`
 	// StartupSeconds is from the process start to the first arrival.
 	StartupSeconds float64 `json:"startup_seconds"`
-	Usage          *Usage  `json:"usage,omitempty"`
-	Err            string  `json:"error,omitempty"`
+	// TailN pictures (the bundle store's last bundle, rolled by age, not
+	// by size) arrived TailSeconds after the arrival before them; the
+	// rate leaves them out (0: none left out).
+	TailN       int     `json:"tail_n,omitempty"`
+	TailSeconds float64 `json:"tail_seconds,omitempty"`
+	Usage       *Usage  `json:"usage,omitempty"`
+	Err         string  `json:"error,omitempty"`
 }
 
 // Drain is the capacity of each stage, each draining a backlog alone: the

@@ -341,7 +341,7 @@ func renderStoreDrains(b *strings.Builder, be Backend) {
 		return
 	}
 	fmt.Fprintf(b, "### Ingest drains by picture store\n\n")
-	fmt.Fprintf(b, "cloud-ingest-hdfs drains the same backlog (megabytes) as the edge-forwarder, once per store. NameNode objects are files (inodes, directories included) plus blocks: from the NameNode's JMX before the drain and after every picture was committed (bundles rolled, indexes and the schema file included), and by listing the store's directory (only this run's objects; the JMX figure counts every client of the NameNode, the run's temperature files too). Peak RSS is the highest sample of cloud-ingest-hdfs's RSS during the drain (every second and at its end).\n\n")
+	fmt.Fprintf(b, "cloud-ingest-hdfs drains the same backlog (megabytes) as the edge-forwarder, once per store. NameNode objects are files (inodes, directories included) plus blocks: from the NameNode's JMX before the drain and after every picture was committed (bundles rolled, indexes and the schema file included), and by listing the store's directory (only this run's objects; the JMX figure counts every client of the NameNode, the run's temperature files too). Peak RSS is the highest sample of cloud-ingest-hdfs's RSS during the drain (every second and at its end). In the bundle store the rate is over the bundles rolled by size: the last bundle holds the backlog's remainder and rolls by age however fast the ingest read it, so when at least two bundles came between the first and it, its pictures and its wait are shown apart and left out of the rate.\n\n")
 	fmt.Fprintf(b, "| size | store | pictures | ingest pictures/s (MB/s) | forwarder pictures/s | ingest / forwarder | NameNode objects per picture: JMX (store listing) | peak RSS (MiB) |\n|---|---|---|---|---|---|---|---|\n")
 	for _, sr := range be.Sizes {
 		if sr.Drain == nil {
@@ -573,6 +573,9 @@ func rateMB(r Rate) string {
 	}
 	if r.IncludesStartup {
 		return fmt.Sprintf("≥ %s (%s), one batch", f1(r.PerSec), f2(r.MBPerSec))
+	}
+	if r.TailN > 0 {
+		return fmt.Sprintf("%s (%s); last bundle (%d, rolled by age) %s s later, left out", f1(r.PerSec), f2(r.MBPerSec), r.TailN, f2(r.TailSeconds))
 	}
 	return fmt.Sprintf("%s (%s)", f1(r.PerSec), f2(r.MBPerSec))
 }

@@ -28,14 +28,17 @@ func main() { svc.Main("loadtest", run, nil) }
 // profiles are the named parameter sets; flags given explicitly override.
 var profiles = map[string]map[string]string{
 	// About a minute: one size, both backends, steady phases and a small
-	// drain (100 pictures) on the bundle store, no baselines.
+	// drain (100 pictures) on the bundle store, no baselines. 1 MiB
+	// bundles: the drain spans about eight (see bundle-max-mb in the
+	// README).
 	"smoke": {"sizes": "640x480", "cameras": "5", "rate": "2", "duration": "20s", "backends": "confluent,franz",
-		"stores": "avro", "bundle-max-age": "2s", "drain-mb": "1", "baselines": "false", "temp": "true", "verify": "-1"},
+		"stores": "avro", "bundle-max-age": "2s", "bundle-max-mb": "1", "drain-mb": "1", "baselines": "false", "temp": "true", "verify": "-1"},
 	// About fifteen minutes on a 2-core machine: every size, the drains
 	// (ingest on both stores) and every baseline on the first backend, the
-	// second backend too.
+	// second backend too. 8 MiB bundles: a 48 MB drain spans five rolled
+	// by size and the remainder (see bundle-max-mb in the README).
 	"standard": {"sizes": "320x188,640x480,1280x720,1920x1080", "cameras": "5", "rate": "1", "duration": "30s",
-		"backends": "confluent,franz", "stores": "files,avro", "bundle-max-age": "2s", "drain-mb": "48", "baselines": "true",
+		"backends": "confluent,franz", "stores": "files,avro", "bundle-max-age": "2s", "bundle-max-mb": "8", "drain-mb": "48", "baselines": "true",
 		"head-to-head": "10s", "temp": "true", "verify": "50"},
 	// A fleet: 100 cameras at 1 picture/s for 5 minutes, edge -> cloud ->
 	// HDFS in bundles (default roll age), no drains; the report says

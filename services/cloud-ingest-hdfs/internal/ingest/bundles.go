@@ -93,6 +93,9 @@ type bundlePart struct {
 	// (zero: never): it takes the partition over again no sooner than a
 	// session timeout later, if it still has it by then.
 	lostAt time.Time
+	// listed is the bundle directory the overlap check listed in this
+	// takeover (""; none yet): see checkOverlap.
+	listed string
 }
 
 // keyIndex holds the keys of a partition's newest committed bundles, at
@@ -237,7 +240,7 @@ func (in *Ingester) roll(tp bus.TopicPartition, seek bool) error {
 		return fail(reason(err), err)
 	}
 	if err := in.checkOverlap(tp, bp, span, final); err != nil {
-		bp.recovered = false // recovered again from HDFS before the next picture
+		bp.recovered, bp.listed = false, "" // recovered again from HDFS before the next picture
 		return fail(abandonOverlap, err)
 	}
 	if err := in.writeSchema(tp, in.cfg.PictureBundleDir+"/"+bundle.SchemaFile, bundle.SchemaJSON, deadline); err != nil {
@@ -299,11 +302,22 @@ func (in *Ingester) roll(tp bus.TopicPartition, seek bool) error {
 // checkOverlap refuses a bundle whose offsets a committed bundle of the
 // partition holds: one known here, or one in its directory (written by
 // another member).
+//
+// The directory is listed on the first roll into it in a takeover, not
+// on every roll (a listing costs the NameNode O(bundles in the hour)):
+// whatever another member committed there before this takeover's fence
+// is in that first listing, and after the fence another member can only
+// commit once it took the partition over in turn, which removes this
+// member's temporary directory, so that this member's renames fail
+// (their sources are gone) whatever a listing would have said.
 func (in *Ingester) checkOverlap(tp bus.TopicPartition, bp *bundlePart, span bundle.Span, final string) error {
 	if span.First <= bp.high {
 		return fmt.Errorf("offsets %d-%d: a committed bundle of %s ends at %d", span.First, span.Last, tp, bp.high)
 	}
 	dir := final[:len(final)-len(bundle.Name(span.Topic, span.Partition, span.First, span.Last))-1]
+	if dir == bp.listed {
+		return nil
+	}
 	fis, err := in.fs.ReadDir(dir)
 	if err != nil {
 		in.m.hdfsErrors.WithLabelValues("list").Inc()
@@ -314,6 +328,7 @@ func (in *Ingester) checkOverlap(tp bus.TopicPartition, bp *bundlePart, span bun
 			return fmt.Errorf("offsets %d-%d: committed bundle %s/%s holds some", span.First, span.Last, dir, fi.Name())
 		}
 	}
+	bp.listed = dir
 	return nil
 }
 
@@ -382,7 +397,7 @@ func (in *Ingester) takeOver(tp bus.TopicPartition, bp *bundlePart) error {
 		in.m.hdfsErrors.WithLabelValues("write").Inc()
 		return fmt.Errorf("%w: take over %s: make %s: %v", errHDFS, tp, dir, err)
 	}
-	bp.tmpDir, bp.lostAt = dir, time.Time{}
+	bp.tmpDir, bp.lostAt, bp.listed = dir, time.Time{}, ""
 	return nil
 }
 

@@ -448,3 +448,70 @@ func TestBundleRecoveryListsOlderHoursForNames(t *testing.T) {
 		t.Errorf("recoverBundles = %d, %d indexes, want 200 and the newest hour's index", high, len(found))
 	}
 }
+
+// The overlap check lists a bundle directory on the first roll into it in
+// a takeover, not on every roll; a new takeover lists it again (and finds
+// what another member committed there before it).
+func TestBundleOverlapListsDirOncePerTakeover(t *testing.T) {
+	cfg := bundleConfig()
+	cfg.PictureBundleMaxBytes = 1 // a bundle a picture
+	cl := newCluster()
+	appendPictures(t, cl, 1, 4)
+	fs := newMemFS()
+	in := manualIngester(t, cfg, fs, cl, io.Discard)
+	at := time.Date(2026, 12, 7, 9, 30, 0, 0, time.UTC)
+	in.now = func() time.Time { return at } // one hour directory
+	dir := in.bundleDir(camTP, at)
+	listings := func() int {
+		fs.mu.Lock()
+		defer fs.mu.Unlock()
+		n := 0
+		for _, op := range fs.ops {
+			if op == "readdir "+dir {
+				n++
+			}
+		}
+		return n
+	}
+	recs := cl.Records(camTP.Topic)
+	process := func(m *bus.Message) {
+		t.Helper()
+		if err := in.process(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range recs[:3] {
+		process(m)
+	}
+	if got := testutil.ToFloat64(in.m.bundlesCommitted); got != 3 {
+		t.Fatalf("bundles committed = %v, want 3", got)
+	}
+	if got := listings(); got != 1 {
+		t.Errorf("%s listed %d times in 3 rolls of one takeover, want 1", dir, got)
+	}
+
+	// Taken over again: after its recovery, before its first roll,
+	// another member commits the next offset there (a foreign writer the
+	// test makes up); the first roll lists the directory again and
+	// refuses to overlap it.
+	in.onAssigned([]bus.TopicPartition{camTP})
+	planted := false
+	fs.setFail(func(op, name string) bool {
+		if op == "create" && !planted {
+			planted = true
+			fs.files[dir+"/"+bundle.Name(camTP.Topic, camTP.Partition, 3, 3)] = []byte("someone else's") // the lock is held
+		}
+		return false
+	})
+	before := listings()
+	err := in.process(context.Background(), recs[3])
+	if err == nil {
+		t.Fatal("a bundle overlapping another member's was committed")
+	}
+	if got := listings() - before; got < 1 {
+		t.Errorf("%s not listed again after a takeover", dir)
+	}
+	if got := testutil.ToFloat64(in.m.bundlesAbandoned.WithLabelValues(abandonOverlap)); got != 1 {
+		t.Errorf("bundles refused for overlap = %v, want 1", got)
+	}
+}

@@ -196,3 +196,55 @@ func closeOnce(c chan struct{}) {
 		close(c)
 	}
 }
+
+// On real HDFS, renames skip making a directory they went into before,
+// and a rename into one removed meanwhile (by another client) makes it
+// again; a rename whose source is gone still fails and moves nothing.
+func TestIntegrationHDFSRenameIntoRemovedDir(t *testing.T) {
+	fx := newIFixtureNoTopics(t)
+	cfg := fx.config()
+	h := newHDFS(cfg.HDFS)
+	t.Cleanup(func() { _ = h.Close() })
+	if err := h.MkdirAll(cfg.HDFS.TmpDir); err != nil {
+		t.Fatal(err)
+	}
+	dir := fx.root + "/out/2026/12/07/09"
+	write := func(name, data string) string {
+		t.Helper()
+		tmp := cfg.HDFS.TmpDir + "/" + name + ".tmp"
+		w, err := h.Create(tmp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write([]byte(data)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(time.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		return tmp
+	}
+	deadline := time.Now().Add(time.Minute)
+	if err := h.Rename(write("a", "a"), dir+"/a", deadline); err != nil {
+		t.Fatalf("first rename into %s: %v", dir, err)
+	}
+	if !h.made[dir] {
+		t.Fatalf("%s not remembered after a rename into it", dir)
+	}
+	if err := fx.fs.RemoveAll(fx.root + "/out"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Rename(write("b", "b"), dir+"/b", deadline); err != nil {
+		t.Fatalf("rename into %s after another client removed it: %v", dir, err)
+	}
+	if b, err := fx.fs.ReadFile(dir + "/b"); err != nil || string(b) != "b" {
+		t.Errorf("%s/b = %q, %v; want %q", dir, b, err, "b")
+	}
+	gone := cfg.HDFS.TmpDir + "/gone.tmp"
+	if err := h.Rename(gone, dir+"/c", deadline); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("rename of a missing source = %v, want not found", err)
+	}
+	if _, err := fx.fs.Stat(dir + "/c"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s/c after a failed rename: stat err %v, want not found", dir, err)
+	}
+}

@@ -91,7 +91,17 @@ type hdfsFS struct {
 	// beforeRename, if set, runs after a rename passed its time fence,
 	// right before the NameNode call (Options.BeforeRename, tests only).
 	beforeRename func(tmp, final string)
+	// made holds directories renames went into (made or found by
+	// MkdirAll, at most maxMadeDirs): a rename into one of them skips
+	// the MkdirAll, a NameNode call. Forgotten with the client, and a
+	// directory is forgotten when a rename into it finds it missing
+	// (removed meanwhile): see rename.
+	made map[string]bool
 }
+
+// maxMadeDirs bounds hdfsFS.made (it is cleared when full): the files
+// store renames into a directory per camera and hour.
+const maxMadeDirs = 4096
 
 // NewHDFS returns an FS that connects lazily.
 func NewHDFS(cfg HDFSConfig) FS {
@@ -127,6 +137,7 @@ func (h *hdfsFS) fail(err error) error {
 		_ = h.c.Close()
 		h.c = nil
 	}
+	clear(h.made)
 	return err
 }
 
@@ -208,7 +219,7 @@ func (h *hdfsFS) WriteAtomic(tmp, final string, data []byte, deadline time.Time)
 		}
 		return fmt.Errorf("write %s: %w", tmp, err)
 	}
-	if err := h.closeRetrying(w, deadline); err != nil {
+	if err := h.closeRetrying(w, deadline, hdfsretry.FirstDelay, 2*time.Second); err != nil {
 		if ferr := fenced(deadline, "close "+tmp); ferr != nil {
 			return fmt.Errorf("%w: %v", ferr, err)
 		}
@@ -236,11 +247,43 @@ func create(c *hdfs.Client, tmp string, mkdir bool) (*hdfs.FileWriter, error) {
 }
 
 // rename moves tmp to final, creating final's directory, unless deadline
-// has passed.
+// has passed. The directory is made (MkdirAll) only if no rename went
+// into it before; if the rename then finds something missing (the
+// directory removed meanwhile, or tmp gone), the directory is made and
+// the rename tried once more.
 func (h *hdfsFS) rename(c *hdfs.Client, tmp, final string, deadline time.Time) error {
-	if err := c.MkdirAll(path.Dir(final), 0o755); err != nil {
+	dir := path.Dir(final)
+	known := h.made[dir]
+	if !known {
+		if err := h.mkdirFor(c, dir); err != nil {
+			return err
+		}
+	}
+	err := h.renameFenced(c, tmp, final, deadline)
+	if known && errors.Is(err, os.ErrNotExist) {
+		delete(h.made, dir)
+		if err := h.mkdirFor(c, dir); err != nil {
+			return err
+		}
+		err = h.renameFenced(c, tmp, final, deadline)
+	}
+	return err
+}
+
+// mkdirFor makes dir for renames into it and remembers it.
+func (h *hdfsFS) mkdirFor(c *hdfs.Client, dir string) error {
+	if err := c.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	if h.made == nil || len(h.made) >= maxMadeDirs {
+		h.made = map[string]bool{}
+	}
+	h.made[dir] = true
+	return nil
+}
+
+// renameFenced renames tmp to final unless deadline has passed.
+func (h *hdfsFS) renameFenced(c *hdfs.Client, tmp, final string, deadline time.Time) error {
 	// The fence: checked right before the rename. What remains is the
 	// time between this check and the NameNode executing the rename
 	// (the bundle store closes it with its temporary directories).
@@ -287,22 +330,35 @@ func (w *hdfsWriter) Write(p []byte) (int, error) {
 	return n, w.h.fail(err)
 }
 
+// Close closes a Create'd file (the bundle store's bundles and indexes)
+// on the bundle schedule: see closeRetrying.
 func (w *hdfsWriter) Close(deadline time.Time) error {
 	if err := w.w.SetDeadline(earliest(time.Now().Add(w.h.cfg.WriteTimeout), deadline)); err != nil {
 		return w.h.fail(err)
 	}
-	return w.h.fail(w.h.closeRetrying(w.w, deadline))
+	return w.h.fail(w.h.closeRetrying(w.w, deadline, bundleCloseFirst, bundleCloseMax))
 }
+
+// The close-retry schedule of the bundle store's files: a roll closes the
+// bundle and then its index while the partition waits, so the first
+// retry comes sooner than hdfsretry.FirstDelay, and the cap is lower, so
+// that a late block report (a busy DataNode) is noticed within a quarter
+// of a second. BenchmarkIntegrationBundleRoll measures a roll.
+const (
+	bundleCloseFirst = time.Millisecond
+	bundleCloseMax   = 250 * time.Millisecond
+)
 
 // closeRetrying closes w, calling Close again while the NameNode answers
 // that the last block is not yet minimally replicated (ErrReplicating): the
 // data is on the DataNodes but the file is not complete yet. This is what
 // the Java client does (with exponential backoff); hdfsretry has the
-// schedule (first retry after 5 ms, here doubling up to 2 s). A Close
+// loop: first retry after first, doubling up to maxDelay (the files
+// store: 5 ms up to 2 s; the bundle store: 1 ms up to 250 ms). A Close
 // that still fails after the deadline ends the retries.
-func (h *hdfsFS) closeRetrying(w *hdfs.FileWriter, fence time.Time) error {
+func (h *hdfsFS) closeRetrying(w io.Closer, fence time.Time, first, maxDelay time.Duration) error {
 	deadline := earliest(time.Now().Add(h.cfg.CloseTimeout), fence)
-	return hdfsretry.Close(w, 2*time.Second, func(err error, delay time.Duration) error {
+	return hdfsretry.CloseFrom(w, first, maxDelay, func(err error, delay time.Duration) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("close: still replicating at its deadline (at most %v): %w", h.cfg.CloseTimeout, err)
 		}

@@ -1,0 +1,169 @@
+//go:build integration
+
+package ingest
+
+import (
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sensornode/sensornode/libs/bus"
+	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/tools/devstack"
+	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
+)
+
+// timingFS is an FS that adds up the time spent in each kind of call.
+type timingFS struct {
+	FS
+	mu sync.Mutex
+	on bool // counting
+	d  map[string]time.Duration
+}
+
+func (t *timingFS) add(op string, since time.Time) {
+	t.mu.Lock()
+	if t.on {
+		t.d[op] += time.Since(since)
+	}
+	t.mu.Unlock()
+}
+
+func (t *timingFS) count(on bool) {
+	t.mu.Lock()
+	t.on = on
+	t.mu.Unlock()
+}
+
+func (t *timingFS) Stat(name string) (int64, bool, error) {
+	defer t.add("stat", time.Now())
+	return t.FS.Stat(name)
+}
+
+func (t *timingFS) WriteAtomic(tmp, final string, data []byte, deadline time.Time) error {
+	defer t.add("writeatomic", time.Now())
+	return t.FS.WriteAtomic(tmp, final, data, deadline)
+}
+
+func (t *timingFS) Create(tmp string) (FileWriter, error) {
+	defer t.add("create", time.Now())
+	w, err := t.FS.Create(tmp)
+	if err != nil {
+		return nil, err
+	}
+	return &timingWriter{FileWriter: w, t: t}, nil
+}
+
+func (t *timingFS) Rename(tmp, final string, deadline time.Time) error {
+	defer t.add("rename", time.Now())
+	return t.FS.Rename(tmp, final, deadline)
+}
+
+func (t *timingFS) ReadDir(dir string) ([]os.FileInfo, error) {
+	defer t.add("readdir", time.Now())
+	return t.FS.ReadDir(dir)
+}
+
+type timingWriter struct {
+	FileWriter
+	t *timingFS
+	n int64
+}
+
+func (w *timingWriter) Write(p []byte) (int, error) {
+	defer w.t.add("write", time.Now())
+	n, err := w.FileWriter.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *timingWriter) Close(deadline time.Time) error {
+	op := "close-index"
+	if w.n >= 64<<10 {
+		op = "close-bundle"
+	}
+	defer w.t.add(op, time.Now())
+	return w.FileWriter.Close(deadline)
+}
+
+// BenchmarkIntegrationBundleRoll measures a roll of the bundle store
+// (close, overlap check, schema check, index write, two renames) on the
+// devstack's HDFS, bundles of 16 pictures of 64 KiB (1 MiB), and where
+// its time goes (ms/roll per FS call). Appending a bundle's pictures
+// (create, 16 writes) is not timed but reported (ms-appends/roll). One
+// iteration is one roll; the open bundles accumulate in one hour
+// directory, as in a drain.
+func BenchmarkIntegrationBundleRoll(b *testing.B) {
+	st := devstacktest.Stack(b)
+	root := devstacktest.UniquePath(b, "rollbench")
+	hc := devstacktest.HDFSClient(b, st)
+	b.Cleanup(func() { _ = hc.RemoveAll(root) })
+	cfg := DefaultConfig()
+	cfg.HDFS = HDFSConfig{NameNodes: []string{st.NameNodeAddr()}, User: devstack.HDFSUser(), RPCTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, CloseTimeout: 30 * time.Second, TmpDir: root + "/_tmp"}
+	cfg.PictureLayout = root + "/camera/{camera}/{yyyy}/{MM}/{dd}/{HH}{mm}{ss}-{key}.jpg"
+	cfg.TemperatureDirLayout = root + "/temperature/{node}/{yyyy}/{MM}/{dd}/{HH}"
+	cfg.PictureStore = StoreAvro
+	cfg.PictureBundleDir = root + "/bundles"
+	cfg.PictureBundleMaxBytes = 1 << 40    // rolled by the benchmark
+	cfg.Kafka.SessionTimeout = time.Minute // the time fence: 30 s after the "poll"
+	tfs := &timingFS{FS: NewHDFS(cfg.HDFS), d: map[string]time.Duration{}}
+	b.Cleanup(func() { _ = tfs.Close() })
+	in, err := New(cfg, tfs, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), NewMetrics(prometheus.NewRegistry()), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const perBundle, picBytes = 16, 64 << 10
+	tp := bus.TopicPartition{Topic: "cameraData", Partition: 0}
+	jpeg := make([]byte, picBytes)
+	at := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	var offset int64
+	appendBundle := func() {
+		for range perBundle {
+			_, _ = rand.Read(jpeg)
+			p := messages.NewPicture("C1", "node1", at.Add(time.Duration(offset)*time.Second), jpeg)
+			if err := in.storeBundled(&bus.Message{Topic: tp.Topic, Partition: tp.Partition, Offset: offset}, p); err != nil {
+				b.Fatal(err)
+			}
+			offset++
+		}
+	}
+	in.pollStart = time.Now()
+	appendBundle()
+	if err := in.roll(tp, false); err != nil { // the first roll writes the schema file
+		b.Fatal(err)
+	}
+	var appending time.Duration
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		in.pollStart = time.Now() // the run loop's time fence, as after a Poll
+		t0 := time.Now()
+		appendBundle()
+		appending += time.Since(t0)
+		tfs.count(true)
+		b.StartTimer()
+		if err := in.roll(tp, false); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		tfs.count(false)
+	}
+	b.ReportMetric(float64(appending)/float64(time.Millisecond)/float64(b.N), "ms-appends/roll")
+	ops := make([]string, 0, len(tfs.d))
+	for k := range tfs.d {
+		ops = append(ops, k)
+	}
+	sort.Strings(ops)
+	for _, k := range ops {
+		b.ReportMetric(float64(tfs.d[k])/float64(time.Millisecond)/float64(b.N), fmt.Sprintf("ms-%s/roll", k))
+	}
+}
