@@ -71,6 +71,9 @@ type Deployment struct {
 	// (SENSORNODE_ADMIN_PPROF_ENABLED=true): the load test fetches heap
 	// profiles at the drains' peaks.
 	Pprof bool
+	// PortFree, if set, replaces the check that an admin port can be bound
+	// (tests that pin the addresses a spec gets, whatever else runs here).
+	PortFree func(port int) bool
 	// Extra environment per service name.
 	Extra map[string][]string
 }
@@ -130,9 +133,9 @@ const (
 // taken by some client's outgoing connection).
 func (d *Deployment) admin(offset int) string {
 	port := d.Cluster.FreePortBase + offset
-	if !portFree(port) {
+	if !d.portFree(port) {
 		for alt := d.Cluster.FreePortBase + 50; alt < d.Cluster.FreePortBase+100; alt++ {
-			if portFree(alt) {
+			if d.portFree(alt) {
 				port = alt
 				break
 			}
@@ -162,15 +165,24 @@ func (d *Deployment) nodeAdmin(base, n int) string {
 func (d *Deployment) SpareAdmin() string {
 	for range 50 {
 		port := d.Cluster.FreePortBase + 50 + rand.IntN(50)
-		if portFree(port) {
+		if d.portFree(port) {
 			return "127.0.0.1:" + strconv.Itoa(port)
 		}
 	}
 	return d.admin(50)
 }
 
-// portFree reports whether 127.0.0.1:port can be bound right now.
-func portFree(port int) bool {
+// portFree reports whether 127.0.0.1:port can be bound right now
+// (Deployment.PortFree if set: the unit tests' fixed ports).
+func (d *Deployment) portFree(port int) bool {
+	if d.PortFree != nil {
+		return d.PortFree(port)
+	}
+	return bindable(port)
+}
+
+// bindable reports whether 127.0.0.1:port can be bound right now.
+func bindable(port int) bool {
 	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 	if err != nil {
 		return false

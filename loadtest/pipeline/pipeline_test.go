@@ -221,6 +221,7 @@ func TestDeploymentSpecs(t *testing.T) {
 		Backend: "franz", Form: "binary", Nodes: 5, Prefix: "lt-1-", HDFSRoot: "/lt/1", FlatPictures: true,
 		WorkDir: "/w", LogDir: "/w/logs", Camera: Camera{Source: "directory"},
 		TempInterval: time.Second, TemperatureRotate: 5 * time.Second,
+		PortFree: func(int) bool { return true }, // the addresses below, even when a load test holds them
 	}
 	env := func(s Spec) string { return strings.Join(s.Env, "\n") }
 	cp := d.CameraProducerSpec(3, "")
