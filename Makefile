@@ -16,6 +16,8 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X github.com/sensornode/sensornode/libs/svc.Version=$(VERSION)
 BIN       := $(CURDIR)/bin
 DEVSTACK  := go run ./tools/devstack/cmd/devstack
+KUBESTACK := go run ./tools/kubestack/cmd/kubestack
+export SENSORNODE_KUBESTACK_DIR ?= $(CURDIR)/.kubestack
 export SENSORNODE_DEVSTACK_DIR ?= $(CURDIR)/.devstack
 FUZZTIME  ?= 30s
 GOTEST    := go test -race -count=1
@@ -298,6 +300,14 @@ devstack-up: ## start (or reuse) the local ZooKeeper + Kafka + HDFS stack
 devstack-down: ## stop the local stack
 	$(DEVSTACK) down
 
+.PHONY: kube-up
+kube-up: ## start (or reuse) the loopback Kubernetes control plane with kwok's 5 nodes (builds it into ~/.cache/sensornode once)
+	$(KUBESTACK) up
+
+.PHONY: kube-down
+kube-down: ## stop the loopback Kubernetes control plane
+	$(KUBESTACK) down
+
 ##@ Housekeeping
 
 # Groups print in the order of their first `##@` line; a target before any
@@ -335,4 +345,6 @@ tidy: ## go mod tidy (-e: see README.md, "One module")
 clean: ## stop devstack, delete its data and build outputs
 	-$(DEVSTACK) clean
 	-$(CHAOS_DEVSTACK) clean
+	-$(KUBESTACK) down
+	rm -rf $(SENSORNODE_KUBESTACK_DIR)
 	rm -rf $(BIN) .run
