@@ -83,10 +83,10 @@ test-e2e-hdfs: ## end-to-end: 5 simulated nodes -> edge-forwarder -> cloud-inges
 # (about 12 minutes); warm, the target takes about a minute. A failure leaves
 # the stack running for a look.
 .PHONY: e2e-kube
-e2e-kube: deploy-tools ## the Helm chart in a real Kubernetes control plane with kwok nodes: edge, cloud and RC-mode installs, placement, helm test, upgrade, uninstall
+e2e-kube: deploy-tools ## the Helm chart in a real Kubernetes control plane with kwok nodes: edge, cloud and RC-mode installs, placement, helm test, upgrade, uninstall; Kustomize overlays as server-side dry runs
 	$(KUBESTACK) down
 	$(KUBESTACK) up
-	SENSORNODE_HELM=$(HELM) $(GOTEST) -tags integration -timeout 15m -v -run '^TestKube' ./e2e/kube/ || { \
+	SENSORNODE_HELM=$(HELM) SENSORNODE_KUSTOMIZE=$(KUSTOMIZE) $(GOTEST) -tags integration -timeout 15m -v -run '^TestKube' ./e2e/kube/ || { \
 	  echo "e2e-kube failed: the stack keeps running (logs: $(SENSORNODE_KUBESTACK_DIR)/logs; make kube-down stops it)"; exit 1; }
 	$(KUBESTACK) down
 

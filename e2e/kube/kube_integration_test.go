@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/sensornode/sensornode/tools/deploycheck"
 	"github.com/sensornode/sensornode/tools/kubestack"
@@ -121,6 +123,10 @@ func TestKubeChart(t *testing.T) {
 			h.run(t, "test", r.name, "-n", r.namespace, "--timeout", "2m")
 		})
 	}
+
+	t.Run("kustomize", func(t *testing.T) {
+		checkKustomize(ctx, t, c, root, "sn-kustomize-"+sfx)
+	})
 
 	t.Run("upgrade/"+edge.name, func(t *testing.T) {
 		h.run(t, "upgrade", edge.name, h.chart, "-n", edge.namespace,
@@ -344,6 +350,106 @@ func checkWorkloadKind(ctx context.Context, t *testing.T, c *kubestack.Client, r
 		if count[comp] != 1 {
 			t.Errorf("%s: %d %ss, want 1", comp, count[comp], r.kind)
 		}
+	}
+}
+
+// checkKustomize builds every Kustomize overlay and CI combination and has
+// the API server accept each object by a server-side apply with
+// dryRun=All (validated, defaulted and admitted, nothing stored), in the
+// namespaces the overlays name, created for the purpose. A broken object
+// must be refused, or the check proves nothing.
+func checkKustomize(ctx context.Context, t *testing.T, c *kubestack.Client, root, defaultNS string) {
+	kz, err := deploycheck.Tool(root, "kustomize", "SENSORNODE_KUSTOMIZE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs []string
+	for _, pat := range []string{"overlays/*/kustomization.yaml", "tests/*/kustomization.yaml"} {
+		m, err := filepath.Glob(filepath.Join(root, "deploy", "kustomize", pat))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range m {
+			dirs = append(dirs, filepath.Dir(f))
+		}
+	}
+	if len(dirs) == 0 {
+		t.Fatal("no kustomize overlays found")
+	}
+	created := map[string]bool{}
+	ensureNS := func(ns string) {
+		if created[ns] {
+			return
+		}
+		body := map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]string{"name": ns}}
+		// An earlier run's namespace of that name may still be terminating.
+		err := poll(ctx, 2*time.Minute, func() error {
+			return c.Do(ctx, http.MethodPost, "/api/v1/namespaces", body, nil)
+		})
+		if err != nil {
+			t.Fatalf("create namespace %s: %v", ns, err)
+		}
+		created[ns] = true
+		t.Cleanup(func() {
+			if err := c.Do(context.Background(), http.MethodDelete, "/api/v1/namespaces/"+ns, nil, nil); err != nil {
+				t.Errorf("delete namespace %s: %v", ns, err)
+			}
+		})
+	}
+	var aDeployment []byte
+	var aDeploymentPath string
+	for _, d := range dirs {
+		rel, _ := filepath.Rel(filepath.Join(root, "deploy", "kustomize"), d)
+		out, err := deploycheck.Run(kz, "build", d)
+		if err != nil {
+			t.Errorf("kustomize build %s: %v", rel, err)
+			continue
+		}
+		objs, err := deploycheck.DecodeStrict(out)
+		if err != nil {
+			t.Errorf("%s: %v", rel, err)
+			continue
+		}
+		for _, o := range objs {
+			ns := o.Meta().Namespace
+			if ns == "" {
+				ns = defaultNS
+			}
+			ensureNS(ns)
+			path, err := objectPath(ctx, c, o, ns)
+			if err != nil {
+				t.Errorf("%s: %v", rel, err)
+				continue
+			}
+			doc, err := yaml.YAMLToJSON([]byte(o.Source))
+			if err != nil {
+				t.Fatalf("%s: %s: %v", rel, o.Key(), err)
+			}
+			if err := c.Apply(ctx, path, "sensornode-e2e", doc, true); err != nil {
+				t.Errorf("%s: %s refused: %v", rel, o.Key(), err)
+			}
+			if o.Kind == "Deployment" && aDeployment == nil {
+				aDeployment, aDeploymentPath = doc, path
+			}
+		}
+		t.Logf("%s: %d objects applied (dry run)", rel, len(objs))
+	}
+	if aDeployment == nil {
+		t.Fatal("no Deployment in any overlay")
+	}
+	// The negative control: a negative replica count is invalid.
+	var broken map[string]any
+	if err := json.Unmarshal(aDeployment, &broken); err != nil {
+		t.Fatal(err)
+	}
+	broken["spec"].(map[string]any)["replicas"] = -1
+	b, err := json.Marshal(broken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ae *kubestack.APIError
+	if err := c.Apply(ctx, aDeploymentPath, "sensornode-e2e", b, true); !errors.As(err, &ae) || ae.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("dry-run apply of a Deployment with replicas -1 = %v, want 422 Invalid", err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -77,21 +78,39 @@ func (c *Client) Get(ctx context.Context, path string, out any) error {
 // Do sends in as JSON (when not nil) and decodes the answer into out
 // (when not nil).
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
+	if in == nil {
+		return c.do(ctx, method, path, "", nil, out)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.server+path, body)
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, method, path, "application/json", b, out)
+}
+
+// Apply is a server-side apply of obj (JSON or YAML) at path, the object's
+// own path, as field manager manager; dryRun has the API server validate,
+// default and admit it without storing it.
+func (c *Client) Apply(ctx context.Context, path, manager string, obj []byte, dryRun bool) error {
+	q := url.Values{"fieldManager": {manager}, "force": {"true"}}
+	if dryRun {
+		q.Set("dryRun", "All")
+	}
+	return c.do(ctx, http.MethodPatch, path+"?"+q.Encode(), "application/apply-patch+yaml", obj, nil)
+}
+
+func (c *Client) do(ctx context.Context, method, path, contentType string, body []byte, out any) error {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.server+path, r)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
