@@ -12,10 +12,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sensornode/sensornode/tools/devstack"
@@ -76,23 +79,37 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Ports of a stack, all on 127.0.0.1.
-type Ports struct {
+// Masters is the number of masters: like the thesis's, each runs an etcd
+// member, a kube-apiserver (on its own member only), a controller manager
+// and a scheduler (both with leader election).
+const Masters = 3
+
+// MasterPorts are one master's ports.
+type MasterPorts struct {
 	EtcdClient    int `json:"etcd_client"`
 	EtcdPeer      int `json:"etcd_peer"`
 	APIServer     int `json:"apiserver"`
 	ControllerMgr int `json:"controller_manager"`
 	Scheduler     int `json:"scheduler"`
-	KwokServer    int `json:"kwok"`
 }
 
-const portCount = 6
+// Ports of a stack, all on 127.0.0.1: master i (0-based) at base+10*i ..
+// base+10*i+4, kwok at base+30.
+type Ports struct {
+	Masters    [Masters]MasterPorts `json:"masters"`
+	KwokServer int                  `json:"kwok"`
+}
+
+const portCount = 31
 
 func portsFrom(base int) Ports {
-	return Ports{
-		EtcdClient: base, EtcdPeer: base + 1, APIServer: base + 2,
-		ControllerMgr: base + 3, Scheduler: base + 4, KwokServer: base + 5,
+	var p Ports
+	for i := range p.Masters {
+		b := base + 10*i
+		p.Masters[i] = MasterPorts{EtcdClient: b, EtcdPeer: b + 1, APIServer: b + 2, ControllerMgr: b + 3, Scheduler: b + 4}
 	}
+	p.KwokServer = base + 30
+	return p
 }
 
 // state is <dir>/state.json.
@@ -100,6 +117,7 @@ type state struct {
 	Ports     Ports                       `json:"ports"`
 	Bin       string                      `json:"bin"`
 	Processes map[string]devstack.Process `json:"processes"`
+	Args      map[string][]string         `json:"args"` // command lines, for Start
 	Started   time.Time                   `json:"started"`
 }
 
@@ -154,8 +172,18 @@ func (s *Stack) Ports() Ports { return s.st.Ports }
 // Kubeconfig is the path of the admin kubeconfig (system:masters).
 func (s *Stack) Kubeconfig() string { return filepath.Join(s.dir, "kubeconfig") }
 
-// Server is the API server's URL.
-func (s *Stack) Server() string { return "https://127.0.0.1:" + strconv.Itoa(s.st.Ports.APIServer) }
+// Server is the URL of the first master's API server (the kubeconfig's).
+func (s *Stack) Server() string { return s.MasterServer(1) }
+
+// MasterServer is the URL of master i's API server (1..Masters).
+func (s *Stack) MasterServer(i int) string {
+	return "https://127.0.0.1:" + strconv.Itoa(s.st.Ports.Masters[i-1].APIServer)
+}
+
+// MasterKubeconfig is the admin kubeconfig of master i's API server alone.
+func (s *Stack) MasterKubeconfig(i int) string {
+	return filepath.Join(s.dir, "kubeconfig-master-"+strconv.Itoa(i))
+}
 
 // LogFile is the log of a process (etcd, kube-apiserver, ...).
 func (s *Stack) LogFile(name string) string { return filepath.Join(s.dir, "logs", name+".log") }
@@ -169,7 +197,16 @@ func (s *Stack) Env() [][2]string {
 		{"KUBECONFIG", s.Kubeconfig()},
 		{EnvDir, s.dir},
 		{"SENSORNODE_KUBESTACK_SERVER", s.Server()},
+		{"SENSORNODE_KUBESTACK_SERVERS", strings.Join(s.servers(), ",")},
 	}
+}
+
+func (s *Stack) servers() []string {
+	var out []string
+	for i := 1; i <= Masters; i++ {
+		out = append(out, s.MasterServer(i))
+	}
+	return out
 }
 
 // Running tells which processes run, by name.
@@ -182,17 +219,25 @@ func (s *Stack) Running() map[string]bool {
 	return m
 }
 
-// Down stops every process, in reverse start order.
+// Down stops every process, in reverse start order (then any other the
+// state records, e.g. of an older layout).
 func (s *Stack) Down(ctx context.Context) error {
+	names := slices.Clone(order)
+	slices.Reverse(names)
+	for _, n := range slices.Sorted(maps.Keys(s.st.Processes)) {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
 	var errs []error
-	for i := len(order) - 1; i >= 0; i-- {
-		p, ok := s.st.Processes[order[i]]
+	for _, n := range names {
+		p, ok := s.st.Processes[n]
 		if !ok || !p.Running() {
 			continue
 		}
-		s.log.Info("stopping", "process", order[i], "pid", p.PID)
+		s.log.Info("stopping", "process", n, "pid", p.PID)
 		if err := p.Stop(ctx, 20*time.Second); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", order[i], err))
+			errs = append(errs, fmt.Errorf("%s: %w", n, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -219,8 +264,12 @@ func (s *Stack) Healthy(ctx context.Context) error {
 }
 
 func (s *Stack) healthURL(name string) string {
-	p := s.st.Ports
-	switch name {
+	bin, m := procSpec(name)
+	if m == 0 {
+		return fmt.Sprintf("http://127.0.0.1:%d/healthz", s.st.Ports.KwokServer)
+	}
+	p := s.st.Ports.Masters[m-1]
+	switch bin {
 	case "etcd":
 		return fmt.Sprintf("http://127.0.0.1:%d/health", p.EtcdClient)
 	case "kube-apiserver":
@@ -229,8 +278,6 @@ func (s *Stack) healthURL(name string) string {
 		return fmt.Sprintf("https://127.0.0.1:%d/healthz", p.ControllerMgr)
 	case "kube-scheduler":
 		return fmt.Sprintf("https://127.0.0.1:%d/healthz", p.Scheduler)
-	case "kwok":
-		return fmt.Sprintf("http://127.0.0.1:%d/healthz", p.KwokServer)
 	}
 	return ""
 }

@@ -6,14 +6,45 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sensornode/sensornode/tools/devstack"
 )
 
-// order is the start order of the processes.
-var order = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
+// groups are the processes in start order: a group starts at once, then
+// waits until all of it is healthy (an etcd member is not before a quorum
+// of them runs).
+var groups = func() [][]string {
+	var g [4][]string
+	for i := 1; i <= Masters; i++ {
+		n := strconv.Itoa(i)
+		g[0] = append(g[0], "etcd-"+n)
+		g[1] = append(g[1], "kube-apiserver-"+n)
+		g[2] = append(g[2], "kube-controller-manager-"+n, "kube-scheduler-"+n)
+	}
+	g[3] = []string{"kwok"}
+	return g[:]
+}()
+
+// order is every process in start order.
+var order = slices.Concat(groups...)
+
+// procSpec splits a process name into its binary and master (1..Masters;
+// 0 for kwok, which is no master's).
+func procSpec(name string) (bin string, master int) {
+	i := strings.LastIndexByte(name, '-')
+	if i < 0 {
+		return name, 0
+	}
+	m, err := strconv.Atoi(name[i+1:])
+	if err != nil {
+		return name, 0
+	}
+	return name[:i], m
+}
 
 // Up builds the binaries if the cache lacks them, then reuses the stack in
 // cfg.Dir if all of it runs and is healthy; otherwise it stops what is left
@@ -49,7 +80,7 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 	if err := os.RemoveAll(cfg.Dir); err != nil {
 		return nil, err
 	}
-	for _, d := range []string{"logs", "etcd", "certs"} {
+	for _, d := range []string{"logs", "etcd", "certs"} { // certs/NAME: self-signed serving certificates
 		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), 0o755); err != nil {
 			return nil, err
 		}
@@ -59,7 +90,7 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 		log: cfg.Logger,
 		st: state{
 			Ports: portsFrom(cfg.PortBase), Bin: bin,
-			Processes: map[string]devstack.Process{}, Started: time.Now().UTC(),
+			Processes: map[string]devstack.Process{}, Args: map[string][]string{}, Started: time.Now().UTC(),
 		},
 	}
 	if err := s.start(ctx); err != nil {
@@ -73,25 +104,37 @@ func (s *Stack) start(ctx context.Context) error {
 	if _, err := newPKI(pkiDir, time.Now()); err != nil {
 		return fmt.Errorf("pki: %w", err)
 	}
-	for _, id := range []string{"admin", "kube-controller-manager", "kube-scheduler", "kwok"} {
-		path := filepath.Join(s.dir, id+".kubeconfig")
-		if id == "admin" {
-			path = s.Kubeconfig()
-		}
-		if err := writeKubeconfig(path, pkiDir, id, s.Server()); err != nil {
+	if err := writeKubeconfig(s.Kubeconfig(), pkiDir, "admin", s.Server()); err != nil {
+		return err
+	}
+	if err := writeKubeconfig(filepath.Join(s.dir, "kwok.kubeconfig"), pkiDir, "kwok", s.Server()); err != nil {
+		return err
+	}
+	for i := 1; i <= Masters; i++ {
+		if err := writeKubeconfig(s.MasterKubeconfig(i), pkiDir, "admin", s.MasterServer(i)); err != nil {
 			return err
+		}
+		for _, id := range []string{"kube-controller-manager", "kube-scheduler"} {
+			if err := writeKubeconfig(s.componentKubeconfig(id, i), pkiDir, id, s.MasterServer(i)); err != nil {
+				return err
+			}
 		}
 	}
 	stages := filepath.Join(s.dir, "kwok-stages.yaml")
 	if err := os.WriteFile(stages, kwokStages, 0o644); err != nil {
 		return err
 	}
-	for _, name := range order {
-		if err := s.launch(ctx, name, s.args(name, pkiDir, stages)); err != nil {
-			return err
+	for _, g := range groups {
+		for _, name := range g {
+			s.st.Args[name] = s.args(name, pkiDir, stages)
+			if err := s.launch(ctx, name); err != nil {
+				return err
+			}
 		}
-		if err := s.waitHealthy(ctx, name); err != nil {
-			return err
+		for _, name := range g {
+			if err := s.waitHealthy(ctx, name); err != nil {
+				return err
+			}
 		}
 	}
 	c, err := s.Client()
@@ -112,9 +155,14 @@ func (s *Stack) start(ctx context.Context) error {
 	})
 }
 
-func (s *Stack) launch(ctx context.Context, name string, args []string) error {
+func (s *Stack) componentKubeconfig(identity string, master int) string {
+	return filepath.Join(s.dir, identity+"-"+strconv.Itoa(master)+".kubeconfig")
+}
+
+func (s *Stack) launch(ctx context.Context, name string) error {
 	s.log.Info("starting", "process", name)
-	args = append([]string{filepath.Join(s.st.Bin, name)}, args...)
+	bin, _ := procSpec(name)
+	args := append([]string{filepath.Join(s.st.Bin, bin)}, s.st.Args[name]...)
 	// The run dir is on every command line (the marker that tells a reused pid).
 	p, err := devstack.Launch(ctx, args, os.Environ(), s.LogFile(name), s.dir)
 	if err != nil {
@@ -122,6 +170,32 @@ func (s *Stack) launch(ctx context.Context, name string, args []string) error {
 	}
 	s.st.Processes[name] = p
 	return writeState(s.dir, s.st)
+}
+
+// Stop stops one process (SIGTERM, SIGKILL after 20 s), e.g. a master's
+// kube-apiserver-2 and etcd-2 for a master loss.
+func (s *Stack) Stop(ctx context.Context, name string) error {
+	p, ok := s.st.Processes[name]
+	if !ok {
+		return fmt.Errorf("no process %q", name)
+	}
+	s.log.Info("stopping", "process", name, "pid", p.PID)
+	return p.Stop(ctx, 20*time.Second)
+}
+
+// Start starts a stopped process again with its first command line and
+// waits until it is healthy; a running one is left alone.
+func (s *Stack) Start(ctx context.Context, name string) error {
+	p, ok := s.st.Processes[name]
+	if !ok {
+		return fmt.Errorf("no process %q", name)
+	}
+	if !p.Running() {
+		if err := s.launch(ctx, name); err != nil {
+			return err
+		}
+	}
+	return s.waitHealthy(ctx, name)
 }
 
 func (s *Stack) waitHealthy(ctx context.Context, name string) error {
@@ -165,19 +239,39 @@ func poll(ctx context.Context, timeout time.Duration, f func() error) error {
 }
 
 func (s *Stack) args(name, pkiDir, stages string) []string {
-	p := s.st.Ports
+	bin, m := procSpec(name)
 	pk := func(f string) string { return filepath.Join(pkiDir, f) }
 	loop := func(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
-	switch name {
-	case "etcd":
+	if bin == "kwok" {
 		return []string{
-			"--name=kubestack",
-			"--data-dir=" + filepath.Join(s.dir, "etcd"),
+			"--kubeconfig=" + filepath.Join(s.dir, "kwok.kubeconfig"),
+			"--config=" + stages,
+			"--manage-all-nodes=false",
+			"--manage-nodes-with-annotation-selector=" + kwokNodeAnnotation + "=fake",
+			"--cidr=" + podCIDR,
+			"--node-ip=127.0.0.1",
+			"--node-lease-duration-seconds=40",
+			"--server-address=" + loop(s.st.Ports.KwokServer),
+		}
+	}
+	p := s.st.Ports.Masters[m-1]
+	certDir := filepath.Join(s.dir, "certs", name)
+	switch bin {
+	case "etcd":
+		var cluster []string
+		for i, mp := range s.st.Ports.Masters {
+			cluster = append(cluster, fmt.Sprintf("master-%d=http://%s", i+1, loop(mp.EtcdPeer)))
+		}
+		return []string{
+			"--name=master-" + strconv.Itoa(m),
+			"--data-dir=" + filepath.Join(s.dir, "etcd", strconv.Itoa(m)),
 			"--listen-client-urls=http://" + loop(p.EtcdClient),
 			"--advertise-client-urls=http://" + loop(p.EtcdClient),
 			"--listen-peer-urls=http://" + loop(p.EtcdPeer),
 			"--initial-advertise-peer-urls=http://" + loop(p.EtcdPeer),
-			"--initial-cluster=kubestack=http://" + loop(p.EtcdPeer),
+			"--initial-cluster=" + strings.Join(cluster, ","),
+			"--initial-cluster-state=new",
+			"--initial-cluster-token=kubestack",
 			// A test cluster: durability against power loss is not needed,
 			// and fsync on a shared disk is what slows etcd most.
 			"--unsafe-no-fsync",
@@ -185,6 +279,7 @@ func (s *Stack) args(name, pkiDir, stages string) []string {
 		}
 	case "kube-apiserver":
 		return []string{
+			// Its own member only, as on the thesis's masters.
 			"--etcd-servers=http://" + loop(p.EtcdClient),
 			"--bind-address=127.0.0.1",
 			"--advertise-address=127.0.0.1",
@@ -192,7 +287,7 @@ func (s *Stack) args(name, pkiDir, stages string) []string {
 			// runs in pods here that would reach the kubernetes Service.
 			"--endpoint-reconciler-type=none",
 			"--secure-port=" + strconv.Itoa(p.APIServer),
-			"--cert-dir=" + filepath.Join(s.dir, "certs"),
+			"--cert-dir=" + certDir,
 			"--tls-cert-file=" + pk("apiserver.crt"),
 			"--tls-private-key-file=" + pk("apiserver.key"),
 			"--client-ca-file=" + pk("ca.crt"),
@@ -204,14 +299,15 @@ func (s *Stack) args(name, pkiDir, stages string) []string {
 			"--allow-privileged=true",
 		}
 	case "kube-controller-manager":
+		kc := s.componentKubeconfig(bin, m)
 		return []string{
-			"--kubeconfig=" + filepath.Join(s.dir, "kube-controller-manager.kubeconfig"),
-			"--authentication-kubeconfig=" + filepath.Join(s.dir, "kube-controller-manager.kubeconfig"),
-			"--authorization-kubeconfig=" + filepath.Join(s.dir, "kube-controller-manager.kubeconfig"),
+			"--kubeconfig=" + kc,
+			"--authentication-kubeconfig=" + kc,
+			"--authorization-kubeconfig=" + kc,
 			"--bind-address=127.0.0.1",
 			"--secure-port=" + strconv.Itoa(p.ControllerMgr),
-			"--cert-dir=" + filepath.Join(s.dir, "certs"),
-			"--leader-elect=false",
+			"--cert-dir=" + certDir,
+			"--leader-elect=true",
 			"--use-service-account-credentials=true",
 			"--service-account-private-key-file=" + pk("sa.key"),
 			"--root-ca-file=" + pk("ca.crt"),
@@ -220,25 +316,15 @@ func (s *Stack) args(name, pkiDir, stages string) []string {
 			"--service-cluster-ip-range=" + serviceCIDR,
 		}
 	case "kube-scheduler":
+		kc := s.componentKubeconfig(bin, m)
 		return []string{
-			"--kubeconfig=" + filepath.Join(s.dir, "kube-scheduler.kubeconfig"),
-			"--authentication-kubeconfig=" + filepath.Join(s.dir, "kube-scheduler.kubeconfig"),
-			"--authorization-kubeconfig=" + filepath.Join(s.dir, "kube-scheduler.kubeconfig"),
+			"--kubeconfig=" + kc,
+			"--authentication-kubeconfig=" + kc,
+			"--authorization-kubeconfig=" + kc,
 			"--bind-address=127.0.0.1",
 			"--secure-port=" + strconv.Itoa(p.Scheduler),
-			"--cert-dir=" + filepath.Join(s.dir, "certs"),
-			"--leader-elect=false",
-		}
-	case "kwok":
-		return []string{
-			"--kubeconfig=" + filepath.Join(s.dir, "kwok.kubeconfig"),
-			"--config=" + stages,
-			"--manage-all-nodes=false",
-			"--manage-nodes-with-annotation-selector=" + kwokNodeAnnotation + "=fake",
-			"--cidr=" + podCIDR,
-			"--node-ip=127.0.0.1",
-			"--node-lease-duration-seconds=40",
-			"--server-address=" + loop(p.KwokServer),
+			"--cert-dir=" + certDir,
+			"--leader-elect=true",
 		}
 	}
 	return nil

@@ -29,8 +29,12 @@ commands:
   down     stop every process
   status   every process: running or not, and the stack's health
   env      print export lines (KUBECONFIG, SENSORNODE_KUBESTACK_DIR, ...)
-  logs     NAME: print a process's log (etcd, kube-apiserver,
-           kube-controller-manager, kube-scheduler, kwok)
+  logs     NAME: print a process's log
+  stop     NAME: stop one process (SIGTERM, SIGKILL after 20 s)
+  start    NAME: start a stopped process again, wait until healthy
+
+process names: etcd-N, kube-apiserver-N, kube-controller-manager-N,
+kube-scheduler-N (masters N = 1..3), kwok.
 
 every command takes --dir DIR (default: $SENSORNODE_KUBESTACK_DIR, else
 .kubestack at the repo root).
@@ -77,11 +81,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("up: %w", err)
 		}
-		fmt.Fprintf(stdout, "kubestack up after %s: API server %s, kubeconfig %s, nodes %s\n",
-			time.Since(start).Round(100*time.Millisecond), st.Server(), st.Kubeconfig(), nodeNames())
+		fmt.Fprintf(stdout, "kubestack up after %s: API servers %s, kubeconfig %s (master 1), nodes %s\n",
+			time.Since(start).Round(100*time.Millisecond), servers(st), st.Kubeconfig(), nodeNames())
 		return nil
 
-	case "down", "status", "env", "logs":
+	case "down", "status", "env", "logs", "stop", "start":
 		dir, err := parseDir(fs, args, dirFlag)
 		if err != nil {
 			return err
@@ -118,6 +122,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				fmt.Fprintf(stdout, "export %s='%s'\n", kv[0], strings.ReplaceAll(kv[1], "'", `'\''`))
 			}
 			return nil
+		case "stop", "start":
+			if fs.NArg() != 1 {
+				return fmt.Errorf("%s: want one process name", cmd)
+			}
+			st = st.WithLogger(logger)
+			ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+			defer cancel()
+			if cmd == "stop" {
+				return st.Stop(ctx, fs.Arg(0))
+			}
+			return st.Start(ctx, fs.Arg(0))
 		default: // logs
 			if fs.NArg() != 1 {
 				return errors.New("logs: want one process name")
@@ -153,6 +168,14 @@ func parseDir(fs *flag.FlagSet, args []string, dirFlag *string) (string, error) 
 		return "", fmt.Errorf("%w: pass --dir or set %s", err, kubestack.EnvDir)
 	}
 	return d, nil
+}
+
+func servers(st *kubestack.Stack) string {
+	var s []string
+	for i := 1; i <= kubestack.Masters; i++ {
+		s = append(s, st.MasterServer(i))
+	}
+	return strings.Join(s, " ")
 }
 
 func nodeNames() string {
