@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -52,14 +51,7 @@ func TestKubeChart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := kubestack.DefaultDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := kubestack.Up(ctx, kubestack.Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(tWriter{t}, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := startStack(t)
 	c, err := st.Client()
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +73,7 @@ func TestKubeChart(t *testing.T) {
 	}
 	for _, p := range all.Items {
 		if p.Namespace != "kube-system" {
-			t.Fatalf("the stack in %s already runs pod %s/%s: uninstall it, or start afresh with `make kube-down`", dir, p.Namespace, p.Name)
+			t.Fatalf("the stack in %s already runs pod %s/%s: uninstall it, or start afresh with `make kube-down`", st.Dir(), p.Namespace, p.Name)
 		}
 	}
 

@@ -57,13 +57,20 @@ func (s *Stack) tlsConfig() (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
-// Client returns a client of the stack's API server as cluster admin.
-func (s *Stack) Client() (*Client, error) {
+// Client returns a client of master 1's API server as cluster admin.
+func (s *Stack) Client() (*Client, error) { return s.MasterClient(1) }
+
+// MasterClient returns a client of master i's API server (1..Masters) as
+// cluster admin.
+func (s *Stack) MasterClient(i int) (*Client, error) {
+	if i < 1 || i > Masters {
+		return nil, fmt.Errorf("no master %d", i)
+	}
 	tc, err := s.tlsConfig()
 	if err != nil {
 		return nil, err
 	}
-	return &Client{server: s.Server(), hc: &http.Client{
+	return &Client{server: s.MasterServer(i), hc: &http.Client{
 		Timeout:   30 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: tc},
 	}}, nil

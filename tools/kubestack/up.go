@@ -183,6 +183,35 @@ func (s *Stack) Stop(ctx context.Context, name string) error {
 	return p.Stop(ctx, 20*time.Second)
 }
 
+// MasterProcesses are master i's processes in start order.
+func MasterProcesses(i int) []string {
+	n := strconv.Itoa(i)
+	return []string{"etcd-" + n, "kube-apiserver-" + n, "kube-controller-manager-" + n, "kube-scheduler-" + n}
+}
+
+// StopMaster stops master i's processes, last started first.
+func (s *Stack) StopMaster(ctx context.Context, i int) error {
+	ps := MasterProcesses(i)
+	slices.Reverse(ps)
+	for _, n := range ps {
+		if err := s.Stop(ctx, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// StartMaster starts master i's processes again and waits until each is
+// healthy.
+func (s *Stack) StartMaster(ctx context.Context, i int) error {
+	for _, n := range MasterProcesses(i) {
+		if err := s.Start(ctx, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Start starts a stopped process again with its first command line and
 // waits until it is healthy; a running one is left alone.
 func (s *Stack) Start(ctx context.Context, name string) error {
