@@ -57,25 +57,9 @@ func TestKubeChart(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := &helm{bin: helmBin, chart: filepath.Join(root, "deploy", "helm", "sensornode")}
-	// helm talks to the stack, with its config, cache and data in a
-	// temporary home.
-	home := t.TempDir()
-	t.Setenv("KUBECONFIG", st.Kubeconfig())
-	t.Setenv("HELM_CONFIG_HOME", filepath.Join(home, "config"))
-	t.Setenv("HELM_CACHE_HOME", filepath.Join(home, "cache"))
-	t.Setenv("HELM_DATA_HOME", filepath.Join(home, "data"))
+	setHelmEnv(t, st)
 
-	// The boards are small (1 GiB each) and master-watcher holds host ports:
-	// an install left on a reused stack makes pods Pending, so refuse it.
-	var all corev1.PodList
-	if err := c.Get(ctx, "/api/v1/pods", &all); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range all.Items {
-		if p.Namespace != "kube-system" {
-			t.Fatalf("the stack in %s already runs pod %s/%s: uninstall it, or start afresh with `make kube-down`", st.Dir(), p.Namespace, p.Name)
-		}
-	}
+	requireNoPods(ctx, t, c, st)
 
 	// Namespaces of their own: a reused stack may still be deleting an
 	// earlier run's.
@@ -177,6 +161,32 @@ func TestKubeChart(t *testing.T) {
 				t.Errorf("delete namespace: %v", err)
 			}
 		})
+	}
+}
+
+// setHelmEnv points helm at the stack, with its config, cache and data in
+// a temporary home.
+func setHelmEnv(t *testing.T, st *kubestack.Stack) {
+	home := t.TempDir()
+	t.Setenv("KUBECONFIG", st.Kubeconfig())
+	t.Setenv("HELM_CONFIG_HOME", filepath.Join(home, "config"))
+	t.Setenv("HELM_CACHE_HOME", filepath.Join(home, "cache"))
+	t.Setenv("HELM_DATA_HOME", filepath.Join(home, "data"))
+}
+
+// requireNoPods refuses a stack that runs pods outside kube-system: the
+// boards are small (1 GiB each) and master-watcher holds host ports, so an
+// install left on a reused stack makes the next one's pods Pending.
+func requireNoPods(ctx context.Context, t *testing.T, c *kubestack.Client, st *kubestack.Stack) {
+	t.Helper()
+	var all corev1.PodList
+	if err := c.Get(ctx, "/api/v1/pods", &all); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range all.Items {
+		if p.Namespace != "kube-system" && p.DeletionTimestamp == nil {
+			t.Fatalf("the stack in %s already runs pod %s/%s: uninstall it, or start afresh with `make kube-down`", st.Dir(), p.Namespace, p.Name)
+		}
 	}
 }
 

@@ -95,6 +95,15 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	return c.do(ctx, method, path, "application/json", b, out)
 }
 
+// MergePatch applies a JSON merge patch (RFC 7386) to the object at path.
+func (c *Client) MergePatch(ctx context.Context, path string, patch any) error {
+	b, err := json.Marshal(patch)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPatch, path, "application/merge-patch+json", b, nil)
+}
+
 // Apply is a server-side apply of obj (JSON or YAML) at path, the object's
 // own path, as field manager manager; dryRun has the API server validate,
 // default and admit it without storing it.

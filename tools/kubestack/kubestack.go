@@ -34,7 +34,6 @@ const (
 
 	serviceCIDR = "10.96.0.0/16"
 	serviceIP   = "10.96.0.1" // the kubernetes Service: first IP of serviceCIDR
-	podCIDR     = "10.244.0.0/16"
 	stateFile   = "state.json"
 )
 
@@ -94,13 +93,13 @@ type MasterPorts struct {
 }
 
 // Ports of a stack, all on 127.0.0.1: master i (0-based) at base+10*i ..
-// base+10*i+4, kwok at base+30.
+// base+10*i+4, the kwok of node j (0-based, in Nodes order) at base+30+j.
 type Ports struct {
-	Masters    [Masters]MasterPorts `json:"masters"`
-	KwokServer int                  `json:"kwok"`
+	Masters [Masters]MasterPorts `json:"masters"`
+	Kwok    [numNodes]int        `json:"kwok_servers"`
 }
 
-const portCount = 31
+const portCount = 30 + numNodes
 
 func portsFrom(base int) Ports {
 	var p Ports
@@ -108,7 +107,9 @@ func portsFrom(base int) Ports {
 		b := base + 10*i
 		p.Masters[i] = MasterPorts{EtcdClient: b, EtcdPeer: b + 1, APIServer: b + 2, ControllerMgr: b + 3, Scheduler: b + 4}
 	}
-	p.KwokServer = base + 30
+	for j := range p.Kwok {
+		p.Kwok[j] = base + 30 + j
+	}
 	return p
 }
 
@@ -265,8 +266,8 @@ func (s *Stack) Healthy(ctx context.Context) error {
 
 func (s *Stack) healthURL(name string) string {
 	bin, m := procSpec(name)
-	if m == 0 {
-		return fmt.Sprintf("http://127.0.0.1:%d/healthz", s.st.Ports.KwokServer)
+	if bin == "kwok" {
+		return fmt.Sprintf("http://127.0.0.1:%d/healthz", s.st.Ports.Kwok[nodeIndex(name)])
 	}
 	p := s.st.Ports.Masters[m-1]
 	switch bin {

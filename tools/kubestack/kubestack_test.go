@@ -95,3 +95,34 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestNodesCount(t *testing.T) {
+	if len(Nodes) != numNodes {
+		t.Errorf("len(Nodes) = %d, want numNodes = %d", len(Nodes), numNodes)
+	}
+}
+
+func TestProcSpec(t *testing.T) {
+	tests := []struct {
+		give       string
+		wantBin    string
+		wantMaster int
+	}{
+		{give: "etcd-1", wantBin: "etcd", wantMaster: 1},
+		{give: "kube-apiserver-3", wantBin: "kube-apiserver", wantMaster: 3},
+		{give: "kube-controller-manager-2", wantBin: "kube-controller-manager", wantMaster: 2},
+		{give: "kwok-rpi-node-1", wantBin: "kwok", wantMaster: 0},
+		{give: "kwok-rpi-master-2", wantBin: "kwok", wantMaster: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			bin, m := procSpec(tt.give)
+			if bin != tt.wantBin || m != tt.wantMaster {
+				t.Errorf("procSpec(%q) = %q, %d, want %q, %d", tt.give, bin, m, tt.wantBin, tt.wantMaster)
+			}
+		})
+	}
+	if got := nodeIndex(KwokProcess("rpi-node-2")); got != 4 {
+		t.Errorf("nodeIndex(kwok-rpi-node-2) = %d, want 4", got)
+	}
+}

@@ -6,9 +6,12 @@ import (
 	"net/http"
 )
 
-// kwokNodeAnnotation marks the nodes kwok manages (its
-// --manage-nodes-with-annotation-selector).
+// kwokNodeAnnotation marks a node as kwok's (kwokctl's convention; each
+// node's kwok manages it by name).
 const kwokNodeAnnotation = "kwok.x-k8s.io/node"
+
+// numNodes is len(Nodes).
+const numNodes = 5
 
 // Node is one simulated board.
 type Node struct {

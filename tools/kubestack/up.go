@@ -25,16 +25,29 @@ var groups = func() [][]string {
 		g[1] = append(g[1], "kube-apiserver-"+n)
 		g[2] = append(g[2], "kube-controller-manager-"+n, "kube-scheduler-"+n)
 	}
-	g[3] = []string{"kwok"}
+	for _, n := range Nodes {
+		g[3] = append(g[3], KwokProcess(n.Name))
+	}
 	return g[:]
 }()
 
 // order is every process in start order.
 var order = slices.Concat(groups...)
 
+// KwokProcess is the name of the kwok process that plays node's kubelet.
+func KwokProcess(node string) string { return "kwok-" + node }
+
+// nodeIndex is the index in Nodes of a kwok process's node (-1: none).
+func nodeIndex(kwokProcess string) int {
+	return slices.IndexFunc(Nodes, func(n Node) bool { return KwokProcess(n.Name) == kwokProcess })
+}
+
 // procSpec splits a process name into its binary and master (1..Masters;
 // 0 for kwok, which is no master's).
 func procSpec(name string) (bin string, master int) {
+	if strings.HasPrefix(name, "kwok-") {
+		return "kwok", 0
+	}
 	i := strings.LastIndexByte(name, '-')
 	if i < 0 {
 		return name, 0
@@ -146,7 +159,7 @@ func (s *Stack) start(ctx context.Context) error {
 	}
 	s.log.Info("waiting for nodes to be ready", "nodes", len(Nodes))
 	if err := poll(ctx, 2*time.Minute, func() error { return nodesReady(ctx, c) }); err != nil {
-		return fmt.Errorf("nodes: %w (kwok log: %s)", err, s.LogFile("kwok"))
+		return fmt.Errorf("nodes: %w (kwok logs: %s)", err, s.LogFile("kwok-*"))
 	}
 	// Pods need the default ServiceAccount, which the controller manager
 	// creates: waiting for it here keeps that race out of every caller.
@@ -272,15 +285,19 @@ func (s *Stack) args(name, pkiDir, stages string) []string {
 	pk := func(f string) string { return filepath.Join(pkiDir, f) }
 	loop := func(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 	if bin == "kwok" {
+		// One kwok per node, as each board runs its own kubelet: stopping
+		// it stops the node's heartbeats (a worker loss).
+		j := nodeIndex(name)
 		return []string{
 			"--kubeconfig=" + filepath.Join(s.dir, "kwok.kubeconfig"),
 			"--config=" + stages,
-			"--manage-all-nodes=false",
-			"--manage-nodes-with-annotation-selector=" + kwokNodeAnnotation + "=fake",
-			"--cidr=" + podCIDR,
+			"--manage-single-node=" + Nodes[j].Name,
+			// Pod IPs from a /24 of the node's own (kwok allocates them
+			// without coordination between its processes).
+			fmt.Sprintf("--cidr=10.244.%d.0/24", j),
 			"--node-ip=127.0.0.1",
 			"--node-lease-duration-seconds=40",
-			"--server-address=" + loop(s.st.Ports.KwokServer),
+			"--server-address=" + loop(s.st.Ports.Kwok[j]),
 		}
 	}
 	p := s.st.Ports.Masters[m-1]
