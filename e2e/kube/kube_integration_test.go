@@ -176,17 +176,24 @@ func setHelmEnv(t *testing.T, st *kubestack.Stack) {
 
 // requireNoPods refuses a stack that runs pods outside kube-system: the
 // boards are small (1 GiB each) and master-watcher holds host ports, so an
-// install left on a reused stack makes the next one's pods Pending.
+// install left on a reused stack makes the next one's pods Pending. It
+// first waits a while for namespaces being deleted (an earlier test's).
 func requireNoPods(ctx context.Context, t *testing.T, c *kubestack.Client, st *kubestack.Stack) {
 	t.Helper()
-	var all corev1.PodList
-	if err := c.Get(ctx, "/api/v1/pods", &all); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range all.Items {
-		if p.Namespace != "kube-system" && p.DeletionTimestamp == nil {
-			t.Fatalf("the stack in %s already runs pod %s/%s: uninstall it, or start afresh with `make kube-down`", st.Dir(), p.Namespace, p.Name)
+	err := poll(ctx, 2*time.Minute, func() error {
+		var all corev1.PodList
+		if err := c.Get(ctx, "/api/v1/pods", &all); err != nil {
+			return err
 		}
+		for _, p := range all.Items {
+			if p.Namespace != "kube-system" {
+				return fmt.Errorf("pod %s/%s", p.Namespace, p.Name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("the stack in %s already runs pods (%v): uninstall them, or start afresh with `make kube-down`", st.Dir(), err)
 	}
 }
 
