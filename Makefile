@@ -80,10 +80,11 @@ test-e2e-hdfs: ## end-to-end: 5 simulated nodes -> edge-forwarder -> cloud-inges
 # controller manager, scheduler of Kubernetes v1.37.2, kwok's 5 nodes) on a
 # fresh stack; not in make test. kwok runs no containers: see e2e/kube and
 # README.md. The first run builds the control plane into ~/.cache/sensornode
-# (about 12 minutes); warm, the target took 1 min 36 s (TestKubeChart,
-# TestKubeMasterLoss). A failure leaves the stack running for a look.
+# (about 12 minutes); warm, the target took 2 min 56 s (TestKubeChart,
+# TestKubeMasterLoss, TestKubeWorkerLoss). A failure leaves the stack
+# running for a look.
 .PHONY: e2e-kube
-e2e-kube: deploy-tools ## the Helm chart in a real Kubernetes control plane (3 masters, kwok nodes): installs, placement, helm test/upgrade/uninstall, Kustomize dry runs, master loss
+e2e-kube: deploy-tools ## the Helm chart in a real Kubernetes control plane (3 masters, kwok nodes): installs, placement, helm test/upgrade/uninstall, Kustomize dry runs, master and worker loss
 	$(KUBESTACK) down
 	$(KUBESTACK) up
 	SENSORNODE_HELM=$(HELM) SENSORNODE_KUSTOMIZE=$(KUSTOMIZE) $(GOTEST) -tags integration -timeout 15m -v -run '^TestKube' ./e2e/kube/ || { \
