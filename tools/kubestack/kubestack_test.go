@@ -1,0 +1,128 @@
+package kubestack
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestMajorMinor(t *testing.T) {
+	tests := []struct {
+		give             string
+		wantMaj, wantMin string
+		wantOK           bool
+	}{
+		{give: "v1.37.2", wantMaj: "1", wantMin: "37", wantOK: true},
+		{give: "1.30.0", wantMaj: "1", wantMin: "30", wantOK: true},
+		{give: "v1.37", wantOK: false},
+		{give: "", wantOK: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			maj, mn, ok := majorMinor(tt.give)
+			if maj != tt.wantMaj || mn != tt.wantMin || ok != tt.wantOK {
+				t.Errorf("majorMinor(%q) = %q, %q, %v, want %q, %q, %v", tt.give, maj, mn, ok, tt.wantMaj, tt.wantMin, tt.wantOK)
+			}
+		})
+	}
+}
+
+// The committed wrapper module must build the release the constants name:
+// a bump of K8sVersion without the module (or the reverse) fails here.
+func TestWrapperModuleMatchesVersion(t *testing.T) {
+	mod := string(wrapperGoMod)
+	_, minor, _ := majorMinor(K8sVersion)
+	staging := "v0." + minor + "." + K8sVersion[strings.LastIndex(K8sVersion, ".")+1:]
+	for _, want := range []string{
+		"k8s.io/kubernetes " + K8sVersion,
+		"k8s.io/api => k8s.io/api " + staging,
+		"k8s.io/component-base => k8s.io/component-base " + staging,
+	} {
+		if !strings.Contains(mod, want) {
+			t.Errorf("build/wrapper.go.mod lacks %q", want)
+		}
+	}
+	for _, b := range binaries {
+		if !strings.Contains(mod, "\t"+b.pkg+"\n") {
+			t.Errorf("build/wrapper.go.mod has no tool line for %s", b.pkg)
+		}
+	}
+	if len(wrapperGoSum) == 0 || len(kwokStages) == 0 {
+		t.Error("embedded go.sum or kwok stages empty")
+	}
+}
+
+func TestNodeObject(t *testing.T) {
+	tests := []struct {
+		give       Node
+		wantMaster bool
+	}{
+		{give: Node{"rpi-master-2", true}, wantMaster: true},
+		{give: Node{"rpi-node-1", false}, wantMaster: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give.Name, func(t *testing.T) {
+			md := nodeObject(tt.give)["metadata"].(map[string]any)
+			labels := md["labels"].(map[string]string)
+			if got := labels["kubernetes.io/hostname"]; got != tt.give.Name {
+				t.Errorf("hostname label = %q, want %q", got, tt.give.Name)
+			}
+			if _, got := labels["node-role.kubernetes.io/control-plane"]; got != tt.wantMaster {
+				t.Errorf("control-plane label present = %v, want %v", got, tt.wantMaster)
+			}
+			if got := md["annotations"].(map[string]string)[kwokNodeAnnotation]; got != "fake" {
+				t.Errorf("kwok annotation = %q, want fake", got)
+			}
+		})
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		give    Config
+		wantErr bool
+	}{
+		{name: "ok", give: Config{Dir: "/tmp/ks", PortBase: DefaultPortBase}},
+		{name: "relative dir", give: Config{Dir: "ks", PortBase: DefaultPortBase}, wantErr: true},
+		{name: "low port", give: Config{Dir: "/tmp/ks", PortBase: 80}, wantErr: true},
+		{name: "high port", give: Config{Dir: "/tmp/ks", PortBase: 65533}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.give.Validate(); (err != nil) != tt.wantErr {
+				t.Errorf("Validate() = %v, want error %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestNodesCount(t *testing.T) {
+	if len(Nodes) != numNodes {
+		t.Errorf("len(Nodes) = %d, want numNodes = %d", len(Nodes), numNodes)
+	}
+}
+
+func TestProcSpec(t *testing.T) {
+	tests := []struct {
+		give       string
+		wantBin    string
+		wantMaster int
+	}{
+		{give: "etcd-1", wantBin: "etcd", wantMaster: 1},
+		{give: "kube-apiserver-3", wantBin: "kube-apiserver", wantMaster: 3},
+		{give: "kube-controller-manager-2", wantBin: "kube-controller-manager", wantMaster: 2},
+		{give: "kwok-rpi-node-1", wantBin: "kwok", wantMaster: 0},
+		{give: "kwok-rpi-master-2", wantBin: "kwok", wantMaster: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			bin, m := procSpec(tt.give)
+			if bin != tt.wantBin || m != tt.wantMaster {
+				t.Errorf("procSpec(%q) = %q, %d, want %q, %d", tt.give, bin, m, tt.wantBin, tt.wantMaster)
+			}
+		})
+	}
+	if got := nodeIndex(KwokProcess("rpi-node-2")); got != 4 {
+		t.Errorf("nodeIndex(kwok-rpi-node-2) = %d, want 4", got)
+	}
+}
