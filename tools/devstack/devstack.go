@@ -446,32 +446,19 @@ func (s *Stack) stopAll(ctx context.Context, st *state, procs []*process) error 
 
 // stop ends one process: SIGTERM, then SIGKILL after its grace period.
 func (s *Stack) stop(ctx context.Context, st *state, p *process) error {
-	was := st.status(p)
-	if was == procGone {
+	if st.status(p) == procGone {
 		return nil
 	}
 	grace := stopGraceOther
 	if p.Kind == KindEdgeKafka || p.Kind == KindCloudKafka {
 		grace = stopGraceBroker
 	}
-	alive := func() bool { return st.status(p) != procGone }
 	s.log.Info("stopping", "process", p.Name, "pid", p.PID)
-	_ = syscall.Kill(p.PID, syscall.SIGTERM)
-	if was == procStopped {
-		_ = syscall.Kill(p.PID, syscall.SIGCONT)
-	}
-	gctx, cancel := context.WithTimeout(ctx, grace)
-	err := waitGone(gctx, alive)
-	cancel()
-	if err == nil {
-		return nil
-	}
-	s.log.Warn("no exit after SIGTERM, sending SIGKILL", "process", p.Name, "grace", grace)
-	_ = syscall.Kill(p.PID, syscall.SIGKILL)
-	kctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := waitGone(kctx, alive); err != nil {
-		return fmt.Errorf("stop %s (pid %d): %w", p.Name, p.PID, err)
+	proc := Process{PID: p.PID, StartTime: p.StartTime, Boot: p.BootID, Marker: p.marker(st.Dir)}
+	if err := proc.stop(ctx, grace, func() {
+		s.log.Warn("no exit after SIGTERM, sending SIGKILL", "process", p.Name, "grace", grace)
+	}); err != nil {
+		return fmt.Errorf("stop %s: %w", p.Name, err)
 	}
 	return nil
 }

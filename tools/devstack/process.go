@@ -37,6 +37,12 @@ func (p Process) Running() bool {
 
 // Stop sends SIGTERM, then SIGKILL after grace, and waits until p is gone.
 func (p Process) Stop(ctx context.Context, grace time.Duration) error {
+	return p.stop(ctx, grace, nil)
+}
+
+// stop is Stop; onKill, if set, is called before the SIGKILL (devstack
+// logs it).
+func (p Process) stop(ctx context.Context, grace time.Duration, onKill func()) error {
 	state := check(p.PID, p.StartTime, p.Boot, p.Marker)
 	if state == procGone {
 		return nil
@@ -51,6 +57,9 @@ func (p Process) Stop(ctx context.Context, grace time.Duration) error {
 	cancel()
 	if err == nil {
 		return nil
+	}
+	if onKill != nil {
+		onKill()
 	}
 	_ = syscall.Kill(p.PID, syscall.SIGKILL)
 	kctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
