@@ -308,6 +308,15 @@ images-check: images ## check the pushed images: 3 platforms, non-root, entrypoi
 	  SENSORNODE_IMAGES_CRANE=$${SENSORNODE_IMAGES_CRANE:-$$HOME/.cache/sensornode/images/bin/crane} \
 	  go test -count=1 -tags images -v -run '^TestImages' ./tools/images/...
 
+.PHONY: run-images run-images-smoke
+run-images: images ## make run with every service from its image (container engine, host network, read-only, non-root; node5 on linux/arm/v7 under qemu)
+	@go build -o $(BIN)/sensornode-run ./tools/localrun/cmd/sensornode-run
+	@eval "$(IMAGES_ENV)"; nice -n 19 $(BIN)/sensornode-run --from-images --image-registry $(IMAGE_REGISTRY) --image-tag $(IMAGE_TAG) $(RUN_ARGS)
+
+run-images-smoke: images ## make run-smoke from the images: 60 s, fails unless every camera's pictures and every node's readings reached HDFS
+	@go build -o $(BIN)/sensornode-run ./tools/localrun/cmd/sensornode-run
+	@eval "$(IMAGES_ENV)"; nice -n 19 $(BIN)/sensornode-run --from-images --image-registry $(IMAGE_REGISTRY) --image-tag $(IMAGE_TAG) --duration 60s --check $(RUN_ARGS)
+
 .PHONY: images-stop
 images-stop: ## stop the engine of make images (dockerd, buildkitd, registry); caches stay
 	@$(IMAGES_ENGINE_SH) stop

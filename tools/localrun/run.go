@@ -59,7 +59,11 @@ type Config struct {
 	// ViewerAddr is where the web viewer serves its pages (host:port); a
 	// free loopback port instead when it is taken.
 	ViewerAddr string
-	Out        io.Writer
+	// Images, when set, runs every service from its image with the
+	// container engine (`make run-images`) instead of building and
+	// starting the binaries.
+	Images *Images
+	Out    io.Writer
 }
 
 // Run runs the pipeline until ctx ends or Duration passes, then stops it.
@@ -72,11 +76,19 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("devstack: %w", err)
 	}
 	cluster := pipeline.FromDevstack(st, cfg.CloudTLS)
-	fmt.Fprintf(out, "building the services into %s\n", filepath.Join(cfg.WorkDir, "bin"))
-	bins, err := pipeline.Build(ctx, cfg.Repo, filepath.Join(cfg.WorkDir, "bin"), []string{
-		pipeline.CameraProducer, pipeline.TempProducer, pipeline.EdgeForwarder, pipeline.CloudIngest, pipeline.Viewer})
-	if err != nil {
-		return err
+	bins := map[string]string{}
+	if cfg.Images != nil {
+		if err := cfg.Images.Validate(); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "services from the images %s/<service>:%s (%s; node(s) %v: %s)\n",
+			cfg.Images.Registry, cfg.Images.Tag, NativePlatform(), cfg.Images.Emulated, EmulatedPlatform)
+	} else {
+		fmt.Fprintf(out, "building the services into %s\n", filepath.Join(cfg.WorkDir, "bin"))
+		if bins, err = pipeline.Build(ctx, cfg.Repo, filepath.Join(cfg.WorkDir, "bin"), []string{
+			pipeline.CameraProducer, pipeline.TempProducer, pipeline.EdgeForwarder, pipeline.CloudIngest, pipeline.Viewer}); err != nil {
+			return err
+		}
 	}
 	d := &pipeline.Deployment{
 		Cluster: cluster, Bins: bins, Backend: cfg.Backend, Form: cfg.Form, Nodes: cfg.Nodes,
@@ -96,6 +108,11 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		if cfg.Check { // the archive of this run only
 			if err := os.RemoveAll(d.ArchiveDir(n)); err != nil {
+				return err
+			}
+		}
+		if cfg.Images != nil {
+			if err := chownTree(d.NodeDir(n), cfg.Images.User); err != nil {
 				return err
 			}
 		}
@@ -119,6 +136,14 @@ func Run(ctx context.Context, cfg Config) error {
 
 	if r.viewer, err = newViewerLogin(filepath.Join(cfg.WorkDir, "viewer"), cfg.ViewerAddr); err != nil {
 		return fmt.Errorf("viewer: %w", err)
+	}
+	if cfg.Images != nil {
+		if err := chownTree(filepath.Join(cfg.WorkDir, "viewer"), cfg.Images.User); err != nil {
+			return err
+		}
+		// After the processes: a docker CLI killed by the stop timeout
+		// leaves its container behind.
+		defer func() { _ = cfg.Images.Remove(context.Background(), r.names()) }()
 	}
 	start := time.Now()
 	if err := r.start(ctx); err != nil {
@@ -203,6 +228,12 @@ func (r *runner) start(ctx context.Context) error {
 	}
 	specs = append(specs, d.ViewerSpec(pipeline.ViewerConfig{Addr: r.viewer.Addr, UsersFile: r.viewer.UsersFile,
 		ThumbDir: filepath.Join(r.cfg.WorkDir, "viewer", "thumbnails"), MetricsTargets: targets}))
+	if r.cfg.Images != nil {
+		var err error
+		if specs, err = r.containerSpecs(ctx, specs); err != nil {
+			return err
+		}
+	}
 	errs := make([]error, len(specs))
 	var wg sync.WaitGroup
 	for i, s := range specs {
@@ -214,6 +245,11 @@ func (r *runner) start(ctx context.Context) error {
 				r.mu.Lock()
 				r.procs[s.Name] = p
 				r.mu.Unlock()
+			}
+			if err == nil && r.cfg.Images != nil { // sample the service, not its docker CLI
+				if pid, perr := r.cfg.Images.PID(rctx, s.Name); perr == nil && pid > 0 {
+					r.sampler.TrackAdmin(s.Name, s.Service, pid, p.Spec.AdminAddr)
+				}
 			}
 			errs[i] = err
 		})

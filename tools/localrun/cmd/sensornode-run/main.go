@@ -14,6 +14,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sensornode/sensornode/libs/svc"
@@ -38,12 +40,35 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	cloudTLS := fs.Bool("cloud-tls", true, "edge-forwarder and cloud-ingest-hdfs reach the cloud broker over SASL_SSL (SCRAM-SHA-512), as deployed")
 	refresh := fs.Duration("refresh", 3*time.Second, "dashboard refresh")
 	viewerAddr := fs.String("viewer-addr", "127.0.0.1:8090", "where the web viewer serves its pages (another free loopback port when taken)")
+	fromImages := fs.Bool("from-images", false, "run every service from its image with the container engine (make run-images) instead of building it")
+	registry := fs.String("image-registry", "127.0.0.1:5000/sensornode", "with --from-images: the images are <registry>/<service>:<tag>")
+	tag := fs.String("image-tag", "", "with --from-images: the images' tag (make images pushes $(git describe))")
+	docker := fs.String("docker", "docker", "with --from-images: the docker CLI (DOCKER_HOST etc. from the environment)")
+	user := fs.String("image-user", "65532:65532", "with --from-images: the containers' user (uid:gid, non-root)")
+	emulated := fs.String("emulated-nodes", "5", "with --from-images: comma-separated nodes whose producers run the linux/arm/v7 images (qemu); empty for none")
 	dsDir := fs.String("devstack-dir", "", "devstack directory (default $SENSORNODE_DEVSTACK_DIR, else the repo's .devstack)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", svc.ErrUsage, err)
 	}
 	if *nodes < 1 || *nodes > 20 || *fps < 1 || *events < 2*time.Second {
 		return fmt.Errorf("%w: need 1..20 nodes, fps >= 1, event interval >= 2s", svc.ErrUsage)
+	}
+	var images *localrun.Images
+	if *fromImages {
+		images = &localrun.Images{Docker: *docker, Registry: *registry, Tag: *tag, User: *user}
+		for f := range strings.SplitSeq(*emulated, ",") {
+			if f = strings.TrimSpace(f); f == "" {
+				continue
+			}
+			n, err := strconv.Atoi(f)
+			if err != nil || n < 1 || n > *nodes {
+				return fmt.Errorf("%w: --emulated-nodes: %q is not a node of 1..%d", svc.ErrUsage, f, *nodes)
+			}
+			images.Emulated = append(images.Emulated, n)
+		}
+		if err := images.Validate(); err != nil {
+			return fmt.Errorf("%w: %v", svc.ErrUsage, err)
+		}
 	}
 	repo, err := devstack.RepoRoot(".")
 	if err != nil {
@@ -61,6 +86,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return localrun.Run(ctx, localrun.Config{
 		Repo: repo, DevstackDir: *dsDir, WorkDir: filepath.Join(repo, ".run"), Nodes: *nodes, Backend: *backend, Form: *form,
 		Width: *width, Height: *height, Framerate: *fps, EventInterval: *events, TempInterval: *tempEvery, CloudTLS: *cloudTLS,
-		Duration: *duration, Check: *check, Refresh: *refresh, Interactive: interactive, ViewerAddr: *viewerAddr, Out: stdout,
+		Duration: *duration, Check: *check, Refresh: *refresh, Interactive: interactive, ViewerAddr: *viewerAddr, Images: images, Out: stdout,
 	})
 }
