@@ -317,19 +317,7 @@ func (r *runner) containerSpecs(ctx context.Context, specs []pipeline.Spec) ([]p
 	out := make([]pipeline.Spec, 0, len(specs))
 	pulled := map[string]bool{}
 	for _, s := range specs {
-		node := 0
-		mounts := slices.Clone(common)
-		for n := 1; n <= r.d.Nodes; n++ {
-			if s.Name == fmt.Sprintf("%s-%d", pipeline.CameraProducer, n) || s.Name == fmt.Sprintf("%s-%d", pipeline.TempProducer, n) {
-				node = n
-			}
-		}
-		switch {
-		case s.Service == pipeline.CameraProducer:
-			mounts = append(mounts, Mount{Host: r.d.NodeDir(node)})
-		case s.Service == pipeline.Viewer:
-			mounts = append(mounts, Mount{Host: filepath.Join(r.cfg.WorkDir, "viewer")})
-		}
+		node, mounts := r.mounts(s, common)
 		platform := im.Platform(node)
 		if k := s.Service + " " + platform; !pulled[k] {
 			pulled[k] = true
@@ -340,4 +328,25 @@ func (r *runner) containerSpecs(ctx context.Context, specs []pipeline.Spec) ([]p
 		out = append(out, im.Spec(s, platform, mounts))
 	}
 	return out, nil
+}
+
+// mounts is what s's container mounts besides common, and the node it
+// belongs to (0: none): the node's directory (spool, quarantine, archive)
+// for a camera-producer, the viewer's directory (users file, thumbnails)
+// for the viewer.
+func (r *runner) mounts(s pipeline.Spec, common []Mount) (int, []Mount) {
+	node := 0
+	for n := 1; n <= r.d.Nodes; n++ {
+		if s.Name == fmt.Sprintf("%s-%d", pipeline.CameraProducer, n) || s.Name == fmt.Sprintf("%s-%d", pipeline.TempProducer, n) {
+			node = n
+		}
+	}
+	mounts := slices.Clone(common)
+	switch s.Service {
+	case pipeline.CameraProducer:
+		mounts = append(mounts, Mount{Host: r.d.NodeDir(node)})
+	case pipeline.Viewer:
+		mounts = append(mounts, Mount{Host: filepath.Join(r.cfg.WorkDir, "viewer")})
+	}
+	return node, mounts
 }
