@@ -324,6 +324,7 @@ func (r *runner) containerSpecs(ctx context.Context, specs []pipeline.Spec) ([]p
 			if err := im.Resolve(ctx, s.Service, platform); err != nil {
 				return nil, err
 			}
+			fmt.Fprintf(r.cfg.Out, "  %-17s %-12s %s\n", s.Service, platform, im.Ref(s.Service, platform))
 		}
 		out = append(out, im.Spec(s, platform, mounts))
 	}

@@ -149,7 +149,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := r.start(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "all services ready; logs in %s\n", d.LogDir)
+	fmt.Fprintf(out, "all services ready in %s; logs in %s\n", time.Since(start).Round(100*time.Millisecond), d.LogDir)
 	fmt.Fprintf(out, "viewer: %s  user %s  password %s  (new every run; only its bcrypt hash is kept, in %s)\n",
 		r.viewer.URL(), r.viewer.User, r.viewer.Password, r.viewer.UsersFile)
 	runCtx := ctx
