@@ -52,7 +52,7 @@ func (im *Images) Resolve(ctx context.Context, service, platform string) error {
 	tagged := im.Registry + "/" + service + ":" + im.Tag
 	out, err := im.docker(ctx, "manifest", "inspect", "--insecure", tagged)
 	if err != nil {
-		return err
+		return fmt.Errorf("image %s: %w (make images builds and pushes this tree's images)", tagged, err)
 	}
 	var index struct {
 		Manifests []struct {
