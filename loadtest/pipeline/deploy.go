@@ -128,14 +128,17 @@ const (
 )
 
 // admin is the admin address for a port offset: FreePortBase+offset when
-// that port is free, else the first free one of FreePortBase+50..99 (a
-// stack whose port base lies in Linux's ephemeral range may find its ports
-// taken by some client's outgoing connection).
+// that port is free, else the first free one of FreePortBase+50..99 from
+// FreePortBase+50+offset on (a stack whose port base lies in Linux's
+// ephemeral range may find its ports taken by some client's outgoing
+// connection). Starting the search at the offset's own spare keeps two
+// services whose ports are both taken from being given the same spare:
+// nothing binds a port until its process starts.
 func (d *Deployment) admin(offset int) string {
 	port := d.Cluster.FreePortBase + offset
 	if !d.portFree(port) {
-		for alt := d.Cluster.FreePortBase + 50; alt < d.Cluster.FreePortBase+100; alt++ {
-			if d.portFree(alt) {
+		for i := range 50 {
+			if alt := d.Cluster.FreePortBase + 50 + (offset+i)%50; d.portFree(alt) {
 				port = alt
 				break
 			}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -353,5 +354,36 @@ func TestStartReadyRetriesOnPortClash(t *testing.T) {
 	calls = 0
 	if _, err := StartReady(ctx, g, spec, func() string { calls++; return spare }); err == nil || calls != 0 {
 		t.Errorf("StartReady(exits at once) = %v after %d spare calls, want an error and no retry", err, calls)
+	}
+}
+
+// TestAdminSparesDiffer: when the preferred admin ports of several services
+// are all taken and their own spares are free, each gets its own spare (all
+// specs are made before any process binds its port, so handing out the same
+// first free spare to every one made two services share one admin address,
+// and one of them looked ready on the other's /readyz, then crashed).
+func TestAdminSparesDiffer(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		taken func(port int) bool
+	}{
+		{"preferred ports taken", func(p int) bool { return p < 29950 }},
+		{"preferred ports and another offset's spare taken", func(p int) bool { return p < 29950 || p == 29960 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &Deployment{Cluster: Cluster{FreePortBase: 29900}, Nodes: 5, PortFree: func(p int) bool { return !tc.taken(p) }}
+			seen := map[string]string{}
+			for _, s := range []Spec{d.CameraProducerSpec(1, ""), d.CameraProducerSpec(2, ""), d.TempProducerSpec(1),
+				d.ForwarderSpec(), d.IngestSpec(), d.ViewerSpec(ViewerConfig{})} {
+				port, _ := strconv.Atoi(s.AdminAddr[strings.LastIndex(s.AdminAddr, ":")+1:])
+				if tc.taken(port) || port >= 30000 {
+					t.Errorf("%s: admin %s is taken or outside the spares", s.Name, s.AdminAddr)
+				}
+				if other, ok := seen[s.AdminAddr]; ok {
+					t.Errorf("%s and %s share the admin address %s", other, s.Name, s.AdminAddr)
+				}
+				seen[s.AdminAddr] = s.Name
+			}
+		})
 	}
 }
