@@ -282,13 +282,13 @@ func (r *runner) names() []string {
 	return names
 }
 
-// containerSpecs turns the local specs into `docker run`s: node N's
-// producers on that node's platform, each node's directory (spool,
-// quarantine, archive) into its camera-producer, the viewer's directory
-// (users file, thumbnails) into the viewer, and the cluster's TLS and SASL
-// files (read-only) into every service. Containers left over from an
-// earlier run are removed first.
-func (r *runner) containerSpecs(ctx context.Context, specs []pipeline.Spec) ([]pipeline.Spec, error) {
+// prepareImages readies the containers before any admin port is chosen
+// (pulls take seconds, in which another run on this machine may take a
+// port): it removes containers left over from an earlier run, pins and
+// pulls the image of every service on every platform it runs on, and
+// returns the mounts of every service: the cluster's TLS and SASL files,
+// read-only.
+func (r *runner) prepareImages(ctx context.Context) ([]Mount, error) {
 	im := r.cfg.Images
 	if err := im.Remove(ctx, r.names()); err != nil {
 		return nil, err
@@ -314,21 +314,36 @@ func (r *runner) containerSpecs(ctx context.Context, specs []pipeline.Spec) ([]p
 			common = append(common, m)
 		}
 	}
+	type pair struct{ service, platform string }
+	var pairs []pair
+	for _, s := range []string{pipeline.CloudIngest, pipeline.EdgeForwarder, pipeline.Viewer} {
+		pairs = append(pairs, pair{s, NativePlatform()})
+	}
+	for n := 1; n <= r.d.Nodes; n++ {
+		for _, s := range []string{pipeline.CameraProducer, pipeline.TempProducer} {
+			if p := (pair{s, im.Platform(n)}); !slices.Contains(pairs, p) {
+				pairs = append(pairs, p)
+			}
+		}
+	}
+	for _, p := range pairs {
+		if err := im.Resolve(ctx, p.service, p.platform); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(r.cfg.Out, "  %-17s %-12s %s\n", p.service, p.platform, im.Ref(p.service, p.platform))
+	}
+	return common, nil
+}
+
+// containerSpecs turns the local specs into `docker run`s: node N's
+// producers on that node's platform, with common and their own mounts.
+func (r *runner) containerSpecs(specs []pipeline.Spec, common []Mount) []pipeline.Spec {
 	out := make([]pipeline.Spec, 0, len(specs))
-	pulled := map[string]bool{}
 	for _, s := range specs {
 		node, mounts := r.mounts(s, common)
-		platform := im.Platform(node)
-		if k := s.Service + " " + platform; !pulled[k] {
-			pulled[k] = true
-			if err := im.Resolve(ctx, s.Service, platform); err != nil {
-				return nil, err
-			}
-			fmt.Fprintf(r.cfg.Out, "  %-17s %-12s %s\n", s.Service, platform, im.Ref(s.Service, platform))
-		}
-		out = append(out, im.Spec(s, platform, mounts))
+		out = append(out, r.cfg.Images.Spec(s, r.cfg.Images.Platform(node), mounts))
 	}
-	return out, nil
+	return out
 }
 
 // mounts is what s's container mounts besides common, and the node it

@@ -218,6 +218,13 @@ type runner struct {
 
 func (r *runner) start(ctx context.Context) error {
 	d := r.d
+	var common []Mount
+	if r.cfg.Images != nil { // first: the admin ports are chosen below
+		var err error
+		if common, err = r.prepareImages(ctx); err != nil {
+			return err
+		}
+	}
 	specs := []pipeline.Spec{d.IngestSpec(), d.ForwarderSpec()}
 	for n := 1; n <= d.Nodes; n++ {
 		specs = append(specs, d.TempProducerSpec(n), d.CameraProducerSpec(n, ""))
@@ -229,10 +236,7 @@ func (r *runner) start(ctx context.Context) error {
 	specs = append(specs, d.ViewerSpec(pipeline.ViewerConfig{Addr: r.viewer.Addr, UsersFile: r.viewer.UsersFile,
 		ThumbDir: filepath.Join(r.cfg.WorkDir, "viewer", "thumbnails"), MetricsTargets: targets}))
 	if r.cfg.Images != nil {
-		var err error
-		if specs, err = r.containerSpecs(ctx, specs); err != nil {
-			return err
-		}
+		specs = r.containerSpecs(specs, common)
 	}
 	errs := make([]error, len(specs))
 	var wg sync.WaitGroup
