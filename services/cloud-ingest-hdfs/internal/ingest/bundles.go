@@ -63,7 +63,7 @@ const (
 type openBundle struct {
 	start  int64 // the offset it was opened for (its first once appended)
 	tmp    string
-	f      FileWriter
+	f      *asyncWriter // the temporary file, written on its own goroutine
 	w      *bundle.Writer
 	opened time.Time // when its first picture was read: its directory, its age
 	keys   map[string]struct{}
@@ -199,16 +199,17 @@ func (in *Ingester) storeBundled(msg *bus.Message, p messages.Picture) error {
 
 func (in *Ingester) openBundle(tp bus.TopicPartition, bp *bundlePart, offset int64) error {
 	tmp := bp.tmpName(offset)
-	f, err := in.fs.Create(tmp)
+	hf, err := in.fs.Create(tmp)
 	if err != nil {
 		if in.classify(tp, bp, err) == abandonFenced {
 			return fmt.Errorf("%w: create %s: %v", errTakenOver, tmp, err)
 		}
 		return fmt.Errorf("%w: create %s: %v", errHDFS, tmp, err)
 	}
+	f := newAsyncWriter(hf, bundleQueueBlocks)
 	w, err := bundle.NewWriter(f, tp.Topic, tp.Partition, [16]byte{})
 	if err != nil {
-		_ = f.Close(time.Now())
+		f.abort()
 		_ = in.fs.Remove(tmp)
 		in.m.hdfsErrors.WithLabelValues("write").Inc()
 		return fmt.Errorf("%w: start bundle %s: %v", errHDFS, tmp, err)
@@ -234,8 +235,9 @@ func (in *Ingester) roll(tp bus.TopicPartition, seek bool) error {
 		return fmt.Errorf("%w: roll %s: %v", errHDFS, final, err)
 	}
 	reason := func(err error) string { return in.classify(tp, bp, err) }
-	_ = ob.w.Close() // nothing buffered: every Append wrote its block
+	_ = ob.w.Close() // nothing buffered: every Append queued its block
 	ob.closed = true
+	// Close writes out the queued blocks: a write that failed fails it.
 	if err := ob.f.Close(deadline); err != nil {
 		return fail(reason(err), err)
 	}
@@ -484,7 +486,7 @@ func (in *Ingester) abandon(tp bus.TopicPartition, reason string, cause error, s
 	bp.open = nil
 	if !ob.closed {
 		_ = ob.w.Close()
-		_ = ob.f.Close(time.Now()) // releases the lease; the file goes anyway
+		ob.f.abort() // drops the queued blocks, releases the lease; the file goes anyway
 	}
 	if err := in.fs.Remove(ob.tmp); err != nil {
 		in.log.Warn("cannot remove an abandoned bundle's temporary file; the partition's next owner removes it", "path", ob.tmp, "err", err)

@@ -1,0 +1,135 @@
+package ingest
+
+import (
+	"errors"
+	"sync"
+	"time"
+)
+
+// bundleQueueBlocks is how many Avro blocks (one picture each) an open
+// bundle's writer queues for HDFS: appends run ahead of the DataNode's
+// acknowledgements by at most this many pictures.
+const bundleQueueBlocks = 8
+
+// errWriterClosed is returned by a write to an asyncWriter after Close or
+// abort.
+var errWriterClosed = errors.New("bundle writer closed")
+
+// asyncWriter writes an open bundle to HDFS on a goroutine of its own, so
+// that the poll loop (Kafka, decoding, SHA-256, Avro encoding) goes on
+// with the next pictures while the previous ones are written to the
+// DataNode (checksums, packets, waiting for acknowledgements).
+//
+// Write copies p and queues it (it blocks while the queue is full: at
+// most bundleQueueBlocks blocks wait, plus the one being written, so the
+// memory held is bounded by (bundleQueueBlocks+1) times the largest
+// block, never the bundle). The blocks are written in order. A write
+// error is sticky: the writes queued after it are dropped, and it is
+// returned by the next Write and by Close, so a bundle with a failed
+// write is never closed as complete and is abandoned by its caller (as
+// before, when Write returned the error itself).
+//
+// Close waits for every queued block to be written, then closes the file
+// (durable: acknowledged and completed): only then may the bundle be
+// renamed. abort drops what is queued and closes the file without
+// waiting for more (the bundle is being abandoned). Write, Close and
+// abort are called from one goroutine (the poll loop).
+type asyncWriter struct {
+	f     FileWriter
+	queue chan []byte
+	free  chan []byte // buffers the goroutine is done with, for reuse
+	stop  chan struct{}
+	done  chan struct{}
+
+	mu  sync.Mutex
+	err error // the first write error; guarded by mu
+
+	closed bool
+}
+
+func newAsyncWriter(f FileWriter, depth int) *asyncWriter {
+	w := &asyncWriter{
+		f:     f,
+		queue: make(chan []byte, depth),
+		free:  make(chan []byte, depth+1),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	go w.run()
+	return w
+}
+
+func (w *asyncWriter) run() {
+	defer close(w.done)
+	for {
+		select {
+		case <-w.stop:
+			return
+		case b, ok := <-w.queue:
+			if !ok {
+				return
+			}
+			if w.failed() == nil {
+				if _, err := w.f.Write(b); err != nil {
+					w.mu.Lock()
+					w.err = err
+					w.mu.Unlock()
+				}
+			}
+			select {
+			case w.free <- b[:0]:
+			default:
+			}
+		}
+	}
+}
+
+func (w *asyncWriter) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// Write queues a copy of p.
+func (w *asyncWriter) Write(p []byte) (int, error) {
+	if w.closed {
+		return 0, errWriterClosed
+	}
+	if err := w.failed(); err != nil {
+		return 0, err
+	}
+	var b []byte
+	select {
+	case b = <-w.free:
+	default:
+	}
+	w.queue <- append(b, p...)
+	return len(p), nil
+}
+
+// Close writes out what is queued, then closes the file.
+func (w *asyncWriter) Close(deadline time.Time) error {
+	if w.closed {
+		return errWriterClosed
+	}
+	w.closed = true
+	close(w.queue)
+	<-w.done
+	if err := w.failed(); err != nil {
+		_ = w.f.Close(time.Now()) // releases the lease; the bundle is abandoned
+		return err
+	}
+	return w.f.Close(deadline)
+}
+
+// abort drops what is queued and closes the file at once (for an
+// abandoned bundle: its lease is released, the file removed after).
+func (w *asyncWriter) abort() {
+	if w.closed {
+		return
+	}
+	w.closed = true
+	close(w.stop)
+	<-w.done
+	_ = w.f.Close(time.Now())
+}
