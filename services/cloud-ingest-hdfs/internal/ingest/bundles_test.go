@@ -515,3 +515,37 @@ func TestBundleOverlapListsDirOncePerTakeover(t *testing.T) {
 		t.Errorf("bundles refused for overlap = %v, want 1", got)
 	}
 }
+
+// A picture's block fails to reach HDFS (written on the bundle's writer
+// goroutine, after its Append returned): the bundle is abandoned, nothing
+// of it committed, and its pictures come again and are committed once.
+func TestBundleAbandonedWhenABlockWriteFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := newCluster()
+		want := appendPictures(t, cl, 1, 3)
+		fs := newMemFS()
+		writes, failed := 0, false
+		fs.setFail(func(op, name string) bool {
+			if op != "write" || !strings.HasPrefix(name, "/t/_tmp/") || failed {
+				return false
+			}
+			writes++
+			if writes == 3 { // the header, one picture, then the second picture's block
+				failed = true
+				return true
+			}
+			return false
+		})
+		cfg := bundleConfig()
+		cfg.PictureBundleMaxAge = time.Second
+		r := start(t, cfg, fs, cl)
+		svctest.Eventually(t, 10*time.Second, "all committed", func() bool { return r.committed(camTP) == 3 })
+		if got := testutil.ToFloat64(r.m.bundlesAbandoned.WithLabelValues(abandonError)); got != 1 {
+			t.Errorf("bundles abandoned = %v, want 1", got)
+		}
+		checkPictures(t, fs, want)
+		if n := len(fs.under("/t/_tmp")); n != 0 {
+			t.Errorf("%d temporary files left", n)
+		}
+	})
+}

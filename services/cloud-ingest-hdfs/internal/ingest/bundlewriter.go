@@ -69,6 +69,11 @@ func (w *asyncWriter) run() {
 			if !ok {
 				return
 			}
+			select {
+			case <-w.stop: // aborted: drop the rest unwritten
+				return
+			default:
+			}
 			if w.failed() == nil {
 				if _, err := w.f.Write(b); err != nil {
 					w.mu.Lock()
