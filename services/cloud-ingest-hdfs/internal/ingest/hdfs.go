@@ -317,22 +317,41 @@ func (h *hdfsFS) Rename(tmp, final string, deadline time.Time) error {
 }
 
 // hdfsWriter is a file of Create: every Write is bounded by WriteTimeout.
+//
+// Write may run on another goroutine than the FS's other calls (the
+// bundle store writes on a goroutine of its own: bundlewriter.go), so it
+// leaves hdfsFS alone: a write error is kept, and Close (called where the
+// FS is used) drops the client for it.
 type hdfsWriter struct {
-	h *hdfsFS
-	w *hdfs.FileWriter
+	h    *hdfsFS
+	w    *hdfs.FileWriter
+	werr error // the first write error, for Close
 }
 
 func (w *hdfsWriter) Write(p []byte) (int, error) {
 	if err := w.w.SetDeadline(time.Now().Add(w.h.cfg.WriteTimeout)); err != nil {
-		return 0, w.h.fail(err)
+		w.keep(err)
+		return 0, err
 	}
 	n, err := w.w.Write(p)
-	return n, w.h.fail(err)
+	w.keep(err)
+	return n, err
+}
+
+func (w *hdfsWriter) keep(err error) {
+	if w.werr == nil {
+		w.werr = err
+	}
 }
 
 // Close closes a Create'd file (the bundle store's bundles and indexes)
 // on the bundle schedule: see closeRetrying.
 func (w *hdfsWriter) Close(deadline time.Time) error {
+	if w.werr != nil {
+		_ = w.h.fail(w.werr)
+		_ = w.w.Close() // releases what it can; the file is abandoned
+		return w.werr
+	}
 	if err := w.w.SetDeadline(earliest(time.Now().Add(w.h.cfg.WriteTimeout), deadline)); err != nil {
 		return w.h.fail(err)
 	}
