@@ -20,10 +20,11 @@ var errWriterClosed = errors.New("bundle writer closed")
 // with the next pictures while the previous ones are written to the
 // DataNode (checksums, packets, waiting for acknowledgements).
 //
-// Write copies p and queues it (it blocks while the queue is full: at
-// most bundleQueueBlocks blocks wait, plus the one being written, so the
-// memory held is bounded by (bundleQueueBlocks+1) times the largest
-// block, never the bundle). The blocks are written in order. A write
+// Write copies p and queues it (it blocks while the queue is full). A
+// buffer is made only when none is free, so at most bundleQueueBlocks+2
+// buffers exist (queued, being written, waiting for room), each of the
+// largest block's size: the memory held is bounded by blocks, never the
+// bundle. The blocks are written in order. A write
 // error is sticky: the writes queued after it are dropped, and it is
 // returned by the next Write and by Close, so a bundle with a failed
 // write is never closed as complete and is abandoned by its caller (as
