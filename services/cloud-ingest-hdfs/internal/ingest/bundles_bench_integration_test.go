@@ -231,7 +231,7 @@ func BenchmarkIntegrationBundleDrain(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	if bp := in.bundles[tp]; bp != nil && bp.open != nil {
+	if bp := in.bundles[tp]; bp != nil {
 		if err := in.roll(tp, false); err != nil {
 			b.Fatal(err)
 		}

@@ -32,9 +32,14 @@ var errWriterClosed = errors.New("bundle writer closed")
 //
 // Close waits for every queued block to be written, then closes the file
 // (durable: acknowledged and completed): only then may the bundle be
-// renamed. abort drops what is queued and closes the file without
-// waiting for more (the bundle is being abandoned). Write, Close and
-// abort are called from one goroutine (the poll loop).
+// renamed. closeAsync does the same on the writer's goroutine (the roll
+// goes on with the next bundle's appends while the DataNode acknowledges
+// and the NameNode completes the file): closeDone says whether it is
+// over, wait waits for it and returns its result. abort drops what is
+// queued and closes the file without waiting for more (the bundle is
+// being abandoned); after closeAsync it waits for the close. Write,
+// Close, closeAsync, closeDone, wait and abort are called from one
+// goroutine (the poll loop); the file is used on the writer's.
 type asyncWriter struct {
 	f     FileWriter
 	queue chan []byte
@@ -45,7 +50,10 @@ type asyncWriter struct {
 	mu  sync.Mutex
 	err error // the first write error; guarded by mu
 
-	closed bool
+	closed  bool      // Close, closeAsync or abort called
+	closeAt time.Time // closeAsync's deadline (set before the queue is closed)
+	closing bool      // closeAsync called: the goroutine closes the file
+	cerr    error     // the close's result (read after done)
 }
 
 func newAsyncWriter(f FileWriter, depth int) *asyncWriter {
@@ -68,6 +76,14 @@ func (w *asyncWriter) run() {
 			return
 		case b, ok := <-w.queue:
 			if !ok {
+				if w.closing {
+					w.cerr = w.failed()
+					if w.cerr == nil {
+						w.cerr = w.f.Close(w.closeAt)
+					} else {
+						_ = w.f.Close(time.Now()) // releases the lease; the bundle is abandoned
+					}
+				}
 				return
 			}
 			select {
@@ -118,24 +134,56 @@ func (w *asyncWriter) Close(deadline time.Time) error {
 	if w.closed {
 		return errWriterClosed
 	}
-	w.closed = true
-	close(w.queue)
-	<-w.done
-	if err := w.failed(); err != nil {
-		_ = w.f.Close(time.Now()) // releases the lease; the bundle is abandoned
-		return err
-	}
-	return w.f.Close(deadline)
+	w.closeAsync(deadline)
+	return w.wait()
 }
 
-// abort drops what is queued and closes the file at once (for an
-// abandoned bundle: its lease is released, the file removed after).
+// closeAsync starts Close on the writer's goroutine.
+func (w *asyncWriter) closeAsync(deadline time.Time) {
+	if w.closed {
+		return
+	}
+	w.closed, w.closing, w.closeAt = true, true, deadline
+	close(w.queue)
+}
+
+// closeDone reports whether the writer's goroutine is done (after
+// closeAsync: the file is closed, or failed to).
+func (w *asyncWriter) closeDone() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// wait waits for closeAsync's close and returns its result.
+func (w *asyncWriter) wait() error {
+	if !w.closing {
+		return errWriterClosed
+	}
+	<-w.done
+	return w.cerr
+}
+
+// abortCloseGrace bounds the close of an abandoned bundle's file. It is
+// not closed with a deadline already passed: github.com/colinmarc/hdfs
+// (v2.4.0) leaks a block stream's acknowledging goroutine when the close
+// cannot flush what it buffered, so the file is closed properly (flushed,
+// its lease released) before it is removed.
+const abortCloseGrace = 5 * time.Second
+
+// abort drops what is queued and closes the file (for an abandoned
+// bundle: its lease is released, the file removed after); after
+// closeAsync it waits for that close instead.
 func (w *asyncWriter) abort() {
 	if w.closed {
+		<-w.done
 		return
 	}
 	w.closed = true
 	close(w.stop)
 	<-w.done
-	_ = w.f.Close(time.Now())
+	_ = w.f.Close(time.Now().Add(abortCloseGrace))
 }

@@ -318,10 +318,13 @@ func (h *hdfsFS) Rename(tmp, final string, deadline time.Time) error {
 
 // hdfsWriter is a file of Create: every Write is bounded by WriteTimeout.
 //
-// Write may run on another goroutine than the FS's other calls (the
-// bundle store writes on a goroutine of its own: bundlewriter.go), so it
-// leaves hdfsFS alone: a write error is kept, and Close (called where the
-// FS is used) drops the client for it.
+// Write and Close may run on another goroutine than the FS's other calls
+// (the bundle store writes and closes a bundle on a goroutine of its own:
+// bundlewriter.go), so they leave hdfsFS alone: they do not drop the
+// client on an error (the library's NameNode calls are safe for
+// concurrent use). A failed write or close abandons the file, whose
+// removal (Remove, on the FS's goroutine) drops the client if the
+// NameNode does not answer.
 type hdfsWriter struct {
 	h    *hdfsFS
 	w    *hdfs.FileWriter
@@ -348,14 +351,13 @@ func (w *hdfsWriter) keep(err error) {
 // on the bundle schedule: see closeRetrying.
 func (w *hdfsWriter) Close(deadline time.Time) error {
 	if w.werr != nil {
-		_ = w.h.fail(w.werr)
 		_ = w.w.Close() // releases what it can; the file is abandoned
 		return w.werr
 	}
 	if err := w.w.SetDeadline(earliest(time.Now().Add(w.h.cfg.WriteTimeout), deadline)); err != nil {
-		return w.h.fail(err)
+		return err
 	}
-	return w.h.fail(w.h.closeRetrying(w.w, deadline, bundleCloseFirst, bundleCloseMax))
+	return w.h.closeRetrying(w.w, deadline, bundleCloseFirst, bundleCloseMax)
 }
 
 // The close-retry schedule of the bundle store's files: a roll closes the
