@@ -44,6 +44,15 @@ const (
 // nothing is committed, the partition is rewound to the bundle's first
 // offset and its records are consumed again.
 //
+// Overlap. The bundle's blocks are written, and a bundle rolled by size
+// is closed, on its writer's goroutine (bundlewriter.go), so that the
+// poll loop goes on with the next pictures, into the partition's next
+// bundle; the rest of that roll (index, renames) runs on the poll loop
+// once the close is done and before the partition's next roll
+// (finishRoll): bundles commit in offset order, the commit is held at the
+// closing bundle's first offset, and a failure abandons it and the bundle
+// after it together.
+//
 // Fence. Every takeover (the partition assigned to this member) has its
 // own temporary directory, <tmp>/<topic>+<partition>/<random token>. On
 // the first picture after the assignment, before recovery lists the
