@@ -44,6 +44,15 @@ const (
 // nothing is committed, the partition is rewound to the bundle's first
 // offset and its records are consumed again.
 //
+// Overlap. The bundle's blocks are written, and a bundle rolled by size
+// is closed, on its writer's goroutine (bundlewriter.go), so that the
+// poll loop goes on with the next pictures, into the partition's next
+// bundle; the rest of that roll (index, renames) runs on the poll loop
+// once the close is done and before the partition's next roll
+// (finishRoll): bundles commit in offset order, the commit is held at the
+// closing bundle's first offset, and a failure abandons it and the bundle
+// after it together.
+//
 // Fence. Every takeover (the partition assigned to this member) has its
 // own temporary directory, <tmp>/<topic>+<partition>/<random token>. On
 // the first picture after the assignment, before recovery lists the
@@ -63,7 +72,7 @@ const (
 type openBundle struct {
 	start  int64 // the offset it was opened for (its first once appended)
 	tmp    string
-	f      FileWriter
+	f      *asyncWriter // the temporary file, written on its own goroutine
 	w      *bundle.Writer
 	opened time.Time // when its first picture was read: its directory, its age
 	keys   map[string]struct{}
@@ -81,6 +90,13 @@ type bundlePart struct {
 	// to it are in a committed bundle already.
 	high int64
 	open *openBundle
+	// closing is a bundle rolled by size whose file is closing on its
+	// writer's goroutine while the next bundle is appended to (open);
+	// finishRoll completes its roll (index, renames) on the poll loop,
+	// before the next roll of the partition. Its offsets precede open's:
+	// the commit is held at its first offset, and if it fails both are
+	// abandoned.
+	closing *openBundle
 	// rewind, after an abandon, is the offset the partition was sought
 	// back to: records above it fetched before the seek are dropped until
 	// it comes again; -1 none.
@@ -177,6 +193,12 @@ func (in *Ingester) storeBundled(msg *bus.Message, p messages.Picture) error {
 		in.m.messages.WithLabelValues(kindPicture, resultDuplicate).Inc()
 		return nil
 	}
+	if bp.closing != nil {
+		if _, dup := bp.closing.keys[key]; dup {
+			in.m.messages.WithLabelValues(kindPicture, resultDuplicate).Inc()
+			return nil
+		}
+	}
 	if bp.open != nil {
 		if _, dup := bp.open.keys[key]; dup {
 			in.m.messages.WithLabelValues(kindPicture, resultDuplicate).Inc()
@@ -192,23 +214,24 @@ func (in *Ingester) storeBundled(msg *bus.Message, p messages.Picture) error {
 	bp.open.keys[key] = struct{}{}
 	bp.open.nodes[p.NodeID]++
 	if bp.open.w.Size() >= in.cfg.PictureBundleMaxBytes {
-		return in.roll(tp, true)
+		return in.startRoll(tp, true)
 	}
 	return nil
 }
 
 func (in *Ingester) openBundle(tp bus.TopicPartition, bp *bundlePart, offset int64) error {
 	tmp := bp.tmpName(offset)
-	f, err := in.fs.Create(tmp)
+	hf, err := in.fs.Create(tmp)
 	if err != nil {
 		if in.classify(tp, bp, err) == abandonFenced {
 			return fmt.Errorf("%w: create %s: %v", errTakenOver, tmp, err)
 		}
 		return fmt.Errorf("%w: create %s: %v", errHDFS, tmp, err)
 	}
+	f := newAsyncWriter(hf, bundleQueueBlocks)
 	w, err := bundle.NewWriter(f, tp.Topic, tp.Partition, [16]byte{})
 	if err != nil {
-		_ = f.Close(time.Now())
+		f.abort()
 		_ = in.fs.Remove(tmp)
 		in.m.hdfsErrors.WithLabelValues("write").Inc()
 		return fmt.Errorf("%w: start bundle %s: %v", errHDFS, tmp, err)
@@ -217,28 +240,66 @@ func (in *Ingester) openBundle(tp bus.TopicPartition, bp *bundlePart, offset int
 	return nil
 }
 
-// roll commits tp's open bundle: close, write the index, rename the index
-// and then the bundle into place (fenced by the work deadline and by the
-// takeover's temporary directory). On failure the bundle is abandoned
-// (seek: the partition is sought back to its first offset; false when it
-// is being revoked) and the error returned.
+// roll commits tp's bundles now: the one closing (if any), then the open
+// one (if any). On failure the bundles are abandoned (seek: the partition
+// is sought back to the first one's first offset; false when it is being
+// revoked) and the error returned.
 func (in *Ingester) roll(tp bus.TopicPartition, seek bool) error {
 	bp := in.bundles[tp]
+	if bp.open != nil {
+		if err := in.startRoll(tp, seek); err != nil {
+			return err
+		}
+	}
+	if bp.closing != nil {
+		return in.finishRoll(tp, seek)
+	}
+	return nil
+}
+
+// startRoll rolls tp's open bundle: it finishes the roll of the bundle
+// closing before (waiting for its close), then starts closing the open
+// one on its writer's goroutine (bp.closing); finishRoll completes it.
+// The next picture opens a new bundle meanwhile.
+func (in *Ingester) startRoll(tp bus.TopicPartition, seek bool) error {
+	bp := in.bundles[tp]
+	if bp.closing != nil {
+		if err := in.finishRoll(tp, seek); err != nil {
+			return err // the open bundle was abandoned with it
+		}
+	}
 	ob := bp.open
+	_ = ob.w.Close() // nothing buffered: every Append queued its block
+	ob.closed = true
+	// The close writes out the queued blocks (a write that failed fails
+	// it) and is bounded by the work deadline of now; the renames, by
+	// that of their own time.
+	ob.f.closeAsync(in.workDeadline())
+	bp.closing, bp.open = ob, nil
+	return nil
+}
+
+// finishRoll commits tp's closing bundle: wait for its close, write the
+// index, rename the index and then the bundle into place (fenced by the
+// work deadline and by the takeover's temporary directory). On failure
+// the bundle, and the open one after it, are abandoned (seek: the
+// partition is sought back to the closing bundle's first offset) and the
+// error returned.
+func (in *Ingester) finishRoll(tp bus.TopicPartition, seek bool) error {
+	bp := in.bundles[tp]
+	ob := bp.closing
 	x := ob.w.Index()
 	span, _ := x.Span()
 	final := in.bundleDir(tp, ob.opened) + "/" + ob.w.Name()
-	deadline := in.workDeadline()
 	fail := func(reason string, err error) error {
 		in.abandon(tp, reason, err, seek)
 		return fmt.Errorf("%w: roll %s: %v", errHDFS, final, err)
 	}
 	reason := func(err error) string { return in.classify(tp, bp, err) }
-	_ = ob.w.Close() // nothing buffered: every Append wrote its block
-	ob.closed = true
-	if err := ob.f.Close(deadline); err != nil {
+	if err := ob.f.wait(); err != nil {
 		return fail(reason(err), err)
 	}
+	deadline := in.workDeadline()
 	if err := in.checkOverlap(tp, bp, span, final); err != nil {
 		bp.recovered, bp.listed = false, "" // recovered again from HDFS before the next picture
 		return fail(abandonOverlap, err)
@@ -286,7 +347,7 @@ func (in *Ingester) roll(tp bus.TopicPartition, seek bool) error {
 	}
 	bp.keys.add(x.Keys())
 	bp.high = span.Last
-	bp.open = nil
+	bp.closing = nil
 	in.m.bundlesCommitted.Inc()
 	in.m.bundleBytes.Add(float64(ob.w.Size()))
 	for node, n := range ob.nodes {
@@ -472,33 +533,29 @@ func (in *Ingester) writeFile(tmp string, data []byte, deadline time.Time) error
 	return nil
 }
 
-// abandon gives up tp's open bundle: its temporary file is removed,
-// nothing of it is committed, and (seek) the partition is sought back to
-// its first offset so that its records come again.
+// abandon gives up tp's bundles (the one closing, if any, and the open
+// one): their temporary files are removed, nothing of them is committed,
+// and (seek) the partition is sought back to the first one's first offset
+// so that their records come again.
 func (in *Ingester) abandon(tp bus.TopicPartition, reason string, cause error, seek bool) {
 	bp := in.bundles[tp]
-	ob := bp.open
-	if ob == nil {
+	first := int64(-1)
+	for _, ob := range []*openBundle{bp.closing, bp.open} {
+		if ob == nil {
+			continue
+		}
+		if first < 0 {
+			first = ob.first()
+		}
+		in.drop(tp, ob, reason, cause)
+	}
+	bp.closing, bp.open = nil, nil
+	if first < 0 {
 		return
-	}
-	bp.open = nil
-	if !ob.closed {
-		_ = ob.w.Close()
-		_ = ob.f.Close(time.Now()) // releases the lease; the file goes anyway
-	}
-	if err := in.fs.Remove(ob.tmp); err != nil {
-		in.log.Warn("cannot remove an abandoned bundle's temporary file; the partition's next owner removes it", "path", ob.tmp, "err", err)
-	}
-	first, last := ob.first(), ob.first()
-	if n := ob.w.Len(); n > 0 {
-		last = ob.w.Index().Entries[n-1].Offset
 	}
 	if p := in.part(tp); p.next < 0 || first < p.next {
 		p.next = first
 	}
-	in.m.bundlesAbandoned.WithLabelValues(reason).Inc()
-	in.log.Warn("bundle abandoned: nothing of it committed, its records are consumed again", "partition", tp.String(),
-		"reason", reason, "first", first, "last", last, "pictures", ob.w.Len(), "err", cause)
 	if !seek {
 		return
 	}
@@ -508,10 +565,31 @@ func (in *Ingester) abandon(tp bus.TopicPartition, reason string, cause error, s
 	}
 }
 
+// drop removes an abandoned bundle's temporary file.
+func (in *Ingester) drop(tp bus.TopicPartition, ob *openBundle, reason string, cause error) {
+	if !ob.closed {
+		_ = ob.w.Close()
+	}
+	ob.f.abort() // drops the queued blocks (or waits for the close), releases the lease; the file goes anyway
+	if err := in.fs.Remove(ob.tmp); err != nil {
+		in.log.Warn("cannot remove an abandoned bundle's temporary file; the partition's next owner removes it", "path", ob.tmp, "err", err)
+	}
+	first, last := ob.first(), ob.first()
+	if n := ob.w.Len(); n > 0 {
+		last = ob.w.Index().Entries[n-1].Offset
+	}
+	in.m.bundlesAbandoned.WithLabelValues(reason).Inc()
+	in.log.Warn("bundle abandoned: nothing of it committed, its records are consumed again", "partition", tp.String(),
+		"reason", reason, "first", first, "last", last, "pictures", ob.w.Len(), "err", cause)
+}
+
 // rollDue rolls the open bundles that reached their age.
 func (in *Ingester) rollDue(now time.Time) {
 	var oldest time.Duration
 	for tp, bp := range in.bundles {
+		if bp.closing != nil && bp.closing.f.closeDone() {
+			_ = in.finishRoll(tp, true) // an abandoned bundle's records come again
+		}
 		if bp.open == nil {
 			continue
 		}
@@ -535,7 +613,7 @@ func (in *Ingester) closeBundles(parts []bus.TopicPartition, lost bool, why stri
 	}
 	for _, tp := range parts {
 		bp := in.bundles[tp]
-		if bp == nil || bp.open == nil {
+		if bp == nil || (bp.open == nil && bp.closing == nil) {
 			continue
 		}
 		if lost {

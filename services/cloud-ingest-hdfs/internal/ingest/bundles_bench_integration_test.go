@@ -3,8 +3,10 @@
 package ingest
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
+	"image"
 	"io"
 	"log/slog"
 	"os"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
 	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
@@ -166,4 +169,73 @@ func BenchmarkIntegrationBundleRoll(b *testing.B) {
 	for _, k := range ops {
 		b.ReportMetric(float64(tfs.d[k])/float64(time.Millisecond)/float64(b.N), fmt.Sprintf("ms-%s/roll", k))
 	}
+}
+
+// BenchmarkIntegrationBundleDrain pushes pictures through the bundle
+// store's path on the devstack's HDFS as a drain does, from a consumed
+// record on: decode (SHA-256 checked), append to the partition's open
+// bundle, rolls by size (8 MiB bundles), with 640x480 pictures of the
+// loadtest's kind. One iteration is one picture; MB/s is of picture
+// bytes. Run it with -cpuprofile to see where a drain's time goes (Kafka's
+// poll is not in it: the edge-forwarder pays that too).
+func BenchmarkIntegrationBundleDrain(b *testing.B) {
+	st := devstacktest.Stack(b)
+	root := devstacktest.UniquePath(b, "drainbench")
+	hc := devstacktest.HDFSClient(b, st)
+	b.Cleanup(func() { _ = hc.RemoveAll(root) })
+	cfg := DefaultConfig()
+	cfg.HDFS = HDFSConfig{NameNodes: []string{st.NameNodeAddr()}, User: devstack.HDFSUser(), RPCTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, CloseTimeout: 30 * time.Second, TmpDir: root + "/_tmp"}
+	cfg.PictureLayout = root + "/camera/{camera}/{yyyy}/{MM}/{dd}/{HH}{mm}{ss}-{key}.jpg"
+	cfg.TemperatureDirLayout = root + "/temperature/{node}/{yyyy}/{MM}/{dd}/{HH}"
+	cfg.PictureStore = StoreAvro
+	cfg.PictureBundleDir = root + "/bundles"
+	cfg.PictureBundleMaxBytes = 8 << 20
+	cfg.Kafka.SessionTimeout = time.Minute
+	fs := NewHDFS(cfg.HDFS)
+	b.Cleanup(func() { _ = fs.Close() })
+	in, err := New(cfg, fs, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), NewMetrics(prometheus.NewRegistry()), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tp := bus.TopicPartition{Topic: "cameraData", Partition: 0}
+	const distinct = 16
+	var recs []messages.Encoded
+	at := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	var bytes int64
+	for i := range distinct {
+		jpeg := jpegsynth.Picture(image.Pt(640, 480), uint64(i))
+		bytes += int64(len(jpeg))
+		e, err := messages.EncodePicture(messages.NewPicture("C1", "node1", at, jpeg), messages.FormBinary)
+		if err != nil {
+			b.Fatal(err)
+		}
+		recs = append(recs, e)
+	}
+	ctx := context.Background()
+	b.SetBytes(bytes / distinct)
+	b.ResetTimer()
+	for i := range b.N {
+		in.pollStart = time.Now() // the run loop's time fence, as after a Poll
+		e := recs[i%distinct]
+		// Each picture's key must be new (the key index): change its
+		// capture time, and so its key, by a second per round.
+		hs := append([]messages.Header(nil), e.Headers...)
+		for j := range hs {
+			if hs[j].Key == messages.HeaderTime {
+				hs[j].Value = []byte(at.Add(time.Duration(i/distinct) * time.Second).Format(time.RFC3339Nano))
+			}
+		}
+		msg := &bus.Message{Topic: tp.Topic, Partition: tp.Partition, Offset: int64(i), Key: e.Key, Value: e.Value, Headers: hs}
+		if err := in.process(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if bp := in.bundles[tp]; bp != nil {
+		if err := in.roll(tp, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pictures/s")
 }

@@ -483,6 +483,11 @@ func TestBundleOverlapListsDirOncePerTakeover(t *testing.T) {
 	for _, m := range recs[:3] {
 		process(m)
 	}
+	// A roll by size finishes on the next roll or in the poll loop's
+	// maintenance, once its close is done: finish the last one now.
+	if err := in.roll(camTP, true); err != nil {
+		t.Fatal(err)
+	}
 	if got := testutil.ToFloat64(in.m.bundlesCommitted); got != 3 {
 		t.Fatalf("bundles committed = %v, want 3", got)
 	}
@@ -506,6 +511,9 @@ func TestBundleOverlapListsDirOncePerTakeover(t *testing.T) {
 	before := listings()
 	err := in.process(context.Background(), recs[3])
 	if err == nil {
+		err = in.roll(camTP, true) // the roll it started
+	}
+	if err == nil {
 		t.Fatal("a bundle overlapping another member's was committed")
 	}
 	if got := listings() - before; got < 1 {
@@ -513,5 +521,111 @@ func TestBundleOverlapListsDirOncePerTakeover(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(in.m.bundlesAbandoned.WithLabelValues(abandonOverlap)); got != 1 {
 		t.Errorf("bundles refused for overlap = %v, want 1", got)
+	}
+}
+
+// A picture's block fails to reach HDFS (written on the bundle's writer
+// goroutine, after its Append returned): the bundle is abandoned, nothing
+// of it committed, and its pictures come again and are committed once.
+func TestBundleAbandonedWhenABlockWriteFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := newCluster()
+		want := appendPictures(t, cl, 1, 3)
+		fs := newMemFS()
+		writes, failed := 0, false
+		fs.setFail(func(op, name string) bool {
+			if op != "write" || !strings.HasPrefix(name, "/t/_tmp/") || failed {
+				return false
+			}
+			writes++
+			if writes == 3 { // the header, one picture, then the second picture's block
+				failed = true
+				return true
+			}
+			return false
+		})
+		cfg := bundleConfig()
+		cfg.PictureBundleMaxAge = time.Second
+		r := start(t, cfg, fs, cl)
+		svctest.Eventually(t, 10*time.Second, "all committed", func() bool { return r.committed(camTP) == 3 })
+		if got := testutil.ToFloat64(r.m.bundlesAbandoned.WithLabelValues(abandonError)); got != 1 {
+			t.Errorf("bundles abandoned = %v, want 1", got)
+		}
+		checkPictures(t, fs, want)
+		if n := len(fs.under("/t/_tmp")); n != 0 {
+			t.Errorf("%d temporary files left", n)
+		}
+	})
+}
+
+// A bundle rolled by size closes on its writer's goroutine while the next
+// bundle is appended to: the commit stays at the closing bundle's first
+// offset until its roll is finished, and when its close fails, both
+// bundles are abandoned and the partition is sought back to the closing
+// one's first offset; the records then come again and are committed
+// once.
+func TestBundleClosingHoldsTheCommitAndFailsWithTheNext(t *testing.T) {
+	cfg := bundleConfig()
+	cfg.PictureBundleMaxBytes = 1 // the first picture rolls its bundle
+	cl := newCluster()
+	want := appendPictures(t, cl, 1, 2)
+	fs := newMemFS()
+	closes := 0
+	fs.setFail(func(op, name string) bool {
+		if op == "close" && strings.HasPrefix(name, "/t/_tmp/") {
+			closes++
+			return closes == 1 // the first bundle's close
+		}
+		return false
+	})
+	in := manualIngester(t, cfg, fs, cl, io.Discard)
+	recs := cl.Records(camTP.Topic)
+	if err := in.process(context.Background(), recs[0]); err != nil {
+		t.Fatal(err)
+	}
+	bp := in.bundles[camTP]
+	if bp.closing == nil || bp.open != nil {
+		t.Fatalf("after a roll by size: closing %v, open %v; want a closing bundle and no open one", bp.closing != nil, bp.open != nil)
+	}
+	if got := in.commitPoint(camTP); got != recs[0].Offset {
+		t.Errorf("commit point while the bundle closes = %d, want its first offset %d", got, recs[0].Offset)
+	}
+	in.cfg.PictureBundleMaxBytes = 1 << 30 // the next bundle stays open
+	if err := in.process(context.Background(), recs[1]); err != nil {
+		t.Fatal(err)
+	}
+	if bp.open == nil || bp.closing == nil {
+		t.Fatal("the next picture did not go to a new bundle while the first closes")
+	}
+	if got := in.commitPoint(camTP); got != recs[0].Offset {
+		t.Errorf("commit point with the next bundle open = %d, want the closing bundle's first offset %d", got, recs[0].Offset)
+	}
+	if err := in.roll(camTP, true); err == nil {
+		t.Fatal("roll after a failed close = nil, want an error")
+	}
+	if got := testutil.ToFloat64(in.m.bundlesAbandoned.WithLabelValues(abandonError)); got != 2 {
+		t.Errorf("bundles abandoned = %v, want 2 (the closing one and the next)", got)
+	}
+	if bp.open != nil || bp.closing != nil || bp.rewind != recs[0].Offset || in.part(camTP).next != recs[0].Offset {
+		t.Errorf("after the abandon: open %v, closing %v, rewind %d, next %d; want none, none, %d, %d",
+			bp.open != nil, bp.closing != nil, bp.rewind, in.part(camTP).next, recs[0].Offset, recs[0].Offset)
+	}
+	if _, count, _ := committedBundles(t, fs); len(count) != 0 {
+		t.Errorf("bundles committed: %v", count)
+	}
+	for _, m := range recs {
+		if err := in.process(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := in.roll(camTP, true); err != nil {
+		t.Fatal(err)
+	}
+	checkPictures(t, fs, want)
+	if got := in.commitPoint(camTP); got != recs[1].Offset+1 {
+		t.Errorf("commit point after the rolls = %d, want %d", got, recs[1].Offset+1)
+	}
+	if n := len(fs.under("/t/_tmp")); n != 0 {
+		t.Errorf("%d temporary files left", n)
 	}
 }

@@ -44,6 +44,8 @@ func TestBundleTakeoverFencesFormerOwnersBeforeRecovery(t *testing.T) {
 	if !strings.HasPrefix(bp.open.tmp, own+"/") {
 		t.Errorf("open bundle written at %s, want in %s", bp.open.tmp, own)
 	}
+	// Abandoned, so that its writer is done with fs (ops read below).
+	in.closeBundles(nil, true, abandonShutdown)
 	at := func(op string) int {
 		i := slices.Index(fs.ops, op)
 		if i < 0 {

@@ -317,26 +317,47 @@ func (h *hdfsFS) Rename(tmp, final string, deadline time.Time) error {
 }
 
 // hdfsWriter is a file of Create: every Write is bounded by WriteTimeout.
+//
+// Write and Close may run on another goroutine than the FS's other calls
+// (the bundle store writes and closes a bundle on a goroutine of its own:
+// bundlewriter.go), so they leave hdfsFS alone: they do not drop the
+// client on an error (the library's NameNode calls are safe for
+// concurrent use). A failed write or close abandons the file, whose
+// removal (Remove, on the FS's goroutine) drops the client if the
+// NameNode does not answer.
 type hdfsWriter struct {
-	h *hdfsFS
-	w *hdfs.FileWriter
+	h    *hdfsFS
+	w    *hdfs.FileWriter
+	werr error // the first write error, for Close
 }
 
 func (w *hdfsWriter) Write(p []byte) (int, error) {
 	if err := w.w.SetDeadline(time.Now().Add(w.h.cfg.WriteTimeout)); err != nil {
-		return 0, w.h.fail(err)
+		w.keep(err)
+		return 0, err
 	}
 	n, err := w.w.Write(p)
-	return n, w.h.fail(err)
+	w.keep(err)
+	return n, err
+}
+
+func (w *hdfsWriter) keep(err error) {
+	if w.werr == nil {
+		w.werr = err
+	}
 }
 
 // Close closes a Create'd file (the bundle store's bundles and indexes)
 // on the bundle schedule: see closeRetrying.
 func (w *hdfsWriter) Close(deadline time.Time) error {
-	if err := w.w.SetDeadline(earliest(time.Now().Add(w.h.cfg.WriteTimeout), deadline)); err != nil {
-		return w.h.fail(err)
+	if w.werr != nil {
+		_ = w.w.Close() // releases what it can; the file is abandoned
+		return w.werr
 	}
-	return w.h.fail(w.h.closeRetrying(w.w, deadline, bundleCloseFirst, bundleCloseMax))
+	if err := w.w.SetDeadline(earliest(time.Now().Add(w.h.cfg.WriteTimeout), deadline)); err != nil {
+		return err
+	}
+	return w.h.closeRetrying(w.w, deadline, bundleCloseFirst, bundleCloseMax)
 }
 
 // The close-retry schedule of the bundle store's files: a roll closes the

@@ -29,6 +29,9 @@ func (in *Ingester) commitPoint(tp bus.TopicPartition) int64 {
 	if b := in.batches[tp]; b != nil {
 		return b.first
 	}
+	if bp := in.bundles[tp]; bp != nil && bp.closing != nil {
+		return bp.closing.first()
+	}
 	if bp := in.bundles[tp]; bp != nil && bp.open != nil {
 		return bp.open.first()
 	}
@@ -120,7 +123,7 @@ func (in *Ingester) cleanTmp() {
 func (in *Ingester) onAssigned(parts []bus.TopicPartition) {
 	for _, tp := range parts {
 		in.assigned[tp] = true
-		if bp := in.bundles[tp]; bp != nil && bp.open != nil {
+		if bp := in.bundles[tp]; bp != nil && (bp.open != nil || bp.closing != nil) {
 			in.abandon(tp, abandonRevoked, errors.New("partition assigned again without a revoke"), false)
 		}
 		delete(in.parts, tp)

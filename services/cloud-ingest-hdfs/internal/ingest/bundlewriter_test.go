@@ -1,0 +1,127 @@
+package ingest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// gateWriter is a FileWriter whose writes wait for a token on gate (nil:
+// no wait) and fail from the failAt'th on (0: never).
+type gateWriter struct {
+	gate   chan struct{}
+	failAt int
+
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	writes int
+	closed bool
+}
+
+var errWrite = errors.New("injected write failure")
+
+func (g *gateWriter) Write(p []byte) (int, error) {
+	if g.gate != nil {
+		<-g.gate
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.writes++
+	if g.failAt > 0 && g.writes >= g.failAt {
+		return 0, errWrite
+	}
+	return g.buf.Write(p)
+}
+
+func (g *gateWriter) Close(time.Time) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = true
+	return nil
+}
+
+func TestAsyncWriterWritesInOrderThenCloses(t *testing.T) {
+	g := &gateWriter{}
+	w := newAsyncWriter(g, 2)
+	var want bytes.Buffer
+	p := make([]byte, 0, 16)
+	for i := range 50 {
+		p = fmt.Appendf(p[:0], "block %d;", i)
+		if _, err := w.Write(p); err != nil { // p is reused: Write copies it
+			t.Fatalf("Write %d: %v", i, err)
+		}
+		want.Write(p)
+	}
+	if err := w.Close(time.Now().Add(time.Minute)); err != nil {
+		t.Fatalf("Close = %v, want nil", err)
+	}
+	if got := g.buf.String(); got != want.String() || !g.closed {
+		t.Errorf("file %q (closed %v), want %q closed", got, g.closed, want.String())
+	}
+	if _, err := w.Write([]byte("late")); !errors.Is(err, errWriterClosed) {
+		t.Errorf("Write after Close = %v, want errWriterClosed", err)
+	}
+}
+
+// A failed write is sticky: the blocks after it are not written, a later
+// Write and Close return it (the caller abandons the bundle).
+func TestAsyncWriterWriteErrorIsSticky(t *testing.T) {
+	tests := []struct {
+		name   string
+		writes int // blocks written after the header before Close
+	}{
+		{name: "seen by Close", writes: 0},
+		{name: "seen by a later Write or Close", writes: 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := &gateWriter{failAt: 1}
+			w := newAsyncWriter(g, 2)
+			_, _ = w.Write([]byte("header")) // fails on the writer's goroutine
+			var writeErr error
+			for range tt.writes {
+				if _, err := w.Write([]byte("block")); err != nil {
+					writeErr = err
+				}
+			}
+			err := w.Close(time.Now().Add(time.Minute))
+			if !errors.Is(err, errWrite) {
+				t.Fatalf("Close = %v, want %v", err, errWrite)
+			}
+			if writeErr != nil && !errors.Is(writeErr, errWrite) {
+				t.Errorf("Write = %v, want nil or %v", writeErr, errWrite)
+			}
+			if g.buf.Len() != 0 || g.writes != 1 {
+				t.Errorf("file %q after %d writes, want nothing after 1 (the failed one)", g.buf.String(), g.writes)
+			}
+			if !g.closed {
+				t.Error("file not closed (its lease kept)")
+			}
+		})
+	}
+}
+
+// abort, with a block being written and more queued, waits for the one
+// being written, closes the file and refuses what comes after.
+func TestAsyncWriterAbort(t *testing.T) {
+	const depth = 2
+	g := &gateWriter{gate: make(chan struct{})}
+	w := newAsyncWriter(g, depth)
+	for range depth + 1 { // one taken by the goroutine (at the gate) or all queued
+		_, _ = w.Write([]byte("x"))
+	}
+	close(g.gate)
+	w.abort()
+	if !g.closed {
+		t.Error("file not closed by abort")
+	}
+	if _, err := w.Write([]byte("z")); !errors.Is(err, errWriterClosed) {
+		t.Errorf("Write after abort = %v, want errWriterClosed", err)
+	}
+	if err := w.Close(time.Now()); !errors.Is(err, errWriterClosed) {
+		t.Errorf("Close after abort = %v, want errWriterClosed", err)
+	}
+}
