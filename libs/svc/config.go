@@ -229,9 +229,15 @@ func hideBareFallbacks(prefix string, spec any) (restore func()) {
 }
 
 // toolEnv reports whether k belongs to the development tools' own
-// namespaces (devstack env, the load test), never read by services.
+// namespaces (devstack and kubestack env, the load test, the image
+// builds), never read by services.
 func toolEnv(k string) bool {
-	return strings.HasPrefix(k, EnvPrefix+"_DEVSTACK_") || strings.HasPrefix(k, EnvPrefix+"_LOADTEST_")
+	for _, ns := range []string{"_DEVSTACK_", "_KUBESTACK_", "_LOADTEST_", "_IMAGES_"} {
+		if strings.HasPrefix(k, EnvPrefix+ns) {
+			return true
+		}
+	}
+	return false
 }
 
 // UnknownEnv lists SENSORNODE_* variables in the environment that cfg does
