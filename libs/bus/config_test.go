@@ -128,7 +128,12 @@ func TestValidate(t *testing.T) {
 		{"producer tiny max", func() ProducerConfig { p := okp; p.MaxMessageBytes = 10; return p }(), "max message bytes"},
 		{"producer queue <= max", func() ProducerConfig { p := okp; p.QueueMaxBytes = p.MaxMessageBytes; return p }(), "must exceed"},
 		{"producer negative queue messages", func() ProducerConfig { p := okp; p.QueueMaxMessages = -1; return p }(), "queue max messages"},
-		{"producer huge queue messages", func() ProducerConfig { p := okp; p.QueueMaxMessages = 1 << 31; return p }(), "queue max messages"},
+		{"producer huge queue messages", func() ProducerConfig {
+			p := okp
+			huge := int64(1) << 31 // a variable: the constant does not fit armv7's int (there it wraps negative, refused too)
+			p.QueueMaxMessages = int(huge)
+			return p
+		}(), "queue max messages"},
 		{"producer negative linger", func() ProducerConfig { p := okp; p.Linger = -1; return p }(), "negative"},
 		{"ok consumer", okcc, ""},
 		{"consumer no group", func() ConsumerConfig { c := okcc; c.GroupID = ""; return c }(), "group"},
