@@ -129,3 +129,26 @@ func section(out, heading string) string {
 	}
 	return rest
 }
+
+func TestPeakOfUnmeasured(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		give *Usage
+		want float64 // NaN: not measured
+	}{
+		{"no usage", nil, math.NaN()},
+		{"no sample", &Usage{}, math.NaN()},
+		{"a sample before the runtime started", &Usage{RSSMax: 200 << 10}, math.NaN()},
+		{"a running service", &Usage{RSSMax: 83 << 20}, 83 << 20},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := peakOf(tt.give)
+			if math.IsNaN(tt.want) != math.IsNaN(got) || (!math.IsNaN(got) && got != tt.want) {
+				t.Errorf("peakOf(%+v) = %v, want %v", tt.give, got, tt.want)
+			}
+			if math.IsNaN(tt.want) && ratioGoal(memory.Ratio(got, 300<<20)) == "0.00x (met)" {
+				t.Errorf("an unmeasured peak meets the goal")
+			}
+		})
+	}
+}
