@@ -118,7 +118,12 @@ func TestIntegrationPublishUpdateAndLeave(t *testing.T) {
 	}
 	stop()
 	// Closing the session deletes the ephemeral znode at once, not after
-	// the session timeout.
+	// the session timeout. The observer's server may be a follower that
+	// has not applied the close yet (ZooKeeper reads are not linearizable
+	// across sessions): sync it with the leader first.
+	if _, err := obs.Sync(p.ZNode()); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
 	if ok, _, err := obs.Exists(p.ZNode()); err != nil || ok {
 		t.Errorf("after stop: Exists = %t, %v; want gone", ok, err)
 	}
