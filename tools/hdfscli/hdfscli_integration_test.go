@@ -16,12 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/colinmarc/hdfs/v2"
-
 	"github.com/sensornode/sensornode/libs/archive"
 	"github.com/sensornode/sensornode/libs/bundle"
 	"github.com/sensornode/sensornode/libs/bundlestore/bundlestoretest"
-	"github.com/sensornode/sensornode/libs/hdfsretry"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
 	"github.com/sensornode/sensornode/libs/svc"
@@ -29,27 +26,6 @@ import (
 )
 
 func TestMain(m *testing.M) { devstacktest.Main(m) }
-
-// writeHDFS writes a file and closes it as ingest does (again while the
-// NameNode answers that replication is in progress).
-func writeHDFS(tb testing.TB, c *hdfs.Client, name string, data []byte) {
-	tb.Helper()
-	if err := c.MkdirAll(path.Dir(name), 0o755); err != nil {
-		tb.Fatal(err)
-	}
-	w, err := c.Create(name)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := w.Write(data); err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := hdfsretry.Close(w, time.Second, hdfsretry.UntilDone(ctx)); err != nil {
-		tb.Fatal(err)
-	}
-}
 
 // TestIntegrationHdfscliBothStores writes pictures into the devstack's
 // HDFS as both stores do (files through the layout; a real bundle and its
@@ -77,7 +53,7 @@ func TestIntegrationHdfscliBothStores(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeHDFS(t, c, p, data)
+		devstacktest.WriteHDFS(t, c, p, data)
 		return key, p
 	}
 	data := map[string][]byte{}
@@ -93,8 +69,8 @@ func TestIntegrationHdfscliBothStores(t *testing.T) {
 	}
 	name, file, idx, recs := bundlestoretest.Make(t, "cameraData", 3, 100, shots)
 	bundlePath := bundlestoretest.Path(bundles, "cameraData", 3, h.Add(time.Hour), name)
-	writeHDFS(t, c, bundlePath, file)
-	writeHDFS(t, c, bundle.IndexName(bundlePath), idx)
+	devstacktest.WriteHDFS(t, c, bundlePath, file)
+	devstacktest.WriteHDFS(t, c, bundle.IndexName(bundlePath), idx)
 	for i, r := range recs {
 		data[r.Key] = shots[i].Data
 	}
@@ -102,7 +78,7 @@ func TestIntegrationHdfscliBothStores(t *testing.T) {
 		t.Fatalf("one picture, two keys: %s, %s", recs[0].Key, bothKey)
 	}
 	// An uncommitted bundle beside it is not read.
-	writeHDFS(t, c, path.Dir(bundlePath)+"/cameraData+3+200+201.avro.tmp", []byte("partial"))
+	devstacktest.WriteHDFS(t, c, path.Dir(bundlePath)+"/cameraData+3+200+201.avro.tmp", []byte("partial"))
 
 	run := func(t *testing.T, cmd func(context.Context, []string, *bytes.Buffer) error, args ...string) (string, error) {
 		t.Helper()
@@ -189,8 +165,8 @@ func TestIntegrationHdfscliBothStores(t *testing.T) {
 		}
 		bad[e.Start+int64(at)] ^= 0xff
 		p := path.Dir(bundlePath) + "/cameraData+3+300+303.avro"
-		writeHDFS(t, c, p, bad)
-		writeHDFS(t, c, bundle.IndexName(p), idx)
+		devstacktest.WriteHDFS(t, c, p, bad)
+		devstacktest.WriteHDFS(t, c, bundle.IndexName(p), idx)
 		dir := t.TempDir()
 		_, err = run(t, get, "-o", dir, "-bundle", p)
 		if err == nil || !strings.Contains(err.Error(), "SHA-256") || !strings.Contains(err.Error(), "2 pictures written") {

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -38,6 +39,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"go.uber.org/goleak"
 
+	"github.com/sensornode/sensornode/libs/hdfsretry"
 	"github.com/sensornode/sensornode/tools/devstack"
 )
 
@@ -576,4 +578,26 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand never fails on Linux
 	return hex.EncodeToString(b)
+}
+
+// WriteHDFS writes data to name, its directory created, and closes it as
+// ingest does (again while the NameNode answers that replication is in
+// progress): a fixture for tests that read what a store left in HDFS.
+func WriteHDFS(tb testing.TB, c *hdfs.Client, name string, data []byte) {
+	tb.Helper()
+	if err := c.MkdirAll(path.Dir(name), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	w, err := c.Create(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := hdfsretry.Close(w, time.Second, hdfsretry.UntilDone(ctx)); err != nil {
+		tb.Fatal(err)
+	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sensornode/sensornode/libs/bundle"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
+	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
 // TestIntegrationStoreReadsBundles writes bundles with libs/bundle into
@@ -28,8 +29,8 @@ func TestIntegrationStoreReadsBundles(t *testing.T) {
 	put := func(partition int32, ingest time.Time, first int64, shots []shot) (string, []string) {
 		name, data, idx, keys := makeBundle(t, "cameraData", partition, first, shots)
 		path := bundlePath(cfg.PictureBundleDir, "cameraData", partition, ingest, name)
-		writeHDFS(t, c, path, data)
-		writeHDFS(t, c, bundle.IndexName(path), idx)
+		devstacktest.WriteHDFS(t, c, path, data)
+		devstacktest.WriteHDFS(t, c, bundle.IndexName(path), idx)
 		return path, keys
 	}
 	var shots0 []shot
@@ -44,11 +45,11 @@ func TestIntegrationStoreReadsBundles(t *testing.T) {
 	})
 	// A bundle whose index does not parse, and a temporary file.
 	bad, _ := put(0, h, 200, []shot{{"C3", h, jpegsynth.Picture(image.Pt(320, 240), 30)}})
-	writeHDFS(t, c, bundle.IndexName(bad)+".tmp", []byte("x"))
+	devstacktest.WriteHDFS(t, c, bundle.IndexName(bad)+".tmp", []byte("x"))
 	if err := c.Remove(bundle.IndexName(bad)); err != nil {
 		t.Fatal(err)
 	}
-	writeHDFS(t, c, bundle.IndexName(bad), []byte("not an index\n"))
+	devstacktest.WriteHDFS(t, c, bundle.IndexName(bad), []byte("not an index\n"))
 
 	s, err := New(c, cfg, prometheus.NewRegistry())
 	if err != nil {

@@ -28,25 +28,6 @@ import (
 
 func TestMain(m *testing.M) { devstacktest.Main(m) }
 
-// writeHDFS writes data to name as ingest leaves it (complete, directory
-// created). Test fixture only: the store itself never writes.
-func writeHDFS(tb testing.TB, c *hdfs.Client, name string, data []byte) {
-	tb.Helper()
-	if err := c.MkdirAll(path.Dir(name), 0o755); err != nil {
-		tb.Fatal(err)
-	}
-	w, err := c.Create(name)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := w.Write(data); err != nil {
-		tb.Fatal(err)
-	}
-	if err := closeHDFS(w); err != nil {
-		tb.Fatal(err)
-	}
-}
-
 // closeHDFS closes a written file as ingest does: again while the
 // NameNode answers that replication is in progress.
 func closeHDFS(w io.Closer) error {
@@ -63,7 +44,7 @@ func putHDFSPicture(tb testing.TB, c *hdfs.Client, l archive.Layout, camera stri
 	if err != nil {
 		tb.Fatal(err)
 	}
-	writeHDFS(tb, c, name, data)
+	devstacktest.WriteHDFS(tb, c, name, data)
 	return key
 }
 
@@ -111,9 +92,9 @@ func TestIntegrationStoreReadsHDFS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeHDFS(t, c, dir+"/"+archive.TempFileName("temperatureData", int32(i), 1, 1, format), b)
+		devstacktest.WriteHDFS(t, c, dir+"/"+archive.TempFileName("temperatureData", int32(i), 1, 1, format), b)
 	}
-	writeHDFS(t, c, dir+"/temperatureData+9+1+1.jsonl", []byte("garbage\n"))
+	devstacktest.WriteHDFS(t, c, dir+"/temperatureData+9+1+1.jsonl", []byte("garbage\n"))
 
 	s, err := New(c, cfg, prometheus.NewRegistry())
 	if err != nil {
