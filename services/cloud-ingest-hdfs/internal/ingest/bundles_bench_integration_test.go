@@ -20,7 +20,6 @@ import (
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
-	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
@@ -109,13 +108,8 @@ func BenchmarkIntegrationBundleRoll(b *testing.B) {
 	root := devstacktest.UniquePath(b, "rollbench")
 	hc := devstacktest.HDFSClient(b, st)
 	b.Cleanup(func() { _ = hc.RemoveAll(root) })
-	cfg := DefaultConfig()
-	cfg.HDFS = HDFSConfig{NameNodes: []string{st.NameNodeAddr()}, User: devstack.HDFSUser(), RPCTimeout: 10 * time.Second,
-		WriteTimeout: 30 * time.Second, CloseTimeout: 30 * time.Second, TmpDir: root + "/_tmp"}
-	cfg.PictureLayout = root + "/camera/{camera}/{yyyy}/{MM}/{dd}/{HH}{mm}{ss}-{key}.jpg"
-	cfg.TemperatureDirLayout = root + "/temperature/{node}/{yyyy}/{MM}/{dd}/{HH}"
+	cfg := storeConfig(st.NameNodeAddr(), root)
 	cfg.PictureStore = StoreAvro
-	cfg.PictureBundleDir = root + "/bundles"
 	cfg.PictureBundleMaxBytes = 1 << 40    // rolled by the benchmark
 	cfg.Kafka.SessionTimeout = time.Minute // the time fence: 30 s after the "poll"
 	tfs := &timingFS{FS: NewHDFS(cfg.HDFS), d: map[string]time.Duration{}}
@@ -183,13 +177,8 @@ func BenchmarkIntegrationBundleDrain(b *testing.B) {
 	root := devstacktest.UniquePath(b, "drainbench")
 	hc := devstacktest.HDFSClient(b, st)
 	b.Cleanup(func() { _ = hc.RemoveAll(root) })
-	cfg := DefaultConfig()
-	cfg.HDFS = HDFSConfig{NameNodes: []string{st.NameNodeAddr()}, User: devstack.HDFSUser(), RPCTimeout: 10 * time.Second,
-		WriteTimeout: 30 * time.Second, CloseTimeout: 30 * time.Second, TmpDir: root + "/_tmp"}
-	cfg.PictureLayout = root + "/camera/{camera}/{yyyy}/{MM}/{dd}/{HH}{mm}{ss}-{key}.jpg"
-	cfg.TemperatureDirLayout = root + "/temperature/{node}/{yyyy}/{MM}/{dd}/{HH}"
+	cfg := storeConfig(st.NameNodeAddr(), root)
 	cfg.PictureStore = StoreAvro
-	cfg.PictureBundleDir = root + "/bundles"
 	cfg.PictureBundleMaxBytes = 8 << 20
 	cfg.Kafka.SessionTimeout = time.Minute
 	fs := NewHDFS(cfg.HDFS)

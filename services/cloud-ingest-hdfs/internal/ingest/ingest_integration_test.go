@@ -68,22 +68,31 @@ func newIFixtureNoTopics(t *testing.T) *ifixture {
 	return fx
 }
 
-func (fx *ifixture) config() Config {
+// storeConfig is DefaultConfig on the devstack's NameNode with every
+// store under root: pictures as files and in bundles, readings, temporary
+// files.
+func storeConfig(nameNode, root string) Config {
 	c := DefaultConfig()
+	c.HDFS = HDFSConfig{NameNodes: []string{nameNode}, User: devstack.HDFSUser(), RPCTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, CloseTimeout: 30 * time.Second, TmpDir: root + "/_tmp"}
+	c.PictureLayout = root + "/camera/{camera}/{yyyy}/{MM}/{dd}/{HH}{mm}{ss}-{key}.jpg"
+	c.TemperatureDirLayout = root + "/temperature/{node}/{yyyy}/{MM}/{dd}/{HH}"
+	c.PictureBundleDir = root + "/bundles"
+	return c
+}
+
+func (fx *ifixture) config() Config {
+	c := storeConfig(fx.st.NameNodeAddr(), fx.root)
 	c.LogLevel, c.AdminAddr, c.ShutdownTimeout = "info", "127.0.0.1:0", 10*time.Second
 	c.Kafka.Brokers = []string{fx.st.CloudBootstrap()}
 	c.Kafka.GroupID = fx.group
 	c.Kafka.Topics = []string{fx.camTopic, fx.tempTopic}
 	c.Kafka.SessionTimeout, c.Kafka.MaxFetchBytes, c.Kafka.QueueMaxBytes = 10*time.Second, 8<<20, 16<<20
 	c.DLQMaxMessageBytes = 8 << 20
-	c.HDFS = HDFSConfig{NameNodes: []string{fx.st.NameNodeAddr()}, User: devstack.HDFSUser(), RPCTimeout: 10 * time.Second,
-		WriteTimeout: 30 * time.Second, CloseTimeout: 30 * time.Second, TmpDir: fx.root + "/_tmp"}
-	c.PictureLayout = fx.root + "/camera/{camera}/{yyyy}/{MM}/{dd}/{HH}{mm}{ss}-{key}.jpg"
 	c.MaxPictureBytes = messages.DefaultMaxPictureBytes
-	c.TemperatureDirLayout = fx.root + "/temperature/{node}/{yyyy}/{MM}/{dd}/{HH}"
 	c.TemperatureFormat = FormatJSONL
 	c.TemperatureRotateInterval, c.TemperatureFlushRecords, c.TemperatureIndexDirs = time.Second, 10000, 64
-	c.PictureStore, c.PictureBundleDir = StoreFiles, fx.root+"/bundles"
+	c.PictureStore = StoreFiles
 	c.PictureBundleMaxBytes, c.PictureBundleMaxAge, c.PictureBundleIndexKeys = 128<<20, time.Second, 1000
 	c.CommitInterval, c.RetryMaxInterval, c.CheckInterval = 200*time.Millisecond, 2*time.Second, time.Second
 	c.Kafka.Backend = devstacktest.KafkaBackend() // confluent or franz; empty: the default
