@@ -223,6 +223,11 @@ type Config struct {
 	Backend  string     `envconfig:"BACKEND"` // "" picks DefaultBackend()
 	TLS      TLSConfig  `envconfig:"TLS"`
 	SASL     SASLConfig `envconfig:"SASL"`
+	// StatsInterval is how often the client refreshes its
+	// sensornode_kafka_client_buffered_* gauges (confluent: librdkafka's
+	// statistics.interval.ms); 0 keeps DefaultStatsInterval. An explicit
+	// WithStatsInterval wins.
+	StatsInterval time.Duration `envconfig:"STATS_INTERVAL"`
 }
 
 // Validate checks the client config.
@@ -255,6 +260,9 @@ func (c Config) Validate() error {
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		p = append(p, "TLS cert file and key file must be set together")
+	}
+	if c.StatsInterval < 0 {
+		p = append(p, fmt.Sprintf("stats interval %s is negative", c.StatsInterval))
 	}
 	if len(p) > 0 {
 		return fmt.Errorf("kafka client: %s", strings.Join(p, "; "))
@@ -345,10 +353,14 @@ type ConsumerConfig struct {
 	// FromLatest starts a group without committed offsets at the end
 	// instead of the beginning (the default: nothing is skipped).
 	FromLatest bool `envconfig:"FROM_LATEST" default:"false"`
-	// MaxFetchBytes bounds one partition's fetch; must fit the largest message.
-	MaxFetchBytes int `envconfig:"MAX_FETCH_BYTES" default:"8388608"`
-	// QueueMaxBytes bounds pre-fetched messages kept in memory.
-	QueueMaxBytes int `envconfig:"QUEUE_MAX_BYTES" default:"16777216"`
+	// MaxFetchBytes bounds one partition's fetch. A larger message still
+	// comes whole (Kafka returns a fetch's first record batch whatever its
+	// size), so it need not fit the largest message. 1 MiB: measured on
+	// the edge-forwarder's drain (loadtest/results/20261207-forwarder-memory).
+	MaxFetchBytes int `envconfig:"MAX_FETCH_BYTES" default:"1048576"`
+	// QueueMaxBytes bounds pre-fetched messages kept in memory (4 MiB: as
+	// MaxFetchBytes; was 16 MiB).
+	QueueMaxBytes int `envconfig:"QUEUE_MAX_BYTES" default:"4194304"`
 	// SessionTimeout: a member silent this long loses its partitions.
 	SessionTimeout time.Duration `envconfig:"SESSION_TIMEOUT" default:"10s"`
 	Rebalance      Rebalance     `ignored:"true"`
@@ -404,7 +416,7 @@ func NewProducer(cfg ProducerConfig, opts ...Option) (Producer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	o := buildOptions(opts)
+	o := buildOptions(append([]Option{WithStatsInterval(cfg.StatsInterval)}, opts...))
 	switch b := backendOf(cfg.Config); b {
 	case BackendConfluent:
 		return newConfluentProducer(cfg, o)
@@ -420,7 +432,7 @@ func NewConsumer(cfg ConsumerConfig, opts ...Option) (Consumer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	o := buildOptions(opts)
+	o := buildOptions(append([]Option{WithStatsInterval(cfg.StatsInterval)}, opts...))
 	switch b := backendOf(cfg.Config); b {
 	case BackendConfluent:
 		return newConfluentConsumer(cfg, o)

@@ -31,7 +31,7 @@ func TestConfigFromEnv(t *testing.T) {
 					w.Edge.QueueMaxMessages != 10000 || w.Edge.DeliveryTimeout != 2*time.Minute {
 					p = append(p, "producer knob defaults")
 				}
-				if w.Cloud.MaxFetchBytes != 8<<20 || w.Cloud.QueueMaxBytes != 16<<20 || w.Cloud.SessionTimeout != 10*time.Second || w.Cloud.FromLatest {
+				if w.Cloud.MaxFetchBytes != 1<<20 || w.Cloud.QueueMaxBytes != 4<<20 || w.Cloud.SessionTimeout != 10*time.Second || w.Cloud.FromLatest {
 					p = append(p, "consumer knob defaults")
 				}
 				return p
@@ -56,6 +56,7 @@ func TestConfigFromEnv(t *testing.T) {
 				"SENSORNODE_CLOUD_KAFKA_SASL_USERNAME":            "u",
 				"SENSORNODE_CLOUD_KAFKA_SASL_PASSWORD_FILE":       "/pw",
 				"SENSORNODE_CLOUD_KAFKA_FROM_LATEST":              "true",
+				"SENSORNODE_CLOUD_KAFKA_STATS_INTERVAL":           "500ms",
 			},
 			want: func(w wrapper) []string {
 				var p []string
@@ -64,7 +65,8 @@ func TestConfigFromEnv(t *testing.T) {
 					p = append(p, "edge")
 				}
 				c := w.Cloud
-				if c.Backend != BackendConfluent || c.GroupID != "ingest" || !slices.Equal(c.Topics, []string{"cameraData", "^node[0-9]+$"}) || !c.FromLatest {
+				if c.Backend != BackendConfluent || c.GroupID != "ingest" || !slices.Equal(c.Topics, []string{"cameraData", "^node[0-9]+$"}) || !c.FromLatest ||
+					c.StatsInterval != 500*time.Millisecond {
 					p = append(p, "cloud")
 				}
 				if !c.TLS.Enabled || c.TLS.CAFile != "/ca.pem" || c.TLS.ServerName != "kafka.example" || !c.TLS.InsecureSkipVerify {
@@ -124,6 +126,8 @@ func TestValidate(t *testing.T) {
 		{"sasl password file", Config{Brokers: okc.Brokers, SASL: SASLConfig{Mechanism: "SCRAM-SHA-512", Username: "u", PasswordFile: "/f"}}, ""},
 		{"sasl unknown", Config{Brokers: okc.Brokers, SASL: SASLConfig{Mechanism: "GSSAPI", Username: "u", Password: "p"}}, "mechanism"},
 		{"cert without key", Config{Brokers: okc.Brokers, TLS: TLSConfig{CertFile: "c"}}, "together"},
+		{"stats interval", Config{Brokers: okc.Brokers, StatsInterval: time.Second}, ""},
+		{"negative stats interval", Config{Brokers: okc.Brokers, StatsInterval: -time.Second}, "stats interval"},
 		{"ok producer", okp, ""},
 		{"producer tiny max", func() ProducerConfig { p := okp; p.MaxMessageBytes = 10; return p }(), "max message bytes"},
 		{"producer queue <= max", func() ProducerConfig { p := okp; p.QueueMaxBytes = p.MaxMessageBytes; return p }(), "must exceed"},

@@ -27,6 +27,10 @@ type confluentConsumer struct {
 	position map[TopicPartition]int64      // next offset to hand out
 }
 
+// confluentMinReceiveBytes is the smallest receive.message.max.bytes: a
+// fetch response may hold one record batch larger than the fetch sizes.
+const confluentMinReceiveBytes = 100 << 20
+
 // confluentConsumerConfig maps a ConsumerConfig onto librdkafka properties.
 func confluentConsumerConfig(cfg ConsumerConfig) (kafka.ConfigMap, error) {
 	m, err := commonConfluent(cfg.Config)
@@ -47,9 +51,14 @@ func confluentConsumerConfig(cfg ConsumerConfig) (kafka.ConfigMap, error) {
 		"partition.assignment.strategy": "range,roundrobin",
 		"max.partition.fetch.bytes":     cfg.MaxFetchBytes,
 		"fetch.max.bytes":               cfg.QueueMaxBytes,
-		"receive.message.max.bytes":     cfg.QueueMaxBytes + 1<<20,
-		"queued.max.messages.kbytes":    cfg.QueueMaxBytes / 1024,
-		"queued.min.messages":           1000,
+		// A sanity limit on one response, not a buffer: a record batch
+		// larger than the fetch sizes above still comes whole (Kafka
+		// returns the first batch of a fetch whatever its size), and a
+		// response over this limit would wedge the partition (franz:
+		// BrokerMaxReadBytes, the same floor).
+		"receive.message.max.bytes":  max(confluentMinReceiveBytes, cfg.QueueMaxBytes+cfg.MaxFetchBytes+1<<20),
+		"queued.max.messages.kbytes": cfg.QueueMaxBytes / 1024,
+		"queued.min.messages":        1000,
 		// librdkafka >= 2.4 waits this long (default 1 s) before fetching
 		// again once the queue thresholds above were reached.
 		"fetch.queue.backoff.ms":             10,
@@ -67,6 +76,7 @@ func newConfluentConsumer(cfg ConsumerConfig, o options) (*confluentConsumer, er
 	if err != nil {
 		return nil, err
 	}
+	limitMallocArenas()
 	m["statistics.interval.ms"] = statsIntervalMs(o)
 	logs := newLogBridge(m, o.log)
 	c, err := kafka.NewConsumer(&m)

@@ -73,6 +73,7 @@ func newConfluentProducer(cfg ProducerConfig, o options) (*confluentProducer, er
 	if err != nil {
 		return nil, err
 	}
+	limitMallocArenas()
 	m["statistics.interval.ms"] = statsIntervalMs(o)
 	logs := newLogBridge(m, o.log)
 	p, err := kafka.NewProducer(&m)

@@ -105,7 +105,7 @@ func TestConfluentConsumerConfig(t *testing.T) {
 			"auto.offset.reset": "earliest", "isolation.level": "read_committed",
 			"session.timeout.ms": "10000", "heartbeat.interval.ms": "2500",
 			"max.partition.fetch.bytes": fmt.Sprint(8 << 20), "fetch.max.bytes": fmt.Sprint(16 << 20),
-			"queued.max.messages.kbytes": fmt.Sprint(16 << 10), "partition.assignment.strategy": "range,roundrobin",
+			"queued.max.messages.kbytes": fmt.Sprint(16 << 10), "receive.message.max.bytes": fmt.Sprint(100 << 20), "partition.assignment.strategy": "range,roundrobin",
 		}},
 		{"latest", func(c *ConsumerConfig) { c.FromLatest = true }, map[string]string{"auto.offset.reset": "latest"}},
 	}

@@ -722,3 +722,40 @@ func TestIntegrationBufferedGauges(t *testing.T) {
 		})
 	})
 }
+
+// A record larger than every fetch bound (the consumer's MaxFetchBytes and
+// QueueMaxBytes, as the memory defaults set them for a 1 GB board) still
+// comes through whole, with its neighbours and in order: Kafka returns the
+// first record batch of a fetch whatever its size, and neither client may
+// refuse the response (librdkafka's receive.message.max.bytes once was the
+// queue bound plus 1 MiB, below such a picture). The record is near the
+// largest picture the services accept (SENSORNODE_MAX_PICTURE_BYTES, 8 MiB).
+func TestIntegrationRecordLargerThanFetchBounds(t *testing.T) {
+	conformance(t, func(t *testing.T, e *env) {
+		topic := e.unique(t, "conf")
+		ctx := testCtx(t, 3*time.Minute)
+		e.ensureTopic(t, ctx, topic, map[string]string{"max.message.bytes": strconv.Itoa(9 << 20)})
+		pcfg := producerCfg(e.cfg)
+		pcfg.MaxMessageBytes, pcfg.QueueMaxBytes = 8<<20, 16<<20
+		p := e.producer(t, pcfg)
+		rng := rand.New(rand.NewPCG(41, 42))
+		sizes := []int{1000, 8<<20 - 4096, 1000, 3 << 20, 1000}
+		msgs := make([]*bus.Message, len(sizes))
+		for i, n := range sizes {
+			msgs[i] = testMessage(topic, i, n, rng)
+		}
+		publishAll(t, p, msgs)
+		ccfg := consumerCfg(e.cfg, e.unique(t, "group"), topic)
+		ccfg.MaxFetchBytes, ccfg.QueueMaxBytes = 1<<20, 2<<20
+		c := e.consumer(t, ccfg)
+		got := pollN(t, c, len(msgs), 2*time.Minute)
+		for i, m := range got {
+			if err := checkIntact(m); err != nil {
+				t.Error(err)
+			}
+			if m.Offset != int64(i) || len(m.Value) != sizes[i] {
+				t.Errorf("message %d: offset %d, %d bytes; want offset %d, %d bytes", i, m.Offset, len(m.Value), i, sizes[i])
+			}
+		}
+	})
+}

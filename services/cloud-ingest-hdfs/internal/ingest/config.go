@@ -234,7 +234,11 @@ func (c *Config) TopicSpecs() (specs []bus.TopicSpec, patterns []string) {
 		case strings.HasPrefix(t, "^"):
 			patterns = append(patterns, t)
 		default:
-			add(t, c.Kafka.MaxFetchBytes)
+			// The fetch size no longer has to fit the largest record (a
+			// larger one still comes whole) and defaults to 1 MiB: the
+			// input topic must still take the forwarder's largest record
+			// (8 MiB by default), which the dead-letter bound mirrors.
+			add(t, max(c.Kafka.MaxFetchBytes, c.DLQMaxMessageBytes))
 			add(messages.DeadLetterTopic(t), c.DLQMaxMessageBytes)
 		}
 	}

@@ -55,6 +55,18 @@ func TestTopicSpecs(t *testing.T) {
 			}
 		})
 	}
+	// A fetch size below the largest record (libs/bus's 1 MiB default: a
+	// larger record still comes whole) must not shrink the input topic
+	// below the dead-letter bound, which mirrors the forwarder's largest
+	// record (8 MiB).
+	c := testConfig()
+	c.Kafka.Topics = []string{messages.TopicCamera}
+	c.CreateTopics, c.TopicPartitions, c.TopicReplicationFactor, c.TopicMinInsyncReplicas = true, 1, 1, 1
+	c.Kafka.MaxFetchBytes, c.DLQMaxMessageBytes = 1<<20, 8<<20
+	specs, _ := c.TopicSpecs()
+	if len(specs) == 0 || specs[0].Config["max.message.bytes"] != "8454144" {
+		t.Errorf("specs with a 1 MiB fetch = %+v, want %s with max.message.bytes 8454144", specs, messages.TopicCamera)
+	}
 }
 
 func TestConfigValidateTopicSettings(t *testing.T) {
