@@ -11,7 +11,7 @@ SHELL := /bin/bash
 # package, and every Go file git knows of (tracked or new, not ignored).
 PKGS      := ./...
 GOFILES    = $(shell git ls-files -co --exclude-standard '*.go')
-SERVICES  := camera-producer temp-producer edge-forwarder cloud-ingest-hdfs master-watcher viewer
+SERVICES  := camera-producer temp-producer edge-forwarder cloud-ingest-hdfs master-watcher viewer node-agent
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/sensornode/sensornode/libs/svc.Version=$(VERSION)
 BIN       := $(CURDIR)/bin

@@ -39,7 +39,7 @@ function "base_path" {
 }
 
 group "default" {
-  targets = ["camera-producer", "temp-producer", "edge-forwarder", "cloud-ingest-hdfs", "master-watcher", "viewer"]
+  targets = ["camera-producer", "temp-producer", "edge-forwarder", "cloud-ingest-hdfs", "master-watcher", "viewer", "node-agent"]
 }
 
 target "_service" {
@@ -88,4 +88,12 @@ target "viewer" {
   inherits = ["_service"]
   args     = { SERVICE = "viewer", VERSION = VERSION, REVISION = REVISION, CREATED = CREATED }
   tags     = ["${REGISTRY}/viewer:${TAG}"]
+}
+
+# camera-producer, temp-producer and master-watcher in one process (the
+# combined per-node mode; services/node-agent/README.md).
+target "node-agent" {
+  inherits = ["_service"]
+  args     = { SERVICE = "node-agent", VERSION = VERSION, REVISION = REVISION, CREATED = CREATED }
+  tags     = ["${REGISTRY}/node-agent:${TAG}"]
 }

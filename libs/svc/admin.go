@@ -118,12 +118,21 @@ type Admin struct {
 // prepares the handlers; c.ShutdownTimeout bounds the graceful shutdown
 // and c.AdminPprofEnabled adds the pprof handlers.
 func NewAdmin(c Common, reg *prometheus.Registry, probe *Probe, log *slog.Logger) (*Admin, error) {
+	return newAdmin(c, reg, reg, probe, log)
+}
+
+// readiness is what /readyz asks: a Probe, or a Host's probes together.
+type readiness interface{ Ready() error }
+
+// newAdmin is NewAdmin serving the metrics of g (the handler's own error
+// counter registered on reg) and the readiness of probe.
+func newAdmin(c Common, g prometheus.Gatherer, reg prometheus.Registerer, probe readiness, log *slog.Logger) (*Admin, error) {
 	ln, err := net.Listen("tcp", c.AdminAddr)
 	if err != nil {
 		return nil, fmt.Errorf("admin listen %s: %w", c.AdminAddr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})

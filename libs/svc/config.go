@@ -40,6 +40,13 @@ func LoadConfig(cfg Validator) error {
 	return err
 }
 
+// LoadConfigWarnings is LoadConfig returning the warnings Start logs (old
+// names of renamed variables in use), for a process that loads several
+// services' configs (services/node-agent).
+func LoadConfigWarnings(cfg Validator) (warnings []string, err error) {
+	return loadConfig(cfg)
+}
+
 func loadConfig(cfg Validator) (warnings []string, err error) {
 	warnings, unrename, err := applyRenamed(cfg)
 	if err != nil {
@@ -240,15 +247,34 @@ func toolEnv(k string) bool {
 	return false
 }
 
+// EnvNames lists the full names of the variables LoadConfig reads for
+// cfg, old names of renamed ones included.
+func EnvNames(cfg any) []string {
+	var out []string
+	for _, v := range envVars(EnvPrefix, reflect.TypeOf(cfg)) {
+		out = append(out, v.key)
+	}
+	return append(out, renamedKnown(cfg)...) // old names: warned about as deprecated instead
+}
+
+// A KnownEnver config reads variables beyond its own fields (a host
+// process's config, whose services read theirs): UnknownEnv does not
+// report those KnownEnv lists (full names, with the prefix).
+type KnownEnver interface {
+	KnownEnv() []string
+}
+
 // UnknownEnv lists SENSORNODE_* variables in the environment that cfg does
 // not read: most likely typos. Services log them as a warning at start.
 func UnknownEnv(cfg any) []string {
 	known := map[string]bool{}
-	for _, v := range envVars(EnvPrefix, reflect.TypeOf(cfg)) {
-		known[v.key] = true
+	for _, k := range EnvNames(cfg) {
+		known[k] = true
 	}
-	for _, k := range renamedKnown(cfg) {
-		known[k] = true // warned about as deprecated instead
+	if ke, ok := cfg.(KnownEnver); ok {
+		for _, k := range ke.KnownEnv() {
+			known[k] = true
+		}
 	}
 	var out []string
 	for _, kv := range os.Environ() {

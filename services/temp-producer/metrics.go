@@ -1,8 +1,12 @@
 // Package tempproducer is what the rest of the repository may use of the temp-producer
-// service, whose code is internal: the metrics it registers.
+// service, whose code is internal: the metrics it registers, and its Run for
+// a process that runs it with the other per-node services (services/node-agent).
 package tempproducer
 
 import (
+	"context"
+	"log/slog"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sensornode/sensornode/services/temp-producer/internal/temperature"
@@ -13,3 +17,20 @@ import (
 // svc.NewRegistry aside); deploy/monitoring checks that the alerts and
 // dashboards use only these.
 func RegisterMetrics(reg prometheus.Registerer) { temperature.RegisterMetrics(reg) }
+
+// Name is the service's name.
+const Name = temperature.Name
+
+// Config is the service's configuration (SENSORNODE_* variables).
+type Config = temperature.Config
+
+// Options are Run's hooks; a host process sets Host, Producer and Admin.
+type Options = temperature.Options
+
+// DefaultConfig is the configuration before the environment is applied.
+func DefaultConfig() Config { return temperature.DefaultConfig() }
+
+// Run runs the service until ctx is done (see the README).
+func Run(ctx context.Context, cfg *Config, log *slog.Logger, reg *prometheus.Registry, opt Options) error {
+	return temperature.Run(ctx, cfg, log, reg, opt)
+}

@@ -17,7 +17,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-SERVICES=${SERVICES:-"camera-producer temp-producer edge-forwarder cloud-ingest-hdfs master-watcher viewer"}
+SERVICES=${SERVICES:-"camera-producer temp-producer edge-forwarder cloud-ingest-hdfs master-watcher viewer node-agent"}
 PLATFORMS=${PLATFORMS:-"linux/amd64 linux/arm64 linux/arm/v7"}
 out=${CROSS_OUT:-$root/dist/cross}
 export VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}

@@ -14,7 +14,7 @@ import (
 	"github.com/sensornode/sensornode/services/camera-producer/internal/producer"
 )
 
-const name = "camera-producer"
+const name = producer.Name
 
 func main() {
 	svc.Main(name, run, map[string]string{"kafka": bus.DefaultBackend(), "camera": fmt.Sprint(capture.CameraBuilt)})

@@ -30,7 +30,14 @@ type Options struct {
 	OnAck func(it spool.Item, res spool.Result)
 	// AdminListening receives the admin server's address.
 	AdminListening func(addr string)
+	// Host, when set, runs this service with others in one process
+	// (services/node-agent): Run serves no admin server, its readiness
+	// goes to the host's (reg must be Host.Registry(Name)).
+	Host *svc.Host
 }
+
+// Name is the service's name (logs, build info, a Host's label).
+const Name = "camera-producer"
 
 // Readiness conditions.
 const (
@@ -82,11 +89,11 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger, reg *prometheus.Reg
 		}
 	}
 
-	adm, err := svc.NewAdmin(cfg.Common, reg, probe, log)
+	adm, err := svc.ServeAdmin(opt.Host, Name, cfg.Common, reg, probe, log)
 	if err != nil {
 		return err
 	}
-	if opt.AdminListening != nil {
+	if opt.AdminListening != nil && opt.Host == nil {
 		opt.AdminListening(adm.Addr())
 	}
 	log.Info("camera producer running", "source", cfg.Source, "dir", cfg.Dir, "topic", cfg.Topic, "camera", cfg.CameraID,

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -81,12 +82,19 @@ func runDaemon(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	return Daemon(ctx, cfg, log, reg, nil)
+}
+
+// Daemon runs the watcher and, unless host runs it with other services in
+// one process (services/node-agent; reg is then host.Registry(Name)), its
+// admin server, until ctx is done or either fails.
+func Daemon(ctx context.Context, cfg watcher.Config, log *slog.Logger, reg *prometheus.Registry, host *svc.Host) error {
 	ready := svc.NewProbe(reg)
 	w, err := watcher.New(cfg, log, reg, ready, watcher.WithVersion(svc.Version))
 	if err != nil {
 		return err
 	}
-	admin, err := svc.NewAdmin(cfg.Common, reg, ready, log)
+	admin, err := svc.ServeAdmin(host, Name, cfg.Common, reg, ready, log)
 	if err != nil {
 		return err
 	}

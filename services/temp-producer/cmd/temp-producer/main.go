@@ -11,7 +11,7 @@ import (
 	"github.com/sensornode/sensornode/services/temp-producer/internal/temperature"
 )
 
-const name = "temp-producer"
+const name = temperature.Name
 
 func main() {
 	svc.Main(name, run, map[string]string{"kafka": bus.DefaultBackend()})

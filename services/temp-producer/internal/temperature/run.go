@@ -23,7 +23,14 @@ type Options struct {
 	Admin          bus.Admin    // nil: from the config; not closed by Run
 	Source         Source       // nil: from the config
 	AdminListening func(addr string)
+	// Host, when set, runs this service with others in one process
+	// (services/node-agent): Run serves no admin server, its readiness
+	// goes to the host's (reg must be Host.Registry(Name)).
+	Host *svc.Host
 }
+
+// Name is the service's name (logs, build info, a Host's label).
+const Name = "temp-producer"
 
 // Readiness conditions.
 const (
@@ -96,11 +103,11 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger, reg *prometheus.Reg
 		m.SpoolBytes.Set(float64(w.bytes))
 	}
 
-	adm, err := svc.NewAdmin(cfg.Common, reg, probe, log)
+	adm, err := svc.ServeAdmin(opt.Host, Name, cfg.Common, reg, probe, log)
 	if err != nil {
 		return err
 	}
-	if opt.AdminListening != nil {
+	if opt.AdminListening != nil && opt.Host == nil {
 		opt.AdminListening(adm.Addr())
 	}
 	log.Info("temperature producer running", "source", src.Name(), "topic", cfg.Topic, "node", cfg.NodeID,

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# node-rss.sh: RSS at rest of one node's per-node services, run as three
+# processes (camera-producer, temp-producer, master-watcher) and as one
+# (node-agent), side by side in the same window, for each Kafka backend.
+#
+#   SENSORNODE_DEVSTACK_DIR=/work/main/.devstack tools/scripts/node-rss.sh [rounds] [settle-seconds] [sample-seconds]
+#
+# Needs a running devstack (it only reads its addresses). Per backend and
+# round it starts the four processes at once against the edge brokers and
+# ZooKeeper (camera: an empty picture directory; temp: the synthetic
+# sensor at its 10 s default; master-watcher: TCP probes of the ZooKeeper
+# ports, its view under /sensornode-test), waits settle seconds, then reads
+# VmRSS from /proc once a second for sample seconds. Per round it prints the
+# mean and peak RSS of the three processes summed (per-sample sum) and of
+# node-agent; at the end the median of the rounds. Binaries are the default
+# build (both backends linked; the backend is picked by
+# SENSORNODE_KAFKA_BACKEND), as the load test runs them. Topics: two per
+# run, named noderss-<time>-*, created by the services
+# (SENSORNODE_CREATE_TOPICS) and left on the devstack.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+rounds=${1:-3}
+settle=${2:-15}
+sample=${3:-20}
+: "${SENSORNODE_DEVSTACK_DIR:?set SENSORNODE_DEVSTACK_DIR to the running devstack}"
+
+work=$(mktemp -d /tmp/node-rss.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "building into $work/bin ..." >&2
+for s in camera-producer temp-producer master-watcher node-agent; do
+  go build -trimpath -o "$work/bin/$s" "./services/$s/cmd/$s"
+done
+go build -o "$work/bin/devstack" ./tools/devstack/cmd/devstack
+eval "$("$work/bin/devstack" env -dir "$SENSORNODE_DEVSTACK_DIR" | grep -E 'EDGE_BROKERS|ZOOKEEPER_CONNECT')"
+brokers=$SENSORNODE_DEVSTACK_EDGE_BROKERS
+zk=$SENSORNODE_DEVSTACK_ZOOKEEPER_CONNECT
+masters=$zk # TCP probes: the ZooKeeper client ports answer
+run=noderss-$(date -u +%Y%m%dT%H%M%S)
+
+# rss_kib PID: VmRSS in KiB (0 once gone).
+rss_kib() { awk '/^VmRSS:/ { print $2; f = 1 } END { if (!f) print 0 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+declare -A sep_mean sep_peak comb_mean comb_peak
+for backend in confluent franz; do
+  for r in $(seq 1 "$rounds"); do
+    dir=$work/$backend-$r
+    mkdir -p "$dir/camera"
+    common=(env -i PATH="$PATH" HOME="$HOME" SENSORNODE_NODE_ID=node3 SENSORNODE_KAFKA_BROKERS="$brokers"
+      SENSORNODE_KAFKA_BACKEND="$backend" SENSORNODE_CREATE_TOPICS=true SENSORNODE_TOPIC_REPLICATION_FACTOR=3
+      SENSORNODE_LOG_LEVEL=warn)
+    cam_env=(SENSORNODE_DIR="$dir/camera" SENSORNODE_SOURCE=directory SENSORNODE_TOPIC="$run-pictures")
+    temp_env=(SENSORNODE_SOURCE=synthetic SENSORNODE_TOPIC="$run-temps")
+    mw_env=(SENSORNODE_MASTERS="$masters" SENSORNODE_PROBE_MODE=tcp SENSORNODE_NODE_NAME="$run-$backend-$r"
+      SENSORNODE_ZOOKEEPER_SERVERS="$zk" SENSORNODE_ZOOKEEPER_VIEW_PATH="/sensornode-test/$run/masters")
+    pids=()
+    "${common[@]}" "${cam_env[@]}" SENSORNODE_ADMIN_ADDR=127.0.0.1:0 "$work/bin/camera-producer" >"$dir/cam.log" 2>&1 &
+    pids+=($!)
+    "${common[@]}" "${temp_env[@]}" SENSORNODE_ADMIN_ADDR=127.0.0.1:0 "$work/bin/temp-producer" >"$dir/temp.log" 2>&1 &
+    pids+=($!)
+    "${common[@]}" "${mw_env[@]}" SENSORNODE_ADMIN_ADDR=127.0.0.1:0 SENSORNODE_NODE_NAME="$run-$backend-$r-sep" \
+      "$work/bin/master-watcher" >"$dir/mw.log" 2>&1 &
+    pids+=($!)
+    # The combined process: the same variables, scoped where the two
+    # producers read one name for different things.
+    mkdir -p "$dir/camera2"
+    "${common[@]}" SENSORNODE_ADMIN_ADDR=127.0.0.1:0 SENSORNODE_DIR="$dir/camera2" \
+      SENSORNODE_CAMERA_PRODUCER_SOURCE=directory SENSORNODE_CAMERA_PRODUCER_TOPIC="$run-pictures" \
+      SENSORNODE_TEMP_PRODUCER_SOURCE=synthetic SENSORNODE_TEMP_PRODUCER_TOPIC="$run-temps" \
+      SENSORNODE_MASTERS="$masters" SENSORNODE_PROBE_MODE=tcp SENSORNODE_NODE_NAME="$run-$backend-$r-comb" \
+      SENSORNODE_ZOOKEEPER_SERVERS="$zk" SENSORNODE_ZOOKEEPER_VIEW_PATH="/sensornode-test/$run/masters" \
+      "$work/bin/node-agent" >"$dir/agent.log" 2>&1 &
+    pids+=($!)
+    sleep "$settle"
+    for p in "${pids[@]}"; do
+      kill -0 "$p" 2>/dev/null || { echo "process $p exited early; logs in $dir:" >&2; tail -5 "$dir"/*.log >&2; exit 1; }
+    done
+    read -r sm sp cm cp < <(
+      for _ in $(seq 1 "$sample"); do
+        s=0; for p in "${pids[@]:0:3}"; do s=$((s + $(rss_kib "$p"))); done
+        echo "$s $(rss_kib "${pids[3]}")"
+        sleep 1
+      done | awk '{ s += $1; c += $2; n++; if ($1 > sp) sp = $1; if ($2 > cp) cp = $2 }
+        END { printf "%.1f %.1f %.1f %.1f\n", s/n/1024, sp/1024, c/n/1024, cp/1024 }')
+    sep_mean[$backend]+="$sm "; sep_peak[$backend]+="$sp "
+    comb_mean[$backend]+="$cm "; comb_peak[$backend]+="$cp "
+    printf '%-9s round %d: three processes mean %6.1f MiB peak %6.1f | node-agent mean %6.1f MiB peak %6.1f\n' \
+      "$backend" "$r" "$sm" "$sp" "$cm" "$cp"
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    pids=()
+  done
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2 }'; }
+echo
+echo "medians of $rounds rounds (settle ${settle}s, ${sample} samples, one a second):"
+printf '| backend | three processes: mean | peak | node-agent: mean | peak | ratio of means |\n|---|---|---|---|---|---|\n'
+for backend in confluent franz; do
+  sm=$(median <<<"${sep_mean[$backend]}"); sp=$(median <<<"${sep_peak[$backend]}")
+  cm=$(median <<<"${comb_mean[$backend]}"); cp=$(median <<<"${comb_peak[$backend]}")
+  printf '| %s | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.2fx |\n' "$backend" "$sm" "$sp" "$cm" "$cp" "$(awk -v a="$cm" -v b="$sm" 'BEGIN { print a / b }')"
+done
