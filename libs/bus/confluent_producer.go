@@ -179,15 +179,20 @@ func (cp *confluentProducer) events(inst *rdInstance) {
 	}
 }
 
-// deliveryError classifies a failed delivery. A message purged from an
-// instance that died of a fatal error failed because of that error, not
-// because the caller closed the producer: ErrFatal, not ErrClosed.
+// deliveryError classifies a failed delivery. A message of an instance
+// that died of a fatal error failed because of that error (purged, or
+// failed by librdkafka after it), not because the caller closed the
+// producer: ErrFatal, never ErrClosed, unless it is permanent anyway.
 func (cp *confluentProducer) deliveryError(inst *rdInstance, err error) error {
 	c := classify(err)
-	if errors.Is(c, ErrClosed) && inst.isDead() && !cp.closed.Load() {
+	switch {
+	case !inst.isDead() || cp.closed.Load() || IsPermanent(c) || errors.Is(c, ErrFatal):
+		return c
+	case errors.Is(c, ErrClosed): // purged: keep ErrClosed out of the chain
 		return fmt.Errorf("%w: the producer instance was replaced after a fatal error before this message was acknowledged: %v", ErrFatal, err)
+	default:
+		return fmt.Errorf("%w: the producer instance was replaced after a fatal error: %w", ErrFatal, c)
 	}
-	return c
 }
 
 // report hands a delivery to its caller; confirm asks a broker whether an
