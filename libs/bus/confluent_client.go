@@ -181,6 +181,8 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %v", ErrBrokersDown, ke)
 	case kafka.ErrPurgeQueue, kafka.ErrPurgeInflight:
 		return fmt.Errorf("%w: %v", ErrClosed, ke) // failed by Close
+	case kafka.ErrFatal: // a message failed by a fatal error (not always flagged fatal)
+		return fmt.Errorf("%w: %v", ErrFatal, ke)
 	}
 	if isConfluentAuthz(ke) {
 		return notAuthorized(ke)

@@ -7,24 +7,57 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
 
+// confluentProducer is a librdkafka producer that outlives librdkafka's
+// fatal errors. An idempotent librdkafka producer that raises a fatal
+// error (e.g. "unable to reconstruct MessageSet ...: unable to guarantee
+// consistency") refuses every later message: librdkafka's rule is that the
+// application destroys it and creates another. So the producer is a
+// sequence of instances: on a fatal error the dead instance is taken out of
+// service at once, a new one is created from the same config (retried with
+// backoff if that fails) and PublishAsync waits for it, bounded by its
+// context; the dead instance's messages each get one delivery report with
+// an error (ErrFatal), so callers send them again as after any failed
+// delivery, then it is closed.
 type confluentProducer struct {
-	p       *kafka.Producer
-	log     *slog.Logger
-	m       *Metrics
-	space   chan struct{} // signalled after every delivery: queue space freed
-	done    chan struct{} // closed when the event loop ends
-	fatal   atomic.Pointer[error]
+	conf   kafka.ConfigMap
+	log    *slog.Logger
+	m      *Metrics
+	space  chan struct{} // signalled after every delivery: queue space freed
+	gate   *memGate
+	maxMsg int
+
 	closed  atomic.Bool
-	pending atomic.Int64
-	gate    *memGate
-	maxMsg  int
+	pending atomic.Int64 // messages of every instance without a report
+
+	mu        sync.Mutex
+	cur       *rdInstance   // nil while a dead one is being replaced
+	ready     chan struct{} // closed when cur is set again
+	recreErr  error         // the last failed attempt to recreate, while cur is nil
+	stop      chan struct{} // closed by Close: no more recreating
+	replacers sync.WaitGroup
+}
+
+// rdInstance is one librdkafka producer and its event loop.
+type rdInstance struct {
+	p       *kafka.Producer
 	logs    *logBridge
+	done    chan struct{} // closed when the event loop ends
+	pending atomic.Int64  // its messages without a report
+
+	// mu is read-held while a message is handed to p; retire takes it so
+	// that no message enters after the final purge.
+	mu      sync.RWMutex
+	retired bool
+
+	deadOnce sync.Once
+	dead     chan struct{} // closed on its fatal error
 }
 
 type pendingMsg struct {
@@ -32,6 +65,17 @@ type pendingMsg struct {
 	start time.Time
 	done  func(Delivery)
 }
+
+// Recreating after a fatal error.
+const (
+	// fatalGrace: how long a dead instance may still receive the broker's
+	// answers for the requests it had in flight (librdkafka fails only
+	// its queued messages on a fatal error), before they are purged too.
+	fatalGrace = 5 * time.Second
+	// recreateBackoff doubles from its first value up to its last
+	// between failed attempts to create a new instance.
+	recreateBackoffMin, recreateBackoffMax = 100 * time.Millisecond, 30 * time.Second
+)
 
 // confluentProducerConfig maps a ProducerConfig onto librdkafka properties.
 func confluentProducerConfig(cfg ProducerConfig) (kafka.ConfigMap, error) {
@@ -75,22 +119,40 @@ func newConfluentProducer(cfg ProducerConfig, o options) (*confluentProducer, er
 	}
 	limitMallocArenas()
 	m["statistics.interval.ms"] = statsIntervalMs(o)
-	logs := newLogBridge(m, o.log)
+	cp := &confluentProducer{conf: m, log: o.log, m: o.metrics, space: make(chan struct{}, 1),
+		maxMsg: cfg.MaxMessageBytes, gate: newMemGate(int64(cfg.QueueMaxBytes), cfg.queueMaxMessages()),
+		ready: make(chan struct{}), stop: make(chan struct{})}
+	inst, err := cp.newInstance()
+	if err != nil {
+		return nil, err
+	}
+	cp.cur = inst
+	close(cp.ready)
+	return cp, nil
+}
+
+// newInstance creates a librdkafka producer from cp's config and starts
+// its event loop.
+func (cp *confluentProducer) newInstance() (*rdInstance, error) {
+	m := make(kafka.ConfigMap, len(cp.conf)+2)
+	for k, v := range cp.conf {
+		m[k] = v
+	}
+	logs := newLogBridge(m, cp.log) // a log channel per instance
 	p, err := kafka.NewProducer(&m)
 	if err != nil {
 		logs.stop()
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
-	cp := &confluentProducer{p: p, log: o.log, m: o.metrics, space: make(chan struct{}, 1), done: make(chan struct{}),
-		maxMsg: cfg.MaxMessageBytes, logs: logs, gate: newMemGate(int64(cfg.QueueMaxBytes), cfg.queueMaxMessages())}
-	go cp.events()
-	return cp, nil
+	inst := &rdInstance{p: p, logs: logs, done: make(chan struct{}), dead: make(chan struct{})}
+	go cp.events(inst)
+	return inst, nil
 }
 
-// events owns the delivery report channel until the producer is closed.
-func (cp *confluentProducer) events() {
-	defer close(cp.done)
-	for ev := range cp.p.Events() {
+// events owns an instance's event channel until the instance is closed.
+func (cp *confluentProducer) events(inst *rdInstance) {
+	defer close(inst.done)
+	for ev := range inst.p.Events() {
 		switch e := ev.(type) {
 		case *kafka.Message:
 			pm, ok := e.Opaque.(*pendingMsg)
@@ -100,27 +162,45 @@ func (cp *confluentProducer) events() {
 			d := Delivery{Topic: deref(e.TopicPartition.Topic), Partition: e.TopicPartition.Partition,
 				Offset: int64(e.TopicPartition.Offset), Err: e.TopicPartition.Error}
 			if d.Err != nil {
-				d.Err = classify(d.Err)
+				d.Err = cp.deliveryError(inst, d.Err)
 			}
 			if errors.Is(d.Err, ErrUnknownTopic) {
 				// Confirming takes a round trip: not on the event loop.
-				go cp.report(d, pm, true)
+				go cp.report(inst, d, pm, true)
 				continue
 			}
-			cp.report(d, pm, false)
+			cp.report(inst, d, pm, false)
 		case kafka.Error:
-			cp.clientError(e)
+			cp.clientError(inst, e)
 		case *kafka.Stats:
-			confluentStats(cp.m, cp.log, e)
+			if !inst.isDead() { // a dead instance's would overwrite its successor's
+				confluentStats(cp.m, cp.log, e)
+			}
 		}
+	}
+}
+
+// deliveryError classifies a failed delivery. A message of an instance
+// that died of a fatal error failed because of that error (purged, or
+// failed by librdkafka after it), not because the caller closed the
+// producer: ErrFatal, never ErrClosed, unless it is permanent anyway.
+func (cp *confluentProducer) deliveryError(inst *rdInstance, err error) error {
+	c := classify(err)
+	switch {
+	case !inst.isDead() || cp.closed.Load() || IsPermanent(c) || errors.Is(c, ErrFatal):
+		return c
+	case errors.Is(c, ErrClosed): // purged: keep ErrClosed out of the chain
+		return fmt.Errorf("%w: the producer instance was replaced after a fatal error before this message was acknowledged: %v", ErrFatal, err)
+	default:
+		return fmt.Errorf("%w: the producer instance was replaced after a fatal error: %w", ErrFatal, c)
 	}
 }
 
 // report hands a delivery to its caller; confirm asks a broker whether an
 // unknown topic really is absent first (see confirmMissing).
-func (cp *confluentProducer) report(d Delivery, pm *pendingMsg, confirm bool) {
+func (cp *confluentProducer) report(inst *rdInstance, d Delivery, pm *pendingMsg, confirm bool) {
 	if confirm {
-		d.Err = confirmMissing(d.Err, d.Topic, cp.topicExists)
+		d.Err = confirmMissing(d.Err, d.Topic, func(topic string) (bool, error) { return cp.topicExists(inst, topic) })
 	}
 	if d.Err != nil {
 		cp.m.error("delivery")
@@ -132,6 +212,7 @@ func (cp *confluentProducer) report(d Delivery, pm *pendingMsg, confirm bool) {
 	// After done: Flush returns only when every report was handed out,
 	// and a slow callback holds its message's space.
 	cp.gate.release(int64(pm.size))
+	inst.pending.Add(-1)
 	cp.pending.Add(-1)
 	select {
 	case cp.space <- struct{}{}:
@@ -140,10 +221,18 @@ func (cp *confluentProducer) report(d Delivery, pm *pendingMsg, confirm bool) {
 }
 
 // topicExists asks a broker for the topic's metadata (auto-creation is
-// the broker's setting; sensornode's brokers have it off).
-func (cp *confluentProducer) topicExists(topic string) (bool, error) {
+// the broker's setting; sensornode's brokers have it off), through the
+// current instance (inst's when it is being replaced).
+func (cp *confluentProducer) topicExists(inst *rdInstance, topic string) (bool, error) {
+	if c := cp.current(); c != nil {
+		inst = c
+	}
 	t := topic
-	md, err := cp.p.GetMetadata(&t, false, 5000)
+	var md *kafka.Metadata
+	err := inst.use(func(p *kafka.Producer) (err error) {
+		md, err = p.GetMetadata(&t, false, 5000)
+		return err
+	})
 	if err != nil {
 		return false, err
 	}
@@ -161,13 +250,10 @@ func (cp *confluentProducer) topicExists(topic string) (bool, error) {
 	}
 }
 
-func (cp *confluentProducer) clientError(e kafka.Error) {
+func (cp *confluentProducer) clientError(inst *rdInstance, e kafka.Error) {
 	switch {
 	case e.IsFatal():
-		err := fmt.Errorf("%w: %v", ErrFatal, e)
-		cp.fatal.Store(&err)
-		cp.m.error("fatal")
-		cp.log.Error("kafka producer fatal error", "err", e)
+		cp.fatal(inst, e)
 	case e.Code() == kafka.ErrAllBrokersDown:
 		cp.m.allBrokersDown(true)
 		cp.m.error("all_brokers_down")
@@ -178,12 +264,158 @@ func (cp *confluentProducer) clientError(e kafka.Error) {
 	}
 }
 
+// errRetired: the instance was closed (replaced, or the producer closed).
+var errRetired = errors.New("kafka producer instance retired")
+
+// use calls f with inst's client unless inst is retired: its client is
+// not closed while f runs.
+func (inst *rdInstance) use(f func(p *kafka.Producer) error) error {
+	inst.mu.RLock()
+	defer inst.mu.RUnlock()
+	if inst.retired {
+		return errRetired
+	}
+	return f(inst.p)
+}
+
+func (inst *rdInstance) isDead() bool {
+	select {
+	case <-inst.dead:
+		return true
+	default:
+		return false
+	}
+}
+
+// current is the instance in service, nil while one is being replaced.
+func (cp *confluentProducer) current() *rdInstance {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return cp.cur
+}
+
+// fatal takes inst out of service after its fatal error (once) and starts
+// its replacement. Called from inst's event loop (the error event) and
+// from PublishAsync (Produce refused with ERR__FATAL).
+func (cp *confluentProducer) fatal(inst *rdInstance, cause error) {
+	inst.deadOnce.Do(func() {
+		close(inst.dead)
+		cp.m.error("fatal")
+		cp.log.Error("kafka producer fatal error: replacing the client instance; its unacknowledged messages fail and are to be sent again",
+			"err", cause, "unacknowledged", inst.pending.Load())
+		cp.mu.Lock()
+		defer cp.mu.Unlock()
+		if cp.closed.Load() {
+			return // Close retires the instance it finds in service
+		}
+		cp.replacers.Add(1)
+		if cp.cur != inst {
+			// Not in service (cannot happen today): only retire it.
+			go func() { defer cp.replacers.Done(); cp.retire(inst, true) }()
+			return
+		}
+		cp.cur, cp.ready, cp.recreErr = nil, make(chan struct{}), nil
+		go cp.replace(inst, cause)
+	})
+}
+
+// replace creates dead's successor (retrying with backoff until it exists
+// or the producer is closed), then retires dead.
+func (cp *confluentProducer) replace(dead *rdInstance, cause error) {
+	defer cp.replacers.Done()
+	backoff := recreateBackoffMin
+	for attempt := 1; ; attempt++ {
+		inst, err := cp.newInstance()
+		if err == nil {
+			cp.mu.Lock()
+			if cp.closed.Load() {
+				cp.mu.Unlock()
+				cp.retire(inst, false)
+				break
+			}
+			cp.cur, cp.recreErr = inst, nil
+			close(cp.ready)
+			cp.mu.Unlock()
+			cp.m.recreated()
+			cp.log.Warn("kafka producer recreated after a fatal error", "cause", cause, "attempt", attempt)
+			break
+		}
+		cp.mu.Lock()
+		cp.recreErr = fmt.Errorf("%w: recreating the producer after %v: attempt %d failed: %v", ErrFatal, cause, attempt, err)
+		cp.mu.Unlock()
+		cp.log.Error("kafka producer: recreating after a fatal error failed; retrying", "cause", cause, "err", err, "attempt", attempt, "backoff", backoff)
+		select {
+		case <-cp.stop:
+		case <-time.After(backoff):
+			backoff = min(2*backoff, recreateBackoffMax)
+			continue
+		}
+		break
+	}
+	cp.retire(dead, true)
+}
+
+// retire closes inst after every one of its messages got its report:
+// those the broker answers within fatalGrace (grace) as answered, the rest
+// purged (a failed report each).
+func (cp *confluentProducer) retire(inst *rdInstance, grace bool) {
+	if grace {
+		end := time.Now().Add(fatalGrace)
+		for inst.pending.Load() > 0 && time.Now().Before(end) && !cp.closed.Load() {
+			if inst.p.Flush(50) == 0 {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}
+	inst.mu.Lock() // waits for Produce calls in progress; none after
+	inst.retired = true
+	inst.mu.Unlock()
+	// Blocking purge: not on the event loop, which keeps handing out
+	// the purged messages' reports meanwhile.
+	if err := inst.p.Purge(kafka.PurgeQueue | kafka.PurgeInFlight); err != nil {
+		cp.log.Warn("kafka producer purge", "err", err)
+	}
+	for inst.pending.Load() > 0 {
+		if inst.p.Flush(50) == 0 {
+			// Reports being handed out (an unknown topic's is confirmed
+			// first, on its own goroutine): do not spin.
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	inst.p.Close()
+	<-inst.done
+	inst.logs.stop()
+}
+
+// instance returns the instance in service, waiting while a dead one is
+// replaced (bounded by ctx). While attempts to recreate fail it returns
+// the last attempt's error (ErrFatal) at once.
+func (cp *confluentProducer) instance(ctx context.Context) (*rdInstance, error) {
+	for {
+		if cp.closed.Load() {
+			return nil, ErrClosed
+		}
+		cp.mu.Lock()
+		inst, ready, rerr := cp.cur, cp.ready, cp.recreErr
+		cp.mu.Unlock()
+		switch {
+		case inst != nil:
+			return inst, nil
+		case rerr != nil:
+			return nil, rerr
+		}
+		select {
+		case <-ready:
+		case <-cp.stop:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for the producer to be recreated after a fatal error: %w", ctx.Err())
+		}
+	}
+}
+
 func (cp *confluentProducer) PublishAsync(ctx context.Context, msg *Message, done func(Delivery)) error {
 	if cp.closed.Load() {
 		return ErrClosed
-	}
-	if f := cp.fatal.Load(); f != nil {
-		return *f
 	}
 	// librdkafka's own limit (message.max.bytes) has room for record
 	// overhead, so it would accept a little more than MaxMessageBytes.
@@ -211,24 +443,42 @@ func (cp *confluentProducer) PublishAsync(ctx context.Context, msg *Message, don
 		km.Headers = append(km.Headers, kafka.Header{Key: h.Key, Value: h.Value})
 	}
 	for {
-		err := cp.p.Produce(km, nil)
+		inst, err := cp.instance(ctx)
+		if err != nil {
+			return err
+		}
+		err = cp.produce(inst, km)
 		if err == nil {
 			enqueued = true
-			cp.pending.Add(1)
 			cp.m.enqueued(size)
 			return nil
+		}
+		if errors.Is(err, errRetired) {
+			continue // replaced or closed meanwhile: instance tells which
 		}
 		var ke kafka.Error
 		if !errors.As(err, &ke) {
 			return fmt.Errorf("produce %s: %w", msg.Topic, err)
 		}
 		switch ke.Code() {
+		case kafka.ErrFatal:
+			// The instance died (its error event may not have been
+			// handled yet): wait for its successor.
+			cause := error(ke)
+			_ = inst.use(func(p *kafka.Producer) error {
+				if fe := p.GetFatalError(); fe != nil {
+					cause = fe
+				}
+				return nil
+			})
+			cp.fatal(inst, cause)
 		case kafka.ErrQueueFull:
 			// Bounded memory: wait for a delivery to free space.
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
 			case <-cp.space:
+			case <-inst.dead:
 			case <-time.After(50 * time.Millisecond):
 			}
 		case kafka.ErrMsgSizeTooLarge:
@@ -236,9 +486,25 @@ func (cp *confluentProducer) PublishAsync(ctx context.Context, msg *Message, don
 		default:
 			// librdkafka refuses a topic it already knows to be absent in
 			// Produce itself: confirmed like a delivery report's.
-			return fmt.Errorf("produce %s: %w", msg.Topic, confirmMissing(classify(err), msg.Topic, cp.topicExists))
+			return fmt.Errorf("produce %s: %w", msg.Topic, confirmMissing(classify(err), msg.Topic,
+				func(topic string) (bool, error) { return cp.topicExists(inst, topic) }))
 		}
 	}
+}
+
+// produce hands km to inst, counted as pending before librdkafka may
+// report it; a retired instance refuses it (errRetired).
+func (cp *confluentProducer) produce(inst *rdInstance, km *kafka.Message) error {
+	return inst.use(func(p *kafka.Producer) error {
+		inst.pending.Add(1)
+		cp.pending.Add(1)
+		if err := p.Produce(km, nil); err != nil {
+			inst.pending.Add(-1)
+			cp.pending.Add(-1)
+			return err
+		}
+		return nil
+	})
 }
 
 func (cp *confluentProducer) Publish(ctx context.Context, msg *Message) (Delivery, error) {
@@ -246,19 +512,33 @@ func (cp *confluentProducer) Publish(ctx context.Context, msg *Message) (Deliver
 }
 
 func (cp *confluentProducer) Flush(ctx context.Context) error {
-	for {
-		if cp.pending.Load() == 0 {
-			return nil
+	for cp.pending.Load() > 0 {
+		if inst := cp.current(); inst != nil {
+			_ = inst.use(func(p *kafka.Producer) error { p.Flush(50); return nil })
+		} else {
+			// Being replaced: the dead instance is flushed by replace.
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
 		}
-		cp.p.Flush(50)
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("flush: %d messages undelivered: %w", cp.pending.Load(), err)
 		}
 	}
+	return nil
 }
 
 func (cp *confluentProducer) Ping(ctx context.Context) error {
-	return pingConfluent(ctx, cp.p.GetMetadata)
+	inst, err := cp.instance(ctx)
+	if err != nil {
+		return err
+	}
+	err = inst.use(func(p *kafka.Producer) error { return pingConfluent(ctx, p.GetMetadata) })
+	if errors.Is(err, errRetired) {
+		return fmt.Errorf("%w: %w", ErrBrokersDown, err) // replaced meanwhile: the next Ping uses the new one
+	}
+	return err
 }
 
 func (cp *confluentProducer) Close() error {
@@ -269,16 +549,18 @@ func (cp *confluentProducer) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = cp.Flush(ctx)
-	// Whatever is left fails explicitly: its callers keep their data.
-	if err := cp.p.Purge(kafka.PurgeQueue | kafka.PurgeInFlight); err != nil {
-		cp.log.Warn("kafka producer purge", "err", err)
+	// No instance is created after this (fatal and replace check closed
+	// under mu); a replacement under way retires its dead instance and
+	// the new one it may have made.
+	cp.mu.Lock()
+	close(cp.stop)
+	inst := cp.cur
+	cp.mu.Unlock()
+	cp.replacers.Wait()
+	if inst != nil {
+		// Whatever is left fails explicitly: its callers keep their data.
+		cp.retire(inst, false)
 	}
-	for cp.pending.Load() > 0 {
-		cp.p.Flush(50)
-	}
-	cp.p.Close()
-	<-cp.done
-	cp.logs.stop()
 	cp.m.buffered(0, 0)
 	return nil
 }

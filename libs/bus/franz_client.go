@@ -211,6 +211,11 @@ func classifyFranz(err error) error {
 		return fmt.Errorf("%w: %w", ErrClosed, err)
 	case isFranzAuthz(err):
 		return notAuthorized(err)
+	// A safeguard: an idempotent, non-transactional franz-go client without
+	// StopProducerOnDataLossDetected (ours) bumps its epoch and retries the
+	// batch on these sequence errors, so no record fails with them and the
+	// client stays usable (sink.go); librdkafka's equivalent is fatal to its
+	// client, which the confluent producer replaces (see README).
 	case errors.Is(err, kerr.OutOfOrderSequenceNumber), errors.Is(err, kerr.InvalidProducerEpoch),
 		errors.Is(err, kerr.SaslAuthenticationFailed):
 		return fmt.Errorf("%w: %w", ErrFatal, err)

@@ -68,6 +68,7 @@ type Metrics struct {
 	lag             *prometheus.GaugeVec
 	bufferedMsgs    *prometheus.GaugeVec
 	bufferedBytes   *prometheus.GaugeVec
+	recreatedTotal  *prometheus.CounterVec
 }
 
 // NewMetrics registers the client metrics on reg (nil: kept unregistered)
@@ -98,6 +99,9 @@ func NewMetrics(reg prometheus.Registerer, client string) *Metrics {
 			byClient),
 		bufferedBytes: f.GaugeVec("sensornode_kafka_client_buffered_bytes",
 			"Bytes of the messages counted by sensornode_kafka_client_buffered_messages.", byClient),
+		recreatedTotal: f.CounterVec("sensornode_kafka_producer_recreated_total",
+			"Producer client instances replaced after a fatal client error (librdkafka: an idempotent producer that can no longer guarantee ordering); the dead instance's unacknowledged messages failed and are sent again by the caller.",
+			byClient),
 	}
 }
 
@@ -136,6 +140,8 @@ func pollBuffered(m *Metrics, every time.Duration, read func() (msgs, bytes int6
 }
 
 func (m *Metrics) error(kind string) { m.errors.WithLabelValues(m.client, kind).Inc() }
+
+func (m *Metrics) recreated() { m.recreatedTotal.WithLabelValues(m.client).Inc() }
 
 func (m *Metrics) allBrokersDown(down bool) {
 	v := 0.0

@@ -230,9 +230,12 @@ func (f *Forwarder) handle(ctx context.Context, msg *bus.Message) error {
 		f.delivered(tp, gen, e, topic, size, received, start, d.Err)
 	})
 	if err != nil {
-		// Not enqueued: account it as a failed delivery (rewound later).
+		// Not enqueued: account it as a failed delivery (rewound later,
+		// with backoff). Only a closed producer ends the loop: after a
+		// fatal client error libs/bus replaces the client itself, and
+		// ErrFatal here means it is still being replaced (transient).
 		f.delivered(tp, gen, e, topic, size, received, start, err)
-		if ctx.Err() != nil || errors.Is(err, bus.ErrFatal) || errors.Is(err, bus.ErrClosed) {
+		if ctx.Err() != nil || errors.Is(err, bus.ErrClosed) {
 			return fmt.Errorf("cloud produce: %w", err)
 		}
 	}

@@ -244,9 +244,18 @@ type recordingProducer struct {
 	mu            sync.Mutex
 	queued, bytes int
 	maxBytes      int
+	refuse        int   // the next refuse PublishAsync calls return refuseErr
+	refuseErr     error // (not enqueued)
 }
 
 func (p *recordingProducer) PublishAsync(ctx context.Context, m *bus.Message, done func(bus.Delivery)) error {
+	p.mu.Lock()
+	if p.refuse > 0 {
+		p.refuse--
+		p.mu.Unlock()
+		return p.refuseErr
+	}
+	p.mu.Unlock()
 	size := m.Size()
 	p.add(1, size)
 	err := p.Producer.PublishAsync(ctx, m, func(d bus.Delivery) {
@@ -443,6 +452,44 @@ func TestFailedDeliveryIsSentAgainNeverSkipped(t *testing.T) {
 				}
 				if got := testutil.ToFloat64(h.f.m.forwarded.WithLabelValues(messages.TopicCamera, "error")); got != float64(tt.fails) {
 					t.Errorf("forwarded{result=error} = %v, want %d", got, tt.fails)
+				}
+			})
+		})
+	}
+}
+
+// A producer refusing messages for a while (libs/bus replacing its client
+// after a fatal error: ErrFatal) is a transient failure: the messages are
+// sent again, the forwarder keeps running. Only a closed producer stops it.
+func TestPublishRefusedIsSentAgainUnlessClosed(t *testing.T) {
+	tests := []struct {
+		name     string
+		give     error
+		wantStop bool
+	}{
+		{"producer being recreated", fmt.Errorf("%w: recreating the producer: attempt 1 failed", bus.ErrFatal), false},
+		{"producer closed", bus.ErrClosed, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := startHarness(t, testConfig(), nil)
+				h.prod.mu.Lock()
+				h.prod.refuse, h.prod.refuseErr = 5, tt.give
+				h.prod.mu.Unlock()
+				fill(50, 10, node1, node2)(h)
+				if tt.wantStop {
+					synctest.Wait() // Run returned by itself, or waits in Poll
+					err := h.halt()
+					if !errors.Is(err, bus.ErrClosed) {
+						t.Fatalf("Run() = %v, want ErrClosed", err)
+					}
+					return
+				}
+				h.waitFor("all committed", func() bool { return h.committed(node1) == 50 && h.committed(node2) == 50 })
+				h.checkDelivered(messages.TopicCamera, 50, node1, node2)
+				if err := h.stop(); err != nil {
+					t.Fatalf("Run() = %v, want nil (kept running)", err)
 				}
 			})
 		})
