@@ -298,8 +298,16 @@ func BenchmarkIntegrationBundleDrainKafka(b *testing.B) {
 	cfg.Kafka.Topics = []string{topic}
 	cfg.Kafka.Backend = devstacktest.KafkaBackend()
 	cfg.Kafka.ClientID = "kdrainbench"
-	// The service's defaults (environment), as the loadtest runs it.
-	cfg.Kafka.SessionTimeout, cfg.Kafka.MaxFetchBytes, cfg.Kafka.QueueMaxBytes = 10*time.Second, 8<<20, 16<<20
+	// The service's defaults (environment), as the loadtest runs it
+	// (BENCH_FETCH_BYTES, BENCH_QUEUE_BYTES: other consumer bounds).
+	cfg.Kafka.SessionTimeout, cfg.Kafka.MaxFetchBytes, cfg.Kafka.QueueMaxBytes = 10*time.Second, 1<<20, 4<<20
+	for env, v := range map[string]*int{"BENCH_FETCH_BYTES": &cfg.Kafka.MaxFetchBytes, "BENCH_QUEUE_BYTES": &cfg.Kafka.QueueMaxBytes} {
+		if s := os.Getenv(env); s != "" {
+			if _, err := fmt.Sscan(s, v); err != nil {
+				b.Fatalf("%s %q: %v", env, s, err)
+			}
+		}
+	}
 	cfg.CommitInterval, cfg.CheckInterval, cfg.RetryMaxInterval = time.Second, 10*time.Second, 30*time.Second
 	cfg.PictureBundleIndexKeys = 100000
 
