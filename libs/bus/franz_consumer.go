@@ -39,6 +39,9 @@ type franzConsumer struct {
 	// from their detection until their partitions are assigned again.
 	// Nothing of them is handed out or committed meanwhile.
 	gone map[string]bool
+	// ahead: the records of the last fetch taken from franz-go and not
+	// handed out yet, in order (see Poll).
+	ahead []*kgo.Record
 }
 
 // franzTopics maps Topics onto ConsumeTopics arguments and whether regex
@@ -75,11 +78,12 @@ func franzConsumerOpts(cfg ConsumerConfig) ([]kgo.Opt, bool, error) {
 	if cfg.FromLatest {
 		start = kgo.NewOffset().AtEnd()
 	}
-	// Memory: at most `fetches` fetch responses in flight or buffered, each
-	// at most fetchBytes (plus one batch beyond it, as Kafka allows), so
-	// about QueueMaxBytes in total.
-	fetches := max(1, min(franzMaxConcurrent, cfg.QueueMaxBytes/cfg.MaxFetchBytes))
-	fetchBytes := cfg.QueueMaxBytes / fetches
+	// Memory: at most `fetches` fetch responses in flight or buffered in
+	// franz-go, and one taken whole and handed out record by record (see
+	// Poll), each at most fetchBytes (plus one batch beyond it, as Kafka
+	// allows), so about QueueMaxBytes in total.
+	fetches := max(1, min(franzMaxConcurrent, cfg.QueueMaxBytes/cfg.MaxFetchBytes-1))
+	fetchBytes := cfg.QueueMaxBytes / (fetches + 1)
 	opts := []kgo.Opt{
 		kgo.ConsumerGroup(cfg.GroupID),
 		kgo.ConsumeTopics(topics...),
@@ -133,7 +137,8 @@ func newFranzConsumer(cfg ConsumerConfig, o options) (*franzConsumer, error) {
 	}
 	fc.cl = cl
 	fc.stopStats = pollBuffered(o.metrics, o.statsInterval, func() (int64, int64) {
-		return cl.BufferedFetchRecords(), cl.BufferedFetchBytes()
+		n, b := fc.aheadSize()
+		return cl.BufferedFetchRecords() + n, cl.BufferedFetchBytes() + b
 	})
 	return fc, nil
 }
@@ -175,6 +180,7 @@ func (fc *franzConsumer) revoke(all []TopicPartition, lost bool) {
 	if fc.reb.OnRevoked != nil {
 		fc.reb.OnRevoked(parts, lost)
 	}
+	fc.dropAhead(parts)
 	fc.mu.Lock()
 	var unpause []TopicPartition
 	for _, tp := range parts {
@@ -195,6 +201,16 @@ func (fc *franzConsumer) revoke(all []TopicPartition, lost bool) {
 	}
 }
 
+// Poll hands out one record at a time from a fetch taken whole from
+// franz-go (ahead). franz-go fetches a broker's partitions again only once
+// its buffered fetch is drained entirely: taken one record at a time, the
+// next fetch would be sent only after the caller processed the last record
+// of this one, and the caller would wait for the broker's response (and
+// the transfer of up to a fetch's bytes) every fetch. Taken whole, the next
+// fetch is in flight while the caller processes this one. Memory stays
+// about QueueMaxBytes (franzConsumerOpts counts ahead as one fetch).
+// Records held ahead are dropped when their partition is revoked, paused
+// (and sought back to, so fetched again on resume) or sought.
 func (fc *franzConsumer) Poll(ctx context.Context, maxWait time.Duration) (*Message, error) {
 	if fc.closed.Load() {
 		return nil, ErrClosed
@@ -204,17 +220,26 @@ func (fc *franzConsumer) Poll(ctx context.Context, maxWait time.Duration) (*Mess
 	}
 	// The caller is done with the previous message: rebalances may run.
 	fc.cl.AllowRebalance()
-	// Fast path: a buffered record, no timer. A nil context is franz-go's
+	if fc.hasAhead() {
+		// A rebalance waiting for AllowRebalance runs to its end inside
+		// this call (its callbacks drop what is ahead of revoked
+		// partitions); a canceled context takes no record.
+		fc.cl.PollRecords(canceled, 1)
+		if m := fc.next(); m != nil {
+			return m, nil
+		}
+	}
+	// Fast path: a buffered fetch, no timer. A nil context is franz-go's
 	// documented way to take only what is buffered, without waiting.
 	//lint:ignore SA1012 see above
-	if m, err := fc.take(fc.cl.PollRecords(nil, 1)); m != nil || err != nil {
+	if m, err := fc.take(fc.cl.PollRecords(nil, -1)); m != nil || err != nil {
 		return m, err
 	}
 	pctx, cancel := context.WithTimeout(ctx, maxWait)
 	defer cancel()
 	for {
 		fc.cl.AllowRebalance() // nothing handed out since
-		m, err := fc.take(fc.cl.PollRecords(pctx, 1))
+		m, err := fc.take(fc.cl.PollRecords(pctx, -1))
 		if m != nil || err != nil {
 			return m, err
 		}
@@ -224,13 +249,79 @@ func (fc *franzConsumer) Poll(ctx context.Context, maxWait time.Duration) (*Mess
 	}
 }
 
-// take returns the record in fetches (there is at most one), handling the
-// errors franz-go injects: an authorization failure is returned (permanent,
+// canceled is a done context: PollRecords with it waits for a rebalance
+// under way and takes nothing.
+var canceled = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// aheadSize is the records ahead and their bytes (keys, values and
+// headers, as franz-go counts its buffered bytes).
+func (fc *franzConsumer) aheadSize() (n, bytes int64) {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	for _, r := range fc.ahead {
+		bytes += int64(len(r.Key) + len(r.Value))
+		for _, h := range r.Headers {
+			bytes += int64(len(h.Key) + len(h.Value))
+		}
+	}
+	return int64(len(fc.ahead)), bytes
+}
+
+func (fc *franzConsumer) hasAhead() bool {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	return len(fc.ahead) > 0
+}
+
+// next hands out the first record ahead (nil: none).
+func (fc *franzConsumer) next() *Message {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if len(fc.ahead) == 0 {
+		return nil
+	}
+	rec := fc.ahead[0]
+	fc.ahead[0] = nil
+	fc.ahead = fc.ahead[1:]
+	if len(fc.ahead) == 0 {
+		fc.ahead = nil
+	}
+	fc.position[TopicPartition{Topic: rec.Topic, Partition: rec.Partition}] = rec.Offset + 1
+	return fromFranzRecord(rec)
+}
+
+// dropAhead removes the records ahead of parts and returns the first
+// offset dropped of each (those not dropped are not in the map).
+func (fc *franzConsumer) dropAhead(parts []TopicPartition) map[TopicPartition]int64 {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if len(fc.ahead) == 0 {
+		return nil
+	}
+	first := map[TopicPartition]int64{}
+	fc.ahead = slices.DeleteFunc(fc.ahead, func(r *kgo.Record) bool {
+		tp := TopicPartition{Topic: r.Topic, Partition: r.Partition}
+		if !slices.Contains(parts, tp) {
+			return false
+		}
+		if _, ok := first[tp]; !ok {
+			first[tp] = r.Offset
+		}
+		return true
+	})
+	return first
+}
+
+// take keeps the records in fetches ahead and hands out the first, handling
+// the errors franz-go injects: an authorization failure is returned (permanent,
 // ErrNotAuthorized), a closed client is ErrClosed, all others are logged
 // and counted, and the client retries by itself.
 func (fc *franzConsumer) take(fetches kgo.Fetches) (*Message, error) {
 	var (
-		rec    *kgo.Record
 		closed bool
 		denied error
 		gone   []string
@@ -295,16 +386,10 @@ func (fc *franzConsumer) take(fetches kgo.Fetches) (*Message, error) {
 		if p.LogStartOffset >= 0 {
 			fc.low[tp] = p.LogStartOffset
 		}
-		if len(p.Records) > 0 && rec == nil {
-			rec = p.Records[0]
-			fc.position[tp] = rec.Offset + 1
-		}
+		fc.ahead = append(fc.ahead, p.Records...)
 		fc.mu.Unlock()
 	})
-	if rec == nil {
-		return nil, nil
-	}
-	return fromFranzRecord(rec), nil
+	return fc.next(), nil
 }
 
 // topicGone handles a topic deleted under the consumer, or deleted and
@@ -401,8 +486,19 @@ func (fc *franzConsumer) Pause(parts []TopicPartition) error {
 	fc.mu.Unlock()
 	// franz-go drops what it buffered of a paused partition without moving
 	// its position, and fetches it again after Resume: nothing handed out
-	// is lost or repeated, and order is kept.
+	// is lost or repeated, and order is kept. What it handed to us ahead
+	// is dropped too, and its position set back to the first of it.
 	fc.cl.PauseFetchPartitions(toFranzMap(parts))
+	if back := fc.dropAhead(parts); len(back) > 0 {
+		m := map[string]map[int32]kgo.EpochOffset{}
+		for tp, o := range back {
+			if m[tp.Topic] == nil {
+				m[tp.Topic] = map[int32]kgo.EpochOffset{}
+			}
+			m[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: o}
+		}
+		fc.cl.SetOffsets(m)
+	}
 	return nil
 }
 
@@ -425,6 +521,7 @@ func (fc *franzConsumer) Seek(o Offset) error {
 	}
 	fc.position[tp] = o.Offset
 	fc.mu.Unlock()
+	fc.dropAhead([]TopicPartition{tp})
 	fc.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{o.Topic: {o.Partition: {Epoch: -1, Offset: o.Offset}}})
 	return nil
 }
@@ -472,6 +569,9 @@ func (fc *franzConsumer) Close() error {
 	}
 	fc.cl.AllowRebalance() // leaving the group revokes: let it run
 	fc.cl.Close()
+	fc.mu.Lock()
+	fc.ahead = nil
+	fc.mu.Unlock()
 	fc.stopStats()
 	return nil
 }

@@ -70,8 +70,11 @@ const (
 
 // openBundle is a bundle being written.
 type openBundle struct {
-	start  int64 // the offset it was opened for (its first once appended)
-	tmp    string
+	start int64 // the offset it was opened for (its first once appended)
+	tmp   string
+	// idxTmp is its index's temporary file, written on the writer's
+	// goroutine once the bundle is closed ("" until the roll starts).
+	idxTmp string
 	f      *asyncWriter // the temporary file, written on its own goroutine
 	w      *bundle.Writer
 	opened time.Time // when its first picture was read: its directory, its age
@@ -271,17 +274,40 @@ func (in *Ingester) startRoll(tp bus.TopicPartition, seek bool) error {
 	ob := bp.open
 	_ = ob.w.Close() // nothing buffered: every Append queued its block
 	ob.closed = true
-	// The close writes out the queued blocks (a write that failed fails
-	// it) and is bounded by the work deadline of now; the renames, by
-	// that of their own time.
-	ob.f.closeAsync(in.workDeadline())
+	// The index's file is made here (the FS's calls stay on the poll
+	// loop); the close writes out the queued blocks (a write that failed
+	// fails it), then writes and closes the index, on the writer's
+	// goroutine, both bounded by the work deadline of now; the renames
+	// (finishRoll), by that of their own time.
+	x := ob.w.Index()
+	span, _ := x.Span()
+	var idx bytes.Buffer
+	_, _ = x.WriteTo(&idx) // a bytes.Buffer does not fail
+	idxTmp := bp.tmpName(span.First)
+	xf, err := in.fs.Create(idxTmp)
+	if err != nil {
+		in.abandon(tp, in.classify(tp, bp, err), err, seek)
+		return fmt.Errorf("%w: roll: create %s: %v", errHDFS, idxTmp, err)
+	}
+	ob.idxTmp = idxTmp
+	ob.f.closeAsync(in.workDeadline(), func(deadline time.Time) error {
+		if _, err := xf.Write(idx.Bytes()); err != nil {
+			_ = xf.Close(deadline) // releases the lease; removed with the bundle
+			return fmt.Errorf("write %s: %w", idxTmp, err)
+		}
+		if err := xf.Close(deadline); err != nil {
+			return fmt.Errorf("close %s: %w", idxTmp, err)
+		}
+		return nil
+	})
 	bp.closing, bp.open = ob, nil
 	return nil
 }
 
-// finishRoll commits tp's closing bundle: wait for its close, write the
-// index, rename the index and then the bundle into place (fenced by the
-// work deadline and by the takeover's temporary directory). On failure
+// finishRoll commits tp's closing bundle: wait for its close and its
+// index's write (startRoll), rename the index and then the bundle into
+// place (fenced by the work deadline and by the takeover's temporary
+// directory). On failure
 // the bundle, and the open one after it, are abandoned (seek: the
 // partition is sought back to the closing bundle's first offset) and the
 // error returned.
@@ -307,12 +333,7 @@ func (in *Ingester) finishRoll(tp bus.TopicPartition, seek bool) error {
 	if err := in.writeSchema(tp, in.cfg.PictureBundleDir+"/"+bundle.SchemaFile, bundle.SchemaJSON, deadline); err != nil {
 		return fail(reason(err), err)
 	}
-	var idx bytes.Buffer
-	_, _ = x.WriteTo(&idx) // a bytes.Buffer does not fail
-	idxTmp := bp.tmpName(span.First)
-	if err := in.writeFile(idxTmp, idx.Bytes(), deadline); err != nil {
-		return fail(reason(err), err)
-	}
+	idxTmp := ob.idxTmp
 	// The index goes into place first, then the bundle: the bundle's
 	// rename is the commit, and a committed bundle always has its index.
 	// A crash between the two leaves an index without its bundle, which
@@ -323,9 +344,9 @@ func (in *Ingester) finishRoll(tp bus.TopicPartition, seek bool) error {
 	// index of a bundle of the same name.
 	idxFinal := bundle.IndexName(final)
 	if err := in.fs.Rename(idxTmp, idxFinal, deadline); err != nil {
-		_ = in.fs.Remove(idxTmp)
 		return fail(reason(err), err)
 	}
+	ob.idxTmp = "" // in place: not removed if the bundle's rename fails
 	if err := in.fs.Rename(ob.tmp, final, deadline); err != nil {
 		// A rename whose answer was lost may have happened; but a
 		// bundle there is ours only if no one took the partition over
@@ -515,24 +536,6 @@ func (in *Ingester) writeSchema(tp bus.TopicPartition, name, schema string, dead
 	return nil
 }
 
-// writeFile writes a small file durably under a temporary name.
-func (in *Ingester) writeFile(tmp string, data []byte, deadline time.Time) error {
-	f, err := in.fs.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		_ = f.Close(deadline)
-		_ = in.fs.Remove(tmp)
-		return err
-	}
-	if err := f.Close(deadline); err != nil {
-		_ = in.fs.Remove(tmp)
-		return err
-	}
-	return nil
-}
-
 // abandon gives up tp's bundles (the one closing, if any, and the open
 // one): their temporary files are removed, nothing of them is committed,
 // and (seek) the partition is sought back to the first one's first offset
@@ -570,9 +573,14 @@ func (in *Ingester) drop(tp bus.TopicPartition, ob *openBundle, reason string, c
 	if !ob.closed {
 		_ = ob.w.Close()
 	}
-	ob.f.abort() // drops the queued blocks (or waits for the close), releases the lease; the file goes anyway
-	if err := in.fs.Remove(ob.tmp); err != nil {
-		in.log.Warn("cannot remove an abandoned bundle's temporary file; the partition's next owner removes it", "path", ob.tmp, "err", err)
+	ob.f.abort() // drops the queued blocks (or waits for the close and the index), releases the lease; the file goes anyway
+	for _, tmp := range []string{ob.tmp, ob.idxTmp} {
+		if tmp == "" {
+			continue
+		}
+		if err := in.fs.Remove(tmp); err != nil {
+			in.log.Warn("cannot remove an abandoned bundle's temporary file; the partition's next owner removes it", "path", tmp, "err", err)
+		}
 	}
 	first, last := ob.first(), ob.first()
 	if n := ob.w.Len(); n > 0 {

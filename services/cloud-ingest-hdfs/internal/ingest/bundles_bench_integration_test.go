@@ -12,6 +12,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -227,4 +228,193 @@ func BenchmarkIntegrationBundleDrain(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pictures/s")
+}
+
+// drainWatch is a consumer that notes when the first record is handed out
+// and when the poll loop asks for the one after the last (every record
+// processed), then cancels the run.
+type drainWatch struct {
+	bus.Consumer
+	last    int64
+	first   time.Time
+	done    time.Time
+	cancel  context.CancelFunc
+	handed  bool
+	polling time.Duration // in the consumer's Poll, from the first record on
+}
+
+func (w *drainWatch) Poll(ctx context.Context, maxWait time.Duration) (*bus.Message, error) {
+	if w.handed && w.done.IsZero() {
+		w.done = time.Now()
+		w.cancel()
+		return nil, nil
+	}
+	t0 := time.Now()
+	m, err := w.Consumer.Poll(ctx, maxWait)
+	if !w.first.IsZero() {
+		w.polling += time.Since(t0)
+	}
+	if m != nil {
+		if w.first.IsZero() {
+			w.first = time.Now()
+		}
+		if m.Offset == w.last {
+			w.handed = true
+		}
+	}
+	return m, err
+}
+
+// BenchmarkIntegrationBundleDrainKafka is a drain into the bundle store
+// from the devstack's cloud Kafka, the consumer included (the backend of
+// SENSORNODE_TEST_KAFKA_BACKEND): b.N pictures of BENCH_SIZE (default
+// 640x480, jpegsynth as the loadtest's) are produced into a topic of one
+// partition, then read twice by groups of their own with ingest's
+// consumer settings: by a bare poll loop (consume-pictures/s: what
+// reading alone costs, the part of the forwarder's drain that ingest
+// shares), and by the ingester's Run into 8 MiB bundles (pictures/s, from
+// the first record handed out to the last one processed; the last
+// bundle's roll follows). The timer covers the ingester's drain only.
+func BenchmarkIntegrationBundleDrainKafka(b *testing.B) {
+	st := devstacktest.Stack(b)
+	size := image.Pt(640, 480)
+	if s := os.Getenv("BENCH_SIZE"); s != "" {
+		if _, err := fmt.Sscanf(s, "%dx%d", &size.X, &size.Y); err != nil {
+			b.Fatalf("BENCH_SIZE %q: %v", s, err)
+		}
+	}
+	root := devstacktest.UniquePath(b, "kdrainbench")
+	hc := devstacktest.HDFSClient(b, st)
+	b.Cleanup(func() { _ = hc.RemoveAll(root) })
+	topic := devstacktest.UniqueTopic(b, "kdrainbench")
+	devstacktest.CreateTopic(b, st.CloudBootstrap(), topic, 1, 1)
+
+	cfg := storeConfig(st.NameNodeAddr(), root)
+	cfg.PictureStore = StoreAvro
+	cfg.PictureBundleMaxBytes = 8 << 20
+	cfg.PictureBundleMaxAge = time.Hour
+	cfg.MaxPictureBytes = messages.DefaultMaxPictureBytes
+	cfg.Kafka.Brokers = []string{st.CloudBootstrap()}
+	cfg.Kafka.Topics = []string{topic}
+	cfg.Kafka.Backend = devstacktest.KafkaBackend()
+	cfg.Kafka.ClientID = "kdrainbench"
+	// The service's defaults (environment), as the loadtest runs it
+	// (BENCH_FETCH_BYTES, BENCH_QUEUE_BYTES: other consumer bounds).
+	cfg.Kafka.SessionTimeout, cfg.Kafka.MaxFetchBytes, cfg.Kafka.QueueMaxBytes = 10*time.Second, 1<<20, 4<<20
+	for env, v := range map[string]*int{"BENCH_FETCH_BYTES": &cfg.Kafka.MaxFetchBytes, "BENCH_QUEUE_BYTES": &cfg.Kafka.QueueMaxBytes} {
+		if s := os.Getenv(env); s != "" {
+			if _, err := fmt.Sscan(s, v); err != nil {
+				b.Fatalf("%s %q: %v", env, s, err)
+			}
+		}
+	}
+	cfg.CommitInterval, cfg.CheckInterval, cfg.RetryMaxInterval = time.Second, 10*time.Second, 30*time.Second
+	cfg.PictureBundleIndexKeys = 100000
+
+	// The backlog: b.N pictures, 16 distinct ones, each key new.
+	const distinct = 16
+	var jpegs [][]byte
+	var picBytes int64
+	for i := range distinct {
+		j := jpegsynth.Picture(size, uint64(i))
+		jpegs = append(jpegs, j)
+		picBytes += int64(len(j))
+	}
+	prod, err := bus.NewProducer(bus.ProducerConfig{Config: cfg.Kafka.Config,
+		Linger: 5 * time.Millisecond, MaxMessageBytes: 8 << 20, QueueMaxBytes: 64 << 20, DeliveryTimeout: 2 * time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
+	at := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	var failed atomic.Int64
+	for i := range b.N {
+		p := messages.NewPicture("C1", "node1", at.Add(time.Duration(i)*time.Second), jpegs[i%distinct])
+		e, err := messages.EncodePicture(p, messages.FormBinary)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := prod.PublishAsync(ctx, bus.FromEncoded(topic, e), func(d bus.Delivery) {
+			if d.Err != nil {
+				failed.Add(1)
+			}
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := prod.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	prod.Close()
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d pictures not produced", n)
+	}
+	last := int64(b.N - 1)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	// A bare poll loop with ingest's consumer settings.
+	cc := cfg.Kafka
+	cc.GroupID = topic + "-poll"
+	cons, err := bus.NewConsumer(cc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var first time.Time
+	for {
+		m, err := cons.Poll(ctx, time.Second)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if m == nil {
+			continue
+		}
+		if first.IsZero() {
+			first = time.Now()
+		}
+		if m.Offset == last {
+			break
+		}
+	}
+	pollSecs := time.Since(first).Seconds()
+	cons.Close()
+
+	tfs := &timingFS{FS: NewHDFS(cfg.HDFS), d: map[string]time.Duration{}}
+	b.Cleanup(func() { _ = tfs.Close() })
+	in, err := New(cfg, tfs, nil, log, NewMetrics(prometheus.NewRegistry()), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cc = cfg.Kafka
+	cc.GroupID = topic + "-ingest"
+	cc.Rebalance = in.Rebalance()
+	cons, err = bus.NewConsumer(cc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cons.Close()
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := &drainWatch{Consumer: cons, last: last, cancel: cancel}
+	b.SetBytes(picBytes / distinct)
+	tfs.count(true)
+	b.ResetTimer()
+	if err := in.Run(rctx, w); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	if w.done.IsZero() {
+		b.Fatal("the ingester stopped before the last record")
+	}
+	secs := w.done.Sub(w.first).Seconds()
+	b.ReportMetric(float64(b.N)/secs, "pictures/s")
+	b.ReportMetric(float64(b.N)/pollSecs, "consume-pictures/s")
+	b.ReportMetric(pollSecs/secs, "ingest/consume")
+	// Where the drain's time went: the poll loop in Poll, and the FS
+	// calls (all goroutines: blocks are written, and bundles rolled by
+	// size closed, on the bundle's writer goroutine), as shares of it.
+	b.ReportMetric(w.polling.Seconds()/secs, "share-poll")
+	tfs.count(false)
+	for op, d := range tfs.d {
+		b.ReportMetric(d.Seconds()/secs, "share-fs-"+op)
+	}
 }

@@ -629,3 +629,81 @@ func TestBundleClosingHoldsTheCommitAndFailsWithTheNext(t *testing.T) {
 		t.Errorf("%d temporary files left", n)
 	}
 }
+
+// A roll by size writes the bundle's index on the writer's goroutine,
+// right after the bundle's close, so that the poll loop only renames
+// (finishRoll). When the index's write or close fails there, the bundle
+// is abandoned (nothing committed, no temporary file left), and its
+// records, consumed again, are committed once.
+func TestBundleIndexWrittenWithTheClose(t *testing.T) {
+	tests := []struct {
+		name      string
+		failClose int // the n'th close of a temporary file fails (0: none); the bundle's is the 1st, its index's the 2nd
+	}{
+		{name: "written before finishRoll"},
+		{name: "index close fails", failClose: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := bundleConfig()
+			cfg.PictureBundleMaxBytes = 1 // the first picture rolls its bundle
+			cl := newCluster()
+			want := appendPictures(t, cl, 1, 1)
+			fs := newMemFS()
+			closes := 0
+			fs.setFail(func(op, name string) bool {
+				if op == "close" && strings.HasPrefix(name, "/t/_tmp/") {
+					closes++
+					return closes == tt.failClose
+				}
+				return false
+			})
+			in := manualIngester(t, cfg, fs, cl, io.Discard)
+			recs := cl.Records(camTP.Topic)
+			if err := in.process(context.Background(), recs[0]); err != nil {
+				t.Fatal(err)
+			}
+			bp := in.bundles[camTP]
+			if bp.closing == nil {
+				t.Fatal("no bundle closing after a roll by size")
+			}
+			err := bp.closing.f.wait()
+			if tt.failClose != 0 {
+				if err == nil {
+					t.Fatal("close with a failing index close = nil, want the error")
+				}
+				if err := in.roll(camTP, true); err == nil {
+					t.Fatal("roll after a failed index close = nil, want an error")
+				}
+				if got := testutil.ToFloat64(in.m.bundlesAbandoned.WithLabelValues(abandonError)); got != 1 {
+					t.Errorf("bundles abandoned = %v, want 1", got)
+				}
+				if n := len(fs.under("/t/_tmp")); n != 0 {
+					t.Errorf("%d temporary files left after the abandon", n)
+				}
+				if err := in.process(context.Background(), recs[0]); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				if err != nil {
+					t.Fatal(err)
+				}
+				idx, ok := fs.under("/t/_tmp")[bp.closing.idxTmp]
+				if !ok {
+					t.Fatalf("index %q not written when the bundle's close is done", bp.closing.idxTmp)
+				}
+				x, err := bundle.ParseIndex(bytes.NewReader(idx))
+				if err != nil || len(x.Entries) != 1 || x.Entries[0].Key != want[0].Key() {
+					t.Errorf("index written = %+v, %v; want the one entry of %s", x.Entries, err, want[0].Key())
+				}
+			}
+			if err := in.roll(camTP, true); err != nil {
+				t.Fatal(err)
+			}
+			checkPictures(t, fs, want)
+			if n := len(fs.under("/t/_tmp")); n != 0 {
+				t.Errorf("%d temporary files left", n)
+			}
+		})
+	}
+}

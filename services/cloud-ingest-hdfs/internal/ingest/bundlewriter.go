@@ -53,7 +53,11 @@ type asyncWriter struct {
 	closed  bool      // Close, closeAsync or abort called
 	closeAt time.Time // closeAsync's deadline (set before the queue is closed)
 	closing bool      // closeAsync called: the goroutine closes the file
-	cerr    error     // the close's result (read after done)
+	// then, if set by closeAsync, runs on the goroutine after a
+	// successful close, with closeAt (the bundle's index is written
+	// there); its error is the close's result.
+	then func(deadline time.Time) error
+	cerr error // the close's result (read after done)
 }
 
 func newAsyncWriter(f FileWriter, depth int) *asyncWriter {
@@ -80,6 +84,9 @@ func (w *asyncWriter) run() {
 					w.cerr = w.failed()
 					if w.cerr == nil {
 						w.cerr = w.f.Close(w.closeAt)
+						if w.cerr == nil && w.then != nil {
+							w.cerr = w.then(w.closeAt)
+						}
 					} else {
 						_ = w.f.Close(time.Now()) // releases the lease; the bundle is abandoned
 					}
@@ -134,16 +141,17 @@ func (w *asyncWriter) Close(deadline time.Time) error {
 	if w.closed {
 		return errWriterClosed
 	}
-	w.closeAsync(deadline)
+	w.closeAsync(deadline, nil)
 	return w.wait()
 }
 
-// closeAsync starts Close on the writer's goroutine.
-func (w *asyncWriter) closeAsync(deadline time.Time) {
+// closeAsync starts Close on the writer's goroutine; then (if not nil)
+// runs there after the close succeeded, bounded by the same deadline.
+func (w *asyncWriter) closeAsync(deadline time.Time, then func(deadline time.Time) error) {
 	if w.closed {
 		return
 	}
-	w.closed, w.closing, w.closeAt = true, true, deadline
+	w.closed, w.closing, w.closeAt, w.then = true, true, deadline, then
 	close(w.queue)
 }
 
