@@ -7,33 +7,26 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/sensornode/sensornode/tools/deploycheck"
 	"github.com/sensornode/sensornode/tools/kubestack"
 )
 
-// workerLossTolerations evict pods from an unreachable or not-ready node
-// after 30 s instead of Kubernetes's default 300 s; set through the chart's
-// global tolerations value (the chart has no default of its own yet).
-const workerLossTolerations = `tolerations:
-  - key: node.kubernetes.io/unreachable
-    operator: Exists
-    effect: NoExecute
-    tolerationSeconds: 30
-  - key: node.kubernetes.io/not-ready
-    operator: Exists
-    effect: NoExecute
-    tolerationSeconds: 30
-`
-
 // TestKubeWorkerLoss: the worker running the floating edge-forwarder stops
-// (its kwok process, which plays its kubelet, stops: no more heartbeats); the node goes NotReady, the forwarder is
-// rescheduled on another node, the producers pinned to the lost worker wait
-// Pending; the worker comes back and every pod runs on its node again.
+// (its kwok process, which plays its kubelet, stops: no more heartbeats);
+// the node goes NotReady and, after the chart's default not-ready and
+// unreachable tolerations of the forwarder (edgeForwarder.tolerations), the
+// forwarder is rescheduled on another node. The producers pinned to the
+// lost worker have no such toleration: they stay bound to it, not Ready
+// (Kubernetes's own 300 s apply before they are evicted, and a replacement
+// could only wait for the same node); the worker comes back and every pod
+// runs on its node again.
 func TestKubeWorkerLoss(t *testing.T) {
 	ctx := t.Context()
 	root, err := deploycheck.RepoRoot()
@@ -66,14 +59,10 @@ func TestKubeWorkerLoss(t *testing.T) {
 		}
 	})
 
-	values := filepath.Join(t.TempDir(), "tolerations.yaml")
-	if err := os.WriteFile(values, []byte(workerLossTolerations), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	r := release{name: "sensornode", namespace: "sn-workerloss-" + randomSuffix(t), values: "ci/edge-values.yaml",
 		perNode: []string{"camera-producer", "temp-producer", "zookeeper", "kafka"}}
 	h.run(t, "install", r.name, h.chart, "-n", r.namespace, "--create-namespace",
-		"-f", filepath.Join(h.chart, r.values), "-f", values, "--wait", "--wait-for-jobs", "--timeout", "3m")
+		"-f", filepath.Join(h.chart, r.values), "--wait", "--wait-for-jobs", "--timeout", "3m")
 	t.Cleanup(func() {
 		h.run(t, "uninstall", r.name, "-n", r.namespace, "--wait", "--timeout", "2m")
 		if err := c.Do(context.Background(), "DELETE", "/api/v1/namespaces/"+r.namespace, nil, nil); err != nil {
@@ -87,6 +76,7 @@ func TestKubeWorkerLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkForwarderTolerations(t, h.chart, fwd)
 	if fwd.Spec.NodeName != worker {
 		for _, n := range kubestack.Nodes {
 			if n.Name != worker {
@@ -137,25 +127,26 @@ func TestKubeWorkerLoss(t *testing.T) {
 	}
 	t.Logf("forwarder running on another node %s after the worker stopped", time.Since(start).Round(100*time.Millisecond))
 
-	// The evicted pinned pods are replaced by pods that wait for the worker.
+	// The pinned pods stay on the worker, marked not Ready by the node
+	// controller, one per component: none evicted or replaced.
 	err = poll(ctx, 3*time.Minute, func() error {
 		pods, err := listPods(ctx, c, r.namespace)
 		if err != nil {
 			return err
 		}
-		pending := map[string]bool{}
+		waiting := map[string]int{}
 		for _, p := range pods {
 			if p.Spec.NodeSelector[hostnameKey] != worker {
 				continue
 			}
-			if p.Spec.NodeName != "" || p.Status.Phase != corev1.PodPending {
-				return fmt.Errorf("pod %s of %s: node %q phase %s, want unscheduled and Pending", p.Name, worker, p.Spec.NodeName, p.Status.Phase)
+			if p.Spec.NodeName != worker || podReady(p) {
+				return fmt.Errorf("pod %s of %s: node %q ready %v, want bound to it and not Ready", p.Name, worker, p.Spec.NodeName, podReady(p))
 			}
-			pending[p.Labels["app.kubernetes.io/name"]] = true
+			waiting[p.Labels["app.kubernetes.io/name"]]++
 		}
 		for _, comp := range r.perNode {
-			if !pending[comp] {
-				return fmt.Errorf("no Pending %s for %s", comp, worker)
+			if waiting[comp] != 1 {
+				return fmt.Errorf("%d %s pods of %s, want 1", waiting[comp], comp, worker)
 			}
 		}
 		return nil
@@ -163,7 +154,7 @@ func TestKubeWorkerLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("pinned pods of %s Pending %s after it stopped", worker, time.Since(start).Round(100*time.Millisecond))
+	t.Logf("pinned pods of %s bound to it, not Ready, %s after it stopped", worker, time.Since(start).Round(100*time.Millisecond))
 
 	t.Logf("%s back", worker)
 	start = time.Now()
@@ -237,4 +228,35 @@ func allPlaced(ctx context.Context, c *kubestack.Client, r release) error {
 		}
 	}
 	return nil
+}
+
+// checkForwarderTolerations: the forwarder's pod carries the chart's
+// default edgeForwarder.tolerations (values.yaml), not the 300 s the API
+// server adds to a pod without them.
+func checkForwarderTolerations(t *testing.T, chart string, p corev1.Pod) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(chart, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		EdgeForwarder struct {
+			Tolerations []corev1.Toleration `json:"tolerations"`
+		} `json:"edgeForwarder"`
+	}
+	if err := yaml.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	want := v.EdgeForwarder.Tolerations
+	if len(want) == 0 {
+		t.Fatal("values.yaml: edgeForwarder.tolerations empty")
+	}
+	for _, w := range want {
+		if !slices.ContainsFunc(p.Spec.Tolerations, func(g corev1.Toleration) bool {
+			return g.MatchToleration(&w) && g.TolerationSeconds != nil && *g.TolerationSeconds == *w.TolerationSeconds
+		}) {
+			t.Errorf("forwarder pod %s tolerations %v lack the chart's %v", p.Name, p.Spec.Tolerations, w)
+		}
+	}
+	t.Logf("forwarder tolerations: %d s not-ready/unreachable (the chart's default)", *want[0].TolerationSeconds)
 }

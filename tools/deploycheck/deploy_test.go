@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -991,3 +992,52 @@ func standInEnv(t *testing.T, c corev1.Container) []string {
 // standInUsers is a users file with the user admin, password "secret"
 // (bcrypt, cost 10).
 const standInUsers = "admin:$2b$10$JMxhJeXfoB30XNcEqybMMeFDHmXOtoA2kdcSzUd7DqU3HulbSkQme\n"
+
+// The floating edge-forwarder leaves a lost node after the chart's 30 s
+// not-ready/unreachable tolerations (Kubernetes's default is 300 s); the
+// pinned workloads, which can run nowhere else, get none; global
+// tolerations come first; edgeForwarder.tolerations=[] restores
+// Kubernetes's default.
+func TestHelmForwarderTolerations(t *testing.T) {
+	thirty := int64(30)
+	chartDefault := []corev1.Toleration{
+		{Key: "node.kubernetes.io/not-ready", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &thirty},
+		{Key: "node.kubernetes.io/unreachable", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &thirty},
+	}
+	global := corev1.Toleration{Key: "example.com/board", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}
+	tests := []struct {
+		name          string
+		sets          []string
+		wantForwarder []corev1.Toleration
+		wantPinned    []corev1.Toleration
+	}{
+		{name: "default", wantForwarder: chartDefault},
+		{name: "replication controllers", sets: []string{"workloadKind=ReplicationController"}, wantForwarder: chartDefault},
+		{
+			name:          "global first",
+			sets:          []string{"tolerations[0].key=example.com/board", "tolerations[0].operator=Exists", "tolerations[0].effect=NoSchedule"},
+			wantForwarder: append([]corev1.Toleration{global}, chartDefault...),
+			wantPinned:    []corev1.Toleration{global},
+		},
+		{name: "off", sets: []string{"edgeForwarder.tolerations=null"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ws := Workloads(helmObjects(t, []string{"ci/edge-values.yaml"}, tt.sets...))
+			fwd := byComponent(ws, "edge-forwarder")
+			if len(fwd) != 1 {
+				t.Fatalf("%d edge-forwarder workloads, want 1", len(fwd))
+			}
+			if got := fwd[0].Pod.Tolerations; !reflect.DeepEqual(got, tt.wantForwarder) {
+				t.Errorf("edge-forwarder tolerations = %+v, want %+v", got, tt.wantForwarder)
+			}
+			for _, comp := range []string{"camera-producer", "temp-producer", "zookeeper", "kafka"} {
+				for _, w := range byComponent(ws, comp) {
+					if got := w.Pod.Tolerations; !reflect.DeepEqual(got, tt.wantPinned) {
+						t.Errorf("%s tolerations = %+v, want %+v", w.Key(), got, tt.wantPinned)
+					}
+				}
+			}
+		})
+	}
+}

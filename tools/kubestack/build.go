@@ -110,6 +110,9 @@ func Build(ctx context.Context, cacheDir string, progress io.Writer) (string, er
 		cmd.Env = append(os.Environ(), append([]string{"GOWORK=off", "GOFLAGS=-mod=mod"}, env...)...)
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Run(); err != nil {
+			if ctx.Err() != nil { // killed for it: say so rather than "signal: killed"
+				return fmt.Errorf("go %s: %w (a cold build takes about 12 minutes on 2 idle cores; raise kubestack up's --timeout on a busy machine)", args[0], context.Cause(ctx))
+			}
 			return fmt.Errorf("go %s: %w (see %s)", args[0], err, logf.Name())
 		}
 		return nil

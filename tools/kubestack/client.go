@@ -66,11 +66,16 @@ func (s *Stack) MasterClient(i int) (*Client, error) {
 	if i < 1 || i > Masters {
 		return nil, fmt.Errorf("no master %d", i)
 	}
+	return s.clientOf(s.MasterServer(i))
+}
+
+// clientOf is a cluster-admin client of server.
+func (s *Stack) clientOf(server string) (*Client, error) {
 	tc, err := s.tlsConfig()
 	if err != nil {
 		return nil, err
 	}
-	return &Client{server: s.MasterServer(i), hc: &http.Client{
+	return &Client{server: server, hc: &http.Client{
 		Timeout:   30 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: tc},
 	}}, nil

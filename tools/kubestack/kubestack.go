@@ -93,13 +93,16 @@ type MasterPorts struct {
 }
 
 // Ports of a stack, all on 127.0.0.1: master i (0-based) at base+10*i ..
-// base+10*i+4, the kwok of node j (0-based, in Nodes order) at base+30+j.
+// base+10*i+4; for node j (0-based, in Nodes order) its kwok at
+// base+30+j, its master-watcher's forwarder at base+35+j and admin server
+// at base+40+j.
 type Ports struct {
-	Masters [Masters]MasterPorts `json:"masters"`
-	Kwok    [numNodes]int        `json:"kwok_servers"`
+	Masters  [Masters]MasterPorts   `json:"masters"`
+	Kwok     [numNodes]int          `json:"kwok_servers"`
+	Watchers [numNodes]WatcherPorts `json:"master_watchers"`
 }
 
-const portCount = 30 + numNodes
+const portCount = 30 + 3*numNodes
 
 func portsFrom(base int) Ports {
 	var p Ports
@@ -109,6 +112,7 @@ func portsFrom(base int) Ports {
 	}
 	for j := range p.Kwok {
 		p.Kwok[j] = base + 30 + j
+		p.Watchers[j] = WatcherPorts{Forward: base + 30 + numNodes + j, Admin: base + 30 + 2*numNodes + j}
 	}
 	return p
 }
@@ -119,6 +123,7 @@ type state struct {
 	Bin       string                      `json:"bin"`
 	Processes map[string]devstack.Process `json:"processes"`
 	Args      map[string][]string         `json:"args"` // command lines, for Start
+	Env       map[string][]string         `json:"env"`  // variables added to the environment, for Start
 	Started   time.Time                   `json:"started"`
 }
 
@@ -266,8 +271,11 @@ func (s *Stack) Healthy(ctx context.Context) error {
 
 func (s *Stack) healthURL(name string) string {
 	bin, m := procSpec(name)
-	if bin == "kwok" {
+	switch bin {
+	case "kwok":
 		return fmt.Sprintf("http://127.0.0.1:%d/healthz", s.st.Ports.Kwok[nodeIndex(name)])
+	case watcherBin:
+		return fmt.Sprintf("http://127.0.0.1:%d/readyz", s.st.Ports.Watchers[nodeIndex(name)].Admin)
 	}
 	p := s.st.Ports.Masters[m-1]
 	switch bin {
@@ -295,21 +303,39 @@ func (s *Stack) healthClient() (*http.Client, error) {
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}, nil
 }
 
+// get fails unless url answers 200.
 func get(ctx context.Context, hc *http.Client, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	r, err := doGet(ctx, hc, url)
 	if err != nil {
 		return err
+	}
+	if r.status != http.StatusOK {
+		return fmt.Errorf("GET %s: %d: %.4096s", url, r.status, r.body)
+	}
+	return nil
+}
+
+type answer struct {
+	status int
+	body   string
+}
+
+// doGet reads url's status and body (up to 1 MiB).
+func doGet(ctx context.Context, hc *http.Client, url string) (answer, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return answer{}, err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return err
+		return answer{}, err
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, b)
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return answer{}, fmt.Errorf("GET %s: %w", url, err)
 	}
-	return nil
+	return answer{status: resp.StatusCode, body: string(b)}, nil
 }
 
 func writeState(dir string, st state) error {

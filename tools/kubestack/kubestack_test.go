@@ -1,8 +1,11 @@
 package kubestack
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMajorMinor(t *testing.T) {
@@ -113,6 +116,9 @@ func TestProcSpec(t *testing.T) {
 		{give: "kube-controller-manager-2", wantBin: "kube-controller-manager", wantMaster: 2},
 		{give: "kwok-rpi-node-1", wantBin: "kwok", wantMaster: 0},
 		{give: "kwok-rpi-master-2", wantBin: "kwok", wantMaster: 0},
+		// Not master 1's: the node name ends in a number.
+		{give: "master-watcher-rpi-node-1", wantBin: "master-watcher", wantMaster: 0},
+		{give: "master-watcher-rpi-master-3", wantBin: "master-watcher", wantMaster: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.give, func(t *testing.T) {
@@ -124,5 +130,56 @@ func TestProcSpec(t *testing.T) {
 	}
 	if got := nodeIndex(KwokProcess("rpi-node-2")); got != 4 {
 		t.Errorf("nodeIndex(kwok-rpi-node-2) = %d, want 4", got)
+	}
+	if got := nodeIndex(WatcherProcess("rpi-master-2")); got != 1 {
+		t.Errorf("nodeIndex(master-watcher-rpi-master-2) = %d, want 1", got)
+	}
+}
+
+// Every port of a stack is its own and within base .. base+portCount-1.
+func TestPortsDistinct(t *testing.T) {
+	const base = DefaultPortBase
+	p := portsFrom(base)
+	var all []int
+	for _, m := range p.Masters {
+		all = append(all, m.EtcdClient, m.EtcdPeer, m.APIServer, m.ControllerMgr, m.Scheduler)
+	}
+	all = append(all, p.Kwok[:]...)
+	for _, w := range p.Watchers {
+		all = append(all, w.Forward, w.Admin)
+	}
+	seen := map[int]bool{}
+	for _, port := range all {
+		if seen[port] {
+			t.Errorf("port %d used twice", port)
+		}
+		if port < base || port >= base+portCount {
+			t.Errorf("port %d outside %d..%d", port, base, base+portCount-1)
+		}
+		seen[port] = true
+	}
+}
+
+// A node's master-watcher reads only the variables the stack gives it.
+func TestEnvironDropsSensornodeVariables(t *testing.T) {
+	t.Setenv("SENSORNODE_ADMIN_ADDR", ":9105")
+	env := environ([]string{"SENSORNODE_NODE_NAME=rpi-node-1"})
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "SENSORNODE_") && kv != "SENSORNODE_NODE_NAME=rpi-node-1" {
+			t.Errorf("environ kept %s", kv)
+		}
+	}
+	if env[len(env)-1] != "SENSORNODE_NODE_NAME=rpi-node-1" {
+		t.Errorf("environ lost the extra variable: %v", env[len(env)-1])
+	}
+}
+
+// A build cut short by its deadline says so (it said "signal: killed").
+func TestBuildTimeoutSaysSo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	_, err := Build(ctx, t.TempDir(), nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Build past its deadline = %v, want context.DeadlineExceeded", err)
 	}
 }

@@ -18,7 +18,7 @@ import (
 // waits until all of it is healthy (an etcd member is not before a quorum
 // of them runs).
 var groups = func() [][]string {
-	var g [4][]string
+	var g [5][]string
 	for i := 1; i <= Masters; i++ {
 		n := strconv.Itoa(i)
 		g[0] = append(g[0], "etcd-"+n)
@@ -26,7 +26,8 @@ var groups = func() [][]string {
 		g[2] = append(g[2], "kube-controller-manager-"+n, "kube-scheduler-"+n)
 	}
 	for _, n := range Nodes {
-		g[3] = append(g[3], KwokProcess(n.Name))
+		g[3] = append(g[3], WatcherProcess(n.Name))
+		g[4] = append(g[4], KwokProcess(n.Name))
 	}
 	return g[:]
 }()
@@ -35,18 +36,24 @@ var groups = func() [][]string {
 var order = slices.Concat(groups...)
 
 // KwokProcess is the name of the kwok process that plays node's kubelet.
-func KwokProcess(node string) string { return "kwok-" + node }
+func KwokProcess(node string) string { return kwokPrefix + node }
 
-// nodeIndex is the index in Nodes of a kwok process's node (-1: none).
-func nodeIndex(kwokProcess string) int {
-	return slices.IndexFunc(Nodes, func(n Node) bool { return KwokProcess(n.Name) == kwokProcess })
+// nodeIndex is the index in Nodes of a kwok's or master-watcher's node
+// (-1: none).
+func nodeIndex(process string) int {
+	return slices.IndexFunc(Nodes, func(n Node) bool {
+		return KwokProcess(n.Name) == process || WatcherProcess(n.Name) == process
+	})
 }
 
 // procSpec splits a process name into its binary and master (1..Masters;
-// 0 for kwok, which is no master's).
+// 0 for a node's kwok or master-watcher, which are no master's).
 func procSpec(name string) (bin string, master int) {
-	if strings.HasPrefix(name, "kwok-") {
+	if strings.HasPrefix(name, kwokPrefix) {
 		return "kwok", 0
+	}
+	if strings.HasPrefix(name, watcherPrefix) {
+		return watcherBin, 0
 	}
 	i := strings.LastIndexByte(name, '-')
 	if i < 0 {
@@ -103,7 +110,8 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 		log: cfg.Logger,
 		st: state{
 			Ports: portsFrom(cfg.PortBase), Bin: bin,
-			Processes: map[string]devstack.Process{}, Args: map[string][]string{}, Started: time.Now().UTC(),
+			Processes: map[string]devstack.Process{}, Args: map[string][]string{}, Env: map[string][]string{},
+			Started: time.Now().UTC(),
 		},
 	}
 	if err := s.start(ctx); err != nil {
@@ -120,7 +128,15 @@ func (s *Stack) start(ctx context.Context) error {
 	if err := writeKubeconfig(s.Kubeconfig(), pkiDir, "admin", s.Server()); err != nil {
 		return err
 	}
-	if err := writeKubeconfig(filepath.Join(s.dir, "kwok.kubeconfig"), pkiDir, "kwok", s.Server()); err != nil {
+	for _, n := range Nodes {
+		if err := writeKubeconfig(s.kwokKubeconfig(n.Name), pkiDir, "kwok", s.NodeServer(n.Name)); err != nil {
+			return err
+		}
+		if err := writeKubeconfig(s.NodeKubeconfig(n.Name), pkiDir, "admin", s.NodeServer(n.Name)); err != nil {
+			return err
+		}
+	}
+	if err := s.buildWatcher(ctx); err != nil {
 		return err
 	}
 	for i := 1; i <= Masters; i++ {
@@ -140,6 +156,9 @@ func (s *Stack) start(ctx context.Context) error {
 	for _, g := range groups {
 		for _, name := range g {
 			s.st.Args[name] = s.args(name, pkiDir, stages)
+			if bin, _ := procSpec(name); bin == watcherBin {
+				s.st.Env[name] = s.watcherEnv(nodeIndex(name))
+			}
 			if err := s.launch(ctx, name); err != nil {
 				return err
 			}
@@ -175,9 +194,14 @@ func (s *Stack) componentKubeconfig(identity string, master int) string {
 func (s *Stack) launch(ctx context.Context, name string) error {
 	s.log.Info("starting", "process", name)
 	bin, _ := procSpec(name)
-	args := append([]string{filepath.Join(s.st.Bin, bin)}, s.st.Args[name]...)
-	// The run dir is on every command line (the marker that tells a reused pid).
-	p, err := devstack.Launch(ctx, args, os.Environ(), s.LogFile(name), s.dir)
+	path := filepath.Join(s.st.Bin, bin)
+	if bin == watcherBin {
+		path = s.watcherPath()
+	}
+	args := append([]string{path}, s.st.Args[name]...)
+	// The run dir is on every command line (the marker that tells a reused
+	// pid): in an argument, or in master-watcher's path.
+	p, err := devstack.Launch(ctx, args, environ(s.st.Env[name]), s.LogFile(name), s.dir)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
@@ -284,12 +308,16 @@ func (s *Stack) args(name, pkiDir, stages string) []string {
 	bin, m := procSpec(name)
 	pk := func(f string) string { return filepath.Join(pkiDir, f) }
 	loop := func(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
-	if bin == "kwok" {
+	switch bin {
+	case watcherBin: // configured by its environment (watcherEnv)
+		return nil
+	case "kwok":
 		// One kwok per node, as each board runs its own kubelet: stopping
-		// it stops the node's heartbeats (a worker loss).
+		// it stops the node's heartbeats (a worker loss). It reaches the
+		// API servers through its node's master-watcher.
 		j := nodeIndex(name)
 		return []string{
-			"--kubeconfig=" + filepath.Join(s.dir, "kwok.kubeconfig"),
+			"--kubeconfig=" + s.kwokKubeconfig(Nodes[j].Name),
 			"--config=" + stages,
 			"--manage-single-node=" + Nodes[j].Name,
 			// Pod IPs from a /24 of the node's own (kwok allocates them

@@ -124,7 +124,8 @@ prometheus.io/path: /metrics
 {{/*
 Pod-level settings shared by every pod (dict: ctx, groups = extra
 supplemental group ids, nodeSelector = dict to merge, psc = pod security
-context fields overriding podSecurityContext).
+context fields overriding podSecurityContext, tolerations = list added after
+the global ones).
 */}}
 {{- define "sensornode.podCommon" -}}
 {{- $psc := deepCopy .ctx.Values.podSecurityContext -}}
@@ -149,7 +150,7 @@ imagePullSecrets:
 nodeSelector:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .ctx.Values.tolerations }}
+{{- with concat (.ctx.Values.tolerations | default list) (.tolerations | default list) }}
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}

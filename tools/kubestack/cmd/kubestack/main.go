@@ -25,7 +25,7 @@ const usage = `usage: kubestack <command> [flags]
 commands:
   up       build the binaries if the cache lacks them, then start the stack
            (or reuse it when all of it is healthy); flags: --port-base N
-           (default 26400, 6 ports) --cache DIR --timeout 20m
+           (default 26400, 45 ports) --cache DIR --timeout 40m
   down     stop every process
   status   every process: running or not, and the stack's health
   env      print export lines (KUBECONFIG, SENSORNODE_KUBESTACK_DIR, ...)
@@ -67,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "up":
 		portBase := fs.Int("port-base", kubestack.DefaultPortBase, "first of the stack's 6 loopback ports")
 		cache := fs.String("cache", "", "build cache (default ~/.cache/sensornode/kubestack)")
-		timeout := fs.Duration("timeout", 20*time.Minute, "give up after this long (a cold build takes about 12 minutes)")
+		timeout := fs.Duration("timeout", 40*time.Minute, "give up after this long (a cold build takes about 12 minutes on 2 idle cores, over 20 on a busy machine)")
 		dir, err := parseDir(fs, args, dirFlag)
 		if err != nil {
 			return err
