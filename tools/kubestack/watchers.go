@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sensornode/sensornode/tools/devstack"
+	"github.com/sensornode/sensornode/tools/localrun/promtext"
 )
 
 // Every node runs a master-watcher (services/master-watcher, built from
@@ -140,30 +141,15 @@ func (s *Stack) Watcher(ctx context.Context, node string) (WatcherState, error) 
 		return ws, err
 	}
 	ws.Ready = resp.status == http.StatusOK
-	resp, err = doGet(ctx, hc, base+"/metrics")
+	ss, err := promtext.Scrape(ctx, hc, strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		return ws, err
 	}
-	metrics := map[string]*int{
-		"sensornode_master_watcher_active_master_index": &ws.Active,
-		"sensornode_master_watcher_probe_rounds_total":  &ws.Rounds,
-	}
-	found := 0
-	for _, line := range strings.Split(resp.body, "\n") {
-		name, v, ok := strings.Cut(line, " ")
-		dst := metrics[name]
-		if !ok || dst == nil {
-			continue
-		}
-		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil {
-			return ws, fmt.Errorf("%s: %q: %w", node, line, err)
-		}
-		*dst = int(f)
-		found++
-	}
-	if found != len(metrics) {
+	active, okA := ss.Max("sensornode_master_watcher_active_master_index", nil)
+	rounds, okR := ss.Max("sensornode_master_watcher_probe_rounds_total", nil)
+	if !okA || !okR {
 		return ws, fmt.Errorf("%s: /metrics lacks sensornode_master_watcher_active_master_index or _probe_rounds_total", node)
 	}
+	ws.Active, ws.Rounds = int(active), int(rounds)
 	return ws, nil
 }
