@@ -570,14 +570,7 @@ func TestBundleClosingHoldsTheCommitAndFailsWithTheNext(t *testing.T) {
 	cl := newCluster()
 	want := appendPictures(t, cl, 1, 2)
 	fs := newMemFS()
-	closes := 0
-	fs.setFail(func(op, name string) bool {
-		if op == "close" && strings.HasPrefix(name, "/t/_tmp/") {
-			closes++
-			return closes == 1 // the first bundle's close
-		}
-		return false
-	})
+	fs.setFail(failNthTempClose(1)) // the first bundle's close
 	in := manualIngester(t, cfg, fs, cl, io.Discard)
 	recs := cl.Records(camTP.Topic)
 	if err := in.process(context.Background(), recs[0]); err != nil {
@@ -650,14 +643,7 @@ func TestBundleIndexWrittenWithTheClose(t *testing.T) {
 			cl := newCluster()
 			want := appendPictures(t, cl, 1, 1)
 			fs := newMemFS()
-			closes := 0
-			fs.setFail(func(op, name string) bool {
-				if op == "close" && strings.HasPrefix(name, "/t/_tmp/") {
-					closes++
-					return closes == tt.failClose
-				}
-				return false
-			})
+			fs.setFail(failNthTempClose(tt.failClose))
 			in := manualIngester(t, cfg, fs, cl, io.Discard)
 			recs := cl.Records(camTP.Topic)
 			if err := in.process(context.Background(), recs[0]); err != nil {
@@ -705,5 +691,18 @@ func TestBundleIndexWrittenWithTheClose(t *testing.T) {
 				t.Errorf("%d temporary files left", n)
 			}
 		})
+	}
+}
+
+// failNthTempClose fails the n'th close of a temporary file (a bundle's or
+// its index's, in the order they close; n 0: none).
+func failNthTempClose(n int) func(op, name string) bool {
+	closes := 0
+	return func(op, name string) bool {
+		if op == "close" && strings.HasPrefix(name, "/t/_tmp/") {
+			closes++
+			return closes == n
+		}
+		return false
 	}
 }
