@@ -13,12 +13,12 @@ import (
 // Behaviour of each backend that needs no broker: the brokers are
 // unreachable, so nothing is ever delivered.
 
-func unreachableProducer(t *testing.T, backend string, maxMsg, queue int) Producer {
+func unreachableProducer(t *testing.T, backend string, maxMsg, queue int, opts ...Option) Producer {
 	t.Helper()
 	p, err := NewProducer(ProducerConfig{
 		Config:          Config{Brokers: unreachable, ClientID: "unit", Backend: backend},
 		MaxMessageBytes: maxMsg, QueueMaxBytes: queue, DeliveryTimeout: time.Minute,
-	})
+	}, opts...)
 	if err != nil {
 		t.Fatalf("NewProducer(%s): %v", backend, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -21,13 +22,7 @@ import (
 // a broker: TestIntegrationConfluentFatalError.
 func TestConfluentFatalErrorRecreates(t *testing.T) {
 	m := NewMetrics(prometheus.NewRegistry(), "unit")
-	p, err := NewProducer(ProducerConfig{
-		Config:          Config{Brokers: unreachable, ClientID: "unit", Backend: BackendConfluent},
-		MaxMessageBytes: 1024, QueueMaxBytes: 1 << 20, DeliveryTimeout: time.Minute,
-	}, WithMetrics(m))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := unreachableProducer(t, BackendConfluent, 1024, 1<<20, WithMetrics(m))
 	var mu sync.Mutex
 	reports := map[int][]error{}
 	publish := func(from, n int) {
@@ -83,5 +78,52 @@ func TestConfluentFatalErrorRecreates(t *testing.T) {
 		case i >= 20 && !errors.Is(errs[0], ErrClosed):
 			t.Errorf("message %d of the new instance, failed by Close: report %v, want ErrClosed", i, errs[0])
 		}
+	}
+}
+
+// A fatal error of an instance not yet in service (here raised in the
+// successor of a dead instance as it is created, and given time to be
+// handled) is handled once it is in service: that instance is replaced in
+// turn, and PublishAsync enqueues into the next one. When the event loop
+// started at creation, such an instance was only retired and then put in
+// service anyway, dead: PublishAsync spun on it.
+func TestConfluentFatalErrorBeforeInService(t *testing.T) {
+	m := NewMetrics(prometheus.NewRegistry(), "unit")
+	p := unreachableProducer(t, BackendConfluent, 1024, 1<<20, WithMetrics(m))
+	cp := p.(*confluentProducer)
+	var once sync.Once
+	cp.created = func(inst *rdInstance) {
+		once.Do(func() {
+			if code := inst.p.TestFatalError(kafka.ErrOutOfOrderSequenceNumber, "unit test: not in service yet"); code != kafka.ErrNoError {
+				t.Errorf("TestFatalError: %v", code)
+			}
+			select { // long enough for an event loop, if one ran, to handle it
+			case <-inst.dead:
+			case <-time.After(time.Second):
+			}
+		})
+	}
+	if err := RaiseFatalForTest(p, "unit test"); err != nil {
+		t.Fatal(err)
+	}
+	published := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		published <- p.PublishAsync(ctx, &Message{Topic: "t", Value: []byte("v")}, func(Delivery) {})
+	}()
+	select {
+	case err := <-published:
+		if err != nil {
+			t.Fatalf("PublishAsync after two fatal errors: %v", err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("PublishAsync after two fatal errors still running after two minutes")
+	}
+	if err := p.Close(); err != nil { // waits for the replacements
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(m.recreatedTotal.WithLabelValues("unit")); got != 2 {
+		t.Errorf("sensornode_kafka_producer_recreated_total = %v, want 2", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,15 +34,19 @@ type confluentProducer struct {
 	gate   *memGate
 	maxMsg int
 
-	closed  atomic.Bool
-	pending atomic.Int64 // messages of every instance without a report
+	closed atomic.Bool
 
 	mu        sync.Mutex
 	cur       *rdInstance   // nil while a dead one is being replaced
+	live      []*rdInstance // every instance not closed yet: cur and those being retired
 	ready     chan struct{} // closed when cur is set again
 	recreErr  error         // the last failed attempt to recreate, while cur is nil
 	stop      chan struct{} // closed by Close: no more recreating
 	replacers sync.WaitGroup
+
+	// created, if set (tests), is called with each new instance before
+	// it is in service.
+	created func(*rdInstance)
 }
 
 // rdInstance is one librdkafka producer and its event loop.
@@ -126,13 +131,14 @@ func newConfluentProducer(cfg ProducerConfig, o options) (*confluentProducer, er
 	if err != nil {
 		return nil, err
 	}
-	cp.cur = inst
-	close(cp.ready)
+	cp.mu.Lock()
+	cp.serve(inst)
+	cp.mu.Unlock()
 	return cp, nil
 }
 
-// newInstance creates a librdkafka producer from cp's config and starts
-// its event loop.
+// newInstance creates a librdkafka producer from cp's config, not in
+// service yet (see serve).
 func (cp *confluentProducer) newInstance() (*rdInstance, error) {
 	m := make(kafka.ConfigMap, len(cp.conf)+2)
 	for k, v := range cp.conf {
@@ -145,8 +151,34 @@ func (cp *confluentProducer) newInstance() (*rdInstance, error) {
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
 	inst := &rdInstance{p: p, logs: logs, done: make(chan struct{}), dead: make(chan struct{})}
-	go cp.events(inst)
+	cp.mu.Lock()
+	cp.live = append(cp.live, inst)
+	cp.mu.Unlock()
+	if cp.created != nil {
+		cp.created(inst)
+	}
 	return inst, nil
+}
+
+// serve puts inst in service and only then starts its event loop, the
+// one caller of fatal besides PublishAsync (which uses only instances in
+// service): so the instance whose fatal error fatal handles is always the
+// one in service, unless the producer is closed. Called with cp.mu held.
+func (cp *confluentProducer) serve(inst *rdInstance) {
+	cp.cur, cp.recreErr = inst, nil
+	close(cp.ready)
+	go cp.events(inst)
+}
+
+// pending is the number of messages without a report, of every instance.
+func (cp *confluentProducer) pending() int64 {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	var n int64
+	for _, inst := range cp.live {
+		n += inst.pending.Load()
+	}
+	return n
 }
 
 // events owns an instance's event channel until the instance is closed.
@@ -213,7 +245,6 @@ func (cp *confluentProducer) report(inst *rdInstance, d Delivery, pm *pendingMsg
 	// and a slow callback holds its message's space.
 	cp.gate.release(int64(pm.size))
 	inst.pending.Add(-1)
-	cp.pending.Add(-1)
 	select {
 	case cp.space <- struct{}{}:
 	default:
@@ -294,9 +325,10 @@ func (cp *confluentProducer) current() *rdInstance {
 	return cp.cur
 }
 
-// fatal takes inst out of service after its fatal error (once) and starts
-// its replacement. Called from inst's event loop (the error event) and
-// from PublishAsync (Produce refused with ERR__FATAL).
+// fatal takes inst, the instance in service (see serve), out of service
+// after its fatal error (once) and starts its replacement. Called from
+// inst's event loop (the error event) and from PublishAsync (Produce
+// refused with ERR__FATAL).
 func (cp *confluentProducer) fatal(inst *rdInstance, cause error) {
 	inst.deadOnce.Do(func() {
 		close(inst.dead)
@@ -309,11 +341,6 @@ func (cp *confluentProducer) fatal(inst *rdInstance, cause error) {
 			return // Close retires the instance it finds in service
 		}
 		cp.replacers.Add(1)
-		if cp.cur != inst {
-			// Not in service (cannot happen today): only retire it.
-			go func() { defer cp.replacers.Done(); cp.retire(inst, true) }()
-			return
-		}
 		cp.cur, cp.ready, cp.recreErr = nil, make(chan struct{}), nil
 		go cp.replace(inst, cause)
 	})
@@ -330,11 +357,12 @@ func (cp *confluentProducer) replace(dead *rdInstance, cause error) {
 			cp.mu.Lock()
 			if cp.closed.Load() {
 				cp.mu.Unlock()
+				// Never in service: a fatal error of it finds cp closed.
+				go cp.events(inst)
 				cp.retire(inst, false)
 				break
 			}
-			cp.cur, cp.recreErr = inst, nil
-			close(cp.ready)
+			cp.serve(inst)
 			cp.mu.Unlock()
 			cp.m.recreated()
 			cp.log.Warn("kafka producer recreated after a fatal error", "cause", cause, "attempt", attempt)
@@ -361,11 +389,7 @@ func (cp *confluentProducer) replace(dead *rdInstance, cause error) {
 func (cp *confluentProducer) retire(inst *rdInstance, grace bool) {
 	if grace {
 		end := time.Now().Add(fatalGrace)
-		for inst.pending.Load() > 0 && time.Now().Before(end) && !cp.closed.Load() {
-			if inst.p.Flush(50) == 0 {
-				time.Sleep(5 * time.Millisecond)
-			}
-		}
+		inst.flushUntil(func() bool { return !time.Now().Before(end) || cp.closed.Load() })
 	}
 	inst.mu.Lock() // waits for Produce calls in progress; none after
 	inst.retired = true
@@ -375,16 +399,25 @@ func (cp *confluentProducer) retire(inst *rdInstance, grace bool) {
 	if err := inst.p.Purge(kafka.PurgeQueue | kafka.PurgeInFlight); err != nil {
 		cp.log.Warn("kafka producer purge", "err", err)
 	}
-	for inst.pending.Load() > 0 {
+	inst.flushUntil(func() bool { return false })
+	inst.p.Close()
+	<-inst.done
+	inst.logs.stop()
+	cp.mu.Lock()
+	cp.live = slices.DeleteFunc(cp.live, func(i *rdInstance) bool { return i == inst })
+	cp.mu.Unlock()
+}
+
+// flushUntil flushes inst until each of its messages got its report, or
+// stop says to give up.
+func (inst *rdInstance) flushUntil(stop func() bool) {
+	for inst.pending.Load() > 0 && !stop() {
 		if inst.p.Flush(50) == 0 {
 			// Reports being handed out (an unknown topic's is confirmed
 			// first, on its own goroutine): do not spin.
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	inst.p.Close()
-	<-inst.done
-	inst.logs.stop()
 }
 
 // instance returns the instance in service, waiting while a dead one is
@@ -497,10 +530,8 @@ func (cp *confluentProducer) PublishAsync(ctx context.Context, msg *Message, don
 func (cp *confluentProducer) produce(inst *rdInstance, km *kafka.Message) error {
 	return inst.use(func(p *kafka.Producer) error {
 		inst.pending.Add(1)
-		cp.pending.Add(1)
 		if err := p.Produce(km, nil); err != nil {
 			inst.pending.Add(-1)
-			cp.pending.Add(-1)
 			return err
 		}
 		return nil
@@ -512,7 +543,7 @@ func (cp *confluentProducer) Publish(ctx context.Context, msg *Message) (Deliver
 }
 
 func (cp *confluentProducer) Flush(ctx context.Context) error {
-	for cp.pending.Load() > 0 {
+	for cp.pending() > 0 {
 		if inst := cp.current(); inst != nil {
 			_ = inst.use(func(p *kafka.Producer) error { p.Flush(50); return nil })
 		} else {
@@ -523,7 +554,7 @@ func (cp *confluentProducer) Flush(ctx context.Context) error {
 			}
 		}
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("flush: %d messages undelivered: %w", cp.pending.Load(), err)
+			return fmt.Errorf("flush: %d messages undelivered: %w", cp.pending(), err)
 		}
 	}
 	return nil
