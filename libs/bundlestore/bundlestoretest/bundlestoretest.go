@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,18 +22,33 @@ import (
 	"github.com/sensornode/sensornode/libs/messages"
 )
 
-// MemFS is an in-memory bundlestore.FS over fstest.MapFS. It counts
-// operations by op ("readdir", "open", "readrange") and name.
+// MemFS is an in-memory bundlestore.FS over fstest.MapFS, with Stat
+// besides. It counts operations by op ("readdir", "stat", "open",
+// "readrange") and name, and the bytes read of each file; SetFail makes
+// operations fail.
 type MemFS struct {
 	mu    sync.Mutex
 	files fstest.MapFS // by path without the leading "/"
 	ops   map[string]int
+	read  map[string]int64
+	fail  func(op, name string) error
 }
 
 var _ bundlestore.FS = (*MemFS)(nil)
 
 // NewMemFS is an empty file system.
-func NewMemFS() *MemFS { return &MemFS{files: fstest.MapFS{}, ops: map[string]int{}} }
+func NewMemFS() *MemFS {
+	return &MemFS{files: fstest.MapFS{}, ops: map[string]int{}, read: map[string]int64{}}
+}
+
+// SetFail has every later operation ask fail first (nil: none fails): an
+// error fails the operation, which is counted all the same. fail runs
+// under MemFS's lock, so operations wait while it does.
+func (f *MemFS) SetFail(fail func(op, name string) error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail = fail
+}
 
 // Put stores a file (its directories are implied).
 func (f *MemFS) Put(name string, b []byte) {
@@ -57,56 +74,110 @@ func (f *MemFS) Count(op, name string) int {
 	return f.ops[op+" "+name]
 }
 
-func (f *MemFS) unroot(op, name string) string {
+// Ops lists every operation done, as op+" "+name, sorted.
+func (f *MemFS) Ops() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Sorted(maps.Keys(f.ops))
+}
+
+// BytesRead is how many bytes of name were read (by ReadRange, and from
+// OpenReader's readers).
+func (f *MemFS) BytesRead(name string) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.read[name]
+}
+
+// do counts op on name, asks the fail hook, and calls fn with name as
+// fstest.MapFS names it, all under f.mu.
+func (f *MemFS) do(op, name string, fn func(p string) error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.ops[op+" "+name]++
-	if name = strings.Trim(name, "/"); name == "" {
-		return "."
+	if f.fail != nil {
+		if err := f.fail(op, name); err != nil {
+			return err
+		}
 	}
-	return name
+	if name = strings.Trim(name, "/"); name == "" {
+		name = "."
+	}
+	return fn(name)
 }
 
 // ReadDir lists dir.
 func (f *MemFS) ReadDir(dir string, _ bool) ([]fs.FileInfo, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	des, err := fs.ReadDir(f.files, f.unroot("readdir", dir))
-	if err != nil {
-		return nil, err
-	}
 	var out []fs.FileInfo
-	for _, de := range des {
-		fi, err := de.Info()
+	err := f.do("readdir", dir, func(p string) error {
+		des, err := fs.ReadDir(f.files, p)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, fi)
-	}
-	return out, nil
+		for _, de := range des {
+			fi, err := de.Info()
+			if err != nil {
+				return err
+			}
+			out = append(out, fi)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Stat describes a file or directory.
+func (f *MemFS) Stat(name string) (fi fs.FileInfo, err error) {
+	err = f.do("stat", name, func(p string) error {
+		fi, err = fs.Stat(f.files, p)
+		return err
+	})
+	return fi, err
 }
 
 // OpenReader opens a file.
 func (f *MemFS) OpenReader(name string) (io.ReadCloser, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	b, err := fs.ReadFile(f.files, f.unroot("open", name))
+	var b []byte
+	err := f.do("open", name, func(p string) (err error) {
+		b, err = fs.ReadFile(f.files, p)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	return io.NopCloser(bytes.NewReader(b)), nil
+	return io.NopCloser(&countingReader{r: bytes.NewReader(b), f: f, name: name}), nil
 }
 
-// ReadRange reads [off, off+n) of a file.
-func (f *MemFS) ReadRange(name string, off, n int64) ([]byte, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	b, err := fs.ReadFile(f.files, f.unroot("readrange", name))
-	if err != nil {
-		return nil, err
-	}
-	if off < 0 || n < 0 || off+n > int64(len(b)) {
-		return nil, fmt.Errorf("read [%d, +%d) of %d bytes: %w", off, n, len(b), io.ErrUnexpectedEOF)
-	}
-	return bytes.Clone(b[off : off+n]), nil
+// countingReader adds what it reads to its file's BytesRead.
+type countingReader struct {
+	r    io.Reader
+	f    *MemFS
+	name string
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.f.mu.Lock()
+	c.f.read[c.name] += int64(n)
+	c.f.mu.Unlock()
+	return n, err
+}
+
+// ReadRange reads [off, off+n) of a file, counting only those bytes read.
+func (f *MemFS) ReadRange(name string, off, n int64) (b []byte, err error) {
+	err = f.do("readrange", name, func(p string) error {
+		all, err := fs.ReadFile(f.files, p)
+		switch {
+		case err != nil:
+			return err
+		case off < 0 || n < 0 || off+n > int64(len(all)):
+			return fmt.Errorf("read [%d, +%d) of %d bytes: %w", off, n, len(all), io.ErrUnexpectedEOF)
+		}
+		f.read[name] += n
+		b = bytes.Clone(all[off : off+n])
+		return nil
+	})
+	return b, err
 }
 
 // Shot is one picture to bundle.

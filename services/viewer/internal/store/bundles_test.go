@@ -31,12 +31,12 @@ type shot struct {
 // putBundle writes a committed bundle of topic/partition with offsets from
 // first on, and its index, into the hour directory of ingest (as
 // cloud-ingest-hdfs does); it returns the bundle's path and the keys.
-func putBundle(t *testing.T, fsys *memFS, topic string, partition int32, ingest time.Time, first int64, shots []shot) (string, []string) {
+func putBundle(t *testing.T, fsys testFS, topic string, partition int32, ingest time.Time, first int64, shots []shot) (string, []string) {
 	t.Helper()
 	name, data, idx, keys := makeBundle(t, topic, partition, first, shots)
 	path := bundlePath(bundleRoot, topic, partition, ingest, name)
-	fsys.put(path, data)
-	fsys.put(bundle.IndexName(path), idx)
+	fsys.Put(path, data)
+	fsys.Put(bundle.IndexName(path), idx)
 	return path, keys
 }
 
@@ -86,7 +86,7 @@ func TestBundlesMergedWithFiles(t *testing.T) {
 	ctx := context.Background()
 	day1 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	h3 := day1.Add(3 * time.Hour)
-	fsys := newMemFS()
+	fsys := newTestFS()
 	// Files: C1 at 03:00:01; the migration wrote 03:00:02 to both stores.
 	fileKey := putPicture(t, fsys, defaultPictures, "C1", "", h3.Add(time.Second), []byte("file"))
 	both := putPicture(t, fsys, defaultPictures, "C1", "", h3.Add(2*time.Second), []byte("both"))
@@ -110,9 +110,9 @@ func TestBundlesMergedWithFiles(t *testing.T) {
 	}
 	// Foreign and uncommitted files beside the bundles.
 	dir := bundlestore.HourDir(bundleRoot+"/cameraData/0", h3)
-	fsys.put(dir+"/cameraData+0+30+31.avro.tmp", []byte("partial"))
-	fsys.put(dir+"/README", []byte("hello"))
-	fsys.put(dir+"/cameraData+0+40+41.avro", []byte("no index"))
+	fsys.Put(dir+"/cameraData+0+30+31.avro.tmp", []byte("partial"))
+	fsys.Put(dir+"/README", []byte("hello"))
+	fsys.Put(dir+"/cameraData+0+40+41.avro", []byte("no index"))
 
 	s, _ := testStore(t, fsys, defaultPictures, bundled)
 	if got, err := s.Cameras(ctx); err != nil || !slices.Equal(got, []string{"C1", "C2", "C3"}) {
@@ -151,7 +151,7 @@ func TestBundlesMergedWithFiles(t *testing.T) {
 func TestBundleLookahead(t *testing.T) {
 	ctx := context.Background()
 	h := time.Date(2026, 5, 1, 3, 0, 0, 0, time.UTC)
-	fsys := newMemFS()
+	fsys := newTestFS()
 	_, k := putBundle(t, fsys, "cameraData", 0, h.Add(3*time.Hour), 0, []shot{{"C1", h, []byte("x")}})
 	for _, tc := range []struct {
 		lookahead time.Duration
@@ -171,10 +171,10 @@ func TestBundleLookahead(t *testing.T) {
 func TestBundleIndexCachedAndCorruptSkipped(t *testing.T) {
 	ctx := context.Background()
 	h := time.Date(2026, 5, 1, 3, 0, 0, 0, time.UTC)
-	fsys := newMemFS()
+	fsys := newTestFS()
 	good, k := putBundle(t, fsys, "cameraData", 0, h, 0, []shot{{"C1", h, []byte("x")}})
 	bad, _ := putBundle(t, fsys, "cameraData", 0, h, 5, []shot{{"C1", h.Add(time.Second), []byte("y")}})
-	fsys.put(bundle.IndexName(bad), []byte("sensornode-bundle-index 1\ntopic cameraData\n"))
+	fsys.Put(bundle.IndexName(bad), []byte("sensornode-bundle-index 1\ntopic cameraData\n"))
 	s, _ := testStore(t, fsys, defaultPictures, bundled)
 	for range 3 {
 		if got, err := s.Hour(ctx, "C1", h); err != nil || !slices.Equal(keysOf(got), k) {
@@ -182,7 +182,7 @@ func TestBundleIndexCachedAndCorruptSkipped(t *testing.T) {
 		}
 	}
 	for _, p := range []string{good, bad} {
-		if n := fsys.count("open", bundle.IndexName(p)); n != 1 {
+		if n := fsys.Count("open", bundle.IndexName(p)); n != 1 {
 			t.Errorf("index %s opened %d times; want 1 (cached)", p, n)
 		}
 	}
@@ -198,18 +198,18 @@ func TestBundleOpenIsOneRangedRead(t *testing.T) {
 	for i := range 5 {
 		shots = append(shots, shot{"C1", h.Add(time.Duration(i) * time.Second), jpegsynth.Picture(image.Pt(640, 480), uint64(i))})
 	}
-	fsys := newMemFS()
+	fsys := newTestFS()
 	path, keys := putBundle(t, fsys, "cameraData", 0, h, 0, shots)
 	s, _ := testStore(t, fsys, defaultPictures, bundled)
 	b, p, err := readPicture(s, "C1", keys[2])
 	if err != nil || !bytes.Equal(b, shots[2].data) || p.Size != int64(len(b)) {
 		t.Errorf("Open read %d bytes (Size %d), %v; want the %d of the picture", len(b), p.Size, err, len(shots[2].data))
 	}
-	size := int64(len(fsys.data(path)))
-	if n, got := fsys.count("readrange", path), fsys.bytesRead(path); n != 1 || got > size/3 || got < int64(len(b)) {
+	size := int64(len(fsys.Data(path)))
+	if n, got := fsys.Count("readrange", path), fsys.BytesRead(path); n != 1 || got > size/3 || got < int64(len(b)) {
 		t.Errorf("Open read the bundle (%d bytes) %d times, %d bytes; want one ranged read of one block", size, n, got)
 	}
-	if n := fsys.count("open", path); n != 0 {
+	if n := fsys.Count("open", path); n != 0 {
 		t.Errorf("the bundle was opened for a sequential read %d times", n)
 	}
 	// A thumbnail reads the block too, and scales it.
@@ -220,7 +220,7 @@ func TestBundleOpenIsOneRangedRead(t *testing.T) {
 	if cfg, err := jpeg.DecodeConfig(bytes.NewReader(th)); err != nil || cfg.Width != DefaultThumbWidth {
 		t.Errorf("thumbnail: %d wide, %v; want %d", cfg.Width, err, DefaultThumbWidth)
 	}
-	if n := fsys.count("readrange", path); n != 2 {
+	if n := fsys.Count("readrange", path); n != 2 {
 		t.Errorf("%d ranged reads after Open and Thumbnail; want 2", n)
 	}
 }
@@ -228,10 +228,10 @@ func TestBundleOpenIsOneRangedRead(t *testing.T) {
 func TestBundleBlockOfAnotherKeyRefused(t *testing.T) {
 	ctx := context.Background()
 	h := time.Date(2026, 5, 1, 3, 0, 0, 0, time.UTC)
-	fsys := newMemFS()
+	fsys := newTestFS()
 	path, keys := putBundle(t, fsys, "cameraData", 0, h, 0, []shot{{"C1", h, []byte("a")}, {"C1", h.Add(time.Second), []byte("b")}})
 	// Swap the keys in the index: each entry now names the other's block.
-	x, err := bundle.ParseIndex(bytes.NewReader(fsys.data(bundle.IndexName(path))))
+	x, err := bundle.ParseIndex(bytes.NewReader(fsys.Data(bundle.IndexName(path))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestBundleBlockOfAnotherKeyRefused(t *testing.T) {
 	if _, err := x.WriteTo(&idx); err != nil {
 		t.Fatal(err)
 	}
-	fsys.put(bundle.IndexName(path), idx.Bytes())
+	fsys.Put(bundle.IndexName(path), idx.Bytes())
 	s, _ := testStore(t, fsys, defaultPictures, bundled)
 	if _, _, err := s.Open(ctx, "C1", keys[0]); err == nil {
 		t.Error("Open served a block holding another key")
@@ -249,7 +249,7 @@ func TestBundleBlockOfAnotherKeyRefused(t *testing.T) {
 
 func TestNoBundleDirIsNoBundleStore(t *testing.T) {
 	ctx := context.Background()
-	fsys := newMemFS()
+	fsys := newTestFS()
 	putPicture(t, fsys, defaultPictures, "C1", "", now, []byte("x"))
 	s, _ := testStore(t, fsys, defaultPictures, bundled)
 	if got, err := s.Cameras(ctx); err != nil || !slices.Equal(got, []string{"C1"}) {
@@ -258,7 +258,7 @@ func TestNoBundleDirIsNoBundleStore(t *testing.T) {
 	if _, err := s.Latest(ctx, "C1"); err != nil {
 		t.Errorf("Latest = %v", err)
 	}
-	if n := fsys.count("readdir", bundleRoot); n != 1 {
+	if n := fsys.Count("readdir", bundleRoot); n != 1 {
 		t.Errorf("the missing bundle directory was listed %d times; want once (cached)", n)
 	}
 }
@@ -266,7 +266,7 @@ func TestNoBundleDirIsNoBundleStore(t *testing.T) {
 func TestBundleLatestSearchIsBounded(t *testing.T) {
 	ctx := context.Background()
 	newest := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	fsys := newMemFS()
+	fsys := newTestFS()
 	// The newest directory holds a picture ingested 2 hours after its
 	// capture; the one before holds a newer capture; 3 hours before, an
 	// older one (not read: beyond the lookahead after the first hit).
@@ -284,7 +284,7 @@ func TestBundleLatestSearchIsBounded(t *testing.T) {
 	if got, err := s.Latest(ctx, "C1"); err != nil || got.Key != k[0] {
 		t.Errorf("Latest(C1) = %+v, %v; want %s", got, err, k[0])
 	}
-	if n := fsys.count("open", bundle.IndexName(old)); n != 0 {
+	if n := fsys.Count("open", bundle.IndexName(old)); n != 0 {
 		t.Errorf("an index beyond the lookahead after the newest hit was read %d times", n)
 	}
 	if _, err := s.Latest(ctx, "C9"); !errors.Is(err, ErrNotFound) {
@@ -295,7 +295,7 @@ func TestBundleLatestSearchIsBounded(t *testing.T) {
 	opens := func() int {
 		n := 0
 		for _, name := range idx {
-			n += fsys.count("open", name)
+			n += fsys.Count("open", name)
 		}
 		return n
 	}
@@ -312,7 +312,7 @@ func TestBundleLatestSearchIsBounded(t *testing.T) {
 
 func TestBundleDaysReadsAboutOneIndexADay(t *testing.T) {
 	day := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	fsys := newMemFS()
+	fsys := newTestFS()
 	var idx []string
 	for i := range 48 {
 		h := day.Add(time.Duration(i) * time.Hour)
@@ -326,7 +326,7 @@ func TestBundleDaysReadsAboutOneIndexADay(t *testing.T) {
 	}
 	read := 0
 	for _, name := range idx {
-		read += fsys.count("open", name)
+		read += fsys.Count("open", name)
 	}
 	// Per partition, the first hours of the first day (the day before
 	// might be in them) and the first hour of the next one.

@@ -39,7 +39,7 @@ func (c *clock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c
 
 var now = time.Date(2026, 5, 3, 10, 20, 0, 0, time.UTC)
 
-func testStore(t *testing.T, fsys *memFS, pictures string, mod func(*Config)) (*Store, *clock) {
+func testStore(t *testing.T, fsys testFS, pictures string, mod func(*Config)) (*Store, *clock) {
 	t.Helper()
 	cfg := Config{PictureLayout: pictures, TemperatureDirLayout: defaultTemps, ListingTTL: time.Second}
 	if mod != nil {
@@ -56,7 +56,7 @@ func testStore(t *testing.T, fsys *memFS, pictures string, mod func(*Config)) (*
 
 // putPicture stores a picture through the layout as ingest does, and
 // returns its key.
-func putPicture(t *testing.T, fsys *memFS, layout, camera, node string, at time.Time, data []byte) string {
+func putPicture(t *testing.T, fsys testFS, layout, camera, node string, at time.Time, data []byte) string {
 	t.Helper()
 	l, err := archive.ParseLayout(layout, []string{"key"}, nil)
 	if err != nil {
@@ -67,7 +67,7 @@ func putPicture(t *testing.T, fsys *memFS, layout, camera, node string, at time.
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsys.put(name, data)
+	fsys.Put(name, data)
 	return key
 }
 
@@ -90,7 +90,7 @@ func TestNewRefusesUnlistableLayouts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := newStore(newMemFS(), Config{PictureLayout: tt.pictures, TemperatureDirLayout: tt.temps}, nil)
+			_, err := newStore(newTestFS(), Config{PictureLayout: tt.pictures, TemperatureDirLayout: tt.temps}, nil)
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Errorf("New(%q, %q) = %v, want error containing %q", tt.pictures, tt.temps, err, tt.wantErr)
 			}
@@ -117,7 +117,7 @@ func TestBrowse(t *testing.T) {
 	}
 	for _, layout := range layouts {
 		t.Run(layout, func(t *testing.T) {
-			fsys := newMemFS()
+			fsys := newTestFS()
 			var keys []string
 			for i, at := range times {
 				keys = append(keys, putPicture(t, fsys, layout, "C1", "node1", at, []byte{byte(i), 1, 2}))
@@ -126,8 +126,8 @@ func TestBrowse(t *testing.T) {
 			// Foreign files next to the pictures.
 			l, _ := archive.ParseLayout(layout, nil, nil)
 			dir, _, _ := l.DirOf(archive.Vars{Camera: "C1", Node: "node1", T: times[0]}, archive.Hour)
-			fsys.put(dir+"/README", []byte("hello"))
-			fsys.put(dir+"/x.jpg.tmp", []byte("partial"))
+			fsys.Put(dir+"/README", []byte("hello"))
+			fsys.Put(dir+"/x.jpg.tmp", []byte("partial"))
 			s, _ := testStore(t, fsys, layout, nil)
 			ctx := context.Background()
 
@@ -167,7 +167,7 @@ func TestBrowse(t *testing.T) {
 }
 
 func TestOpenRefuses(t *testing.T) {
-	fsys := newMemFS()
+	fsys := newTestFS()
 	at := time.Date(2026, 5, 1, 3, 0, 5, 0, time.UTC)
 	key := putPicture(t, fsys, defaultPictures, "C1", "", at, []byte("jpeg"))
 	big := putPicture(t, fsys, defaultPictures, "C1", "", at, bytes.Repeat([]byte("j"), 2048))
@@ -197,7 +197,7 @@ func TestOpenRefuses(t *testing.T) {
 		})
 	}
 	// Nothing outside the picture tree was ever touched.
-	for op := range fsys.ops {
+	for _, op := range fsys.Ops() {
 		if _, name, _ := strings.Cut(op, " "); !strings.HasPrefix(name, "/sensornode/camera/C1/") {
 			t.Errorf("HDFS %s: outside /sensornode/camera/C1/", op)
 		}
@@ -205,7 +205,7 @@ func TestOpenRefuses(t *testing.T) {
 }
 
 func TestListingCache(t *testing.T) {
-	fsys := newMemFS()
+	fsys := newTestFS()
 	past := time.Date(2026, 5, 1, 3, 0, 5, 0, time.UTC)
 	putPicture(t, fsys, defaultPictures, "C1", "", past, []byte("a"))
 	putPicture(t, fsys, defaultPictures, "C1", "", now.Add(-time.Minute), []byte("b"))
@@ -220,7 +220,7 @@ func TestListingCache(t *testing.T) {
 	}
 	reads := func(dir string, want int) {
 		t.Helper()
-		if got := fsys.count("readdir", dir); got != want {
+		if got := fsys.Count("readdir", dir); got != want {
 			t.Errorf("%d listings of %s, want %d", got, dir, want)
 		}
 	}
@@ -244,19 +244,19 @@ func TestListingCache(t *testing.T) {
 
 	// Bounded: with room for one listing, two directories evict each other.
 	s, _ = testStore(t, fsys, defaultPictures, func(c *Config) { c.ListingCacheEntries = 1 })
-	before := fsys.count("readdir", pastDir)
+	before := fsys.Count("readdir", pastDir)
 	hour(past)
 	hour(now)
 	hour(past)
 	reads(pastDir, before+2)
 
 	// An HDFS failure is an error, and not cached.
-	fsys.fail = func(op, name string) error {
+	fsys.SetFail(func(op, name string) error {
 		if op == "readdir" {
 			return errInjected
 		}
 		return nil
-	}
+	})
 	s, _ = testStore(t, fsys, defaultPictures, nil)
 	if _, err := s.Hour(ctx, "C1", past); !errors.Is(err, errInjected) {
 		t.Errorf("Hour with a failing HDFS = %v, want the failure", err)
@@ -264,24 +264,24 @@ func TestListingCache(t *testing.T) {
 	if n := testutil.ToFloat64(s.m.hdfsErrors.WithLabelValues("readdir")); n != 1 {
 		t.Errorf("hdfs readdir errors = %v, want 1", n)
 	}
-	fsys.fail = nil
+	fsys.SetFail(nil)
 	hour(past)
 }
 
 func TestConcurrentMissesShareOneListing(t *testing.T) {
-	fsys := newMemFS()
+	fsys := newTestFS()
 	at := time.Date(2026, 5, 1, 3, 0, 5, 0, time.UTC)
 	putPicture(t, fsys, defaultPictures, "C1", "", at, []byte("a"))
 	entered, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	fsys.fail = func(op, name string) error {
+	fsys.SetFail(func(op, name string) error {
 		if op == "readdir" {
 			once.Do(func() { close(entered) })
 			<-release
 		}
 		return nil
-	}
-	// fail runs under memFS's lock: one ReadDir at a time, so a second
+	})
+	// fail runs under MemFS's lock: one ReadDir at a time, so a second
 	// ReadDir would wait for release too; with singleflight there is none.
 	s, _ := testStore(t, fsys, defaultPictures, nil)
 	var wg sync.WaitGroup
@@ -292,13 +292,13 @@ func TestConcurrentMissesShareOneListing(t *testing.T) {
 	time.Sleep(50 * time.Millisecond) // let the others join the flight
 	close(release)
 	wg.Wait()
-	if n := fsys.count("readdir", "/sensornode/camera/C1/2026/05/01"); n != 1 {
+	if n := fsys.Count("readdir", "/sensornode/camera/C1/2026/05/01"); n != 1 {
 		t.Errorf("%d listings for 8 concurrent cold requests, want 1", n)
 	}
 }
 
 func TestThumbnail(t *testing.T) {
-	fsys := newMemFS()
+	fsys := newTestFS()
 	at := time.Date(2026, 5, 1, 3, 0, 5, 0, time.UTC)
 	pic := jpegsynth.Picture(image.Pt(640, 480), 1)
 	k1 := putPicture(t, fsys, defaultPictures, "C1", "", at, pic)
@@ -319,14 +319,14 @@ func TestThumbnail(t *testing.T) {
 	if kept, err := os.ReadFile(filepath.Join(dir, k1+".jpg")); err != nil || !bytes.Equal(kept, b) {
 		t.Errorf("thumbnail not kept in %s: %v", dir, err)
 	}
-	opens := fsys.count("open", "/sensornode/camera/C1/2026/05/01/030005-"+k1+".jpg")
+	opens := fsys.Count("open", "/sensornode/camera/C1/2026/05/01/030005-"+k1+".jpg")
 	if b2, err := s.Thumbnail(ctx, "C1", k1); err != nil || !bytes.Equal(b2, b) {
 		t.Errorf("second Thumbnail = %v, want the same bytes", err)
 	}
-	if n := fsys.count("open", "/sensornode/camera/C1/2026/05/01/030005-"+k1+".jpg"); n != opens {
+	if n := fsys.Count("open", "/sensornode/camera/C1/2026/05/01/030005-"+k1+".jpg"); n != opens {
 		t.Errorf("picture opened again for a kept thumbnail")
 	}
-	if b, err := s.Thumbnail(ctx, "C1", small); err != nil || !bytes.Equal(b, fsys.data("/sensornode/camera/C1/2026/05/01/030007-"+small+".jpg")) {
+	if b, err := s.Thumbnail(ctx, "C1", small); err != nil || !bytes.Equal(b, fsys.Data("/sensornode/camera/C1/2026/05/01/030007-"+small+".jpg")) {
 		t.Errorf("Thumbnail of a picture narrower than the width = %v; want the picture itself", err)
 	}
 	if hit, made := testutil.ToFloat64(s.m.thumbs.WithLabelValues("hit")), testutil.ToFloat64(s.m.thumbs.WithLabelValues("made")); hit != 1 || made != 2 {
@@ -359,14 +359,14 @@ func TestThumbnail(t *testing.T) {
 }
 
 func TestReadings(t *testing.T) {
-	fsys := newMemFS()
+	fsys := newTestFS()
 	h0 := time.Date(2026, 5, 1, 23, 0, 0, 0, time.UTC)
 	write := func(dir, name, format string, rs ...archive.Reading) {
 		b, err := archive.EncodeReadings(rs, format)
 		if err != nil {
 			t.Fatal(err)
 		}
-		fsys.put(dir+"/"+name, b)
+		fsys.Put(dir+"/"+name, b)
 	}
 	r := func(node string, at time.Time, c float64) archive.Reading {
 		return archive.Reading{Node: node, ReadAt: at, Celsius: c, Source: "sysfs", Topic: "temperatureData"}
@@ -375,10 +375,10 @@ func TestReadings(t *testing.T) {
 	write(d0, "temperatureData+0+1+2.jsonl", archive.FormatJSONL, r("node1", h0.Add(10*time.Minute), 40), r("node1", h0.Add(5*time.Minute), 41))
 	write(d0, "temperatureData+1+1+1.csv", archive.FormatCSV, r("node1", h0.Add(20*time.Minute), 42))
 	write(d0, "temperatureData+2+1+1.avro", archive.FormatAvro, r("node1", h0.Add(30*time.Minute), 46))
-	fsys.put("/sensornode/temperature/"+archive.ReadingSchemaFile, []byte(archive.ReadingSchemaJSON))
+	fsys.Put("/sensornode/temperature/"+archive.ReadingSchemaFile, []byte(archive.ReadingSchemaJSON))
 	write(d1, "temperatureData+0+3+4.jsonl", archive.FormatJSONL, r("node1", h0.Add(70*time.Minute), 43), r("node1", h0.Add(3*time.Hour), 44))
-	fsys.put(d1+"/corrupt+0+5+5.jsonl", []byte("{not json\n"))
-	fsys.put(d1+"/notes.txt", []byte("foreign"))
+	fsys.Put(d1+"/corrupt+0+5+5.jsonl", []byte("{not json\n"))
+	fsys.Put(d1+"/notes.txt", []byte("foreign"))
 	write("/sensornode/temperature/node2/2026/05/01/23", "temperatureData+0+1+1.jsonl", archive.FormatJSONL, r("node2", h0, 50))
 	s, _ := testStore(t, fsys, defaultPictures, nil)
 	ctx := context.Background()
@@ -419,12 +419,12 @@ func TestReadings(t *testing.T) {
 	if _, err := s.Readings(ctx, "../node1", h0, h0.Add(time.Hour)); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Readings(../node1) = %v, want ErrNotFound", err)
 	}
-	fsys.fail = func(op, name string) error {
+	fsys.SetFail(func(op, name string) error {
 		if op == "open" {
 			return errInjected
 		}
 		return nil
-	}
+	})
 	if _, err := s.Readings(ctx, "node1", h0, h0.Add(time.Hour)); !errors.Is(err, errInjected) {
 		t.Errorf("Readings with HDFS failing = %v, want the failure", err)
 	}
