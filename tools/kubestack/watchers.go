@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,13 +60,13 @@ func (s *Stack) NodeClient(node string) (*Client, error) {
 	return s.clientOf(s.NodeServer(node))
 }
 
+// nodeIndexByName is the index in Nodes of node, which must be one.
 func nodeIndexByName(node string) int {
-	for j, n := range Nodes {
-		if n.Name == node {
-			return j
-		}
+	j := slices.IndexFunc(Nodes, func(n Node) bool { return n.Name == node })
+	if j < 0 {
+		panic(fmt.Sprintf("kubestack: no node %q", node))
 	}
-	panic(fmt.Sprintf("kubestack: no node %q", node))
+	return j
 }
 
 // kwokKubeconfig is node's kwok kubeconfig: through its master-watcher.
