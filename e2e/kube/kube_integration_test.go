@@ -148,22 +148,28 @@ func TestKubeChart(t *testing.T) {
 	}
 }
 
-// setHelmEnv points helm at the stack, with its config, cache and data in
-// a temporary home.
+// repoTool is the repository's root and the path of a tool the test runs
+// (deploycheck.Tool: $env, else the one the Makefile installs).
+func repoTool(t *testing.T, name, env string) (root, bin string) {
+	t.Helper()
+	root, err := deploycheck.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err = deploycheck.Tool(root, name, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, bin
+}
+
 // helmStack is the opening of a test that installs the chart: helm
 // (looked for before the stack starts), the stack with no pods of an
 // earlier run (requireNoPods), a client of its API and the helm
 // environment (setHelmEnv).
 func helmStack(ctx context.Context, t *testing.T) (*kubestack.Stack, *kubestack.Client, *helm) {
 	t.Helper()
-	root, err := deploycheck.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	helmBin, err := deploycheck.Tool(root, "helm", "SENSORNODE_HELM")
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, helmBin := repoTool(t, "helm", "SENSORNODE_HELM")
 	st := startStack(t)
 	c, err := st.Client()
 	if err != nil {
@@ -174,6 +180,8 @@ func helmStack(ctx context.Context, t *testing.T) (*kubestack.Stack, *kubestack.
 	return st, c, &helm{bin: helmBin, chart: filepath.Join(root, "deploy", "helm", "sensornode")}
 }
 
+// setHelmEnv points helm at the stack, with its config, cache and data in
+// a temporary home.
 func setHelmEnv(t *testing.T, st *kubestack.Stack) {
 	home := t.TempDir()
 	t.Setenv("KUBECONFIG", st.Kubeconfig())
@@ -376,14 +384,7 @@ func checkWorkloadKind(ctx context.Context, t *testing.T, c *kubestack.Client, r
 // namespaces the overlays name, created for the purpose. A broken object
 // must be refused, or the check proves nothing.
 func checkKustomize(ctx context.Context, t *testing.T, c *kubestack.Client, defaultNS string) {
-	root, err := deploycheck.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kz, err := deploycheck.Tool(root, "kustomize", "SENSORNODE_KUSTOMIZE")
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, kz := repoTool(t, "kustomize", "SENSORNODE_KUSTOMIZE")
 	var dirs []string
 	for _, pat := range []string{"overlays/*/kustomization.yaml", "tests/*/kustomization.yaml"} {
 		m, err := filepath.Glob(filepath.Join(root, "deploy", "kustomize", pat))
