@@ -17,7 +17,10 @@ import (
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
+// ms and sec are times n milliseconds or s seconds after t0.
 func ms(n float64) time.Time { return t0.Add(time.Duration(n * float64(time.Millisecond))) }
+
+func sec(s float64) time.Time { return ms(s * 1000) }
 
 func TestLedgerSeenAndLatencies(t *testing.T) {
 	l := NewLedger()
