@@ -38,8 +38,6 @@ import (
 	"github.com/sensornode/sensornode/tools/devstack/faultproxy"
 )
 
-func TestMain(m *testing.M) { devstacktest.Main(m) }
-
 const (
 	nodes        = 5
 	picsPerNode  = 100

@@ -26,8 +26,6 @@ import (
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
-func TestMain(m *testing.M) { devstacktest.Main(m) }
-
 // fixture is one test's topics on the edge and the cloud cluster.
 type fixture struct {
 	st         *devstack.Stack

@@ -24,8 +24,6 @@ import (
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
-func TestMain(m *testing.M) { devstacktest.Main(m) }
-
 func apiServer(t *testing.T) string {
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") }))
 	t.Cleanup(s.Close)
