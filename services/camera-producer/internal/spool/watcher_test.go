@@ -17,14 +17,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"go.uber.org/goleak"
 
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
 	"github.com/sensornode/sensornode/libs/svc/svctest"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type harness struct {
 	t      *testing.T

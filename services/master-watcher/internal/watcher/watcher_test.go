@@ -16,14 +16,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"go.uber.org/goleak"
 
 	"github.com/sensornode/sensornode/libs/svc"
 	"github.com/sensornode/sensornode/libs/svc/svctest"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/failover"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const (
 	testF        = 2
