@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -16,7 +15,6 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,6 +34,7 @@ import (
 	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 	"github.com/sensornode/sensornode/tools/devstack/faultproxy"
+	"github.com/sensornode/sensornode/tools/localrun/promtext"
 )
 
 const (
@@ -306,26 +305,13 @@ func (p *proc) metric(t *testing.T, name string) float64 {
 // admin server's /metrics; found says whether it has any. An error when
 // the server does not answer (killed, stopped, restarting).
 func scrapeMetric(addr, name string) (sum float64, found bool, err error) {
-	cl := http.Client{Timeout: 2 * time.Second}
-	resp, err := cl.Get("http://" + addr + "/metrics")
+	cl := &http.Client{Timeout: 2 * time.Second}
+	ss, err := promtext.Scrape(context.Background(), cl, addr)
 	if err != nil {
 		return 0, false, err
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			return 0, false, fmt.Errorf("%s: %q: %w", addr, line, err)
-		}
-		sum, found = sum+v, true
-	}
-	return sum, found, sc.Err()
+	sum, found = ss.Sum(name, nil)
+	return sum, found, nil
 }
 
 func tail(name string) string {
