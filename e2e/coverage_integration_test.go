@@ -29,14 +29,12 @@ const coverReadTimeout = 2 * time.Minute
 // nothing committed).
 func (e *env) uncovered(t *testing.T, stored hdfsContent, dead []chaos.DeadLetter) []string {
 	t.Helper()
-	a := e.admin(t, e.st.CloudBootstrap())
 	upTo := map[bus.TopicPartition]int64{}
-	for tp, off := range committed(t, a, e.prefix+"-ingest") {
+	for tp, off := range committed(t, e.st.CloudBootstrap(), e.prefix+"-ingest") {
 		if tp.Topic == e.cloudPic || tp.Topic == e.cloudTemp {
 			upTo[tp] = off
 		}
 	}
-	a.Close()
 	var recs []chaos.Record
 	var problems []string
 	problems = append(problems, e.readCloud(t, upTo, func(m *kafka.Message) {

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -16,7 +15,6 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,9 +34,8 @@ import (
 	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 	"github.com/sensornode/sensornode/tools/devstack/faultproxy"
+	"github.com/sensornode/sensornode/tools/localrun/promtext"
 )
-
-func TestMain(m *testing.M) { devstacktest.Main(m) }
 
 const (
 	nodes        = 5
@@ -308,26 +305,13 @@ func (p *proc) metric(t *testing.T, name string) float64 {
 // admin server's /metrics; found says whether it has any. An error when
 // the server does not answer (killed, stopped, restarting).
 func scrapeMetric(addr, name string) (sum float64, found bool, err error) {
-	cl := http.Client{Timeout: 2 * time.Second}
-	resp, err := cl.Get("http://" + addr + "/metrics")
+	cl := &http.Client{Timeout: 2 * time.Second}
+	ss, err := promtext.Scrape(context.Background(), cl, addr)
 	if err != nil {
 		return 0, false, err
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			return 0, false, fmt.Errorf("%s: %q: %w", addr, line, err)
-		}
-		sum, found = sum+v, true
-	}
-	return sum, found, sc.Err()
+	sum, found = ss.Sum(name, nil)
+	return sum, found, nil
 }
 
 func tail(name string) string {
@@ -796,22 +780,14 @@ func (e *env) admin(t *testing.T, bootstrap string) *kafka.AdminClient {
 	return a
 }
 
-func committed(t *testing.T, a *kafka.AdminClient, group string) map[bus.TopicPartition]int64 {
+// committed is group's committed offsets on the cluster at bootstrap; an
+// error is logged and reads as nothing committed, so that a wait goes on.
+func committed(t *testing.T, bootstrap, group string) map[bus.TopicPartition]int64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := a.ListConsumerGroupOffsets(ctx, []kafka.ConsumerGroupTopicPartitions{{Group: group}})
-	out := map[bus.TopicPartition]int64{}
+	out, err := devstacktest.CommittedOffsets(bootstrap, group)
 	if err != nil {
-		t.Logf("list committed offsets of %s: %v", group, err)
-		return out
-	}
-	for _, g := range res.ConsumerGroupsTopicPartitions {
-		for _, p := range g.Partitions {
-			if p.Offset >= 0 {
-				out[bus.TopicPartition{Topic: *p.Topic, Partition: p.Partition}] = int64(p.Offset)
-			}
-		}
+		t.Log(err)
+		return map[bus.TopicPartition]int64{}
 	}
 	return out
 }
@@ -819,9 +795,7 @@ func committed(t *testing.T, a *kafka.AdminClient, group string) map[bus.TopicPa
 // edgeCommitted reports whether the forwarder committed every edge
 // partition to its end.
 func (e *env) edgeCommitted(t *testing.T) bool {
-	a := e.admin(t, e.st.EdgeBootstrap())
-	defer a.Close()
-	got := committed(t, a, e.fwdGroup)
+	got := committed(t, e.st.EdgeBootstrap(), e.fwdGroup)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for tp, end := range e.edgeEnd {
@@ -864,7 +838,7 @@ func (e *env) cloudCommitted(t *testing.T) bool {
 	a := e.admin(t, e.st.CloudBootstrap())
 	defer a.Close()
 	ends := e.cloudEnds(t, a)
-	got := committed(t, a, e.prefix+"-ingest")
+	got := committed(t, e.st.CloudBootstrap(), e.prefix+"-ingest")
 	if len(ends) == 0 {
 		return false
 	}

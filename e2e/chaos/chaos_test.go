@@ -184,16 +184,22 @@ func TestCheckBundles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := CheckBundles(tt.give)
-			if len(got) != len(tt.want) {
-				t.Fatalf("CheckBundles = %q, want %d problems like %q", got, len(tt.want), tt.want)
-			}
-			for i, w := range tt.want {
-				if !strings.Contains(got[i], w) {
-					t.Errorf("CheckBundles[%d] = %q, want it to hold %q", i, got[i], w)
-				}
-			}
+			wantLinesLike(t, "CheckBundles", CheckBundles(tt.give), tt.want)
 		})
+	}
+}
+
+// wantLinesLike checks the lines call returned: one per want, in order,
+// each holding its want.
+func wantLinesLike(t *testing.T, call string, got, want []string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s = %q, want %d lines like %q", call, got, len(want), want)
+	}
+	for i, w := range want {
+		if !strings.Contains(got[i], w) {
+			t.Errorf("%s[%d] = %q, want it to hold %q", call, i, got[i], w)
+		}
 	}
 }
 

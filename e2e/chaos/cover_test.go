@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"strings"
 	"testing"
 	"time"
 
@@ -117,15 +116,7 @@ func TestCover(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newCoverFixture(t)
 			tc.mutate(t, f)
-			got := Cover(f.recs, f.pictures, f.readings, f.dead)
-			if len(got) != len(tc.want) {
-				t.Fatalf("Cover = %q, want %d lines like %q", got, len(tc.want), tc.want)
-			}
-			for i, w := range tc.want {
-				if !strings.Contains(got[i], w) {
-					t.Errorf("Cover line %d = %q, want it to contain %q", i, got[i], w)
-				}
-			}
+			wantLinesLike(t, "Cover", Cover(f.recs, f.pictures, f.readings, f.dead), tc.want)
 		})
 	}
 }

@@ -43,23 +43,7 @@ type release struct {
 
 func TestKubeChart(t *testing.T) {
 	ctx := t.Context()
-	root, err := deploycheck.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	helmBin, err := deploycheck.Tool(root, "helm", "SENSORNODE_HELM")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := startStack(t)
-	c, err := st.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &helm{bin: helmBin, chart: filepath.Join(root, "deploy", "helm", "sensornode")}
-	setHelmEnv(t, st)
-
-	requireNoPods(ctx, t, c, st)
+	_, c, h := helmStack(ctx, t)
 
 	// Namespaces of their own: a reused stack may still be deleting an
 	// earlier run's.
@@ -101,7 +85,7 @@ func TestKubeChart(t *testing.T) {
 	}
 
 	t.Run("kustomize", func(t *testing.T) {
-		checkKustomize(ctx, t, c, root, "sn-kustomize-"+sfx)
+		checkKustomize(ctx, t, c, "sn-kustomize-"+sfx)
 	})
 
 	t.Run("upgrade/"+edge.name, func(t *testing.T) {
@@ -162,6 +146,38 @@ func TestKubeChart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// repoTool is the repository's root and the path of a tool the test runs
+// (deploycheck.Tool: $env, else the one the Makefile installs).
+func repoTool(t *testing.T, name, env string) (root, bin string) {
+	t.Helper()
+	root, err := deploycheck.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err = deploycheck.Tool(root, name, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, bin
+}
+
+// helmStack is the opening of a test that installs the chart: helm
+// (looked for before the stack starts), the stack with no pods of an
+// earlier run (requireNoPods), a client of its API and the helm
+// environment (setHelmEnv).
+func helmStack(ctx context.Context, t *testing.T) (*kubestack.Stack, *kubestack.Client, *helm) {
+	t.Helper()
+	root, helmBin := repoTool(t, "helm", "SENSORNODE_HELM")
+	st := startStack(t)
+	c, err := st.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireNoPods(ctx, t, c, st)
+	setHelmEnv(t, st)
+	return st, c, &helm{bin: helmBin, chart: filepath.Join(root, "deploy", "helm", "sensornode")}
 }
 
 // setHelmEnv points helm at the stack, with its config, cache and data in
@@ -367,11 +383,8 @@ func checkWorkloadKind(ctx context.Context, t *testing.T, c *kubestack.Client, r
 // dryRun=All (validated, defaulted and admitted, nothing stored), in the
 // namespaces the overlays name, created for the purpose. A broken object
 // must be refused, or the check proves nothing.
-func checkKustomize(ctx context.Context, t *testing.T, c *kubestack.Client, root, defaultNS string) {
-	kz, err := deploycheck.Tool(root, "kustomize", "SENSORNODE_KUSTOMIZE")
-	if err != nil {
-		t.Fatal(err)
-	}
+func checkKustomize(ctx context.Context, t *testing.T, c *kubestack.Client, defaultNS string) {
+	root, kz := repoTool(t, "kustomize", "SENSORNODE_KUSTOMIZE")
 	var dirs []string
 	for _, pat := range []string{"overlays/*/kustomization.yaml", "tests/*/kustomization.yaml"} {
 		m, err := filepath.Glob(filepath.Join(root, "deploy", "kustomize", pat))

@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/sensornode/sensornode/tools/deploycheck"
 	"github.com/sensornode/sensornode/tools/kubestack"
 )
 
@@ -29,22 +28,7 @@ import (
 // runs on its node again.
 func TestKubeWorkerLoss(t *testing.T) {
 	ctx := t.Context()
-	root, err := deploycheck.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	helmBin, err := deploycheck.Tool(root, "helm", "SENSORNODE_HELM")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := startStack(t)
-	c, err := st.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	requireNoPods(ctx, t, c, st)
-	h := &helm{bin: helmBin, chart: filepath.Join(root, "deploy", "helm", "sensornode")}
-	setHelmEnv(t, st)
+	st, c, h := helmStack(ctx, t)
 	const worker = "rpi-node-1"
 	nodePath := "/api/v1/nodes/"
 	t.Cleanup(func() {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sensornode/sensornode/libs/bundle"
 	"github.com/sensornode/sensornode/libs/bundlestore"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 	"github.com/sensornode/sensornode/loadtest/namenode"
 	"github.com/sensornode/sensornode/loadtest/pipeline"
 	"github.com/sensornode/sensornode/loadtest/report"
@@ -16,7 +17,10 @@ import (
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
+// ms and sec are times n milliseconds or s seconds after t0.
 func ms(n float64) time.Time { return t0.Add(time.Duration(n * float64(time.Millisecond))) }
+
+func sec(s float64) time.Time { return ms(s * 1000) }
 
 func TestLedgerSeenAndLatencies(t *testing.T) {
 	l := NewLedger()
@@ -192,37 +196,27 @@ func TestCompletenessWithoutReadBack(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	good := Config{Sizes: []string{"640x480"}, Cameras: 5, Rate: 1, Steady: 10 * time.Second, Form: "binary", Backends: []string{"confluent"},
-		Stores: []string{"files", "avro"}}
-	if err := good.Validate(); err != nil {
-		t.Errorf("Validate(good) = %v", err)
+	good := func() Config {
+		return Config{Sizes: []string{"640x480"}, Cameras: 5, Rate: 1, Steady: 10 * time.Second, Form: "binary", Backends: []string{"confluent"},
+			Stores: []string{"files", "avro"}}
 	}
-	tests := []struct {
-		name string
-		mod  func(*Config)
-	}{
-		{"bad size", func(c *Config) { c.Sizes = []string{"huge"} }},
-		{"no cameras", func(c *Config) { c.Cameras = 0 }},
-		{"zero rate", func(c *Config) { c.Rate = 0 }},
-		{"short phase", func(c *Config) { c.Steady = time.Millisecond }},
-		{"bad form", func(c *Config) { c.Form = "xml" }},
-		{"bad backend", func(c *Config) { c.Backends = []string{"sarama"} }},
-		{"negative drain", func(c *Config) { c.DrainMB = -1 }},
-		{"too many cameras", func(c *Config) { c.Cameras = MaxCameras + 1 }},
-		{"no store", func(c *Config) { c.Stores = nil }},
-		{"bad store", func(c *Config) { c.Stores = []string{"parquet"} }},
-		{"store twice", func(c *Config) { c.Stores = []string{"avro", "avro"} }},
-		{"negative bundle age", func(c *Config) { c.BundleMaxAge = -time.Second }},
-		{"negative bundle size", func(c *Config) { c.BundleMaxMB = -1 }},
-		{"baselines without drains", func(c *Config) { c.Baselines = true }},
-	}
-	for _, tt := range tests {
-		c := good
-		tt.mod(&c)
-		if err := c.Validate(); err == nil {
-			t.Errorf("%s: Validate() = nil, want an error", tt.name)
-		}
-	}
+	svctest.Validate(t, good, []svctest.ConfigCase[Config]{
+		{Name: "good", Change: func(*Config) {}},
+		{Name: "bad size", Change: func(c *Config) { c.Sizes = []string{"huge"} }, WantErr: `size "huge"`},
+		{Name: "no cameras", Change: func(c *Config) { c.Cameras = 0 }, WantErr: "cameras 0"},
+		{Name: "zero rate", Change: func(c *Config) { c.Rate = 0 }, WantErr: "rate 0"},
+		{Name: "short phase", Change: func(c *Config) { c.Steady = time.Millisecond }, WantErr: "steady duration 1ms"},
+		{Name: "bad form", Change: func(c *Config) { c.Form = "xml" }, WantErr: `message form "xml"`},
+		{Name: "bad backend", Change: func(c *Config) { c.Backends = []string{"sarama"} }, WantErr: `backend "sarama"`},
+		{Name: "negative drain", Change: func(c *Config) { c.DrainMB = -1 }, WantErr: "drain megabytes -1"},
+		{Name: "too many cameras", Change: func(c *Config) { c.Cameras = MaxCameras + 1 }, WantErr: "cameras 201"},
+		{Name: "no store", Change: func(c *Config) { c.Stores = nil }, WantErr: "no picture stores"},
+		{Name: "bad store", Change: func(c *Config) { c.Stores = []string{"parquet"} }, WantErr: `picture store "parquet"`},
+		{Name: "store twice", Change: func(c *Config) { c.Stores = []string{"avro", "avro"} }, WantErr: "given twice"},
+		{Name: "negative bundle age", Change: func(c *Config) { c.BundleMaxAge = -time.Second }, WantErr: "bundle max age -1s"},
+		{Name: "negative bundle size", Change: func(c *Config) { c.BundleMaxMB = -1 }, WantErr: "bundle max MiB -1"},
+		{Name: "baselines without drains", Change: func(c *Config) { c.Baselines = true }, WantErr: "baselines need drains"},
+	})
 }
 
 func TestLedgerSeenInBundle(t *testing.T) {

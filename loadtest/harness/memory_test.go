@@ -10,15 +10,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/sensornode/sensornode/loadtest/memory"
 	"github.com/sensornode/sensornode/loadtest/pipeline"
 )
-
-var m0 = time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
-
-func sec(s float64) time.Time { return m0.Add(time.Duration(s * float64(time.Second))) }
 
 func TestMemoryWindows(t *testing.T) {
 	timeline := []span{

@@ -11,10 +11,11 @@ package namenode
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
+
+	"github.com/sensornode/sensornode/libs/hdfsjmx"
 )
 
 // Query is the JMX bean holding the live object counts.
@@ -36,32 +37,14 @@ func (o Objects) Sub(b Objects) Objects {
 
 // Read fetches the counts from the NameNode's HTTP address (host:port).
 func Read(ctx context.Context, client *http.Client, httpAddr string) (Objects, error) {
-	var o Objects
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/jmx?qry="+Query, nil)
-	if err != nil {
-		return o, err
+	var bean struct{ FilesTotal, BlocksTotal *int64 }
+	if err := hdfsjmx.Bean(ctx, client, httpAddr, Query, &bean); err != nil {
+		return Objects{}, fmt.Errorf("namenode %w", err)
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return o, fmt.Errorf("namenode jmx: %w", err)
+	if bean.FilesTotal == nil || bean.BlocksTotal == nil {
+		return Objects{}, fmt.Errorf("namenode jmx %s: no FilesTotal and BlocksTotal", Query)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return o, fmt.Errorf("namenode jmx %s: %s", Query, resp.Status)
-	}
-	var body struct {
-		Beans []struct {
-			FilesTotal  *int64
-			BlocksTotal *int64
-		} `json:"beans"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return o, fmt.Errorf("namenode jmx %s: %w", Query, err)
-	}
-	if len(body.Beans) == 0 || body.Beans[0].FilesTotal == nil || body.Beans[0].BlocksTotal == nil {
-		return o, fmt.Errorf("namenode jmx %s: no FilesTotal and BlocksTotal", Query)
-	}
-	return Objects{Files: *body.Beans[0].FilesTotal, Blocks: *body.Beans[0].BlocksTotal}, nil
+	return Objects{Files: *bean.FilesTotal, Blocks: *bean.BlocksTotal}, nil
 }
 
 // PerPicture is the objects added between before and after per picture

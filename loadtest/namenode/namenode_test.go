@@ -4,9 +4,10 @@ import (
 	"context"
 	"math"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
+
+	"github.com/sensornode/sensornode/libs/hdfsjmx/hdfsjmxtest"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 )
 
 func TestPerPicture(t *testing.T) {
@@ -36,37 +37,25 @@ func TestPerPicture(t *testing.T) {
 func TestRead(t *testing.T) {
 	tests := []struct {
 		name    string
-		status  int
-		body    string
+		bean    string
 		want    Objects
 		wantErr string
 	}{
-		{"counts", 200, `{"beans":[{"name":"Hadoop:service=NameNode,name=FSNamesystem","FilesTotal":42,"BlocksTotal":17,"CapacityTotal":1}]}`, Objects{42, 17}, ""},
-		{"no bean", 200, `{"beans":[]}`, Objects{}, "no FilesTotal"},
-		{"bean without blocks", 200, `{"beans":[{"FilesTotal":3}]}`, Objects{}, "no FilesTotal"},
-		{"not json", 200, `<html>`, Objects{}, "invalid character"},
-		{"error status", 500, ``, Objects{}, "500"},
+		{"counts", `{"name":"Hadoop:service=NameNode,name=FSNamesystem","FilesTotal":42,"BlocksTotal":17,"CapacityTotal":1}`, Objects{42, 17}, ""},
+		{"bean without blocks", `{"FilesTotal":3}`, Objects{}, "no FilesTotal and BlocksTotal"},
+		{"not a bean", `[]`, Objects{}, "namenode jmx " + Query},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if r.URL.Path != "/jmx" || r.URL.Query().Get("qry") != Query {
-					http.NotFound(w, r)
-					return
+			addr := hdfsjmxtest.Serve(t, func(q string) (int, string) {
+				if q != Query {
+					return http.StatusNotFound, ""
 				}
-				w.WriteHeader(tt.status)
-				_, _ = w.Write([]byte(tt.body))
-			}))
-			defer srv.Close()
-			got, err := Read(context.Background(), srv.Client(), strings.TrimPrefix(srv.URL, "http://"))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Errorf("Read() = %v, %v, want error containing %q", got, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Errorf("Read() = %v, %v, want %v", got, err, tt.want)
+				return http.StatusOK, `{"beans":[` + tt.bean + `]}`
+			})
+			got, err := Read(context.Background(), http.DefaultClient, addr)
+			if svctest.Succeeds(t, "Read()", err, tt.wantErr) && got != tt.want {
+				t.Errorf("Read() = %v, want %v", got, tt.want)
 			}
 		})
 	}

@@ -2,7 +2,6 @@ package devstack
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/colinmarc/hdfs/v2"
+	"github.com/sensornode/sensornode/libs/hdfsjmx"
 	"github.com/sensornode/sensornode/libs/hdfsretry"
 )
 
@@ -24,53 +24,23 @@ type NameNodeState struct {
 
 // nameNodeState reads the NameNode's JMX over HTTP.
 func nameNodeState(ctx context.Context, httpAddr string) (NameNodeState, error) {
-	var st NameNodeState
 	// No keep-alive: no idle connection (and its goroutines) outlives the call.
 	tr := &http.Transport{DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
-	info, err := jmxBean(ctx, client, httpAddr, "Hadoop:service=NameNode,name=NameNodeInfo")
-	if err != nil {
-		return st, err
+	var info struct{ Safemode string }
+	if err := hdfsjmx.Bean(ctx, client, httpAddr, "Hadoop:service=NameNode,name=NameNodeInfo", &info); err != nil {
+		return NameNodeState{}, err
 	}
-	fs, err := jmxBean(ctx, client, httpAddr, "Hadoop:service=NameNode,name=FSNamesystemState")
-	if err != nil {
-		return st, err
+	var fs struct {
+		FSState                            string
+		NumLiveDataNodes, NumDeadDataNodes int
 	}
-	st.Safemode, _ = info["Safemode"].(string)
-	st.FSState, _ = fs["FSState"].(string)
-	if n, ok := fs["NumLiveDataNodes"].(float64); ok {
-		st.LiveDataNodes = int(n)
+	if err := hdfsjmx.Bean(ctx, client, httpAddr, "Hadoop:service=NameNode,name=FSNamesystemState", &fs); err != nil {
+		return NameNodeState{}, err
 	}
-	if n, ok := fs["NumDeadDataNodes"].(float64); ok {
-		st.NumDeadDataNodes = int(n)
-	}
-	return st, nil
-}
-
-func jmxBean(ctx context.Context, client *http.Client, httpAddr, query string) (map[string]any, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/jmx?qry="+query, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("jmx %s: %s", query, resp.Status)
-	}
-	var body struct {
-		Beans []map[string]any `json:"beans"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, fmt.Errorf("jmx %s: %w", query, err)
-	}
-	if len(body.Beans) == 0 {
-		return nil, fmt.Errorf("jmx %s: no bean", query)
-	}
-	return body.Beans[0], nil
+	return NameNodeState{Safemode: info.Safemode, FSState: fs.FSState, LiveDataNodes: fs.NumLiveDataNodes,
+		NumDeadDataNodes: fs.NumDeadDataNodes}, nil
 }
 
 // checkHDFS requires the NameNode out of safe mode with a live DataNode,

@@ -25,8 +25,6 @@ import (
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
-func TestMain(m *testing.M) { devstacktest.Main(m) }
-
 // TestIntegrationHdfscliBothStores writes pictures into the devstack's
 // HDFS as both stores do (files through the layout; a real bundle and its
 // index written with libs/bundle into the bundle layout), then runs hdfsls

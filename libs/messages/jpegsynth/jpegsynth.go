@@ -71,17 +71,7 @@ func (s *Scene) Gray(i int) *image.Gray {
 	}
 	if s.Visible == nil || s.Visible(i) {
 		for _, o := range s.Objects {
-			cx, cy := o.X+o.VX*float64(i), o.Y+o.VY*float64(i)
-			x0, x1 := max(0, int(cx-o.R)), min(s.W-1, int(cx+o.R))
-			y0, y1 := max(0, int(cy-o.R)), min(s.H-1, int(cy+o.R))
-			for y := y0; y <= y1; y++ {
-				for x := x0; x <= x1; x++ {
-					dx, dy := float64(x)-cx, float64(y)-cy
-					if dx*dx+dy*dy <= o.R*o.R {
-						img.Pix[y*img.Stride+x] = o.Gray
-					}
-				}
-			}
+			Disc(img, o.X+o.VX*float64(i), o.Y+o.VY*float64(i), o.R, o.Gray)
 		}
 	}
 	return img
@@ -89,8 +79,11 @@ func (s *Scene) Gray(i int) *image.Gray {
 
 // Frame renders frame i in colour (a warm tint of the gray scene), as a
 // camera would deliver it.
-func (s *Scene) Frame(i int) *image.YCbCr {
-	g := s.Gray(i)
+func (s *Scene) Frame(i int) *image.YCbCr { return Colour(s.Gray(i)) }
+
+// Colour gives a grayscale frame the scenes' warm tint: the YCbCr 4:2:0
+// image a camera delivers.
+func Colour(g *image.Gray) *image.YCbCr {
 	img := image.NewYCbCr(g.Rect, image.YCbCrSubsampleRatio420)
 	copy(img.Y, g.Pix)
 	for p := range img.Cb {
@@ -98,6 +91,21 @@ func (s *Scene) Frame(i int) *image.YCbCr {
 		img.Cr[p] = 136
 	}
 	return img
+}
+
+// Disc fills the disc of radius r around (cx, cy) in g (its origin at
+// 0,0) with gray, clipped to g.
+func Disc(g *image.Gray, cx, cy, r float64, gray uint8) {
+	x0, x1 := max(0, int(cx-r)), min(g.Rect.Dx()-1, int(cx+r))
+	y0, y1 := max(0, int(cy-r)), min(g.Rect.Dy()-1, int(cy+r))
+	for y := y0; y <= y1; y++ {
+		for x := x0; x <= x1; x++ {
+			dx, dy := float64(x)-cx, float64(y)-cy
+			if dx*dx+dy*dy <= r*r {
+				g.Pix[y*g.Stride+x] = gray
+			}
+		}
+	}
 }
 
 // JPEG renders frame i and encodes it at the given quality (1..100).

@@ -1,7 +1,8 @@
 // Package svctest holds the helpers every service's tests share: waiting
 // for a condition, reading a metric from a registry, a buffer a service's
 // logger and the test may use at once, running a service for the length
-// of a test, and the environment and wanted error of a config table test.
+// of a test, and the environment, wanted error and cases of a config
+// table test.
 package svctest
 
 import (
@@ -187,6 +188,32 @@ func Succeeds(t testing.TB, call string, err error, wantErr string) bool {
 		t.Fatalf("%s error = %v", call, err)
 	}
 	return true
+}
+
+// ConfigCase is one row of a configuration table test: Change turns a
+// valid configuration into the one to check; WantErr is "" when Validate
+// must accept it, else a part of the error it must return.
+type ConfigCase[C any] struct {
+	Name    string
+	Change  func(*C)
+	WantErr string
+}
+
+// Validate runs a subtest per case: a fresh valid configuration from
+// base, changed by the case's Change, then its Validate method, checked
+// against WantErr as Succeeds does.
+func Validate[C any, P interface {
+	*C
+	Validate() error
+}](t *testing.T, base func() C, cases []ConfigCase[C]) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.Name, func(t *testing.T) {
+			c := base()
+			tt.Change(&c)
+			Succeeds(t, "Validate()", P(&c).Validate(), tt.WantErr)
+		})
+	}
 }
 
 // FreeAddr is a loopback address ("127.0.0.1:port") whose port was free

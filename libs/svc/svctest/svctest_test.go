@@ -151,6 +151,40 @@ func TestSucceeds(t *testing.T) {
 	}
 }
 
+// exampleConfig counts the Validate calls on copies of it.
+type exampleConfig struct {
+	Brokers []string
+	calls   *int
+}
+
+func (c *exampleConfig) Validate() error {
+	*c.calls++
+	if len(c.Brokers) == 0 {
+		return errors.New("SENSORNODE_KAFKA_BROKERS is empty")
+	}
+	return nil
+}
+
+func TestValidate(t *testing.T) {
+	calls, bases := 0, 0
+	base := func() exampleConfig {
+		bases++
+		return exampleConfig{Brokers: []string{"a:1"}, calls: &calls}
+	}
+	Validate(t, base, []ConfigCase[exampleConfig]{
+		{"ok", func(*exampleConfig) {}, ""},
+		{"no brokers", func(c *exampleConfig) { c.Brokers = nil }, "KAFKA_BROKERS"},
+		{"fresh copy after the change above", func(c *exampleConfig) {
+			if len(c.Brokers) != 1 {
+				t.Errorf("case got brokers %q, want the base's", c.Brokers)
+			}
+		}, ""},
+	})
+	if calls != 3 || bases != 3 {
+		t.Errorf("Validate ran %d times on %d bases, want 3 and 3", calls, bases)
+	}
+}
+
 func TestBackground(t *testing.T) {
 	boom := errors.New("boom")
 	for _, tt := range []struct {

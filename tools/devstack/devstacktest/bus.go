@@ -1,8 +1,13 @@
 package devstacktest
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/sensornode/sensornode/libs/bus"
 )
@@ -24,4 +29,29 @@ func Admin(tb testing.TB, bootstrap, clientID string) bus.Admin {
 	}
 	tb.Cleanup(func() { a.Close() })
 	return a
+}
+
+// CommittedOffsets is group's committed offset of each partition on the
+// cluster at bootstrap; partitions without a commit are left out.
+func CommittedOffsets(bootstrap, group string) (map[bus.TopicPartition]int64, error) {
+	a, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": bootstrap, "log_level": 3})
+	if err != nil {
+		return nil, fmt.Errorf("committed offsets of %s: %w", group, err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := a.ListConsumerGroupOffsets(ctx, []kafka.ConsumerGroupTopicPartitions{{Group: group}})
+	if err != nil {
+		return nil, fmt.Errorf("committed offsets of %s: %w", group, err)
+	}
+	out := map[bus.TopicPartition]int64{}
+	for _, g := range res.ConsumerGroupsTopicPartitions {
+		for _, p := range g.Partitions {
+			if p.Offset >= 0 {
+				out[bus.TopicPartition{Topic: *p.Topic, Partition: p.Partition}] = int64(p.Offset)
+			}
+		}
+	}
+	return out, nil
 }

@@ -4,11 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var validTopic = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
 

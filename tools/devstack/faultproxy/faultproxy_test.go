@@ -9,11 +9,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // echoServer echoes lines until closed.
 func echoServer(t *testing.T) string {

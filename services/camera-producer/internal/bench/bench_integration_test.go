@@ -12,8 +12,6 @@ import (
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
-func TestMain(m *testing.M) { devstacktest.Main(m) }
-
 // BenchmarkIntegrationFileToAck reports ms/picture from file ready to
 // acknowledgement (acks=all, RF 3) per form and size. Each sub-benchmark
 // runs the whole service, so ns/op includes its start; ms/picture does not.

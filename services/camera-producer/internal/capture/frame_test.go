@@ -13,15 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
 	"github.com/sensornode/sensornode/services/camera-producer/internal/motion"
 	"github.com/sensornode/sensornode/services/camera-producer/internal/spool"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // stripDHT removes every DHT segment, as many UVC cameras send MJPEG.
 func stripDHT(t *testing.T, b []byte) []byte {

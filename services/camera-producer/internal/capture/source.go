@@ -95,23 +95,9 @@ func (s *Synthetic) render(t time.Time, i uint64) image.Image {
 		frac := float64(into) / float64(s.cfg.EventDuration)
 		cx := -0.1*w + 1.2*w*frac
 		cy := h/2 + h/6*math.Sin(frac*math.Pi*2)
-		r := h / 6
-		for y := max(0, int(cy-r)); y <= min(s.cfg.Height-1, int(cy+r)); y++ {
-			for x := max(0, int(cx-r)); x <= min(s.cfg.Width-1, int(cx+r)); x++ {
-				dx, dy := float64(x)-cx, float64(y)-cy
-				if dx*dx+dy*dy <= r*r {
-					g.Pix[y*g.Stride+x] = 232
-				}
-			}
-		}
+		jpegsynth.Disc(g, cx, cy, h/6, 232)
 	}
-	img := image.NewYCbCr(g.Rect, image.YCbCrSubsampleRatio420)
-	copy(img.Y, g.Pix)
-	for p := range img.Cb {
-		img.Cb[p] = 120
-		img.Cr[p] = 136
-	}
-	return img
+	return jpegsynth.Colour(g)
 }
 
 // Close stops the ticker.

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/bus/bustest"
@@ -166,7 +165,7 @@ func (s *service) published() []*bus.Message { return s.cl.Records(s.cfg.Topic) 
 
 // inflight is the service's count of pictures awaiting acknowledgement.
 func (s *service) inflight() float64 {
-	return testutil.ToFloat64(counter(s.t, s.reg, "sensornode_camera_inflight_pictures"))
+	return svctest.Metric(s.t, s.reg, "sensornode_camera_inflight_pictures")
 }
 
 var errDown = errors.New("test: all brokers down")
@@ -236,37 +235,12 @@ func TestDirectoryPipeline(t *testing.T) {
 					t.Errorf("%s: captured at %s, want %s", name, got, want)
 				}
 			}
-			if got := testutil.ToFloat64(counter(t, s.reg, "sensornode_camera_pictures_sent_total")); got != 3 {
+			if got := svctest.Metric(t, s.reg, "sensornode_camera_pictures_sent_total"); got != 3 {
 				t.Errorf("sent = %v, want 3", got)
 			}
 		})
 	}
 }
-
-// counter finds a registered metric by name (for testutil).
-func counter(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
-	t.Helper()
-	return collectorFunc(func(ch chan<- prometheus.Metric) {
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, mf := range mfs {
-			if mf.GetName() != name {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
-				ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(name, "", nil, nil), prometheus.UntypedValue, v)
-			}
-		}
-	})
-}
-
-type collectorFunc func(ch chan<- prometheus.Metric)
-
-func (f collectorFunc) Describe(chan<- *prometheus.Desc)    {}
-func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
 
 func TestFailedDeliveriesAreRetried(t *testing.T) {
 	s := startService(t, nil, Options{})
@@ -275,7 +249,7 @@ func TestFailedDeliveriesAreRetried(t *testing.T) {
 	s.write("a.jpg", pic)
 	svctest.Eventually(t, 10*time.Second, "a.jpg delivered after 3 failures", func() bool { return len(s.published()) == 1 })
 	svctest.Eventually(t, 5*time.Second, "a.jpg deleted", func() bool { return !exists(filepath.Join(s.cfg.Dir, "a.jpg")) })
-	if got := testutil.ToFloat64(counter(t, s.reg, "sensornode_camera_send_retries_total")); got != 3 {
+	if got := svctest.Metric(t, s.reg, "sensornode_camera_send_retries_total"); got != 3 {
 		t.Errorf("retries = %v, want 3", got)
 	}
 }
@@ -287,7 +261,7 @@ func TestTopicLimitQuarantinesTooLarge(t *testing.T) {
 	// small picture fits, the big one does not.
 	s := startService(t, nil, Options{}, func(s *service) { s.topicMaxBytes = strconv.Itoa(len(small) + 4096 + 2048) })
 	svctest.Eventually(t, 5*time.Second, "topic limit read", func() bool {
-		return testutil.ToFloat64(counter(t, s.reg, "sensornode_camera_topic_max_message_bytes")) == float64(len(small)+4096+2048)
+		return svctest.Metric(t, s.reg, "sensornode_camera_topic_max_message_bytes") == float64(len(small)+4096+2048)
 	})
 	s.write("small.jpg", small)
 	s.write("big.jpg", big)
@@ -350,7 +324,7 @@ func TestSyntheticSource(t *testing.T) {
 			t.Errorf("camera = %q", p.CameraID)
 		}
 	}
-	if got := testutil.ToFloat64(counter(t, s.reg, "sensornode_camera_motion_events_total")); got < 2 {
+	if got := svctest.Metric(t, s.reg, "sensornode_camera_motion_events_total"); got < 2 {
 		t.Errorf("motion events = %v, want >= 2", got)
 	}
 }

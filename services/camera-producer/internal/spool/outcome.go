@@ -40,22 +40,10 @@ type done struct {
 
 // Done reports the result for an Item handed out by Next. It never blocks
 // for long: safe to call from a Kafka client's delivery goroutine.
-func (w *Watcher) Done(it Item, res Result) {
-	w.mu.Lock()
-	w.mbox = append(w.mbox, done{it, res})
-	w.mu.Unlock()
-	select {
-	case w.notify <- struct{}{}:
-	default:
-	}
-}
+func (w *Watcher) Done(it Item, res Result) { w.results.Post(done{it, res}) }
 
 func (w *Watcher) applyResults() {
-	w.mu.Lock()
-	batch := w.mbox
-	w.mbox = nil
-	w.mu.Unlock()
-	for _, d := range batch {
+	for _, d := range w.results.Take() {
 		w.apply(d.it, d.res)
 	}
 }

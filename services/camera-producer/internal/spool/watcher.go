@@ -15,10 +15,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/libs/svc"
 )
 
 // Config configures a Watcher.
@@ -141,9 +141,7 @@ type Watcher struct {
 
 	next chan Item
 
-	mu     sync.Mutex
-	mbox   []done
-	notify chan struct{}
+	results *svc.Mailbox[done] // what Done reports, from the delivery goroutine
 }
 
 // New checks the directories and prepares a Watcher.
@@ -169,7 +167,7 @@ func New(cfg Config, log *slog.Logger, m *Metrics) (*Watcher, error) {
 		waiting: map[*entry]struct{}{},
 		backoff: map[*entry]struct{}{},
 		next:    make(chan Item),
-		notify:  make(chan struct{}, 1),
+		results: svc.NewMailbox[done](),
 	}, nil
 }
 
@@ -215,7 +213,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 				continue
 			}
 			w.handleEvent(ev)
-		case <-w.notify:
+		case <-w.results.Ready():
 			w.applyResults()
 		case <-tick.C:
 			w.tick()

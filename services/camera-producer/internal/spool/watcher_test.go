@@ -17,14 +17,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"go.uber.org/goleak"
 
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
 	"github.com/sensornode/sensornode/libs/svc/svctest"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type harness struct {
 	t      *testing.T
@@ -98,6 +95,23 @@ func (h *harness) write(name string, data []byte) {
 	h.t.Helper()
 	if err := os.WriteFile(filepath.Join(h.cfg.Dir, name), data, 0o644); err != nil {
 		h.t.Fatal(err)
+	}
+}
+
+// wantQuarantined waits until a file was quarantined for reason, then
+// checks that name and its reason file are in .quarantine and that the
+// reason was counted once.
+func (h *harness) wantQuarantined(name, reason string) {
+	h.t.Helper()
+	svctest.Eventually(h.t, 5*time.Second, name+" quarantined and counted", func() bool {
+		return testutil.ToFloat64(h.m.Quarantined.WithLabelValues(reason)) >= 1
+	})
+	q := filepath.Join(h.cfg.Dir, ".quarantine")
+	if !exists(filepath.Join(q, name)) || !exists(filepath.Join(q, name+".reason")) {
+		h.t.Errorf("%s or its reason is not in .quarantine", name)
+	}
+	if got := testutil.ToFloat64(h.m.Quarantined.WithLabelValues(reason)); got != 1 {
+		h.t.Errorf("quarantined{%s} = %v, want 1", reason, got)
 	}
 }
 
@@ -252,16 +266,9 @@ func TestSlowWriter(t *testing.T) {
 		t.Fatalf("stalled.jpg quarantined before the partial timeout")
 	}
 	// The reason is written before the file moves, and the metric counts
-	// the quarantine once the file moved: wait for the metric.
-	svctest.Eventually(t, 5*time.Second, "stalled.jpg quarantined and counted", func() bool {
-		return testutil.ToFloat64(h.m.Quarantined.WithLabelValues("truncated-jpeg")) >= 1
-	})
-	if !exists(filepath.Join(cfg.Dir, ".quarantine", "stalled.jpg")) || !exists(filepath.Join(cfg.Dir, ".quarantine", "stalled.jpg.reason")) {
-		t.Errorf("stalled.jpg or its reason is not in .quarantine")
-	}
-	if got := testutil.ToFloat64(h.m.Quarantined.WithLabelValues("truncated-jpeg")); got != 1 {
-		t.Errorf("quarantined{truncated-jpeg} = %v, want 1", got)
-	}
+	// the quarantine once the file moved: wantQuarantined waits for the
+	// metric.
+	h.wantQuarantined("stalled.jpg", "truncated-jpeg")
 }
 
 func TestResults(t *testing.T) {
@@ -302,12 +309,10 @@ func TestResults(t *testing.T) {
 	h.write("bad.jpg", pic)
 	it = h.next(5 * time.Second)
 	h.w.Done(it, Result{Outcome: Reject, Err: messages.CheckJPEG(nil, 0)})
-	svctest.Eventually(t, 5*time.Second, "rejected file quarantined and out of the backlog", func() bool {
-		return testutil.ToFloat64(h.m.Quarantined.WithLabelValues("empty")) >= 1 && testutil.ToFloat64(h.m.BacklogFiles) == 0
+	h.wantQuarantined("bad.jpg", "empty")
+	svctest.Eventually(t, 5*time.Second, "rejected file out of the backlog", func() bool {
+		return testutil.ToFloat64(h.m.BacklogFiles) == 0
 	})
-	if !exists(filepath.Join(cfg.Dir, ".quarantine", "bad.jpg")) || !exists(filepath.Join(cfg.Dir, ".quarantine", "bad.jpg.reason")) {
-		t.Errorf("bad.jpg or its reason is not in .quarantine")
-	}
 }
 
 func TestTooLarge(t *testing.T) {
@@ -316,15 +321,7 @@ func TestTooLarge(t *testing.T) {
 	cfg.MaxPictureBytes = func() int64 { return int64(len(pic) - 1) }
 	h := start(t, cfg)
 	h.write("big.jpg", pic)
-	svctest.Eventually(t, 5*time.Second, "big.jpg quarantined and counted", func() bool {
-		return testutil.ToFloat64(h.m.Quarantined.WithLabelValues("too-large")) >= 1
-	})
-	if !exists(filepath.Join(cfg.Dir, ".quarantine", "big.jpg")) || !exists(filepath.Join(cfg.Dir, ".quarantine", "big.jpg.reason")) {
-		t.Errorf("big.jpg or its reason is not in .quarantine")
-	}
-	if got := testutil.ToFloat64(h.m.Quarantined.WithLabelValues("too-large")); got != 1 {
-		t.Errorf("quarantined{too-large} = %v, want 1", got)
-	}
+	h.wantQuarantined("big.jpg", "too-large")
 }
 
 func TestDiskGuard(t *testing.T) {

@@ -607,33 +607,22 @@ func TestTranscode(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	tests := []struct {
-		name    string
-		mod     func(c *Config)
-		wantErr string
-	}{
-		{name: "defaults ok", mod: func(*Config) {}},
-		{name: "bad form", mod: func(c *Config) { c.Form = "xml" }, wantErr: "SENSORNODE_FORM"},
-		{name: "bad regex", mod: func(c *Config) { c.PictureTopics = []string{"^node[0-9+$"} }, wantErr: "SENSORNODE_PICTURE_TOPICS"},
-		{name: "overlap", mod: func(c *Config) { c.TemperatureTopics = []string{"node9"} }, wantErr: "also matches"},
-		{name: "inflight exceeds queue", mod: func(c *Config) { c.MaxInflightBytes = c.Cloud.QueueMaxBytes }, wantErr: "exceeds SENSORNODE_CLOUD_KAFKA_QUEUE_MAX_BYTES"},
-		{name: "edge topics env unused", mod: func(c *Config) { c.Edge.Topics = []string{"x"} }, wantErr: "SENSORNODE_EDGE_KAFKA_TOPICS"},
-		{name: "zero interval", mod: func(c *Config) { c.CommitInterval = 0 }, wantErr: "SENSORNODE_COMMIT_INTERVAL"},
-		{name: "topic settings unused without create", mod: topicSettings(false, 0, 0, 5)},
-		{name: "create topics ok", mod: topicSettings(true, 1, 3, 2)},
-		{name: "create topics RF 1 ISR 1", mod: topicSettings(true, 6, 1, 1)},
-		{name: "zero partitions", mod: topicSettings(true, 0, 3, 2), wantErr: "SENSORNODE_TOPIC_PARTITIONS 0"},
-		{name: "zero replication factor", mod: topicSettings(true, 1, 0, 0), wantErr: "SENSORNODE_TOPIC_REPLICATION_FACTOR 0"},
-		{name: "min ISR above RF", mod: topicSettings(true, 1, 2, 3), wantErr: "SENSORNODE_TOPIC_MIN_INSYNC_REPLICAS 3"},
-		{name: "zero min ISR", mod: topicSettings(true, 1, 3, 0), wantErr: "SENSORNODE_TOPIC_MIN_INSYNC_REPLICAS 0"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := testConfig()
-			tt.mod(&c)
-			svctest.Succeeds(t, "Validate()", c.Validate(), tt.wantErr)
-		})
-	}
+	svctest.Validate(t, testConfig, []svctest.ConfigCase[Config]{
+		{Name: "defaults ok", Change: func(*Config) {}},
+		{Name: "bad form", Change: func(c *Config) { c.Form = "xml" }, WantErr: "SENSORNODE_FORM"},
+		{Name: "bad regex", Change: func(c *Config) { c.PictureTopics = []string{"^node[0-9+$"} }, WantErr: "SENSORNODE_PICTURE_TOPICS"},
+		{Name: "overlap", Change: func(c *Config) { c.TemperatureTopics = []string{"node9"} }, WantErr: "also matches"},
+		{Name: "inflight exceeds queue", Change: func(c *Config) { c.MaxInflightBytes = c.Cloud.QueueMaxBytes }, WantErr: "exceeds SENSORNODE_CLOUD_KAFKA_QUEUE_MAX_BYTES"},
+		{Name: "edge topics env unused", Change: func(c *Config) { c.Edge.Topics = []string{"x"} }, WantErr: "SENSORNODE_EDGE_KAFKA_TOPICS"},
+		{Name: "zero interval", Change: func(c *Config) { c.CommitInterval = 0 }, WantErr: "SENSORNODE_COMMIT_INTERVAL"},
+		{Name: "topic settings unused without create", Change: topicSettings(false, 0, 0, 5)},
+		{Name: "create topics ok", Change: topicSettings(true, 1, 3, 2)},
+		{Name: "create topics RF 1 ISR 1", Change: topicSettings(true, 6, 1, 1)},
+		{Name: "zero partitions", Change: topicSettings(true, 0, 3, 2), WantErr: "SENSORNODE_TOPIC_PARTITIONS 0"},
+		{Name: "zero replication factor", Change: topicSettings(true, 1, 0, 0), WantErr: "SENSORNODE_TOPIC_REPLICATION_FACTOR 0"},
+		{Name: "min ISR above RF", Change: topicSettings(true, 1, 2, 3), WantErr: "SENSORNODE_TOPIC_MIN_INSYNC_REPLICAS 3"},
+		{Name: "zero min ISR", Change: topicSettings(true, 1, 3, 0), WantErr: "SENSORNODE_TOPIC_MIN_INSYNC_REPLICAS 0"},
+	})
 }
 
 // topicSettings sets SENSORNODE_CREATE_TOPICS and the created topics'

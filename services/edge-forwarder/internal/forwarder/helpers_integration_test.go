@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sensornode/sensornode/libs/bus"
@@ -26,8 +25,6 @@ import (
 	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
-
-func TestMain(m *testing.M) { devstacktest.Main(m) }
 
 // fixture is one test's topics on the edge and the cloud cluster.
 type fixture struct {
@@ -344,24 +341,9 @@ func endOffsets(ss []sent) map[bus.TopicPartition]int64 {
 // committed reads the group's committed offsets on the edge.
 func (fx *fixture) committed(t *testing.T) map[bus.TopicPartition]int64 {
 	t.Helper()
-	a, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": fx.st.EdgeBootstrap(), "log_level": 3})
+	out, err := devstacktest.CommittedOffsets(fx.st.EdgeBootstrap(), fx.group)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer a.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := a.ListConsumerGroupOffsets(ctx, []kafka.ConsumerGroupTopicPartitions{{Group: fx.group}})
-	if err != nil {
-		t.Fatalf("list committed offsets: %v", err)
-	}
-	out := map[bus.TopicPartition]int64{}
-	for _, g := range res.ConsumerGroupsTopicPartitions {
-		for _, p := range g.Partitions {
-			if p.Offset >= 0 {
-				out[bus.TopicPartition{Topic: *p.Topic, Partition: p.Partition}] = int64(p.Offset)
-			}
-		}
 	}
 	return out
 }

@@ -15,35 +15,8 @@ import (
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
 	"github.com/sensornode/sensornode/libs/messages/jpegsynth"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 )
-
-// metricValue returns the value of the first sample of name whose labels
-// include match (name=value pairs), and whether there is one.
-func metricValue(reg *prometheus.Registry, name string, match ...string) (float64, bool) {
-	mfs, _ := reg.Gather()
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			for i := 0; i+1 < len(match); i += 2 {
-				if labels[match[i]] != match[i+1] {
-					continue next
-				}
-			}
-			if m.GetGauge() != nil {
-				return m.GetGauge().GetValue(), true
-			}
-			return m.GetCounter().GetValue(), true
-		}
-	}
-	return 0, false
-}
 
 // A picture that grows past the cloud limit when transcoded (binary to
 // JSON: base64) is a permanent failure: it goes to the dead-letter topic,
@@ -138,12 +111,12 @@ func TestMissingDeadLetterTopicStopsOnlyThatPartition(t *testing.T) {
 			return h.committed(tempL) == 50
 		})
 		h.waitFor("the stopped-partitions gauge at 1", func() bool {
-			v, _ := metricValue(h.reg, "sensornode_forwarder_partitions_stopped")
+			v := svctest.Metric(t, h.reg, "sensornode_forwarder_partitions_stopped")
 			return v == 1
 		})
-		rewinds0, _ := metricValue(h.reg, "sensornode_forwarder_rewinds_total")
+		rewinds0 := svctest.Metric(t, h.reg, "sensornode_forwarder_rewinds_total")
 		time.Sleep(1500 * time.Millisecond)
-		if rewinds, _ := metricValue(h.reg, "sensornode_forwarder_rewinds_total"); rewinds-rewinds0 > 2 {
+		if rewinds := svctest.Metric(t, h.reg, "sensornode_forwarder_rewinds_total"); rewinds-rewinds0 > 2 {
 			t.Errorf("stopped partition rewound %v times in 1.5 s, want at most 2 (slow retry)", rewinds-rewinds0)
 		}
 		if c := h.committed(node1); c != 0 {
@@ -152,7 +125,7 @@ func TestMissingDeadLetterTopicStopsOnlyThatPartition(t *testing.T) {
 		if err := h.probe.Ready(); err == nil || !strings.Contains(err.Error(), "node1") {
 			t.Errorf("Ready() = %v, want an error naming the stopped partition node1", err)
 		}
-		if v, _ := metricValue(h.reg, "sensornode_forwarder_partition_stops_total", "reason", "dead-letter-topic-missing"); v < 1 {
+		if v := svctest.Metric(t, h.reg, "sensornode_forwarder_partition_stops_total", "reason", "dead-letter-topic-missing"); v < 1 {
 			t.Errorf("partition_stops_total{reason=dead-letter-topic-missing} = %v, want >= 1", v)
 		}
 
@@ -163,7 +136,7 @@ func TestMissingDeadLetterTopicStopsOnlyThatPartition(t *testing.T) {
 			return h.committed(node1) == 2
 		})
 		h.waitFor("the stopped-partitions gauge back at 0", func() bool {
-			v, _ := metricValue(h.reg, "sensornode_forwarder_partitions_stopped")
+			v := svctest.Metric(t, h.reg, "sensornode_forwarder_partitions_stopped")
 			return v == 0
 		})
 		if err := h.probe.Ready(); err != nil {

@@ -15,8 +15,6 @@ import (
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
-func TestMain(m *testing.M) { devstacktest.Main(m) }
-
 // BenchmarkIntegrationForwarderPerPicture measures the per-picture time of
 // the thesis's Table 5.2 (edge consumer hand-over to cloud acknowledgement,
 // one picture at a time) at the three sizes; ms/picture is the mean.

@@ -24,8 +24,6 @@ import (
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
-func TestMain(m *testing.M) { devstacktest.Main(m) }
-
 func apiServer(t *testing.T) string {
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") }))
 	t.Cleanup(s.Close)
@@ -71,21 +69,6 @@ func (n *node) stop() {
 	<-n.done
 }
 
-func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	t.Fatalf("metric %s not found", name)
-	return 0
-}
-
 // poll waits up to 30 s for cond, looking every 50 ms.
 func poll(t *testing.T, what string, cond func() error) {
 	t.Helper()
@@ -98,7 +81,7 @@ func waitDisagreeing(t *testing.T, what string, want float64, nodes ...*node) {
 	t.Helper()
 	for _, n := range nodes {
 		poll(t, what, func() error {
-			if v := gauge(t, n.reg, "sensornode_master_watcher_fleet_disagreeing_nodes"); v != want {
+			if v := svctest.Metric(t, n.reg, "sensornode_master_watcher_fleet_disagreeing_nodes"); v != want {
 				return fmt.Errorf("fleet_disagreeing_nodes = %v, want %v", v, want)
 			}
 			return nil

@@ -21,12 +21,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/sensornode/sensornode/services/master-watcher/internal/masters"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func master(t *testing.T, raw string, mode masters.Mode) masters.Master {
 	t.Helper()

@@ -18,13 +18,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"go.uber.org/goleak"
 
 	"github.com/sensornode/sensornode/libs/svc/svctest"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/masters"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 

@@ -16,14 +16,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"go.uber.org/goleak"
 
 	"github.com/sensornode/sensornode/libs/svc"
 	"github.com/sensornode/sensornode/libs/svc/svctest"
 	"github.com/sensornode/sensornode/services/master-watcher/internal/failover"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const (
 	testF        = 2
@@ -342,41 +339,27 @@ func TestConfigValidate(t *testing.T) {
 		c.ForwardListenAddr = "127.0.0.1:6443"
 		return c
 	}
-	tests := []struct {
-		name    string
-		change  func(*Config)
-		wantErr string
-	}{
-		{"ok", func(*Config) {}, ""},
-		{"tcp like the original", func(c *Config) { c.ProbeMode = "tcp"; c.Masters = []string{"10.0.0.1:8080", "10.0.0.2:8080"} }, ""},
-		{"no masters", func(c *Config) { c.Masters = nil }, "SENSORNODE_MASTERS"},
-		{"scheme mismatch", func(c *Config) { c.ProbeMode = "http" }, "does not match probe mode"},
-		{"duplicate", func(c *Config) { c.Masters = []string{"https://a:1", "https://a:1"} }, "same address"},
-		{"bad mode", func(c *Config) { c.ProbeMode = "icmp" }, "SENSORNODE_PROBE_MODE"},
-		{"https without CA", func(c *Config) { c.ProbeCAFile = "" }, "SENSORNODE_PROBE_CA_FILE"},
-		{"bad endpoint", func(c *Config) { c.ProbeEndpoint = "readyz" }, "SENSORNODE_PROBE_ENDPOINT"},
-		{"zero F", func(c *Config) { c.FailoverAfter = 0 }, "SENSORNODE_FAILOVER_AFTER"},
-		{"window below F", func(c *Config) { c.FailoverAfter, c.FailoverWindow = 3, 2 }, "SENSORNODE_FAILOVER_WINDOW"},
-		{"hold-down max below hold-down", func(c *Config) { c.FailbackHoldDownMax = time.Second }, "SENSORNODE_FAILBACK_HOLD_DOWN"},
-		{"zero hold-down", func(c *Config) { c.FailbackHoldDown = 0 }, "SENSORNODE_FAILBACK_HOLD_DOWN"},
-		{"negative slow threshold", func(c *Config) { c.ProbeSlowThreshold = -time.Second }, "SENSORNODE_PROBE_SLOW_THRESHOLD"},
-		{"short timeout with the default slow threshold (old configs)", func(c *Config) { c.ProbeTimeout = 500 * time.Millisecond }, ""},
-		{"slow threshold off", func(c *Config) { c.ProbeSlowThreshold = 0 }, ""},
-		{"no sink", func(c *Config) { c.ForwardListenAddr = "" }, "no sink configured"},
-		{"bad forward addr", func(c *Config) { c.ForwardListenAddr = "6443" }, "SENSORNODE_FORWARD_LISTEN_ADDR"},
-		{"bad hook", func(c *Config) { c.HookCommand = "[1" }, "SENSORNODE_HOOK_COMMAND"},
-		{"zk chroot", func(c *Config) { c.ZooKeeperServers = []string{"127.0.0.1:2181/edge"} }, "no chroot"},
-		{"zk relative path", func(c *Config) { c.ZooKeeperServers = []string{"127.0.0.1:2181"}; c.ZooKeeperViewPath = "masters" }, "absolute znode path"},
-		{"cert without key", func(c *Config) { c.ProbeCertFile = "/x" }, "SENSORNODE_PROBE_KEY_FILE"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := base()
-			tt.change(&c)
-			err := c.Validate()
-			if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
-				t.Errorf("Validate() = %v, want error containing %q", err, tt.wantErr)
-			}
-		})
-	}
+	svctest.Validate(t, base, []svctest.ConfigCase[Config]{
+		{Name: "ok", Change: func(*Config) {}},
+		{Name: "tcp like the original", Change: func(c *Config) { c.ProbeMode = "tcp"; c.Masters = []string{"10.0.0.1:8080", "10.0.0.2:8080"} }},
+		{Name: "no masters", Change: func(c *Config) { c.Masters = nil }, WantErr: "SENSORNODE_MASTERS"},
+		{Name: "scheme mismatch", Change: func(c *Config) { c.ProbeMode = "http" }, WantErr: "does not match probe mode"},
+		{Name: "duplicate", Change: func(c *Config) { c.Masters = []string{"https://a:1", "https://a:1"} }, WantErr: "same address"},
+		{Name: "bad mode", Change: func(c *Config) { c.ProbeMode = "icmp" }, WantErr: "SENSORNODE_PROBE_MODE"},
+		{Name: "https without CA", Change: func(c *Config) { c.ProbeCAFile = "" }, WantErr: "SENSORNODE_PROBE_CA_FILE"},
+		{Name: "bad endpoint", Change: func(c *Config) { c.ProbeEndpoint = "readyz" }, WantErr: "SENSORNODE_PROBE_ENDPOINT"},
+		{Name: "zero F", Change: func(c *Config) { c.FailoverAfter = 0 }, WantErr: "SENSORNODE_FAILOVER_AFTER"},
+		{Name: "window below F", Change: func(c *Config) { c.FailoverAfter, c.FailoverWindow = 3, 2 }, WantErr: "SENSORNODE_FAILOVER_WINDOW"},
+		{Name: "hold-down max below hold-down", Change: func(c *Config) { c.FailbackHoldDownMax = time.Second }, WantErr: "SENSORNODE_FAILBACK_HOLD_DOWN"},
+		{Name: "zero hold-down", Change: func(c *Config) { c.FailbackHoldDown = 0 }, WantErr: "SENSORNODE_FAILBACK_HOLD_DOWN"},
+		{Name: "negative slow threshold", Change: func(c *Config) { c.ProbeSlowThreshold = -time.Second }, WantErr: "SENSORNODE_PROBE_SLOW_THRESHOLD"},
+		{Name: "short timeout with the default slow threshold (old configs)", Change: func(c *Config) { c.ProbeTimeout = 500 * time.Millisecond }},
+		{Name: "slow threshold off", Change: func(c *Config) { c.ProbeSlowThreshold = 0 }},
+		{Name: "no sink", Change: func(c *Config) { c.ForwardListenAddr = "" }, WantErr: "no sink configured"},
+		{Name: "bad forward addr", Change: func(c *Config) { c.ForwardListenAddr = "6443" }, WantErr: "SENSORNODE_FORWARD_LISTEN_ADDR"},
+		{Name: "bad hook", Change: func(c *Config) { c.HookCommand = "[1" }, WantErr: "SENSORNODE_HOOK_COMMAND"},
+		{Name: "zk chroot", Change: func(c *Config) { c.ZooKeeperServers = []string{"127.0.0.1:2181/edge"} }, WantErr: "no chroot"},
+		{Name: "zk relative path", Change: func(c *Config) { c.ZooKeeperServers = []string{"127.0.0.1:2181"}; c.ZooKeeperViewPath = "masters" }, WantErr: "absolute znode path"},
+		{Name: "cert without key", Change: func(c *Config) { c.ProbeCertFile = "/x" }, WantErr: "SENSORNODE_PROBE_KEY_FILE"},
+	})
 }

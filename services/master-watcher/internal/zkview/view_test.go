@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sensornode/sensornode/libs/fleetview"
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 )
 
 var (
@@ -78,30 +79,21 @@ func TestStatusErrorExitCodes(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	ok := Config{Servers: []string{"127.0.0.1:2181"}, Path: fleetview.DefaultPath, Node: "rpi-node-1", SessionTimeout: time.Second, CheckInterval: time.Second}
-	tests := []struct {
-		name   string
-		change func(*Config)
-		ok     bool
-	}{
-		{"ok", func(*Config) {}, true},
-		{"no servers", func(c *Config) { c.Servers = nil }, false},
-		{"chroot", func(c *Config) { c.Servers = []string{"127.0.0.1:2181/x"} }, false},
-		{"relative path", func(c *Config) { c.Path = "sensornode" }, false},
-		{"trailing slash", func(c *Config) { c.Path = "/sensornode/" }, false},
-		{"unclean", func(c *Config) { c.Path = "/a//b" }, false},
-		{"root", func(c *Config) { c.Path = "/" }, false},
-		{"no node", func(c *Config) { c.Node = "" }, false},
-		{"slash in node", func(c *Config) { c.Node = "a/b" }, false},
-		{"zero interval", func(c *Config) { c.CheckInterval = 0 }, false},
+	base := func() Config {
+		return Config{Servers: []string{"127.0.0.1:2181"}, Path: fleetview.DefaultPath, Node: "rpi-node-1", SessionTimeout: time.Second, CheckInterval: time.Second}
 	}
-	for _, tt := range tests {
-		c := ok
-		tt.change(&c)
-		if err := c.Validate(); (err == nil) != tt.ok {
-			t.Errorf("%s: Validate() = %v", tt.name, err)
-		}
-	}
+	svctest.Validate(t, base, []svctest.ConfigCase[Config]{
+		{Name: "ok", Change: func(*Config) {}},
+		{Name: "no servers", Change: func(c *Config) { c.Servers = nil }, WantErr: "no servers"},
+		{Name: "chroot", Change: func(c *Config) { c.Servers = []string{"127.0.0.1:2181/x"} }, WantErr: "no chroot"},
+		{Name: "relative path", Change: func(c *Config) { c.Path = "sensornode" }, WantErr: "absolute znode path"},
+		{Name: "trailing slash", Change: func(c *Config) { c.Path = "/sensornode/" }, WantErr: "absolute znode path"},
+		{Name: "unclean", Change: func(c *Config) { c.Path = "/a//b" }, WantErr: "absolute znode path"},
+		{Name: "root", Change: func(c *Config) { c.Path = "/" }, WantErr: "absolute znode path"},
+		{Name: "no node", Change: func(c *Config) { c.Node = "" }, WantErr: "node name"},
+		{Name: "slash in node", Change: func(c *Config) { c.Node = "a/b" }, WantErr: "node name"},
+		{Name: "zero interval", Change: func(c *Config) { c.CheckInterval = 0 }, WantErr: "must be positive"},
+	})
 }
 
 // TestPublisherNeverGivesUp: servers whose names do not resolve make

@@ -21,8 +21,6 @@ import (
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
-func TestMain(m *testing.M) { devstacktest.Main(m) }
-
 // readView returns the stored view and its znode's owner session.
 func readView(conn *zk.Conn, znode string) (fleetview.View, int64, error) {
 	b, st, err := conn.Get(znode)

@@ -13,8 +13,6 @@ import (
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
-func TestMain(m *testing.M) { devstacktest.Main(m) }
-
 // TestIntegrationHealthyEnsemble: each method sees the devstack ensemble's
 // quorum at the first attempt, also through a Kafka-style connect string
 // with a chroot.

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sensornode/sensornode/libs/svc/svctest"
 )
 
 const srvrFollower = "Zookeeper version: 3.8.4-9316c2a7a97e1666d8f4593f34dd6fc36ecc436c, built on 2024-02-12 22:16 UTC\n" +
@@ -246,25 +248,16 @@ func TestWaitCancelled(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	ok := Config{Servers: []string{"a:1"}, Interval: time.Second, AttemptTimeout: time.Second, Method: MethodBoth}
-	tests := []struct {
-		name   string
-		change func(*Config)
-		ok     bool
-	}{
-		{"ok", func(*Config) {}, true},
-		{"no servers", func(c *Config) { c.Servers = nil }, false},
-		{"bad server", func(c *Config) { c.Servers = []string{"a"} }, false},
-		{"zero interval", func(c *Config) { c.Interval = 0 }, false},
-		{"bad method", func(c *Config) { c.Method = "ping" }, false},
+	base := func() Config {
+		return Config{Servers: []string{"a:1"}, Interval: time.Second, AttemptTimeout: time.Second, Method: MethodBoth}
 	}
-	for _, tt := range tests {
-		c := ok
-		tt.change(&c)
-		if err := c.Validate(); (err == nil) != tt.ok {
-			t.Errorf("%s: Validate() = %v", tt.name, err)
-		}
-	}
+	svctest.Validate(t, base, []svctest.ConfigCase[Config]{
+		{Name: "ok", Change: func(*Config) {}},
+		{Name: "no servers", Change: func(c *Config) { c.Servers = nil }, WantErr: "no zookeeper servers"},
+		{Name: "bad server", Change: func(c *Config) { c.Servers = []string{"a"} }, WantErr: `server "a"`},
+		{Name: "zero interval", Change: func(c *Config) { c.Interval = 0 }, WantErr: "interval and attempt timeout > 0"},
+		{Name: "bad method", Change: func(c *Config) { c.Method = "ping" }, WantErr: `wait method "ping"`},
+	})
 }
 
 // The end of the wait cuts the attempt in flight short (i/o timeout): the

@@ -27,8 +27,6 @@ import (
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
-func TestMain(m *testing.M) { devstacktest.Main(m) }
-
 // records counts the records of a topic, read from its start.
 type records struct {
 	mu   sync.Mutex

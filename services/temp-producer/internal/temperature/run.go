@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,7 +81,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger, reg *prometheus.Reg
 	}
 
 	s := &sender{cfg: cfg, log: log, m: m, pub: prod, src: src, probe: probe,
-		queue: list.New(), byID: map[uint64]*list.Element{}, nextID: 1, notify: make(chan struct{}, 1)}
+		queue: list.New(), byID: map[uint64]*list.Element{}, nextID: 1, results: svc.NewMailbox[result]()}
 	if cfg.SpoolDir != "" {
 		w, left, next, damaged, err := openWAL(cfg.SpoolDir, cfg.SpoolMaxBytes)
 		if err != nil {
@@ -153,9 +152,7 @@ type sender struct {
 	srcFails  int
 	unchanged int
 
-	mu      sync.Mutex
-	results []result
-	notify  chan struct{}
+	results *svc.Mailbox[result] // from the client's delivery goroutine
 }
 
 func (s *sender) run(ctx context.Context) error {
@@ -173,7 +170,7 @@ func (s *sender) run(ctx context.Context) error {
 		case <-read.C:
 			s.take(ctx)
 			s.pump(ctx)
-		case <-s.notify:
+		case <-s.results.Ready():
 			s.applyResults()
 			s.pump(ctx)
 		case <-retry.C:
@@ -313,7 +310,7 @@ func (s *sender) pump(ctx context.Context) {
 		id := p.id
 		p.inflight = true
 		s.inflight++
-		err = s.pub.PublishAsync(ctx, bus.FromEncoded(s.cfg.Topic, enc), func(d bus.Delivery) { s.done(result{id: id, err: d.Err}) })
+		err = s.pub.PublishAsync(ctx, bus.FromEncoded(s.cfg.Topic, enc), func(d bus.Delivery) { s.results.Post(result{id: id, err: d.Err}) })
 		if err != nil {
 			p.inflight = false
 			s.inflight--
@@ -325,23 +322,8 @@ func (s *sender) pump(ctx context.Context) {
 	}
 }
 
-// done runs on the client's delivery goroutine.
-func (s *sender) done(r result) {
-	s.mu.Lock()
-	s.results = append(s.results, r)
-	s.mu.Unlock()
-	select {
-	case s.notify <- struct{}{}:
-	default:
-	}
-}
-
 func (s *sender) applyResults() {
-	s.mu.Lock()
-	rs := s.results
-	s.results = nil
-	s.mu.Unlock()
-	for _, r := range rs {
+	for _, r := range s.results.Take() {
 		e, ok := s.byID[r.id]
 		if !ok {
 			continue

@@ -113,33 +113,6 @@ func start(t *testing.T, cfg *Config, prod bus.Producer, src Source) *running {
 	return r
 }
 
-func (r *running) metric(t *testing.T, name, label string) float64 {
-	t.Helper()
-	mfs, err := r.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if label != "" {
-				ok := false
-				for _, lp := range m.GetLabel() {
-					ok = ok || lp.GetValue() == label
-				}
-				if !ok {
-					continue
-				}
-			}
-			v += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		}
-	}
-	return v
-}
-
 func decodeAll(t *testing.T, b *broker) []messages.TemperatureReading {
 	t.Helper()
 	var out []messages.TemperatureReading
@@ -166,7 +139,7 @@ func TestRunSendsPlausibleReadings(t *testing.T) {
 			}}
 			r := start(t, cfg, b.prod, src)
 			svctest.Eventually(t, 5*time.Second, "script read and 2 readings sent", func() bool {
-				return src.done() && r.metric(t, "sensornode_temp_readings_sent_total", "") == 2
+				return src.done() && svctest.Metric(t, r.reg, "sensornode_temp_readings_sent_total") == 2
 			})
 			r.stop()
 			got := decodeAll(t, b)
@@ -177,11 +150,11 @@ func TestRunSendsPlausibleReadings(t *testing.T) {
 				t.Errorf("reading = %+v", got[0])
 			}
 			for reason, want := range map[string]float64{ReasonUnparsable: 1, ReasonImplausible: 2, ReasonSource: 1} {
-				if got := r.metric(t, "sensornode_temp_readings_rejected_total", reason); got != want {
+				if got := svctest.Metric(t, r.reg, "sensornode_temp_readings_rejected_total", "reason", reason); got != want {
 					t.Errorf("rejected{%s} = %v, want %v", reason, got, want)
 				}
 			}
-			if got := r.metric(t, "sensornode_temp_last_reading_celsius", ""); got != 51.25 {
+			if got := svctest.Metric(t, r.reg, "sensornode_temp_last_reading_celsius"); got != 51.25 {
 				t.Errorf("last reading = %v, want 51.25", got)
 			}
 		})
@@ -202,8 +175,8 @@ func TestRunOutageWithSpoolAcrossRestart(t *testing.T) {
 	src := &script{t0: time.Unix(1700000000, 0), items: items[:25]}
 	r := start(t, cfg, b.prod, src)
 	svctest.Eventually(t, 5*time.Second, "25 readings buffered and failing", func() bool {
-		return src.done() && r.metric(t, "sensornode_temp_buffered_readings", "") == 25 &&
-			r.metric(t, "sensornode_temp_readings_failed_total", "") >= 25
+		return src.done() && svctest.Metric(t, r.reg, "sensornode_temp_buffered_readings") == 25 &&
+			svctest.Metric(t, r.reg, "sensornode_temp_readings_failed_total") >= 25
 	})
 	r.stop() // restart during the outage
 
@@ -211,7 +184,7 @@ func TestRunOutageWithSpoolAcrossRestart(t *testing.T) {
 	src2 := &script{t0: time.Unix(1700000000, 0).Add(25 * time.Second), items: items[25:]}
 	r2 := start(t, cfg, b.prod, src2)
 	svctest.Eventually(t, 10*time.Second, "all 40 readings sent", func() bool {
-		return src2.done() && r2.metric(t, "sensornode_temp_readings_sent_total", "") == 40
+		return src2.done() && svctest.Metric(t, r2.reg, "sensornode_temp_readings_sent_total") == 40
 	})
 	r2.stop()
 	got := map[float64]int{}
@@ -237,13 +210,13 @@ func TestRunBufferBound(t *testing.T) {
 	r := start(t, cfg, b.prod, src)
 	svctest.Eventually(t, 5*time.Second, "script read", src.done)
 	svctest.Eventually(t, 5*time.Second, "15 dropped", func() bool {
-		return r.metric(t, "sensornode_temp_readings_dropped_total", "buffer-full") == 15
+		return svctest.Metric(t, r.reg, "sensornode_temp_readings_dropped_total", "reason", "buffer-full") == 15
 	})
-	if got := r.metric(t, "sensornode_temp_buffered_readings", ""); got != 5 {
+	if got := svctest.Metric(t, r.reg, "sensornode_temp_buffered_readings"); got != 5 {
 		t.Errorf("buffered = %v, want 5", got)
 	}
 	b.setDown(false)
-	svctest.Eventually(t, 5*time.Second, "the 5 newest sent", func() bool { return r.metric(t, "sensornode_temp_readings_sent_total", "") == 5 })
+	svctest.Eventually(t, 5*time.Second, "the 5 newest sent", func() bool { return svctest.Metric(t, r.reg, "sensornode_temp_readings_sent_total") == 5 })
 	r.stop()
 	got := decodeAll(t, b)
 	var vals []string
@@ -314,7 +287,7 @@ func TestRunShutdownDuringReadIsNotASourceError(t *testing.T) {
 		t.Fatal("Read was not called")
 	}
 	r.stop()
-	if got := r.metric(t, "sensornode_temp_readings_rejected_total", ReasonSource); got != 0 {
+	if got := svctest.Metric(t, r.reg, "sensornode_temp_readings_rejected_total", "reason", ReasonSource); got != 0 {
 		t.Errorf("rejected{%s} = %v after a stop during a read, want 0", ReasonSource, got)
 	}
 }

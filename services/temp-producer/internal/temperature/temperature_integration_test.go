@@ -75,12 +75,6 @@ func runService(t *testing.T, env map[string]string) (*prometheus.Registry, stri
 	return reg, a, stop
 }
 
-func gather(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
-	t.Helper()
-	r := &running{reg: reg}
-	return r.metric(t, name, label)
-}
-
 // A fake sysfs thermal zone and a fake vcgencmd, both with junk among the
 // readings: only the plausible readings reach the local topic, keyed by
 // node, and the junk is counted by reason.
@@ -104,7 +98,7 @@ func TestIntegrationTemperatureSources(t *testing.T) {
 		})
 		svctest.Eventually(t, time.Minute, "2 readings on the topic", func() bool { return len(col.values()) >= 2 })
 		svctest.Eventually(t, 10*time.Second, "the junk after the script counted", func() bool {
-			return gather(t, reg, "sensornode_temp_readings_rejected_total", ReasonUnparsable) >= 4
+			return svctest.Metric(t, reg, "sensornode_temp_readings_rejected_total", "reason", ReasonUnparsable) >= 4
 		})
 		stop()
 		time.Sleep(time.Second)
@@ -119,11 +113,11 @@ func TestIntegrationTemperatureSources(t *testing.T) {
 		}
 		col.mu.Unlock()
 		for reason, want := range map[string]float64{ReasonSource: 1, ReasonImplausible: 1} {
-			if got := gather(t, reg, "sensornode_temp_readings_rejected_total", reason); got != want {
+			if got := svctest.Metric(t, reg, "sensornode_temp_readings_rejected_total", "reason", reason); got != want {
 				t.Errorf("rejected{%s} = %v, want %v", reason, got, want)
 			}
 		}
-		if got := gather(t, reg, "sensornode_temp_last_reading_celsius", ""); got != 51.2 {
+		if got := svctest.Metric(t, reg, "sensornode_temp_last_reading_celsius"); got != 51.2 {
 			t.Errorf("last reading = %v, want 51.2", got)
 		}
 	})
@@ -149,7 +143,7 @@ func TestIntegrationTemperatureSources(t *testing.T) {
 		})
 		// Each value stays until the service has read it at least twice.
 		taken := func() float64 {
-			return gather(t, reg, "sensornode_temp_readings_taken_total", "") + gather(t, reg, "sensornode_temp_readings_rejected_total", "")
+			return svctest.Metric(t, reg, "sensornode_temp_readings_taken_total") + svctest.Metric(t, reg, "sensornode_temp_readings_rejected_total")
 		}
 		for _, v := range []string{"47125\n", "garbage\n", "48.5\n", "130000\n", "-45000\n", "", "52250\n"} {
 			write(v)
@@ -157,8 +151,8 @@ func TestIntegrationTemperatureSources(t *testing.T) {
 			svctest.Eventually(t, 10*time.Second, "value "+strings.TrimSpace(v)+" read", func() bool { return taken() >= n+2 })
 		}
 		svctest.Eventually(t, time.Minute, "readings sent", func() bool {
-			return gather(t, reg, "sensornode_temp_buffered_readings", "") == 0 && len(col.values()) > 0 &&
-				float64(len(col.values())) == gather(t, reg, "sensornode_temp_readings_sent_total", "")
+			return svctest.Metric(t, reg, "sensornode_temp_buffered_readings") == 0 && len(col.values()) > 0 &&
+				float64(len(col.values())) == svctest.Metric(t, reg, "sensornode_temp_readings_sent_total")
 		})
 		stop()
 		seen := map[float64]bool{}
@@ -174,7 +168,7 @@ func TestIntegrationTemperatureSources(t *testing.T) {
 			t.Errorf("distinct readings on the topic = %v, want [47.125 52.25] (junk and implausible values never sent)", got)
 		}
 		for _, reason := range []string{ReasonUnparsable, ReasonImplausible} {
-			if gather(t, reg, "sensornode_temp_readings_rejected_total", reason) < 2 {
+			if svctest.Metric(t, reg, "sensornode_temp_readings_rejected_total", "reason", reason) < 2 {
 				t.Errorf("rejected{%s} < 2", reason)
 			}
 		}
@@ -202,7 +196,7 @@ func TestIntegrationTemperatureSpoolSurvivesRestart(t *testing.T) {
 		"SENSORNODE_SPOOL_DIR": spool, "SENSORNODE_SHUTDOWN_TIMEOUT": "2s", "SENSORNODE_CHECK_INTERVAL": "200ms",
 	}
 	reg, addr, stop := runService(t, env)
-	svctest.Eventually(t, 10*time.Second, "5 readings buffered", func() bool { return gather(t, reg, "sensornode_temp_buffered_readings", "") >= 5 })
+	svctest.Eventually(t, 10*time.Second, "5 readings buffered", func() bool { return svctest.Metric(t, reg, "sensornode_temp_buffered_readings") >= 5 })
 	if code := httpStatus(t, "http://"+addr+"/readyz"); code != 503 {
 		t.Errorf("/readyz with the brokers unreachable = %d, want 503", code)
 	}
