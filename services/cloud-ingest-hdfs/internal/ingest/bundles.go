@@ -2,15 +2,12 @@ package ingest
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sensornode/sensornode/libs/bundle"
@@ -53,20 +50,14 @@ const (
 // closing bundle's first offset, and a failure abandons it and the bundle
 // after it together.
 //
-// Fence. Every takeover (the partition assigned to this member) has its
-// own temporary directory, <tmp>/<topic>+<partition>/<random token>. On
-// the first picture after the assignment, before recovery lists the
-// committed bundles, the new owner removes every other token's directory
-// of the partition (its former owners', dead or zombie: one recursive
-// delete each) and makes its own; bundles and their indexes are written
-// there and renamed from there, and Create never makes a missing
-// directory. HDFS executes renames and deletes one at a time at the
-// NameNode, so a zombie's rename either came before the new owner's
-// delete, and then the new owner's recovery, which lists after the
-// delete, sees that bundle and skips its offsets; or it came after, and
-// its source is gone and it fails. A zombie can therefore never commit a
-// bundle the new owner does not know of, however long it was paused
-// between the time fence (workDeadline) and the NameNode.
+// Fence. Bundles and their indexes are written in the temporary
+// directory of this member's takeover of the partition and renamed from
+// there (takeover.go); on the first picture after an assignment the new
+// owner takes the partition over (removing its former owners'
+// directories) before recovery lists the committed bundles. A zombie can
+// therefore never commit a bundle the new owner does not know of, however
+// long it was paused between the time fence (workDeadline) and the
+// NameNode.
 
 // openBundle is a bundle being written.
 type openBundle struct {
@@ -100,18 +91,7 @@ type bundlePart struct {
 	// the commit is held at its first offset, and if it fails both are
 	// abandoned.
 	closing *openBundle
-	// rewind, after an abandon, is the offset the partition was sought
-	// back to: records above it fetched before the seek are dropped until
-	// it comes again; -1 none.
-	rewind int64
-	keys   *keyIndex
-	// tmpDir is this takeover's temporary directory; "" until the
-	// takeover is done (takeOver) or after it was lost.
-	tmpDir string
-	// lostAt is when this member found tmpDir removed by another member
-	// (zero: never): it takes the partition over again no sooner than a
-	// session timeout later, if it still has it by then.
-	lostAt time.Time
+	keys    *keyIndex
 	// listed is the bundle directory the overlap check listed in this
 	// takeover (""; none yet): see checkOverlap.
 	listed string
@@ -148,24 +128,6 @@ func (x *keyIndex) add(keys []string) {
 		x.n -= len(x.bundles[0])
 		x.bundles = x.bundles[1:]
 	}
-}
-
-// bundleStale reports whether msg, a record of a partition of the bundle
-// store, is one to drop unprocessed: fetched before the partition was
-// sought back (above rewind), or already processed (below next).
-func (in *Ingester) bundleStale(msg *bus.Message) bool {
-	bp := in.bundles[msg.TopicPartition()]
-	if bp == nil {
-		return false
-	}
-	if bp.rewind >= 0 {
-		if msg.Offset > bp.rewind {
-			return true
-		}
-		bp.rewind = -1
-	}
-	p := in.parts[msg.TopicPartition()]
-	return p != nil && p.next >= 0 && msg.Offset < p.next
 }
 
 // bundleDir is the directory of a bundle of tp whose first picture was
@@ -223,7 +185,7 @@ func (in *Ingester) storeBundled(msg *bus.Message, p messages.Picture) error {
 }
 
 func (in *Ingester) openBundle(tp bus.TopicPartition, bp *bundlePart, offset int64) error {
-	tmp := bp.tmpName(offset)
+	tmp := in.part(tp).tk.tmpName(offset)
 	hf, err := in.fs.Create(tmp)
 	if err != nil {
 		if in.classify(tp, bp, err) == abandonFenced {
@@ -283,7 +245,7 @@ func (in *Ingester) startRoll(tp bus.TopicPartition, seek bool) error {
 	span, _ := x.Span()
 	var idx bytes.Buffer
 	_, _ = x.WriteTo(&idx) // a bytes.Buffer does not fail
-	idxTmp := bp.tmpName(span.First)
+	idxTmp := in.part(tp).tk.tmpName(span.First)
 	xf, err := in.fs.Create(idxTmp)
 	if err != nil {
 		in.abandon(tp, in.classify(tp, bp, err), err, seek)
@@ -353,7 +315,7 @@ func (in *Ingester) finishRoll(tp bus.TopicPartition, seek bool) error {
 		// (checked after: a takeover comes before the new owner's
 		// bundles).
 		_, there, serr := in.fs.Stat(final)
-		owned, oerr := in.ownsTmpDir(bp)
+		owned, oerr := in.ownsTmpDir(&in.part(tp).tk)
 		switch {
 		case serr == nil && there && oerr == nil && owned:
 			// It happened.
@@ -414,88 +376,6 @@ func (in *Ingester) checkOverlap(tp bus.TopicPartition, bp *bundlePart, span bun
 	return nil
 }
 
-// errTakenOver marks work refused because another member took the
-// partition over (removed this member's temporary directory): nothing is
-// written until the rebalance takes the partition away, or, if it does
-// not, a session timeout later (see takeOver).
-var errTakenOver = errors.New("partition taken over by another member")
-
-// tmpName is a unique temporary path in the takeover's directory.
-func (bp *bundlePart) tmpName(offset int64) string {
-	var r [4]byte
-	_, _ = rand.Read(r[:])
-	return fmt.Sprintf("%s/%d-%s.tmp", bp.tmpDir, offset, hex.EncodeToString(r[:]))
-}
-
-// partTmpDir holds the takeover directories of tp.
-func (in *Ingester) partTmpDir(tp bus.TopicPartition) string {
-	return strings.TrimSuffix(in.cfg.HDFS.TmpDir, "/") + "/" + tp.Topic + "+" + strconv.Itoa(int(tp.Partition))
-}
-
-// takeOver fences tp's former owners: it removes every takeover
-// directory of tp (theirs: this member has none yet) and makes its own.
-// Recovery must come after it. A member that lost its directory to
-// another waits a session timeout first (the rebalance should take the
-// partition away meanwhile).
-func (in *Ingester) takeOver(tp bus.TopicPartition, bp *bundlePart) error {
-	if bp.tmpDir != "" {
-		return nil
-	}
-	if !bp.lostAt.IsZero() {
-		if until := bp.lostAt.Add(in.cfg.Kafka.SessionTimeout); in.now().Before(until) {
-			return fmt.Errorf("%w: %s: waiting for the rebalance (taken over again at %s if still assigned)", errTakenOver, tp, until.Format(time.RFC3339Nano))
-		}
-		in.log.Warn("bundle store: partition still assigned a session timeout after another member took it over; taking it over again", "partition", tp.String())
-	}
-	root := in.partTmpDir(tp)
-	fis, err := in.fs.ReadDir(root)
-	if err != nil {
-		in.m.hdfsErrors.WithLabelValues("list").Inc()
-		return fmt.Errorf("%w: take over %s: list %s: %v", errHDFS, tp, root, err)
-	}
-	for _, fi := range fis {
-		name := root + "/" + fi.Name()
-		files := 1
-		if fi.IsDir() {
-			left, err := in.fs.ReadDir(name)
-			if err != nil {
-				in.m.hdfsErrors.WithLabelValues("list").Inc()
-				return fmt.Errorf("%w: take over %s: list %s: %v", errHDFS, tp, name, err)
-			}
-			files = len(left)
-		}
-		if err := in.fs.RemoveAll(name); err != nil {
-			in.m.hdfsErrors.WithLabelValues("remove").Inc()
-			return fmt.Errorf("%w: take over %s: remove %s: %v", errHDFS, tp, name, err)
-		}
-		in.m.tmpRemoved.Add(float64(files))
-		in.log.Info("bundle store: removed a former owner's temporary directory (fenced: its renames from there fail)",
-			"partition", tp.String(), "path", name, "files", files)
-	}
-	var token [8]byte
-	_, _ = rand.Read(token[:])
-	dir := root + "/" + hex.EncodeToString(token[:])
-	if err := in.fs.MkdirAll(dir); err != nil {
-		in.m.hdfsErrors.WithLabelValues("write").Inc()
-		return fmt.Errorf("%w: take over %s: make %s: %v", errHDFS, tp, dir, err)
-	}
-	bp.tmpDir, bp.lostAt, bp.listed = dir, time.Time{}, ""
-	return nil
-}
-
-// ownsTmpDir reports whether bp's takeover directory is still there (no
-// other member took the partition over since).
-func (in *Ingester) ownsTmpDir(bp *bundlePart) (bool, error) {
-	if bp.tmpDir == "" {
-		return false, nil
-	}
-	_, there, err := in.fs.Stat(bp.tmpDir)
-	if err != nil {
-		in.m.hdfsErrors.WithLabelValues("stat").Inc()
-	}
-	return there, err
-}
-
 // classify names (and counts) the reason of a failed bundle operation:
 // fenced by time (ErrFenced), fenced by a takeover (the temporary
 // directory removed by another member: the takeover is lost, bp must be
@@ -505,12 +385,8 @@ func (in *Ingester) classify(tp bus.TopicPartition, bp *bundlePart, err error) s
 		in.m.fenced.Inc()
 		return abandonFenced
 	}
-	if owned, oerr := in.ownsTmpDir(bp); oerr == nil && !owned && bp.tmpDir != "" {
-		in.m.fenced.Inc()
-		in.log.Warn("bundle store: this member's temporary directory was removed: another member took the partition over; "+
-			"nothing of it is committed here (this member was probably paused past its session)",
-			"partition", tp.String(), "tmp_dir", bp.tmpDir, "err", err)
-		bp.tmpDir, bp.recovered, bp.lostAt = "", false, in.now()
+	if in.takenOver(tp, &in.part(tp).tk, err) {
+		bp.recovered = false
 		return abandonFenced
 	}
 	in.m.hdfsErrors.WithLabelValues("write").Inc()
@@ -553,18 +429,8 @@ func (in *Ingester) abandon(tp bus.TopicPartition, reason string, cause error, s
 		in.drop(tp, ob, reason, cause)
 	}
 	bp.closing, bp.open = nil, nil
-	if first < 0 {
-		return
-	}
-	if p := in.part(tp); p.next < 0 || first < p.next {
-		p.next = first
-	}
-	if !seek {
-		return
-	}
-	bp.rewind = first
-	if err := in.cons.Seek(bus.Offset{TopicPartition: tp, Offset: first}); err != nil && in.fatal == nil {
-		in.fatal = fmt.Errorf("seek %s back to %d after abandoning its bundle: %w", tp, first, err)
+	if first >= 0 {
+		in.rewind(tp, first, seek, "abandoning its bundle")
 	}
 }
 
@@ -641,7 +507,7 @@ func (in *Ingester) closeBundles(parts []bus.TopicPartition, lost bool, why stri
 func (in *Ingester) bundlePart(tp bus.TopicPartition) (*bundlePart, error) {
 	bp := in.bundles[tp]
 	if bp == nil {
-		bp = &bundlePart{high: -1, rewind: -1}
+		bp = &bundlePart{high: -1}
 		in.bundles[tp] = bp
 	}
 	if bp.recovered {
@@ -650,9 +516,10 @@ func (in *Ingester) bundlePart(tp bus.TopicPartition) (*bundlePart, error) {
 	// The fence comes first: recovery lists what was committed before
 	// the former owners' directories were removed, and nothing of theirs
 	// can be committed after.
-	if err := in.takeOver(tp, bp); err != nil {
+	if _, err := in.takeOver(tp, &in.part(tp).tk); err != nil {
 		return nil, err
 	}
+	bp.listed = ""
 	high, found, err := in.recoverBundles(tp)
 	if err != nil {
 		in.m.hdfsErrors.WithLabelValues("read").Inc()
