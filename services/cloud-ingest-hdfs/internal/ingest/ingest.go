@@ -333,3 +333,22 @@ func (in *Ingester) checkHDFS() {
 	}
 	in.probe.Set(condHDFS, err)
 }
+
+// writeSchema writes a schema file (name) beside the data, once: the
+// bundle store's, and the Avro readings'.
+func (in *Ingester) writeSchema(tp bus.TopicPartition, name, schema string, deadline time.Time) error {
+	if in.schemas[name] {
+		return nil
+	}
+	_, there, err := in.fs.Stat(name)
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", name, err)
+	}
+	if !there {
+		if err := in.fs.WriteAtomic(in.tmpName(tp, 0), name, []byte(schema), deadline); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	in.schemas[name] = true
+	return nil
+}
