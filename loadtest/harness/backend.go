@@ -614,14 +614,13 @@ func (br *backendRun) finish(ctx context.Context) error {
 	if err := br.crashCheck(); err != nil {
 		return err
 	}
-	var stored map[string]int
-	var err error
 	if h.cfg.TempProducers {
-		// Readings are written out every rotate interval; wait for all.
+		// Readings are written out every rotate interval; wait for all
+		// (the verdict comes after every service stopped: readingsVerdict).
 		deadline := time.Now().Add(60 * time.Second)
 		for {
-			edge := br.readings.snapshot()
-			stored, err = br.storedReadings()
+			edge, _ := br.readings.snapshot()
+			stored, err := br.storedReadings()
 			if err == nil && coversAll(stored, edge) {
 				break
 			}
@@ -671,30 +670,13 @@ func (br *backendRun) finish(ctx context.Context) error {
 			br.result.Completeness.SizeMismatch, br.result.Completeness.ChecksumMismatch, strings.Join(br.result.Completeness.MissingKeys, ", "))
 	}
 	if h.cfg.TempProducers {
+		rd, err := br.readingsVerdict(ctx)
 		if err != nil {
-			h.fail("%s: reading the temperature files: %v", br.backend, err)
-		}
-		edge := br.readings.snapshot()
-		rd := report.Readings{Edge: len(edge), HDFS: len(stored)}
-		for id, n := range stored {
-			if n > 1 {
-				rd.Duplicates += n - 1
-			}
-			if edge[id] == 0 {
-				rd.Unexpected++
-			}
-		}
-		for id := range edge {
-			if stored[id] == 0 {
-				rd.Missing++
-			}
+			h.fail("%s: %v", br.backend, err)
 		}
 		br.result.Readings = rd
-		switch {
-		case rd.Edge == 0:
-			h.fail("%s: no temperature reading reached the edge topic", br.backend)
-		case rd.Missing > 0 || rd.Duplicates > 0 || rd.Unexpected > 0:
-			h.fail("%s: temperature readings: %d on the edge, %d missing in HDFS, %d duplicated, %d unexpected", br.backend, rd.Edge, rd.Missing, rd.Duplicates, rd.Unexpected)
+		if msg := readingsFailure(rd); msg != "" {
+			h.fail("%s: %s", br.backend, msg)
 		}
 		if br.readings.bad > 0 {
 			h.fail("%s: %d undecodable readings on the edge topic", br.backend, br.readings.bad)

@@ -543,7 +543,7 @@ func (br *backendRun) readPicture(p Pic) ([]byte, error) {
 }
 
 // storedReadings reads every temperature file, of any format, and counts
-// readings by identity (node and read time); other files (the Avro
+// readings by identity (messages.ReadingIdentity); other files (the Avro
 // readings' schema file) are skipped.
 func (br *backendRun) storedReadings() (map[string]int, error) {
 	out := map[string]int{}
@@ -566,7 +566,7 @@ func (br *backendRun) storedReadings() (map[string]int, error) {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
 		for _, r := range rs {
-			out[readingID(r.Node, r.ReadAt)]++
+			out[r.Identity()]++
 		}
 	}
 	return out, nil

@@ -70,35 +70,47 @@ func (o *kafkaObserver) Close() error {
 	return o.c.Close()
 }
 
-// readings tracks temperature readings by identity (node and read time).
+// readings tracks temperature readings by the pipeline's identity
+// (messages.ReadingIdentity; see readings.go).
 type readings struct {
 	mu   sync.Mutex
 	edge map[string]int
-	bad  int // undecodable records on the edge topic
+	// exact is every reading seen by node and read time to the
+	// microsecond, with its identity; collapsed counts those whose
+	// identity an earlier one had already (one reading for ingest).
+	exact     map[string]string
+	collapsed int
+	bad       int // undecodable records on the edge topic
 }
 
-func newReadings() *readings { return &readings{edge: map[string]int{}} }
+func newReadings() *readings { return &readings{edge: map[string]int{}, exact: map[string]string{}} }
 
-func readingID(node string, t time.Time) string {
+func (r *readings) seen(t messages.TemperatureReading) {
+	id := t.Identity()
 	// To the microsecond: what every readings format keeps (Avro's
 	// timestamp-micros).
-	return node + "|" + archive.AvroReadAt(t).Format(time.RFC3339Nano)
-}
-
-func (r *readings) seen(id string) {
+	exact := t.NodeID + "|" + archive.AvroReadAt(t.ReadAt).Format(time.RFC3339Nano)
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.exact[exact]; !ok {
+		r.exact[exact] = id
+		if r.edge[id] > 0 {
+			r.collapsed++
+		}
+	}
 	r.edge[id]++
-	r.mu.Unlock()
 }
 
-func (r *readings) snapshot() map[string]int {
+// snapshot is the readings seen by identity, and how many readings shared
+// their identity with an earlier one.
+func (r *readings) snapshot() (map[string]int, int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make(map[string]int, len(r.edge))
 	for k, v := range r.edge {
 		out[k] = v
 	}
-	return out
+	return out, r.collapsed
 }
 
 // hdfsObserver lists the picture directories every interval and reports
@@ -215,7 +227,7 @@ func handleEdge(ledger *Ledger, rd *readings, tempTopic string, log *slog.Logger
 				rd.mu.Unlock()
 				return
 			}
-			rd.seen(readingID(r.NodeID, r.ReadAt))
+			rd.seen(r)
 			return
 		}
 		ledger.Seen(StageEdge, string(m.Key), m.Timestamp, m.Size(), len(m.Value), m.Topic)

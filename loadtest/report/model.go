@@ -258,6 +258,17 @@ type Readings struct {
 	Duplicates int `json:"hdfs_duplicates"`
 	Missing    int `json:"missing"`
 	Unexpected int `json:"unexpected"`
+	// EdgeSameIdentity counts edge readings that share their identity
+	// (node, read second, source, value) with an earlier one: one reading
+	// for the pipeline, stored once.
+	EdgeSameIdentity int `json:"edge_same_identity"`
+	// Missing, after every service stopped, split by where the reading
+	// still is: nowhere (Lost: committed past, in no file), uncommitted on
+	// the cloud topic (NotWritten) or on the edge topic (NotForwarded).
+	Lost         int      `json:"missing_lost"`
+	NotWritten   int      `json:"missing_not_written"`
+	NotForwarded int      `json:"missing_not_forwarded"`
+	MissingIDs   []string `json:"missing_ids,omitempty"` // the first few, with where they are
 }
 
 // Rate is a throughput measured by draining a backlog.

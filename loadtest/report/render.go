@@ -324,7 +324,8 @@ func renderBackend(b *strings.Builder, r *Result, be Backend) {
 	fmt.Fprintf(b, "Completeness (%s): %d pictures written for HDFS (steady phases and ingest drains), %d there, %d missing, %d unexpected files, %d size mismatches, %d read back with %d checksum mismatches; %d Kafka drain and head-to-head pictures, %d of them missing on the cloud; duplicates on the edge %d, on the cloud %d (at-least-once on Kafka, collapsed by key in HDFS).",
 		be.Backend, c.Produced, c.HDFS, c.Missing, c.Unexpected, c.SizeMismatch, c.Verified, c.ChecksumMismatch, c.CloudFinal, c.CloudFinalMissing, c.EdgeDuplicates, c.CloudDuplicates)
 	if rd := be.Readings; rd.Edge > 0 || rd.HDFS > 0 {
-		fmt.Fprintf(b, " Temperature readings: %d on the edge topic, %d in HDFS, %d missing, %d duplicated, %d unexpected.", rd.Edge, rd.HDFS, rd.Missing, rd.Duplicates, rd.Unexpected)
+		fmt.Fprintf(b, " Temperature readings (by identity: node, read second, source, value): %d on the edge topic, %d in HDFS, %d missing (%d lost, %d not yet written, %d not yet forwarded), %d duplicated, %d unexpected; %d more edge readings shared an identity with another (one reading, stored once).",
+			rd.Edge, rd.HDFS, rd.Missing, rd.Lost, rd.NotWritten, rd.NotForwarded, rd.Duplicates, rd.Unexpected, rd.EdgeSameIdentity)
 	}
 	fmt.Fprintf(b, "\n\n")
 }

@@ -116,7 +116,7 @@ func (in *Ingester) retry(ctx context.Context) {
 	if op.msg != nil {
 		err = in.process(ctx, op.msg)
 	} else {
-		err = in.flush(*op.flush)
+		err = in.flush(*op.flush, true)
 	}
 	if err != nil && op.msg != nil && bus.IsPermanent(err) {
 		// Not worth pausing everything for: stop only its partition.
@@ -151,8 +151,8 @@ func (in *Ingester) putBack(msg *bus.Message) error {
 }
 
 func (in *Ingester) putBackAt(tp bus.TopicPartition, offset int64) error {
-	if bp := in.bundles[tp]; bp != nil && bp.rewind >= 0 && offset > bp.rewind {
-		offset = bp.rewind // sought back to an abandoned bundle's start: not past it
+	if p := in.parts[tp]; p != nil && p.rewind >= 0 && offset > p.rewind {
+		offset = p.rewind // sought back to given-up work's start: not past it
 	}
 	if err := in.cons.Seek(bus.Offset{TopicPartition: tp, Offset: offset}); err != nil {
 		return fmt.Errorf("put back %s@%d while paused: %w", tp, offset, err)

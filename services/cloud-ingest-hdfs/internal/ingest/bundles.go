@@ -1,16 +1,9 @@
 package ingest
 
 import (
-	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"slices"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sensornode/sensornode/libs/bundle"
@@ -44,29 +37,14 @@ const (
 // nothing is committed, the partition is rewound to the bundle's first
 // offset and its records are consumed again.
 //
-// Overlap. The bundle's blocks are written, and a bundle rolled by size
-// is closed, on its writer's goroutine (bundlewriter.go), so that the
-// poll loop goes on with the next pictures, into the partition's next
-// bundle; the rest of that roll (index, renames) runs on the poll loop
-// once the close is done and before the partition's next roll
-// (finishRoll): bundles commit in offset order, the commit is held at the
-// closing bundle's first offset, and a failure abandons it and the bundle
-// after it together.
-//
-// Fence. Every takeover (the partition assigned to this member) has its
-// own temporary directory, <tmp>/<topic>+<partition>/<random token>. On
-// the first picture after the assignment, before recovery lists the
-// committed bundles, the new owner removes every other token's directory
-// of the partition (its former owners', dead or zombie: one recursive
-// delete each) and makes its own; bundles and their indexes are written
-// there and renamed from there, and Create never makes a missing
-// directory. HDFS executes renames and deletes one at a time at the
-// NameNode, so a zombie's rename either came before the new owner's
-// delete, and then the new owner's recovery, which lists after the
-// delete, sees that bundle and skips its offsets; or it came after, and
-// its source is gone and it fails. A zombie can therefore never commit a
-// bundle the new owner does not know of, however long it was paused
-// between the time fence (workDeadline) and the NameNode.
+// Fence. Bundles and their indexes are written in the temporary
+// directory of this member's takeover of the partition and renamed from
+// there (takeover.go); on the first picture after an assignment the new
+// owner takes the partition over (removing its former owners'
+// directories) before recovery lists the committed bundles. A zombie can
+// therefore never commit a bundle the new owner does not know of, however
+// long it was paused between the time fence (workDeadline) and the
+// NameNode.
 
 // openBundle is a bundle being written.
 type openBundle struct {
@@ -100,72 +78,10 @@ type bundlePart struct {
 	// the commit is held at its first offset, and if it fails both are
 	// abandoned.
 	closing *openBundle
-	// rewind, after an abandon, is the offset the partition was sought
-	// back to: records above it fetched before the seek are dropped until
-	// it comes again; -1 none.
-	rewind int64
-	keys   *keyIndex
-	// tmpDir is this takeover's temporary directory; "" until the
-	// takeover is done (takeOver) or after it was lost.
-	tmpDir string
-	// lostAt is when this member found tmpDir removed by another member
-	// (zero: never): it takes the partition over again no sooner than a
-	// session timeout later, if it still has it by then.
-	lostAt time.Time
+	keys    *keyIndex
 	// listed is the bundle directory the overlap check listed in this
 	// takeover (""; none yet): see checkOverlap.
 	listed string
-}
-
-// keyIndex holds the keys of a partition's newest committed bundles, at
-// most max keys (whole bundles are evicted, oldest first; the newest
-// bundle stays even if it alone holds more).
-type keyIndex struct {
-	max     int
-	n       int
-	set     map[string]struct{}
-	bundles [][]string // oldest first
-}
-
-func newKeyIndex(max int) *keyIndex { return &keyIndex{max: max, set: map[string]struct{}{}} }
-
-func (x *keyIndex) has(key string) bool {
-	_, ok := x.set[key]
-	return ok
-}
-
-// add indexes the keys of a bundle newer than those indexed.
-func (x *keyIndex) add(keys []string) {
-	x.bundles = append(x.bundles, keys)
-	x.n += len(keys)
-	for _, k := range keys {
-		x.set[k] = struct{}{}
-	}
-	for x.n > x.max && len(x.bundles) > 1 {
-		for _, k := range x.bundles[0] {
-			delete(x.set, k)
-		}
-		x.n -= len(x.bundles[0])
-		x.bundles = x.bundles[1:]
-	}
-}
-
-// bundleStale reports whether msg, a record of a partition of the bundle
-// store, is one to drop unprocessed: fetched before the partition was
-// sought back (above rewind), or already processed (below next).
-func (in *Ingester) bundleStale(msg *bus.Message) bool {
-	bp := in.bundles[msg.TopicPartition()]
-	if bp == nil {
-		return false
-	}
-	if bp.rewind >= 0 {
-		if msg.Offset > bp.rewind {
-			return true
-		}
-		bp.rewind = -1
-	}
-	p := in.parts[msg.TopicPartition()]
-	return p != nil && p.next >= 0 && msg.Offset < p.next
 }
 
 // bundleDir is the directory of a bundle of tp whose first picture was
@@ -223,7 +139,7 @@ func (in *Ingester) storeBundled(msg *bus.Message, p messages.Picture) error {
 }
 
 func (in *Ingester) openBundle(tp bus.TopicPartition, bp *bundlePart, offset int64) error {
-	tmp := bp.tmpName(offset)
+	tmp := in.part(tp).tk.tmpName(offset)
 	hf, err := in.fs.Create(tmp)
 	if err != nil {
 		if in.classify(tp, bp, err) == abandonFenced {
@@ -243,259 +159,6 @@ func (in *Ingester) openBundle(tp bus.TopicPartition, bp *bundlePart, offset int
 	return nil
 }
 
-// roll commits tp's bundles now: the one closing (if any), then the open
-// one (if any). On failure the bundles are abandoned (seek: the partition
-// is sought back to the first one's first offset; false when it is being
-// revoked) and the error returned.
-func (in *Ingester) roll(tp bus.TopicPartition, seek bool) error {
-	bp := in.bundles[tp]
-	if bp.open != nil {
-		if err := in.startRoll(tp, seek); err != nil {
-			return err
-		}
-	}
-	if bp.closing != nil {
-		return in.finishRoll(tp, seek)
-	}
-	return nil
-}
-
-// startRoll rolls tp's open bundle: it finishes the roll of the bundle
-// closing before (waiting for its close), then starts closing the open
-// one on its writer's goroutine (bp.closing); finishRoll completes it.
-// The next picture opens a new bundle meanwhile.
-func (in *Ingester) startRoll(tp bus.TopicPartition, seek bool) error {
-	bp := in.bundles[tp]
-	if bp.closing != nil {
-		if err := in.finishRoll(tp, seek); err != nil {
-			return err // the open bundle was abandoned with it
-		}
-	}
-	ob := bp.open
-	_ = ob.w.Close() // nothing buffered: every Append queued its block
-	ob.closed = true
-	// The index's file is made here (the FS's calls stay on the poll
-	// loop); the close writes out the queued blocks (a write that failed
-	// fails it), then writes and closes the index, on the writer's
-	// goroutine, both bounded by the work deadline of now; the renames
-	// (finishRoll), by that of their own time.
-	x := ob.w.Index()
-	span, _ := x.Span()
-	var idx bytes.Buffer
-	_, _ = x.WriteTo(&idx) // a bytes.Buffer does not fail
-	idxTmp := bp.tmpName(span.First)
-	xf, err := in.fs.Create(idxTmp)
-	if err != nil {
-		in.abandon(tp, in.classify(tp, bp, err), err, seek)
-		return fmt.Errorf("%w: roll: create %s: %v", errHDFS, idxTmp, err)
-	}
-	ob.idxTmp = idxTmp
-	ob.f.closeAsync(in.workDeadline(), func(deadline time.Time) error {
-		if _, err := xf.Write(idx.Bytes()); err != nil {
-			_ = xf.Close(deadline) // releases the lease; removed with the bundle
-			return fmt.Errorf("write %s: %w", idxTmp, err)
-		}
-		if err := xf.Close(deadline); err != nil {
-			return fmt.Errorf("close %s: %w", idxTmp, err)
-		}
-		return nil
-	})
-	bp.closing, bp.open = ob, nil
-	return nil
-}
-
-// finishRoll commits tp's closing bundle: wait for its close and its
-// index's write (startRoll), rename the index and then the bundle into
-// place (fenced by the work deadline and by the takeover's temporary
-// directory). On failure
-// the bundle, and the open one after it, are abandoned (seek: the
-// partition is sought back to the closing bundle's first offset) and the
-// error returned.
-func (in *Ingester) finishRoll(tp bus.TopicPartition, seek bool) error {
-	bp := in.bundles[tp]
-	ob := bp.closing
-	x := ob.w.Index()
-	span, _ := x.Span()
-	final := in.bundleDir(tp, ob.opened) + "/" + ob.w.Name()
-	fail := func(reason string, err error) error {
-		in.abandon(tp, reason, err, seek)
-		return fmt.Errorf("%w: roll %s: %v", errHDFS, final, err)
-	}
-	reason := func(err error) string { return in.classify(tp, bp, err) }
-	if err := ob.f.wait(); err != nil {
-		return fail(reason(err), err)
-	}
-	deadline := in.workDeadline()
-	if err := in.checkOverlap(tp, bp, span, final); err != nil {
-		bp.recovered, bp.listed = false, "" // recovered again from HDFS before the next picture
-		return fail(abandonOverlap, err)
-	}
-	if err := in.writeSchema(tp, in.cfg.PictureBundleDir+"/"+bundle.SchemaFile, bundle.SchemaJSON, deadline); err != nil {
-		return fail(reason(err), err)
-	}
-	idxTmp := ob.idxTmp
-	// The index goes into place first, then the bundle: the bundle's
-	// rename is the commit, and a committed bundle always has its index.
-	// A crash between the two leaves an index without its bundle, which
-	// readers (who go by bundle names) ignore; the retry of the same
-	// offsets replaces it. So does a fence between the two (the
-	// temporary directory removed by a new owner): the bundle's rename
-	// fails and the index is left, as it may by then be the new owner's
-	// index of a bundle of the same name.
-	idxFinal := bundle.IndexName(final)
-	if err := in.fs.Rename(idxTmp, idxFinal, deadline); err != nil {
-		return fail(reason(err), err)
-	}
-	ob.idxTmp = "" // in place: not removed if the bundle's rename fails
-	if err := in.fs.Rename(ob.tmp, final, deadline); err != nil {
-		// A rename whose answer was lost may have happened; but a
-		// bundle there is ours only if no one took the partition over
-		// (checked after: a takeover comes before the new owner's
-		// bundles).
-		_, there, serr := in.fs.Stat(final)
-		owned, oerr := in.ownsTmpDir(bp)
-		switch {
-		case serr == nil && there && oerr == nil && owned:
-			// It happened.
-		case oerr == nil && !owned:
-			return fail(in.classify(tp, bp, err), err)
-		default:
-			if oerr == nil {
-				_ = in.fs.Remove(idxFinal)
-			}
-			return fail(reason(err), err)
-		}
-	}
-	bp.keys.add(x.Keys())
-	bp.high = span.Last
-	bp.closing = nil
-	in.m.bundlesCommitted.Inc()
-	in.m.bundleBytes.Add(float64(ob.w.Size()))
-	for node, n := range ob.nodes {
-		in.m.stored(kindPicture, node, n)
-	}
-	in.probe.Set(condHDFS, nil)
-	in.lastCommit = time.Time{} // commit right away
-	in.log.Info("bundle committed", "path", final, "pictures", len(x.Entries), "bytes", ob.w.Size(),
-		"first", span.First, "last", span.Last, "age", in.now().Sub(ob.opened).Round(time.Millisecond))
-	return nil
-}
-
-// checkOverlap refuses a bundle whose offsets a committed bundle of the
-// partition holds: one known here, or one in its directory (written by
-// another member).
-//
-// The directory is listed on the first roll into it in a takeover, not
-// on every roll (a listing costs the NameNode O(bundles in the hour)):
-// whatever another member committed there before this takeover's fence
-// is in that first listing, and after the fence another member can only
-// commit once it took the partition over in turn, which removes this
-// member's temporary directory, so that this member's renames fail
-// (their sources are gone) whatever a listing would have said.
-func (in *Ingester) checkOverlap(tp bus.TopicPartition, bp *bundlePart, span bundle.Span, final string) error {
-	if span.First <= bp.high {
-		return fmt.Errorf("offsets %d-%d: a committed bundle of %s ends at %d", span.First, span.Last, tp, bp.high)
-	}
-	dir := final[:len(final)-len(bundle.Name(span.Topic, span.Partition, span.First, span.Last))-1]
-	if dir == bp.listed {
-		return nil
-	}
-	fis, err := in.fs.ReadDir(dir)
-	if err != nil {
-		in.m.hdfsErrors.WithLabelValues("list").Inc()
-		return fmt.Errorf("list %s: %w", dir, err)
-	}
-	for _, fi := range fis {
-		if s, ok := bundle.ParseName(fi.Name()); ok && s.Overlaps(span) {
-			return fmt.Errorf("offsets %d-%d: committed bundle %s/%s holds some", span.First, span.Last, dir, fi.Name())
-		}
-	}
-	bp.listed = dir
-	return nil
-}
-
-// errTakenOver marks work refused because another member took the
-// partition over (removed this member's temporary directory): nothing is
-// written until the rebalance takes the partition away, or, if it does
-// not, a session timeout later (see takeOver).
-var errTakenOver = errors.New("partition taken over by another member")
-
-// tmpName is a unique temporary path in the takeover's directory.
-func (bp *bundlePart) tmpName(offset int64) string {
-	var r [4]byte
-	_, _ = rand.Read(r[:])
-	return fmt.Sprintf("%s/%d-%s.tmp", bp.tmpDir, offset, hex.EncodeToString(r[:]))
-}
-
-// partTmpDir holds the takeover directories of tp.
-func (in *Ingester) partTmpDir(tp bus.TopicPartition) string {
-	return strings.TrimSuffix(in.cfg.HDFS.TmpDir, "/") + "/" + tp.Topic + "+" + strconv.Itoa(int(tp.Partition))
-}
-
-// takeOver fences tp's former owners: it removes every takeover
-// directory of tp (theirs: this member has none yet) and makes its own.
-// Recovery must come after it. A member that lost its directory to
-// another waits a session timeout first (the rebalance should take the
-// partition away meanwhile).
-func (in *Ingester) takeOver(tp bus.TopicPartition, bp *bundlePart) error {
-	if bp.tmpDir != "" {
-		return nil
-	}
-	if !bp.lostAt.IsZero() {
-		if until := bp.lostAt.Add(in.cfg.Kafka.SessionTimeout); in.now().Before(until) {
-			return fmt.Errorf("%w: %s: waiting for the rebalance (taken over again at %s if still assigned)", errTakenOver, tp, until.Format(time.RFC3339Nano))
-		}
-		in.log.Warn("bundle store: partition still assigned a session timeout after another member took it over; taking it over again", "partition", tp.String())
-	}
-	root := in.partTmpDir(tp)
-	fis, err := in.fs.ReadDir(root)
-	if err != nil {
-		in.m.hdfsErrors.WithLabelValues("list").Inc()
-		return fmt.Errorf("%w: take over %s: list %s: %v", errHDFS, tp, root, err)
-	}
-	for _, fi := range fis {
-		name := root + "/" + fi.Name()
-		files := 1
-		if fi.IsDir() {
-			left, err := in.fs.ReadDir(name)
-			if err != nil {
-				in.m.hdfsErrors.WithLabelValues("list").Inc()
-				return fmt.Errorf("%w: take over %s: list %s: %v", errHDFS, tp, name, err)
-			}
-			files = len(left)
-		}
-		if err := in.fs.RemoveAll(name); err != nil {
-			in.m.hdfsErrors.WithLabelValues("remove").Inc()
-			return fmt.Errorf("%w: take over %s: remove %s: %v", errHDFS, tp, name, err)
-		}
-		in.m.tmpRemoved.Add(float64(files))
-		in.log.Info("bundle store: removed a former owner's temporary directory (fenced: its renames from there fail)",
-			"partition", tp.String(), "path", name, "files", files)
-	}
-	var token [8]byte
-	_, _ = rand.Read(token[:])
-	dir := root + "/" + hex.EncodeToString(token[:])
-	if err := in.fs.MkdirAll(dir); err != nil {
-		in.m.hdfsErrors.WithLabelValues("write").Inc()
-		return fmt.Errorf("%w: take over %s: make %s: %v", errHDFS, tp, dir, err)
-	}
-	bp.tmpDir, bp.lostAt, bp.listed = dir, time.Time{}, ""
-	return nil
-}
-
-// ownsTmpDir reports whether bp's takeover directory is still there (no
-// other member took the partition over since).
-func (in *Ingester) ownsTmpDir(bp *bundlePart) (bool, error) {
-	if bp.tmpDir == "" {
-		return false, nil
-	}
-	_, there, err := in.fs.Stat(bp.tmpDir)
-	if err != nil {
-		in.m.hdfsErrors.WithLabelValues("stat").Inc()
-	}
-	return there, err
-}
-
 // classify names (and counts) the reason of a failed bundle operation:
 // fenced by time (ErrFenced), fenced by a takeover (the temporary
 // directory removed by another member: the takeover is lost, bp must be
@@ -505,35 +168,12 @@ func (in *Ingester) classify(tp bus.TopicPartition, bp *bundlePart, err error) s
 		in.m.fenced.Inc()
 		return abandonFenced
 	}
-	if owned, oerr := in.ownsTmpDir(bp); oerr == nil && !owned && bp.tmpDir != "" {
-		in.m.fenced.Inc()
-		in.log.Warn("bundle store: this member's temporary directory was removed: another member took the partition over; "+
-			"nothing of it is committed here (this member was probably paused past its session)",
-			"partition", tp.String(), "tmp_dir", bp.tmpDir, "err", err)
-		bp.tmpDir, bp.recovered, bp.lostAt = "", false, in.now()
+	if in.takenOver(tp, &in.part(tp).tk, err) {
+		bp.recovered = false
 		return abandonFenced
 	}
 	in.m.hdfsErrors.WithLabelValues("write").Inc()
 	return abandonError
-}
-
-// writeSchema writes a schema file (name) beside the data, once: the
-// bundle store's, and the Avro readings'.
-func (in *Ingester) writeSchema(tp bus.TopicPartition, name, schema string, deadline time.Time) error {
-	if in.schemas[name] {
-		return nil
-	}
-	_, there, err := in.fs.Stat(name)
-	if err != nil {
-		return fmt.Errorf("stat %s: %w", name, err)
-	}
-	if !there {
-		if err := in.fs.WriteAtomic(in.tmpName(tp, 0), name, []byte(schema), deadline); err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
-		}
-	}
-	in.schemas[name] = true
-	return nil
 }
 
 // abandon gives up tp's bundles (the one closing, if any, and the open
@@ -553,18 +193,8 @@ func (in *Ingester) abandon(tp bus.TopicPartition, reason string, cause error, s
 		in.drop(tp, ob, reason, cause)
 	}
 	bp.closing, bp.open = nil, nil
-	if first < 0 {
-		return
-	}
-	if p := in.part(tp); p.next < 0 || first < p.next {
-		p.next = first
-	}
-	if !seek {
-		return
-	}
-	bp.rewind = first
-	if err := in.cons.Seek(bus.Offset{TopicPartition: tp, Offset: first}); err != nil && in.fatal == nil {
-		in.fatal = fmt.Errorf("seek %s back to %d after abandoning its bundle: %w", tp, first, err)
+	if first >= 0 {
+		in.rewind(tp, first, seek, "abandoning its bundle")
 	}
 }
 
@@ -591,26 +221,6 @@ func (in *Ingester) drop(tp bus.TopicPartition, ob *openBundle, reason string, c
 		"reason", reason, "first", first, "last", last, "pictures", ob.w.Len(), "err", cause)
 }
 
-// rollDue rolls the open bundles that reached their age.
-func (in *Ingester) rollDue(now time.Time) {
-	var oldest time.Duration
-	for tp, bp := range in.bundles {
-		if bp.closing != nil && bp.closing.f.closeDone() {
-			_ = in.finishRoll(tp, true) // an abandoned bundle's records come again
-		}
-		if bp.open == nil {
-			continue
-		}
-		age := now.Sub(bp.open.opened)
-		if age >= in.cfg.PictureBundleMaxAge {
-			_ = in.roll(tp, true) // an abandoned bundle's records come again
-			continue
-		}
-		oldest = max(oldest, age)
-	}
-	in.m.bundleAge.Set(oldest.Seconds())
-}
-
 // closeBundles rolls (or, when lost, abandons) the open bundles of parts
 // (all when nil), without seeking: the partitions are going away.
 func (in *Ingester) closeBundles(parts []bus.TopicPartition, lost bool, why string) {
@@ -632,127 +242,4 @@ func (in *Ingester) closeBundles(parts []bus.TopicPartition, lost bool, why stri
 			in.log.Warn(why+": open bundle not committed; its records are consumed again", "partition", tp.String(), "err", err)
 		}
 	}
-}
-
-// bundlePart returns tp's state, recovering it from HDFS first if needed:
-// the highest last offset of its committed bundles (records up to it are
-// skipped, so no two committed bundles overlap after a crash between a
-// rename and its commit), and the keys of its newest bundles.
-func (in *Ingester) bundlePart(tp bus.TopicPartition) (*bundlePart, error) {
-	bp := in.bundles[tp]
-	if bp == nil {
-		bp = &bundlePart{high: -1, rewind: -1}
-		in.bundles[tp] = bp
-	}
-	if bp.recovered {
-		return bp, nil
-	}
-	// The fence comes first: recovery lists what was committed before
-	// the former owners' directories were removed, and nothing of theirs
-	// can be committed after.
-	if err := in.takeOver(tp, bp); err != nil {
-		return nil, err
-	}
-	high, found, err := in.recoverBundles(tp)
-	if err != nil {
-		in.m.hdfsErrors.WithLabelValues("read").Inc()
-		return nil, fmt.Errorf("%w: recover %s from its bundles: %v", errHDFS, tp, err)
-	}
-	bp.high, bp.recovered = high, true
-	bp.keys = newKeyIndex(in.cfg.PictureBundleIndexKeys)
-	for _, x := range found {
-		bp.keys.add(x.Keys())
-	}
-	in.log.Info("bundle store: partition recovered from HDFS", "partition", tp.String(), "committed_up_to", high,
-		"bundles_indexed", len(bp.keys.bundles), "keys_indexed", bp.keys.n)
-	return bp, nil
-}
-
-// recoverSlackHours is how many hour directories recovery lists (names
-// only) past the one where the key index filled up: bundles go by their
-// writer's clock, so a newer bundle of a member whose clock was behind
-// may sit in an older hour.
-const recoverSlackHours = 24
-
-// recoverBundles lists tp's committed bundles, newest hour first, until
-// the indexes read hold PictureBundleIndexKeys keys (the hour where that
-// happens is read whole), and the names of recoverSlackHours hours more:
-// the highest last offset among them (-1 none) and the indexes read,
-// oldest first.
-func (in *Ingester) recoverBundles(tp bus.TopicPartition) (int64, []bundle.Index, error) {
-	high := int64(-1)
-	var found []bundle.Index
-	keys, slack := 0, -1
-	visit := func(dir string) (bool, error) {
-		fis, err := in.fs.ReadDir(dir)
-		if err != nil {
-			return false, err
-		}
-		if slack >= 0 {
-			slack++
-		}
-		for _, fi := range fis {
-			s, ok := bundle.ParseName(fi.Name())
-			if !ok || s.Topic != tp.Topic || s.Partition != tp.Partition {
-				continue
-			}
-			high = max(high, s.Last)
-			if slack >= 0 {
-				continue // names only
-			}
-			name := dir + "/" + bundle.IndexName(fi.Name())
-			b, err := in.fs.ReadFile(name)
-			if errors.Is(err, os.ErrNotExist) {
-				in.m.bundleNoIndex.Inc()
-				in.log.Warn("committed bundle without its index: its keys are outside the duplicate key index", "path", dir+"/"+fi.Name())
-				continue
-			}
-			if err != nil {
-				return false, err
-			}
-			x, err := bundle.ParseIndex(bytes.NewReader(b))
-			if err != nil {
-				in.m.bundleNoIndex.Inc()
-				in.log.Warn("bundle index does not parse: its keys are outside the duplicate key index", "path", name, "err", err)
-				continue
-			}
-			found = append(found, x)
-			keys += len(x.Entries)
-		}
-		if slack < 0 && keys >= in.cfg.PictureBundleIndexKeys {
-			slack = 0
-		}
-		return slack >= recoverSlackHours, nil
-	}
-	if _, err := in.walkNewest(in.partitionDir(tp), 4, visit); err != nil {
-		return 0, nil, err
-	}
-	found = slices.DeleteFunc(found, func(x bundle.Index) bool { return len(x.Entries) == 0 })
-	sort.Slice(found, func(i, j int) bool { return found[i].Entries[0].Offset < found[j].Entries[0].Offset })
-	return high, found, nil
-}
-
-// walkNewest visits the directories depth levels below dir, newest name
-// first, until visit says stop.
-func (in *Ingester) walkNewest(dir string, depth int, visit func(dir string) (bool, error)) (bool, error) {
-	if depth == 0 {
-		return visit(dir)
-	}
-	fis, err := in.fs.ReadDir(dir)
-	if err != nil {
-		return false, err
-	}
-	var subs []string
-	for _, fi := range fis {
-		if fi.IsDir() {
-			subs = append(subs, fi.Name())
-		}
-	}
-	sort.Sort(sort.Reverse(sort.StringSlice(subs)))
-	for _, s := range subs {
-		if stop, err := in.walkNewest(dir+"/"+s, depth-1, visit); err != nil || stop {
-			return stop, err
-		}
-	}
-	return false, nil
 }

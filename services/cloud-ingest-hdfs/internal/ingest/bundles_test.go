@@ -336,8 +336,8 @@ func TestBundleRenameRefusedOnOverlap(t *testing.T) {
 }
 
 // manualIngester returns an ingester (not running: the test calls its
-// methods) that was just assigned camTP, logging to log.
-func manualIngester(t *testing.T, cfg Config, fs FS, cl *bustest.Cluster, log io.Writer) *Ingester {
+// methods) that was just assigned parts (none: camTP), logging to log.
+func manualIngester(t *testing.T, cfg Config, fs FS, cl *bustest.Cluster, log io.Writer, parts ...bus.TopicPartition) *Ingester {
 	t.Helper()
 	cons, err := cl.NewConsumer(cfg.Kafka)
 	if err != nil {
@@ -349,7 +349,10 @@ func manualIngester(t *testing.T, cfg Config, fs FS, cl *bustest.Cluster, log io
 	}
 	in.cons = cons
 	in.pollStart = time.Now()
-	in.onAssigned([]bus.TopicPartition{camTP})
+	if len(parts) == 0 {
+		parts = []bus.TopicPartition{camTP}
+	}
+	in.onAssigned(parts)
 	return in
 }
 
@@ -599,9 +602,9 @@ func TestBundleClosingHoldsTheCommitAndFailsWithTheNext(t *testing.T) {
 	if got := testutil.ToFloat64(in.m.bundlesAbandoned.WithLabelValues(abandonError)); got != 2 {
 		t.Errorf("bundles abandoned = %v, want 2 (the closing one and the next)", got)
 	}
-	if bp.open != nil || bp.closing != nil || bp.rewind != recs[0].Offset || in.part(camTP).next != recs[0].Offset {
+	if bp.open != nil || bp.closing != nil || in.part(camTP).rewind != recs[0].Offset || in.part(camTP).next != recs[0].Offset {
 		t.Errorf("after the abandon: open %v, closing %v, rewind %d, next %d; want none, none, %d, %d",
-			bp.open != nil, bp.closing != nil, bp.rewind, in.part(camTP).next, recs[0].Offset, recs[0].Offset)
+			bp.open != nil, bp.closing != nil, in.part(camTP).rewind, in.part(camTP).next, recs[0].Offset, recs[0].Offset)
 	}
 	if _, count, _ := committedBundles(t, fs); len(count) != 0 {
 		t.Errorf("bundles committed: %v", count)

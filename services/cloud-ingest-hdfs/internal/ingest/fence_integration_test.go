@@ -103,17 +103,7 @@ func TestIntegrationHDFSTakeoverPrimitives(t *testing.T) {
 // and no two bundles overlap.
 func TestIntegrationBundleZombieRenameFenced(t *testing.T) {
 	fx := newIFixture(t, 1)
-	// The cloud faultproxy's port first, then the stack to ourselves: the
-	// order of the end-to-end chaos test, which takes Exclusive (through
-	// KillForTest) while it holds the port.
-	var proxy *faultproxy.Proxy
-	waitUntil(t, "the cloud faultproxy's port", 5*time.Minute, func() bool {
-		var err error
-		proxy, err = faultproxy.New(fx.st.CloudProxiedBootstrap(), fx.st.CloudProxiedTarget())
-		return err == nil
-	})
-	devstacktest.Exclusive(t, fx.st)
-	t.Cleanup(func() { _ = proxy.Close() })
+	proxy := fx.cloudProxy(t)
 	p := fx.producer(t)
 	const n = 12
 	want := map[[32]byte]bool{}
@@ -125,27 +115,13 @@ func TestIntegrationBundleZombieRenameFenced(t *testing.T) {
 	cfg.Kafka.SessionTimeout = 6 * time.Second
 
 	// A: through the proxy, paused before its first bundle's rename.
-	paused, release := make(chan string, 1), make(chan struct{})
-	var once sync.Once
 	cfgA := cfg
 	cfgA.Kafka.Brokers = []string{fx.st.CloudProxiedBootstrap()}
-	a := fx.startOpts(t, cfgA, Options{BeforeRename: func(tmp, final string) {
-		if strings.HasSuffix(final, ".avro") {
-			once.Do(func() {
-				paused <- final
-				<-release
-			})
-		}
-	}})
+	opts, paused, release := pauseAtRename(".avro")
+	a := fx.startOpts(t, cfgA, opts)
 	t.Cleanup(func() { closeOnce(release) }) // before a's stop: cleanups run last first
 	publishAll(t, p, msgs)
-	var final string
-	select {
-	case final = <-paused:
-	case <-time.After(2 * time.Minute):
-		t.Fatal("A never reached its first bundle's rename")
-	}
-	t.Logf("A paused before renaming %s", path.Base(final))
+	final := waitPaused(t, paused, "its first bundle's rename")
 	commitsBefore := a.metric("sensornode_ingest_commits_total", "result", "ok") // of offset 0: nothing
 
 	// A's link to Kafka is cut: its session times out and the group gives
@@ -184,6 +160,145 @@ func TestIntegrationBundleZombieRenameFenced(t *testing.T) {
 		t.Logf("%s committed (by B: A's rename failed)", path.Base(final))
 	}
 	fx.checkBundles(t, want)
+	if tmps := fx.tmpFiles(t); len(tmps) != 0 {
+		t.Errorf("temporary files left: %q", tmps)
+	}
+}
+
+// cloudProxy is the devstack's cloud faultproxy, the stack taken for this
+// test alone (Exclusive).
+func (fx *ifixture) cloudProxy(t *testing.T) *faultproxy.Proxy {
+	t.Helper()
+	// The cloud faultproxy's port first, then the stack to ourselves: the
+	// order of the end-to-end chaos test, which takes Exclusive (through
+	// KillForTest) while it holds the port.
+	var proxy *faultproxy.Proxy
+	waitUntil(t, "the cloud faultproxy's port", 5*time.Minute, func() bool {
+		var err error
+		proxy, err = faultproxy.New(fx.st.CloudProxiedBootstrap(), fx.st.CloudProxiedTarget())
+		return err == nil
+	})
+	devstacktest.Exclusive(t, fx.st)
+	t.Cleanup(func() { _ = proxy.Close() })
+	return proxy
+}
+
+// pauseAtRename returns options that pause a member's first rename into
+// a name ending in suffix once it passed the time fence, right before the
+// NameNode call: the final name is sent on paused, and the rename goes on
+// once release is closed.
+func pauseAtRename(suffix string) (opts Options, paused <-chan string, release chan struct{}) {
+	p, release := make(chan string, 1), make(chan struct{})
+	var once sync.Once
+	return Options{BeforeRename: func(_, final string) {
+		if strings.HasSuffix(final, suffix) {
+			once.Do(func() {
+				p <- final
+				<-release
+			})
+		}
+	}}, p, release
+}
+
+// waitPaused waits for pauseAtRename's pause and returns its final name.
+func waitPaused(t *testing.T, paused <-chan string, what string) string {
+	t.Helper()
+	select {
+	case final := <-paused:
+		t.Logf("A paused before renaming %s", path.Base(final))
+		return final
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("A never reached %s", what)
+		return ""
+	}
+}
+
+// failListFS fails every listing of the temporary directory itself (its
+// subdirectories list), as a NameNode that times out listing a directory
+// of many leftover files would.
+type failListFS struct {
+	FS
+	tmp string
+}
+
+func (f *failListFS) ReadDir(dir string) ([]os.FileInfo, error) {
+	if strings.TrimSuffix(dir, "/") == strings.TrimSuffix(f.tmp, "/") {
+		return nil, errors.New("injected: listing timed out")
+	}
+	return f.FS.ReadDir(dir)
+}
+
+// TestIntegrationReadingsZombieRenameFenced: the readings flush is fenced
+// by the takeover as bundles are. Member A of two passes the time fence of
+// a readings file's rename and is paused right before the NameNode call;
+// its link to Kafka is cut, so the group gives its partition to member B,
+// which takes it over (removing A's temporary directory) and stores the
+// readings. B cannot list the temporary directory itself: before the
+// takeover fence, B's removal of leftover temporary files (A's) on
+// assignment failed, was retried later and B went on meanwhile, and A's
+// rename stored readings a second time; the takeover lists only the
+// partition's own directory, and B writes nothing before it is done. Then
+// A goes on: its rename fails, its flush is given up as fenced and it
+// commits nothing; every reading is stored once.
+func TestIntegrationReadingsZombieRenameFenced(t *testing.T) {
+	fx := newIFixture(t, 1)
+	proxy := fx.cloudProxy(t)
+	p := fx.producer(t)
+	const n = 12
+	want := map[string]bool{}
+	msgs := fx.readings(t, "node9", 42, time.Date(2026, 5, 9, 9, 0, 0, 0, time.UTC), 0, n, want)
+	cfg := fx.config()
+	cfg.Kafka.SessionTimeout = 6 * time.Second
+
+	// A: through the proxy, flushing every four readings, paused before
+	// its first file's rename.
+	cfgA := cfg
+	cfgA.Kafka.Brokers = []string{fx.st.CloudProxiedBootstrap()}
+	cfgA.TemperatureRotateInterval, cfgA.TemperatureFlushRecords = time.Hour, 4
+	opts, paused, release := pauseAtRename(".jsonl")
+	a := fx.startOpts(t, cfgA, opts)
+	t.Cleanup(func() { closeOnce(release) }) // before a's stop: cleanups run last first
+	publishAll(t, p, msgs)
+	final := waitPaused(t, paused, "its first readings file's rename")
+	commitsBefore := a.metric("sensornode_ingest_commits_total", "result", "ok")
+
+	// A's link to Kafka is cut: the group gives the partition to B, which
+	// takes it over and reads the readings (to store them in other files
+	// than A's).
+	proxy.Cut()
+	b := fx.startOpts(t, cfg, Options{WrapFS: func(f FS) FS { return &failListFS{FS: f, tmp: cfg.HDFS.TmpDir} }})
+	waitUntil(t, "B read readings", 2*time.Minute, func() bool { return b.metric("sensornode_ingest_pending_readings") > 0 })
+
+	// A goes on: its rename fails, nothing of it is written or committed.
+	closeOnce(release)
+	waitUntil(t, "A's flush fenced", time.Minute, func() bool { return strings.Contains(fx.logs.String(), "readings flush fenced") })
+	waitUntil(t, "B committed every reading", 2*time.Minute, func() bool { return fx.committed(t)[fx.tempTopic] == n })
+	if got := b.metric("sensornode_ingest_tmp_files_removed_total"); got < 1 {
+		t.Errorf("B removed %v temporary files, want A's readings file", got)
+	}
+	a.stop()
+	if got := a.metric("sensornode_ingest_commits_total", "result", "ok"); got != commitsBefore {
+		t.Errorf("A committed offsets %v times after its pause", got-commitsBefore)
+	}
+	if got := a.metric("sensornode_ingest_fenced_writes_total"); got < 1 {
+		t.Errorf("A: fenced writes = %v, want >= 1", got)
+	}
+	b.stop()
+	if _, err := fx.fs.Stat(final); err == nil {
+		t.Errorf("%s, A's file, renamed into place after B took the partition over", path.Base(final))
+	}
+	got := fx.readingCounts(t)
+	if len(got) != n {
+		t.Errorf("%d readings stored, want %d", len(got), n)
+	}
+	for id, c := range got {
+		if !want[id] || c != 1 {
+			t.Errorf("reading %s stored %d times (expected: %v)", id, c, want[id])
+		}
+	}
+	if c := fx.committed(t)[fx.tempTopic]; c != n {
+		t.Errorf("committed %d, want %d", c, n)
+	}
 	if tmps := fx.tmpFiles(t); len(tmps) != 0 {
 		t.Errorf("temporary files left: %q", tmps)
 	}

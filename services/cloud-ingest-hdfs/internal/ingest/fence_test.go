@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/svc/svctest"
 )
 
@@ -37,7 +38,7 @@ func TestBundleTakeoverFencesFormerOwnersBeforeRecovery(t *testing.T) {
 	if bp == nil || bp.open == nil {
 		t.Fatal("no open bundle")
 	}
-	own := bp.tmpDir
+	own := in.part(camTP).tk.dir
 	if !strings.HasPrefix(own, "/t/_tmp/cameraData+0/") || own == former || own == idle {
 		t.Fatalf("takeover directory %q, want a new one under /t/_tmp/cameraData+0/", own)
 	}
@@ -108,7 +109,7 @@ func TestBundleZombieRollFencedByTakeover(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			aDir := a.bundles[camTP].tmpDir
+			aDir := a.part(camTP).tk.dir
 
 			paused := false
 			var b *Ingester
@@ -170,7 +171,7 @@ func TestBundleZombieRollFencedByTakeover(t *testing.T) {
 			if err := a.process(context.Background(), recs[3]); !errors.Is(err, errTakenOver) {
 				t.Errorf("A's next picture: %v, want errTakenOver", err)
 			}
-			if _, there, _ := fs.Stat(b.bundles[camTP].tmpDir); !there {
+			if _, there, _ := fs.Stat(b.part(camTP).tk.dir); !there {
 				t.Error("A took the partition over again at once: B's directory removed")
 			}
 			// Still assigned a session timeout later (no rebalance came):
@@ -180,12 +181,131 @@ func TestBundleZombieRollFencedByTakeover(t *testing.T) {
 			if err := a.process(context.Background(), recs[3]); err != nil {
 				t.Fatalf("A's picture a session timeout later: %v", err)
 			}
-			if _, there, _ := fs.Stat(b.bundles[camTP].tmpDir); there {
+			if _, there, _ := fs.Stat(b.part(camTP).tk.dir); there {
 				t.Error("A took the partition over again without removing B's directory")
 			}
 			if bp := a.bundles[camTP]; bp.high != 4 || bp.open != nil {
 				t.Errorf("A after taking over again: committed up to %d, open bundle %v; want 4 and none", bp.high, bp.open != nil)
 			}
+		})
+	}
+}
+
+// A zombie's readings flush is fenced by the partition's takeover, as a
+// bundle's roll is. Member A buffered readings 0..2 and is paused (before
+// its write, or between its file's close and its rename) while member B
+// takes the partition over and writes readings 0..4; B cannot list the
+// temporary directory itself (so the removal of leftover temporary files
+// on assignment, retried later, does not help). When A goes on, its
+// flush writes nothing and commits nothing: its batch is given up and the
+// partition sought back to its first reading. A's next reading waits for
+// the rebalance; a session timeout later (no rebalance came) A takes the
+// partition over again and finds B's file: every reading is stored once.
+func TestReadingsZombieFlushFencedByTakeover(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		pause string // where A is paused: "write" (before it) or "rename" (after its close)
+	}{
+		{name: "before its write", pause: "write"},
+		{name: "between its close and its rename", pause: "rename"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cl := newCluster()
+			want := map[string]int{}
+			for i := range 5 {
+				ts := time.Date(2026, 5, 1, 12, 0, i, 0, time.UTC)
+				appendMsg(t, cl, tempTP, mustReading(t, "n1", ts, float64(i)))
+				want[identity("n1", ts, float64(i), "synthetic")] = 1
+			}
+			recs := slices.DeleteFunc(cl.Records(tempTP.Topic), func(m *bus.Message) bool { return m.Partition != tempTP.Partition })
+			cfg := testConfig()
+			cfg.TemperatureRotateInterval = time.Hour
+			fs := newMemFS()
+			var logs svctest.SyncBuffer
+			a := manualIngester(t, cfg, fs, cl, &logs, tempTP)
+			for _, m := range recs[:3] {
+				if err := a.process(context.Background(), m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			aDir := a.part(tempTP).tk.dir
+			b := manualIngester(t, cfg, fs, cl, io.Discard, tempTP)
+			paused := false
+			takeOver := func() {
+				paused = true
+				fs.setFail(func(op, name string) bool { return op == "readdir" && name == "/t/_tmp" })
+				defer fs.setFail(nil)
+				b.applyAssignment()
+				for _, m := range recs {
+					if err := b.process(context.Background(), m); err != nil {
+						t.Errorf("B: %v", err)
+					}
+				}
+				if err := b.flush(tempTP, false); err != nil {
+					t.Errorf("B's flush: %v", err)
+				}
+			}
+			if tt.pause == "write" {
+				takeOver()
+			}
+			fs.beforeRename = func(tmp, _ string) {
+				if tt.pause == "rename" && !paused && aDir != "" && strings.HasPrefix(tmp, aDir+"/") {
+					takeOver()
+				}
+			}
+			err := a.flush(tempTP, true)
+			if !paused {
+				t.Fatal("A was never paused")
+			}
+			if !errors.Is(err, errTakenOver) {
+				t.Errorf("A's flush after B took the partition over: %v, want errTakenOver", err)
+			}
+			if got := storedReadings(t, fs, FormatJSONL); len(got) != len(want) {
+				t.Errorf("%d readings stored, want %d", len(got), len(want))
+			} else {
+				checkReadings(t, got, want)
+			}
+			if a.batches[tempTP] != nil || a.part(tempTP).next != 0 || a.part(tempTP).rewind != 0 {
+				t.Errorf("A after the fenced flush: batch %v, next %d, rewind %d; want none, 0, 0 (sought back to its first reading)",
+					a.batches[tempTP] != nil, a.part(tempTP).next, a.part(tempTP).rewind)
+			}
+			a.commit(context.Background(), nil)
+			if c := cl.Committed(cfg.Kafka.GroupID)[tempTP]; c != 0 {
+				t.Errorf("A committed offset %d", c)
+			}
+			if got := testutil.ToFloat64(a.m.fenced); got < 1 {
+				t.Errorf("A: fenced writes = %v, want >= 1", got)
+			}
+			if !strings.Contains(logs.String(), "readings flush fenced") || !strings.Contains(logs.String(), "partition=temperatureData[2]") {
+				t.Errorf("no WARN naming the fenced flush and its partition:\n%s", logs.String())
+			}
+			if files := fs.under(aDir); len(files) != 0 {
+				t.Errorf("A's temporary files left: %v", files)
+			}
+			// A, still believing it owns the partition, writes nothing
+			// until the rebalance comes (or a session timeout passes).
+			if err := a.process(context.Background(), recs[0]); !errors.Is(err, errTakenOver) {
+				t.Errorf("A's next reading: %v, want errTakenOver", err)
+			}
+			bDir := b.part(tempTP).tk.dir
+			if _, there, _ := fs.Stat(bDir); !there {
+				t.Error("A took the partition over again at once: B's directory removed")
+			}
+			// Still assigned a session timeout later: A takes it over again,
+			// reads B's file and stores nothing twice.
+			a.now = func() time.Time { return time.Now().Add(cfg.Kafka.SessionTimeout) }
+			for _, m := range recs {
+				if err := a.process(context.Background(), m); err != nil {
+					t.Fatalf("A's reading a session timeout later: %v", err)
+				}
+			}
+			if err := a.flush(tempTP, true); err != nil {
+				t.Fatalf("A's flush a session timeout later: %v", err)
+			}
+			if _, there, _ := fs.Stat(bDir); there {
+				t.Error("A took the partition over again without removing B's directory")
+			}
+			checkReadings(t, storedReadings(t, fs, FormatJSONL), want)
 		})
 	}
 }

@@ -34,7 +34,7 @@ type FS interface {
 	// written piece by piece, never whole in memory. tmp's directory must
 	// exist: Create does not make it (a missing one is an error wrapping
 	// os.ErrNotExist), so that a directory another member removed stays
-	// removed (the bundle store's fence, bundles.go).
+	// removed (the takeover fence, takeover.go).
 	Create(tmp string) (FileWriter, error)
 	// Rename moves a closed file to final, creating final's directory.
 	// It is fenced as WriteAtomic's rename is: if deadline has passed
@@ -286,7 +286,8 @@ func (h *hdfsFS) mkdirFor(c *hdfs.Client, dir string) error {
 func (h *hdfsFS) renameFenced(c *hdfs.Client, tmp, final string, deadline time.Time) error {
 	// The fence: checked right before the rename. What remains is the
 	// time between this check and the NameNode executing the rename
-	// (the bundle store closes it with its temporary directories).
+	// (the takeover fence closes it with its temporary directories:
+	// takeover.go).
 	if err := fenced(deadline, "rename "+tmp+" to "+final); err != nil {
 		return err
 	}

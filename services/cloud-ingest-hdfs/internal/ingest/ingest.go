@@ -88,8 +88,9 @@ type Ingester struct {
 // ours, else the new owner consumes it again. What remains: a rename that
 // passes the check and then takes longer than the other quarter of the
 // session timeout to reach the NameNode (a pause or SIGSTOP exactly
-// between the check and the RPC); the bundle store closes that window
-// with its per-takeover temporary directories (bundles.go).
+// between the check and the RPC); the takeover fence closes that window
+// for files named by offsets (readings files, bundles) with its
+// per-takeover temporary directories (takeover.go).
 func (in *Ingester) workDeadline() time.Time {
 	return in.pollStart.Add(in.cfg.Kafka.SessionTimeout / 2)
 }
@@ -197,7 +198,7 @@ func (in *Ingester) Run(ctx context.Context, cons bus.Consumer) error {
 func (in *Ingester) finish() {
 	if in.blocked == nil {
 		for tp := range in.batches {
-			if err := in.flush(tp); err != nil {
+			if err := in.flush(tp, false); err != nil {
 				in.log.Warn("shutdown: buffered readings not written; they are consumed again on restart", "partition", tp.String(), "err", err)
 				in.dropBatch(tp)
 			}
@@ -214,7 +215,7 @@ func (in *Ingester) finish() {
 // process stores one message. It returns an error only for failures worth
 // retrying (HDFS, the dead-letter topic); bad messages are dead-lettered.
 func (in *Ingester) process(ctx context.Context, msg *bus.Message) error {
-	if in.bundleStale(msg) {
+	if in.stale(msg) {
 		return nil
 	}
 	kind, _, err := messages.KindOf(msg.Value, msg.Headers)
@@ -303,7 +304,7 @@ func (in *Ingester) maintain(ctx context.Context) {
 	now := in.now()
 	for tp, b := range in.batches {
 		if now.Sub(b.started) >= in.cfg.TemperatureRotateInterval || b.records >= in.cfg.TemperatureFlushRecords {
-			if err := in.flush(tp); err != nil {
+			if err := in.flush(tp, true); err != nil {
 				t := tp
 				in.block(&blockedOp{flush: &t}, err)
 				return
@@ -331,4 +332,23 @@ func (in *Ingester) checkHDFS() {
 		in.m.hdfsErrors.WithLabelValues("ping").Inc()
 	}
 	in.probe.Set(condHDFS, err)
+}
+
+// writeSchema writes a schema file (name) beside the data, once: the
+// bundle store's, and the Avro readings'.
+func (in *Ingester) writeSchema(tp bus.TopicPartition, name, schema string, deadline time.Time) error {
+	if in.schemas[name] {
+		return nil
+	}
+	_, there, err := in.fs.Stat(name)
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", name, err)
+	}
+	if !there {
+		if err := in.fs.WriteAtomic(in.tmpName(tp, 0), name, []byte(schema), deadline); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	in.schemas[name] = true
+	return nil
 }

@@ -486,8 +486,12 @@ func testTornFlushRecovers(t *testing.T, format string) {
 			want[identity(node, ts, 50, "synthetic")] = 1
 		}
 		fs := newMemFS()
-		// The second file's rename fails: node1 is renamed, node2 and node3 not.
-		fs.setFail(func(op, name string) bool { return op == "rename" && strings.Contains(name, "/node2/") })
+		// The second file's rename fails: node1 is renamed, node2 and node3
+		// not; its temporary file stays (its removal fails too), as after
+		// a crash.
+		fs.setFail(func(op, name string) bool {
+			return op == "rename" && strings.Contains(name, "/node2/") || op == "remove"
+		})
 		r := start(t, cfg, fs, cl)
 		svctest.Eventually(t, 10*time.Second, "blocked", func() bool { return testutil.ToFloat64(r.m.blocked) == 1 })
 		if c := r.committed(tempTP); c != 0 {

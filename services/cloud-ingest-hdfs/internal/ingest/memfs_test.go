@@ -24,7 +24,8 @@ type memFS struct {
 	// beforeClose, if set, runs (without the lock) before a Create'd
 	// file is closed.
 	beforeClose func(name string)
-	// beforeRename, if set, runs (without the lock) before a Rename.
+	// beforeRename, if set, runs (without the lock) before a Rename or
+	// WriteAtomic's rename.
 	beforeRename func(tmp, final string)
 	ops          []string
 }
@@ -71,24 +72,24 @@ func (f *memFS) Stat(name string) (int64, bool, error) {
 
 func (f *memFS) WriteAtomic(tmp, final string, data []byte, deadline time.Time) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := fenced(deadline, "before create "+tmp); err != nil {
+	err := fenced(deadline, "before create "+tmp)
+	if err == nil {
+		err = f.check("create", tmp)
+	}
+	if err == nil {
+		f.files[tmp] = slices.Clone(data)
+	}
+	f.mu.Unlock()
+	if err != nil {
 		return err
 	}
-	if err := f.check("create", tmp); err != nil {
-		return err
-	}
-	f.files[tmp] = slices.Clone(data)
-	if err := fenced(deadline, "rename "+tmp); err != nil {
+	err = f.Rename(tmp, final, deadline)
+	if errors.Is(err, ErrFenced) {
+		f.mu.Lock()
 		delete(f.files, tmp)
-		return err
+		f.mu.Unlock()
 	}
-	if err := f.check("rename", final); err != nil {
-		return err // the temporary file stays, as after a crash
-	}
-	f.files[final] = f.files[tmp]
-	delete(f.files, tmp)
-	return nil
+	return err // after another failure the temporary file stays, as after a crash
 }
 
 func (f *memFS) Create(tmp string) (FileWriter, error) {

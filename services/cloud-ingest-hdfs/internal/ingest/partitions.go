@@ -13,12 +13,18 @@ import (
 type partState struct {
 	next      int64 // offset after the last processed message, -1 none
 	committed int64 // last committed offset, -1 none
+	// rewind, after work was given up (an abandoned bundle, a fenced
+	// readings flush), is the offset the partition was sought back to:
+	// records above it fetched before the seek are dropped until it comes
+	// again; -1 none (stale).
+	rewind int64
+	tk     takeover // this member's takeover of the partition (takeover.go)
 }
 
 func (in *Ingester) part(tp bus.TopicPartition) *partState {
 	p := in.parts[tp]
 	if p == nil {
-		p = &partState{next: -1, committed: -1}
+		p = &partState{next: -1, committed: -1, rewind: -1}
 		in.parts[tp] = p
 	}
 	return p
@@ -142,7 +148,7 @@ func (in *Ingester) onRevoked(parts []bus.TopicPartition, lost bool) {
 	for _, tp := range parts {
 		keep[tp] = true
 		if !lost && in.batches[tp] != nil {
-			if err := in.flush(tp); err != nil {
+			if err := in.flush(tp, false); err != nil {
 				in.log.Warn("rebalance: buffered readings not written; the new owner consumes them again", "partition", tp.String(), "err", err)
 			}
 		}

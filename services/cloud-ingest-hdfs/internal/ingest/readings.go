@@ -3,6 +3,7 @@ package ingest
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -22,6 +23,17 @@ func (in *Ingester) bufferReading(msg *bus.Message, t messages.TemperatureReadin
 		in.m.messages.WithLabelValues(kindTemperature, resultDuplicate).Inc()
 		return nil
 	}
+	tp := msg.TopicPartition()
+	// The fence comes first: the directory index reads what was written
+	// before the former owners' directories were removed, and nothing of
+	// theirs can be written after (takeover.go).
+	took, err := in.takeOver(tp, &in.part(tp).tk)
+	if err != nil {
+		return err
+	}
+	if took {
+		in.index.reset() // read before this takeover
+	}
 	d := in.index.dir(dir)
 	if d == nil {
 		ids, err := loadDir(in.fs, dir, func(name string, err error) {
@@ -39,7 +51,6 @@ func (in *Ingester) bufferReading(msg *bus.Message, t messages.TemperatureReadin
 		in.m.messages.WithLabelValues(kindTemperature, resultDuplicate).Inc()
 		return nil
 	}
-	tp := msg.TopicPartition()
 	b := in.batches[tp]
 	if b == nil {
 		b = newTempBatch(msg.Offset, in.now())
@@ -56,10 +67,26 @@ func (in *Ingester) bufferReading(msg *bus.Message, t messages.TemperatureReadin
 // exists was written by an earlier attempt of this same flush (same
 // records, same name) and is kept. Avro files have their schema file
 // written first (once), so a committed one always has it beside it.
-func (in *Ingester) flush(tp bus.TopicPartition) error {
+//
+// The files are written in the partition's takeover directory and renamed
+// from there (takeover.go), as bundles are: a flush fenced by another
+// member's takeover writes nothing more, and its batch is dropped and the
+// partition sought back to its first reading (nothing of it committed):
+// its readings come again, and are checked against what the other member
+// wrote once this member has the partition again (after the rebalance,
+// its next owner does the same). seek is false when the partition is
+// going away (revoked, shutdown): nothing is sought.
+func (in *Ingester) flush(tp bus.TopicPartition, seek bool) error {
 	b := in.batches[tp]
 	if b == nil {
 		return nil
+	}
+	tk := &in.part(tp).tk
+	if tk.dir == "" {
+		// Taken over when the batch's first reading was read; lost since
+		// (or the partition assigned again): what the batch was checked
+		// against may be out of date.
+		return in.fencedFlush(tp, b, seek, errors.New("no takeover of the partition"))
 	}
 	format := in.cfg.TemperatureFormat
 	if format == FormatAvro {
@@ -84,7 +111,10 @@ func (in *Ingester) flush(tp bus.TopicPartition) error {
 			continue
 		}
 		start := in.now()
-		if err := in.fs.WriteAtomic(in.tmpName(tp, f.first), name, data, in.workDeadline()); err != nil {
+		if err := in.writeTakenOver(tk, f.first, name, data, in.workDeadline()); err != nil {
+			if !errors.Is(err, ErrFenced) && in.takenOver(tp, tk, err) {
+				return in.fencedFlush(tp, b, seek, err)
+			}
 			in.writeFailed(tp, name, err)
 			return fmt.Errorf("%w: write %s: %v", errHDFS, name, err)
 		}
@@ -100,6 +130,19 @@ func (in *Ingester) flush(tp bus.TopicPartition) error {
 	in.m.pending.Set(float64(len(in.index.pending)))
 	in.probe.Set(condHDFS, nil)
 	return nil
+}
+
+// fencedFlush gives up b, tp's batch, whose flush another member's
+// takeover fenced: nothing more of it is written, nothing of it committed;
+// the partition is sought back (seek) to its first reading, so that its
+// readings come again and are checked against what is in HDFS by then.
+func (in *Ingester) fencedFlush(tp bus.TopicPartition, b *tempBatch, seek bool, cause error) error {
+	in.log.Warn("readings flush fenced: another member took the partition over; nothing more of it is written or committed, its readings are consumed again",
+		"partition", tp.String(), "first", b.first, "readings", b.records, "err", cause)
+	in.dropBatch(tp)
+	in.index.reset()
+	in.rewind(tp, b.first, seek, "a fenced readings flush")
+	return fmt.Errorf("%w: flush %s: %v", errTakenOver, tp, cause)
 }
 
 // fileFor returns the path f is written to, and whether it is already
