@@ -14,17 +14,25 @@
 //   - a heap profile near the peak (fetched whenever the RSS rises past
 //     its highest so far by 2 MiB, one fetch at a time).
 //
-// The JSON of every run goes to -out. Pictures are random bytes of the
-// given sizes: the forwarder passes bytes through untouched by default.
+// The JSON of every run goes to -out; the summary (medians, and each
+// round's rate as a ratio to the first variant's in the same round) to
+// stdout, again from a JSON file with -summarize. Pictures are random bytes
+// of the given sizes: the forwarder passes bytes through untouched by
+// default. A variant may name its own binary (name@path:), to compare
+// builds. Every topic of the run is deleted at its end (each drain copies
+// the backlog into a cloud topic of its own: tens of GB over many rounds).
 //
 //	go build -o /tmp/edge-forwarder ./services/edge-forwarder/cmd/edge-forwarder
 //	go run ./loadtest/cmd/fwddrain -bin /tmp/edge-forwarder -backends confluent,franz \
 //	    -sizes 79000,230000 -mb 48 -rounds 3 -variant 'before:' \
-//	    -variant 'after:SENSORNODE_EDGE_KAFKA_QUEUE_MAX_BYTES=4194304' -out runs.json
+//	    -variant 'after:SENSORNODE_EDGE_KAFKA_QUEUE_MAX_BYTES=4194304' \
+//	    -variant 'otherbuild@/tmp/edge-forwarder-2:' -out runs.json
+//	go run ./loadtest/cmd/fwddrain -summarize runs.json -base before
 package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -56,6 +64,7 @@ import (
 
 type variant struct {
 	Name string
+	Bin  string // empty: -bin
 	Env  []string
 }
 
@@ -65,8 +74,9 @@ func (v *variants) String() string { return fmt.Sprint(*v) }
 func (v *variants) Set(s string) error {
 	name, env, ok := strings.Cut(s, ":")
 	if !ok || name == "" {
-		return fmt.Errorf("variant %q: want name:KEY=V,KEY=V", s)
+		return fmt.Errorf("variant %q: want name[@binary]:KEY=V,KEY=V", s)
 	}
+	name, bin, _ := strings.Cut(name, "@")
 	var e []string
 	for kv := range strings.SplitSeq(env, ",") {
 		if kv = strings.TrimSpace(kv); kv != "" {
@@ -76,7 +86,7 @@ func (v *variants) Set(s string) error {
 			e = append(e, kv)
 		}
 	}
-	*v = append(*v, variant{name, e})
+	*v = append(*v, variant{name, bin, e})
 	return nil
 }
 
@@ -99,6 +109,7 @@ type Run struct {
 	Round          int
 	Backend        string
 	Variant        string
+	Bin            string
 	Env            []string
 	Size           int
 	Pictures       int
@@ -134,8 +145,25 @@ func run() error {
 	profiles := flag.String("profiles", "", "directory for heap profiles (empty: none)")
 	statsEvery := flag.Duration("stats-interval", 500*time.Millisecond, "SENSORNODE_*_KAFKA_STATS_INTERVAL of the forwarder")
 	timeout := flag.Duration("timeout", 3*time.Minute, "longest drain")
-	flag.Var(&vs, "variant", "name:KEY=V,KEY=V extra forwarder environment (repeatable; default one variant 'default')")
+	flag.Var(&vs, "variant", "name[@binary]:KEY=V,KEY=V extra forwarder environment, and a binary other than -bin (repeatable; default one variant 'default')")
+	summarize := flag.String("summarize", "", "print the summary of this -out file and exit (no run)")
+	base := flag.String("base", "", "variant the same-round ratios are taken to (default: the first)")
 	flag.Parse()
+	if *summarize != "" {
+		b, err := os.ReadFile(*summarize)
+		if err != nil {
+			return err
+		}
+		var runs []Run
+		if err := json.Unmarshal(b, &runs); err != nil {
+			return fmt.Errorf("%s: %w", *summarize, err)
+		}
+		if *base == "" && len(runs) > 0 {
+			*base = runs[0].Variant
+		}
+		summary(os.Stdout, runs, *base)
+		return nil
+	}
 	if *bin == "" {
 		return errors.New("-bin is required")
 	}
@@ -167,6 +195,10 @@ func run() error {
 	eadm, cadm := kadm.NewClient(ecl), kadm.NewClient(ccl)
 	prefix := fmt.Sprintf("fwddrain-%d-", time.Now().Unix())
 	big := "9437184" // 9 MiB: room for the largest picture
+	// Every topic goes when the run ends: a run copies its backlog into a
+	// cloud topic per drain (tens of GB over a run of many rounds).
+	defer deletePrefixed(eadm, prefix)
+	defer deletePrefixed(cadm, prefix)
 	tempTopic := prefix + "temp"
 	if err := create(ctx, eadm, tempTopic, 3, map[string]*string{"min.insync.replicas": ptr("2")}); err != nil {
 		return err
@@ -185,7 +217,10 @@ func run() error {
 		if err := backlog(ctx, ecl, topic, n, size); err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "backlog %s: %d pictures of %d bytes\n", topic, n, size)
+		// franz-go's fetch slots are shared by the brokers: whether the
+		// pictures' leader is the idle temperature topic's matters.
+		fmt.Fprintf(os.Stderr, "backlog %s: %d pictures of %d bytes; leaders: pictures %d, temperatures %d\n",
+			topic, n, size, leader(ctx, eadm, topic), leader(ctx, eadm, tempTopic))
 		for r := 1; r <= *rounds; r++ {
 			for _, be := range strings.Split(*backends, ",") {
 				for vi, v := range vs {
@@ -211,8 +246,10 @@ func run() error {
 					if *profiles != "" {
 						prof = filepath.Join(*profiles, name+".heap.pb.gz")
 					}
-					res := drain(ctx, *bin, append(env, v.Env...), ccl, ct, n, *timeout, prof)
-					res.Round, res.Backend, res.Variant, res.Env, res.Size, res.Pictures = r, be, v.Name, v.Env, size, n
+					b := cmp.Or(v.Bin, *bin)
+					res := drain(ctx, b, append(env, v.Env...), ccl, ct, n, *timeout, prof)
+					res.Round, res.Backend, res.Variant, res.Bin, res.Env, res.Size, res.Pictures = r, be, v.Name, b, v.Env, size, n
+					deleteTopics(cadm, ct, ct+"-temp")
 					runs = append(runs, res)
 					fmt.Fprintf(os.Stderr, "%s: %.0f pictures/s, peak RSS %.1f MiB (heap %.1f, kafka %v) %s\n",
 						name, res.PerSec, res.PeakRSS/mib, res.Peak.HeapInuse/mib, mibs(res.Peak.KafkaBuffered), res.Err)
@@ -230,7 +267,7 @@ func run() error {
 	if err := os.WriteFile(*out, b, 0o644); err != nil {
 		return err
 	}
-	summary(os.Stdout, runs)
+	summary(os.Stdout, runs, cmp.Or(*base, vs[0].Name))
 	return nil
 }
 
@@ -250,6 +287,49 @@ func mibs(m map[string]float64) string {
 		parts = append(parts, fmt.Sprintf("%s %.1f", k, m[k]/mib))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// leader is the leader of topic's partition 0 (-1 if unknown).
+func leader(ctx context.Context, adm *kadm.Client, topic string) int32 {
+	td, err := adm.ListTopics(ctx, topic)
+	if err != nil || len(td[topic].Partitions) == 0 {
+		return -1
+	}
+	return td[topic].Partitions[0].Leader
+}
+
+// deletePrefixed deletes every topic whose name starts with prefix.
+func deletePrefixed(adm *kadm.Client, prefix string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	td, err := adm.ListTopics(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "delete topics:", err)
+		return
+	}
+	var names []string
+	for name := range td {
+		if strings.HasPrefix(name, prefix) {
+			names = append(names, name)
+		}
+	}
+	deleteTopics(adm, names...)
+}
+
+// deleteTopics deletes the named topics, reporting errors on stderr.
+func deleteTopics(adm *kadm.Client, names ...string) {
+	if len(names) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := adm.DeleteTopics(ctx, names...)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "delete topics:", err)
+	}
 }
 
 func create(ctx context.Context, adm *kadm.Client, topic string, rf int16, cfg map[string]*string) error {
@@ -279,20 +359,15 @@ func backlog(ctx context.Context, cl *kgo.Client, topic string, n, size int) err
 			defer wg.Done()
 			if err != nil {
 				mu.Lock()
-				first = cmp(first, err)
+				if first == nil {
+					first = err
+				}
 				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
 	return first
-}
-
-func cmp(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 func freeAddr() (string, error) {
@@ -548,34 +623,49 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// summary prints, per size, backend and variant, the medians over rounds.
-func summary(w io.Writer, runs []Run) {
+// summary prints, per size, backend and variant, the medians over rounds,
+// and each round's drain rate as a ratio to the first variant's (base) in
+// the same round: on a shared machine the rounds' rates move together.
+func summary(w io.Writer, runs []Run, base string) {
 	type key struct {
 		size    int
 		backend string
 		variant string
 	}
+	type roundKey struct {
+		size    int
+		backend string
+		round   int
+	}
 	var order []key
 	groups := map[key][]Run{}
+	baseRate := map[roundKey]float64{}
 	for _, r := range runs {
 		k := key{r.Size, r.Backend, r.Variant}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
 		groups[k] = append(groups[k], r)
+		if r.Variant == base && r.Err == "" {
+			baseRate[roundKey{r.Size, r.Backend, r.Round}] = r.PerSec
+		}
 	}
-	fmt.Fprintln(w, "| size | backend | variant | runs | pictures/s (median; each) | peak RSS MiB (median; each) | at the peak: anon / file / Go heap in use / heap idle kept / stacks / other Go sys / Kafka buffered (MiB, median) |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	fmt.Fprintf(w, "| size | backend | variant | runs | pictures/s (median; each) | same-round ratio to %s (median; each) | peak RSS MiB (median; each) | at the peak: anon / file / Go heap in use / heap idle kept / stacks / other Go sys / Kafka buffered (MiB, median) |\n", base)
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	for _, k := range order {
 		g := groups[k]
-		var rate, rss, anon, file, heap, idle, stk, other, kafka []float64
-		var rs, ps []string
+		var rate, ratio, rss, anon, file, heap, idle, stk, other, kafka []float64
+		var rs, qs, ps []string
 		for _, r := range g {
 			if r.Err != "" {
 				rs = append(rs, "err")
 				continue
 			}
 			rate = append(rate, r.PerSec)
+			if b, ok := baseRate[roundKey{r.Size, r.Backend, r.Round}]; ok && b > 0 {
+				ratio = append(ratio, r.PerSec/b)
+				qs = append(qs, fmt.Sprintf("%.2f", r.PerSec/b))
+			}
 			rss = append(rss, r.PeakRSS/mib)
 			anon = append(anon, r.Peak.RSSAnon/mib)
 			file = append(file, r.Peak.RSSFile/mib)
@@ -591,8 +681,9 @@ func summary(w io.Writer, runs []Run) {
 			rs = append(rs, fmt.Sprintf("%.0f", r.PerSec))
 			ps = append(ps, fmt.Sprintf("%.1f", r.PeakRSS/mib))
 		}
-		fmt.Fprintf(w, "| %d | %s | %s | %d | %.0f (%s) | %.1f (%s) | %.1f / %.1f / %.1f / %.1f / %.1f / %.1f / %.1f |\n",
-			k.size, k.backend, k.variant, len(g), median(rate), strings.Join(rs, ", "), median(rss), strings.Join(ps, ", "),
+		fmt.Fprintf(w, "| %d | %s | %s | %d | %.0f (%s) | %.2f (%s) | %.1f (%s) | %.1f / %.1f / %.1f / %.1f / %.1f / %.1f / %.1f |\n",
+			k.size, k.backend, k.variant, len(g), median(rate), strings.Join(rs, ", "), median(ratio), strings.Join(qs, ", "),
+			median(rss), strings.Join(ps, ", "),
 			median(anon), median(file), median(heap), median(idle), median(stk), median(other), median(kafka))
 	}
 }
