@@ -14,6 +14,14 @@
 //   - a heap profile near the peak (fetched whenever the RSS rises past
 //     its highest so far by 2 MiB, one fetch at a time).
 //
+// The forwarder is started as the load test's drain phase starts its second
+// one (pipeline.Deployment.ExtraForwarderSpec, pipeline.Start), with the
+// variant's environment set last; /proc is read with loadtest/procfs. It is
+// not a load test run: that measures the whole pipeline once per backend
+// (one configuration per run, a drain of 1-2 s sampled each second), while
+// this needs interleaved variants of one service, 50 ms samples and the
+// runtime's memory classes at the peak.
+//
 // The JSON of every run goes to -out; the summary (medians, and each
 // round's rate as a ratio to the first variant's in the same round) to
 // stdout, again from a JSON file with -summarize. Pictures are random bytes
@@ -31,7 +39,6 @@
 package main
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -44,7 +51,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -58,6 +64,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/loadtest/harness"
+	"github.com/sensornode/sensornode/loadtest/pipeline"
+	"github.com/sensornode/sensornode/loadtest/procfs"
 	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/localrun/promtext"
 )
@@ -72,21 +82,12 @@ type variants []variant
 
 func (v *variants) String() string { return fmt.Sprint(*v) }
 func (v *variants) Set(s string) error {
-	name, env, ok := strings.Cut(s, ":")
-	if !ok || name == "" {
-		return fmt.Errorf("variant %q: want name[@binary]:KEY=V,KEY=V", s)
+	name, env, err := harness.ParseEnvSpec(s)
+	if err != nil {
+		return fmt.Errorf("variant: %w", err)
 	}
 	name, bin, _ := strings.Cut(name, "@")
-	var e []string
-	for kv := range strings.SplitSeq(env, ",") {
-		if kv = strings.TrimSpace(kv); kv != "" {
-			if !strings.Contains(kv, "=") {
-				return fmt.Errorf("variant %q: %q is not KEY=V", s, kv)
-			}
-			e = append(e, kv)
-		}
-	}
-	*v = append(*v, variant{name, bin, e})
+	*v = append(*v, variant{name, bin, env})
 	return nil
 }
 
@@ -177,6 +178,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	cluster := pipeline.FromDevstack(st, false)
 	edge := strings.Split(st.EdgeBootstrap(), ",")
 	cloud := []string{st.CloudBootstrap()}
 	ecl, err := kgo.NewClient(kgo.SeedBrokers(edge...), kgo.MaxBufferedBytes(64<<20),
@@ -203,6 +205,16 @@ func run() error {
 	if err := create(ctx, eadm, tempTopic, 3, map[string]*string{"min.insync.replicas": ptr("2")}); err != nil {
 		return err
 	}
+	// The forwarders' cloud temperature topic (Deployment.CloudTempTopic):
+	// the temperature topic stays empty.
+	if err := create(ctx, cadm, prefix+messages.TopicTemperature, 1, nil); err != nil {
+		return err
+	}
+	logDir, err := os.MkdirTemp("", "fwddrain-logs-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(logDir) // kept if a failed drain's log is in it
 	var runs []Run
 	for _, sz := range strings.Split(*sizes, ",") {
 		size, err := strconv.Atoi(sz)
@@ -229,27 +241,21 @@ func run() error {
 					if err := create(ctx, cadm, ct, 1, map[string]*string{"max.message.bytes": &big}); err != nil {
 						return err
 					}
-					if err := create(ctx, cadm, ct+"-temp", 1, nil); err != nil {
-						return err
-					}
-					env := []string{
-						"SENSORNODE_EDGE_KAFKA_BROKERS=" + st.EdgeBootstrap(), "SENSORNODE_CLOUD_KAFKA_BROKERS=" + st.CloudBootstrap(),
-						"SENSORNODE_EDGE_KAFKA_BACKEND=" + be, "SENSORNODE_CLOUD_KAFKA_BACKEND=" + be,
-						"SENSORNODE_EDGE_KAFKA_GROUP_ID=" + prefix + name,
-						"SENSORNODE_PICTURE_TOPICS=" + topic, "SENSORNODE_TEMPERATURE_TOPICS=" + tempTopic,
-						"SENSORNODE_CLOUD_PICTURE_TOPIC=" + ct, "SENSORNODE_CLOUD_TEMPERATURE_TOPIC=" + ct + "-temp",
-						"SENSORNODE_EDGE_KAFKA_STATS_INTERVAL=" + statsEvery.String(),
-						"SENSORNODE_CLOUD_KAFKA_STATS_INTERVAL=" + statsEvery.String(),
-						"SENSORNODE_ADMIN_PPROF_ENABLED=true",
-					}
 					prof := ""
 					if *profiles != "" {
 						prof = filepath.Join(*profiles, name+".heap.pb.gz")
 					}
+					// The load test's second forwarder (its drain phases),
+					// with the variant's environment set last.
 					b := cmp.Or(v.Bin, *bin)
-					res := drain(ctx, b, append(env, v.Env...), ccl, ct, n, *timeout, prof)
+					d := &pipeline.Deployment{Cluster: cluster, Bins: pipeline.Binaries{pipeline.EdgeForwarder: b}, Backend: be,
+						Prefix: prefix, LogDir: logDir, Pprof: true, Extra: map[string][]string{pipeline.EdgeForwarder: append([]string{
+							"SENSORNODE_EDGE_KAFKA_STATS_INTERVAL=" + statsEvery.String(),
+							"SENSORNODE_CLOUD_KAFKA_STATS_INTERVAL=" + statsEvery.String(),
+						}, v.Env...)}}
+					res := drain(ctx, d.ExtraForwarderSpec(name, prefix+name, topic, ct, tempTopic), ccl, ct, n, *timeout, prof)
 					res.Round, res.Backend, res.Variant, res.Bin, res.Env, res.Size, res.Pictures = r, be, v.Name, b, v.Env, size, n
-					deleteTopics(cadm, ct, ct+"-temp")
+					deleteTopics(cadm, ct)
 					runs = append(runs, res)
 					fmt.Fprintf(os.Stderr, "%s: %.0f pictures/s, peak RSS %.1f MiB (heap %.1f, kafka %v) %s\n",
 						name, res.PerSec, res.PeakRSS/mib, res.Peak.HeapInuse/mib, mibs(res.Peak.KafkaBuffered), res.Err)
@@ -379,74 +385,34 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// status reads VmRSS, RssAnon and RssFile of pid in bytes.
-func status(pid int) (rss, anon, file float64, err error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		fs := strings.Fields(v)
-		if len(fs) != 2 || fs[1] != "kB" {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(fs[0], 64)
-		switch k {
-		case "VmRSS":
-			rss = kb * 1024
-		case "RssAnon":
-			anon = kb * 1024
-		case "RssFile":
-			file = kb * 1024
-		}
-	}
-	return rss, anon, file, sc.Err()
-}
-
-func drain(ctx context.Context, bin string, env []string, ccl *kgo.Client, cloudTopic string, n int, timeout time.Duration, profPath string) (res Run) {
+// drain starts the forwarder of spec, on an admin address of its own (the
+// load test's may be in use), and measures it until the cloud topic holds
+// n pictures.
+func drain(ctx context.Context, spec pipeline.Spec, ccl *kgo.Client, cloudTopic string, n int, timeout time.Duration, profPath string) (res Run) {
 	res.MaxKafka = map[string]float64{}
 	admin, err := freeAddr()
 	if err != nil {
 		res.Err = err.Error()
 		return res
 	}
-	cmd := exec.Command(bin)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "SENSORNODE_ADMIN_ADDR=" + admin}, env...)
-	logf, err := os.CreateTemp("", "fwddrain-*.log")
+	spec.AdminAddr, spec.Env = admin, append(slices.Clone(spec.Env), "SENSORNODE_ADMIN_ADDR="+admin) // the last wins
+	p, err := pipeline.Start(spec)
 	if err != nil {
 		res.Err = err.Error()
 		return res
 	}
-	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		res.Err = err.Error()
-		return res
-	}
+	start := p.Started()
 	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
+		if err := p.Stop(30 * time.Second); err != nil && res.Err == "" {
+			res.Err = "stop: " + err.Error()
 		}
 		if res.Err != "" {
-			res.Err += " (log " + logf.Name() + ")"
+			res.Err += " (log " + spec.Log + ")"
 		} else {
-			_ = os.Remove(logf.Name())
+			_ = os.Remove(spec.Log)
 		}
 	}()
-	pid := cmd.Process.Pid
+	pid := p.PID()
 	hc := &http.Client{Timeout: 2 * time.Second}
 
 	var mu sync.Mutex
@@ -460,7 +426,8 @@ func drain(ctx context.Context, bin string, env []string, ccl *kgo.Client, cloud
 		t := time.NewTicker(50 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if rss, anon, file, err := status(pid); err == nil {
+			if ps, err := procfs.Read(pid); err == nil {
+				rss, anon, file := float64(ps.RSSBytes), float64(ps.RSSAnonBytes), float64(ps.RSSFileBytes)
 				mu.Lock()
 				lastRSS, lastAnon, lastFile = rss, anon, file
 				if rss > peakRSS {
@@ -533,7 +500,7 @@ func drain(ctx context.Context, bin string, env []string, ccl *kgo.Client, cloud
 			res.Err = err.Error()
 			break
 		}
-		if cmd.ProcessState != nil {
+		if !p.Running() {
 			res.Err = "forwarder exited"
 			break
 		}
