@@ -355,11 +355,15 @@ type ConsumerConfig struct {
 	FromLatest bool `envconfig:"FROM_LATEST" default:"false"`
 	// MaxFetchBytes bounds one partition's fetch. A larger message still
 	// comes whole (Kafka returns a fetch's first record batch whatever its
-	// size), so it need not fit the largest message. 1 MiB: measured on
-	// the edge-forwarder's drain (loadtest/results/20261207-forwarder-memory).
-	MaxFetchBytes int `envconfig:"MAX_FETCH_BYTES" default:"1048576"`
-	// QueueMaxBytes bounds pre-fetched messages kept in memory (4 MiB: as
-	// MaxFetchBytes; was 16 MiB).
+	// size), so it need not fit the largest message. 4 MiB, as
+	// QueueMaxBytes (was 8 MiB, then 1 MiB): a 1 MiB fetch holds four
+	// 1280x720 pictures and cut the confluent forwarder's drain to 0.74x
+	// (loadtest/results/20261207-fetch-default). QueueMaxBytes, not this,
+	// bounds the memory; on franz a fetch is also at most QueueMaxBytes
+	// over its slots + 1 (1 MiB with the defaults: franzConsumerOpts).
+	MaxFetchBytes int `envconfig:"MAX_FETCH_BYTES" default:"4194304"`
+	// QueueMaxBytes bounds pre-fetched messages kept in memory (4 MiB, was
+	// 16 MiB: loadtest/results/20261207-forwarder-memory).
 	QueueMaxBytes int `envconfig:"QUEUE_MAX_BYTES" default:"4194304"`
 	// SessionTimeout: a member silent this long loses its partitions.
 	SessionTimeout time.Duration `envconfig:"SESSION_TIMEOUT" default:"10s"`

@@ -31,7 +31,7 @@ func TestConfigFromEnv(t *testing.T) {
 					w.Edge.QueueMaxMessages != 10000 || w.Edge.DeliveryTimeout != 2*time.Minute {
 					p = append(p, "producer knob defaults")
 				}
-				if w.Cloud.MaxFetchBytes != 1<<20 || w.Cloud.QueueMaxBytes != 4<<20 || w.Cloud.SessionTimeout != 10*time.Second || w.Cloud.FromLatest {
+				if w.Cloud.MaxFetchBytes != 4<<20 || w.Cloud.QueueMaxBytes != 4<<20 || w.Cloud.SessionTimeout != 10*time.Second || w.Cloud.FromLatest {
 					p = append(p, "consumer knob defaults")
 				}
 				return p

@@ -724,12 +724,13 @@ func TestIntegrationBufferedGauges(t *testing.T) {
 }
 
 // A record larger than every fetch bound (the consumer's MaxFetchBytes and
-// QueueMaxBytes, as the memory defaults set them for a 1 GB board) still
-// comes through whole, with its neighbours and in order: Kafka returns the
-// first record batch of a fetch whatever its size, and neither client may
-// refuse the response (librdkafka's receive.message.max.bytes once was the
-// queue bound plus 1 MiB, below such a picture). The record is near the
-// largest picture the services accept (SENSORNODE_MAX_PICTURE_BYTES, 8 MiB).
+// QueueMaxBytes: tight ones, and the defaults for a 1 GB board, 4 MiB and
+// 4 MiB) still comes through whole, with its neighbours and in order: Kafka
+// returns the first record batch of a fetch whatever its size, and neither
+// client may refuse the response (librdkafka's receive.message.max.bytes
+// once was the queue bound plus 1 MiB, below such a picture). The record is
+// near the largest picture the services accept (SENSORNODE_MAX_PICTURE_BYTES,
+// 8 MiB).
 func TestIntegrationRecordLargerThanFetchBounds(t *testing.T) {
 	conformance(t, func(t *testing.T, e *env) {
 		topic := e.unique(t, "conf")
@@ -745,16 +746,19 @@ func TestIntegrationRecordLargerThanFetchBounds(t *testing.T) {
 			msgs[i] = testMessage(topic, i, n, rng)
 		}
 		publishAll(t, p, msgs)
-		ccfg := consumerCfg(e.cfg, e.unique(t, "group"), topic)
-		ccfg.MaxFetchBytes, ccfg.QueueMaxBytes = 1<<20, 2<<20
-		c := e.consumer(t, ccfg)
-		got := pollN(t, c, len(msgs), 2*time.Minute)
-		for i, m := range got {
-			if err := checkIntact(m); err != nil {
-				t.Error(err)
-			}
-			if m.Offset != int64(i) || len(m.Value) != sizes[i] {
-				t.Errorf("message %d: offset %d, %d bytes; want offset %d, %d bytes", i, m.Offset, len(m.Value), i, sizes[i])
+		for _, bounds := range [][2]int{{1 << 20, 2 << 20}, {4 << 20, 4 << 20}} {
+			ccfg := consumerCfg(e.cfg, e.unique(t, "group"), topic)
+			ccfg.MaxFetchBytes, ccfg.QueueMaxBytes = bounds[0], bounds[1]
+			c := e.consumer(t, ccfg)
+			got := pollN(t, c, len(msgs), 2*time.Minute)
+			for i, m := range got {
+				if err := checkIntact(m); err != nil {
+					t.Error(err)
+				}
+				if m.Offset != int64(i) || len(m.Value) != sizes[i] {
+					t.Errorf("fetch %d, queue %d: message %d: offset %d, %d bytes; want offset %d, %d bytes",
+						bounds[0], bounds[1], i, m.Offset, len(m.Value), i, sizes[i])
+				}
 			}
 		}
 	})

@@ -66,6 +66,10 @@ func franzTopics(topics []string) ([]string, bool, error) {
 	return out, true, nil
 }
 
+// franzSlotBytes is the most a concurrent fetch slot counts for in
+// franzConsumerOpts: a larger MaxFetchBytes does not take slots away.
+const franzSlotBytes = 1 << 20
+
 // franzConsumerOpts maps a ConsumerConfig onto franz-go options (besides
 // franzCommon's and the rebalance callbacks) and tells whether Topics has a
 // pattern (see franzTopics).
@@ -81,8 +85,12 @@ func franzConsumerOpts(cfg ConsumerConfig) ([]kgo.Opt, bool, error) {
 	// Memory: at most `fetches` fetch responses in flight or buffered in
 	// franz-go, and one taken whole and handed out record by record (see
 	// Poll), each at most fetchBytes (plus one batch beyond it, as Kafka
-	// allows), so about QueueMaxBytes in total.
-	fetches := max(1, min(franzMaxConcurrent, cfg.QueueMaxBytes/cfg.MaxFetchBytes-1))
+	// allows), so about QueueMaxBytes in total. Slots are counted at most
+	// franzSlotBytes each, whatever MaxFetchBytes: a broker with nothing to
+	// fetch holds its slot for franzFetchMaxWait, so one slot for two
+	// brokers cut a 1280x720 drain to 70 pictures/s
+	// (loadtest/results/20261207-fetch-default).
+	fetches := max(1, min(franzMaxConcurrent, cfg.QueueMaxBytes/min(cfg.MaxFetchBytes, franzSlotBytes)-1))
 	fetchBytes := cfg.QueueMaxBytes / (fetches + 1)
 	opts := []kgo.Opt{
 		kgo.ConsumerGroup(cfg.GroupID),

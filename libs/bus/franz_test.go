@@ -116,9 +116,9 @@ func TestFranzConsumerOptions(t *testing.T) {
 			{"ConsumeResetOffset", fmt.Sprint(kgo.NewOffset().AtStart())},
 			{"SessionTimeout", "10s"},
 			{"HeartbeatInterval", "2.5s"},
-			{"FetchMaxPartitionBytes", fmt.Sprint(8 << 20)},
-			{"FetchMaxBytes", fmt.Sprint(8 << 20)}, // 1 fetch in flight or buffered, 1 taken (Poll) of 8 MiB = 16 MiB
-			{"MaxConcurrentFetches", "1"},
+			{"FetchMaxPartitionBytes", fmt.Sprint(16 << 20 / 5)}, // franz-go caps it at FetchMaxBytes
+			{"FetchMaxBytes", fmt.Sprint(16 << 20 / 5)},          // 4 fetches in flight or buffered, 1 taken (Poll) of 3.2 MiB = 16 MiB
+			{"MaxConcurrentFetches", "4"},
 			{"FetchMaxWait", "100ms"},
 		}},
 		{"latest", func(c *ConsumerConfig) { c.FromLatest = true }, []optWant{
@@ -134,9 +134,17 @@ func TestFranzConsumerOptions(t *testing.T) {
 			{"FetchMaxBytes", fmt.Sprint(64 << 20 / (franzMaxConcurrent + 1))},
 			{"FetchMaxPartitionBytes", fmt.Sprint(1 << 20)},
 		}},
+		// The libs/bus defaults. A fetch as large as the queue must not
+		// leave one slot: an idle broker's fetch would hold it for
+		// FetchMaxWait (20261207-fetch-default: 70 pictures/s).
 		{"queue equals fetch", func(c *ConsumerConfig) { c.MaxFetchBytes, c.QueueMaxBytes = 4<<20, 4<<20 }, []optWant{
+			{"MaxConcurrentFetches", "3"},
+			{"FetchMaxBytes", fmt.Sprint(1 << 20)}, // at least one batch comes anyway
+			{"FetchMaxPartitionBytes", fmt.Sprint(1 << 20)},
+		}},
+		{"small queue", func(c *ConsumerConfig) { c.MaxFetchBytes, c.QueueMaxBytes = 1<<20, 2<<20 }, []optWant{
 			{"MaxConcurrentFetches", "1"},
-			{"FetchMaxBytes", fmt.Sprint(2 << 20)}, // at least one batch comes anyway
+			{"FetchMaxBytes", fmt.Sprint(1 << 20)},
 		}},
 	}
 	for _, tt := range tests {

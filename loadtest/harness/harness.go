@@ -78,6 +78,12 @@ type Config struct {
 	// KeepData leaves the run's topics, HDFS files and spool directories
 	// in place (by default they are deleted at the end).
 	KeepData bool
+	// ServiceEnv is extra environment per service (pipeline.Services
+	// names), KEY=V entries set after the harness's own, so they win:
+	// to measure a setting (SENSORNODE_EDGE_KAFKA_MAX_FETCH_BYTES,
+	// GOMEMLIMIT) without a rebuild. Every instance of the service gets it
+	// (the drain phases' second edge-forwarder too); the report lists it.
+	ServiceEnv map[string][]string
 	// Out receives progress lines.
 	Out io.Writer
 	Log *slog.Logger
@@ -137,7 +143,37 @@ func (c *Config) Validate() error {
 	if c.BundleMaxAge < 0 {
 		errs = append(errs, fmt.Errorf("bundle max age %v: want >= 0", c.BundleMaxAge))
 	}
+	for svc, env := range c.ServiceEnv {
+		if !slices.Contains(pipeline.Services, svc) {
+			errs = append(errs, fmt.Errorf("service environment for %q: want one of %s", svc, strings.Join(pipeline.Services, ", ")))
+		}
+		for _, kv := range env {
+			if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+				errs = append(errs, fmt.Errorf("service environment for %s: %q is not KEY=V", svc, kv))
+			}
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// ParseEnvSpec parses "name:KEY=V,KEY=V" (the -service-env flag of
+// cmd/loadtest, the -variant flag of cmd/fwddrain): a name and
+// environment entries; the entries may be empty ("name:").
+func ParseEnvSpec(s string) (name string, env []string, err error) {
+	name, list, ok := strings.Cut(s, ":")
+	if !ok || name == "" {
+		return "", nil, fmt.Errorf("%q: want name:KEY=V,KEY=V", s)
+	}
+	for kv := range strings.SplitSeq(list, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return "", nil, fmt.Errorf("%q: %q is not KEY=V", s, kv)
+		}
+		env = append(env, kv)
+	}
+	return name, env, nil
 }
 
 // devstackProc names the sampled devstack processes ("devstack/edge-kafka-1").
@@ -325,6 +361,7 @@ func (h *Harness) newBackendRun(backend string, baselines bool) *backendRun {
 		Camera:            pipeline.Camera{Source: "directory"},
 		TempInterval:      h.cfg.TempInterval,
 		TemperatureRotate: 5 * time.Second,
+		Extra:             h.cfg.ServiceEnv,
 	}
 	log := h.log.With("backend", backend)
 	bundles := bundlestore.New(bundlestore.HDFS(h.hdfs), bundlestore.Config{Dir: d.BundleDir(),
@@ -337,12 +374,12 @@ func (h *Harness) newBackendRun(backend string, baselines bool) *backendRun {
 }
 
 // settingsEnv lists each service's environment without secrets, for the
-// report.
+// report: its SENSORNODE_ variables and whatever Config.ServiceEnv added.
 func settingsEnv(d *pipeline.Deployment) map[string][]string {
 	clean := func(s pipeline.Spec) []string {
 		var out []string
 		for _, e := range s.Env {
-			if strings.HasPrefix(e, "SENSORNODE_") && !strings.Contains(e, "_PASSWORD=") {
+			if (strings.HasPrefix(e, "SENSORNODE_") || slices.Contains(d.Extra[s.Service], e)) && !strings.Contains(e, "_PASSWORD=") {
 				out = append(out, e)
 			}
 		}

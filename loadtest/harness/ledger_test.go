@@ -216,6 +216,11 @@ func TestConfigValidate(t *testing.T) {
 		{Name: "negative bundle age", Change: func(c *Config) { c.BundleMaxAge = -time.Second }, WantErr: "bundle max age -1s"},
 		{Name: "negative bundle size", Change: func(c *Config) { c.BundleMaxMB = -1 }, WantErr: "bundle max MiB -1"},
 		{Name: "baselines without drains", Change: func(c *Config) { c.Baselines = true }, WantErr: "baselines need drains"},
+		{Name: "service env", Change: func(c *Config) { c.ServiceEnv = map[string][]string{"edge-forwarder": {"GOMEMLIMIT=24MiB"}} }},
+		{Name: "env of an unknown service", Change: func(c *Config) { c.ServiceEnv = map[string][]string{"edge-forwarde": {"A=1"}} },
+			WantErr: `service environment for "edge-forwarde"`},
+		{Name: "env entry not KEY=V", Change: func(c *Config) { c.ServiceEnv = map[string][]string{"edge-forwarder": {"A"}} },
+			WantErr: `"A" is not KEY=V`},
 	})
 }
 

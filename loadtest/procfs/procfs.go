@@ -33,8 +33,12 @@ type Sample struct {
 	At       time.Time
 	CPU      time.Duration // user + system since the process started
 	RSSBytes int64
-	HWMBytes int64
-	Threads  int
+	// RSSAnonBytes and RSSFileBytes split RSSBytes (with shared memory,
+	// not counted here): anonymous memory (heaps) and mapped files (the
+	// binary and its libraries).
+	RSSAnonBytes, RSSFileBytes int64
+	HWMBytes                   int64
+	Threads                    int
 }
 
 // ErrGone reports a process that no longer exists (or is a zombie).
@@ -82,11 +86,13 @@ func (f fsys) read(pid int) (Sample, error) {
 		return Sample{}, ErrGone
 	}
 	return Sample{
-		At:       at,
-		CPU:      time.Duration(st.UTime+st.STime) * time.Second / userHZ,
-		RSSBytes: int64(us.VmRSS),
-		HWMBytes: int64(us.VmHWM),
-		Threads:  st.NumThreads,
+		At:           at,
+		CPU:          time.Duration(st.UTime+st.STime) * time.Second / userHZ,
+		RSSBytes:     int64(us.VmRSS),
+		RSSAnonBytes: int64(us.RssAnon),
+		RSSFileBytes: int64(us.RssFile),
+		HWMBytes:     int64(us.VmHWM),
+		Threads:      st.NumThreads,
 	}, nil
 }
 

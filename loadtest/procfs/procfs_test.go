@@ -41,7 +41,8 @@ func fakeProc(t *testing.T, files map[string]string) fsys {
 }
 
 func TestRead(t *testing.T) {
-	const status = "Name:\tcamera-producer\nState:\tS (sleeping)\nVmHWM:\t   30000 kB\nVmRSS:\t   25000 kB\nThreads:\t12\n"
+	const status = "Name:\tcamera-producer\nState:\tS (sleeping)\nVmHWM:\t   30000 kB\nVmRSS:\t   25000 kB\n" +
+		"RssAnon:\t   15000 kB\nRssFile:\t    9000 kB\nRssShmem:\t    1000 kB\nThreads:\t12\n"
 	tests := []struct {
 		name    string
 		stat    string
@@ -53,13 +54,15 @@ func TestRead(t *testing.T) {
 			name:   "go service",
 			stat:   stat(4242, "edge-forwarder", 'S', 150, 37, 12),
 			status: status,
-			want:   Sample{CPU: 1870 * time.Millisecond, RSSBytes: 25000 * 1024, HWMBytes: 30000 * 1024, Threads: 12},
+			want: Sample{CPU: 1870 * time.Millisecond, RSSBytes: 25000 * 1024, RSSAnonBytes: 15000 * 1024, RSSFileBytes: 9000 * 1024,
+				HWMBytes: 30000 * 1024, Threads: 12},
 		},
 		{
 			name:   "comm with spaces and parens",
 			stat:   stat(4242, "a) b (c)", 'R', 3, 4, 1),
 			status: status,
-			want:   Sample{CPU: 70 * time.Millisecond, RSSBytes: 25000 * 1024, HWMBytes: 30000 * 1024, Threads: 1},
+			want: Sample{CPU: 70 * time.Millisecond, RSSBytes: 25000 * 1024, RSSAnonBytes: 15000 * 1024, RSSFileBytes: 9000 * 1024,
+				HWMBytes: 30000 * 1024, Threads: 1},
 		},
 		{name: "zombie", stat: stat(4242, "java", 'Z', 1, 1, 1), status: "Name:\tjava\nState:\tZ (zombie)\nThreads:\t1\n", wantErr: ErrGone},
 		{name: "dead", stat: stat(4242, "java", 'X', 1, 1, 1), status: status, wantErr: ErrGone},

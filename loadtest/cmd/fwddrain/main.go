@@ -14,17 +14,32 @@
 //   - a heap profile near the peak (fetched whenever the RSS rises past
 //     its highest so far by 2 MiB, one fetch at a time).
 //
-// The JSON of every run goes to -out. Pictures are random bytes of the
-// given sizes: the forwarder passes bytes through untouched by default.
+// The forwarder is started as the load test's drain phase starts its second
+// one (pipeline.Deployment.ExtraForwarderSpec, pipeline.Start), with the
+// variant's environment set last; /proc is read with loadtest/procfs. It is
+// not a load test run: that measures the whole pipeline once per backend
+// (one configuration per run, a drain of 1-2 s sampled each second), while
+// this needs interleaved variants of one service, 50 ms samples and the
+// runtime's memory classes at the peak.
+//
+// The JSON of every run goes to -out; the summary (medians, and each
+// round's rate as a ratio to the first variant's in the same round) to
+// stdout, again from a JSON file with -summarize. Pictures are random bytes
+// of the given sizes: the forwarder passes bytes through untouched by
+// default. A variant may name its own binary (name@path:), to compare
+// builds. Every topic of the run is deleted at its end (each drain copies
+// the backlog into a cloud topic of its own: tens of GB over many rounds).
 //
 //	go build -o /tmp/edge-forwarder ./services/edge-forwarder/cmd/edge-forwarder
 //	go run ./loadtest/cmd/fwddrain -bin /tmp/edge-forwarder -backends confluent,franz \
 //	    -sizes 79000,230000 -mb 48 -rounds 3 -variant 'before:' \
-//	    -variant 'after:SENSORNODE_EDGE_KAFKA_QUEUE_MAX_BYTES=4194304' -out runs.json
+//	    -variant 'after:SENSORNODE_EDGE_KAFKA_QUEUE_MAX_BYTES=4194304' \
+//	    -variant 'otherbuild@/tmp/edge-forwarder-2:' -out runs.json
+//	go run ./loadtest/cmd/fwddrain -summarize runs.json -base before
 package main
 
 import (
-	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -36,7 +51,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -50,12 +64,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sensornode/sensornode/libs/messages"
+	"github.com/sensornode/sensornode/loadtest/harness"
+	"github.com/sensornode/sensornode/loadtest/pipeline"
+	"github.com/sensornode/sensornode/loadtest/procfs"
 	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/localrun/promtext"
 )
 
 type variant struct {
 	Name string
+	Bin  string // empty: -bin
 	Env  []string
 }
 
@@ -63,20 +82,12 @@ type variants []variant
 
 func (v *variants) String() string { return fmt.Sprint(*v) }
 func (v *variants) Set(s string) error {
-	name, env, ok := strings.Cut(s, ":")
-	if !ok || name == "" {
-		return fmt.Errorf("variant %q: want name:KEY=V,KEY=V", s)
+	name, env, err := harness.ParseEnvSpec(s)
+	if err != nil {
+		return fmt.Errorf("variant: %w", err)
 	}
-	var e []string
-	for kv := range strings.SplitSeq(env, ",") {
-		if kv = strings.TrimSpace(kv); kv != "" {
-			if !strings.Contains(kv, "=") {
-				return fmt.Errorf("variant %q: %q is not KEY=V", s, kv)
-			}
-			e = append(e, kv)
-		}
-	}
-	*v = append(*v, variant{name, e})
+	name, bin, _ := strings.Cut(name, "@")
+	*v = append(*v, variant{name, bin, env})
 	return nil
 }
 
@@ -99,6 +110,7 @@ type Run struct {
 	Round          int
 	Backend        string
 	Variant        string
+	Bin            string
 	Env            []string
 	Size           int
 	Pictures       int
@@ -134,8 +146,25 @@ func run() error {
 	profiles := flag.String("profiles", "", "directory for heap profiles (empty: none)")
 	statsEvery := flag.Duration("stats-interval", 500*time.Millisecond, "SENSORNODE_*_KAFKA_STATS_INTERVAL of the forwarder")
 	timeout := flag.Duration("timeout", 3*time.Minute, "longest drain")
-	flag.Var(&vs, "variant", "name:KEY=V,KEY=V extra forwarder environment (repeatable; default one variant 'default')")
+	flag.Var(&vs, "variant", "name[@binary]:KEY=V,KEY=V extra forwarder environment, and a binary other than -bin (repeatable; default one variant 'default')")
+	summarize := flag.String("summarize", "", "print the summary of this -out file and exit (no run)")
+	base := flag.String("base", "", "variant the same-round ratios are taken to (default: the first)")
 	flag.Parse()
+	if *summarize != "" {
+		b, err := os.ReadFile(*summarize)
+		if err != nil {
+			return err
+		}
+		var runs []Run
+		if err := json.Unmarshal(b, &runs); err != nil {
+			return fmt.Errorf("%s: %w", *summarize, err)
+		}
+		if *base == "" && len(runs) > 0 {
+			*base = runs[0].Variant
+		}
+		summary(os.Stdout, runs, *base)
+		return nil
+	}
 	if *bin == "" {
 		return errors.New("-bin is required")
 	}
@@ -149,6 +178,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	cluster := pipeline.FromDevstack(st, false)
 	edge := strings.Split(st.EdgeBootstrap(), ",")
 	cloud := []string{st.CloudBootstrap()}
 	ecl, err := kgo.NewClient(kgo.SeedBrokers(edge...), kgo.MaxBufferedBytes(64<<20),
@@ -167,10 +197,24 @@ func run() error {
 	eadm, cadm := kadm.NewClient(ecl), kadm.NewClient(ccl)
 	prefix := fmt.Sprintf("fwddrain-%d-", time.Now().Unix())
 	big := "9437184" // 9 MiB: room for the largest picture
+	// Every topic goes when the run ends: a run copies its backlog into a
+	// cloud topic per drain (tens of GB over a run of many rounds).
+	defer deletePrefixed(eadm, prefix)
+	defer deletePrefixed(cadm, prefix)
 	tempTopic := prefix + "temp"
 	if err := create(ctx, eadm, tempTopic, 3, map[string]*string{"min.insync.replicas": ptr("2")}); err != nil {
 		return err
 	}
+	// The forwarders' cloud temperature topic (Deployment.CloudTempTopic):
+	// the temperature topic stays empty.
+	if err := create(ctx, cadm, prefix+messages.TopicTemperature, 1, nil); err != nil {
+		return err
+	}
+	logDir, err := os.MkdirTemp("", "fwddrain-logs-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(logDir) // kept if a failed drain's log is in it
 	var runs []Run
 	for _, sz := range strings.Split(*sizes, ",") {
 		size, err := strconv.Atoi(sz)
@@ -185,7 +229,10 @@ func run() error {
 		if err := backlog(ctx, ecl, topic, n, size); err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "backlog %s: %d pictures of %d bytes\n", topic, n, size)
+		// franz-go's fetch slots are shared by the brokers: whether the
+		// pictures' leader is the idle temperature topic's matters.
+		fmt.Fprintf(os.Stderr, "backlog %s: %d pictures of %d bytes; leaders: pictures %d, temperatures %d\n",
+			topic, n, size, leader(ctx, eadm, topic), leader(ctx, eadm, tempTopic))
 		for r := 1; r <= *rounds; r++ {
 			for _, be := range strings.Split(*backends, ",") {
 				for vi, v := range vs {
@@ -194,25 +241,21 @@ func run() error {
 					if err := create(ctx, cadm, ct, 1, map[string]*string{"max.message.bytes": &big}); err != nil {
 						return err
 					}
-					if err := create(ctx, cadm, ct+"-temp", 1, nil); err != nil {
-						return err
-					}
-					env := []string{
-						"SENSORNODE_EDGE_KAFKA_BROKERS=" + st.EdgeBootstrap(), "SENSORNODE_CLOUD_KAFKA_BROKERS=" + st.CloudBootstrap(),
-						"SENSORNODE_EDGE_KAFKA_BACKEND=" + be, "SENSORNODE_CLOUD_KAFKA_BACKEND=" + be,
-						"SENSORNODE_EDGE_KAFKA_GROUP_ID=" + prefix + name,
-						"SENSORNODE_PICTURE_TOPICS=" + topic, "SENSORNODE_TEMPERATURE_TOPICS=" + tempTopic,
-						"SENSORNODE_CLOUD_PICTURE_TOPIC=" + ct, "SENSORNODE_CLOUD_TEMPERATURE_TOPIC=" + ct + "-temp",
-						"SENSORNODE_EDGE_KAFKA_STATS_INTERVAL=" + statsEvery.String(),
-						"SENSORNODE_CLOUD_KAFKA_STATS_INTERVAL=" + statsEvery.String(),
-						"SENSORNODE_ADMIN_PPROF_ENABLED=true",
-					}
 					prof := ""
 					if *profiles != "" {
 						prof = filepath.Join(*profiles, name+".heap.pb.gz")
 					}
-					res := drain(ctx, *bin, append(env, v.Env...), ccl, ct, n, *timeout, prof)
-					res.Round, res.Backend, res.Variant, res.Env, res.Size, res.Pictures = r, be, v.Name, v.Env, size, n
+					// The load test's second forwarder (its drain phases),
+					// with the variant's environment set last.
+					b := cmp.Or(v.Bin, *bin)
+					d := &pipeline.Deployment{Cluster: cluster, Bins: pipeline.Binaries{pipeline.EdgeForwarder: b}, Backend: be,
+						Prefix: prefix, LogDir: logDir, Pprof: true, Extra: map[string][]string{pipeline.EdgeForwarder: append([]string{
+							"SENSORNODE_EDGE_KAFKA_STATS_INTERVAL=" + statsEvery.String(),
+							"SENSORNODE_CLOUD_KAFKA_STATS_INTERVAL=" + statsEvery.String(),
+						}, v.Env...)}}
+					res := drain(ctx, d.ExtraForwarderSpec(name, prefix+name, topic, ct, tempTopic), ccl, ct, n, *timeout, prof)
+					res.Round, res.Backend, res.Variant, res.Bin, res.Env, res.Size, res.Pictures = r, be, v.Name, b, v.Env, size, n
+					deleteTopics(cadm, ct)
 					runs = append(runs, res)
 					fmt.Fprintf(os.Stderr, "%s: %.0f pictures/s, peak RSS %.1f MiB (heap %.1f, kafka %v) %s\n",
 						name, res.PerSec, res.PeakRSS/mib, res.Peak.HeapInuse/mib, mibs(res.Peak.KafkaBuffered), res.Err)
@@ -230,7 +273,7 @@ func run() error {
 	if err := os.WriteFile(*out, b, 0o644); err != nil {
 		return err
 	}
-	summary(os.Stdout, runs)
+	summary(os.Stdout, runs, cmp.Or(*base, vs[0].Name))
 	return nil
 }
 
@@ -250,6 +293,49 @@ func mibs(m map[string]float64) string {
 		parts = append(parts, fmt.Sprintf("%s %.1f", k, m[k]/mib))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// leader is the leader of topic's partition 0 (-1 if unknown).
+func leader(ctx context.Context, adm *kadm.Client, topic string) int32 {
+	td, err := adm.ListTopics(ctx, topic)
+	if err != nil || len(td[topic].Partitions) == 0 {
+		return -1
+	}
+	return td[topic].Partitions[0].Leader
+}
+
+// deletePrefixed deletes every topic whose name starts with prefix.
+func deletePrefixed(adm *kadm.Client, prefix string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	td, err := adm.ListTopics(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "delete topics:", err)
+		return
+	}
+	var names []string
+	for name := range td {
+		if strings.HasPrefix(name, prefix) {
+			names = append(names, name)
+		}
+	}
+	deleteTopics(adm, names...)
+}
+
+// deleteTopics deletes the named topics, reporting errors on stderr.
+func deleteTopics(adm *kadm.Client, names ...string) {
+	if len(names) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := adm.DeleteTopics(ctx, names...)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "delete topics:", err)
+	}
 }
 
 func create(ctx context.Context, adm *kadm.Client, topic string, rf int16, cfg map[string]*string) error {
@@ -279,20 +365,15 @@ func backlog(ctx context.Context, cl *kgo.Client, topic string, n, size int) err
 			defer wg.Done()
 			if err != nil {
 				mu.Lock()
-				first = cmp(first, err)
+				if first == nil {
+					first = err
+				}
 				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
 	return first
-}
-
-func cmp(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 func freeAddr() (string, error) {
@@ -304,74 +385,34 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// status reads VmRSS, RssAnon and RssFile of pid in bytes.
-func status(pid int) (rss, anon, file float64, err error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		fs := strings.Fields(v)
-		if len(fs) != 2 || fs[1] != "kB" {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(fs[0], 64)
-		switch k {
-		case "VmRSS":
-			rss = kb * 1024
-		case "RssAnon":
-			anon = kb * 1024
-		case "RssFile":
-			file = kb * 1024
-		}
-	}
-	return rss, anon, file, sc.Err()
-}
-
-func drain(ctx context.Context, bin string, env []string, ccl *kgo.Client, cloudTopic string, n int, timeout time.Duration, profPath string) (res Run) {
+// drain starts the forwarder of spec, on an admin address of its own (the
+// load test's may be in use), and measures it until the cloud topic holds
+// n pictures.
+func drain(ctx context.Context, spec pipeline.Spec, ccl *kgo.Client, cloudTopic string, n int, timeout time.Duration, profPath string) (res Run) {
 	res.MaxKafka = map[string]float64{}
 	admin, err := freeAddr()
 	if err != nil {
 		res.Err = err.Error()
 		return res
 	}
-	cmd := exec.Command(bin)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "SENSORNODE_ADMIN_ADDR=" + admin}, env...)
-	logf, err := os.CreateTemp("", "fwddrain-*.log")
+	spec.AdminAddr, spec.Env = admin, append(slices.Clone(spec.Env), "SENSORNODE_ADMIN_ADDR="+admin) // the last wins
+	p, err := pipeline.Start(spec)
 	if err != nil {
 		res.Err = err.Error()
 		return res
 	}
-	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		res.Err = err.Error()
-		return res
-	}
+	start := p.Started()
 	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
+		if err := p.Stop(30 * time.Second); err != nil && res.Err == "" {
+			res.Err = "stop: " + err.Error()
 		}
 		if res.Err != "" {
-			res.Err += " (log " + logf.Name() + ")"
+			res.Err += " (log " + spec.Log + ")"
 		} else {
-			_ = os.Remove(logf.Name())
+			_ = os.Remove(spec.Log)
 		}
 	}()
-	pid := cmd.Process.Pid
+	pid := p.PID()
 	hc := &http.Client{Timeout: 2 * time.Second}
 
 	var mu sync.Mutex
@@ -385,7 +426,8 @@ func drain(ctx context.Context, bin string, env []string, ccl *kgo.Client, cloud
 		t := time.NewTicker(50 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if rss, anon, file, err := status(pid); err == nil {
+			if ps, err := procfs.Read(pid); err == nil {
+				rss, anon, file := float64(ps.RSSBytes), float64(ps.RSSAnonBytes), float64(ps.RSSFileBytes)
 				mu.Lock()
 				lastRSS, lastAnon, lastFile = rss, anon, file
 				if rss > peakRSS {
@@ -458,7 +500,7 @@ func drain(ctx context.Context, bin string, env []string, ccl *kgo.Client, cloud
 			res.Err = err.Error()
 			break
 		}
-		if cmd.ProcessState != nil {
+		if !p.Running() {
 			res.Err = "forwarder exited"
 			break
 		}
@@ -548,34 +590,49 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// summary prints, per size, backend and variant, the medians over rounds.
-func summary(w io.Writer, runs []Run) {
+// summary prints, per size, backend and variant, the medians over rounds,
+// and each round's drain rate as a ratio to the first variant's (base) in
+// the same round: on a shared machine the rounds' rates move together.
+func summary(w io.Writer, runs []Run, base string) {
 	type key struct {
 		size    int
 		backend string
 		variant string
 	}
+	type roundKey struct {
+		size    int
+		backend string
+		round   int
+	}
 	var order []key
 	groups := map[key][]Run{}
+	baseRate := map[roundKey]float64{}
 	for _, r := range runs {
 		k := key{r.Size, r.Backend, r.Variant}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
 		groups[k] = append(groups[k], r)
+		if r.Variant == base && r.Err == "" {
+			baseRate[roundKey{r.Size, r.Backend, r.Round}] = r.PerSec
+		}
 	}
-	fmt.Fprintln(w, "| size | backend | variant | runs | pictures/s (median; each) | peak RSS MiB (median; each) | at the peak: anon / file / Go heap in use / heap idle kept / stacks / other Go sys / Kafka buffered (MiB, median) |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	fmt.Fprintf(w, "| size | backend | variant | runs | pictures/s (median; each) | same-round ratio to %s (median; each) | peak RSS MiB (median; each) | at the peak: anon / file / Go heap in use / heap idle kept / stacks / other Go sys / Kafka buffered (MiB, median) |\n", base)
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	for _, k := range order {
 		g := groups[k]
-		var rate, rss, anon, file, heap, idle, stk, other, kafka []float64
-		var rs, ps []string
+		var rate, ratio, rss, anon, file, heap, idle, stk, other, kafka []float64
+		var rs, qs, ps []string
 		for _, r := range g {
 			if r.Err != "" {
 				rs = append(rs, "err")
 				continue
 			}
 			rate = append(rate, r.PerSec)
+			if b, ok := baseRate[roundKey{r.Size, r.Backend, r.Round}]; ok && b > 0 {
+				ratio = append(ratio, r.PerSec/b)
+				qs = append(qs, fmt.Sprintf("%.2f", r.PerSec/b))
+			}
 			rss = append(rss, r.PeakRSS/mib)
 			anon = append(anon, r.Peak.RSSAnon/mib)
 			file = append(file, r.Peak.RSSFile/mib)
@@ -591,8 +648,9 @@ func summary(w io.Writer, runs []Run) {
 			rs = append(rs, fmt.Sprintf("%.0f", r.PerSec))
 			ps = append(ps, fmt.Sprintf("%.1f", r.PeakRSS/mib))
 		}
-		fmt.Fprintf(w, "| %d | %s | %s | %d | %.0f (%s) | %.1f (%s) | %.1f / %.1f / %.1f / %.1f / %.1f / %.1f / %.1f |\n",
-			k.size, k.backend, k.variant, len(g), median(rate), strings.Join(rs, ", "), median(rss), strings.Join(ps, ", "),
+		fmt.Fprintf(w, "| %d | %s | %s | %d | %.0f (%s) | %.2f (%s) | %.1f (%s) | %.1f / %.1f / %.1f / %.1f / %.1f / %.1f / %.1f |\n",
+			k.size, k.backend, k.variant, len(g), median(rate), strings.Join(rs, ", "), median(ratio), strings.Join(qs, ", "),
+			median(rss), strings.Join(ps, ", "),
 			median(anon), median(file), median(heap), median(idle), median(stk), median(other), median(kafka))
 	}
 }

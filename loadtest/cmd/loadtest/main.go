@@ -72,6 +72,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	workDir := fs.String("workdir", "", "scratch directory for binaries and spool dirs (default <repo>/.run/loadtest)")
 	keep := fs.Bool("keep-data", false, "keep the run's topics, HDFS files (/loadtest/<run>) and spool directories (deleted by default)")
 	verbose := fs.Bool("v", false, "log the harness's own warnings to stderr")
+	serviceEnv := serviceEnvFlag{}
+	fs.Var(serviceEnv, "service-env", "service:KEY=V,KEY=V extra environment of a service's processes, set last (repeatable): "+
+		"edge-forwarder:SENSORNODE_EDGE_KAFKA_MAX_FETCH_BYTES=4194304")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", svc.ErrUsage, err)
 	}
@@ -134,6 +137,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		Backends: svc.SplitList(*backends), DrainMB: *drainMB, Stores: svc.SplitList(*stores), BundleMaxAge: *bundleAge, BundleMaxMB: *bundleMB,
 		Baselines: *baselines, HeadToHead: *h2h,
 		TempProducers: *temp, Verify: *verify, KeepData: *keep, ArrivalTimeout: *timeout, Out: stdout, Log: log,
+		ServiceEnv: serviceEnv,
 	}
 	if strings.TrimSpace(cfg.Command) == "loadtest" {
 		cfg.Command = "loadtest -profile " + *profile
@@ -155,5 +159,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "PASSED\n")
+	return nil
+}
+
+// serviceEnvFlag collects -service-env values (harness.Config.ServiceEnv).
+type serviceEnvFlag map[string][]string
+
+func (f serviceEnvFlag) String() string { return fmt.Sprint(map[string][]string(f)) }
+
+func (f serviceEnvFlag) Set(s string) error {
+	name, env, err := harness.ParseEnvSpec(s)
+	if err != nil {
+		return err
+	}
+	f[name] = append(f[name], env...)
 	return nil
 }
