@@ -8,10 +8,17 @@
 #   engine.sh start    tools, then start (idempotent): a registry on
 #                      127.0.0.1:5000 (crane registry serve, blobs on disk),
 #                      dockerd and buildkitd, and the buildx builder
-#                      "sensornode" (remote driver to our buildkitd)
+#                      "sensornode" (remote driver to our buildkitd); registers
+#                      qemu-arm and qemu-aarch64 with binfmt_misc if they are not
+#                      (from qemu-user-static's /usr/lib/binfmt.d, flag F)
 #   engine.sh stop     stop what start started (by pid file)
 #   engine.sh status   what runs
 #   engine.sh env      the environment the docker CLI needs, for eval
+#
+# Environment: SENSORNODE_IMAGES_CACHE (all state), SENSORNODE_IMAGES_REGISTRY_ADDR
+# (127.0.0.1:5000), SENSORNODE_IMAGES_TOOLS_GOCACHE and _GOMODCACHE (the Go
+# build and module caches of the tool builds; default: the user's), e.g. all
+# pointed at empty directories to time a fresh machine.
 #
 # dockerd runs with --bridge=none --iptables=false --ip-forward=false
 # --ip-masq=false and its own data and exec roots: it does not touch the
@@ -55,6 +62,8 @@ build_tool() {
 	(
 		cd "$w"
 		export GOWORK=off GOFLAGS=-buildvcs=false
+		[[ -z ${SENSORNODE_IMAGES_TOOLS_GOCACHE:-} ]] || export GOCACHE=$SENSORNODE_IMAGES_TOOLS_GOCACHE
+		[[ -z ${SENSORNODE_IMAGES_TOOLS_GOMODCACHE:-} ]] || export GOMODCACHE=$SENSORNODE_IMAGES_TOOLS_GOMODCACHE
 		go mod init sensornode.local/wrap/"$name" >/dev/null 2>&1
 		local gomod
 		gomod=$(go mod download -json "$module@$version" | jq -r .GoMod)
@@ -203,11 +212,32 @@ ensure_builder() {
 	docker buildx inspect --bootstrap "$BUILDER" >/dev/null
 }
 
+# ensure_binfmt: docker run --platform linux/arm/v7 (node5 of make
+# run-images, make images-check) needs qemu registered with binfmt_misc, with
+# flag F (the interpreter is opened now, so it works inside containers).
+# Debian's qemu-user-static ships the entries; without systemd-binfmt (a
+# fresh VM or container) nothing registers them.
+ensure_binfmt() {
+	local dir=/proc/sys/fs/binfmt_misc a conf
+	for a in arm aarch64; do
+		[[ -e $dir/qemu-$a ]] && continue
+		if [[ ! -e $dir/register ]]; then
+			mount -t binfmt_misc binfmt_misc "$dir" || die "cannot mount binfmt_misc on $dir"
+			[[ -e $dir/qemu-$a ]] && continue
+		fi
+		conf=/usr/lib/binfmt.d/qemu-$a.conf
+		[[ -f $conf ]] || die "no $conf (apt-get install qemu-user-static)"
+		log "registering qemu-$a with binfmt_misc ($conf)"
+		grep -v '^[#;]' "$conf" | grep . >"$dir/register"
+	done
+}
+
 cmd_start() {
 	command -v dockerd >/dev/null || die "no dockerd (Debian: apt-get install docker.io)"
 	command -v docker >/dev/null || die "no docker CLI"
 	[[ $(id -u) == 0 ]] || die "dockerd and buildkitd (rootful runc) need root"
 	cmd_tools
+	ensure_binfmt
 	mkdir -p "$RUN" "$LOG"
 	write_configs
 	start_registry
