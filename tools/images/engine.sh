@@ -46,20 +46,24 @@ export BUILDX_BUILDER=$BUILDER
 log() { echo "engine: $*" >&2; }
 die() { echo "engine: $*" >&2; exit 1; }
 
-# build_tool NAME VERSION MODULE PACKAGE [CGO_ENABLED]: build PACKAGE of
+# build_tool NAME VERSION MODULE PACKAGE: build PACKAGE of
 # MODULE@VERSION into $BIN/NAME. `go install pkg@version` refuses modules
 # whose go.mod has replace or exclude directives (buildkit has excludes), so
 # build inside a generated wrapper module that requires MODULE@VERSION and
 # copies its replace, exclude and godebug lines: the build list is then the
-# one MODULE's own go.mod gives.
+# one MODULE's own go.mod gives. Every tool is built with CGO_ENABLED=0, as
+# their releases are (static): buildkitd, buildctl and the frontend then share
+# every compiled package (with cgo on for some and off for others, net and all
+# that imports it compile twice), which matters on a cold build cache.
 build_tool() {
-	local name=$1 version=$2 module=$3 pkg=$4 cgo=${5:-1}
+	local name=$1 version=$2 module=$3 pkg=$4
 	local stamp=$BIN/.$name-$version
 	[[ -f $stamp && -x $BIN/$name ]] && return 0
 	log "building $name $version (wrapper module; a few minutes)"
 	local w
 	w=$(mktemp -d "${TMPDIR:-/tmp}/sensornode-wrap-$name.XXXXXX")
 	(
+		trap 'rm -rf "$w"' EXIT
 		cd "$w"
 		export GOWORK=off GOFLAGS=-buildvcs=false
 		[[ -z ${SENSORNODE_IMAGES_TOOLS_GOCACHE:-} ]] || export GOCACHE=$SENSORNODE_IMAGES_TOOLS_GOCACHE
@@ -80,11 +84,10 @@ build_tool() {
 		go mod edit -go="$gover" -require="$module@$version" "${edits[@]}"
 		# Resolve the package's imports (and go.sum) against that build list.
 		go get "$pkg@$version" >/dev/null
-		CGO_ENABLED=$cgo nice -n 19 go build -trimpath -o "$BIN/$name.new" \
+		CGO_ENABLED=0 nice -n 19 go build -trimpath -o "$BIN/$name.new" \
 			-ldflags "-s -w -X $module/version.Version=$version -X $module/version.Package=$module" "$pkg"
 	)
 	mv "$BIN/$name.new" "$BIN/$name"
-	rm -rf "$w"
 	rm -f "$BIN/.$name-"*
 	touch "$stamp"
 }
@@ -113,7 +116,7 @@ tool_buildctl() {
 # Runs inside the frontend image (FROM scratch): static.
 tool_dockerfile_frontend() {
 	build_tool dockerfile-frontend "$BUILDKIT_VERSION" github.com/moby/buildkit \
-		github.com/moby/buildkit/frontend/dockerfile/cmd/dockerfile-frontend 0
+		github.com/moby/buildkit/frontend/dockerfile/cmd/dockerfile-frontend
 }
 tool_docker_buildx() {
 	build_tool docker-buildx "$BUILDX_VERSION" github.com/docker/buildx github.com/docker/buildx/cmd/buildx
