@@ -334,12 +334,15 @@ func TestImagesBakePrint(t *testing.T) {
 		"RUNTIME_STATIC":  "gcr.io/distroless/static-debian12:nonroot",
 		"RUNTIME_GLIBC":   "gcr.io/distroless/base-debian12:nonroot",
 		"BUILDKIT_SYNTAX": syntax,
+		// an index even when one platform is built (make images-smoke)
+		"BUILDKIT_MULTI_PLATFORM": "1",
 	}
 	standin := map[string]string{
-		"GO_IMAGE":        "r.example:5000/b/library/golang:1.26-bookworm",
-		"RUNTIME_STATIC":  "r.example:5000/b/distroless/static-debian12:nonroot",
-		"RUNTIME_GLIBC":   "r.example:5000/b/distroless/base-debian12:nonroot",
-		"BUILDKIT_SYNTAX": "r.example:5000/b/" + syntax,
+		"GO_IMAGE":                "r.example:5000/b/library/golang:1.26-bookworm",
+		"RUNTIME_STATIC":          "r.example:5000/b/distroless/static-debian12:nonroot",
+		"RUNTIME_GLIBC":           "r.example:5000/b/distroless/base-debian12:nonroot",
+		"BUILDKIT_SYNTAX":         "r.example:5000/b/" + syntax,
+		"BUILDKIT_MULTI_PLATFORM": "1",
 	}
 	tests := []struct {
 		name string
