@@ -332,7 +332,7 @@ run-images-smoke: images ## make run-smoke from the images: 60 s, fails unless e
 	@eval "$(IMAGES_ENV)"; nice -n 19 $(BIN)/sensornode-run --from-images --image-registry $(IMAGE_REGISTRY) --image-tag $(IMAGE_TAG) --duration 60s --check $(RUN_ARGS)
 
 .PHONY: images-smoke
-images-smoke: ## make images + images-check + run-images-smoke on IMAGES_SMOKE_BUILD only (5 services amd64, node5's arm/v7); stops the engine it started (part of make test)
+images-smoke: ## make images + images-check + run-images-smoke on IMAGES_SMOKE_BUILD only (5 services amd64, node5's arm/v7); stops the engine it started (not in test: 18 min cold)
 	@start=$$(date +%s); \
 	if $(IMAGES_ENGINE_SH) status >/dev/null 2>&1; then was_up=1; else was_up=; fi; \
 	trap '[ -n "$$was_up" ] || $(IMAGES_ENGINE_SH) stop' EXIT; trap 'exit 130' INT TERM; \
