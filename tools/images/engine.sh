@@ -267,10 +267,23 @@ stop_one() {
 	rm -f "$RUN/$name.pid"
 }
 
+# unmount_leftovers: dockerd leaves the host's network namespace bind-mounted
+# at $RUN/docker/netns/default when it stops (and a killed daemon may leave
+# more); unmount whatever is still mounted below $CACHE, deepest first, so
+# nothing of ours stays mounted and the cache can be removed.
+unmount_leftovers() {
+	local m
+	awk -v c="$CACHE/" 'index($2, c) == 1 { print $2 }' /proc/self/mounts | sort -r |
+		while read -r m; do
+			umount "$m" 2>/dev/null || umount -l "$m" || log "cannot unmount $m"
+		done
+}
+
 cmd_stop() {
 	stop_one buildkitd
 	stop_one dockerd
 	stop_one registry
+	unmount_leftovers
 }
 
 cmd_status() {
