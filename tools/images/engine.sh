@@ -8,10 +8,17 @@
 #   engine.sh start    tools, then start (idempotent): a registry on
 #                      127.0.0.1:5000 (crane registry serve, blobs on disk),
 #                      dockerd and buildkitd, and the buildx builder
-#                      "sensornode" (remote driver to our buildkitd)
+#                      "sensornode" (remote driver to our buildkitd); registers
+#                      qemu-arm and qemu-aarch64 with binfmt_misc if they are not
+#                      (from qemu-user-static's /usr/lib/binfmt.d, flag F)
 #   engine.sh stop     stop what start started (by pid file)
 #   engine.sh status   what runs
 #   engine.sh env      the environment the docker CLI needs, for eval
+#
+# Environment: SENSORNODE_IMAGES_CACHE (all state), SENSORNODE_IMAGES_REGISTRY_ADDR
+# (127.0.0.1:5000), SENSORNODE_IMAGES_TOOLS_GOCACHE and _GOMODCACHE (the Go
+# build and module caches of the tool builds; default: the user's), e.g. all
+# pointed at empty directories to time a fresh machine.
 #
 # dockerd runs with --bridge=none --iptables=false --ip-forward=false
 # --ip-masq=false and its own data and exec roots: it does not touch the
@@ -39,22 +46,28 @@ export BUILDX_BUILDER=$BUILDER
 log() { echo "engine: $*" >&2; }
 die() { echo "engine: $*" >&2; exit 1; }
 
-# build_tool NAME VERSION MODULE PACKAGE [CGO_ENABLED]: build PACKAGE of
+# build_tool NAME VERSION MODULE PACKAGE: build PACKAGE of
 # MODULE@VERSION into $BIN/NAME. `go install pkg@version` refuses modules
 # whose go.mod has replace or exclude directives (buildkit has excludes), so
 # build inside a generated wrapper module that requires MODULE@VERSION and
 # copies its replace, exclude and godebug lines: the build list is then the
-# one MODULE's own go.mod gives.
+# one MODULE's own go.mod gives. Every tool is built with CGO_ENABLED=0, as
+# their releases are (static): buildkitd, buildctl and the frontend then share
+# every compiled package (with cgo on for some and off for others, net and all
+# that imports it compile twice), which matters on a cold build cache.
 build_tool() {
-	local name=$1 version=$2 module=$3 pkg=$4 cgo=${5:-1}
+	local name=$1 version=$2 module=$3 pkg=$4
 	local stamp=$BIN/.$name-$version
 	[[ -f $stamp && -x $BIN/$name ]] && return 0
 	log "building $name $version (wrapper module; a few minutes)"
 	local w
 	w=$(mktemp -d "${TMPDIR:-/tmp}/sensornode-wrap-$name.XXXXXX")
 	(
+		trap 'rm -rf "$w"' EXIT
 		cd "$w"
 		export GOWORK=off GOFLAGS=-buildvcs=false
+		[[ -z ${SENSORNODE_IMAGES_TOOLS_GOCACHE:-} ]] || export GOCACHE=$SENSORNODE_IMAGES_TOOLS_GOCACHE
+		[[ -z ${SENSORNODE_IMAGES_TOOLS_GOMODCACHE:-} ]] || export GOMODCACHE=$SENSORNODE_IMAGES_TOOLS_GOMODCACHE
 		go mod init sensornode.local/wrap/"$name" >/dev/null 2>&1
 		local gomod
 		gomod=$(go mod download -json "$module@$version" | jq -r .GoMod)
@@ -71,11 +84,10 @@ build_tool() {
 		go mod edit -go="$gover" -require="$module@$version" "${edits[@]}"
 		# Resolve the package's imports (and go.sum) against that build list.
 		go get "$pkg@$version" >/dev/null
-		CGO_ENABLED=$cgo nice -n 19 go build -trimpath -o "$BIN/$name.new" \
+		CGO_ENABLED=0 nice -n 19 go build -trimpath -o "$BIN/$name.new" \
 			-ldflags "-s -w -X $module/version.Version=$version -X $module/version.Package=$module" "$pkg"
 	)
 	mv "$BIN/$name.new" "$BIN/$name"
-	rm -rf "$w"
 	rm -f "$BIN/.$name-"*
 	touch "$stamp"
 }
@@ -104,7 +116,7 @@ tool_buildctl() {
 # Runs inside the frontend image (FROM scratch): static.
 tool_dockerfile_frontend() {
 	build_tool dockerfile-frontend "$BUILDKIT_VERSION" github.com/moby/buildkit \
-		github.com/moby/buildkit/frontend/dockerfile/cmd/dockerfile-frontend 0
+		github.com/moby/buildkit/frontend/dockerfile/cmd/dockerfile-frontend
 }
 tool_docker_buildx() {
 	build_tool docker-buildx "$BUILDX_VERSION" github.com/docker/buildx github.com/docker/buildx/cmd/buildx
@@ -203,11 +215,32 @@ ensure_builder() {
 	docker buildx inspect --bootstrap "$BUILDER" >/dev/null
 }
 
+# ensure_binfmt: docker run --platform linux/arm/v7 (node5 of make
+# run-images, make images-check) needs qemu registered with binfmt_misc, with
+# flag F (the interpreter is opened now, so it works inside containers).
+# Debian's qemu-user-static ships the entries; without systemd-binfmt (a
+# fresh VM or container) nothing registers them.
+ensure_binfmt() {
+	local dir=/proc/sys/fs/binfmt_misc a conf
+	for a in arm aarch64; do
+		[[ -e $dir/qemu-$a ]] && continue
+		if [[ ! -e $dir/register ]]; then
+			mount -t binfmt_misc binfmt_misc "$dir" || die "cannot mount binfmt_misc on $dir"
+			[[ -e $dir/qemu-$a ]] && continue
+		fi
+		conf=/usr/lib/binfmt.d/qemu-$a.conf
+		[[ -f $conf ]] || die "no $conf (apt-get install qemu-user-static)"
+		log "registering qemu-$a with binfmt_misc ($conf)"
+		grep -v '^[#;]' "$conf" | grep . >"$dir/register"
+	done
+}
+
 cmd_start() {
 	command -v dockerd >/dev/null || die "no dockerd (Debian: apt-get install docker.io)"
 	command -v docker >/dev/null || die "no docker CLI"
 	[[ $(id -u) == 0 ]] || die "dockerd and buildkitd (rootful runc) need root"
 	cmd_tools
+	ensure_binfmt
 	mkdir -p "$RUN" "$LOG"
 	write_configs
 	start_registry
@@ -234,10 +267,23 @@ stop_one() {
 	rm -f "$RUN/$name.pid"
 }
 
+# unmount_leftovers: dockerd leaves the host's network namespace bind-mounted
+# at $RUN/docker/netns/default when it stops (and a killed daemon may leave
+# more); unmount whatever is still mounted below $CACHE, deepest first, so
+# nothing of ours stays mounted and the cache can be removed.
+unmount_leftovers() {
+	local m
+	awk -v c="$CACHE/" 'index($2, c) == 1 { print $2 }' /proc/self/mounts | sort -r |
+		while read -r m; do
+			umount "$m" 2>/dev/null || umount -l "$m" || log "cannot unmount $m"
+		done
+}
+
 cmd_stop() {
 	stop_one buildkitd
 	stop_one dockerd
 	stop_one registry
+	unmount_leftovers
 }
 
 cmd_status() {

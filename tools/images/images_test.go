@@ -8,7 +8,9 @@
 //
 // Environment (make images-check sets it): SENSORNODE_IMAGES_REGISTRY
 // (e.g. 127.0.0.1:5000/sensornode), SENSORNODE_IMAGES_TAG,
-// SENSORNODE_IMAGES_SERVICES (space separated), SENSORNODE_IMAGES_VERSION,
+// SENSORNODE_IMAGES_SERVICES (space separated, each service or
+// service=platform,... when make images built only those platforms of it:
+// make images-smoke), SENSORNODE_IMAGES_VERSION,
 // SENSORNODE_IMAGES_CRANE (the crane binary), and DOCKER_HOST/DOCKER_CONFIG
 // of the engine.
 package images
@@ -36,6 +38,7 @@ var kafkaBackend = map[string]map[string]string{
 	"cloud-ingest-hdfs": {"linux/amd64": "confluent", "linux/arm64": "confluent", "linux/arm/v7": "franz"},
 	"master-watcher":    {},
 	"viewer":            {},
+	"node-agent":        {"linux/amd64": "confluent", "linux/arm64": "confluent", "linux/arm/v7": "franz"},
 }
 
 // wantLabels are the OCI labels every image carries; "" means any non-empty value.
@@ -55,16 +58,33 @@ func wantLabels(service, version string) map[string]string {
 type env struct {
 	registry, tag, version, crane string
 	services                      []string
+	// platforms of each service: the three unless SENSORNODE_IMAGES_SERVICES names them.
+	platforms map[string][]string
 }
 
 func loadEnv(t *testing.T) env {
 	t.Helper()
 	e := env{
-		registry: os.Getenv("SENSORNODE_IMAGES_REGISTRY"),
-		tag:      os.Getenv("SENSORNODE_IMAGES_TAG"),
-		version:  os.Getenv("SENSORNODE_IMAGES_VERSION"),
-		crane:    os.Getenv("SENSORNODE_IMAGES_CRANE"),
-		services: strings.Fields(os.Getenv("SENSORNODE_IMAGES_SERVICES")),
+		registry:  os.Getenv("SENSORNODE_IMAGES_REGISTRY"),
+		tag:       os.Getenv("SENSORNODE_IMAGES_TAG"),
+		version:   os.Getenv("SENSORNODE_IMAGES_VERSION"),
+		crane:     os.Getenv("SENSORNODE_IMAGES_CRANE"),
+		platforms: map[string][]string{},
+	}
+	for _, f := range strings.Fields(os.Getenv("SENSORNODE_IMAGES_SERVICES")) {
+		svc, ps, ok := strings.Cut(f, "=")
+		e.services = append(e.services, svc)
+		e.platforms[svc] = platforms
+		if ok {
+			e.platforms[svc] = strings.Split(ps, ",")
+		}
+	}
+	for _, ps := range e.platforms {
+		for _, p := range ps {
+			if !slices.Contains(platforms, p) {
+				t.Fatalf("SENSORNODE_IMAGES_SERVICES names platform %q, want one of %v", p, platforms)
+			}
+		}
 	}
 	if e.registry == "" || e.tag == "" || e.version == "" || e.crane == "" || len(e.services) == 0 {
 		t.Fatalf("run through make images-check: SENSORNODE_IMAGES_{REGISTRY,TAG,VERSION,CRANE,SERVICES} = %+v", e)
@@ -141,7 +161,7 @@ type image struct {
 }
 
 // TestImagesIndexAndConfig checks each service's index (exactly the three
-// platforms, no attestation entries) and each platform's image config
+// platforms, or those SENSORNODE_IMAGES_SERVICES names; no attestation entries) and each platform's image config
 // (non-root user, exec entrypoint, OCI labels), and runs each image's
 // binary with --version on its platform. It logs the size table of
 // images/README.md.
@@ -155,7 +175,7 @@ func TestImagesIndexAndConfig(t *testing.T) {
 			}
 			images := checkIndex(t, e, svc)
 			sizes[svc] = map[string]int64{}
-			for _, p := range platforms {
+			for _, p := range e.platforms[svc] {
 				img, ok := images[p]
 				if !ok {
 					continue // checkIndex failed already
@@ -173,7 +193,11 @@ func TestImagesIndexAndConfig(t *testing.T) {
 	for _, svc := range e.services {
 		fmt.Fprintf(&b, "| %s |", svc)
 		for _, p := range platforms {
-			fmt.Fprintf(&b, " %.1f MB |", float64(sizes[svc][p])/1e6)
+			if n, ok := sizes[svc][p]; ok {
+				fmt.Fprintf(&b, " %.1f MB |", float64(n)/1e6)
+			} else {
+				b.WriteString(" - |")
+			}
 		}
 		b.WriteString("\n")
 	}
@@ -204,8 +228,8 @@ func checkIndex(t *testing.T, e env, svc string) map[string]image {
 		}
 		images[p] = image{digest: d.Digest, bytes: n}
 	}
-	if !slices.Equal(got, platforms) {
-		t.Errorf("%s: index platforms = %v, want exactly %v", e.ref(svc), got, platforms)
+	if want := e.platforms[svc]; !slices.Equal(got, want) {
+		t.Errorf("%s: index platforms = %v, want exactly %v", e.ref(svc), got, want)
 	}
 	return images
 }
@@ -310,12 +334,15 @@ func TestImagesBakePrint(t *testing.T) {
 		"RUNTIME_STATIC":  "gcr.io/distroless/static-debian12:nonroot",
 		"RUNTIME_GLIBC":   "gcr.io/distroless/base-debian12:nonroot",
 		"BUILDKIT_SYNTAX": syntax,
+		// an index even when one platform is built (make images-smoke)
+		"BUILDKIT_MULTI_PLATFORM": "1",
 	}
 	standin := map[string]string{
-		"GO_IMAGE":        "r.example:5000/b/library/golang:1.26-bookworm",
-		"RUNTIME_STATIC":  "r.example:5000/b/distroless/static-debian12:nonroot",
-		"RUNTIME_GLIBC":   "r.example:5000/b/distroless/base-debian12:nonroot",
-		"BUILDKIT_SYNTAX": "r.example:5000/b/" + syntax,
+		"GO_IMAGE":                "r.example:5000/b/library/golang:1.26-bookworm",
+		"RUNTIME_STATIC":          "r.example:5000/b/distroless/static-debian12:nonroot",
+		"RUNTIME_GLIBC":           "r.example:5000/b/distroless/base-debian12:nonroot",
+		"BUILDKIT_SYNTAX":         "r.example:5000/b/" + syntax,
+		"BUILDKIT_MULTI_PLATFORM": "1",
 	}
 	tests := []struct {
 		name string

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for `make test` and `make run`:
-# Debian packages (cross compilers, qemu-user-static, musl, chromium) and checks the
+# Debian packages (cross compilers, qemu-user-static, musl, chromium, the
+# container engine of make images) and checks the
 # toolchains the project runs on (Go, Java 17+, Maven). Idempotent and quiet
 # when everything is present. Needs root (or sudo) only when installing.
 set -euo pipefail
@@ -23,6 +24,13 @@ want curl
 # The viewer's browser test (make test-browser) drives Debian's chromium
 # headless from Go (chromedp): no browser download by a test tool.
 want chromium
+# make images / run-images (and their smoke in make test): Debian's dockerd
+# (containerd, runc), mmdebstrap for the stand-in builder image, jq for the
+# tool builds (tools/images/engine.sh, bases.sh). dockerd is never started as
+# a system service: engine.sh starts its own, off the host's network.
+want docker.io
+want mmdebstrap
+want jq
 command -v mvn  >/dev/null 2>&1 || need_pkgs+=(maven)
 command -v java >/dev/null 2>&1 || need_pkgs+=(openjdk-17-jre-headless)
 command -v make >/dev/null 2>&1 || need_pkgs+=(make)
@@ -34,7 +42,18 @@ if ((${#need_pkgs[@]})); then
   if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  # No service may start on install (docker.io's would make a bridge and
+  # iptables rules): Debian's policy-rc.d hook, only while we install.
+  added_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 755 /usr/sbin/policy-rc.d
+    added_policy=1
+  fi
+  rc=0
+  $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null || rc=$?
+  if [ -n "$added_policy" ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
+  [ "$rc" = 0 ] || exit "$rc"
 fi
 
 # Toolchain checks: clear messages instead of odd failures later.
