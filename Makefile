@@ -96,7 +96,7 @@ test-e2e-avro: ## the end-to-end suite on the bundle store (SENSORNODE_PICTURE_S
 # TestKubeMasterWatcher, TestKubeWorkerLoss). A failure leaves the stack
 # running for a look.
 .PHONY: e2e-kube
-e2e-kube: deploy-tools ## the Helm chart in a real Kubernetes control plane (3 masters, kwok nodes): installs, placement, helm test/upgrade/uninstall, Kustomize dry runs, master and worker loss, master-watcher failover
+e2e-kube: deploy-tools ## the Helm chart in a real Kubernetes control plane (3 masters, kwok nodes): installs, placement, helm test/upgrade/uninstall, Kustomize dry runs, PodMonitors/PrometheusRule under the Prometheus Operator CRDs, master and worker loss, master-watcher failover
 	$(KUBESTACK) down
 	$(KUBESTACK) up
 	SENSORNODE_HELM=$(HELM) SENSORNODE_KUSTOMIZE=$(KUSTOMIZE) $(GOTEST) -tags integration -timeout 15m -v -run '^TestKube' ./e2e/kube/ || { \
