@@ -92,11 +92,12 @@ test-e2e-avro: ## the end-to-end suite on the bundle store (SENSORNODE_PICTURE_S
 # fresh stack; not in make test. kwok runs no containers: see e2e/kube and
 # README.md. The first run builds the control plane into ~/.cache/sensornode
 # (about 12 minutes on 2 idle cores, 53 on a busy machine); warm, the
-# target took 6 min 18 s (TestKubeChart, TestKubeMasterLoss,
-# TestKubeMasterWatcher, TestKubeWorkerLoss). A failure leaves the stack
-# running for a look.
+# target took 6 min 23 s (TestKubeChart, TestKubeMonitoring with the
+# Prometheus Operator CRDs fetched once into the same cache,
+# TestKubeMasterLoss, TestKubeMasterWatcher, TestKubeWorkerLoss). A failure
+# leaves the stack running for a look.
 .PHONY: e2e-kube
-e2e-kube: deploy-tools ## the Helm chart in a real Kubernetes control plane (3 masters, kwok nodes): installs, placement, helm test/upgrade/uninstall, Kustomize dry runs, master and worker loss, master-watcher failover
+e2e-kube: deploy-tools ## the Helm chart in a real Kubernetes control plane (3 masters, kwok nodes): installs, placement, helm test/upgrade/uninstall, Kustomize dry runs, PodMonitors/PrometheusRule under the Prometheus Operator CRDs, master and worker loss, master-watcher failover
 	$(KUBESTACK) down
 	$(KUBESTACK) up
 	SENSORNODE_HELM=$(HELM) SENSORNODE_KUSTOMIZE=$(KUSTOMIZE) $(GOTEST) -tags integration -timeout 15m -v -run '^TestKube' ./e2e/kube/ || { \

@@ -118,32 +118,7 @@ func TestKubeChart(t *testing.T) {
 
 	for _, r := range releases {
 		t.Run("uninstall/"+r.name, func(t *testing.T) {
-			objs := manifest(t, h, r)
-			h.run(t, "uninstall", r.name, "-n", r.namespace, "--wait", "--timeout", "2m")
-			for _, o := range objs {
-				path, err := objectPath(ctx, c, o, r.namespace)
-				if err != nil {
-					t.Error(err)
-					continue
-				}
-				if err := c.Get(ctx, path, nil); !kubestack.IsNotFound(err) {
-					t.Errorf("after uninstall: GET %s = %v, want 404", path, err)
-				}
-			}
-			// The garbage collector removes the pods of the deleted workloads.
-			err := poll(ctx, 2*time.Minute, func() error {
-				pods, err := listPods(ctx, c, r.namespace)
-				if err == nil && len(pods) > 0 {
-					err = fmt.Errorf("%d pods left, e.g. %s", len(pods), pods[0].Name)
-				}
-				return err
-			})
-			if err != nil {
-				t.Errorf("after uninstall: %v", err)
-			}
-			if err := c.Do(ctx, http.MethodDelete, "/api/v1/namespaces/"+r.namespace, nil, nil); err != nil {
-				t.Errorf("delete namespace: %v", err)
-			}
+			uninstall(ctx, t, c, h, r)
 		})
 	}
 }
@@ -178,6 +153,38 @@ func helmStack(ctx context.Context, t *testing.T) (*kubestack.Stack, *kubestack.
 	requireNoPods(ctx, t, c, st)
 	setHelmEnv(t, st)
 	return st, c, &helm{bin: helmBin, chart: filepath.Join(root, "deploy", "helm", "sensornode")}
+}
+
+// uninstall removes the release and its namespace and asserts that every
+// object of its manifest and every pod is gone.
+func uninstall(ctx context.Context, t *testing.T, c *kubestack.Client, h *helm, r release) {
+	t.Helper()
+	objs := manifest(t, h, r)
+	h.run(t, "uninstall", r.name, "-n", r.namespace, "--wait", "--timeout", "2m")
+	for _, o := range objs {
+		path, err := objectPath(ctx, c, o, r.namespace)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		if err := c.Get(ctx, path, nil); !kubestack.IsNotFound(err) {
+			t.Errorf("after uninstall: GET %s = %v, want 404", path, err)
+		}
+	}
+	// The garbage collector removes the pods of the deleted workloads.
+	err := poll(ctx, 2*time.Minute, func() error {
+		pods, err := listPods(ctx, c, r.namespace)
+		if err == nil && len(pods) > 0 {
+			err = fmt.Errorf("%d pods left, e.g. %s", len(pods), pods[0].Name)
+		}
+		return err
+	})
+	if err != nil {
+		t.Errorf("after uninstall: %v", err)
+	}
+	if err := c.Do(ctx, http.MethodDelete, "/api/v1/namespaces/"+r.namespace, nil, nil); err != nil {
+		t.Errorf("delete namespace: %v", err)
+	}
 }
 
 // setHelmEnv points helm at the stack, with its config, cache and data in

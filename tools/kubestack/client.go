@@ -111,9 +111,11 @@ func (c *Client) MergePatch(ctx context.Context, path string, patch any) error {
 
 // Apply is a server-side apply of obj (JSON or YAML) at path, the object's
 // own path, as field manager manager; dryRun has the API server validate,
-// default and admit it without storing it.
+// default and admit it without storing it. Field validation is Strict: a
+// field the type's schema (a CRD's OpenAPI schema included) does not know,
+// or a duplicate one, is an error rather than a warning and a silent drop.
 func (c *Client) Apply(ctx context.Context, path, manager string, obj []byte, dryRun bool) error {
-	q := url.Values{"fieldManager": {manager}, "force": {"true"}}
+	q := url.Values{"fieldManager": {manager}, "force": {"true"}, "fieldValidation": {"Strict"}}
 	if dryRun {
 		q.Set("dryRun", "All")
 	}

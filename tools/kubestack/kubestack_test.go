@@ -3,6 +3,9 @@ package kubestack
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -181,5 +184,34 @@ func TestBuildTimeoutSaysSo(t *testing.T) {
 	_, err := Build(ctx, t.TempDir(), nil)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Build past its deadline = %v, want context.DeadlineExceeded", err)
+	}
+}
+
+// A fetched CRD cache is used as it is, without the go command; a stamp
+// without its files is an error, not a silent refetch.
+func TestPrometheusOperatorCRDsCached(t *testing.T) {
+	cache := t.TempDir()
+	dir := PrometheusOperatorCRDDir(cache)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".fetched"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", "") // no go command to run
+	if _, err := PrometheusOperatorCRDs(t.Context(), cache); err == nil || !strings.Contains(err.Error(), "lacks") {
+		t.Errorf("PrometheusOperatorCRDs(stamp, no files) = %v, want an error naming the missing file", err)
+	}
+	var want []string
+	for _, kind := range []string{"podmonitors", "servicemonitors", "prometheusrules"} {
+		f := filepath.Join(dir, "monitoring.coreos.com_"+kind+".yaml")
+		if err := os.WriteFile(f, []byte("kind: CustomResourceDefinition\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, f)
+	}
+	got, err := PrometheusOperatorCRDs(t.Context(), cache)
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("PrometheusOperatorCRDs(cached) = %v, %v, want %v", got, err, want)
 	}
 }

@@ -32,6 +32,9 @@ commands:
   logs     NAME: print a process's log
   stop     NAME: stop one process (SIGTERM, SIGKILL after 20 s)
   start    NAME: start a stopped process again, wait until healthy
+  crds     install the Prometheus Operator's PodMonitor, ServiceMonitor and
+           PrometheusRule CRDs (fetched once from the Go module proxy into
+           the cache) into the running stack; flag: --cache DIR
 
 process names: etcd-N, kube-apiserver-N, kube-controller-manager-N,
 kube-scheduler-N (masters N = 1..3), kwok.
@@ -83,6 +86,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "kubestack up after %s: API servers %s, kubeconfig %s (master 1), nodes %s\n",
 			time.Since(start).Round(100*time.Millisecond), servers(st), st.Kubeconfig(), nodeNames())
+		return nil
+
+	case "crds":
+		cache := fs.String("cache", "", "cache (default ~/.cache/sensornode/kubestack)")
+		dir, err := parseDir(fs, args, dirFlag)
+		if err != nil {
+			return err
+		}
+		st, err := kubestack.Open(dir)
+		if err != nil {
+			return err
+		}
+		if *cache == "" {
+			if *cache, err = kubestack.DefaultCacheDir(); err != nil {
+				return err
+			}
+		}
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		files, err := kubestack.PrometheusOperatorCRDs(ctx, *cache)
+		if err != nil {
+			return err
+		}
+		c, err := st.Client()
+		if err != nil {
+			return err
+		}
+		if err := c.InstallCRDs(ctx, files); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "installed and established: the CRDs of Prometheus Operator %s in %s\n",
+			kubestack.PrometheusOperatorVersion, kubestack.PrometheusOperatorCRDDir(*cache))
 		return nil
 
 	case "down", "status", "env", "logs", "stop", "start":
