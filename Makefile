@@ -296,7 +296,7 @@ IMAGES_SMOKE_BUILD := camera-producer=linux/amd64,linux/arm/v7 temp-producer=lin
 IMAGES_ENV      = $(if $(filter local,$(IMAGES_ENGINE)),$$($(IMAGES_ENGINE_SH) env);)
 
 .PHONY: images
-images: ## docker buildx bake every service for linux/amd64, arm64, arm/v7 (local engine + registry 127.0.0.1:5000, stand-in bases)
+images: ## docker buildx bake IMAGES_BUILD (default every service for linux/amd64, arm64, arm/v7) (local engine + registry 127.0.0.1:5000, stand-in bases)
 ifeq ($(IMAGES_ENGINE),local)
 	@$(IMAGES_ENGINE_SH) start
 	@tools/images/bases.sh $(BASE_REGISTRY)
@@ -317,7 +317,7 @@ endif
 	echo "make images: $(IMAGES_BUILD) -> $(IMAGE_REGISTRY)/<service>:$(IMAGE_TAG) in $$(( $$(date +%s) - start ))s"
 
 .PHONY: images-check
-images-check: images ## check the pushed images: 3 platforms, non-root, entrypoint, OCI labels, --version on each platform, sizes
+images-check: images ## check the pushed images: the platforms built (3 by default), non-root, entrypoint, OCI labels, --version on each platform, sizes
 	@eval "$(IMAGES_ENV)"; SENSORNODE_IMAGES_REGISTRY=$(IMAGE_REGISTRY) SENSORNODE_IMAGES_TAG=$(IMAGE_TAG) \
 	  SENSORNODE_IMAGES_SERVICES="$(IMAGES_BUILD)" SENSORNODE_IMAGES_VERSION=$(VERSION) \
 	  SENSORNODE_IMAGES_CRANE=$${SENSORNODE_IMAGES_CRANE:-$${SENSORNODE_IMAGES_CACHE:-$$HOME/.cache/sensornode/images}/bin/crane} \
