@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/colinmarc/hdfs/v2"
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sensornode/sensornode/libs/archive"
@@ -263,27 +262,16 @@ func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() boo
 	}
 }
 
-// committed reads the group's committed offsets.
+// committed is the group's committed offsets summed per topic.
 func (fx *ifixture) committed(t *testing.T) map[string]int64 {
 	t.Helper()
-	a, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": fx.st.CloudBootstrap(), "log_level": 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := a.ListConsumerGroupOffsets(ctx, []kafka.ConsumerGroupTopicPartitions{{Group: fx.group}})
+	offs, err := devstacktest.CommittedOffsets(fx.st.CloudBootstrap(), fx.group)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]int64{}
-	for _, g := range res.ConsumerGroupsTopicPartitions {
-		for _, p := range g.Partitions {
-			if p.Offset >= 0 {
-				out[*p.Topic] += int64(p.Offset)
-			}
-		}
+	for tp, o := range offs {
+		out[tp.Topic] += o
 	}
 	return out
 }
