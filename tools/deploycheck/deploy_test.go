@@ -703,6 +703,15 @@ func TestHelmInvalidCombinations(t *testing.T) {
 		{"master-watcher without a sink", []string{"masterWatcher.forwardListenAddr=", "zookeeper.enabled=false", "kafka.enabled=false", "edgeKafka.brokers[0]=k:9092"}, "nothing to act on", ""},
 		{"TLS server name on confluent", []string{"cloudKafka.tls.serverName=kafka"}, "kafkaBackend=franz", ""},
 		{"bad camera source", []string{"cameraProducer.source=usb"}, "source", ""},
+		{"node-agent with nothing to run", []string{"nodeAgent.enabled=true", "cameraProducer.enabled=false", "tempProducer.enabled=false",
+			"masterWatcher.enabled=false"}, "enable at least one", ""},
+		{"node-agent: a service's non-sensornode variable", []string{"nodeAgent.enabled=true", "cameraProducer.extraEnv[0].name=GOMEMLIMIT",
+			"cameraProducer.extraEnv[0].value=100MiB"}, "cameraProducer.extraEnv sets GOMEMLIMIT", ""},
+		{"node-agent: a service's process-wide variable", []string{"nodeAgent.enabled=true", "masterWatcher.extraEnv[0].name=SENSORNODE_ADMIN_PPROF_ENABLED",
+			"masterWatcher.extraEnv[0].value=true"}, "masterWatcher.extraEnv sets SENSORNODE_ADMIN_PPROF_ENABLED", ""},
+		{"node-agent: services in extraEnv", []string{"nodeAgent.enabled=true", "nodeAgent.extraEnv[0].name=SENSORNODE_NODE_AGENT_SERVICES",
+			"nodeAgent.extraEnv[0].value=temp-producer"}, "derives it", ""},
+		{"node-agent typo", []string{"nodeAgent.enable=true"}, "additional properties 'enable' not allowed", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -755,6 +764,7 @@ var kustomizeCases = []struct {
 	{dir: "tests/cloud-viewer-ingress", values: []string{"ci/cloud-values.yaml"}, sets: []string{"viewer.ingress.enabled=true",
 		"viewer.ingress.host=viewer.example.net", "viewer.ingress.tlsSecretName=sensornode-viewer-tls"}},
 	{dir: "tests/cloud-bundle-store", values: []string{"ci/cloud-values.yaml"}, sets: []string{"cloudIngestHdfs.pictureStore.type=avro"}},
+	{dir: "tests/edge-node-agent", values: []string{"ci/edge-values.yaml"}, sets: []string{"nodeAgent.enabled=true"}},
 }
 
 func TestKustomizeMatchesChart(t *testing.T) {
@@ -819,6 +829,11 @@ var renderings = []struct {
 	{"camera-mode", []string{"ci/edge-values.yaml"}, []string{"cameraProducer.source=camera", "tempProducer.source=file", "kafkaBackend=franz"}},
 	{"mtls", []string{"ci/cloud-values.yaml"}, []string{"cloudKafka.tls.certKey=tls.crt", "cloudKafka.tls.keyKey=tls.key", "cloudKafka.tls.serverName=kafka", "kafkaBackend=franz"}},
 	{"edge-cloud-topics", []string{"ci/edge-values.yaml"}, []string{"cloudTopics.create=true"}},
+	{"node-agent", []string{"ci/edge-values.yaml"}, []string{"nodeAgent.enabled=true", "cameraProducer.form=json",
+		"tempProducer.extraEnv[0].name=SENSORNODE_RETRY_MIN_INTERVAL", "tempProducer.extraEnv[0].value=3s",
+		"nodeAgent.extraEnv[0].name=SENSORNODE_NODE_AGENT_SHARE_KAFKA", "nodeAgent.extraEnv[0].value=false"}},
+	{"node-agent-camera", []string{"ci/edge-values.yaml"}, []string{"nodeAgent.enabled=true", "cameraProducer.source=camera",
+		"tempProducer.source=file", "kafkaBackend=franz", "masterWatcher.enabled=false"}},
 	{"viewer-options", []string{"ci/cloud-values.yaml"}, []string{"viewer.prometheusURL=http://prometheus:9090",
 		"viewer.zookeeper.servers[0]=zk-1:2181", "viewer.zookeeper.viewPath=/sensornode/view", "viewer.cookieSecure=false",
 		"viewer.ingress.enabled=true", "viewer.ingress.host=viewer.example.net"}},
@@ -843,6 +858,14 @@ func serviceEnv(svc string) (map[string]EnvVar, error) {
 			default:
 				envVars[s] = vars
 			}
+		}
+		// node-agent reads its parts' variables too, plain and scoped.
+		if own, ok := envVars["node-agent"]; ok {
+			parts := map[string]map[string]EnvVar{}
+			for _, s := range NodeAgentParts {
+				parts[s] = envVars[s]
+			}
+			envVars["node-agent"] = CombinedEnv(own, parts)
 		}
 	})
 	return envVars[svc], envErr[svc]

@@ -110,6 +110,48 @@ func ServiceEnv(root, service string) (vars map[string]EnvVar, configs []string,
 	return vars, configs, unresolved, nil
 }
 
+// ScopedName is the form of the variable name (SENSORNODE_TOPIC) that
+// node-agent gives to service alone (SENSORNODE_CAMERA_PRODUCER_TOPIC), as
+// services/node-agent's agent.ScopedName does (that package is internal).
+func ScopedName(service, name string) string {
+	return "SENSORNODE_" + strings.ToUpper(strings.ReplaceAll(service, "-", "_")) + "_" + strings.TrimPrefix(name, "SENSORNODE_")
+}
+
+// CombinedEnv is what node-agent reads: its own variables (own), and each
+// part's (parts: service -> its variables) under their own names and in
+// their scoped form (ScopedName), which is never required.
+func CombinedEnv(own map[string]EnvVar, parts map[string]map[string]EnvVar) map[string]EnvVar {
+	out := map[string]EnvVar{}
+	for service, vars := range parts {
+		for name, v := range vars {
+			out[name] = v
+			v.Name, v.Required = ScopedName(service, name), false
+			out[v.Name] = v
+		}
+	}
+	for name, v := range own {
+		out[name] = v
+	}
+	return out
+}
+
+// EffectiveEnv is the environment service sees inside node-agent whose
+// container has env (name -> value) and that reads vars: every variable of
+// vars under its own name, replaced by its scoped form where that is set.
+// It is what service's own container must have had.
+func EffectiveEnv(service string, env map[string]string, vars map[string]EnvVar) map[string]string {
+	out := map[string]string{}
+	for name := range vars {
+		if v, ok := env[name]; ok {
+			out[name] = v
+		}
+		if v, ok := env[ScopedName(service, name)]; ok {
+			out[name] = v
+		}
+	}
+	return out
+}
+
 func calledFunc(info *types.Info, call *ast.CallExpr) *types.Func {
 	var id *ast.Ident
 	switch f := ast.Unparen(call.Fun).(type) {

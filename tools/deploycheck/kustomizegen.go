@@ -24,7 +24,9 @@ type baseLayout struct {
 	sets   []string          // extra --set values
 	only   map[string]bool   // object kinds to keep; nil keeps all
 	dirs   map[string]string // component -> directory under deploy/kustomize
-	kinds  map[string]string // directory -> kustomization kind
+	kinds  map[string]string // directory -> kustomization kind; none: the directory's is hand-written
+	// others drops the components dirs does not place (else an error).
+	others bool
 }
 
 var layouts = []baseLayout{
@@ -51,6 +53,15 @@ var layouts = []baseLayout{
 		only:  map[string]bool{"Ingress": true},
 		dirs:  map[string]string{"viewer": "components/viewer-ingress"},
 		kinds: map[string]string{"components/viewer-ingress": "Component"},
+	},
+	{
+		// The combined per-node mode (nodeAgent.enabled): node-agent's
+		// workloads and Service. The component's kustomization.yaml is
+		// hand-written: it adds them and removes what they replace.
+		values: "ci/edge-values.yaml",
+		sets:   []string{"nodeAgent.enabled=true"},
+		dirs:   map[string]string{"node-agent": "components/node-agent"},
+		others: true,
 	},
 }
 
@@ -92,6 +103,9 @@ func GenerateKustomize(r *Renderer) (map[string][]byte, error) {
 			}
 			comp := m[1]
 			dir, ok := l.dirs[comp]
+			if !ok && l.others {
+				continue
+			}
 			if !ok {
 				return nil, fmt.Errorf("%s: component %q has no place in the kustomize layout", l.values, comp)
 			}
@@ -112,7 +126,10 @@ func GenerateKustomize(r *Renderer) (map[string][]byte, error) {
 		}
 		for dir, res := range resources {
 			sort.Strings(res)
-			kind := l.kinds[dir]
+			kind, ok := l.kinds[dir]
+			if !ok {
+				continue
+			}
 			api := "kustomize.config.k8s.io/v1beta1"
 			if kind == "Component" {
 				api = "kustomize.config.k8s.io/v1alpha1"

@@ -45,68 +45,9 @@ func TestHelmMonitoringOffByDefault(t *testing.T) {
 func TestHelmMonitoring(t *testing.T) {
 	objs := helmObjects(t, []string{"ci/monitoring-values.yaml"})
 	checkPolicy(t, objs)
-	ws := Workloads(objs)
 
 	t.Run("PodMonitors", func(t *testing.T) {
-		got := map[string]*monitoringv1.PodMonitor{}
-		for _, o := range objs {
-			if pm, ok := o.Typed.(*monitoringv1.PodMonitor); ok {
-				got[pm.Labels["app.kubernetes.io/name"]] = pm
-			}
-		}
-		for _, comp := range monitoringServices {
-			pm := got[comp]
-			if pm == nil {
-				t.Errorf("no PodMonitor for %s", comp)
-				continue
-			}
-			delete(got, comp)
-			if pm.Labels["release"] != "kube-prometheus-stack" {
-				t.Errorf("PodMonitor %s: labels %v lack metrics.podMonitors.labels", pm.Name, pm.Labels)
-			}
-			if pm.Spec.JobLabel != "app.kubernetes.io/name" {
-				t.Errorf("PodMonitor %s: jobLabel %q", pm.Name, pm.Spec.JobLabel)
-			}
-			if len(pm.Spec.PodMetricsEndpoints) != 1 {
-				t.Fatalf("PodMonitor %s: %d endpoints, want 1", pm.Name, len(pm.Spec.PodMetricsEndpoints))
-			}
-			ep := pm.Spec.PodMetricsEndpoints[0]
-			var targets []string
-			for _, r := range ep.RelabelConfigs {
-				targets = append(targets, r.TargetLabel)
-			}
-			if !slices.Contains(targets, "node") || !slices.Contains(targets, "kubernetes_node") {
-				t.Errorf("PodMonitor %s: relabelings set %v, want node and kubernetes_node", pm.Name, targets)
-			}
-			matched := 0
-			for _, w := range ws {
-				all := len(pm.Spec.Selector.MatchLabels) > 0 && len(pm.Spec.Selector.MatchExpressions) == 0
-				for k, v := range pm.Spec.Selector.MatchLabels {
-					if w.PodLabels[k] != v {
-						all = false
-					}
-				}
-				if !all {
-					continue
-				}
-				matched++
-				if w.Component() != comp {
-					t.Errorf("PodMonitor %s selects %s", pm.Name, w.Key())
-				}
-				if ep.Port == nil || !hasPort(w, *ep.Port) {
-					t.Errorf("PodMonitor %s: port %v is not a container port of %s", pm.Name, ep.Port, w.Key())
-				}
-				if ep.Path != "/metrics" {
-					t.Errorf("PodMonitor %s: path %q", pm.Name, ep.Path)
-				}
-			}
-			if matched == 0 {
-				t.Errorf("PodMonitor %s selects no rendered pod (%v)", pm.Name, pm.Spec.Selector.MatchLabels)
-			}
-		}
-		for comp := range got {
-			t.Errorf("unexpected PodMonitor for %s", comp)
-		}
+		checkPodMonitors(t, objs, monitoringServices)
 	})
 
 	t.Run("PrometheusRule is the rules file", func(t *testing.T) {
@@ -152,6 +93,74 @@ func TestHelmMonitoring(t *testing.T) {
 			t.Errorf("ConfigMap %s has %d entries, want the %d dashboard files", cm.Name, len(cm.Data), len(files))
 		}
 	})
+}
+
+// checkPodMonitors: objs have one PodMonitor per service of services and
+// no other; each selects only that service's rendered pods (at least
+// one), on their admin port's /metrics, with job, node and kubernetes_node
+// labels.
+func checkPodMonitors(t *testing.T, objs []Object, services []string) {
+	t.Helper()
+	ws := Workloads(objs)
+	got := map[string]*monitoringv1.PodMonitor{}
+	for _, o := range objs {
+		if pm, ok := o.Typed.(*monitoringv1.PodMonitor); ok {
+			got[pm.Labels["app.kubernetes.io/name"]] = pm
+		}
+	}
+	for _, comp := range services {
+		pm := got[comp]
+		if pm == nil {
+			t.Errorf("no PodMonitor for %s", comp)
+			continue
+		}
+		delete(got, comp)
+		if pm.Labels["release"] != "kube-prometheus-stack" {
+			t.Errorf("PodMonitor %s: labels %v lack metrics.podMonitors.labels", pm.Name, pm.Labels)
+		}
+		if pm.Spec.JobLabel != "app.kubernetes.io/name" {
+			t.Errorf("PodMonitor %s: jobLabel %q", pm.Name, pm.Spec.JobLabel)
+		}
+		if len(pm.Spec.PodMetricsEndpoints) != 1 {
+			t.Fatalf("PodMonitor %s: %d endpoints, want 1", pm.Name, len(pm.Spec.PodMetricsEndpoints))
+		}
+		ep := pm.Spec.PodMetricsEndpoints[0]
+		var targets []string
+		for _, r := range ep.RelabelConfigs {
+			targets = append(targets, r.TargetLabel)
+		}
+		if !slices.Contains(targets, "node") || !slices.Contains(targets, "kubernetes_node") {
+			t.Errorf("PodMonitor %s: relabelings set %v, want node and kubernetes_node", pm.Name, targets)
+		}
+		matched := 0
+		for _, w := range ws {
+			all := len(pm.Spec.Selector.MatchLabels) > 0 && len(pm.Spec.Selector.MatchExpressions) == 0
+			for k, v := range pm.Spec.Selector.MatchLabels {
+				if w.PodLabels[k] != v {
+					all = false
+				}
+			}
+			if !all {
+				continue
+			}
+			matched++
+			if w.Component() != comp {
+				t.Errorf("PodMonitor %s selects %s", pm.Name, w.Key())
+			}
+			if ep.Port == nil || !hasPort(w, *ep.Port) {
+				t.Errorf("PodMonitor %s: port %v is not a container port of %s", pm.Name, ep.Port, w.Key())
+			}
+			if ep.Path != "/metrics" {
+				t.Errorf("PodMonitor %s: path %q", pm.Name, ep.Path)
+			}
+		}
+		if matched == 0 {
+			t.Errorf("PodMonitor %s selects no rendered pod (%v)", pm.Name, pm.Spec.Selector.MatchLabels)
+		}
+	}
+	for comp := range got {
+		t.Errorf("unexpected PodMonitor for %s", comp)
+	}
 }
 
 func hasPort(w Workload, name string) bool {

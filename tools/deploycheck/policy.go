@@ -18,10 +18,15 @@ var AdminPorts = map[string]int32{
 	"cloud-ingest-hdfs": 9104,
 	"master-watcher":    9105,
 	"viewer":            9106,
+	"node-agent":        9107,
 }
 
 // Services lists the sensornode services, in a fixed order.
-var Services = []string{"camera-producer", "temp-producer", "edge-forwarder", "cloud-ingest-hdfs", "master-watcher", "viewer"}
+var Services = []string{"camera-producer", "temp-producer", "edge-forwarder", "cloud-ingest-hdfs", "master-watcher", "viewer", "node-agent"}
+
+// NodeAgentParts are the services node-agent runs in one process (the
+// chart's nodeAgent.enabled), in the order it starts them.
+var NodeAgentParts = []string{"camera-producer", "temp-producer", "master-watcher"}
 
 // ServiceOfImage returns the sensornode service an image runs ("" for
 // third-party images such as ZooKeeper or Kafka): the last path element
