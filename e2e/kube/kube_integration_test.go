@@ -37,8 +37,10 @@ type release struct {
 	// ReplicationController.
 	kind string
 	// perNode components (app.kubernetes.io/name) run one pod pinned to
-	// each node; floating ones run anywhere; daemonSets run on every node.
-	perNode, floating, daemonSets []string
+	// each node; floating ones run anywhere; daemonSets run on every node;
+	// idleDaemonSets exist but run on no node of the stack (their node
+	// affinity excludes all five); absent ones run no pod at all.
+	perNode, floating, daemonSets, idleDaemonSets, absent []string
 }
 
 func TestKubeChart(t *testing.T) {
@@ -309,6 +311,11 @@ func checkRelease(ctx context.Context, t *testing.T, c *kubestack.Client, h *hel
 			t.Errorf("%s: %d pods, want 1", comp, len(onNodes[comp]))
 		}
 	}
+	for _, comp := range append(slices.Clone(r.absent), r.idleDaemonSets...) {
+		if len(onNodes[comp]) != 0 {
+			t.Errorf("%s: pods on %v, want none", comp, onNodes[comp])
+		}
+	}
 
 	// The DaemonSets run on every node and are up to date.
 	var dss appsv1.DaemonSetList
@@ -320,16 +327,19 @@ func checkRelease(ctx context.Context, t *testing.T, c *kubestack.Client, h *hel
 		comp := ds.Labels["app.kubernetes.io/name"]
 		dsComps = append(dsComps, comp)
 		s := ds.Status
-		n := int32(len(allNodes))
+		n, on := int32(len(allNodes)), sorted(allNodes)
+		if slices.Contains(r.idleDaemonSets, comp) {
+			n, on = 0, nil
+		}
 		if s.DesiredNumberScheduled != n || s.NumberReady != n || s.UpdatedNumberScheduled != n || s.ObservedGeneration != ds.Generation {
-			t.Errorf("DaemonSet %s: desired %d ready %d updated %d (generation %d observed %d), want %d on all",
+			t.Errorf("DaemonSet %s: desired %d ready %d updated %d (generation %d observed %d), want %d",
 				ds.Name, s.DesiredNumberScheduled, s.NumberReady, s.UpdatedNumberScheduled, ds.Generation, s.ObservedGeneration, n)
 		}
-		if got := slices.Sorted(slices.Values(onNodes[comp])); !slices.Equal(got, sorted(allNodes)) {
-			t.Errorf("DaemonSet %s: pods on %v, want %v", ds.Name, got, sorted(allNodes))
+		if got := slices.Sorted(slices.Values(onNodes[comp])); !slices.Equal(got, on) {
+			t.Errorf("DaemonSet %s: pods on %v, want %v", ds.Name, got, on)
 		}
 	}
-	if got, want := sorted(dsComps), sorted(r.daemonSets); !slices.Equal(got, want) {
+	if got, want := sorted(dsComps), sorted(append(slices.Clone(r.daemonSets), r.idleDaemonSets...)); !slices.Equal(got, want) {
 		t.Errorf("DaemonSets of %v, want %v", got, want)
 	}
 
