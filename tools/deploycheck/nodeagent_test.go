@@ -4,6 +4,9 @@ package deploycheck
 
 import (
 	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -285,4 +288,55 @@ func TestHelmNodeAgentMonitoring(t *testing.T) {
 	checkPolicy(t, objs)
 	want := []string{"node-agent", "edge-forwarder", "cloud-ingest-hdfs", "master-watcher", "viewer"}
 	checkPodMonitors(t, objs, want)
+}
+
+// TestHelmNodeAgentCustomNodes: node-agent and master-watcher's affinity
+// follow nodeSelectorKey and nodes; global tolerations reach node-agent as
+// they reach the other pinned workloads, and no more.
+func TestHelmNodeAgentCustomNodes(t *testing.T) {
+	values := `
+nodeSelectorKey: sensornode.io/board
+nodes:
+  - {hostname: pi-a, number: 7}
+  - {hostname: pi-b, number: 8, id: garden, cameraDir: /srv/garden}
+  - {hostname: pi-c, number: 9}
+tolerations:
+  - {key: example.com/board, operator: Exists, effect: NoSchedule}
+`
+	f := filepath.Join(t.TempDir(), "nodes.yaml")
+	if err := os.WriteFile(f, []byte(values), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	objs := helmObjects(t, []string{"ci/edge-values.yaml", f}, "nodeAgent.enabled=true")
+	checkPolicy(t, objs)
+	ws := Workloads(objs)
+	want := map[string]string{"pi-a": "node7", "pi-b": "garden", "pi-c": "node9"}
+	agents := byComponent(ws, "node-agent")
+	if len(agents) != len(want) {
+		t.Fatalf("%d node-agents, want %d", len(agents), len(want))
+	}
+	global := []corev1.Toleration{{Key: "example.com/board", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
+	for _, w := range agents {
+		board := w.Pod.NodeSelector["sensornode.io/board"]
+		if len(w.Pod.NodeSelector) != 1 || want[board] == "" || w.PodLabels["sensornode.io/node"] != want[board] {
+			t.Errorf("%s: nodeSelector %v, node label %q", w.Key(), w.Pod.NodeSelector, w.PodLabels["sensornode.io/node"])
+		}
+		if !reflect.DeepEqual(w.Pod.Tolerations, global) {
+			t.Errorf("%s: tolerations %+v, want the global ones %+v", w.Key(), w.Pod.Tolerations, global)
+		}
+		if board == "pi-b" {
+			if got := hostMounts(w, w.Pod.Containers[0])["/camera8"]; got != "/srv/garden" {
+				t.Errorf("%s: /camera8 from %q, want /srv/garden", w.Key(), got)
+			}
+		}
+	}
+	mw := byComponent(ws, "master-watcher")
+	if len(mw) != 1 || mw[0].Pod.Affinity == nil || mw[0].Pod.Affinity.NodeAffinity == nil {
+		t.Fatalf("master-watcher %v: want one DaemonSet with a node affinity", mw)
+	}
+	terms := mw[0].Pod.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+	if len(terms) != 1 || len(terms[0].MatchExpressions) != 1 || terms[0].MatchExpressions[0].Key != "sensornode.io/board" ||
+		!slices.Equal(terms[0].MatchExpressions[0].Values, []string{"pi-a", "pi-b", "pi-c"}) {
+		t.Errorf("master-watcher affinity terms %+v, want sensornode.io/board NotIn pi-a, pi-b, pi-c", terms)
+	}
 }
