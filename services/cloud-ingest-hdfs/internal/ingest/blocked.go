@@ -66,7 +66,7 @@ func (in *Ingester) retryStopped(ctx context.Context) {
 		}
 		delete(in.stopped, tp)
 		in.log.Info("partition resumed: its stopped message succeeded", "partition", tp.String(), "offset", op.msg.Offset)
-		if !in.asg.Paused() {
+		if !in.owned.Paused() {
 			bus.Resume(in.cons, in.log, []bus.TopicPartition{tp})
 		}
 	}
@@ -160,9 +160,9 @@ func (in *Ingester) putBackAt(tp bus.TopicPartition, offset int64) error {
 }
 
 func (in *Ingester) pauseAll() {
-	in.asg.SetPaused(in.cons, in.log, true, nil)
+	in.owned.SetPaused(in.cons, in.log, true, nil)
 }
 
 func (in *Ingester) resumeAll() {
-	in.asg.SetPaused(in.cons, in.log, false, func(tp bus.TopicPartition) bool { return in.stopped[tp] != nil })
+	in.owned.SetPaused(in.cons, in.log, false, func(tp bus.TopicPartition) bool { return in.stopped[tp] != nil })
 }

@@ -53,7 +53,7 @@ type Ingester struct {
 	batches    map[bus.TopicPartition]*tempBatch
 	bundles    map[bus.TopicPartition]*bundlePart
 	index      *readingIndex
-	asg        bus.Assignment // paused: a blocked write holds every partition
+	owned      bus.Owned // paused: a blocked write holds every partition
 	cleanup    map[bus.TopicPartition]bool
 	blocked    *blockedOp
 	stopped    map[bus.TopicPartition]*blockedOp
@@ -161,7 +161,7 @@ func (in *Ingester) Run(ctx context.Context, cons bus.Consumer) error {
 				if err = in.putBackAt(msg.TopicPartition(), op.msg.Offset+1); err != nil {
 					break
 				}
-			} else if in.asg.Paused() {
+			} else if in.owned.Paused() {
 				if err = in.putBack(msg); err != nil {
 					break
 				}

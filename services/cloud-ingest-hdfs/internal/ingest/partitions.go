@@ -75,7 +75,7 @@ func (in *Ingester) commit(ctx context.Context, keep map[bus.TopicPartition]bool
 // applyAssignment gives newly assigned partitions the current pause state
 // and removes what a crashed owner left in the temporary directory.
 func (in *Ingester) applyAssignment() {
-	parts := in.asg.Apply(in.cons, in.log)
+	parts := in.owned.Apply(in.cons, in.log)
 	if len(parts) == 0 {
 		return
 	}
@@ -113,7 +113,7 @@ func (in *Ingester) cleanTmp() {
 }
 
 func (in *Ingester) onAssigned(parts []bus.TopicPartition) {
-	in.asg.Assigned(parts)
+	in.owned.Assigned(parts)
 	for _, tp := range parts {
 		if bp := in.bundles[tp]; bp != nil && (bp.open != nil || bp.closing != nil) {
 			in.abandon(tp, abandonRevoked, errors.New("partition assigned again without a revoke"), false)
@@ -156,6 +156,6 @@ func (in *Ingester) onRevoked(parts []bus.TopicPartition, lost bool) {
 		in.log.Info("rebalance: dropping failed work of a revoked partition; the new owner retries it", "partition", in.blocked.partition().String())
 		in.unblock()
 	}
-	in.asg.Revoked(parts)
+	in.owned.Revoked(parts)
 	in.index.reset()
 }

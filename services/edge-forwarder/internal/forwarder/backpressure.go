@@ -47,11 +47,11 @@ func (f *Forwarder) waitForRoom(ctx context.Context, size int) bool {
 func (f *Forwarder) setBackpressure(on bool) {
 	if on {
 		f.m.paused.Set(1)
-		n := f.asg.SetPaused(f.cons, f.log, true, nil)
+		n := f.owned.SetPaused(f.cons, f.log, true, nil)
 		f.log.Debug("cloud backpressure: paused the edge partitions", "partitions", n)
 		return
 	}
 	f.m.paused.Set(0)
-	n := f.asg.SetPaused(f.cons, f.log, false, func(tp bus.TopicPartition) bool { return f.retries[tp] != nil || f.held[tp] })
+	n := f.owned.SetPaused(f.cons, f.log, false, func(tp bus.TopicPartition) bool { return f.retries[tp] != nil || f.held[tp] })
 	f.log.Debug("cloud caught up: resumed the edge partitions", "partitions", n)
 }

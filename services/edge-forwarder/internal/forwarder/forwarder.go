@@ -51,7 +51,7 @@ type Forwarder struct {
 
 	// Owned by the loop goroutine (rebalance callbacks run inside Poll).
 	cons       bus.Consumer
-	asg        bus.Assignment // paused: cloud backpressure
+	owned      bus.Owned // paused: cloud backpressure
 	retries    map[bus.TopicPartition]*retryState
 	backoffs   map[bus.TopicPartition]*backoffState
 	lastCommit time.Time
@@ -180,11 +180,11 @@ func (f *Forwarder) handle(ctx context.Context, msg *bus.Message) error {
 			return nil
 		}
 	}
-	if over && !f.asg.Paused() {
+	if over && !f.owned.Paused() {
 		over = !f.waitForRoom(ctx, msg.Size())
 	}
-	if over || f.asg.Paused() {
-		if !f.asg.Paused() {
+	if over || f.owned.Paused() {
+		if !f.owned.Paused() {
 			f.setBackpressure(true)
 		}
 		// Put the message back: fetch it again once the cloud caught up.
@@ -291,12 +291,12 @@ func (f *Forwarder) maintain(ctx context.Context) {
 			continue
 		}
 		delete(f.held, tp)
-		if !f.asg.Paused() {
+		if !f.owned.Paused() {
 			bus.Resume(f.cons, f.log, []bus.TopicPartition{tp})
 		}
 	}
 
-	if f.asg.Paused() && inBytes <= f.cfg.MaxInflightBytes/2 && inMsgs <= f.cfg.MaxInflightMessages/2 && entries <= f.cfg.MaxInflightMessages/2 {
+	if f.owned.Paused() && inBytes <= f.cfg.MaxInflightBytes/2 && inMsgs <= f.cfg.MaxInflightMessages/2 && entries <= f.cfg.MaxInflightMessages/2 {
 		f.setBackpressure(false)
 	}
 
@@ -338,7 +338,7 @@ func (f *Forwarder) maintain(ctx context.Context) {
 		delete(f.retries, tp)
 		f.m.rewinds.Inc()
 		f.log.Info("partition rewound", "partition", tp.String(), "offset", off)
-		if !f.asg.Paused() {
+		if !f.owned.Paused() {
 			bus.Resume(f.cons, f.log, []bus.TopicPartition{tp})
 		}
 	}

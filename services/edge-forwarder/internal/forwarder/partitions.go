@@ -81,13 +81,13 @@ func (f *Forwarder) commit(ctx context.Context, keep map[bus.TopicPartition]bool
 
 // applyAssignment gives newly assigned partitions the current pause state
 // (the client may or may not keep a pause across a reassignment).
-func (f *Forwarder) applyAssignment() { f.asg.Apply(f.cons, f.log) }
+func (f *Forwarder) applyAssignment() { f.owned.Apply(f.cons, f.log) }
 
 func (f *Forwarder) onAssigned(parts []bus.TopicPartition) {
 	f.mu.Lock()
 	f.tr.drop(parts) // start clean: the group's committed offset is the truth
 	f.mu.Unlock()
-	f.asg.Assigned(parts)
+	f.owned.Assigned(parts)
 	for _, tp := range parts {
 		delete(f.retries, tp)
 		delete(f.held, tp)
@@ -125,7 +125,7 @@ func (f *Forwarder) onRevoked(parts []bus.TopicPartition, lost bool) {
 	f.mu.Lock()
 	f.tr.drop(parts)
 	f.mu.Unlock()
-	f.asg.Revoked(parts)
+	f.owned.Revoked(parts)
 	for _, tp := range parts {
 		delete(f.retries, tp)
 		delete(f.held, tp)

@@ -33,12 +33,12 @@ func tps(ns ...int32) []TopicPartition {
 	return out
 }
 
-// The assignment's pause state reaches partitions assigned while paused
+// The pause state reaches partitions assigned while paused
 // (and while not), revoked ones are neither owned nor given a state, and
 // a resume leaves out the partitions the loop keeps paused.
-func TestAssignment(t *testing.T) {
+func TestOwned(t *testing.T) {
 	var (
-		a   Assignment
+		a   Owned
 		c   pauseLog
 		log = slog.New(slog.DiscardHandler)
 	)

@@ -30,21 +30,21 @@ func Resume(c Pauser, log *slog.Logger, parts []TopicPartition) {
 	}
 }
 
-// Assignment is a poll loop's record of the partitions its consumer owns
+// Owned is a poll loop's record of the partitions its consumer owns
 // and whether the loop holds all of them paused (backpressure, a blocked
 // write). Clients differ in whether a pause survives a revoke and a new
 // assignment, so the partitions assigned since the last Apply are given
 // the loop's pause state by Apply. The zero value owns nothing and is not
 // paused. Not safe for concurrent use: the rebalance callbacks that call
 // Assigned and Revoked run inside Poll, on the loop's goroutine.
-type Assignment struct {
+type Owned struct {
 	owned  map[TopicPartition]bool
 	fresh  []TopicPartition // assigned, pause state not applied yet
 	paused bool
 }
 
 // Assigned records newly assigned partitions.
-func (a *Assignment) Assigned(parts []TopicPartition) {
+func (a *Owned) Assigned(parts []TopicPartition) {
 	if a.owned == nil {
 		a.owned = map[TopicPartition]bool{}
 	}
@@ -55,7 +55,7 @@ func (a *Assignment) Assigned(parts []TopicPartition) {
 }
 
 // Revoked forgets revoked (or lost) partitions.
-func (a *Assignment) Revoked(parts []TopicPartition) {
+func (a *Owned) Revoked(parts []TopicPartition) {
 	gone := make(map[TopicPartition]bool, len(parts))
 	for _, tp := range parts {
 		gone[tp] = true
@@ -71,7 +71,7 @@ func (a *Assignment) Revoked(parts []TopicPartition) {
 }
 
 // Parts lists the owned partitions, in no particular order.
-func (a *Assignment) Parts() []TopicPartition {
+func (a *Owned) Parts() []TopicPartition {
 	out := make([]TopicPartition, 0, len(a.owned))
 	for tp := range a.owned {
 		out = append(out, tp)
@@ -80,11 +80,11 @@ func (a *Assignment) Parts() []TopicPartition {
 }
 
 // Paused reports whether the loop holds its partitions paused.
-func (a *Assignment) Paused() bool { return a.paused }
+func (a *Owned) Paused() bool { return a.paused }
 
 // Apply pauses or resumes, as the loop's pause state says, the partitions
 // assigned since the last Apply, and returns them.
-func (a *Assignment) Apply(c Pauser, log *slog.Logger) []TopicPartition {
+func (a *Owned) Apply(c Pauser, log *slog.Logger) []TopicPartition {
 	parts := a.fresh
 	if len(parts) == 0 {
 		return nil
@@ -101,7 +101,7 @@ func (a *Assignment) Apply(c Pauser, log *slog.Logger) []TopicPartition {
 // SetPaused records the loop's pause state and pauses every owned
 // partition (on), or resumes every owned one for which keepPaused (nil:
 // none) is false. It returns how many partitions it paused or resumed.
-func (a *Assignment) SetPaused(c Pauser, log *slog.Logger, on bool, keepPaused func(TopicPartition) bool) int {
+func (a *Owned) SetPaused(c Pauser, log *slog.Logger, on bool, keepPaused func(TopicPartition) bool) int {
 	a.paused = on
 	var parts []TopicPartition
 	for tp := range a.owned {
