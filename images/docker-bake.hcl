@@ -57,46 +57,13 @@ target "_service" {
   }
 }
 
-target "camera-producer" {
+# One target per service, named after it: camera-producer, ..., and
+# node-agent (camera-producer, temp-producer and master-watcher in one
+# process, the combined per-node mode; services/node-agent/README.md).
+target "service" {
+  name     = service
+  matrix   = { service = ["camera-producer", "temp-producer", "edge-forwarder", "cloud-ingest-hdfs", "master-watcher", "viewer", "node-agent"] }
   inherits = ["_service"]
-  args     = { SERVICE = "camera-producer", VERSION = VERSION, REVISION = REVISION, CREATED = CREATED }
-  tags     = ["${REGISTRY}/camera-producer:${TAG}"]
-}
-
-target "temp-producer" {
-  inherits = ["_service"]
-  args     = { SERVICE = "temp-producer", VERSION = VERSION, REVISION = REVISION, CREATED = CREATED }
-  tags     = ["${REGISTRY}/temp-producer:${TAG}"]
-}
-
-target "edge-forwarder" {
-  inherits = ["_service"]
-  args     = { SERVICE = "edge-forwarder", VERSION = VERSION, REVISION = REVISION, CREATED = CREATED }
-  tags     = ["${REGISTRY}/edge-forwarder:${TAG}"]
-}
-
-target "cloud-ingest-hdfs" {
-  inherits = ["_service"]
-  args     = { SERVICE = "cloud-ingest-hdfs", VERSION = VERSION, REVISION = REVISION, CREATED = CREATED }
-  tags     = ["${REGISTRY}/cloud-ingest-hdfs:${TAG}"]
-}
-
-target "master-watcher" {
-  inherits = ["_service"]
-  args     = { SERVICE = "master-watcher", VERSION = VERSION, REVISION = REVISION, CREATED = CREATED }
-  tags     = ["${REGISTRY}/master-watcher:${TAG}"]
-}
-
-target "viewer" {
-  inherits = ["_service"]
-  args     = { SERVICE = "viewer", VERSION = VERSION, REVISION = REVISION, CREATED = CREATED }
-  tags     = ["${REGISTRY}/viewer:${TAG}"]
-}
-
-# camera-producer, temp-producer and master-watcher in one process (the
-# combined per-node mode; services/node-agent/README.md).
-target "node-agent" {
-  inherits = ["_service"]
-  args     = { SERVICE = "node-agent", VERSION = VERSION, REVISION = REVISION, CREATED = CREATED }
-  tags     = ["${REGISTRY}/node-agent:${TAG}"]
+  args     = { SERVICE = service, VERSION = VERSION, REVISION = REVISION, CREATED = CREATED }
+  tags     = ["${REGISTRY}/${service}:${TAG}"]
 }

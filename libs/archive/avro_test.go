@@ -4,11 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"flag"
-	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -17,11 +13,12 @@ import (
 	"github.com/hamba/avro/v2/ocf"
 
 	"github.com/sensornode/sensornode/libs/archive"
+	"github.com/sensornode/sensornode/libs/internal/avrogolden"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
-var testSync = [16]byte{'s', 'e', 'n', 's', 'o', 'r', 'n', 'o', 'd', 'e', '-', 's', 'y', 'n', 'c', '!'}
+var testSync = avrogolden.Sync
 
 // readings are n readings of node1 at offsets 10, 11, ..., a second apart.
 func readings(n int) []archive.Reading {
@@ -159,60 +156,17 @@ func TestAvroReadingsGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	const fileName = "temperatureData+2+10+11.avro"
-	for name, got := range map[string][]byte{
+	avrogolden.Check(t, *update, map[string][]byte{
 		"reading.v1.avsc":        []byte(archive.ReadingSchemaJSON),
 		"reading.v1.fingerprint": []byte(archive.ReadingSchema().String() + "\n" + hex.EncodeToString(fp) + "\n"),
 		fileName:                 file,
-	} {
-		path := filepath.Join("testdata", name)
-		if *update {
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test -update once)", err)
-		}
-		if name == fileName {
-			got, want = comparable(t, got), comparable(t, want)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from testdata (a schema or format change needs a new version; then go test -update)", name)
-		}
-	}
+	}, fileName)
 	if archive.ReadingSchemaFile != "reading.v1.avsc" {
 		t.Errorf("ReadingSchemaFile = %q", archive.ReadingSchemaFile)
 	}
 	if _, err := avro.Parse(archive.ReadingSchemaJSON); err != nil {
 		t.Error(err)
 	}
-}
-
-// comparable is an Avro file with its header replaced by its sorted
-// metadata: the bytes from the header's sync marker on follow it.
-func comparable(t *testing.T, file []byte) []byte {
-	t.Helper()
-	dec, err := ocf.NewDecoder(bytes.NewReader(file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta := dec.Metadata()
-	keys := make([]string, 0, len(meta))
-	for k := range meta {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b bytes.Buffer
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s=%q\n", k, meta[k])
-	}
-	i := bytes.Index(file, testSync[:])
-	if i < 0 {
-		t.Fatal("no sync marker")
-	}
-	return append(b.Bytes(), file[i:]...)
 }
 
 // BenchmarkEncodeAvroReadings encodes a node-hour of readings (3,600) as

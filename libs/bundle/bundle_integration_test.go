@@ -4,14 +4,12 @@ package bundle
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
@@ -22,7 +20,6 @@ import (
 
 	"github.com/sensornode/sensornode/libs/hdfsretry"
 
-	"github.com/sensornode/sensornode/tools/devstack"
 	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
@@ -50,21 +47,8 @@ func TestIntegrationEcosystemReadsBundles(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	jar, err := devstack.AvroToolsJar(ctx, devstack.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := func(t *testing.T, args ...string) string {
-		t.Helper()
-		var out, errb bytes.Buffer
-		cmd := exec.CommandContext(ctx, st.Java(), args...)
-		cmd.Env = append(os.Environ(), "HADOOP_USER_NAME="+devstack.HDFSUser())
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("java %s: %v\n%s", strings.Join(args[len(args)-2:], " "), err, errb.String())
-		}
-		return out.String()
-	}
+	jar := devstacktest.AvroToolsJar(t, ctx)
+	run := func(t *testing.T, args ...string) string { return devstacktest.Java(t, ctx, st, args...) }
 
 	t.Run("avro-tools getschema", func(t *testing.T) {
 		s, err := avro.Parse(run(t, "-jar", jar, "getschema", local))

@@ -2,7 +2,10 @@
 // exit point (Main), configuration from the environment with validation,
 // JSON logging, a Prometheus registry with build info and a factory that
 // declares each metric in one call, the admin HTTP server with /metrics,
-// /livez and /readyz, readiness conditions and backoff.
+// /livez and /readyz, readiness conditions and backoff. Developer tools
+// with subcommands (devstack, kubestack) exit through ToolMain, which,
+// unlike Main, fails an interrupted run, and open and close their command
+// switch with Subcommand and UnknownCommand.
 //
 // Every service has the same shape:
 //
@@ -19,7 +22,7 @@
 //   - a main of a few lines: Main → NoArgs → DefaultConfig → Start → Run;
 //   - dependency checks as Watch loops that keep readiness conditions current.
 //
-// Only Main, LoadConfig and Start (GOMEMLIMIT and the cgroup's memory.max
+// Only Main, ToolMain, LoadConfig and Start (GOMEMLIMIT and the cgroup's memory.max
 // for the Go memory limit, see ComputeMemoryLimit) touch the process
 // environment; everything else takes its inputs as arguments.
 package svc

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/sensornode/sensornode/libs/atomicfile"
 )
 
 // State file layout version.
@@ -119,27 +121,11 @@ func writeState(s *state) error {
 	return writeFileAtomic(filepath.Join(s.Dir, stateFileName), append(b, '\n'), 0o600)
 }
 
-// writeFileAtomic writes via a temporary file and rename, so readers never
-// see half a file.
+// writeFileAtomic creates path's directory and writes path atomically, so
+// readers never see half a file.
 func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.WriteFile(path, b, mode)
 }

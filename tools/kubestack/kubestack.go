@@ -21,6 +21,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sensornode/sensornode/libs/atomicfile"
+
 	"github.com/sensornode/sensornode/tools/devstack"
 )
 
@@ -343,9 +345,5 @@ func writeState(dir string, st state) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, stateFile+".tmp")
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, stateFile))
+	return atomicfile.WriteFile(filepath.Join(dir, stateFile), b, 0o644)
 }

@@ -373,33 +373,33 @@ func (s *Stack) args(name, pkiDir, stages string) []string {
 			"--allow-privileged=true",
 		}
 	case "kube-controller-manager":
-		kc := s.componentKubeconfig(bin, m)
-		return []string{
-			"--kubeconfig=" + kc,
-			"--authentication-kubeconfig=" + kc,
-			"--authorization-kubeconfig=" + kc,
-			"--bind-address=127.0.0.1",
-			"--secure-port=" + strconv.Itoa(p.ControllerMgr),
-			"--cert-dir=" + certDir,
-			"--leader-elect=true",
+		return append(s.controlPlaneFlags(bin, m, p.ControllerMgr, certDir),
 			"--use-service-account-credentials=true",
-			"--service-account-private-key-file=" + pk("sa.key"),
-			"--root-ca-file=" + pk("ca.crt"),
-			"--cluster-signing-cert-file=" + pk("ca.crt"),
-			"--cluster-signing-key-file=" + pk("ca.key"),
-			"--service-cluster-ip-range=" + serviceCIDR,
-		}
+			"--service-account-private-key-file="+pk("sa.key"),
+			"--root-ca-file="+pk("ca.crt"),
+			"--cluster-signing-cert-file="+pk("ca.crt"),
+			"--cluster-signing-key-file="+pk("ca.key"),
+			"--service-cluster-ip-range="+serviceCIDR,
+		)
 	case "kube-scheduler":
-		kc := s.componentKubeconfig(bin, m)
-		return []string{
-			"--kubeconfig=" + kc,
-			"--authentication-kubeconfig=" + kc,
-			"--authorization-kubeconfig=" + kc,
-			"--bind-address=127.0.0.1",
-			"--secure-port=" + strconv.Itoa(p.Scheduler),
-			"--cert-dir=" + certDir,
-			"--leader-elect=true",
-		}
+		return s.controlPlaneFlags(bin, m, p.Scheduler, certDir)
 	}
 	return nil
+}
+
+// controlPlaneFlags are the flags kube-controller-manager and
+// kube-scheduler share: their kubeconfig for the API server and for
+// delegated authentication and authorization, a loopback secure port with
+// certificates in certDir, and leader election among the masters.
+func (s *Stack) controlPlaneFlags(bin string, master, port int, certDir string) []string {
+	kc := s.componentKubeconfig(bin, master)
+	return []string{
+		"--kubeconfig=" + kc,
+		"--authentication-kubeconfig=" + kc,
+		"--authorization-kubeconfig=" + kc,
+		"--bind-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(port),
+		"--cert-dir=" + certDir,
+		"--leader-elect=true",
+	}
 }

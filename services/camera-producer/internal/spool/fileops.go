@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sensornode/sensornode/libs/atomicfile"
+
 	"github.com/sensornode/sensornode/libs/messages"
 )
 
@@ -31,41 +33,12 @@ func Ignored(name string, patterns []string) bool {
 }
 
 // WriteAtomic writes data to dir/name so that a reader of dir never sees a
-// partial file and a crash never leaves a truncated picture under name:
-// the data goes to dir/.name.part, is fsynced, renamed to name, and the
-// directory is fsynced.
+// partial file and a crash never leaves a truncated picture under name
+// (atomicfile.WriteFile: the temporary name, .name.*.part, is one the
+// default ignore patterns skip).
 func WriteAtomic(dir, name string, data []byte) error {
-	tmp := filepath.Join(dir, "."+name+".part")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
-	}
-	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", name, werr)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
 	}
 	return nil
 }
@@ -164,7 +137,7 @@ func moveTo(path, dst string) error {
 	if err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(dst))
+	return atomicfile.SyncDir(filepath.Dir(dst))
 }
 
 func copyRemove(src, dst string) error {

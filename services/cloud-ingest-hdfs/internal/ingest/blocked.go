@@ -42,7 +42,7 @@ func (in *Ingester) stop(msg *bus.Message, err error) {
 	tp := msg.TopicPartition()
 	op := &blockedOp{msg: msg, err: err, retryAt: in.now().Add(in.stopRetry)}
 	in.stopped[tp] = op
-	in.pauseParts([]bus.TopicPartition{tp})
+	bus.Pause(in.cons, in.log, []bus.TopicPartition{tp})
 	in.log.Error("partition stopped: a message can be neither stored nor dead-lettered; "+
 		"fix the cause (create the dead-letter topic, raise its max.message.bytes and DLQ_MAX_MESSAGE_BYTES, grant access); "+
 		"the other partitions go on, this one resumes by itself once the message succeeds",
@@ -66,10 +66,8 @@ func (in *Ingester) retryStopped(ctx context.Context) {
 		}
 		delete(in.stopped, tp)
 		in.log.Info("partition resumed: its stopped message succeeded", "partition", tp.String(), "offset", op.msg.Offset)
-		if !in.paused {
-			if err := in.cons.Resume([]bus.TopicPartition{tp}); err != nil {
-				in.log.Debug("resume", "err", err)
-			}
+		if !in.owned.Paused() {
+			bus.Resume(in.cons, in.log, []bus.TopicPartition{tp})
 		}
 	}
 	in.reportStopped()
@@ -157,33 +155,14 @@ func (in *Ingester) putBackAt(tp bus.TopicPartition, offset int64) error {
 	if err := in.cons.Seek(bus.Offset{TopicPartition: tp, Offset: offset}); err != nil {
 		return fmt.Errorf("put back %s@%d while paused: %w", tp, offset, err)
 	}
-	in.pauseParts([]bus.TopicPartition{tp})
+	bus.Pause(in.cons, in.log, []bus.TopicPartition{tp})
 	return nil
 }
 
 func (in *Ingester) pauseAll() {
-	in.paused = true
-	in.pauseParts(in.assignedList())
+	in.owned.SetPaused(in.cons, in.log, true, nil)
 }
 
 func (in *Ingester) resumeAll() {
-	in.paused = false
-	var parts []bus.TopicPartition
-	for _, tp := range in.assignedList() {
-		if in.stopped[tp] == nil {
-			parts = append(parts, tp)
-		}
-	}
-	if err := in.cons.Resume(parts); err != nil {
-		in.log.Debug("resume", "err", err)
-	}
-}
-
-func (in *Ingester) pauseParts(parts []bus.TopicPartition) {
-	if len(parts) == 0 {
-		return
-	}
-	if err := in.cons.Pause(parts); err != nil {
-		in.log.Debug("pause", "err", err)
-	}
+	in.owned.SetPaused(in.cons, in.log, false, func(tp bus.TopicPartition) bool { return in.stopped[tp] != nil })
 }

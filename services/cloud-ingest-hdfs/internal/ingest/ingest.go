@@ -53,10 +53,8 @@ type Ingester struct {
 	batches    map[bus.TopicPartition]*tempBatch
 	bundles    map[bus.TopicPartition]*bundlePart
 	index      *readingIndex
-	assigned   map[bus.TopicPartition]bool
-	fresh      []bus.TopicPartition // assigned, pause state not applied yet
+	owned      bus.Owned // paused: a blocked write holds every partition
 	cleanup    map[bus.TopicPartition]bool
-	paused     bool
 	blocked    *blockedOp
 	stopped    map[bus.TopicPartition]*blockedOp
 	stopRetry  time.Duration
@@ -116,7 +114,6 @@ func New(cfg Config, fs FS, dlq bus.Publisher, log *slog.Logger, m *Metrics, pro
 		batches:   map[bus.TopicPartition]*tempBatch{},
 		bundles:   map[bus.TopicPartition]*bundlePart{},
 		index:     newReadingIndex(cfg.TemperatureIndexDirs),
-		assigned:  map[bus.TopicPartition]bool{},
 		cleanup:   map[bus.TopicPartition]bool{},
 		stopped:   map[bus.TopicPartition]*blockedOp{},
 		schemas:   map[string]bool{},
@@ -164,7 +161,7 @@ func (in *Ingester) Run(ctx context.Context, cons bus.Consumer) error {
 				if err = in.putBackAt(msg.TopicPartition(), op.msg.Offset+1); err != nil {
 					break
 				}
-			} else if in.paused {
+			} else if in.owned.Paused() {
 				if err = in.putBack(msg); err != nil {
 					break
 				}

@@ -72,26 +72,12 @@ func (in *Ingester) commit(ctx context.Context, keep map[bus.TopicPartition]bool
 	}
 }
 
-func (in *Ingester) assignedList() []bus.TopicPartition {
-	out := make([]bus.TopicPartition, 0, len(in.assigned))
-	for tp := range in.assigned {
-		out = append(out, tp)
-	}
-	return out
-}
-
 // applyAssignment gives newly assigned partitions the current pause state
 // and removes what a crashed owner left in the temporary directory.
 func (in *Ingester) applyAssignment() {
-	if len(in.fresh) == 0 {
+	parts := in.owned.Apply(in.cons, in.log)
+	if len(parts) == 0 {
 		return
-	}
-	parts := in.fresh
-	in.fresh = nil
-	if in.paused {
-		in.pauseParts(parts)
-	} else if err := in.cons.Resume(parts); err != nil {
-		in.log.Debug("resume", "err", err)
 	}
 	for _, tp := range parts {
 		in.cleanup[tp] = true
@@ -127,15 +113,14 @@ func (in *Ingester) cleanTmp() {
 }
 
 func (in *Ingester) onAssigned(parts []bus.TopicPartition) {
+	in.owned.Assigned(parts)
 	for _, tp := range parts {
-		in.assigned[tp] = true
 		if bp := in.bundles[tp]; bp != nil && (bp.open != nil || bp.closing != nil) {
 			in.abandon(tp, abandonRevoked, errors.New("partition assigned again without a revoke"), false)
 		}
 		delete(in.parts, tp)
 		delete(in.bundles, tp)
 	}
-	in.fresh = append(in.fresh, parts...)
 	// Directories may have been written by the partitions' former owners.
 	in.index.reset()
 }
@@ -163,7 +148,6 @@ func (in *Ingester) onRevoked(parts []bus.TopicPartition, lost bool) {
 	for _, tp := range parts {
 		delete(in.parts, tp)
 		delete(in.bundles, tp)
-		delete(in.assigned, tp)
 		delete(in.cleanup, tp)
 		delete(in.stopped, tp)
 	}
@@ -172,12 +156,6 @@ func (in *Ingester) onRevoked(parts []bus.TopicPartition, lost bool) {
 		in.log.Info("rebalance: dropping failed work of a revoked partition; the new owner retries it", "partition", in.blocked.partition().String())
 		in.unblock()
 	}
-	kept := in.fresh[:0]
-	for _, tp := range in.fresh {
-		if !keep[tp] {
-			kept = append(kept, tp)
-		}
-	}
-	in.fresh = kept
+	in.owned.Revoked(parts)
 	in.index.reset()
 }

@@ -4,12 +4,9 @@ package ingest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -22,7 +19,7 @@ import (
 	"github.com/sensornode/sensornode/libs/archive"
 	"github.com/sensornode/sensornode/libs/bus"
 	"github.com/sensornode/sensornode/libs/messages"
-	"github.com/sensornode/sensornode/tools/devstack"
+	"github.com/sensornode/sensornode/tools/devstack/devstacktest"
 )
 
 // TestIntegrationAvroReadingsReadByEcosystem stores readings with
@@ -101,21 +98,8 @@ func TestIntegrationAvroReadingsReadByEcosystem(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	jar, err := devstack.AvroToolsJar(ctx, devstack.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	java := func(t *testing.T, args ...string) string {
-		t.Helper()
-		var out, errb bytes.Buffer
-		cmd := exec.CommandContext(ctx, fx.st.Java(), args...)
-		cmd.Env = append(os.Environ(), "HADOOP_USER_NAME="+devstack.HDFSUser())
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("java %s: %v\n%s", strings.Join(args[max(0, len(args)-2):], " "), err, errb.String())
-		}
-		return out.String()
-	}
+	jar := devstacktest.AvroToolsJar(t, ctx)
+	java := func(t *testing.T, args ...string) string { return devstacktest.Java(t, ctx, fx.st, args...) }
 	locals := make([]string, len(files))
 	for i, p := range files {
 		locals[i] = filepath.Join(t.TempDir(), path.Base(p))

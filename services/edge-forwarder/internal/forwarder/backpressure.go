@@ -45,20 +45,13 @@ func (f *Forwarder) waitForRoom(ctx context.Context, size int) bool {
 // setBackpressure pauses or resumes every owned partition (failed ones
 // stay paused until their rewind).
 func (f *Forwarder) setBackpressure(on bool) {
-	f.backpressured = on
-	var parts []bus.TopicPartition
-	for tp := range f.assigned {
-		if on || (f.retries[tp] == nil && !f.held[tp]) {
-			parts = append(parts, tp)
-		}
-	}
 	if on {
 		f.m.paused.Set(1)
-		f.log.Debug("cloud backpressure: pausing the edge partitions", "partitions", len(parts))
-		f.pause(parts)
+		n := f.owned.SetPaused(f.cons, f.log, true, nil)
+		f.log.Debug("cloud backpressure: paused the edge partitions", "partitions", n)
 		return
 	}
 	f.m.paused.Set(0)
-	f.log.Debug("cloud caught up: resuming the edge partitions", "partitions", len(parts))
-	f.resume(parts)
+	n := f.owned.SetPaused(f.cons, f.log, false, func(tp bus.TopicPartition) bool { return f.retries[tp] != nil || f.held[tp] })
+	f.log.Debug("cloud caught up: resumed the edge partitions", "partitions", n)
 }

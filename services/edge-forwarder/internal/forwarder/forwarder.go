@@ -50,14 +50,12 @@ type Forwarder struct {
 	changed chan struct{} // a delivery report arrived
 
 	// Owned by the loop goroutine (rebalance callbacks run inside Poll).
-	cons          bus.Consumer
-	assigned      map[bus.TopicPartition]bool
-	newlyAssigned []bus.TopicPartition
-	backpressured bool
-	retries       map[bus.TopicPartition]*retryState
-	backoffs      map[bus.TopicPartition]*backoffState
-	lastCommit    time.Time
-	stopped       map[bus.TopicPartition]stopState // as last reported (log, metric, readiness)
+	cons       bus.Consumer
+	owned      bus.Owned // paused: cloud backpressure
+	retries    map[bus.TopicPartition]*retryState
+	backoffs   map[bus.TopicPartition]*backoffState
+	lastCommit time.Time
+	stopped    map[bus.TopicPartition]stopState // as last reported (log, metric, readiness)
 	// held are stopped partitions paused behind their stopped message
 	// while it is tried again: nothing after it is sent (again) until it
 	// got through.
@@ -87,7 +85,6 @@ func New(cfg Config, prod Producer, log *slog.Logger, m *Metrics, hooks Hooks) (
 		cfg: cfg, routes: routes, prod: prod, log: log, m: m, hooks: hooks, now: time.Now,
 		tr:       newTracker(),
 		changed:  make(chan struct{}, 1),
-		assigned: map[bus.TopicPartition]bool{},
 		retries:  map[bus.TopicPartition]*retryState{},
 		backoffs: map[bus.TopicPartition]*backoffState{},
 		stopped:  map[bus.TopicPartition]stopState{},
@@ -161,7 +158,7 @@ func (f *Forwarder) handle(ctx context.Context, msg *bus.Message) error {
 	if f.retries[tp] != nil {
 		// A message fetched before the failed partition was paused; the
 		// rewind goes back to an offset at or below it.
-		f.pause([]bus.TopicPartition{tp})
+		bus.Pause(f.cons, f.log, []bus.TopicPartition{tp})
 		return nil
 	}
 	f.mu.Lock()
@@ -170,7 +167,7 @@ func (f *Forwarder) handle(ctx context.Context, msg *bus.Message) error {
 	stop := f.tr.parts[tp] != nil && f.tr.parts[tp].stop != nil && msg.Offset > f.tr.parts[tp].stop.offset
 	f.mu.Unlock()
 	if failed {
-		f.pause([]bus.TopicPartition{tp})
+		bus.Pause(f.cons, f.log, []bus.TopicPartition{tp})
 		return nil
 	}
 	if stop {
@@ -179,21 +176,21 @@ func (f *Forwarder) handle(ctx context.Context, msg *bus.Message) error {
 		// it again on every slow retry.
 		if err := f.cons.Seek(bus.Offset{TopicPartition: tp, Offset: msg.Offset}); err == nil {
 			f.held[tp] = true
-			f.pause([]bus.TopicPartition{tp})
+			bus.Pause(f.cons, f.log, []bus.TopicPartition{tp})
 			return nil
 		}
 	}
-	if over && !f.backpressured {
+	if over && !f.owned.Paused() {
 		over = !f.waitForRoom(ctx, msg.Size())
 	}
-	if over || f.backpressured {
-		if !f.backpressured {
+	if over || f.owned.Paused() {
+		if !f.owned.Paused() {
 			f.setBackpressure(true)
 		}
 		// Put the message back: fetch it again once the cloud caught up.
 		err := f.cons.Seek(bus.Offset{TopicPartition: tp, Offset: msg.Offset})
 		if err == nil {
-			f.pause([]bus.TopicPartition{tp})
+			bus.Pause(f.cons, f.log, []bus.TopicPartition{tp})
 			return nil
 		}
 		// It cannot be put back: send it (one message over the bound, which
@@ -294,12 +291,12 @@ func (f *Forwarder) maintain(ctx context.Context) {
 			continue
 		}
 		delete(f.held, tp)
-		if !f.backpressured {
-			f.resume([]bus.TopicPartition{tp})
+		if !f.owned.Paused() {
+			bus.Resume(f.cons, f.log, []bus.TopicPartition{tp})
 		}
 	}
 
-	if f.backpressured && inBytes <= f.cfg.MaxInflightBytes/2 && inMsgs <= f.cfg.MaxInflightMessages/2 && entries <= f.cfg.MaxInflightMessages/2 {
+	if f.owned.Paused() && inBytes <= f.cfg.MaxInflightBytes/2 && inMsgs <= f.cfg.MaxInflightMessages/2 && entries <= f.cfg.MaxInflightMessages/2 {
 		f.setBackpressure(false)
 	}
 
@@ -317,7 +314,7 @@ func (f *Forwarder) maintain(ctx context.Context) {
 			d = f.cfg.RetryMaxInterval
 		}
 		f.retries[tp] = &retryState{at: now.Add(d)}
-		f.pause([]bus.TopicPartition{tp})
+		bus.Pause(f.cons, f.log, []bus.TopicPartition{tp})
 		f.log.Debug("partition paused before it is sent again", "partition", tp.String(), "retry_in", d.String())
 	}
 	for tp, rs := range f.retries {
@@ -341,8 +338,8 @@ func (f *Forwarder) maintain(ctx context.Context) {
 		delete(f.retries, tp)
 		f.m.rewinds.Inc()
 		f.log.Info("partition rewound", "partition", tp.String(), "offset", off)
-		if !f.backpressured {
-			f.resume([]bus.TopicPartition{tp})
+		if !f.owned.Paused() {
+			bus.Resume(f.cons, f.log, []bus.TopicPartition{tp})
 		}
 	}
 

@@ -79,49 +79,19 @@ func (f *Forwarder) commit(ctx context.Context, keep map[bus.TopicPartition]bool
 	f.mu.Unlock()
 }
 
-func (f *Forwarder) pause(parts []bus.TopicPartition) {
-	if len(parts) == 0 {
-		return
-	}
-	if err := f.cons.Pause(parts); err != nil {
-		f.log.Debug("pause", "err", err)
-	}
-}
-
-func (f *Forwarder) resume(parts []bus.TopicPartition) {
-	if len(parts) == 0 {
-		return
-	}
-	if err := f.cons.Resume(parts); err != nil {
-		f.log.Debug("resume", "err", err)
-	}
-}
-
 // applyAssignment gives newly assigned partitions the current pause state
 // (the client may or may not keep a pause across a reassignment).
-func (f *Forwarder) applyAssignment() {
-	if len(f.newlyAssigned) == 0 {
-		return
-	}
-	parts := f.newlyAssigned
-	f.newlyAssigned = nil
-	if f.backpressured {
-		f.pause(parts)
-	} else {
-		f.resume(parts)
-	}
-}
+func (f *Forwarder) applyAssignment() { f.owned.Apply(f.cons, f.log) }
 
 func (f *Forwarder) onAssigned(parts []bus.TopicPartition) {
 	f.mu.Lock()
 	f.tr.drop(parts) // start clean: the group's committed offset is the truth
 	f.mu.Unlock()
+	f.owned.Assigned(parts)
 	for _, tp := range parts {
-		f.assigned[tp] = true
 		delete(f.retries, tp)
 		delete(f.held, tp)
 	}
-	f.newlyAssigned = append(f.newlyAssigned, parts...)
 }
 
 // onRevoked waits (at most RevokeTimeout) for the in-flight messages of
@@ -155,21 +125,10 @@ func (f *Forwarder) onRevoked(parts []bus.TopicPartition, lost bool) {
 	f.mu.Lock()
 	f.tr.drop(parts)
 	f.mu.Unlock()
+	f.owned.Revoked(parts)
 	for _, tp := range parts {
-		delete(f.assigned, tp)
 		delete(f.retries, tp)
 		delete(f.held, tp)
 		delete(f.backoffs, tp)
 	}
-	revoked := map[bus.TopicPartition]bool{}
-	for _, tp := range parts {
-		revoked[tp] = true
-	}
-	kept := f.newlyAssigned[:0]
-	for _, tp := range f.newlyAssigned {
-		if !revoked[tp] {
-			kept = append(kept, tp)
-		}
-	}
-	f.newlyAssigned = kept
 }

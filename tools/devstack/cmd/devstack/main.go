@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sensornode/sensornode/libs/svc"
 	"github.com/sensornode/sensornode/tools/devstack"
 )
 
@@ -43,26 +43,13 @@ every command takes --dir DIR (default: $SENSORNODE_DEVSTACK_DIR, else
 .devstack at the repo root, found by walking up to go.mod).
 `
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "devstack:", err)
-		}
-		os.Exit(1)
-	}
-}
+func main() { svc.ToolMain("devstack", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return flag.ErrHelp
+	cmd, args, fs, err := svc.Subcommand("devstack", usage, args, stderr)
+	if err != nil {
+		return err
 	}
-	cmd, args := args[0], args[1:]
-	fs := flag.NewFlagSet("devstack "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	dir := fs.String("dir", "", "stack dir (default $SENSORNODE_DEVSTACK_DIR or $REPO/.devstack)")
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
@@ -196,12 +183,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return st.Resume(pos[0])
 
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
 	}
-	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", cmd)
+	return svc.UnknownCommand(cmd, usage, stdout, stderr)
 }
 
 // parse parses flags that may come before, between or after positional

@@ -11,12 +11,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/sensornode/sensornode/libs/svc"
 	"github.com/sensornode/sensornode/tools/kubestack"
 )
 
@@ -43,26 +42,13 @@ every command takes --dir DIR (default: $SENSORNODE_KUBESTACK_DIR, else
 .kubestack at the repo root).
 `
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "kubestack:", err)
-		}
-		os.Exit(1)
-	}
-}
+func main() { svc.ToolMain("kubestack", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return flag.ErrHelp
+	cmd, args, fs, err := svc.Subcommand("kubestack", usage, args, stderr)
+	if err != nil {
+		return err
 	}
-	cmd, args := args[0], args[1:]
-	fs := flag.NewFlagSet("kubestack "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	dirFlag := fs.String("dir", "", "stack dir (default $SENSORNODE_KUBESTACK_DIR or $REPO/.kubestack)")
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
@@ -181,12 +167,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
 	}
-	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", cmd)
+	return svc.UnknownCommand(cmd, usage, stdout, stderr)
 }
 
 // parseDir parses flags and resolves the stack dir: --dir, else
