@@ -96,10 +96,15 @@ func (f *Flags) AddStoreFlags() *StoreConfig {
 // Connect connects to the NameNode of -namenode (see NameNode).
 func (f *Flags) Connect() (*hdfs.Client, error) { return Connect(*f.nameNode) }
 
+// DirReader lists a directory: *hdfs.Client is one.
+type DirReader interface {
+	ReadDir(dirname string) ([]os.FileInfo, error)
+}
+
 // Walk calls fn for every file below dir, depth first in name order. A
 // subdirectory removed while Walk runs is skipped; any other error ends
 // the walk.
-func Walk(c *hdfs.Client, dir string, fn func(path string, fi os.FileInfo)) error {
+func Walk(c DirReader, dir string, fn func(path string, fi os.FileInfo)) error {
 	entries, err := c.ReadDir(dir)
 	if err != nil {
 		return err

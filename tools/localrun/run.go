@@ -480,14 +480,11 @@ func (r *runner) check(start time.Time) error {
 			problems = append(problems, fmt.Sprintf("%s: reading the archive: %v", cam, err))
 			continue
 		}
-		stored := map[string]int64{} // sha prefix -> size
-		for _, day := range days {
-			dir := path.Join(d.PictureDir(), cam, day)
-			_ = hdfscli.Walk(r.hdfs, dir, func(p string, fi os.FileInfo) {
-				if key, ok := pipeline.PictureKeyFromPath(p); ok {
-					stored[key[len(key)-16:]] = fi.Size()
-				}
-			})
+		stored, err := storedPictures(r.hdfs, path.Join(d.PictureDir(), cam), days)
+		if err != nil {
+			fmt.Fprintf(out, "  %s: %d pictures acknowledged this run; listing HDFS failed\n", cam, len(archived))
+			problems = append(problems, fmt.Sprintf("%s: listing its pictures in HDFS: %v", cam, err))
+			continue
 		}
 		missing := 0
 		for prefix, size := range archived {
@@ -567,6 +564,25 @@ func daysBetween(a, b time.Time) []string {
 
 // storedReadings counts, per node, the readings read at or after since in
 // the JSON Lines files of the given days.
+// storedPictures lists the pictures below dir/DAY for every day: the last
+// 16 characters of each key (the SHA-256 prefix) to its size. A day with
+// no directory has no pictures; any other listing error is returned, so
+// that an unreachable NameNode is never reported as pictures missing.
+func storedPictures(c hdfscli.DirReader, dir string, days []string) (map[string]int64, error) {
+	stored := map[string]int64{}
+	for _, day := range days {
+		err := hdfscli.Walk(c, path.Join(dir, day), func(p string, fi os.FileInfo) {
+			if key, ok := pipeline.PictureKeyFromPath(p); ok {
+				stored[key[len(key)-16:]] = fi.Size()
+			}
+		})
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+	}
+	return stored, nil
+}
+
 func storedReadings(c *hdfs.Client, root string, days []string, since time.Time) (map[string]int, error) {
 	out := map[string]int{}
 	nodes, err := c.ReadDir(root)
@@ -579,7 +595,10 @@ func storedReadings(c *hdfs.Client, root string, days []string, since time.Time)
 	for _, n := range nodes {
 		for _, day := range days {
 			var files []string
-			_ = hdfscli.Walk(c, path.Join(root, n.Name(), day), func(p string, _ os.FileInfo) { files = append(files, p) })
+			err := hdfscli.Walk(c, path.Join(root, n.Name(), day), func(p string, _ os.FileInfo) { files = append(files, p) })
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, err
+			}
 			for _, f := range files {
 				b, err := c.ReadFile(f)
 				if err != nil {
