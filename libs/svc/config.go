@@ -19,6 +19,19 @@ import (
 // EnvPrefix is the prefix of every sensornode environment variable.
 const EnvPrefix = "SENSORNODE"
 
+// ScopePrefix is the prefix of the variables meant for one service only
+// when several run in one process (node-agent): SENSORNODE_CAMERA_PRODUCER_,
+// SENSORNODE_TEMP_PRODUCER_, SENSORNODE_MASTER_WATCHER_.
+func ScopePrefix(service string) string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(service, "-", "_")) + "_"
+}
+
+// ScopedName is the scoped form of the full variable name key for service:
+// SENSORNODE_TOPIC for camera-producer is SENSORNODE_CAMERA_PRODUCER_TOPIC.
+func ScopedName(service, key string) string {
+	return ScopePrefix(service) + strings.TrimPrefix(key, EnvPrefix+"_")
+}
+
 // Validator is a config that checks itself after loading.
 type Validator interface {
 	Validate() error

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sensornode/sensornode/libs/svc"
 	"golang.org/x/tools/go/packages"
 )
 
@@ -110,22 +111,15 @@ func ServiceEnv(root, service string) (vars map[string]EnvVar, configs []string,
 	return vars, configs, unresolved, nil
 }
 
-// ScopedName is the form of the variable name (SENSORNODE_TOPIC) that
-// node-agent gives to service alone (SENSORNODE_CAMERA_PRODUCER_TOPIC), as
-// services/node-agent's agent.ScopedName does (that package is internal).
-func ScopedName(service, name string) string {
-	return "SENSORNODE_" + strings.ToUpper(strings.ReplaceAll(service, "-", "_")) + "_" + strings.TrimPrefix(name, "SENSORNODE_")
-}
-
 // CombinedEnv is what node-agent reads: its own variables (own), and each
 // part's (parts: service -> its variables) under their own names and in
-// their scoped form (ScopedName), which is never required.
+// their scoped form (svc.ScopedName), which is never required.
 func CombinedEnv(own map[string]EnvVar, parts map[string]map[string]EnvVar) map[string]EnvVar {
 	out := map[string]EnvVar{}
 	for service, vars := range parts {
 		for name, v := range vars {
 			out[name] = v
-			v.Name, v.Required = ScopedName(service, name), false
+			v.Name, v.Required = svc.ScopedName(service, name), false
 			out[v.Name] = v
 		}
 	}
@@ -145,7 +139,7 @@ func EffectiveEnv(service string, env map[string]string, vars map[string]EnvVar)
 		if v, ok := env[name]; ok {
 			out[name] = v
 		}
-		if v, ok := env[ScopedName(service, name)]; ok {
+		if v, ok := env[svc.ScopedName(service, name)]; ok {
 			out[name] = v
 		}
 	}

@@ -75,7 +75,7 @@ func (c *Config) KnownEnv() []string {
 	var out []string
 	for _, s := range Services {
 		for _, k := range svc.EnvNames(newServiceConfig(s)) {
-			out = append(out, k, ScopedName(s, k))
+			out = append(out, k, svc.ScopedName(s, k))
 		}
 	}
 	return out
@@ -101,21 +101,8 @@ func newServiceConfig(service string) svc.Validator {
 	return nil
 }
 
-// ScopePrefix is the prefix of the variables meant for one service only:
-// SENSORNODE_CAMERA_PRODUCER_, SENSORNODE_TEMP_PRODUCER_,
-// SENSORNODE_MASTER_WATCHER_.
-func ScopePrefix(service string) string {
-	return svc.EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(service, "-", "_")) + "_"
-}
-
-// ScopedName is the scoped form of the full variable name key for service:
-// SENSORNODE_TOPIC for camera-producer is SENSORNODE_CAMERA_PRODUCER_TOPIC.
-func ScopedName(service, key string) string {
-	return ScopePrefix(service) + strings.TrimPrefix(key, svc.EnvPrefix+"_")
-}
-
 // Scope makes the environment what service's own binary would see: every
-// scoped variable SENSORNODE_<SERVICE>_<NAME> (see ScopePrefix) replaces
+// scoped variable SENSORNODE_<SERVICE>_<NAME> (see svc.ScopePrefix) replaces
 // SENSORNODE_<NAME> until restore is called. That is how two services that
 // read one name for different things get their own values in one process:
 // SENSORNODE_TOPIC (camera-producer: the node's picture topic;
@@ -127,7 +114,7 @@ func ScopedName(service, key string) string {
 // for concurrent use with other readers of the environment: the agent
 // loads the configurations one after the other before starting anything.
 func Scope(service string) (restore func()) {
-	prefix := ScopePrefix(service)
+	prefix := svc.ScopePrefix(service)
 	type saved struct {
 		key, val string
 		set      bool
