@@ -578,6 +578,22 @@ func (br *backendRun) procUsage(name string, from, to time.Time) *report.Usage {
 	return nil
 }
 
+// drainUsage is procUsage of a process started in [from, to] (a drain's
+// process, a baseline tool) or whose peak was reset at from: its peak RSS
+// is also read from VmHWM, which sees a peak between two samples.
+func (br *backendRun) drainUsage(name string, from, to time.Time) *report.Usage {
+	for _, sr := range br.h.sampler.Snapshot() {
+		if sr.Name == name {
+			u := pipeline.UsageIn(sr, from, to)
+			if u.Samples == 0 {
+				return nil
+			}
+			return &report.Usage{Service: u.Service, Instances: 1, CPUCores: u.CPUCore, RSSMean: u.RSSMean, RSSMax: max(u.RSSMax, u.HWM)}
+		}
+	}
+	return nil
+}
+
 // fillSizes sets the mean picture and record sizes per size.
 func (br *backendRun) fillSizes() {
 	for i := range br.result.Sizes {
