@@ -73,7 +73,7 @@ func (br *backendRun) run(ctx context.Context) error {
 	br.start = time.Now()
 	h.progress("=== backend %s: topics %s*, HDFS %s", br.backend, d.Prefix, d.HDFSRoot)
 	if len(h.res.Backends) == 0 {
-		h.res.Settings.ServiceEnv = settingsEnv(d)
+		h.res.Settings.ServiceEnv = reportEnv(d, h.cfg.ServiceEnv)
 		h.res.Settings.Prefix = strings.TrimSuffix(d.Prefix, br.backend+"-") + "<backend>-"
 		h.res.Settings.HDFSRoot = strings.TrimSuffix(d.HDFSRoot, br.backend) + "<backend>"
 	}
