@@ -17,12 +17,26 @@
 # SENSORNODE_KAFKA_BACKEND), as the load test runs them. Topics: two per
 # run, named noderss-<time>-*, created by the services
 # (SENSORNODE_CREATE_TOPICS) and left on the devstack.
+#
+# NODE_RSS_BACKENDS picks the backends (default "confluent franz").
+# Under load (NODE_RSS_BURST=N, NODE_RSS_BURST_BYTES=B, default 230000:
+# a 1280x720 picture): after the rest samples, each round resets the
+# processes' peak RSS (/proc/PID/clear_refs), writes N pictures of B random
+# bytes at once into both camera directories (the separate camera-producer's
+# and node-agent's: the load test's producer drain, on one node) and waits
+# until both are empty. It prints per round the peak RSS during the drain
+# (VmHWM, which sees a peak between samples) of node-agent, of the separate
+# camera-producer, and the sum of the three separate processes' peaks (an
+# upper bound of their summed peak), and each one's drain time.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 rounds=${1:-3}
 settle=${2:-15}
 sample=${3:-20}
+backends=${NODE_RSS_BACKENDS:-confluent franz}
+burst=${NODE_RSS_BURST:-0}
+burst_bytes=${NODE_RSS_BURST_BYTES:-230000}
 : "${SENSORNODE_DEVSTACK_DIR:?set SENSORNODE_DEVSTACK_DIR to the running devstack}"
 
 work=$(mktemp -d /tmp/node-rss.XXXXXX)
@@ -47,9 +61,38 @@ run=noderss-$(date -u +%Y%m%dT%H%M%S)
 
 # rss_kib PID: VmRSS in KiB (0 once gone).
 rss_kib() { awk '/^VmRSS:/ { print $2; f = 1 } END { if (!f) print 0 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+# hwm_kib PID: VmHWM (peak RSS since the start or the last reset) in KiB.
+hwm_kib() { awk '/^VmHWM:/ { print $2; f = 1 } END { if (!f) print 0 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-declare -A sep_mean sep_peak comb_mean comb_peak
-for backend in confluent franz; do
+# drain_burst DIR_SEP DIR_COMB: resets the four processes' peaks, writes
+# $burst pictures into both directories at once (a dot-file renamed into
+# place, as a camera does), waits until both are empty and prints
+# "agent_peak cam_peak sep_sum_peak sep_seconds comb_seconds" (MiB, s).
+drain_burst() {
+  local sep=$1 comb=$2 p i name t0 ts=0 tc=0 now
+  for p in "${pids[@]}"; do echo 5 >"/proc/$p/clear_refs"; done
+  head -c "$burst_bytes" /dev/urandom >"$work/picture"
+  t0=$(date +%s.%N)
+  for i in $(seq 1 "$burst"); do
+    name=C1-20261207120000-$(printf '%03d-%06d' $((i % 1000)) "$i").jpg
+    cp "$work/picture" "$sep/.$name" && mv "$sep/.$name" "$sep/$name"
+    cp "$work/picture" "$comb/.$name" && mv "$comb/.$name" "$comb/$name"
+  done
+  for _ in $(seq 1 1200); do
+    now=$(date +%s.%N)
+    [ "$ts" = 0 ] && [ -z "$(ls -A "$sep" | grep -v '^\.' || true)" ] && ts=$(awk -v a="$now" -v b="$t0" 'BEGIN { print a - b }')
+    [ "$tc" = 0 ] && [ -z "$(ls -A "$comb" | grep -v '^\.' || true)" ] && tc=$(awk -v a="$now" -v b="$t0" 'BEGIN { print a - b }')
+    [ "$ts" != 0 ] && [ "$tc" != 0 ] && break
+    sleep 0.1
+  done
+  local s=0
+  for p in "${pids[@]:0:3}"; do s=$((s + $(hwm_kib "$p"))); done
+  awk -v a="$(hwm_kib "${pids[3]}")" -v c="$(hwm_kib "${pids[0]}")" -v s="$s" -v ts="$ts" -v tc="$tc" \
+    'BEGIN { printf "%.1f %.1f %.1f %.1f %.1f\n", a/1024, c/1024, s/1024, ts, tc }'
+}
+
+declare -A sep_mean sep_peak comb_mean comb_peak load_agent load_cam load_sep load_tsep load_tcomb
+for backend in $backends; do
   for r in $(seq 1 "$rounds"); do
     dir=$work/$backend-$r
     mkdir -p "$dir/camera"
@@ -93,6 +136,13 @@ for backend in confluent franz; do
     comb_mean[$backend]+="$cm "; comb_peak[$backend]+="$cp "
     printf '%-9s round %d: three processes mean %6.1f MiB peak %6.1f | node-agent mean %6.1f MiB peak %6.1f\n' \
       "$backend" "$r" "$sm" "$sp" "$cm" "$cp"
+    if [ "$burst" -gt 0 ]; then
+      read -r ap cpk ssum tsec tcomb < <(drain_burst "$dir/camera" "$dir/camera2")
+      load_agent[$backend]+="$ap "; load_cam[$backend]+="$cpk "; load_sep[$backend]+="$ssum "
+      load_tsep[$backend]+="$tsec "; load_tcomb[$backend]+="$tcomb "
+      printf '%-9s round %d: drain of %d pictures of %d bytes: node-agent peak %6.1f MiB (%.1f s) | camera-producer peak %6.1f MiB, three processes %6.1f (%.1f s)\n' \
+        "$backend" "$r" "$burst" "$burst_bytes" "$ap" "$tcomb" "$cpk" "$ssum" "$tsec"
+    fi
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     pids=()
@@ -103,8 +153,18 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ a[NR] = $1 } END { prin
 echo
 echo "medians of $rounds rounds (settle ${settle}s, ${sample} samples, one a second):"
 printf '| backend | three processes: mean | peak | node-agent: mean | peak | ratio of means |\n|---|---|---|---|---|---|\n'
-for backend in confluent franz; do
+for backend in $backends; do
   sm=$(median <<<"${sep_mean[$backend]}"); sp=$(median <<<"${sep_peak[$backend]}")
   cm=$(median <<<"${comb_mean[$backend]}"); cp=$(median <<<"${comb_peak[$backend]}")
   printf '| %s | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.2fx |\n' "$backend" "$sm" "$sp" "$cm" "$cp" "$(awk -v a="$cm" -v b="$sm" 'BEGIN { print a / b }')"
 done
+if [ "$burst" -gt 0 ]; then
+  echo
+  echo "under load, medians of $rounds rounds: drain of $burst pictures of $burst_bytes bytes, peak RSS (VmHWM) during it:"
+  printf '| backend | node-agent peak | drain s | camera-producer peak | three processes, sum of peaks | drain s |\n|---|---|---|---|---|---|\n'
+  for backend in $backends; do
+    printf '| %s | %.1f MiB | %.1f | %.1f MiB | %.1f MiB | %.1f |\n' "$backend" "$(median <<<"${load_agent[$backend]}")" \
+      "$(median <<<"${load_tcomb[$backend]}")" "$(median <<<"${load_cam[$backend]}")" "$(median <<<"${load_sep[$backend]}")" \
+      "$(median <<<"${load_tsep[$backend]}")"
+  done
+fi

@@ -119,17 +119,17 @@ type Run struct {
 	PerSec         float64
 	MBPerSec       float64
 	PeakRSS        float64 // highest /proc sample, bytes
+	PeakRSSAt      float64
 	// HWM is the process's peak RSS (VmHWM) at its last sample: its peak
 	// since start, which a spike shorter than the 50 ms samples (a Go
 	// memory limit returns memory at once) does not escape. 0: unknown.
-	HWM float64
-	PeakRSSAt      float64
-	RestRSS        float64 // first sample after /readyz
-	Peak           Peak    // at the scrape with the highest RSS
-	MaxHeapInuse   float64
-	MaxKafka       map[string]float64 // per client, highest seen
-	HeapProfile    string
-	Err            string `json:",omitempty"`
+	HWM          float64
+	RestRSS      float64 // first sample after /readyz
+	Peak         Peak    // at the scrape with the highest RSS
+	MaxHeapInuse float64
+	MaxKafka     map[string]float64 // per client, highest seen
+	HeapProfile  string
+	Err          string `json:",omitempty"`
 }
 
 func main() {
