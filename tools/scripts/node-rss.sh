@@ -18,11 +18,13 @@
 # run, named noderss-<time>-*, created by the services
 # (SENSORNODE_CREATE_TOPICS) and left on the devstack.
 #
-# NODE_RSS_BACKENDS picks the backends (default "confluent franz").
+# NODE_RSS_BACKENDS picks the backends (default "confluent franz");
+# NODE_RSS_ENV adds KEY=V words to all four processes' environment
+# (GOMEMLIMIT=24MiB).
 # Under load (NODE_RSS_BURST=N, NODE_RSS_BURST_BYTES=B, default 230000:
 # a 1280x720 picture): after the rest samples, each round resets the
-# processes' peak RSS (/proc/PID/clear_refs), writes N pictures of B random
-# bytes at once into both camera directories (the separate camera-producer's
+# processes' peak RSS (/proc/PID/clear_refs), moves N pictures of B bytes
+# (JPEG markers around random bytes) at once (staged, then renamed) into both camera directories (the separate camera-producer's
 # and node-agent's: the load test's producer drain, on one node) and waits
 # until both are empty. It prints per round the peak RSS during the drain
 # (VmHWM, which sees a peak between samples) of node-agent, of the separate
@@ -35,6 +37,7 @@ rounds=${1:-3}
 settle=${2:-15}
 sample=${3:-20}
 backends=${NODE_RSS_BACKENDS:-confluent franz}
+extra_env=${NODE_RSS_ENV:-}
 burst=${NODE_RSS_BURST:-0}
 burst_bytes=${NODE_RSS_BURST_BYTES:-230000}
 : "${SENSORNODE_DEVSTACK_DIR:?set SENSORNODE_DEVSTACK_DIR to the running devstack}"
@@ -64,20 +67,28 @@ rss_kib() { awk '/^VmRSS:/ { print $2; f = 1 } END { if (!f) print 0 }' "/proc/$
 # hwm_kib PID: VmHWM (peak RSS since the start or the last reset) in KiB.
 hwm_kib() { awk '/^VmHWM:/ { print $2; f = 1 } END { if (!f) print 0 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-# drain_burst DIR_SEP DIR_COMB: resets the four processes' peaks, writes
-# $burst pictures into both directories at once (a dot-file renamed into
-# place, as a camera does), waits until both are empty and prints
+# drain_burst DIR_SEP DIR_COMB: resets the four processes' peaks, moves
+# $burst pictures into both directories at once (staged in $work, then
+# renamed), waits until both are empty and prints
 # "agent_peak cam_peak sep_sum_peak sep_seconds comb_seconds" (MiB, s).
 drain_burst() {
   local sep=$1 comb=$2 p i name t0 ts=0 tc=0 now
   for p in "${pids[@]}"; do echo 5 >"/proc/$p/clear_refs"; done
-  head -c "$burst_bytes" /dev/urandom >"$work/picture"
-  t0=$(date +%s.%N)
+  # A JPEG as far as the producer checks: SOI marker, random bytes, EOI.
+  { printf '\xff\xd8\xff'; head -c $((burst_bytes - 5)) /dev/urandom; printf '\xff\xd9'; } >"$work/picture"
+  rm -rf "$work/stage-sep" "$work/stage-comb"
+  mkdir -p "$work/stage-sep" "$work/stage-comb"
   for i in $(seq 1 "$burst"); do
     name=C1-20261207120000-$(printf '%03d-%06d' $((i % 1000)) "$i").jpg
-    cp "$work/picture" "$sep/.$name" && mv "$sep/.$name" "$sep/$name"
-    cp "$work/picture" "$comb/.$name" && mv "$comb/.$name" "$comb/$name"
+    cp "$work/picture" "$work/stage-sep/$name"
+    cp "$work/picture" "$work/stage-comb/$name"
   done
+  # All at once (renames on one filesystem), as the load test drops its
+  # backlog: the producers find a backlog, not a trickle.
+  t0=$(date +%s.%N)
+  find "$work/stage-sep" -type f -exec mv -t "$sep" {} + &
+  find "$work/stage-comb" -type f -exec mv -t "$comb" {} +
+  wait $!
   for _ in $(seq 1 1200); do
     now=$(date +%s.%N)
     [ "$ts" = 0 ] && [ -z "$(ls -A "$sep" | grep -v '^\.' || true)" ] && ts=$(awk -v a="$now" -v b="$t0" 'BEGIN { print a - b }')
@@ -87,6 +98,10 @@ drain_burst() {
   done
   local s=0
   for p in "${pids[@]:0:3}"; do s=$((s + $(hwm_kib "$p"))); done
+  if [ -n "$(find "$sep/.quarantine" "$comb/.quarantine" -type f 2>/dev/null | head -1)" ]; then
+    echo "pictures were quarantined (see $sep/../*.log): the drain is not measured" >&2
+    exit 1
+  fi
   awk -v a="$(hwm_kib "${pids[3]}")" -v c="$(hwm_kib "${pids[0]}")" -v s="$s" -v ts="$ts" -v tc="$tc" \
     'BEGIN { printf "%.1f %.1f %.1f %.1f %.1f\n", a/1024, c/1024, s/1024, ts, tc }'
 }
@@ -98,7 +113,7 @@ for backend in $backends; do
     mkdir -p "$dir/camera"
     common=(env -i PATH="$PATH" HOME="$HOME" SENSORNODE_NODE_ID=node3 SENSORNODE_KAFKA_BROKERS="$brokers"
       SENSORNODE_KAFKA_BACKEND="$backend" SENSORNODE_CREATE_TOPICS=true SENSORNODE_TOPIC_REPLICATION_FACTOR=3
-      SENSORNODE_LOG_LEVEL=warn)
+      SENSORNODE_LOG_LEVEL=warn $extra_env)
     cam_env=(SENSORNODE_DIR="$dir/camera" SENSORNODE_SOURCE=directory SENSORNODE_TOPIC="$run-pictures")
     temp_env=(SENSORNODE_SOURCE=synthetic SENSORNODE_TOPIC="$run-temps")
     mw_env=(SENSORNODE_MASTERS="$masters" SENSORNODE_PROBE_MODE=tcp SENSORNODE_NODE_NAME="$run-$backend-$r"
