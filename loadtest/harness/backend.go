@@ -73,7 +73,7 @@ func (br *backendRun) run(ctx context.Context) error {
 	br.start = time.Now()
 	h.progress("=== backend %s: topics %s*, HDFS %s", br.backend, d.Prefix, d.HDFSRoot)
 	if len(h.res.Backends) == 0 {
-		h.res.Settings.ServiceEnv = settingsEnv(d)
+		h.res.Settings.ServiceEnv = reportEnv(d, h.cfg.ServiceEnv)
 		h.res.Settings.Prefix = strings.TrimSuffix(d.Prefix, br.backend+"-") + "<backend>-"
 		h.res.Settings.HDFSRoot = strings.TrimSuffix(d.HDFSRoot, br.backend) + "<backend>"
 	}
@@ -573,6 +573,22 @@ func (br *backendRun) procUsage(name string, from, to time.Time) *report.Usage {
 				return nil
 			}
 			return &report.Usage{Service: u.Service, Instances: 1, CPUCores: u.CPUCore, RSSMean: u.RSSMean, RSSMax: u.RSSMax}
+		}
+	}
+	return nil
+}
+
+// drainUsage is procUsage of a process started in [from, to] (a drain's
+// process, a baseline tool) or whose peak was reset at from: its peak RSS
+// is also read from VmHWM, which sees a peak between two samples.
+func (br *backendRun) drainUsage(name string, from, to time.Time) *report.Usage {
+	for _, sr := range br.h.sampler.Snapshot() {
+		if sr.Name == name {
+			u := pipeline.UsageIn(sr, from, to)
+			if u.Samples == 0 {
+				return nil
+			}
+			return &report.Usage{Service: u.Service, Instances: 1, CPUCores: u.CPUCore, RSSMean: u.RSSMean, RSSMax: max(u.RSSMax, u.HWM)}
 		}
 	}
 	return nil

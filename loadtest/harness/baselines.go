@@ -216,7 +216,7 @@ func (br *backendRun) producerPerf(ctx context.Context, size string, recordBytes
 		_ = p.Stop(5 * time.Second)
 		out.Err = ctx.Err().Error()
 	}
-	out.Usage = br.procUsage(spec.Name, p.Started(), time.Now())
+	out.Usage = br.drainUsage(spec.Name, p.Started(), time.Now())
 	logText, _ := os.ReadFile(spec.Log)
 	if out.Err == "" && p.ExitErr() != nil {
 		out.Err = fmt.Sprintf("%v: %s", p.ExitErr(), tail(spec.Log, 5))

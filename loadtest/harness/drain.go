@@ -50,8 +50,17 @@ func (br *backendRun) drain(ctx context.Context, size string) (*report.Drain, *r
 	if br.baselines {
 		sb = &report.SizeBaselines{Size: size, Pictures: dr.KafkaN, HDFSFiles: dr.HDFSN}
 	}
+	// Every process's peak RSS from here on (the memory table's drain
+	// peaks; read from VmHWM, so a drain shorter than the sampling interval
+	// still has its peak), and one sample of all at the end.
+	if err := h.sampler.ResetPeaks(); err != nil {
+		h.note("drain %s: %v", size, err)
+	}
 	start := time.Now()
-	defer func() { h.mark(br.backend, "drain/"+size, start, time.Now()) }()
+	defer func() {
+		h.sampler.SampleAll()
+		h.mark(br.backend, "drain/"+size, start, time.Now())
+	}()
 	if err := br.kafkaDrain(ctx, size, dr, sb); err != nil {
 		return dr, sb, err
 	}
@@ -84,6 +93,7 @@ func (br *backendRun) kafkaDrain(ctx context.Context, size string, dr *report.Dr
 		}
 	}
 	err = br.waitArrived(ctx, phase, StageEdge, timeout)
+	h.sampler.SampleAll() // the drain processes' peaks (HWM) right after
 	dr.Producer = br.burstRate(phase, StageEdge, prod.Spec.Name)
 	h.progress("%s %s: camera-producer sent %d pictures at %.1f/s (%.2f MB/s)", br.backend, phase, dr.Producer.N, dr.Producer.PerSec, dr.Producer.MBPerSec)
 	if err != nil {
@@ -117,6 +127,7 @@ func (br *backendRun) kafkaDrain(ctx context.Context, size string, dr *report.Dr
 		mm, err = br.startMirror(size)
 		if err == nil {
 			err = br.waitArrived(ctx, phase, StageMirror, timeout+time.Minute)
+			h.sampler.SampleAll()
 			sb.Mirror.Drain = br.rate(phase, StageMirror, mm.Started(), mm.Spec.Name)
 			h.progress("%s %s: MirrorMaker 2 mirrored %d pictures at %.1f/s (%.2f MB/s), first after %.1f s", br.backend, phase,
 				sb.Mirror.Drain.N, sb.Mirror.Drain.PerSec, sb.Mirror.Drain.MBPerSec, sb.Mirror.Drain.StartupSeconds)
@@ -141,6 +152,7 @@ func (br *backendRun) kafkaDrain(ctx context.Context, size string, dr *report.Dr
 		return err
 	}
 	err = br.waitArrived(ctx, phase, StageCloud, timeout)
+	h.sampler.SampleAll()
 	dr.Forwarder = br.rate(phase, StageCloud, fw.Started(), fw.Spec.Name)
 	h.progress("%s %s: edge-forwarder forwarded %d pictures at %.1f/s (%.2f MB/s), first after %.1f s", br.backend, phase,
 		dr.Forwarder.N, dr.Forwarder.PerSec, dr.Forwarder.MBPerSec, dr.Forwarder.StartupSeconds)
@@ -159,6 +171,7 @@ func (br *backendRun) kafkaDrain(ctx context.Context, size string, dr *report.Dr
 			h.note("stopping MirrorMaker 2: %v", err)
 		}
 	}
+	h.sampler.SampleAll() // the last peaks of the processes stopped here
 	if err := fw.Stop(stopTimeout); err != nil {
 		return err
 	}
@@ -210,6 +223,7 @@ func (br *backendRun) storeDrain(ctx context.Context, size, store string, n int)
 	timeout := h.cfg.ArrivalTimeout
 	h.progress("%s %s: cloud-ingest-hdfs stopped while %d pictures flow to the cloud topic", br.backend, phase, n)
 	if p := br.proc(pipeline.CloudIngest); p != nil {
+		h.sampler.SampleAll() // its last peak (HWM) before it stops
 		if err := p.Stop(stopTimeout); err != nil {
 			return sd, err
 		}
@@ -239,7 +253,7 @@ func (br *backendRun) storeDrain(ctx context.Context, size, store string, n int)
 	} else {
 		sd.Ingest = br.rate(phase, StageHDFS, in.Started(), in.Spec.Name)
 	}
-	sd.Ingest.Usage = br.procUsage(in.Spec.Name, in.Started(), time.Now())
+	sd.Ingest.Usage = br.drainUsage(in.Spec.Name, in.Started(), time.Now())
 	h.progress("%s %s: cloud-ingest-hdfs stored %d pictures at %.1f/s (%.2f MB/s), peak RSS %s MiB", br.backend, phase,
 		sd.Ingest.N, sd.Ingest.PerSec, sd.Ingest.MBPerSec, peakMiB(sd.Ingest.Usage))
 	if err != nil {
@@ -379,7 +393,7 @@ func (br *backendRun) burstRate(phase, stage, procName string) report.Rate {
 		r.PerSec = float64(n) / r.Seconds
 		r.MBPerSec = float64(r.Bytes) / 1e6 / r.Seconds
 	}
-	r.Usage = br.procUsage(procName, first, last)
+	r.Usage = br.drainUsage(procName, first, last)
 	return r
 }
 
@@ -426,7 +440,7 @@ func (br *backendRun) rate(phase, stage string, procStart time.Time, procName st
 		r.MBPerSec = float64(r.Bytes) / 1e6 / secs
 	}
 	r.StartupSeconds = first.Sub(procStart).Seconds()
-	r.Usage = br.procUsage(procName, procStart, last)
+	r.Usage = br.drainUsage(procName, procStart, last)
 	return r
 }
 

@@ -83,6 +83,9 @@ type Config struct {
 	// to measure a setting (SENSORNODE_EDGE_KAFKA_MAX_FETCH_BYTES,
 	// GOMEMLIMIT) without a rebuild. Every instance of the service gets it
 	// (the drain phases' second edge-forwarder too); the report lists it.
+	// A key "<backend>/<service>" applies to that backend only, after the
+	// service's own: a setting for one Kafka client's build (GOMEMLIMIT
+	// on franz, whose memory is all Go heap).
 	ServiceEnv map[string][]string
 	// Out receives progress lines.
 	Out io.Writer
@@ -143,9 +146,15 @@ func (c *Config) Validate() error {
 	if c.BundleMaxAge < 0 {
 		errs = append(errs, fmt.Errorf("bundle max age %v: want >= 0", c.BundleMaxAge))
 	}
-	for svc, env := range c.ServiceEnv {
+	for key, env := range c.ServiceEnv {
+		be, svc, scoped := strings.Cut(key, "/")
+		if !scoped {
+			svc = be
+		} else if !slices.Contains(c.Backends, be) {
+			errs = append(errs, fmt.Errorf("service environment for %q: backend %q is not one of %s", key, be, strings.Join(c.Backends, ", ")))
+		}
 		if !slices.Contains(pipeline.Services, svc) {
-			errs = append(errs, fmt.Errorf("service environment for %q: want one of %s", svc, strings.Join(pipeline.Services, ", ")))
+			errs = append(errs, fmt.Errorf("service environment for %q: want one of %s", key, strings.Join(pipeline.Services, ", ")))
 		}
 		for _, kv := range env {
 			if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
@@ -361,7 +370,7 @@ func (h *Harness) newBackendRun(backend string, baselines bool) *backendRun {
 		Camera:            pipeline.Camera{Source: "directory"},
 		TempInterval:      h.cfg.TempInterval,
 		TemperatureRotate: 5 * time.Second,
-		Extra:             h.cfg.ServiceEnv,
+		Extra:             backendEnv(h.cfg.ServiceEnv, backend),
 	}
 	log := h.log.With("backend", backend)
 	bundles := bundlestore.New(bundlestore.HDFS(h.hdfs), bundlestore.Config{Dir: d.BundleDir(),
@@ -371,6 +380,40 @@ func (h *Harness) newBackendRun(backend string, baselines bool) *backendRun {
 		ledger: NewLedger(), readings: newReadings(), seq: map[int]uint64{}, procs: map[string]*pipeline.Proc{},
 		result: report.Backend{Backend: backend},
 	}
+}
+
+// backendEnv is the extra environment per service on backend: each
+// service's own (Config.ServiceEnv[service]), then the backend's
+// ("<backend>/<service>").
+func backendEnv(all map[string][]string, backend string) map[string][]string {
+	out := map[string][]string{}
+	for key, env := range all {
+		if !strings.Contains(key, "/") {
+			out[key] = append(out[key], env...)
+		}
+	}
+	for key, env := range all {
+		if be, svc, ok := strings.Cut(key, "/"); ok && be == backend {
+			out[svc] = append(out[svc], env...)
+		}
+	}
+	return out
+}
+
+// reportEnv is settingsEnv of the first backend's deployment d, with
+// every backend's own additions (Config.ServiceEnv "<backend>/<service>")
+// listed under their key instead of as the service's.
+func reportEnv(d *pipeline.Deployment, all map[string][]string) map[string][]string {
+	out := settingsEnv(d)
+	for key, env := range all {
+		if _, svc, ok := strings.Cut(key, "/"); ok {
+			out[key] = env
+			out[svc] = slices.DeleteFunc(out[svc], func(e string) bool {
+				return slices.Contains(env, e) && !slices.Contains(all[svc], e)
+			})
+		}
+	}
+	return out
 }
 
 // settingsEnv lists each service's environment without secrets, for the

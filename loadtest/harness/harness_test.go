@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"reflect"
 	"slices"
 	"testing"
 
@@ -24,6 +25,40 @@ func TestServiceEnv(t *testing.T) {
 	}
 	if slices.Contains(got[pipeline.CloudIngest], "GOMEMLIMIT=24MiB") {
 		t.Errorf("settingsEnv()[cloud-ingest-hdfs] = %q, want no edge-forwarder environment", got[pipeline.CloudIngest])
+	}
+}
+
+// TestBackendEnv: "<backend>/<service>" entries reach that backend's
+// processes only, after the service's own; the report lists them under
+// their key.
+func TestBackendEnv(t *testing.T) {
+	all := map[string][]string{
+		pipeline.EdgeForwarder:            {"A=1"},
+		"franz/" + pipeline.EdgeForwarder: {"GOMEMLIMIT=24MiB"},
+		"franz/" + pipeline.CloudIngest:   {"GOMEMLIMIT=24MiB"},
+	}
+	tests := []struct {
+		backend string
+		want    map[string][]string
+	}{
+		{"confluent", map[string][]string{pipeline.EdgeForwarder: {"A=1"}}},
+		{"franz", map[string][]string{pipeline.EdgeForwarder: {"A=1", "GOMEMLIMIT=24MiB"}, pipeline.CloudIngest: {"GOMEMLIMIT=24MiB"}}},
+	}
+	for _, tt := range tests {
+		if got := backendEnv(all, tt.backend); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("backendEnv(%s) = %q, want %q", tt.backend, got, tt.want)
+		}
+	}
+	d := &pipeline.Deployment{Backend: "franz", Prefix: "lt-1-", Nodes: 1, Extra: backendEnv(all, "franz")}
+	got := reportEnv(d, all)
+	if fw := got[pipeline.EdgeForwarder]; !slices.Contains(fw, "A=1") || slices.Contains(fw, "GOMEMLIMIT=24MiB") {
+		t.Errorf("reportEnv()[edge-forwarder] = %q, want A=1 and no GOMEMLIMIT (franz's own)", fw)
+	}
+	if fz := got["franz/"+pipeline.EdgeForwarder]; !slices.Equal(fz, []string{"GOMEMLIMIT=24MiB"}) {
+		t.Errorf("reportEnv()[franz/edge-forwarder] = %q, want GOMEMLIMIT=24MiB", fz)
+	}
+	if ci := got[pipeline.CloudIngest]; slices.Contains(ci, "GOMEMLIMIT=24MiB") {
+		t.Errorf("reportEnv()[cloud-ingest-hdfs] = %q, want no GOMEMLIMIT (franz's own)", ci)
 	}
 }
 

@@ -219,6 +219,11 @@ func TestConfigValidate(t *testing.T) {
 		{Name: "service env", Change: func(c *Config) { c.ServiceEnv = map[string][]string{"edge-forwarder": {"GOMEMLIMIT=24MiB"}} }},
 		{Name: "env of an unknown service", Change: func(c *Config) { c.ServiceEnv = map[string][]string{"edge-forwarde": {"A=1"}} },
 			WantErr: `service environment for "edge-forwarde"`},
+		{Name: "env of one backend", Change: func(c *Config) { c.ServiceEnv = map[string][]string{"confluent/edge-forwarder": {"GOMEMLIMIT=24MiB"}} }},
+		{Name: "env of a backend not run", Change: func(c *Config) { c.ServiceEnv = map[string][]string{"franz/edge-forwarder": {"A=1"}} },
+			WantErr: `backend "franz" is not one of confluent`},
+		{Name: "env of an unknown service on a backend", Change: func(c *Config) { c.ServiceEnv = map[string][]string{"confluent/forwarder": {"A=1"}} },
+			WantErr: `service environment for "confluent/forwarder": want one of`},
 		{Name: "env entry not KEY=V", Change: func(c *Config) { c.ServiceEnv = map[string][]string{"edge-forwarder": {"A"}} },
 			WantErr: `"A" is not KEY=V`},
 	})

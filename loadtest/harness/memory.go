@@ -50,7 +50,8 @@ func memoryWindows(timeline []span, backend string) []memory.Window {
 		case "steady":
 			w.Phase = memory.PhaseSteady
 		case "drain":
-			w.Phase = memory.PhaseDrain
+			// drain resets every process's peak at its start.
+			w.Phase, w.PeaksReset = memory.PhaseDrain, true
 		default:
 			continue
 		}
@@ -68,7 +69,8 @@ func memoryProcs(series []pipeline.Series) []memory.Proc {
 		}
 		mp := memory.Proc{Name: sr.Name, Service: sr.Service}
 		for _, p := range sr.Points {
-			mp.Samples = append(mp.Samples, memory.Sample{At: p.At, RSS: float64(p.RSSBytes), Heap: p.HeapInuse, Kafka: p.KafkaBuffered})
+			mp.Samples = append(mp.Samples, memory.Sample{At: p.At, RSS: float64(p.RSSBytes), Heap: p.HeapInuse, Kafka: p.KafkaBuffered,
+				HWM: float64(p.HWMBytes), File: float64(p.RSSFileBytes), GoSys: p.GoSys, HeapIdle: p.HeapIdle, HeapReleased: p.HeapReleased})
 		}
 		out = append(out, mp)
 	}
@@ -84,8 +86,10 @@ func (h *Harness) fillMemory() {
 	h.mu.Unlock()
 	for i := range h.res.Backends {
 		be := &h.res.Backends[i]
-		rows := memory.Table(procs, memoryWindows(timeline, be.Backend), memoryServices)
+		windows := memoryWindows(timeline, be.Backend)
+		rows := memory.Table(procs, windows, memoryServices)
 		be.Memory = rows
+		be.DrainAttribution = memory.Attribute(procs, windows, memoryServices, memory.PhaseDrain)
 		be.PerNodeServices = perNodeServices
 		be.PerNodeRestRSS, _ = memory.SumMeanRSS(rows, memory.PhaseRest, perNodeServices)
 		be.HeapProfiles = h.profiler.profiles(be.Backend)

@@ -34,11 +34,11 @@ func TestMemoryWindows(t *testing.T) {
 			{Phase: memory.PhaseRest, From: sec(0), To: sec(5), Label: "rest"},
 			{Phase: memory.PhaseSteady, From: sec(5), To: sec(30), Label: "steady 640x480"},
 			{Phase: memory.PhaseSteady, From: sec(30), To: sec(60), Label: "steady 1280x720"},
-			{Phase: memory.PhaseDrain, From: sec(60), To: sec(90), Label: "drain 640x480"},
+			{Phase: memory.PhaseDrain, From: sec(60), To: sec(90), Label: "drain 640x480", PeaksReset: true},
 		}},
 		{"the other backend", "franz", []memory.Window{
 			{Phase: memory.PhaseRest, From: sec(100), To: sec(105), Label: "rest"},
-			{Phase: memory.PhaseDrain, From: sec(150), To: sec(170), Label: "drain 640x480"},
+			{Phase: memory.PhaseDrain, From: sec(150), To: sec(170), Label: "drain 640x480", PeaksReset: true},
 		}},
 		{"unknown backend", "kafka", nil},
 	}
@@ -85,7 +85,7 @@ func TestDrainSpans(t *testing.T) {
 func TestMemoryProcs(t *testing.T) {
 	series := []pipeline.Series{
 		{Name: "edge-forwarder", Service: pipeline.EdgeForwarder, Points: []pipeline.Point{
-			{At: sec(1), RSSBytes: 100, HeapInuse: 40, KafkaBuffered: math.NaN()}}},
+			{At: sec(1), RSSBytes: 100, HeapInuse: 40, KafkaBuffered: math.NaN(), HWMBytes: 120, RSSFileBytes: 30, GoSys: 60, HeapIdle: 15, HeapReleased: 5}}},
 		{Name: "mirrormaker2-640x480", Service: "mirrormaker2", Points: []pipeline.Point{{At: sec(1), RSSBytes: 999}}},
 		{Name: "devstack/edge-kafka-1", Service: devstackProc, Points: []pipeline.Point{{At: sec(1), RSSBytes: 999}}},
 	}
@@ -93,8 +93,9 @@ func TestMemoryProcs(t *testing.T) {
 	if len(got) != 1 || got[0].Name != "edge-forwarder" || len(got[0].Samples) != 1 {
 		t.Fatalf("memoryProcs() = %+v, want edge-forwarder only", got)
 	}
-	if s := got[0].Samples[0]; s.RSS != 100 || s.Heap != 40 || !math.IsNaN(s.Kafka) || !s.At.Equal(sec(1)) {
-		t.Errorf("memoryProcs() sample = %+v, want RSS 100, heap 40, Kafka NaN", s)
+	if s := got[0].Samples[0]; s.RSS != 100 || s.Heap != 40 || !math.IsNaN(s.Kafka) || !s.At.Equal(sec(1)) ||
+		s.HWM != 120 || s.File != 30 || s.GoSys != 60 || s.HeapIdle != 15 || s.HeapReleased != 5 {
+		t.Errorf("memoryProcs() sample = %+v, want RSS 100, heap 40, Kafka NaN, HWM 120, file 30, sys 60, idle 15, released 5", s)
 	}
 }
 

@@ -166,11 +166,13 @@ func (h *Harness) writeSamples() error {
 		}
 		return strconv.FormatFloat(v, 'f', 0, 64)
 	}
-	return h.writeCSV("samples.csv", []string{"process", "service", "pid", "time", "cpu_seconds", "rss_bytes", "heap_inuse_bytes", "kafka_buffered_bytes"}, func(w *csv.Writer) {
+	return h.writeCSV("samples.csv", []string{"process", "service", "pid", "time", "cpu_seconds", "rss_bytes", "heap_inuse_bytes", "kafka_buffered_bytes",
+		"hwm_bytes", "rss_file_bytes", "go_sys_bytes", "heap_idle_bytes", "heap_released_bytes"}, func(w *csv.Writer) {
 		for _, sr := range h.sampler.Snapshot() {
 			for _, p := range sr.Points {
 				_ = w.Write([]string{sr.Name, sr.Service, strconv.Itoa(p.PID), tsv(p.At), strconv.FormatFloat(p.CPU.Seconds(), 'f', 2, 64), strconv.FormatInt(p.RSSBytes, 10),
-					num(p.HeapInuse), num(p.KafkaBuffered)})
+					num(p.HeapInuse), num(p.KafkaBuffered), strconv.FormatInt(p.HWMBytes, 10), strconv.FormatInt(p.RSSFileBytes, 10),
+					num(p.GoSys), num(p.HeapIdle), num(p.HeapReleased)})
 			}
 		}
 	})

@@ -37,6 +37,15 @@ type Sample struct {
 	RSS   float64 // bytes
 	Heap  float64 // go_memstats_heap_inuse_bytes
 	Kafka float64 // sensornode_kafka_client_buffered_bytes, all clients
+	// HWM is the peak RSS since the process started or its peak was last
+	// reset (VmHWM); it counts for a window with PeaksReset. 0 or NaN:
+	// unknown.
+	HWM float64
+	// File is the file-backed part of RSS (binary and libraries, RssFile;
+	// 0: unknown). GoSys, HeapIdle and HeapReleased are the Go runtime's
+	// go_memstats_sys_bytes, _heap_idle_bytes and _heap_released_bytes
+	// (NaN: not scraped).
+	File, GoSys, HeapIdle, HeapReleased float64
 }
 
 // Proc is the samples of one process (one instance of a service).
@@ -52,6 +61,11 @@ type Window struct {
 	From, To time.Time
 	// Label names the window on a chart ("drain 640x480"); "" : Phase.
 	Label string
+	// PeaksReset says that every process's peak RSS was reset at From (or
+	// the process started after it), so a sample's HWM in the window is
+	// the process's peak in the window so far: the phase's RSS peak then
+	// counts it, which a sample every second would miss in a short drain.
+	PeaksReset bool
 }
 
 // Stat is a mean and a peak over samples; both NaN when N is 0.
@@ -98,12 +112,18 @@ func (a acc) stat() Stat {
 
 // In reports whether t falls in any window of phase (ends included).
 func In(windows []Window, phase string, t time.Time) bool {
+	in, _ := inWindow(windows, phase, t)
+	return in
+}
+
+// inWindow is In, and whether the window it falls in had its peaks reset.
+func inWindow(windows []Window, phase string, t time.Time) (in, reset bool) {
 	for _, w := range windows {
 		if w.Phase == phase && !t.Before(w.From) && !t.After(w.To) {
-			return true
+			return true, w.PeaksReset
 		}
 	}
-	return false
+	return false, false
 }
 
 // Table aggregates procs over the phases of windows: one row per service
@@ -121,11 +141,16 @@ func Table(procs []Proc, windows []Window, services []string) []Row {
 				}
 				var r, h, k acc
 				for _, s := range p.Samples {
-					if In(windows, ph, s.At) {
-						r.add(s.RSS)
-						h.add(s.Heap)
-						k.add(s.Kafka)
+					in, reset := inWindow(windows, ph, s.At)
+					if !in {
+						continue
 					}
+					r.add(s.RSS)
+					if reset && s.HWM > r.peak {
+						r.peak = s.HWM
+					}
+					h.add(s.Heap)
+					k.add(s.Kafka)
 				}
 				if r.n == 0 {
 					continue
@@ -232,5 +257,81 @@ func Spans(windows []Window, phase string, t0, end time.Time) []Span {
 		out = append(out, Span{Label: l, From: from.Sub(t0).Seconds(), To: to.Sub(t0).Seconds()})
 	}
 	slices.SortStableFunc(out, func(a, b Span) int { return cmp.Compare(a.From, b.From) })
+	return out
+}
+
+// Attribution splits a service's peak in a phase into what holds it, at
+// the sample with the highest RSS among those with the Go runtime's
+// metrics (the peak itself, from HWM, may fall between samples). Bytes.
+// The split is an estimate: the Go runtime's figures count what it
+// obtained from the OS, not exactly what is resident.
+type Attribution struct {
+	Service  string `json:"service"`
+	Instance string `json:"instance"`
+	// Peak is the phase's peak RSS (Row.RSS.Peak); RSS the sample's.
+	Peak float64 `json:"peak_bytes"`
+	RSS  float64 `json:"rss_bytes"`
+	// File is the binary and its libraries (file-backed RSS).
+	File float64 `json:"file_bytes"`
+	// GoRuntime is what the Go runtime holds besides its heap (stacks,
+	// span and GC metadata): sys minus the heap's spans.
+	GoRuntime float64 `json:"go_runtime_bytes"`
+	// HeapInuse is the Go heap in use; HeapFree heap spans free but not
+	// yet returned to the OS (idle minus released).
+	HeapInuse float64 `json:"go_heap_inuse_bytes"`
+	HeapFree  float64 `json:"go_heap_free_bytes"`
+	// Other is the anonymous memory the Go runtime does not account for:
+	// librdkafka's and malloc's C memory on confluent, about 0 on franz
+	// (RSS - File - (sys - released), at least 0).
+	Other float64 `json:"other_bytes"`
+	// Kafka is what the Kafka clients say they buffer (in Other on
+	// confluent, in HeapInuse on franz).
+	Kafka float64 `json:"kafka_buffered_bytes"`
+}
+
+// Floor is what no buffer setting moves: the binary and libraries and the
+// Go runtime's own structures.
+func (a Attribution) Floor() float64 { return a.File + a.GoRuntime }
+
+// GoHeap is the Go heap, in use and freed but not yet returned: what
+// GOMEMLIMIT (and GOGC) and the Go-side buffers move.
+func (a Attribution) GoHeap() float64 { return a.HeapInuse + a.HeapFree }
+
+// Attribute gives, per service with samples in phase, the split of its
+// peak at the highest sample with the Go runtime's metrics; services
+// without such a sample are left out.
+func Attribute(procs []Proc, windows []Window, services []string, phase string) []Attribution {
+	rows := Table(procs, windows, services)
+	var out []Attribution
+	for _, svc := range services {
+		row, ok := Find(rows, svc, phase)
+		if !ok {
+			continue
+		}
+		var best *Sample
+		var inst string
+		for _, p := range procs {
+			if p.Service != svc {
+				continue
+			}
+			for i := range p.Samples {
+				s := &p.Samples[i]
+				if !In(windows, phase, s.At) || math.IsNaN(s.GoSys) || math.IsNaN(s.Heap) || math.IsNaN(s.HeapIdle) || math.IsNaN(s.HeapReleased) {
+					continue
+				}
+				if best == nil || s.RSS > best.RSS {
+					best, inst = s, p.Name
+				}
+			}
+		}
+		if best == nil {
+			continue
+		}
+		a := Attribution{Service: svc, Instance: inst, Peak: row.RSS.Peak, RSS: best.RSS, File: best.File,
+			HeapInuse: best.Heap, HeapFree: best.HeapIdle - best.HeapReleased, Kafka: best.Kafka}
+		a.GoRuntime = max(0, best.GoSys-best.Heap-best.HeapIdle)
+		a.Other = max(0, best.RSS-best.File-(best.GoSys-best.HeapReleased))
+		out = append(out, a)
+	}
 	return out
 }

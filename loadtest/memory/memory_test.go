@@ -35,10 +35,17 @@ func eq(a, b Stat) bool {
 
 func TestTable(t *testing.T) {
 	windows := []Window{
-		{PhaseRest, at(0), at(2), ""},
-		{PhaseSteady, at(10), at(13), ""},
-		{PhaseDrain, at(20), at(21), ""}, // two drains (two sizes) pool
-		{PhaseDrain, at(30), at(30), ""},
+		{PhaseRest, at(0), at(2), "", false},
+		{PhaseSteady, at(10), at(13), "", false},
+		{PhaseDrain, at(20), at(21), "", false}, // two drains (two sizes) pool
+		{PhaseDrain, at(30), at(30), "", false},
+		{PhaseDrain, at(40), at(42), "", true}, // peaks reset at its start
+	}
+	withHWM := func(ss []Sample, hwm ...float64) []Sample {
+		for i := range ss {
+			ss[i].HWM = hwm[i]
+		}
+		return ss
 	}
 	tests := []struct {
 		name     string
@@ -88,6 +95,17 @@ func TestTable(t *testing.T) {
 			want: []Row{
 				{Service: "b", Phase: PhaseRest, Instances: 1, RSS: Stat{2, 2, 1}, Heap: Stat{1, 1, 1}, Kafka: Stat{0.5, 0.5, 1}},
 				{Service: "a", Phase: PhaseRest, Instances: 1, RSS: Stat{1, 1, 1}, Heap: Stat{0.5, 0.5, 1}, Kafka: Stat{0.25, 0.25, 1}},
+			},
+		},
+		{
+			name: "peaks reset in a window: its samples' HWM raise the peak; elsewhere HWM is left out",
+			give: []Proc{{Name: "fw", Service: "fw", Samples: append(
+				withHWM(samples(10, 40, 40), 500, 500),             // steady: HWM from before, not counted
+				withHWM(samples(40, 30, 50, 20), 30, 90, 95)...)}}, // drain: peak 95 between samples
+			services: []string{"fw"},
+			want: []Row{
+				{Service: "fw", Phase: PhaseSteady, Instances: 1, RSS: Stat{40, 40, 2}, Heap: Stat{20, 20, 2}, Kafka: Stat{10, 10, 2}},
+				{Service: "fw", Phase: PhaseDrain, Instances: 1, RSS: Stat{100.0 / 3, 95, 3}, Heap: Stat{50.0 / 3, 25, 3}, Kafka: Stat{25.0 / 3, 12.5, 3}},
 			},
 		},
 		{
@@ -166,14 +184,14 @@ func TestRatio(t *testing.T) {
 
 func TestSpans(t *testing.T) {
 	windows := []Window{
-		{PhaseDrain, at(30), at(40), ""},
-		{PhaseSteady, at(5), at(25), "steady 640x480"},
-		{PhaseDrain, at(10), at(20), ""},
-		{PhaseDrain, at(-10), at(2), ""},  // starts before the origin: clipped
-		{PhaseDrain, at(90), at(120), ""}, // ends after the end: clipped
-		{PhaseDrain, at(-5), at(-1), ""},  // before: left out
-		{PhaseDrain, at(101), at(110), ""},
-		{PhaseDrain, at(50), at(50), ""}, // empty: left out
+		{PhaseDrain, at(30), at(40), "", false},
+		{PhaseSteady, at(5), at(25), "steady 640x480", false},
+		{PhaseDrain, at(10), at(20), "", false},
+		{PhaseDrain, at(-10), at(2), "", false},  // starts before the origin: clipped
+		{PhaseDrain, at(90), at(120), "", false}, // ends after the end: clipped
+		{PhaseDrain, at(-5), at(-1), "", false},  // before: left out
+		{PhaseDrain, at(101), at(110), "", false},
+		{PhaseDrain, at(50), at(50), "", false}, // empty: left out
 	}
 	tests := []struct {
 		name  string
@@ -194,5 +212,54 @@ func TestSpans(t *testing.T) {
 				t.Errorf("Spans(%s) = %v, want %v", tt.phase, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestAttribute(t *testing.T) {
+	const mib = 1 << 20
+	windows := []Window{{Phase: PhaseDrain, From: at(0), To: at(10), PeaksReset: true}}
+	// s is a sample at second i: RSS, file, Go sys, heap in use, idle,
+	// released (MiB), Kafka buffered 1 MiB, HWM hwm.
+	s := func(i int, rss, file, sys, inuse, idle, released, hwm float64) Sample {
+		return Sample{At: at(i), RSS: rss * mib, File: file * mib, GoSys: sys * mib, Heap: inuse * mib, HeapIdle: idle * mib,
+			HeapReleased: released * mib, Kafka: mib, HWM: hwm * mib}
+	}
+	unscraped := Sample{At: at(3), RSS: 90 * mib, HWM: 90 * mib, Heap: math.NaN(), GoSys: math.NaN(), HeapIdle: math.NaN(), HeapReleased: math.NaN(), Kafka: math.NaN()}
+	tests := []struct {
+		name string
+		give []Proc
+		want []Attribution
+	}{
+		{
+			name: "confluent-like: C memory outside Go's; the highest scraped sample, the peak from HWM",
+			give: []Proc{
+				{Name: "fw-1", Service: "fw", Samples: []Sample{s(1, 50, 20, 30, 10, 12, 4, 55), unscraped}},
+				{Name: "fw-2", Service: "fw", Samples: []Sample{s(1, 70, 20, 30, 12, 10, 4, 72)}},
+			},
+			want: []Attribution{{Service: "fw", Instance: "fw-2", Peak: 90 * mib, RSS: 70 * mib, File: 20 * mib,
+				GoRuntime: 8 * mib, HeapInuse: 12 * mib, HeapFree: 6 * mib, Other: 24 * mib, Kafka: mib}},
+		},
+		{
+			name: "franz-like: Go accounts for more than the anonymous RSS: Other 0",
+			give: []Proc{{Name: "fw", Service: "fw", Samples: []Sample{s(2, 40, 15, 30, 20, 6, 0, 41)}}},
+			want: []Attribution{{Service: "fw", Instance: "fw", Peak: 41 * mib, RSS: 40 * mib, File: 15 * mib,
+				GoRuntime: 4 * mib, HeapInuse: 20 * mib, HeapFree: 6 * mib, Other: 0, Kafka: mib}},
+		},
+		{
+			name: "no scraped sample in the phase: left out",
+			give: []Proc{{Name: "fw", Service: "fw", Samples: []Sample{unscraped, s(20, 50, 20, 30, 10, 12, 4, 55)}}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Attribute(tt.give, windows, []string{"fw"}, PhaseDrain)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Attribute() = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	a := Attribution{File: 15 * mib, GoRuntime: 5 * mib, HeapInuse: 20 * mib, HeapFree: 6 * mib}
+	if a.Floor() != 20*mib || a.GoHeap() != 26*mib {
+		t.Errorf("Floor(), GoHeap() = %v, %v, want 20 and 26 MiB", a.Floor(), a.GoHeap())
 	}
 }

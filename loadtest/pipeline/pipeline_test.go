@@ -22,27 +22,27 @@ func TestUsageIn(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 	sr := Series{Name: "camera-producer-1", Service: "camera-producer", Points: []Point{
-		{PID: 10, At: at(0), CPU: 1 * time.Second, RSSBytes: 10},
-		{PID: 10, At: at(1), CPU: 1500 * time.Millisecond, RSSBytes: 20},
-		{PID: 10, At: at(2), CPU: 2 * time.Second, RSSBytes: 30},
-		{PID: 11, At: at(3), CPU: 250 * time.Millisecond, RSSBytes: 5}, // restarted
-		{PID: 11, At: at(4), CPU: 750 * time.Millisecond, RSSBytes: 15},
+		{PID: 10, At: at(0), CPU: 1 * time.Second, RSSBytes: 10, HWMBytes: 10},
+		{PID: 10, At: at(1), CPU: 1500 * time.Millisecond, RSSBytes: 20, HWMBytes: 25},
+		{PID: 10, At: at(2), CPU: 2 * time.Second, RSSBytes: 30, HWMBytes: 40},
+		{PID: 11, At: at(3), CPU: 250 * time.Millisecond, RSSBytes: 5, HWMBytes: 8}, // restarted
+		{PID: 11, At: at(4), CPU: 750 * time.Millisecond, RSSBytes: 15, HWMBytes: 17},
 	}}
 	tests := []struct {
 		name     string
 		from, to time.Time
 		want     Usage
 	}{
-		{"whole", at(0), at(4), Usage{Samples: 5, CPUCore: 1.75 / 4, RSSMean: 16, RSSMax: 30}},
-		{"first part", at(0), at(2), Usage{Samples: 3, CPUCore: 0.5, RSSMean: 20, RSSMax: 30}},
-		{"one sample", at(1), at(1), Usage{Samples: 1, CPUCore: math.NaN(), RSSMean: 20, RSSMax: 20}},
+		{"whole", at(0), at(4), Usage{Samples: 5, CPUCore: 1.75 / 4, RSSMean: 16, RSSMax: 30, HWM: 17}},
+		{"first part", at(0), at(2), Usage{Samples: 3, CPUCore: 0.5, RSSMean: 20, RSSMax: 30, HWM: 40}},
+		{"one sample: HWM of the next point of the same process", at(1), at(1), Usage{Samples: 1, CPUCore: math.NaN(), RSSMean: 20, RSSMax: 20, HWM: 40}},
 		{"none", at(10), at(20), Usage{Samples: 0, CPUCore: math.NaN(), RSSMean: math.NaN()}},
 	}
 	eq := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 || math.IsNaN(a) && math.IsNaN(b) }
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := UsageIn(sr, tt.from, tt.to)
-			if got.Samples != tt.want.Samples || !eq(got.CPUCore, tt.want.CPUCore) || !eq(got.RSSMean, tt.want.RSSMean) || got.RSSMax != tt.want.RSSMax {
+			if got.Samples != tt.want.Samples || !eq(got.CPUCore, tt.want.CPUCore) || !eq(got.RSSMean, tt.want.RSSMean) || got.RSSMax != tt.want.RSSMax || got.HWM != tt.want.HWM {
 				t.Errorf("UsageIn() = %+v, want %+v", got, tt.want)
 			}
 			if got.Service != "camera-producer" {

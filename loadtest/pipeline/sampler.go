@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"sort"
@@ -17,6 +18,12 @@ import (
 const (
 	MetricHeapInuse     = "go_memstats_heap_inuse_bytes"
 	MetricKafkaBuffered = "sensornode_kafka_client_buffered_bytes"
+	// MetricGoSys, MetricHeapIdle and MetricHeapReleased split what the Go
+	// runtime holds: from the OS (sys), heap spans free (idle) and of
+	// those given back (released).
+	MetricGoSys        = "go_memstats_sys_bytes"
+	MetricHeapIdle     = "go_memstats_heap_idle_bytes"
+	MetricHeapReleased = "go_memstats_heap_released_bytes"
 )
 
 // Point is one /proc sample of a process.
@@ -25,12 +32,19 @@ type Point struct {
 	At       time.Time
 	CPU      time.Duration // cumulative user+system
 	RSSBytes int64
+	// RSSFileBytes is the file-backed part of RSSBytes (the binary and its
+	// libraries); HWMBytes the peak RSS since the process started or since
+	// the last ResetPeaks (VmHWM).
+	RSSFileBytes, HWMBytes int64
 	// HeapInuse and KafkaBuffered are the process's MetricHeapInuse and
 	// MetricKafkaBuffered (summed over its clients), scraped right after
 	// the /proc read; NaN when not scraped (ScrapeMetrics off, no admin
 	// address, the scrape failed or lacked the metric).
 	HeapInuse     float64
 	KafkaBuffered float64
+	// GoSys, HeapIdle and HeapReleased are MetricGoSys, MetricHeapIdle and
+	// MetricHeapReleased, NaN as HeapInuse.
+	GoSys, HeapIdle, HeapReleased float64
 }
 
 // Series is the samples of one process.
@@ -150,9 +164,10 @@ func (s *Sampler) sampleOne(name string) {
 		return
 	}
 	smp, err := procfs.Read(pid)
-	pt := Point{PID: pid, At: smp.At, CPU: smp.CPU, RSSBytes: smp.RSSBytes, HeapInuse: math.NaN(), KafkaBuffered: math.NaN()}
+	pt := Point{PID: pid, At: smp.At, CPU: smp.CPU, RSSBytes: smp.RSSBytes, RSSFileBytes: smp.RSSFileBytes, HWMBytes: smp.HWMBytes}
+	pt.HeapInuse, pt.KafkaBuffered, pt.GoSys, pt.HeapIdle, pt.HeapReleased = math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN()
 	if err == nil && client != nil && admin != "" {
-		pt.HeapInuse, pt.KafkaBuffered = scrapeMemory(client, admin)
+		scrapeMemory(client, admin, &pt)
 	}
 	s.mu.Lock()
 	if sr.PID != pid { // restarted meanwhile
@@ -175,23 +190,45 @@ func (s *Sampler) sampleOne(name string) {
 	}
 }
 
-// scrapeMemory reads a process's Go heap in use and Kafka client buffers
-// from its /metrics; NaN for what it could not get.
-func scrapeMemory(client *http.Client, admin string) (heap, kafka float64) {
-	heap, kafka = math.NaN(), math.NaN()
+// scrapeMemory reads a process's Go memory and Kafka client buffers from
+// its /metrics into pt; what it could not get stays NaN.
+func scrapeMemory(client *http.Client, admin string, pt *Point) {
 	ctx, cancel := context.WithTimeout(context.Background(), client.Timeout)
 	defer cancel()
 	ss, err := promtext.Scrape(ctx, client, admin)
 	if err != nil {
-		return heap, kafka
+		return
 	}
-	if v, ok := ss.Sum(MetricHeapInuse, nil); ok {
-		heap = v
+	for name, dst := range map[string]*float64{
+		MetricHeapInuse: &pt.HeapInuse, MetricKafkaBuffered: &pt.KafkaBuffered,
+		MetricGoSys: &pt.GoSys, MetricHeapIdle: &pt.HeapIdle, MetricHeapReleased: &pt.HeapReleased,
+	} {
+		if v, ok := ss.Sum(name, nil); ok {
+			*dst = v
+		}
 	}
-	if v, ok := ss.Sum(MetricKafkaBuffered, nil); ok {
-		kafka = v
+}
+
+// ResetPeaks resets the peak RSS (Point.HWMBytes) of every tracked live
+// process to its current RSS (procfs.ResetPeak), so that the points read
+// after it give the peak since now, however short the interval being
+// measured compared with the sampling interval.
+func (s *Sampler) ResetPeaks() error {
+	s.mu.Lock()
+	var pids []int
+	for _, n := range s.order {
+		if !s.gone[n] {
+			pids = append(pids, s.series[n].PID)
+		}
 	}
-	return heap, kafka
+	s.mu.Unlock()
+	var errs []error
+	for _, pid := range pids {
+		if err := procfs.ResetPeak(pid); err != nil && !errors.Is(err, procfs.ErrGone) {
+			errs = append(errs, fmt.Errorf("reset peak of pid %d: %w", pid, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Snapshot copies every series.
@@ -215,6 +252,12 @@ type Usage struct {
 	CPUCore float64 `json:"cpu_cores"` // CPU seconds per wall second (1 = one full core)
 	RSSMean float64 `json:"rss_mean_bytes"`
 	RSSMax  int64   `json:"rss_max_bytes"`
+	// HWM is the peak RSS (VmHWM) read at the first point after the
+	// window's end of the process that ran last in it (the last point in
+	// the window when none follows): for a process started in the window,
+	// or whose peak was reset at its start (Sampler.ResetPeaks), its peak
+	// over the window, even between samples. 0: unknown.
+	HWM int64 `json:"hwm_bytes,omitempty"`
 }
 
 // UsageIn computes a series' usage over [from, to]. CPU is the growth of
@@ -230,6 +273,16 @@ func UsageIn(sr Series, from, to time.Time) Usage {
 		}
 	}
 	u.Samples = len(in)
+	if len(in) > 0 {
+		last := in[len(in)-1]
+		u.HWM = last.HWMBytes
+		for _, p := range sr.Points {
+			if p.PID == last.PID && p.At.After(to) {
+				u.HWM = p.HWMBytes
+				break
+			}
+		}
+	}
 	if len(in) == 0 {
 		u.RSSMean = math.NaN()
 		u.CPUCore = math.NaN()

@@ -96,6 +96,19 @@ func (f fsys) read(pid int) (Sample, error) {
 	}, nil
 }
 
+// ResetPeak resets process pid's peak resident memory (VmHWM, Sample's
+// HWMBytes) to its current RSS: writing 5 to /proc/PID/clear_refs (Linux
+// 4.0 and later; the caller must own the process). A window's peak is then
+// the highest HWMBytes read after the reset, however short the window
+// compared with the sampling interval.
+func ResetPeak(pid int) error {
+	err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+	if err != nil {
+		return gone(err)
+	}
+	return nil
+}
+
 // gone turns "no such file" (the process was reaped) into ErrGone.
 func gone(err error) error {
 	if errors.Is(err, os.ErrNotExist) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +164,38 @@ func TestReadSelf(t *testing.T) {
 	}
 	if s.RSSBytes <= 0 || s.Threads <= 0 || s.HWMBytes < s.RSSBytes {
 		t.Errorf("Read(self) = %+v, want positive RSS and threads, HWM >= RSS", s)
+	}
+}
+
+// TestResetPeak: after 64 MiB were touched and given back to the OS, the
+// peak still counts them until ResetPeak brings it down to about the RSS.
+func TestResetPeak(t *testing.T) {
+	b := make([]byte, 64<<20)
+	for i := range b {
+		b[i] = 1
+	}
+	runtime.KeepAlive(b)
+	b = nil
+	debug.FreeOSMemory()
+	before, err := Read(os.Getpid())
+	if err != nil {
+		t.Fatalf("Read(self) error = %v", err)
+	}
+	if before.HWMBytes < before.RSSBytes+32<<20 {
+		t.Fatalf("before reset: HWM %d, RSS %d, want HWM at least 32 MiB above RSS", before.HWMBytes, before.RSSBytes)
+	}
+	if err := ResetPeak(os.Getpid()); err != nil {
+		t.Fatalf("ResetPeak(self) error = %v", err)
+	}
+	after, err := Read(os.Getpid())
+	if err != nil {
+		t.Fatalf("Read(self) error = %v", err)
+	}
+	if after.HWMBytes > before.HWMBytes-32<<20 {
+		t.Errorf("after reset: HWM %d, want at least 32 MiB below %d", after.HWMBytes, before.HWMBytes)
+	}
+	if err := ResetPeak(1 << 23); !errors.Is(err, ErrGone) {
+		t.Errorf("ResetPeak(no such pid) error = %v, want ErrGone", err)
 	}
 }
 

@@ -13,6 +13,10 @@ import (
 // draining at most this fraction of MirrorMaker 2's.
 const GoalDrainRatio = 0.1
 
+// GoalDrainPeakMiB is issue 14's goal for every service's peak RSS
+// during the drains.
+const GoalDrainPeakMiB = 40
+
 // GoalPerNodeRestMiB is issue 14's goal for the per-node services
 // together at rest (franz build).
 const GoalPerNodeRestMiB = 40
@@ -77,8 +81,67 @@ func renderMemory(b *strings.Builder, r *Result) {
 		fmt.Fprintf(b, ".\n")
 	}
 	fmt.Fprintf(b, "\n")
+	renderDrainGoal(b, r)
 	renderDrainPeaks(b, r)
 	renderHeapProfiles(b, r)
+}
+
+// renderDrainGoal checks every service's drain peak against
+// GoalDrainPeakMiB and, where it is over, says what holds the memory and
+// which part stops the goal, by how much.
+func renderDrainGoal(b *strings.Builder, r *Result) {
+	n := 0
+	for _, be := range r.Backends {
+		n += len(be.DrainAttribution)
+	}
+	if n == 0 {
+		return
+	}
+	fmt.Fprintf(b, "### What stops the drain goal (every service ≤ %d MiB)\n\n", GoalDrainPeakMiB)
+	fmt.Fprintf(b, "Per backend and service: the peak RSS in the drains (the highest of the samples and of VmHWM, the kernel's peak since the drain began: a peak between two samples counts) and, at the sample with the highest RSS, what holds it (MiB): the binary and libraries (file-backed RSS) and the Go runtime's own structures (stacks, span and GC metadata: `go_memstats_sys_bytes` minus the heap's spans) are the **floor** no buffer setting moves; the **Go heap** in use and freed but not yet returned (`heap_idle - heap_released`) is what `GOMEMLIMIT`/`GOGC` and the Go-side buffers move; **C and other** is the anonymous memory the Go runtime does not account for (RSS − file − (sys − released)): librdkafka's and malloc's on confluent, about 0 on franz. The split is an estimate (Go counts what it obtained, not what is resident). **Stops it** names the largest movable part when the peak is over: how far it must shrink, the rest unchanged.\n\n")
+	fmt.Fprintf(b, "| backend | service | drain peak | over the goal | RSS at the sample | binary + libraries | Go runtime | Go heap in use | Go heap freed, kept | C and other | Kafka buffered | stops it |\n")
+	fmt.Fprintf(b, "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, be := range r.Backends {
+		for _, a := range be.DrainAttribution {
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", be.Backend, a.Service, mib0(a.Peak), overGoal(a.Peak),
+				mib0(a.RSS), mib0(a.File), mib0(a.GoRuntime), mib0(a.HeapInuse), mib0(a.HeapFree), mib0(a.Other), mib0(a.Kafka), stopsGoal(a))
+		}
+	}
+	fmt.Fprintf(b, "\n")
+}
+
+// overGoal is how far a peak is over GoalDrainPeakMiB ("met" when not).
+func overGoal(peak float64) string {
+	switch over := peak/(1<<20) - GoalDrainPeakMiB; {
+	case math.IsNaN(over):
+		return "—"
+	case over <= 0:
+		return "met"
+	default:
+		return fmt.Sprintf("**+%.1f**", over)
+	}
+}
+
+// stopsGoal names what keeps a's peak over GoalDrainPeakMiB: the floor
+// when it alone is over, else the largest movable part (Go heap or C
+// memory) and the size it would need, the rest as measured.
+func stopsGoal(a memory.Attribution) string {
+	const mib = 1 << 20
+	over := a.Peak - GoalDrainPeakMiB*mib
+	if math.IsNaN(over) || over <= 0 {
+		return "—"
+	}
+	if a.Floor() >= GoalDrainPeakMiB*mib {
+		return fmt.Sprintf("the floor alone (%s MiB)", mib0(a.Floor()))
+	}
+	name, part, other, otherPart := "Go heap", a.GoHeap(), "C memory", a.Other
+	if a.Other > part {
+		name, part, other, otherPart = "C memory (librdkafka, malloc)", a.Other, "Go heap", a.GoHeap()
+	}
+	if need := part - over; need >= 0 {
+		return fmt.Sprintf("%s %s MiB, must be ≤ %s", name, mib0(part), mib0(need))
+	}
+	return fmt.Sprintf("%s %s MiB: even at 0, the %s (%s MiB) must be ≤ %s", name, mib0(part), other, mib0(otherPart), mib0(max(0, otherPart-(over-part))))
 }
 
 // renderDrainPeaks sets edge-forwarder's peak RSS while draining a

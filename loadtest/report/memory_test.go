@@ -53,6 +53,11 @@ func TestRenderMemory(t *testing.T) {
 		r.Backends[1].Memory = []memory.Row{
 			{Service: "edge-forwarder", Phase: memory.PhaseRest, Instances: 1, RSS: st(15, 16), Heap: none, Kafka: none},
 		}
+		r.Backends[0].DrainAttribution = []memory.Attribution{
+			{Service: "edge-forwarder", Instance: "edge-forwarder-drain", Peak: 112 * mb, RSS: 100 * mb, File: 20 * mb, GoRuntime: 5 * mb,
+				HeapInuse: 20 * mb, HeapFree: 10 * mb, Other: 45 * mb, Kafka: 10 * mb},
+			{Service: "temp-producer", Instance: "temp-producer-1", Peak: 30 * mb, RSS: 30 * mb, File: 15 * mb, GoRuntime: 5 * mb, HeapInuse: 8 * mb, HeapFree: 2 * mb},
+		}
 		r.Backends[1].PerNodeServices = []string{"camera-producer", "temp-producer"}
 		r.Backends[1].PerNodeRestRSS = 39 * mb
 		r.Backends[1].Sizes[0].Drain = &Drain{Forwarder: Rate{Usage: &Usage{RSSMax: fwFranz * mb}}}
@@ -79,6 +84,9 @@ func TestRenderMemory(t *testing.T) {
 				"| 640x480 | 608 | 400.0 | 112.0 | 0.28x (**not met**) | 40.0 | 0.10x (met) |",
 				"| confluent | drain/640x480 | edge-forwarder | edge-forwarder-drain | 110.0 (112.0) | 30.0 | 64.0 | `profiles/confluent/drain-640x480/edge-forwarder.pb.gz` |",
 				"| confluent | drain/640x480 | cloud-ingest-hdfs | cloud-ingest-hdfs | 50.0 (52.0) | — | — | failed: connection refused |",
+				"### What stops the drain goal (every service ≤ 40 MiB)",
+				"| confluent | edge-forwarder | 112.0 | **+72.0** | 100.0 | 20.0 | 5.0 | 20.0 | 10.0 | 45.0 | 10.0 | C memory (librdkafka, malloc) 45.0 MiB: even at 0, the Go heap (30.0 MiB) must be ≤ 3.0 |",
+				"| confluent | temp-producer | 30.0 | met | 30.0 | 15.0 | 5.0 | 8.0 | 2.0 | 0.0 | 0.0 | — |",
 			},
 			notWant: []string{"| edge-forwarder | steady |"},
 		},
@@ -90,7 +98,7 @@ func TestRenderMemory(t *testing.T) {
 		{
 			name:    "no memory measured: no section",
 			give:    fixture(),
-			notWant: []string{"## Memory per service and phase", "### Drain peak"},
+			notWant: []string{"## Memory per service and phase", "### Drain peak", "### What stops"},
 		},
 	}
 	for _, tt := range tests {
@@ -148,6 +156,30 @@ func TestPeakOfUnmeasured(t *testing.T) {
 			}
 			if math.IsNaN(tt.want) && ratioGoal(memory.Ratio(got, 300<<20)) == "0.00x (met)" {
 				t.Errorf("an unmeasured peak meets the goal")
+			}
+		})
+	}
+}
+
+func TestStopsGoal(t *testing.T) {
+	const mb = 1 << 20
+	tests := []struct {
+		name string
+		give memory.Attribution
+		want string
+	}{
+		{"met", memory.Attribution{Peak: 40 * mb, File: 16 * mb, GoRuntime: 5 * mb, HeapInuse: 19 * mb}, "—"},
+		{"franz: the Go heap", memory.Attribution{Peak: 52 * mb, File: 16 * mb, GoRuntime: 5 * mb, HeapInuse: 23 * mb, HeapFree: 8 * mb},
+			"Go heap 31.0 MiB, must be ≤ 19.0"},
+		{"confluent: C memory the larger", memory.Attribution{Peak: 75 * mb, File: 20 * mb, GoRuntime: 5 * mb, HeapInuse: 13 * mb, HeapFree: 7 * mb, Other: 30 * mb},
+			"C memory (librdkafka, malloc) 30.0 MiB: even at 0, the Go heap (20.0 MiB) must be ≤ 15.0"},
+		{"the floor alone", memory.Attribution{Peak: 45 * mb, File: 30 * mb, GoRuntime: 11 * mb, HeapInuse: 4 * mb}, "the floor alone (41.0 MiB)"},
+		{"not measured", memory.Attribution{Peak: math.NaN()}, "—"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := stopsGoal(tt.give); got != tt.want {
+				t.Errorf("stopsGoal(%+v) = %q, want %q", tt.give, got, tt.want)
 			}
 		})
 	}

@@ -113,6 +113,10 @@ type Backend struct {
 	// one of them was not measured).
 	PerNodeServices []string `json:"per_node_services,omitempty"`
 	PerNodeRestRSS  float64  `json:"per_node_rest_rss_bytes"`
+	// DrainAttribution splits each service's drain peak into the binary,
+	// the Go runtime, the Go heap and the rest (librdkafka's C memory),
+	// against GoalDrainPeakMiB.
+	DrainAttribution []memory.Attribution `json:"drain_attribution,omitempty"`
 	// HeapProfiles are the Go heap profiles fetched at the drains' peaks.
 	HeapProfiles []HeapProfile `json:"heap_profiles,omitempty"`
 }

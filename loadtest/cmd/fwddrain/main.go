@@ -120,12 +120,16 @@ type Run struct {
 	MBPerSec       float64
 	PeakRSS        float64 // highest /proc sample, bytes
 	PeakRSSAt      float64
-	RestRSS        float64 // first sample after /readyz
-	Peak           Peak    // at the scrape with the highest RSS
-	MaxHeapInuse   float64
-	MaxKafka       map[string]float64 // per client, highest seen
-	HeapProfile    string
-	Err            string `json:",omitempty"`
+	// HWM is the process's peak RSS (VmHWM) at its last sample: its peak
+	// since start, which a spike shorter than the 50 ms samples (a Go
+	// memory limit returns memory at once) does not escape. 0: unknown.
+	HWM          float64
+	RestRSS      float64 // first sample after /readyz
+	Peak         Peak    // at the scrape with the highest RSS
+	MaxHeapInuse float64
+	MaxKafka     map[string]float64 // per client, highest seen
+	HeapProfile  string
+	Err          string `json:",omitempty"`
 }
 
 func main() {
@@ -430,6 +434,7 @@ func drain(ctx context.Context, spec pipeline.Spec, ccl *kgo.Client, cloudTopic 
 				rss, anon, file := float64(ps.RSSBytes), float64(ps.RSSAnonBytes), float64(ps.RSSFileBytes)
 				mu.Lock()
 				lastRSS, lastAnon, lastFile = rss, anon, file
+				res.HWM = max(res.HWM, float64(ps.HWMBytes))
 				if rss > peakRSS {
 					peakRSS, res.PeakRSSAt = rss, time.Since(start).Seconds()
 				}
@@ -617,12 +622,12 @@ func summary(w io.Writer, runs []Run, base string) {
 			baseRate[roundKey{r.Size, r.Backend, r.Round}] = r.PerSec
 		}
 	}
-	fmt.Fprintf(w, "| size | backend | variant | runs | pictures/s (median; each) | same-round ratio to %s (median; each) | peak RSS MiB (median; each) | at the peak: anon / file / Go heap in use / heap idle kept / stacks / other Go sys / Kafka buffered (MiB, median) |\n", base)
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	fmt.Fprintf(w, "| size | backend | variant | runs | pictures/s (median; each) | same-round ratio to %s (median; each) | peak RSS MiB (median; each) | VmHWM MiB (median; each) | at the peak: anon / file / Go heap in use / heap idle kept / stacks / other Go sys / Kafka buffered (MiB, median) |\n", base)
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 	for _, k := range order {
 		g := groups[k]
-		var rate, ratio, rss, anon, file, heap, idle, stk, other, kafka []float64
-		var rs, qs, ps []string
+		var rate, ratio, rss, hwm, anon, file, heap, idle, stk, other, kafka []float64
+		var rs, qs, ps, hs []string
 		for _, r := range g {
 			if r.Err != "" {
 				rs = append(rs, "err")
@@ -634,6 +639,8 @@ func summary(w io.Writer, runs []Run, base string) {
 				qs = append(qs, fmt.Sprintf("%.2f", r.PerSec/b))
 			}
 			rss = append(rss, r.PeakRSS/mib)
+			hwm = append(hwm, max(r.HWM, r.PeakRSS)/mib)
+			hs = append(hs, fmt.Sprintf("%.1f", max(r.HWM, r.PeakRSS)/mib))
 			anon = append(anon, r.Peak.RSSAnon/mib)
 			file = append(file, r.Peak.RSSFile/mib)
 			heap = append(heap, r.Peak.HeapInuse/mib)
@@ -648,9 +655,9 @@ func summary(w io.Writer, runs []Run, base string) {
 			rs = append(rs, fmt.Sprintf("%.0f", r.PerSec))
 			ps = append(ps, fmt.Sprintf("%.1f", r.PeakRSS/mib))
 		}
-		fmt.Fprintf(w, "| %d | %s | %s | %d | %.0f (%s) | %.2f (%s) | %.1f (%s) | %.1f / %.1f / %.1f / %.1f / %.1f / %.1f / %.1f |\n",
+		fmt.Fprintf(w, "| %d | %s | %s | %d | %.0f (%s) | %.2f (%s) | %.1f (%s) | %.1f (%s) | %.1f / %.1f / %.1f / %.1f / %.1f / %.1f / %.1f |\n",
 			k.size, k.backend, k.variant, len(g), median(rate), strings.Join(rs, ", "), median(ratio), strings.Join(qs, ", "),
-			median(rss), strings.Join(ps, ", "),
+			median(rss), strings.Join(ps, ", "), median(hwm), strings.Join(hs, ", "),
 			median(anon), median(file), median(heap), median(idle), median(stk), median(other), median(kafka))
 	}
 }

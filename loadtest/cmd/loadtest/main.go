@@ -73,8 +73,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	keep := fs.Bool("keep-data", false, "keep the run's topics, HDFS files (/loadtest/<run>) and spool directories (deleted by default)")
 	verbose := fs.Bool("v", false, "log the harness's own warnings to stderr")
 	serviceEnv := serviceEnvFlag{}
-	fs.Var(serviceEnv, "service-env", "service:KEY=V,KEY=V extra environment of a service's processes, set last (repeatable): "+
-		"edge-forwarder:SENSORNODE_EDGE_KAFKA_MAX_FETCH_BYTES=4194304")
+	fs.Var(serviceEnv, "service-env", "service:KEY=V,KEY=V extra environment of a service's processes, set last (repeatable; "+
+		"backend/service: that backend's only): edge-forwarder:SENSORNODE_EDGE_KAFKA_MAX_FETCH_BYTES=4194304, franz/edge-forwarder:GOMEMLIMIT=24MiB")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", svc.ErrUsage, err)
 	}
