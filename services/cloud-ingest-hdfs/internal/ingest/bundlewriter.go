@@ -20,9 +20,13 @@ const bundleQueueBytes = 4 << 20
 // queue's channel; bundleQueueBytes is what bounds the memory).
 const bundleQueueBlocks = 1024
 
-// bundleFreeBuffers is how many written blocks' buffers a writer keeps
-// for reuse.
-const bundleFreeBuffers = 16
+// A writer keeps up to bundleFreeBuffers written blocks' buffers of at
+// most bundleFreeBufferBytes for reuse (at most 4 MiB; a larger
+// picture's buffer is left to the GC).
+const (
+	bundleFreeBuffers     = 8
+	bundleFreeBufferBytes = 512 << 10
+)
 
 // errWriterClosed is returned by a write to an asyncWriter after Close or
 // abort.
@@ -36,8 +40,9 @@ var errWriterClosed = errors.New("bundle writer closed")
 // Write copies p and queues it (it blocks while the bytes queued and
 // being written would pass maxBytes; a block is always taken when
 // nothing is queued). A buffer is made only when none is free: the
-// memory held is maxBytes plus one block (the largest) plus the
-// bundleFreeBuffers kept for reuse, never the bundle. The blocks are
+// memory held is at most maxBytes (or one larger block) queued plus the
+// buffers kept for reuse (bundleFreeBuffers of at most
+// bundleFreeBufferBytes), never the bundle. The blocks are
 // written in order. A write
 // error is sticky: the writes queued after it are dropped, and it is
 // returned by the next Write and by Close, so a bundle with a failed
@@ -135,9 +140,11 @@ func (w *asyncWriter) run() {
 			case w.room <- struct{}{}:
 			default:
 			}
-			select {
-			case w.free <- b[:0]:
-			default:
+			if cap(b) <= bundleFreeBufferBytes {
+				select {
+				case w.free <- b[:0]:
+				default:
+				}
 			}
 		}
 	}

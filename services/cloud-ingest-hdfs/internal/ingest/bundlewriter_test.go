@@ -213,3 +213,24 @@ func TestBundlePollLoopNotHeldByOnePartitionsWriter(t *testing.T) {
 	in.finish()
 	checkPictures(t, fs.memFS, want)
 }
+
+// The queue is bounded by bytes; a block larger than the bound is taken
+// alone (it does not wait for ever).
+func TestAsyncWriterByteBoundTakesLargerBlockAlone(t *testing.T) {
+	g := &gateWriter{}
+	w := newAsyncWriter(g, 8, 1024)
+	var want bytes.Buffer
+	for i, n := range []int{3, 20, 5, 8, 9, 1, 64} {
+		p := bytes.Repeat([]byte{byte('a' + i)}, n)
+		if _, err := w.Write(p); err != nil {
+			t.Fatalf("Write %d bytes: %v", n, err)
+		}
+		want.Write(p)
+	}
+	if err := w.Close(time.Now().Add(time.Minute)); err != nil {
+		t.Fatalf("Close = %v, want nil", err)
+	}
+	if got := g.buf.String(); got != want.String() {
+		t.Errorf("file %q, want %q", got, want.String())
+	}
+}
