@@ -173,8 +173,8 @@ func renderSettings(b *strings.Builder, r *Result) {
 	} else {
 		fmt.Fprintf(b, "| backlog drains | off |\n")
 	}
-	fmt.Fprintf(b, "| edge topics | replication factor %d, min.insync.replicas %d, acks=all, idempotent producers |\n", s.EdgeRF, s.EdgeMinISR)
-	fmt.Fprintf(b, "| cloud topics | replication factor %d, TLS+SASL %t |\n", s.CloudRF, s.CloudTLS)
+	fmt.Fprintf(b, "| edge topics | 1 partition each (the chart's `topics.partitions` default), replication factor %d, min.insync.replicas %d, acks=all, idempotent producers |\n", s.EdgeRF, s.EdgeMinISR)
+	fmt.Fprintf(b, "| cloud topics | 1 partition each (the chart's `cloudTopics.partitions` default), so ingest writes one open bundle (one HDFS output stream; at a roll the previous bundle's queued blocks and close overlap the next one's); replication factor %d, TLS+SASL %t |\n", s.CloudRF, s.CloudTLS)
 	fmt.Fprintf(b, "| temperature producers | %t |\n", s.TempProducers)
 	fmt.Fprintf(b, "| topic prefix / HDFS root | `%s` / `%s` |\n\n", s.Prefix, s.HDFSRoot)
 	if len(s.ServiceEnv) > 0 {

@@ -147,7 +147,7 @@ func (in *Ingester) openBundle(tp bus.TopicPartition, bp *bundlePart, offset int
 		}
 		return fmt.Errorf("%w: create %s: %v", errHDFS, tmp, err)
 	}
-	f := newAsyncWriter(hf, bundleQueueBlocks)
+	f := newAsyncWriter(hf, bundleQueueBytes, bundleQueueBlocks)
 	w, err := bundle.NewWriter(f, tp.Topic, tp.Partition, [16]byte{})
 	if err != nil {
 		f.abort()

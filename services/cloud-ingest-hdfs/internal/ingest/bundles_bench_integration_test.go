@@ -231,11 +231,12 @@ func BenchmarkIntegrationBundleDrain(b *testing.B) {
 }
 
 // drainWatch is a consumer that notes when the first record is handed out
-// and when the poll loop asks for the one after the last (every record
+// and when the poll loop asks for the one after the n'th (every record
 // processed), then cancels the run.
 type drainWatch struct {
 	bus.Consumer
-	last    int64
+	n       int
+	seen    int
 	first   time.Time
 	done    time.Time
 	cancel  context.CancelFunc
@@ -258,7 +259,7 @@ func (w *drainWatch) Poll(ctx context.Context, maxWait time.Duration) (*bus.Mess
 		if w.first.IsZero() {
 			w.first = time.Now()
 		}
-		if m.Offset == w.last {
+		if w.seen++; w.seen == w.n {
 			w.handed = true
 		}
 	}
@@ -269,7 +270,7 @@ func (w *drainWatch) Poll(ctx context.Context, maxWait time.Duration) (*bus.Mess
 // from the devstack's cloud Kafka, the consumer included (the backend of
 // SENSORNODE_TEST_KAFKA_BACKEND): b.N pictures of BENCH_SIZE (default
 // 640x480, jpegsynth as the loadtest's) are produced into a topic of one
-// partition, then read twice by groups of their own with ingest's
+// partition (BENCH_PARTITIONS: more, the pictures spread by key), then read twice by groups of their own with ingest's
 // consumer settings: by a bare poll loop (consume-pictures/s: what
 // reading alone costs, the part of the forwarder's drain that ingest
 // shares), and by the ingester's Run into 8 MiB bundles (pictures/s, from
@@ -287,7 +288,13 @@ func BenchmarkIntegrationBundleDrainKafka(b *testing.B) {
 	hc := devstacktest.HDFSClient(b, st)
 	b.Cleanup(func() { _ = hc.RemoveAll(root) })
 	topic := devstacktest.UniqueTopic(b, "kdrainbench")
-	devstacktest.CreateTopic(b, st.CloudBootstrap(), topic, 1, 1)
+	partitions := 1
+	if s := os.Getenv("BENCH_PARTITIONS"); s != "" {
+		if _, err := fmt.Sscan(s, &partitions); err != nil {
+			b.Fatalf("BENCH_PARTITIONS %q: %v", s, err)
+		}
+	}
+	devstacktest.CreateTopic(b, st.CloudBootstrap(), topic, partitions, 1)
 
 	cfg := storeConfig(st.NameNodeAddr(), root)
 	cfg.PictureStore = StoreAvro
@@ -349,7 +356,6 @@ func BenchmarkIntegrationBundleDrainKafka(b *testing.B) {
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d pictures not produced", n)
 	}
-	last := int64(b.N - 1)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	// A bare poll loop with ingest's consumer settings.
@@ -360,7 +366,7 @@ func BenchmarkIntegrationBundleDrainKafka(b *testing.B) {
 		b.Fatal(err)
 	}
 	var first time.Time
-	for {
+	for seen := 0; ; {
 		m, err := cons.Poll(ctx, time.Second)
 		if err != nil {
 			b.Fatal(err)
@@ -371,7 +377,7 @@ func BenchmarkIntegrationBundleDrainKafka(b *testing.B) {
 		if first.IsZero() {
 			first = time.Now()
 		}
-		if m.Offset == last {
+		if seen++; seen == b.N {
 			break
 		}
 	}
@@ -394,7 +400,7 @@ func BenchmarkIntegrationBundleDrainKafka(b *testing.B) {
 	defer cons.Close()
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w := &drainWatch{Consumer: cons, last: last, cancel: cancel}
+	w := &drainWatch{Consumer: cons, n: b.N, cancel: cancel}
 	b.SetBytes(picBytes / distinct)
 	tfs.count(true)
 	b.ResetTimer()

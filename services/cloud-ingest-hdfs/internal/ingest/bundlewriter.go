@@ -6,10 +6,27 @@ import (
 	"time"
 )
 
-// bundleQueueBlocks is how many Avro blocks (one picture each) an open
-// bundle's writer queues for HDFS: appends run ahead of the DataNode's
-// acknowledgements by at most this many pictures.
-const bundleQueueBlocks = 8
+// bundleQueueBytes bounds what an open bundle's writer queues for HDFS:
+// appends run ahead of the DataNode's acknowledgements by at most this
+// many bytes of Avro blocks (one picture each; a larger block is queued
+// alone). It is one partition's fetch (the consumer's MaxFetchBytes
+// default, 4 MiB), so that with several partitions the poll loop takes
+// a fetch's records of one partition without waiting for that
+// partition's writer while another partition's writer has nothing to do
+// (was 8 blocks: the loop waited on the first partition's 9th picture).
+const bundleQueueBytes = 4 << 20
+
+// bundleQueueBlocks caps the number of blocks queued (a bound on the
+// queue's channel; bundleQueueBytes is what bounds the memory).
+const bundleQueueBlocks = 1024
+
+// A writer keeps up to bundleFreeBuffers written blocks' buffers of at
+// most bundleFreeBufferBytes for reuse (at most 4 MiB; a larger
+// picture's buffer is left to the GC).
+const (
+	bundleFreeBuffers     = 8
+	bundleFreeBufferBytes = 512 << 10
+)
 
 // errWriterClosed is returned by a write to an asyncWriter after Close or
 // abort.
@@ -20,11 +37,13 @@ var errWriterClosed = errors.New("bundle writer closed")
 // with the next pictures while the previous ones are written to the
 // DataNode (checksums, packets, waiting for acknowledgements).
 //
-// Write copies p and queues it (it blocks while the queue is full). A
-// buffer is made only when none is free, so at most bundleQueueBlocks+2
-// buffers exist (queued, being written, waiting for room), each of the
-// largest block's size: the memory held is bounded by blocks, never the
-// bundle. The blocks are written in order. A write
+// Write copies p and queues it (it blocks while the bytes queued and
+// being written would pass maxBytes; a block is always taken when
+// nothing is queued). A buffer is made only when none is free: the
+// memory held is at most maxBytes (or one larger block) queued plus the
+// buffers kept for reuse (bundleFreeBuffers of at most
+// bundleFreeBufferBytes), never the bundle. The blocks are
+// written in order. A write
 // error is sticky: the writes queued after it are dropped, and it is
 // returned by the next Write and by Close, so a bundle with a failed
 // write is never closed as complete and is abandoned by its caller (as
@@ -41,14 +60,19 @@ var errWriterClosed = errors.New("bundle writer closed")
 // Close, closeAsync, closeDone, wait and abort are called from one
 // goroutine (the poll loop); the file is used on the writer's.
 type asyncWriter struct {
-	f     FileWriter
-	queue chan []byte
-	free  chan []byte // buffers the goroutine is done with, for reuse
-	stop  chan struct{}
-	done  chan struct{}
+	f        FileWriter
+	queue    chan []byte
+	free     chan []byte // buffers the goroutine is done with, for reuse
+	stop     chan struct{}
+	done     chan struct{}
+	maxBytes int
+	// room has a token whenever queued fell below maxBytes (the poll
+	// loop waits on it while the queue is full).
+	room chan struct{}
 
-	mu  sync.Mutex
-	err error // the first write error; guarded by mu
+	mu     sync.Mutex
+	err    error // the first write error; guarded by mu
+	queued int   // bytes queued or being written; guarded by mu
 
 	closed  bool      // Close, closeAsync or abort called
 	closeAt time.Time // closeAsync's deadline (set before the queue is closed)
@@ -60,13 +84,17 @@ type asyncWriter struct {
 	cerr error // the close's result (read after done)
 }
 
-func newAsyncWriter(f FileWriter, depth int) *asyncWriter {
+// newAsyncWriter starts a writer of f queueing at most maxBytes (and at
+// most depth blocks).
+func newAsyncWriter(f FileWriter, maxBytes, depth int) *asyncWriter {
 	w := &asyncWriter{
-		f:     f,
-		queue: make(chan []byte, depth),
-		free:  make(chan []byte, depth+1),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
+		f:        f,
+		queue:    make(chan []byte, depth),
+		free:     make(chan []byte, bundleFreeBuffers),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		maxBytes: maxBytes,
+		room:     make(chan struct{}, 1),
 	}
 	go w.run()
 	return w
@@ -98,16 +126,25 @@ func (w *asyncWriter) run() {
 				return
 			default:
 			}
+			var err error
 			if w.failed() == nil {
-				if _, err := w.f.Write(b); err != nil {
-					w.mu.Lock()
-					w.err = err
-					w.mu.Unlock()
-				}
+				_, err = w.f.Write(b)
 			}
+			w.mu.Lock()
+			if err != nil {
+				w.err = err
+			}
+			w.queued -= len(b)
+			w.mu.Unlock()
 			select {
-			case w.free <- b[:0]:
+			case w.room <- struct{}{}:
 			default:
+			}
+			if cap(b) <= bundleFreeBufferBytes {
+				select {
+				case w.free <- b[:0]:
+				default:
+				}
 			}
 		}
 	}
@@ -126,6 +163,18 @@ func (w *asyncWriter) Write(p []byte) (int, error) {
 	}
 	if err := w.failed(); err != nil {
 		return 0, err
+	}
+	for {
+		w.mu.Lock()
+		ok := w.queued == 0 || w.queued+len(p) <= w.maxBytes
+		if ok {
+			w.queued += len(p)
+		}
+		w.mu.Unlock()
+		if ok {
+			break
+		}
+		<-w.room // the goroutine wrote a block: look again
 	}
 	var b []byte
 	select {

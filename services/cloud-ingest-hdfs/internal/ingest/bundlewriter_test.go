@@ -2,11 +2,19 @@ package ingest
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sensornode/sensornode/libs/bus"
+	"github.com/sensornode/sensornode/libs/messages"
 )
 
 // gateWriter is a FileWriter whose writes wait for a token on gate (nil:
@@ -45,7 +53,7 @@ func (g *gateWriter) Close(time.Time) error {
 
 func TestAsyncWriterWritesInOrderThenCloses(t *testing.T) {
 	g := &gateWriter{}
-	w := newAsyncWriter(g, 2)
+	w := newAsyncWriter(g, 1<<20, 2)
 	var want bytes.Buffer
 	p := make([]byte, 0, 16)
 	for i := range 50 {
@@ -79,7 +87,7 @@ func TestAsyncWriterWriteErrorIsSticky(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := &gateWriter{failAt: 1}
-			w := newAsyncWriter(g, 2)
+			w := newAsyncWriter(g, 1<<20, 2)
 			_, _ = w.Write([]byte("header")) // fails on the writer's goroutine
 			var writeErr error
 			for range tt.writes {
@@ -109,7 +117,7 @@ func TestAsyncWriterWriteErrorIsSticky(t *testing.T) {
 func TestAsyncWriterAbort(t *testing.T) {
 	const depth = 2
 	g := &gateWriter{gate: make(chan struct{})}
-	w := newAsyncWriter(g, depth)
+	w := newAsyncWriter(g, 1<<20, depth)
 	for range depth + 1 { // one taken by the goroutine (at the gate) or all queued
 		_, _ = w.Write([]byte("x"))
 	}
@@ -123,5 +131,106 @@ func TestAsyncWriterAbort(t *testing.T) {
 	}
 	if err := w.Close(time.Now()); !errors.Is(err, errWriterClosed) {
 		t.Errorf("Close after abort = %v, want errWriterClosed", err)
+	}
+}
+
+// gatedFS is a memFS whose files under a path containing gated wait, on
+// their first write, until gate is closed.
+type gatedFS struct {
+	*memFS
+	gated string
+	gate  chan struct{}
+}
+
+func (f *gatedFS) Create(tmp string) (FileWriter, error) {
+	w, err := f.memFS.Create(tmp)
+	if err != nil || !strings.Contains(tmp, f.gated) {
+		return w, err
+	}
+	return &gatedWriter{FileWriter: w, gate: f.gate}, nil
+}
+
+type gatedWriter struct {
+	FileWriter
+	gate chan struct{}
+}
+
+func (w *gatedWriter) Write(p []byte) (int, error) {
+	<-w.gate
+	return w.FileWriter.Write(p)
+}
+
+// A fetch returns records grouped by partition: with partition 0's HDFS
+// stream stalled, the poll loop still takes a fetch's worth of partition
+// 0's pictures into its bundle's queue and goes on to partition 1's
+// (before, it waited on partition 0's 9th picture while partition 1's
+// writer had nothing to do). Nothing is lost: both bundles commit whole.
+func TestBundlePollLoopNotHeldByOnePartitionsWriter(t *testing.T) {
+	cfg := bundleConfig()
+	cfg.PictureBundleMaxAge = time.Hour
+	cl := newCluster(messages.TopicCamera)
+	if err := cl.CreateTopic(messages.TopicCamera, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	tp0, tp1 := camTP, bus.TopicPartition{Topic: messages.TopicCamera, Partition: 1}
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	var want []messages.Picture
+	for i, tp := range []bus.TopicPartition{tp0, tp0, tp0, tp0, tp0, tp0, tp0, tp0, tp0, tp0, tp0, tp0, tp1, tp1, tp1} {
+		p, e := mustPicture(t, "C1", at.Add(time.Duration(i)*time.Second), uint64(i), messages.FormBinary)
+		appendMsg(t, cl, tp, e)
+		want = append(want, p)
+	}
+	fs := &gatedFS{memFS: newMemFS(), gated: "+0/", gate: make(chan struct{})}
+	in := manualIngester(t, cfg, fs, cl, io.Discard, tp0, tp1)
+	msgs := cl.Records(tp0.Topic)
+	// As a fetch hands them: partition 0's, then partition 1's.
+	slices.SortStableFunc(msgs, func(a, b *bus.Message) int { return cmp.Compare(a.Partition, b.Partition) })
+	if len(msgs) != len(want) {
+		t.Fatalf("%d records, want %d", len(msgs), len(want))
+	}
+	done := make(chan error, 1)
+	go func() {
+		for _, m := range msgs {
+			if err := in.process(context.Background(), m); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		close(fs.gate)
+		<-done
+		t.Fatal("the poll loop waited on partition 0's stalled writer: partition 1's pictures were not taken")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(fs.gate)
+	in.finish()
+	checkPictures(t, fs.memFS, want)
+}
+
+// The queue is bounded by bytes; a block larger than the bound is taken
+// alone (it does not wait for ever).
+func TestAsyncWriterByteBoundTakesLargerBlockAlone(t *testing.T) {
+	g := &gateWriter{}
+	w := newAsyncWriter(g, 8, 1024)
+	var want bytes.Buffer
+	for i, n := range []int{3, 20, 5, 8, 9, 1, 64} {
+		p := bytes.Repeat([]byte{byte('a' + i)}, n)
+		if _, err := w.Write(p); err != nil {
+			t.Fatalf("Write %d bytes: %v", n, err)
+		}
+		want.Write(p)
+	}
+	if err := w.Close(time.Now().Add(time.Minute)); err != nil {
+		t.Fatalf("Close = %v, want nil", err)
+	}
+	if got := g.buf.String(); got != want.String() {
+		t.Errorf("file %q, want %q", got, want.String())
 	}
 }
