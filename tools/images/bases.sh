@@ -21,9 +21,13 @@
 #   frontend-rootfs.tar  BuildKit's Dockerfile frontend (engine.sh tools)
 # The registry keeps manifests in memory: run this after every engine start
 # (make images does); the layers are cached, so a push is a few seconds.
+#
+# tools/images/bases.sh --prepare: only make the root filesystems (no engine
+# needed; engine.sh prepare, make test's background images-prepare-bg). One
+# maker at a time ($OUT/.lock): a second waits, then finds the stamp.
 set -euo pipefail
 
-BASE_REGISTRY=${1:?usage: $0 BASE_REGISTRY}
+BASE_REGISTRY=${1:?usage: $0 BASE_REGISTRY|--prepare}
 CACHE=${SENSORNODE_IMAGES_CACHE:-$HOME/.cache/sensornode/images}
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$CACHE/bases
@@ -135,12 +139,21 @@ make_frontend() {
 
 mkdir -p "$OUT"
 if [[ $(cat "$OUT/.stamp" 2>/dev/null) != "$STAMP" ]]; then
-	rm -f "$OUT/.stamp"
-	make_builder
-	make_runtime
-	make_frontend
-	echo "$STAMP" >"$OUT/.stamp"
+	exec 9>"$OUT/.lock"
+	if ! flock -n 9; then
+		log "waiting for another bases.sh making the tarballs ($OUT/.lock; make test's background one logs to $CACHE/log/prepare-bg.log)"
+		flock -w "${SENSORNODE_IMAGES_LOCK_WAIT:-2400}" 9 || { echo "bases: $OUT/.lock held too long" >&2; exit 1; }
+	fi
+	if [[ $(cat "$OUT/.stamp" 2>/dev/null) != "$STAMP" ]]; then
+		rm -f "$OUT/.stamp"
+		make_builder 9>&-
+		make_runtime 9>&-
+		make_frontend 9>&-
+		echo "$STAMP" >"$OUT/.stamp"
+	fi
+	exec 9>&-
 fi
+[[ $BASE_REGISTRY != --prepare ]] || exit 0
 cp "$HERE/bases.Dockerfile" "$OUT/Dockerfile"
 "$HERE/engine.sh" status >/dev/null || { echo "bases: the engine is not running: $HERE/engine.sh start" >&2; exit 1; }
 

@@ -4,7 +4,18 @@
 #
 #   engine.sh tools [NAME...]  build buildkitd, buildctl, docker-buildx, crane and the
 #                      Dockerfile frontend from the Go module proxy (cached;
-#                      a stamp .NAME-VERSION per binary)
+#                      a stamp .NAME-VERSION per binary). Safe to run twice at
+#                      once: a build takes $BIN/.build.lock, and a second
+#                      engine.sh waits for it, then finds the stamp
+#   engine.sh prepare  tools, then bases.sh --prepare (the stand-in base images'
+#                      root filesystems): all the slow work of a cold make
+#                      images that needs no engine (compiling, downloading)
+#   engine.sh prepare-bg  prepare in the background under nice -n 19 and return
+#                      at once (make test starts it before its integration
+#                      suites, so the compile overlaps them); output in
+#                      $LOG/prepare-bg.log, exit status in $LOG/prepare-bg.rc.
+#                      Nothing waits for it: a later tools/start waits for
+#                      the build lock, and builds (loudly) what it left unbuilt
 #   engine.sh start    tools, then start (idempotent): a registry on
 #                      127.0.0.1:5000 (crane registry serve, blobs on disk),
 #                      dockerd and buildkitd, and the buildx builder
@@ -18,7 +29,9 @@
 # Environment: SENSORNODE_IMAGES_CACHE (all state), SENSORNODE_IMAGES_REGISTRY_ADDR
 # (127.0.0.1:5000), SENSORNODE_IMAGES_TOOLS_GOCACHE and _GOMODCACHE (the Go
 # build and module caches of the tool builds; default: the user's), e.g. all
-# pointed at empty directories to time a fresh machine.
+# pointed at empty directories to time a fresh machine;
+# SENSORNODE_IMAGES_LOCK_WAIT (2400): seconds to wait for another build of a
+# tool (or of the base tarballs) before failing, so nothing hangs for ever.
 #
 # dockerd runs with --bridge=none --iptables=false --ip-forward=false
 # --ip-masq=false and its own data and exec roots: it does not touch the
@@ -34,6 +47,8 @@ RUN=$CACHE/run
 LOG=$CACHE/log
 REGISTRY_ADDR=${SENSORNODE_IMAGES_REGISTRY_ADDR:-127.0.0.1:5000}
 BUILDER=sensornode
+HERE=$(cd "$(dirname "$0")" && pwd)
+LOCK_WAIT=${SENSORNODE_IMAGES_LOCK_WAIT:-2400}
 
 BUILDKIT_VERSION=v0.34.2
 BUILDX_VERSION=v0.38.2
@@ -59,6 +74,17 @@ build_tool() {
 	local name=$1 version=$2 module=$3 pkg=$4
 	local stamp=$BIN/.$name-$version
 	[[ -f $stamp && -x $BIN/$name ]] && return 0
+	# One build at a time (make test's background prepare-bg and a foreground
+	# make images may both get here): wait for the other, then look again.
+	exec 9>"$BIN/.build.lock"
+	if ! flock -n 9; then
+		log "waiting for another build of the tools to finish ($BIN/.build.lock; make test's background one logs to $LOG/prepare-bg.log)"
+		flock -w "$LOCK_WAIT" 9 || die "another build of the tools held $BIN/.build.lock for ${LOCK_WAIT}s (SENSORNODE_IMAGES_LOCK_WAIT)"
+	fi
+	if [[ -f $stamp && -x $BIN/$name ]]; then
+		exec 9>&-
+		return 0
+	fi
 	log "building $name $version (wrapper module; a few minutes)"
 	local w
 	w=$(mktemp -d "${TMPDIR:-/tmp}/sensornode-wrap-$name.XXXXXX")
@@ -69,8 +95,10 @@ build_tool() {
 		[[ -z ${SENSORNODE_IMAGES_TOOLS_GOCACHE:-} ]] || export GOCACHE=$SENSORNODE_IMAGES_TOOLS_GOCACHE
 		[[ -z ${SENSORNODE_IMAGES_TOOLS_GOMODCACHE:-} ]] || export GOMODCACHE=$SENSORNODE_IMAGES_TOOLS_GOMODCACHE
 		go mod init sensornode.local/wrap/"$name" >/dev/null 2>&1
-		local gomod
-		gomod=$(go mod download -json "$module@$version" | jq -r .GoMod)
+		local dl gomod
+		dl=$(go mod download -json "$module@$version") ||
+			die "go mod download $module@$version: $(jq -r '.Error // empty' <<<"$dl")"
+		gomod=$(jq -r .GoMod <<<"$dl")
 		local edits=()
 		mapfile -t edits < <(go mod edit -json "$gomod" | jq -r '
 			def mv: .Path + (if .Version then "@" + .Version else "" end);
@@ -86,15 +114,17 @@ build_tool() {
 		go get "$pkg@$version" >/dev/null
 		CGO_ENABLED=0 nice -n 19 go build -trimpath -o "$BIN/$name.new" \
 			-ldflags "-s -w -X $module/version.Version=$version -X $module/version.Package=$module" "$pkg"
-	)
+	) 9>&-
 	mv "$BIN/$name.new" "$BIN/$name"
 	rm -f "$BIN/.$name-"*
 	touch "$stamp"
+	exec 9>&- # the daemons start later must not hold the lock
 }
 
 # cmd_tools [NAME...]: build the tools (all, or the NAMEs) whose stamp is missing.
 cmd_tools() {
 	mkdir -p "$BIN"
+	report_prepare_bg
 	command -v jq >/dev/null || die "jq is needed (apt-get install jq)"
 	if (($#)); then
 		local n
@@ -105,6 +135,42 @@ cmd_tools() {
 	for n in buildkitd buildctl dockerfile-frontend docker-buildx crane; do tool_"${n//-/_}"; done
 	mkdir -p "$DOCKER_CONFIG/cli-plugins"
 	ln -sfn "$BIN/docker-buildx" "$DOCKER_CONFIG/cli-plugins/docker-buildx"
+}
+
+# cmd_prepare: the tools and the base tarballs (bases.sh --prepare: mmdebstrap
+# runs as root; without root only the tools, and make images fails later
+# anyway, as it needs root).
+cmd_prepare() {
+	cmd_tools
+	if [[ $(id -u) == 0 ]]; then
+		"$HERE/bases.sh" --prepare
+	else
+		log "not root: base tarballs not prepared (make images needs root)"
+	fi
+}
+
+# cmd_prepare_bg: cmd_prepare in the background, niced, all its descriptors
+# on the log (a pipe make's caller reads, e.g. `.ci/run | tee`, must not stay
+# open until it ends); the exit status goes to $LOG/prepare-bg.rc.
+cmd_prepare_bg() {
+	mkdir -p "$BIN" "$LOG"
+	rm -f "$LOG/prepare-bg.rc"
+	nohup nice -n 19 bash -c '"$1" prepare; echo $? >"$2"' prepare-bg "$HERE/engine.sh" "$LOG/prepare-bg.rc" \
+		>"$LOG/prepare-bg.log" 2>&1 </dev/null &
+	log "preparing in the background (pid $!, nice 19): tools and base tarballs; log $LOG/prepare-bg.log"
+}
+
+# report_prepare_bg: a failed background prepare does not hide: say so,
+# with the end of its log, before the foreground builds what it left.
+report_prepare_bg() {
+	local rc
+	[[ -f $LOG/prepare-bg.rc ]] || return 0
+	rc=$(cat "$LOG/prepare-bg.rc")
+	[[ $rc == 0 ]] && return 0
+	log "the background prepare (make test's images-prepare-bg) FAILED (exit $rc); the end of $LOG/prepare-bg.log:"
+	tail -n 30 "$LOG/prepare-bg.log" | sed 's/^/  | /' >&2
+	log "building what it left in the foreground"
+	mv -f "$LOG/prepare-bg.rc" "$LOG/prepare-bg.rc.reported"
 }
 
 tool_buildkitd() {
@@ -300,9 +366,11 @@ cmd_env() {
 
 case ${1:-} in
 tools) shift; cmd_tools "$@" ;;
+prepare) cmd_prepare ;;
+prepare-bg) cmd_prepare_bg ;;
 start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 env) cmd_env ;;
-*) die "usage: $0 tools|start|stop|status|env" ;;
+*) die "usage: $0 tools|prepare|prepare-bg|start|stop|status|env" ;;
 esac
