@@ -212,8 +212,8 @@ func (in *Ingester) finish() {
 // process stores one message. It returns an error only for failures worth
 // retrying (HDFS, the dead-letter topic); bad messages are dead-lettered.
 func (in *Ingester) process(ctx context.Context, msg *bus.Message) error {
-	if in.stale(msg) {
-		return nil
+	if stale, err := in.stale(msg); stale || err != nil {
+		return err
 	}
 	kind, _, err := messages.KindOf(msg.Value, msg.Headers)
 	switch {

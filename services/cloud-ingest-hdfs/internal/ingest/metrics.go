@@ -17,6 +17,9 @@ const (
 	resultStored     = "stored"
 	resultDuplicate  = "duplicate"
 	resultDeadLetter = "dead_letter"
+
+	offsetsBackStored  = "stored"
+	offsetsBackSkipped = "skipped"
 )
 
 // Metrics are the ingest service's own metrics.
@@ -38,6 +41,7 @@ type Metrics struct {
 	unreadable   prometheus.Counter
 	commits      *prometheus.CounterVec
 	topicErrors  *prometheus.CounterVec
+	offsetsBack  *prometheus.CounterVec
 
 	bundlesCommitted prometheus.Counter
 	bundlesAbandoned *prometheus.CounterVec
@@ -86,6 +90,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		topicErrors: f.CounterVec("sensornode_ingest_topic_errors_total",
 			"Failed topic administration calls, by operation (create: SENSORNODE_CREATE_TOPICS, retried).",
 			svc.Label("op", "create")),
+		offsetsBack: f.CounterVec("sensornode_ingest_offsets_back_total",
+			"Records below their partition's processed offset that no seek explains (the topic deleted and recreated, or its log truncated, while this member kept the partition), by action: stored (readings, picture files: duplicates are found by identity or name) or skipped (the bundle store: see the WARN log).",
+			svc.Label("action", offsetsBackStored, offsetsBackSkipped)),
 		bundlesCommitted: f.Counter("sensornode_ingest_bundles_committed_total",
 			"Picture bundles renamed into place (SENSORNODE_PICTURE_STORE=avro); their offsets are committed after."),
 		bundlesAbandoned: f.CounterVec("sensornode_ingest_bundles_abandoned_total",

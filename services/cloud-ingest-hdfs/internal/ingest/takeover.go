@@ -182,18 +182,46 @@ func (in *Ingester) rewind(tp bus.TopicPartition, first int64, seek bool, why st
 }
 
 // stale reports whether msg is a record to drop unprocessed: fetched
-// before its partition was sought back (above rewind), or already
-// processed (below next).
-func (in *Ingester) stale(msg *bus.Message) bool {
-	p := in.parts[msg.TopicPartition()]
+// before its partition was sought back (above rewind), or, in the bundle
+// store, already processed (below next).
+//
+// A record below next that no seek explains means the partition's
+// offsets went back: the topic was deleted and recreated (or its log
+// truncated) while this member kept the partition, so the record is new
+// whatever its offset. Readings and picture files store it (a duplicate
+// is found by its identity or name, as after any replay): the readings
+// buffered from before are written first (an error here is retried like
+// any failed work), then the partition starts afresh and its commits
+// follow the new offsets. A bundle partition still drops it (committed
+// bundle names and recovery from HDFS are by offset): counted and logged,
+// never silent.
+func (in *Ingester) stale(msg *bus.Message) (bool, error) {
+	tp := msg.TopicPartition()
+	p := in.parts[tp]
 	if p == nil {
-		return false
+		return false, nil
 	}
 	if p.rewind >= 0 {
 		if msg.Offset > p.rewind {
-			return true
+			return true, nil
 		}
 		p.rewind = -1
 	}
-	return p.next >= 0 && msg.Offset < p.next
+	if p.next < 0 || msg.Offset >= p.next {
+		return false, nil
+	}
+	if in.bundles[tp] != nil {
+		in.m.offsetsBack.WithLabelValues(offsetsBackSkipped).Inc()
+		in.log.Warn("record below the partition's processed offset dropped: already in a bundle, or the topic was recreated (its offsets restarted) while this member kept the partition",
+			"partition", tp.String(), "offset", msg.Offset, "next", p.next)
+		return true, nil
+	}
+	if err := in.flush(tp, false); err != nil {
+		return false, err
+	}
+	in.m.offsetsBack.WithLabelValues(offsetsBackStored).Inc()
+	in.log.Warn("offsets went back (topic deleted and recreated?): the records are new and stored; duplicates are found by identity or name",
+		"partition", tp.String(), "offset", msg.Offset, "was", p.next)
+	p.next, p.committed = -1, -1
+	return false, nil
 }
