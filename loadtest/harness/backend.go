@@ -566,30 +566,32 @@ func (br *backendRun) usage(from, to time.Time, keep func(string) bool) []report
 
 // procUsage is one process's usage over [from, to].
 func (br *backendRun) procUsage(name string, from, to time.Time) *report.Usage {
-	for _, sr := range br.h.sampler.Snapshot() {
-		if sr.Name == name {
-			u := pipeline.UsageIn(sr, from, to)
-			if u.Samples == 0 {
-				return nil
-			}
-			return &report.Usage{Service: u.Service, Instances: 1, CPUCores: u.CPUCore, RSSMean: u.RSSMean, RSSMax: u.RSSMax}
-		}
-	}
-	return nil
+	return br.processUsage(name, from, to, false)
 }
 
 // drainUsage is procUsage of a process started in [from, to] (a drain's
 // process, a baseline tool) or whose peak was reset at from: its peak RSS
 // is also read from VmHWM, which sees a peak between two samples.
 func (br *backendRun) drainUsage(name string, from, to time.Time) *report.Usage {
+	return br.processUsage(name, from, to, true)
+}
+
+// processUsage is process name's usage over [from, to], its peak from the
+// samples and, with hwm, VmHWM; nil without a sample in it.
+func (br *backendRun) processUsage(name string, from, to time.Time, hwm bool) *report.Usage {
 	for _, sr := range br.h.sampler.Snapshot() {
-		if sr.Name == name {
-			u := pipeline.UsageIn(sr, from, to)
-			if u.Samples == 0 {
-				return nil
-			}
-			return &report.Usage{Service: u.Service, Instances: 1, CPUCores: u.CPUCore, RSSMean: u.RSSMean, RSSMax: max(u.RSSMax, u.HWM)}
+		if sr.Name != name {
+			continue
 		}
+		u := pipeline.UsageIn(sr, from, to)
+		if u.Samples == 0 {
+			return nil
+		}
+		peak := u.RSSMax
+		if hwm {
+			peak = max(peak, u.HWM)
+		}
+		return &report.Usage{Service: u.Service, Instances: 1, CPUCores: u.CPUCore, RSSMean: u.RSSMean, RSSMax: peak}
 	}
 	return nil
 }
